@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource/plugin"
+	pulumirpc "github.com/pulumi/pulumi/sdk/v3/proto/go"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"google.golang.org/protobuf/types/known/emptypb"
+	"google.golang.org/protobuf/types/known/structpb"
+
+	"github.com/voicemail-platform/voicemail/policy/rules"
+)
+
+func wire(t *testing.T, pm resource.PropertyMap) *structpb.Struct {
+	t.Helper()
+	s, err := plugin.MarshalProperties(pm, plugin.MarshalOptions{KeepUnknowns: true, KeepSecrets: true})
+	require.NoError(t, err)
+	return s
+}
+
+func newTestAnalyzer(t *testing.T) *analyzer {
+	t.Helper()
+	pack, err := newPack()
+	require.NoError(t, err)
+	return newAnalyzer(pack, rules.StackRules())
+}
+
+func TestAnalyzeReportsResourceViolations(t *testing.T) {
+	a := newTestAnalyzer(t)
+	props := resource.NewPropertyMapFromMap(map[string]any{
+		"sku":                   map[string]any{"name": "Standard_LRS"},
+		"allowSharedKeyAccess":  false,
+		"minimumTlsVersion":     "TLS1_2",
+		"allowBlobPublicAccess": false,
+	})
+	resp, err := a.Analyze(context.Background(), &pulumirpc.AnalyzeRequest{
+		Type: "azure-native:storage/v20230501:StorageAccount", Name: "st",
+		Urn: "urn:pulumi:prod::voicemail::azure-native:storage/v20230501:StorageAccount::st", Properties: wire(t, props),
+	})
+	require.NoError(t, err)
+	require.Len(t, resp.Diagnostics, 1)
+	d := resp.Diagnostics[0]
+	assert.Equal(t, "storage-zone-redundant", d.PolicyName)
+	assert.Equal(t, pulumirpc.EnforcementLevel_MANDATORY, d.EnforcementLevel)
+	assert.Contains(t, d.Message, "Standard_LRS")
+	assert.Contains(t, d.Urn, "::st")
+}
+
+func TestAnalyzeSkipsUnknownsAndHonoursDisabled(t *testing.T) {
+	a := newTestAnalyzer(t)
+	props := resource.NewPropertyMapFromMap(map[string]any{
+		"sku":                   map[string]any{"name": "Standard_ZRS"},
+		"allowSharedKeyAccess":  resource.MakeComputed(resource.NewStringProperty("")),
+		"minimumTlsVersion":     "TLS1_0",
+		"allowBlobPublicAccess": false,
+	})
+	req := &pulumirpc.AnalyzeRequest{Type: "azure-native:storage:StorageAccount", Name: "st", Properties: wire(t, props)}
+	resp, err := a.Analyze(context.Background(), req)
+	require.NoError(t, err)
+	require.Len(t, resp.Diagnostics, 1)
+	assert.Equal(t, "storage-tls12", resp.Diagnostics[0].PolicyName)
+
+	_, err = a.Configure(context.Background(), &pulumirpc.ConfigureAnalyzerRequest{
+		PolicyConfig: map[string]*pulumirpc.PolicyConfig{"storage-tls12": {EnforcementLevel: pulumirpc.EnforcementLevel_DISABLED}},
+	})
+	require.NoError(t, err)
+	resp, err = a.Analyze(context.Background(), req)
+	require.NoError(t, err)
+	assert.Empty(t, resp.Diagnostics)
+}
+
+func TestAnalyzeStackRunsStackRules(t *testing.T) {
+	a := newTestAnalyzer(t)
+	cluster := resource.NewPropertyMapFromMap(map[string]any{"location": "swedencentral"})
+	cosmos := resource.NewPropertyMapFromMap(map[string]any{
+		"enableMultipleWriteLocations": true,
+		"locations":                    []any{map[string]any{"locationName": "westeurope", "failoverPriority": 0, "isZoneRedundant": true}},
+	})
+	cosmosURN := "urn:pulumi:prod::voicemail::azure-native:documentdb/v20230415:DatabaseAccount::cosmos"
+	resp, err := a.AnalyzeStack(context.Background(), &pulumirpc.AnalyzeStackRequest{Resources: []*pulumirpc.AnalyzerResource{
+		{Type: "azure-native:containerservice/v20240801:ManagedCluster", Name: "aks", Properties: wire(t, cluster),
+			Urn: "urn:pulumi:prod::voicemail::azure-native:containerservice/v20240801:ManagedCluster::aks"},
+		{Type: "azure-native:documentdb/v20230415:DatabaseAccount", Name: "cosmos", Properties: wire(t, cosmos), Urn: cosmosURN},
+	}})
+	require.NoError(t, err)
+	require.Len(t, resp.Diagnostics, 1)
+	assert.Equal(t, "cosmos-stamp-regions-writable", resp.Diagnostics[0].PolicyName)
+	assert.Equal(t, cosmosURN, resp.Diagnostics[0].Urn)
+	assert.Contains(t, resp.Diagnostics[0].Message, "swedencentral")
+}
+
+func TestAnalyzerInfoListsEveryRule(t *testing.T) {
+	a := newTestAnalyzer(t)
+	info, err := a.GetAnalyzerInfo(context.Background(), &emptypb.Empty{})
+	require.NoError(t, err)
+	assert.Equal(t, packName, info.Name)
+	assert.Len(t, info.Policies, len(rules.ResourceRules())+len(rules.StackRules()))
+	for _, p := range info.Policies {
+		assert.NotEmpty(t, p.Description, p.Name)
+	}
+}

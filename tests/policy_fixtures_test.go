@@ -1,0 +1,120 @@
+package tests
+
+import (
+	"encoding/json"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/voicemail-platform/voicemail/policy/rules"
+)
+
+// compliantStack is a small stack that satisfies every rule: two regions, one
+// stamp each, written as the inputs the engine would send to the policy pack.
+// Versioned and un-versioned type tokens are mixed on purpose.
+const compliantStack = `[
+ {"type": "azure-native:documentdb/v20230415:DatabaseAccount", "name": "cosmos", "inputs": {
+   "enableMultipleWriteLocations": true, "disableLocalAuth": true,
+   "locations": [
+     {"locationName": "westeurope", "failoverPriority": 0, "isZoneRedundant": true},
+     {"locationName": "North Europe", "failoverPriority": 1, "isZoneRedundant": true}]}},
+ {"type": "azure-native:storage/v20230501:StorageAccount", "name": "st-weu", "inputs": {
+   "accountName": "vmweust", "sku": {"name": "Standard_ZRS"}, "allowSharedKeyAccess": false,
+   "minimumTlsVersion": "TLS1_2", "allowBlobPublicAccess": false}},
+ {"type": "azure-native:storage:StorageAccount", "name": "st-neu", "inputs": {
+   "accountName": "vmneust", "sku": {"name": "Standard_GZRS"}, "allowSharedKeyAccess": false,
+   "minimumTlsVersion": "TLS1_2", "allowBlobPublicAccess": false}},
+ {"type": "azure-native:storage/v20230501:BlobServiceProperties", "name": "blob-weu", "inputs": {
+   "accountName": "vmweust", "blobServicesName": "default", "isVersioningEnabled": true, "changeFeed": {"enabled": true}}},
+ {"type": "azure-native:storage/v20230501:BlobServiceProperties", "name": "blob-neu", "inputs": {
+   "accountName": "vmneust", "blobServicesName": "default", "isVersioningEnabled": true, "changeFeed": {"enabled": true}}},
+ {"type": "azure-native:storage/v20230501:BlobContainer", "name": "audio-weu", "inputs": {
+   "accountName": "vmweust", "containerName": "audio", "publicAccess": "None"}},
+ {"type": "azure-native:storage/v20230501:ObjectReplicationPolicy", "name": "orp-weu-neu", "inputs": {
+   "accountName": "vmneust", "objectReplicationPolicyId": "default",
+   "sourceAccount": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/vmweust",
+   "destinationAccount": "vmneust", "rules": [{"sourceContainer": "audio", "destinationContainer": "audio"}]}},
+ {"type": "azure-native:containerregistry/v20230701:Registry", "name": "acr", "inputs": {
+   "sku": {"name": "Premium"}, "zoneRedundancy": "Enabled", "adminUserEnabled": false}},
+ {"type": "azure-native:containerregistry/v20230701:Replication", "name": "acr-neu", "inputs": {
+   "location": "northeurope", "zoneRedundancy": "Enabled"}},
+ {"type": "azure-native:keyvault/v20230701:Vault", "name": "kv-weu", "inputs": {
+   "properties": {"enablePurgeProtection": true, "enableRbacAuthorization": true, "enableSoftDelete": true}}},
+ {"type": "azure-native:containerservice/v20240801:ManagedCluster", "name": "aks-weu-1", "inputs": {
+   "location": "westeurope", "resourceName": "aks-weu-1", "disableLocalAccounts": true,
+   "oidcIssuerProfile": {"enabled": true}, "securityProfile": {"workloadIdentity": {"enabled": true}},
+   "agentPoolProfiles": [
+     {"name": "system", "mode": "System", "availabilityZones": ["1"]},
+     {"name": "user", "mode": "User", "availabilityZones": ["1"]}]}},
+ {"type": "azure-native:containerservice/v20240801:AgentPool", "name": "aks-weu-1-extra", "parent": "aks-weu-1", "inputs": {
+   "resourceName": "aks-weu-1", "availabilityZones": ["1"]}},
+ {"type": "azure-native:containerservice:ManagedCluster", "name": "aks-neu-2", "inputs": {
+   "location": "northeurope", "disableLocalAccounts": true,
+   "oidcIssuerProfile": {"enabled": true}, "securityProfile": {"workloadIdentity": {"enabled": true}},
+   "agentPoolProfiles": [{"name": "system", "mode": "System", "availabilityZones": ["2"]}]}},
+ {"type": "azure-native:network/v20220401:Profile", "name": "tm", "inputs": {
+   "trafficRoutingMethod": "Performance", "dnsConfig": {"relativeName": "vm", "ttl": 30},
+   "monitorConfig": {"protocol": "HTTPS", "port": 443, "path": "/health/stamp", "intervalInSeconds": 10}}},
+ {"type": "kubernetes:apps/v1:Deployment", "name": "voicemail", "inputs": {
+   "metadata": {"namespace": "voicemail"},
+   "spec": {"selector": {"matchLabels": {"app": "voicemail"}}, "template": {
+     "metadata": {"labels": {"app": "voicemail", "tier": "sip"}},
+     "spec": {"securityContext": {"runAsNonRoot": true, "runAsUser": 10001}, "containers": [
+       {"name": "voicemail", "image": "acr.azurecr.io/voicemail@sha256:00",
+        "livenessProbe": {"httpGet": {"path": "/health/liveness", "port": 8080}},
+        "readinessProbe": {"httpGet": {"path": "/health/stamp", "port": 8080}}}]}}}}},
+ {"type": "kubernetes:policy/v1:PodDisruptionBudget", "name": "voicemail", "inputs": {
+   "metadata": {"namespace": "voicemail"},
+   "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "voicemail"}}}}}
+]`
+
+// loadCompliant returns a fresh copy of compliantStack that a case may mutate.
+func loadCompliant(t *testing.T) []rules.Resource {
+	t.Helper()
+	var rs []rules.Resource
+	require.NoError(t, json.Unmarshal([]byte(compliantStack), &rs))
+	return rs
+}
+
+// find returns the resource with the given logical name.
+func find(t *testing.T, rs []rules.Resource, name string) rules.Resource {
+	t.Helper()
+	for _, r := range rs {
+		if r.Name == name {
+			return r
+		}
+	}
+	require.FailNowf(t, "fixture missing", "no resource named %q", name)
+	return rules.Resource{}
+}
+
+// set assigns value at a dotted path (numeric segments index arrays).
+func set(t *testing.T, m map[string]any, value any, path ...any) {
+	t.Helper()
+	var cur any = m
+	for i, seg := range path {
+		last := i == len(path)-1
+		switch k := seg.(type) {
+		case string:
+			mm, ok := cur.(map[string]any)
+			require.Truef(t, ok, "path %v: step %d is not a map", path, i)
+			if last {
+				if value == nil {
+					delete(mm, k)
+				} else {
+					mm[k] = value
+				}
+				return
+			}
+			cur = mm[k]
+		case int:
+			s, ok := cur.([]any)
+			require.Truef(t, ok, "path %v: step %d is not an array", path, i)
+			if last {
+				s[k] = value
+				return
+			}
+			cur = s[k]
+		}
+	}
+}
