@@ -1,0 +1,229 @@
+package crdt
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+)
+
+// Register is a last-writer-wins register.
+type Register[T comparable] struct {
+	V  T         `json:"v"`
+	TS Timestamp `json:"t"`
+}
+
+// Set writes v at ts if ts is later than the current write.
+func (r *Register[T]) Set(v T, ts Timestamp) { *r = r.Merge(Register[T]{V: v, TS: ts}) }
+
+// Merge keeps the later write. Equal timestamps only arise from the same write replicated, but
+// a value order breaks the tie anyway so merge stays deterministic on corrupt input.
+func (r Register[T]) Merge(o Register[T]) Register[T] {
+	switch c := r.TS.Compare(o.TS); {
+	case c > 0:
+		return r
+	case c < 0:
+		return o
+	}
+	if fmt.Sprint(o.V) < fmt.Sprint(r.V) {
+		return o
+	}
+	return r
+}
+
+// Mailbox is the replicated state of one mailbox's settings and greetings.
+type Mailbox struct {
+	// Provisioned and Removed are max-registers: the mailbox exists when the latest provision
+	// is after the latest removal. Messages deposited before the latest removal are gone.
+	Provisioned Timestamp `json:"prov"`
+	Removed     Timestamp `json:"rm"`
+
+	DisplayName       Register[string] `json:"dn"`
+	Language          Register[string] `json:"lang"`
+	ActiveGreeting    Register[string] `json:"ag"`
+	MaxMessageSeconds Register[int]    `json:"mms"`
+	MaxMessages       Register[int]    `json:"mm"`
+	MWITarget         Register[string] `json:"mwi"`
+	Email             Register[string] `json:"email"`
+	PINHash           Register[string] `json:"pin"`
+	// Greetings maps a greeting kind to its audio blob name; "" means deleted.
+	Greetings map[string]Register[string] `json:"gr,omitempty"`
+}
+
+// Exists reports whether the mailbox is provisioned and not removed since.
+func (m Mailbox) Exists() bool { return !m.Provisioned.IsZero() && m.Provisioned.After(m.Removed) }
+
+// Merge joins two replicas of the mailbox state.
+func (m Mailbox) Merge(o Mailbox) Mailbox {
+	out := Mailbox{
+		Provisioned:       Max(m.Provisioned, o.Provisioned),
+		Removed:           Max(m.Removed, o.Removed),
+		DisplayName:       m.DisplayName.Merge(o.DisplayName),
+		Language:          m.Language.Merge(o.Language),
+		ActiveGreeting:    m.ActiveGreeting.Merge(o.ActiveGreeting),
+		MaxMessageSeconds: m.MaxMessageSeconds.Merge(o.MaxMessageSeconds),
+		MaxMessages:       m.MaxMessages.Merge(o.MaxMessages),
+		MWITarget:         m.MWITarget.Merge(o.MWITarget),
+		Email:             m.Email.Merge(o.Email),
+		PINHash:           m.PINHash.Merge(o.PINHash),
+	}
+	if len(m.Greetings)+len(o.Greetings) > 0 {
+		out.Greetings = maps.Clone(m.Greetings)
+		if out.Greetings == nil {
+			out.Greetings = map[string]Register[string]{}
+		}
+		for k, v := range o.Greetings {
+			out.Greetings[k] = out.Greetings[k].Merge(v)
+		}
+	}
+	return out
+}
+
+// Equal compares two states (maps make == unusable).
+func (m Mailbox) Equal(o Mailbox) bool {
+	return m.Provisioned == o.Provisioned && m.Removed == o.Removed &&
+		m.DisplayName == o.DisplayName && m.Language == o.Language &&
+		m.ActiveGreeting == o.ActiveGreeting && m.MaxMessageSeconds == o.MaxMessageSeconds &&
+		m.MaxMessages == o.MaxMessages && m.MWITarget == o.MWITarget && m.Email == o.Email &&
+		m.PINHash == o.PINHash && maps.Equal(m.Greetings, o.Greetings)
+}
+
+// MessageInfo is what the depositing region records once; it never changes afterwards.
+type MessageInfo struct {
+	Caller     string    `json:"c"`
+	Received   int64     `json:"r"` // unix ms
+	DurationMs int64     `json:"d"`
+	Size       int64     `json:"s"`
+	AudioRef   string    `json:"a"`
+	Deposited  Timestamp `json:"dt"`
+}
+
+// Message is the replicated state of one message.
+type Message struct {
+	// Info is nil in a region's row that only changed flags of a message deposited elsewhere.
+	Info   *MessageInfo     `json:"i,omitempty"`
+	Heard  Register[bool]   `json:"h"`
+	Folder Register[string] `json:"f"`
+	// Deleted is a tombstone: once set in any replica the message is gone for good.
+	Deleted Timestamp `json:"x"`
+}
+
+// Merge joins two replicas of a message.
+func (m Message) Merge(o Message) Message {
+	out := Message{
+		Heard:   m.Heard.Merge(o.Heard),
+		Folder:  m.Folder.Merge(o.Folder),
+		Deleted: Max(m.Deleted, o.Deleted),
+	}
+	switch {
+	case m.Info == nil:
+		out.Info = o.Info
+	case o.Info == nil:
+		out.Info = m.Info
+	case o.Info.Deposited.Compare(m.Info.Deposited) < 0 ||
+		(o.Info.Deposited == m.Info.Deposited && fmt.Sprint(*o.Info) < fmt.Sprint(*m.Info)):
+		out.Info = o.Info
+	default:
+		out.Info = m.Info
+	}
+	return out
+}
+
+// Equal compares two message states by value.
+func (m Message) Equal(o Message) bool {
+	if (m.Info == nil) != (o.Info == nil) || (m.Info != nil && *m.Info != *o.Info) {
+		return false
+	}
+	return m.Heard == o.Heard && m.Folder == o.Folder && m.Deleted == o.Deleted
+}
+
+// Tombstoned reports whether the message was deleted.
+func (m Message) Tombstoned() bool { return !m.Deleted.IsZero() }
+
+// Lock is one region's record of wrong PIN attempts. It is an LWW register per region; readers
+// combine regions with Locked, so a lockout set anywhere holds everywhere.
+type Lock struct {
+	Failures    int       `json:"f"`
+	LockedUntil int64     `json:"u"` // unix ms
+	TS          Timestamp `json:"t"`
+}
+
+// Merge keeps the later write of the same region's lock row.
+func (l Lock) Merge(o Lock) Lock {
+	if c := l.TS.Compare(o.TS); c > 0 || (c == 0 && fmt.Sprint(l) <= fmt.Sprint(o)) {
+		return l
+	}
+	return o
+}
+
+// Doc is a whole mailbox's state: settings, messages by id, and lock rows by region.
+type Doc struct {
+	Mailbox  Mailbox            `json:"mb"`
+	Messages map[string]Message `json:"msgs,omitempty"`
+	Locks    map[string]Lock    `json:"locks,omitempty"`
+}
+
+// Merge joins two documents entity by entity.
+func (d Doc) Merge(o Doc) Doc {
+	out := Doc{Mailbox: d.Mailbox.Merge(o.Mailbox)}
+	if len(d.Messages)+len(o.Messages) > 0 {
+		out.Messages = maps.Clone(d.Messages)
+		if out.Messages == nil {
+			out.Messages = map[string]Message{}
+		}
+		for id, m := range o.Messages {
+			out.Messages[id] = out.Messages[id].Merge(m)
+		}
+	}
+	if len(d.Locks)+len(o.Locks) > 0 {
+		out.Locks = maps.Clone(d.Locks)
+		if out.Locks == nil {
+			out.Locks = map[string]Lock{}
+		}
+		for r, l := range o.Locks {
+			out.Locks[r] = out.Locks[r].Merge(l)
+		}
+	}
+	return out
+}
+
+// Equal compares documents by value.
+func (d Doc) Equal(o Doc) bool {
+	if !d.Mailbox.Equal(o.Mailbox) || len(d.Messages) != len(o.Messages) || !maps.Equal(d.Locks, o.Locks) {
+		return false
+	}
+	for id, m := range d.Messages {
+		om, ok := o.Messages[id]
+		if !ok || !m.Equal(om) {
+			return false
+		}
+	}
+	return true
+}
+
+// Visible reports whether a message is listed: deposited, not tombstoned, and not from before
+// the mailbox's latest removal.
+func (d Doc) Visible(id string) bool {
+	m, ok := d.Messages[id]
+	return ok && m.Info != nil && !m.Tombstoned() && m.Info.Deposited.After(d.Mailbox.Removed)
+}
+
+// VisibleIDs lists visible message ids in ascending id order.
+func (d Doc) VisibleIDs() []string {
+	var ids []string
+	for id := range d.Messages {
+		if d.Visible(id) {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// LockedUntil is the latest lockout any region recorded (unix ms).
+func (d Doc) LockedUntil() int64 {
+	var u int64
+	for _, l := range d.Locks {
+		u = max(u, l.LockedUntil)
+	}
+	return u
+}

@@ -1,0 +1,366 @@
+package voicemail
+
+import (
+	"context"
+	"fmt"
+	"net/mail"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/voicemail-platform/voicemail/app/internal/audio"
+	"github.com/voicemail-platform/voicemail/app/internal/crdt"
+)
+
+var languageRe = regexp.MustCompile(`^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$`)
+
+const (
+	maxMaxMessageSeconds = 3600
+	maxMaxMessages       = 10000
+	maxDisplayName       = 100
+)
+
+func checkSettings(displayName, language string, maxSec, maxMsgs int, n Notification) error {
+	switch {
+	case len(displayName) > maxDisplayName:
+		return fmt.Errorf("%w: displayName longer than %d bytes", ErrInvalid, maxDisplayName)
+	case strings.ContainsAny(displayName, "\r\n\x00"):
+		return fmt.Errorf("%w: displayName contains control characters", ErrInvalid)
+	case !languageRe.MatchString(language):
+		return fmt.Errorf("%w: language %q is not a BCP 47 tag like en or de-CH", ErrInvalid, language)
+	case maxSec < 1 || maxSec > maxMaxMessageSeconds:
+		return fmt.Errorf("%w: maxMessageSeconds must be 1-%d", ErrInvalid, maxMaxMessageSeconds)
+	case maxMsgs < 1 || maxMsgs > maxMaxMessages:
+		return fmt.Errorf("%w: maxMessages must be 1-%d", ErrInvalid, maxMaxMessages)
+	case n.MWITarget != "" && !strings.HasPrefix(n.MWITarget, "sip:") && !strings.HasPrefix(n.MWITarget, "sips:"):
+		return fmt.Errorf("%w: notify.mwiTarget must be a sip: or sips: URI", ErrInvalid)
+	case len(n.MWITarget) > 256 || strings.ContainsAny(n.MWITarget, " \r\n"):
+		return fmt.Errorf("%w: notify.mwiTarget is malformed", ErrInvalid)
+	}
+	if n.Email != "" {
+		if _, err := mail.ParseAddress(n.Email); err != nil || len(n.Email) > 256 {
+			return fmt.Errorf("%w: notify.email is not an address", ErrInvalid)
+		}
+	}
+	return nil
+}
+
+// Provision creates a mailbox or replaces the settings of an existing one (greetings and
+// messages are kept). Zero limits and an empty language take the defaults.
+func (s *Service) Provision(ctx context.Context, number string, req ProvisionRequest) (Mailbox, bool, error) {
+	if err := checkNumber(number); err != nil {
+		return Mailbox{}, false, err
+	}
+	if err := checkPIN(req.PIN); err != nil {
+		return Mailbox{}, false, err
+	}
+	if req.Language == "" {
+		req.Language = DefaultLanguage
+	}
+	if req.MaxMessageSeconds == 0 {
+		req.MaxMessageSeconds = DefaultMaxMessageSeconds
+	}
+	if req.MaxMessages == 0 {
+		req.MaxMessages = DefaultMaxMessages
+	}
+	if err := checkSettings(req.DisplayName, req.Language, req.MaxMessageSeconds, req.MaxMessages, req.Notify); err != nil {
+		return Mailbox{}, false, err
+	}
+	hash, err := hashPIN(req.PIN)
+	if err != nil {
+		return Mailbox{}, false, err
+	}
+	doc, err := s.load(ctx, number)
+	if err != nil {
+		return Mailbox{}, false, err
+	}
+	created := !doc.Mailbox.Exists()
+	ts := s.clock.Now()
+	err = update(ctx, s, number, entBox, func(m *crdt.Mailbox) error {
+		if created {
+			m.Provisioned = crdt.Max(m.Provisioned, ts)
+			m.ActiveGreeting.Set(string(GreetingUnavailable), ts)
+		}
+		m.DisplayName.Set(req.DisplayName, ts)
+		m.Language.Set(req.Language, ts)
+		m.MaxMessageSeconds.Set(req.MaxMessageSeconds, ts)
+		m.MaxMessages.Set(req.MaxMessages, ts)
+		m.MWITarget.Set(req.Notify.MWITarget, ts)
+		m.Email.Set(req.Notify.Email, ts)
+		m.PINHash.Set(hash, ts)
+		return nil
+	})
+	if err != nil {
+		return Mailbox{}, false, err
+	}
+	mb, err := s.Mailbox(ctx, number)
+	if err != nil {
+		return Mailbox{}, false, err
+	}
+	s.publish(ctx, number, EventChanged, "")
+	return mb, created, nil
+}
+
+// Mailbox returns the merged settings of a mailbox.
+func (s *Service) Mailbox(ctx context.Context, number string) (Mailbox, error) {
+	doc, err := s.mailboxDoc(ctx, number)
+	if err != nil {
+		return Mailbox{}, err
+	}
+	return toMailbox(number, doc.Mailbox), nil
+}
+
+// Configure changes the fields set in p.
+func (s *Service) Configure(ctx context.Context, number string, p MailboxPatch) (Mailbox, error) {
+	doc, err := s.mailboxDoc(ctx, number)
+	if err != nil {
+		return Mailbox{}, err
+	}
+	cur := toMailbox(number, doc.Mailbox)
+	if p.DisplayName != nil {
+		cur.DisplayName = *p.DisplayName
+	}
+	if p.Language != nil {
+		cur.Language = *p.Language
+	}
+	if p.MaxMessageSeconds != nil {
+		cur.MaxMessageSeconds = *p.MaxMessageSeconds
+	}
+	if p.MaxMessages != nil {
+		cur.MaxMessages = *p.MaxMessages
+	}
+	if p.Notify != nil {
+		cur.Notify = *p.Notify
+	}
+	if p.ActiveGreeting != nil && !p.ActiveGreeting.Valid() {
+		return Mailbox{}, fmt.Errorf("%w: activeGreeting %q is not one of unavailable, busy, name, temporary", ErrInvalid, *p.ActiveGreeting)
+	}
+	if err := checkSettings(cur.DisplayName, cur.Language, cur.MaxMessageSeconds, cur.MaxMessages, cur.Notify); err != nil {
+		return Mailbox{}, err
+	}
+	var hash string
+	if p.PIN != nil {
+		if err := checkPIN(*p.PIN); err != nil {
+			return Mailbox{}, err
+		}
+		if hash, err = hashPIN(*p.PIN); err != nil {
+			return Mailbox{}, err
+		}
+	}
+	ts := s.clock.Now()
+	err = update(ctx, s, number, entBox, func(m *crdt.Mailbox) error {
+		if p.DisplayName != nil {
+			m.DisplayName.Set(*p.DisplayName, ts)
+		}
+		if p.Language != nil {
+			m.Language.Set(*p.Language, ts)
+		}
+		if p.ActiveGreeting != nil {
+			m.ActiveGreeting.Set(string(*p.ActiveGreeting), ts)
+		}
+		if p.MaxMessageSeconds != nil {
+			m.MaxMessageSeconds.Set(*p.MaxMessageSeconds, ts)
+		}
+		if p.MaxMessages != nil {
+			m.MaxMessages.Set(*p.MaxMessages, ts)
+		}
+		if p.Notify != nil {
+			m.MWITarget.Set(p.Notify.MWITarget, ts)
+			m.Email.Set(p.Notify.Email, ts)
+		}
+		if hash != "" {
+			m.PINHash.Set(hash, ts)
+		}
+		return nil
+	})
+	if err != nil {
+		return Mailbox{}, err
+	}
+	s.publish(ctx, number, EventChanged, "")
+	return s.Mailbox(ctx, number)
+}
+
+// RemoveMailbox removes a mailbox with its messages and greetings. The removal is a tombstone
+// that wins over everything written before it in any region; provisioning again starts empty.
+func (s *Service) RemoveMailbox(ctx context.Context, number string) error {
+	doc, err := s.mailboxDoc(ctx, number)
+	if err != nil {
+		return err
+	}
+	ts := s.clock.Now()
+	if err := update(ctx, s, number, entBox, func(m *crdt.Mailbox) error {
+		m.Removed = crdt.Max(m.Removed, ts)
+		return nil
+	}); err != nil {
+		return err
+	}
+	s.forget(number)
+	// Audio is unreachable now; deleting it is housekeeping, so failures are only logged.
+	for _, id := range doc.VisibleIDs() {
+		if info := doc.Messages[id].Info; info != nil {
+			s.deleteBlob(ctx, info.AudioRef)
+		}
+	}
+	for _, g := range doc.Mailbox.Greetings {
+		s.deleteBlob(ctx, g.V)
+	}
+	s.publish(ctx, number, EventChanged, "")
+	return nil
+}
+
+func (s *Service) deleteBlob(ctx context.Context, name string) {
+	if name == "" {
+		return
+	}
+	if err := s.b.Blobs.Delete(ctx, name); err != nil {
+		s.log.Warn("delete blob", "blob", name, "err", err)
+	}
+}
+
+// Login checks a PIN. Wrong PINs are counted per region in the mailbox's lock row; reaching
+// the threshold locks the mailbox everywhere (all interfaces, all regions) for the lockout time.
+func (s *Service) Login(ctx context.Context, number, pin string) error {
+	doc, err := s.mailboxDoc(ctx, number)
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	if until := doc.LockedUntil(); until > now.UnixMilli() {
+		return fmt.Errorf("mailbox %s locked until %s: %w", number, time.UnixMilli(until).UTC().Format(time.RFC3339), ErrLocked)
+	}
+	if verifyPIN(doc.Mailbox.PINHash.V, pin) {
+		if doc.Locks[s.region].Failures > 0 {
+			ts := s.clock.Now()
+			if err := update(ctx, s, number, entLock, func(l *crdt.Lock) error {
+				*l = crdt.Lock{TS: ts}
+				return nil
+			}); err != nil {
+				s.log.Warn("reset PIN failures", "mailbox", number, "err", err)
+			}
+		}
+		return nil
+	}
+	locked := false
+	ts := s.clock.Now()
+	err = update(ctx, s, number, entLock, func(l *crdt.Lock) error {
+		l.Failures++
+		l.TS = ts
+		if l.Failures >= s.opt.LockoutThreshold {
+			l.Failures, l.LockedUntil, locked = 0, now.Add(s.opt.LockoutDuration).UnixMilli(), true
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if locked {
+		return fmt.Errorf("mailbox %s: %w", number, ErrLocked)
+	}
+	return fmt.Errorf("mailbox %s: %w", number, ErrBadPIN)
+}
+
+// ChangePIN sets a new PIN (the caller has authenticated the subscriber).
+func (s *Service) ChangePIN(ctx context.Context, number, newPIN string) error {
+	if err := checkPIN(newPIN); err != nil {
+		return err
+	}
+	_, err := s.Configure(ctx, number, MailboxPatch{PIN: &newPIN})
+	return err
+}
+
+func checkKind(kind GreetingKind) error {
+	if !kind.Valid() {
+		return fmt.Errorf("%w: greeting kind %q is not one of unavailable, busy, name, temporary", ErrInvalid, kind)
+	}
+	return nil
+}
+
+// PutGreeting records a greeting. Each recording gets its own blob so the register only ever
+// points at complete audio.
+func (s *Service) PutGreeting(ctx context.Context, number string, kind GreetingKind, wav []byte) error {
+	if err := checkKind(kind); err != nil {
+		return err
+	}
+	w, err := audio.Parse(wav)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrBadAudio, err)
+	}
+	if w.Duration() > MaxGreetingSeconds*time.Second {
+		return fmt.Errorf("%w: greeting of %s exceeds %d s", ErrTooLong, w.Duration(), MaxGreetingSeconds)
+	}
+	doc, err := s.mailboxDoc(ctx, number)
+	if err != nil {
+		return err
+	}
+	ts := s.clock.Now()
+	name := fmt.Sprintf("greetings/%s/%s-%013d-%d-%s.wav", number, kind, ts.Wall, ts.Logical, strings.ReplaceAll(ts.Node, "/", "_"))
+	if err := s.b.Blobs.Put(ctx, name, wav); err != nil {
+		return wrapStore("store greeting audio", err)
+	}
+	if err := update(ctx, s, number, entBox, func(m *crdt.Mailbox) error {
+		if m.Greetings == nil {
+			m.Greetings = map[string]crdt.Register[string]{}
+		}
+		r := m.Greetings[string(kind)]
+		r.Set(name, ts)
+		m.Greetings[string(kind)] = r
+		return nil
+	}); err != nil {
+		s.deleteBlob(ctx, name)
+		return err
+	}
+	s.deleteBlob(ctx, doc.Mailbox.Greetings[string(kind)].V)
+	s.publish(ctx, number, EventChanged, "")
+	return nil
+}
+
+// Greeting returns a recorded greeting's WAV, or ErrNotFound.
+func (s *Service) Greeting(ctx context.Context, number string, kind GreetingKind) ([]byte, error) {
+	if err := checkKind(kind); err != nil {
+		return nil, err
+	}
+	doc, err := s.mailboxDoc(ctx, number)
+	if err != nil {
+		return nil, err
+	}
+	name := doc.Mailbox.Greetings[string(kind)].V
+	if name == "" {
+		return nil, fmt.Errorf("greeting %s of %s: %w", kind, number, ErrNotFound)
+	}
+	b, err := s.b.Blobs.Get(ctx, name)
+	if err != nil {
+		return nil, wrapStore("read greeting audio", err)
+	}
+	return b, nil
+}
+
+// DeleteGreeting removes a recorded greeting (ErrNotFound if none).
+func (s *Service) DeleteGreeting(ctx context.Context, number string, kind GreetingKind) error {
+	if err := checkKind(kind); err != nil {
+		return err
+	}
+	doc, err := s.mailboxDoc(ctx, number)
+	if err != nil {
+		return err
+	}
+	old := doc.Mailbox.Greetings[string(kind)].V
+	if old == "" {
+		return fmt.Errorf("greeting %s of %s: %w", kind, number, ErrNotFound)
+	}
+	ts := s.clock.Now()
+	if err := update(ctx, s, number, entBox, func(m *crdt.Mailbox) error {
+		if m.Greetings == nil {
+			m.Greetings = map[string]crdt.Register[string]{}
+		}
+		r := m.Greetings[string(kind)]
+		r.Set("", ts)
+		m.Greetings[string(kind)] = r
+		return nil
+	}); err != nil {
+		return err
+	}
+	s.deleteBlob(ctx, old)
+	s.publish(ctx, number, EventChanged, "")
+	return nil
+}
+

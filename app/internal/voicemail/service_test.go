@@ -1,0 +1,325 @@
+package voicemail_test
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/voicemail-platform/voicemail/app/internal/audio"
+	"github.com/voicemail-platform/voicemail/app/internal/store"
+	"github.com/voicemail-platform/voicemail/app/internal/store/embedded"
+	vm "github.com/voicemail-platform/voicemail/app/internal/voicemail"
+	"github.com/voicemail-platform/voicemail/app/internal/voicemail/voicemailtest"
+)
+
+func TestProvisionAndConfigure(t *testing.T) {
+	ctx := context.Background()
+	svc := voicemailtest.New(t)
+	mb, created, err := svc.Provision(ctx, "4915550001", vm.ProvisionRequest{PIN: "1234", DisplayName: "Ann"})
+	require.NoError(t, err)
+	assert.True(t, created)
+	assert.Equal(t, "en", mb.Language)
+	assert.Equal(t, vm.DefaultMaxMessages, mb.MaxMessages)
+	assert.Equal(t, vm.GreetingUnavailable, mb.ActiveGreeting)
+
+	_, created, err = svc.Provision(ctx, "4915550001", vm.ProvisionRequest{PIN: "1234", DisplayName: "Ann B", Language: "de"})
+	require.NoError(t, err)
+	assert.False(t, created)
+
+	busy := vm.GreetingBusy
+	name := "Ann C"
+	mb, err = svc.Configure(ctx, "4915550001", vm.MailboxPatch{DisplayName: &name, ActiveGreeting: &busy})
+	require.NoError(t, err)
+	assert.Equal(t, "Ann C", mb.DisplayName)
+	assert.Equal(t, "de", mb.Language)
+	assert.Equal(t, vm.GreetingBusy, mb.ActiveGreeting)
+
+	bad := vm.GreetingKind("loud")
+	_, err = svc.Configure(ctx, "4915550001", vm.MailboxPatch{ActiveGreeting: &bad})
+	assert.ErrorIs(t, err, vm.ErrInvalid)
+	_, _, err = svc.Provision(ctx, "4915550002", vm.ProvisionRequest{PIN: "12"})
+	assert.ErrorIs(t, err, vm.ErrInvalid)
+	_, _, err = svc.Provision(ctx, "abc", vm.ProvisionRequest{PIN: "1234"})
+	assert.ErrorIs(t, err, vm.ErrInvalid)
+	_, err = svc.Mailbox(ctx, "4915550009")
+	assert.ErrorIs(t, err, vm.ErrNotFound)
+
+	require.NoError(t, svc.RemoveMailbox(ctx, "4915550001"))
+	_, err = svc.Mailbox(ctx, "4915550001")
+	assert.ErrorIs(t, err, vm.ErrNotFound)
+}
+
+func TestLoginLockout(t *testing.T) {
+	ctx := context.Background()
+	svc, _ := voicemailtest.NewWithOptions(t, vm.Options{LockoutThreshold: 3, LockoutDuration: time.Hour})
+	voicemailtest.Provision(t, svc, "100200", "4321")
+	require.NoError(t, svc.Login(ctx, "100200", "4321"))
+	assert.ErrorIs(t, svc.Login(ctx, "100200", "0000"), vm.ErrBadPIN)
+	assert.ErrorIs(t, svc.Login(ctx, "100200", "0000"), vm.ErrBadPIN)
+	assert.ErrorIs(t, svc.Login(ctx, "100200", "0000"), vm.ErrLocked)
+	assert.ErrorIs(t, svc.Login(ctx, "100200", "4321"), vm.ErrLocked, "right PIN is refused while locked")
+	assert.ErrorIs(t, svc.Login(ctx, "999999", "4321"), vm.ErrNotFound)
+
+	voicemailtest.Provision(t, svc, "100300", "4321")
+	assert.ErrorIs(t, svc.Login(ctx, "100300", "0000"), vm.ErrBadPIN)
+	require.NoError(t, svc.Login(ctx, "100300", "4321"), "success resets the count")
+	assert.ErrorIs(t, svc.Login(ctx, "100300", "0000"), vm.ErrBadPIN)
+	assert.ErrorIs(t, svc.Login(ctx, "100300", "0000"), vm.ErrBadPIN)
+	require.NoError(t, svc.ChangePIN(ctx, "100300", "98765"))
+	require.NoError(t, svc.Login(ctx, "100300", "98765"))
+	assert.ErrorIs(t, svc.ChangePIN(ctx, "100300", "12a4"), vm.ErrInvalid)
+}
+
+func TestGreetings(t *testing.T) {
+	ctx := context.Background()
+	svc := voicemailtest.New(t)
+	voicemailtest.Provision(t, svc, "100200", "4321")
+	_, err := svc.Greeting(ctx, "100200", vm.GreetingBusy)
+	assert.ErrorIs(t, err, vm.ErrNotFound)
+	wav := voicemailtest.WAV(audio.PCM16, 2*time.Second)
+	require.NoError(t, svc.PutGreeting(ctx, "100200", vm.GreetingBusy, wav))
+	got, err := svc.Greeting(ctx, "100200", vm.GreetingBusy)
+	require.NoError(t, err)
+	assert.Equal(t, wav, got)
+	wav2 := voicemailtest.WAV(audio.ULaw, time.Second)
+	require.NoError(t, svc.PutGreeting(ctx, "100200", vm.GreetingBusy, wav2))
+	got, err = svc.Greeting(ctx, "100200", vm.GreetingBusy)
+	require.NoError(t, err)
+	assert.Equal(t, wav2, got)
+	assert.ErrorIs(t, svc.PutGreeting(ctx, "100200", vm.GreetingName, []byte("RIFF....WAVEjunk")), vm.ErrBadAudio)
+	assert.ErrorIs(t, svc.PutGreeting(ctx, "100200", "loud", wav), vm.ErrInvalid)
+	require.NoError(t, svc.DeleteGreeting(ctx, "100200", vm.GreetingBusy))
+	_, err = svc.Greeting(ctx, "100200", vm.GreetingBusy)
+	assert.ErrorIs(t, err, vm.ErrNotFound)
+	assert.ErrorIs(t, svc.DeleteGreeting(ctx, "100200", vm.GreetingBusy), vm.ErrNotFound)
+}
+
+func TestMessagesLifecycle(t *testing.T) {
+	ctx := context.Background()
+	svc := voicemailtest.New(t)
+	voicemailtest.Provision(t, svc, "100200", "4321")
+	events, cancel := svc.Subscribe("100200")
+	defer cancel()
+
+	m1 := voicemailtest.Deposit(t, svc, "100200", "+491701", 2*time.Second)
+	ev := <-events
+	assert.Equal(t, vm.Event{Mailbox: "100200", Kind: vm.EventDeposited, MessageID: m1.ID, Summary: vm.Summary{New: 1}}, ev)
+	m2 := voicemailtest.Deposit(t, svc, "100200", "+491702", time.Second)
+	<-events
+	assert.True(t, vm.ValidMessageID(m1.ID), m1.ID)
+	assert.InDelta(t, 2.0, m1.Seconds, 0.01)
+	assert.Equal(t, vm.FolderNew, m1.Folder)
+
+	list, err := svc.Messages(ctx, "100200", "")
+	require.NoError(t, err)
+	require.Len(t, list, 2)
+	assert.Equal(t, m2.ID, list[0].ID, "newest first")
+
+	wav, err := svc.Audio(ctx, "100200", m1.ID)
+	require.NoError(t, err)
+	w, err := audio.Parse(wav)
+	require.NoError(t, err)
+	assert.Equal(t, 2*time.Second, w.Duration())
+
+	heard, saved := true, vm.FolderSaved
+	m, err := svc.UpdateMessage(ctx, "100200", m1.ID, vm.MessageUpdate{Heard: &heard, Folder: &saved})
+	require.NoError(t, err)
+	assert.True(t, m.Heard)
+	assert.Equal(t, vm.FolderSaved, m.Folder)
+	ev = <-events
+	assert.Equal(t, vm.Summary{New: 1, Old: 1}, ev.Summary)
+	sum, err := svc.Summary(ctx, "100200")
+	require.NoError(t, err)
+	assert.Equal(t, vm.Summary{New: 1, Old: 1}, sum)
+
+	onlySaved, err := svc.Messages(ctx, "100200", vm.FolderSaved)
+	require.NoError(t, err)
+	require.Len(t, onlySaved, 1)
+	assert.Equal(t, m1.ID, onlySaved[0].ID)
+
+	require.NoError(t, svc.DeleteMessage(ctx, "100200", m1.ID))
+	<-events
+	_, err = svc.Message(ctx, "100200", m1.ID)
+	assert.ErrorIs(t, err, vm.ErrNotFound)
+	_, err = svc.Audio(ctx, "100200", m1.ID)
+	assert.ErrorIs(t, err, vm.ErrNotFound)
+	assert.ErrorIs(t, svc.DeleteMessage(ctx, "100200", m1.ID), vm.ErrNotFound)
+	list, err = svc.Messages(ctx, "100200", "")
+	require.NoError(t, err)
+	assert.Len(t, list, 1)
+}
+
+func TestDepositRules(t *testing.T) {
+	ctx := context.Background()
+	svc := voicemailtest.New(t)
+	_, _, err := svc.Provision(ctx, "100200", vm.ProvisionRequest{PIN: "4321", MaxMessages: 2, MaxMessageSeconds: 3})
+	require.NoError(t, err)
+
+	_, err = svc.Deposit(ctx, "100200", vm.Deposit{Audio: []byte("not a wav")})
+	assert.ErrorIs(t, err, vm.ErrBadAudio)
+	_, err = svc.Deposit(ctx, "100200", vm.Deposit{Audio: voicemailtest.WAV(audio.PCM16, 5*time.Second)})
+	assert.ErrorIs(t, err, vm.ErrTooLong)
+	_, err = svc.Deposit(ctx, "999", vm.Deposit{Audio: voicemailtest.WAV(audio.PCM16, time.Second)})
+	assert.ErrorIs(t, err, vm.ErrNotFound)
+
+	id := vm.NewMessageID("local", time.Now())
+	first, err := svc.Deposit(ctx, "100200", vm.Deposit{ID: id, Audio: voicemailtest.WAV(audio.PCM16, time.Second)})
+	require.NoError(t, err)
+	again, err := svc.Deposit(ctx, "100200", vm.Deposit{ID: id, Audio: voicemailtest.WAV(audio.PCM16, time.Second)})
+	require.NoError(t, err, "retry with the same id is idempotent")
+	assert.Equal(t, first, again)
+	_, err = svc.Deposit(ctx, "100200", vm.Deposit{ID: "../x", Audio: voicemailtest.WAV(audio.PCM16, time.Second)})
+	assert.ErrorIs(t, err, vm.ErrInvalid)
+
+	voicemailtest.Deposit(t, svc, "100200", "", time.Second)
+	_, err = svc.CanDeposit(ctx, "100200")
+	assert.ErrorIs(t, err, vm.ErrMailboxFull)
+	_, err = svc.Deposit(ctx, "100200", vm.Deposit{Audio: voicemailtest.WAV(audio.PCM16, time.Second)})
+	assert.ErrorIs(t, err, vm.ErrMailboxFull)
+	list, err := svc.Messages(ctx, "100200", "")
+	require.NoError(t, err)
+	assert.Len(t, list, 2, "nothing partial stored")
+}
+
+func TestMessageIDOrder(t *testing.T) {
+	t0 := time.UnixMilli(1_700_000_000_000)
+	a := vm.NewMessageID("westeurope", t0)
+	b := vm.NewMessageID("northeurope", t0.Add(time.Millisecond))
+	assert.Less(t, a, b)
+	ts, ok := vm.MessageTime(b)
+	require.True(t, ok)
+	assert.Equal(t, t0.Add(time.Millisecond).UTC(), ts)
+}
+
+// failing wraps the embedded store's metadata and blobs so a test can make them fail, as if
+// the store process died; the queue stays up (it is a separate file).
+type failing struct {
+	store.Metadata
+	blobs    store.Blobs
+	metaDown atomic.Bool
+	blobDown atomic.Bool
+}
+
+var errDown = errors.New("injected outage")
+
+func (f *failing) List(ctx context.Context, p, prefix string) ([]store.Row, error) {
+	if f.metaDown.Load() {
+		return nil, errDown
+	}
+	return f.Metadata.List(ctx, p, prefix)
+}
+
+func (f *failing) Update(ctx context.Context, p, k string, fn func([]byte) ([]byte, error)) (store.Row, error) {
+	if f.metaDown.Load() {
+		return store.Row{}, errDown
+	}
+	return f.Metadata.Update(ctx, p, k, fn)
+}
+
+type failingBlobs struct{ f *failing }
+
+func (b failingBlobs) Put(ctx context.Context, n string, d []byte) error {
+	if b.f.blobDown.Load() {
+		return errDown
+	}
+	return b.f.blobs.Put(ctx, n, d)
+}
+func (b failingBlobs) Get(ctx context.Context, n string) ([]byte, error) {
+	if b.f.blobDown.Load() {
+		return nil, errDown
+	}
+	return b.f.blobs.Get(ctx, n)
+}
+func (b failingBlobs) Delete(ctx context.Context, n string) error {
+	if b.f.blobDown.Load() {
+		return errDown
+	}
+	return b.f.blobs.Delete(ctx, n)
+}
+func (b failingBlobs) List(ctx context.Context, p string) ([]string, error) {
+	if b.f.blobDown.Load() {
+		return nil, errDown
+	}
+	return b.f.blobs.List(ctx, p)
+}
+
+func TestDepositSurvivesStoreOutage(t *testing.T) {
+	ctx := context.Background()
+	b, err := embedded.Open(t.TempDir(), embedded.Options{})
+	require.NoError(t, err)
+	defer b.Close()
+	f := &failing{Metadata: b.Meta, blobs: b.Blobs}
+	wrapped := &store.Backend{Meta: f, Blobs: failingBlobs{f}, Queue: b.Queue, State: b.State}
+	// Not voicemailtest: this test drives Drain itself.
+	svc, err := vm.New(vm.Options{Backend: wrapped, Region: "local", DrainVisibility: 100 * time.Millisecond})
+	require.NoError(t, err)
+	voicemailtest.Provision(t, svc, "100200", "4321")
+	_, err = svc.Mailbox(ctx, "100200") // warms the outage cache
+	require.NoError(t, err)
+	events, cancel := svc.Subscribe("100200")
+	defer cancel()
+
+	long := voicemailtest.WAV(audio.PCM16, 30*time.Second) // 480 kB: 15 queue chunks
+	short := voicemailtest.WAV(audio.ALaw, 2*time.Second)
+
+	f.blobDown.Store(true) // audio store down: audio goes through the queue in chunks
+	m1, err := svc.Deposit(ctx, "100200", vm.Deposit{Caller: "a", Audio: long})
+	require.NoError(t, err)
+	f.blobDown.Store(false)
+	f.metaDown.Store(true) // metadata down (audio store up again)
+	m2, err := svc.Deposit(ctx, "100200", vm.Deposit{Caller: "b", Audio: short})
+	require.NoError(t, err)
+	f.blobDown.Store(true) // both down
+	m3, err := svc.Deposit(ctx, "100200", vm.Deposit{Caller: "c", Audio: short})
+	require.NoError(t, err)
+	require.NoError(t, b.Queue.Send(ctx, vm.HealthcheckMarker+" probe"))
+
+	n, err := svc.Drain(ctx)
+	assert.Error(t, err, "stores still down")
+	assert.Zero(t, n)
+
+	f.metaDown.Store(false)
+	f.blobDown.Store(false)
+	// Messages the failed pass received stay hidden for the visibility timeout, then drain.
+	stored := 0
+	deadline := time.Now().Add(5 * time.Second)
+	for stored < 3 && time.Now().Before(deadline) {
+		time.Sleep(150 * time.Millisecond)
+		n, err := svc.Drain(ctx)
+		require.NoError(t, err)
+		stored += n
+	}
+	require.Equal(t, 3, stored)
+
+	list, err := svc.Messages(ctx, "100200", "")
+	require.NoError(t, err)
+	require.Len(t, list, 3)
+	for _, want := range []struct {
+		m   vm.Message
+		wav []byte
+	}{{m1, long}, {m2, short}, {m3, short}} {
+		got, err := svc.Audio(ctx, "100200", want.m.ID)
+		require.NoError(t, err)
+		assert.Equal(t, want.wav, got, want.m.Caller)
+		m, err := svc.Message(ctx, "100200", want.m.ID)
+		require.NoError(t, err)
+		assert.Equal(t, want.m.Caller, m.Caller)
+		assert.Equal(t, want.m.Received.UnixMilli(), m.Received.UnixMilli())
+	}
+	// Nothing left behind: queue empty, staging blobs removed.
+	left, err := b.Queue.Receive(ctx, 32, time.Second)
+	require.NoError(t, err)
+	assert.Empty(t, left)
+	pending, err := b.Blobs.List(ctx, "pending/")
+	require.NoError(t, err)
+	assert.Empty(t, pending)
+	for range 3 {
+		ev := <-events
+		assert.Equal(t, vm.EventDeposited, ev.Kind)
+	}
+}
