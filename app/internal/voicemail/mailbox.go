@@ -363,4 +363,3 @@ func (s *Service) DeleteGreeting(ctx context.Context, number string, kind Greeti
 	s.publish(ctx, number, EventChanged, "")
 	return nil
 }
-
