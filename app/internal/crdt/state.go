@@ -16,15 +16,21 @@ type Register[T comparable] struct {
 func (r *Register[T]) Set(v T, ts Timestamp) { *r = r.Merge(Register[T]{V: v, TS: ts}) }
 
 // Merge keeps the later write. Equal timestamps only arise from the same write replicated, but
-// a value order breaks the tie anyway so merge stays deterministic on corrupt input.
+// a value order breaks the tie anyway so merge stays deterministic on corrupt input. The zero
+// register (never written) is the identity, so an absent map entry merges like a missing row.
 func (r Register[T]) Merge(o Register[T]) Register[T] {
+	var zero Register[T]
 	switch c := r.TS.Compare(o.TS); {
+	case r == zero:
+		return o
+	case o == zero:
+		return r
 	case c > 0:
 		return r
 	case c < 0:
 		return o
 	}
-	if fmt.Sprint(o.V) < fmt.Sprint(r.V) {
+	if fmt.Sprint(o.V) > fmt.Sprint(r.V) {
 		return o
 	}
 	return r
@@ -149,7 +155,12 @@ type Lock struct {
 
 // Merge keeps the later write of the same region's lock row.
 func (l Lock) Merge(o Lock) Lock {
-	if c := l.TS.Compare(o.TS); c > 0 || (c == 0 && fmt.Sprint(l) <= fmt.Sprint(o)) {
+	switch c := l.TS.Compare(o.TS); {
+	case l == Lock{}:
+		return o
+	case o == Lock{}:
+		return l
+	case c > 0 || (c == 0 && fmt.Sprint(l) >= fmt.Sprint(o)):
 		return l
 	}
 	return o
