@@ -49,9 +49,9 @@ func without(names ...string) func(*testing.T, []rules.Resource) []rules.Resourc
 
 func TestPolicyRulesCatchBrokenInputs(t *testing.T) {
 	cases := []struct {
-		name   string
+		name    string
 		breakIt func(*testing.T, []rules.Resource) []rules.Resource
-		rule   string
+		rule    string
 	}{
 		{"cosmos single write region", edit("cosmos", false, "enableMultipleWriteLocations"), "cosmos-multi-region-write"},
 		{"cosmos multi-write unset", edit("cosmos", nil, "enableMultipleWriteLocations"), "cosmos-multi-region-write"},

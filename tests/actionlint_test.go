@@ -1,0 +1,189 @@
+package tests
+
+import (
+	"bytes"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/rhysd/actionlint"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+const workflowDir = "../.github/workflows"
+
+func workflowFiles(t *testing.T) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(workflowDir, "*.yml"))
+	require.NoError(t, err)
+	require.NotEmpty(t, files, "no workflows under %s", workflowDir)
+	return files
+}
+
+// TestWorkflowsAreActionlintClean lints every workflow with actionlint as a
+// library; any finding fails the test. shellcheck joins in when installed.
+func TestWorkflowsAreActionlintClean(t *testing.T) {
+	root, err := filepath.Abs("..")
+	require.NoError(t, err)
+	opts := &actionlint.LinterOptions{WorkingDir: root}
+	if sc, err := exec.LookPath("shellcheck"); err == nil {
+		opts.Shellcheck = sc
+	} else {
+		t.Log("shellcheck not installed: run: scripts are checked by actionlint's own rules only")
+	}
+	var out bytes.Buffer
+	linter, err := actionlint.NewLinter(&out, opts)
+	require.NoError(t, err)
+	errs, err := linter.LintFiles(workflowFiles(t), nil)
+	require.NoError(t, err)
+	assert.Empty(t, errs, "actionlint findings:\n%s", out.String())
+}
+
+func parseWorkflow(t *testing.T, name string) *actionlint.Workflow {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(workflowDir, name))
+	require.NoError(t, err)
+	wf, errs := actionlint.Parse(b)
+	require.Empty(t, errs)
+	return wf
+}
+
+func str(s *actionlint.String) string {
+	if s == nil {
+		return ""
+	}
+	return s.Value
+}
+
+// uses returns the steps of a job that run the given action (any version).
+func uses(job *actionlint.Job, action string) []*actionlint.ExecAction {
+	var out []*actionlint.ExecAction
+	for _, s := range job.Steps {
+		if a, ok := s.Exec.(*actionlint.ExecAction); ok && strings.HasPrefix(str(a.Uses), action+"@") {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+func input(a *actionlint.ExecAction, name string) string {
+	if in, ok := a.Inputs[strings.ToLower(name)]; ok {
+		return str(in.Value)
+	}
+	return ""
+}
+
+func permission(job *actionlint.Job, scope string) string {
+	if job.Permissions == nil {
+		return ""
+	}
+	if p, ok := job.Permissions.Scopes[scope]; ok {
+		return str(p.Value)
+	}
+	return ""
+}
+
+func env(job *actionlint.Job, name string) string {
+	if job.Env == nil {
+		return ""
+	}
+	if v, ok := job.Env.Vars[strings.ToLower(name)]; ok {
+		return str(v.Value)
+	}
+	return ""
+}
+
+// TestWorkflowsUseOIDCOnly checks that Azure is reached through OIDC federation:
+// azure/login with client, tenant and subscription IDs, an id-token permission,
+// and no client secret anywhere.
+func TestWorkflowsUseOIDCOnly(t *testing.T) {
+	for _, f := range workflowFiles(t) {
+		b, err := os.ReadFile(f)
+		require.NoError(t, err)
+		for _, banned := range []string{"client-secret", "creds:", "ARM_CLIENT_SECRET", "AZURE_CREDENTIALS"} {
+			assert.NotContains(t, string(b), banned, f)
+		}
+		wf, errs := actionlint.Parse(b)
+		require.Empty(t, errs)
+		for id, job := range wf.Jobs {
+			for _, login := range uses(job, "azure/login") {
+				for _, k := range []string{"client-id", "tenant-id", "subscription-id"} {
+					assert.NotEmpty(t, input(login, k), "%s job %s: azure/login without %s", f, id, k)
+				}
+				assert.Equal(t, "write", permission(job, "id-token"), "%s job %s needs id-token: write", f, id)
+			}
+			if len(uses(job, "pulumi/actions")) > 0 {
+				assert.Equal(t, "true", env(job, "ARM_USE_OIDC"), "%s job %s", f, id)
+			}
+		}
+	}
+}
+
+func TestPullRequestWorkflowPreviewsEveryStackWithPolicies(t *testing.T) {
+	wf := parseWorkflow(t, "pr.yml")
+	var events []string
+	for _, e := range wf.On {
+		events = append(events, e.EventName())
+	}
+	assert.Contains(t, events, "pull_request")
+
+	var runs []string
+	for _, s := range wf.Jobs["test"].Steps {
+		if r, ok := s.Exec.(*actionlint.ExecRun); ok {
+			runs = append(runs, str(r.Run))
+		}
+	}
+	assert.Contains(t, strings.Join(runs, "\n"), ".ci/run", "the test job runs go vet and go test via .ci/run")
+
+	preview := wf.Jobs["preview"]
+	require.NotNil(t, preview)
+	assert.Equal(t, "write", permission(preview, "pull-requests"))
+	steps := uses(preview, "pulumi/actions")
+	require.Len(t, steps, 1)
+	assert.Equal(t, "preview", input(steps[0], "command"))
+	assert.Equal(t, "true", input(steps[0], "comment-on-pr"))
+	assert.Equal(t, "policy", input(steps[0], "policyPacks"))
+	assert.Contains(t, input(steps[0], "stack-name"), "matrix.stack")
+	require.NotNil(t, preview.Strategy)
+	assert.Contains(t, preview.Strategy.Matrix.Rows, "stack")
+	var stacks []string
+	for _, v := range preview.Strategy.Matrix.Rows["stack"].Values {
+		stacks = append(stacks, v.(*actionlint.RawYAMLString).Value)
+	}
+	assert.ElementsMatch(t, []string{"dev", "prod"}, stacks)
+}
+
+func TestMainWorkflowDeploysDevThenApprovedProd(t *testing.T) {
+	wf := parseWorkflow(t, "main.yml")
+	image := wf.Jobs["image"]
+	require.NotNil(t, image)
+	require.Len(t, uses(image, "docker/build-push-action"), 1)
+	assert.Equal(t, "true", input(uses(image, "docker/build-push-action")[0], "push"))
+
+	needs := func(j *actionlint.Job) []string {
+		var out []string
+		for _, n := range j.Needs {
+			out = append(out, str(n))
+		}
+		return out
+	}
+	dev, prod := wf.Jobs["deploy-dev"], wf.Jobs["deploy-prod"]
+	require.NotNil(t, dev)
+	require.NotNil(t, prod)
+	assert.Contains(t, needs(dev), "image")
+	assert.Contains(t, needs(prod), "deploy-dev")
+	require.NotNil(t, prod.Environment)
+	assert.Equal(t, "production", str(prod.Environment.Name), "prod waits for the environment's approval")
+	for name, job := range map[string]*actionlint.Job{"dev": dev, "prod": prod} {
+		steps := uses(job, "pulumi/actions")
+		require.Len(t, steps, 1, name)
+		assert.Equal(t, "up", input(steps[0], "command"), name)
+		assert.Equal(t, "policy", input(steps[0], "policyPacks"), name)
+		assert.Contains(t, input(steps[0], "stack-name"), "/"+name, name)
+		// The digest built in this run is what the stack deploys.
+		assert.Contains(t, input(steps[0], "config-map"), "needs.image.outputs.image", name)
+	}
+}
