@@ -1,0 +1,277 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"slices"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/voicemail-platform/voicemail/app/internal/audio"
+	"github.com/voicemail-platform/voicemail/app/internal/voicemail"
+)
+
+// call is one answered dialog with its media.
+type call struct {
+	s   *Server
+	ctx context.Context // ends on BYE, RTP timeout or server shutdown
+	dlg *sipgo.DialogServerSession
+	m   *media
+	log *slog.Logger
+}
+
+func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
+	if _, ok := req.To().Params.Get("tag"); ok {
+		// Re-INVITE (session refresh, hold): we keep the media as it is.
+		s.respond(tx, req, 488, "Not Acceptable Here")
+		return
+	}
+	log := s.log.With("call", req.CallID().Value())
+	if s.active.Load() >= int64(s.cfg.MaxCalls) {
+		s.respond(tx, req, 503, "Service Unavailable", sip.NewHeader("Retry-After", "5"))
+		return
+	}
+	r := routeOf(req)
+	if r.Mailbox == "" {
+		s.respond(tx, req, 404, "Not Found")
+		return
+	}
+	o, err := parseOffer(req.Body())
+	if err != nil {
+		log.Info("offer rejected", "error", err)
+		s.respond(tx, req, 488, "Not Acceptable Here")
+		return
+	}
+
+	// Decide what the call is before answering so an unknown mailbox gets a plain 404.
+	ctx, cancel := s.deadline(5 * time.Second)
+	defer cancel()
+	var (
+		retrieval bool
+		mbox      voicemail.Mailbox
+		full      bool
+	)
+	switch {
+	case !r.Forwarded && slices.Contains(s.cfg.AccessNumbers, r.Mailbox):
+		// The access number: the caller's own mailbox if it has one, else we ask.
+		retrieval = true
+		if mb, err := s.svc.Mailbox(ctx, r.Caller); err == nil {
+			mbox = mb
+		}
+	case !r.Forwarded && r.Caller == r.Mailbox:
+		retrieval = true
+		mb, err := s.svc.Mailbox(ctx, r.Mailbox)
+		if isNotFound(err) {
+			s.respond(tx, req, 404, "Not Found")
+			return
+		}
+		mbox = mb
+		mbox.Number = r.Mailbox
+	default:
+		mb, err := s.svc.CanDeposit(ctx, r.Mailbox)
+		switch {
+		case isNotFound(err):
+			log.Info("deposit to unknown mailbox", "mailbox", r.Mailbox)
+			s.respond(tx, req, 404, "Not Found")
+			return
+		case errors.Is(err, voicemail.ErrMailboxFull):
+			full = true
+		case err != nil:
+			// The store may be down; the deposit path queues, so take the message anyway.
+			log.Warn("deposit check failed, recording anyway", "mailbox", r.Mailbox, "error", err)
+		}
+		mbox = mb
+		mbox.Number = r.Mailbox
+	}
+
+	if mbox.Notify.MWITarget != "" {
+		s.watch(mbox.Number)
+	}
+	conn, err := s.ports.listen()
+	if err != nil {
+		log.Error("rtp port", "error", err)
+		s.respond(tx, req, 503, "Service Unavailable")
+		return
+	}
+	m := newMedia(conn, o, s.cfg.VoiceLevel, log)
+	go m.receive()
+	defer m.close()
+
+	dlg, err := s.dialogs.ReadInvite(req, tx)
+	if err != nil {
+		log.Info("invite rejected", "error", err)
+		s.respond(tx, req, 400, "Bad Request")
+		return
+	}
+	defer dlg.Close()
+
+	ip := localIPFor(o.Remote.IP)
+	if s.cfg.MediaIP != "" {
+		ip = net.ParseIP(s.cfg.MediaIP)
+	}
+	port := conn.LocalAddr().(*net.UDPAddr).Port
+	res := sip.NewSDPResponseFromRequest(dlg.InviteRequest, answerSDP(o, ip, port, rand.Uint64()>>1))
+	ct := s.contact(req.Transport())
+	res.AppendHeader(&ct)
+	res.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, SUBSCRIBE, NOTIFY"))
+
+	s.active.Add(1)
+	s.calls.Add(1)
+	defer s.calls.Done()
+	defer s.active.Add(-1)
+
+	if err := dlg.WriteResponse(res); err != nil {
+		log.Info("call not established", "error", err)
+		return
+	}
+	callCtx, stop := context.WithCancel(dlg.Context())
+	defer stop()
+	go func() { // server shutdown ends the call too
+		select {
+		case <-s.base.Done():
+			stop()
+		case <-callCtx.Done():
+		}
+	}()
+	c := &call{s: s, ctx: callCtx, dlg: dlg, m: m, log: log}
+	go c.watchMedia(stop)
+	if retrieval {
+		log.Info("retrieval call", "mailbox", mbox.Number, "caller", r.Caller, "codec", o.Codec.Name)
+		c.retrieve(mbox.Number)
+	} else {
+		log.Info("deposit call", "mailbox", mbox.Number, "caller", r.Caller, "cause", r.Cause.String(), "codec", o.Codec.Name)
+		c.deposit(mbox, full, r)
+	}
+	c.hangup()
+}
+
+// ended reports that the caller hung up, media died or the server is stopping.
+func (c *call) ended() bool { return c.ctx.Err() != nil }
+
+// say plays prompts in order; any key interrupts when interrupt is set and is returned.
+func (c *call) say(interrupt bool, names ...string) (rune, bool) {
+	for _, n := range names {
+		b, ok := c.s.prompts.Samples(n, c.m.codec.Encoding)
+		if !ok {
+			c.log.Error("missing prompt", "prompt", n)
+			continue
+		}
+		c.log.Info("play", "prompt", n)
+		if k, ok := c.playSamples(b, interrupt); ok || c.ended() {
+			return k, ok
+		}
+	}
+	return 0, false
+}
+
+func (c *call) playSamples(b []byte, interrupt bool) (rune, bool) {
+	k, ok, _ := c.m.play(c.ctx, b, interrupt)
+	return k, ok
+}
+
+// playWAV plays stored audio (greeting or message) converted to the call's codec.
+func (c *call) playWAV(wav []byte, interrupt bool) (rune, bool, error) {
+	w, err := audio.Parse(wav)
+	if err != nil {
+		return 0, false, err
+	}
+	k, ok := c.playSamples(audio.Convert(w, c.m.codec.Encoding), interrupt)
+	return k, ok, nil
+}
+
+func (c *call) beep() {
+	c.log.Info("play", "prompt", "beep")
+	c.playSamples(audio.FromPCM16(c.m.codec.Encoding, audio.Tone(1000, 300, 12000)), false)
+	c.m.drainKeys()
+}
+
+// stopReason says why a recording ended.
+type stopReason string
+
+const (
+	stopHangup  stopReason = "hangup"
+	stopKey     stopReason = "key"
+	stopSilence stopReason = "silence"
+	stopMax     stopReason = "max-length"
+	stopNoMedia stopReason = "rtp-timeout"
+)
+
+// record captures the caller's audio after the beep until hang-up, '#', silence, the length
+// limit or loss of media. Trailing silence is trimmed when silence ended it.
+func (c *call) record(maxLen time.Duration) ([]byte, stopReason) {
+	c.m.startRecording()
+	limit := int(maxLen / time.Second * audio.SampleRate)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	reason := stopHangup
+loop:
+	for {
+		select {
+		case <-c.ctx.Done():
+			break loop
+		case k := <-c.m.digits:
+			if k == '#' {
+				reason = stopKey
+				break loop
+			}
+		case <-tick.C:
+			n, quiet, idle := c.m.status()
+			switch {
+			case n >= limit:
+				reason = stopMax
+				break loop
+			case idle >= c.s.cfg.RTPTimeout:
+				reason = stopNoMedia
+				break loop
+			case quiet >= c.s.cfg.SilenceTimeout:
+				reason = stopSilence
+				break loop
+			}
+		}
+	}
+	data := c.m.stopRecording()
+	if len(data) > limit {
+		data = data[:limit]
+	}
+	if reason == stopSilence {
+		trim := int(c.s.cfg.SilenceTimeout / time.Second * audio.SampleRate)
+		data = data[:max(0, len(data)-trim)]
+	}
+	c.log.Info("recorded", "bytes", len(data), "reason", string(reason))
+	return data, reason
+}
+
+// hangup sends BYE unless the caller already did.
+func (c *call) hangup() {
+	if c.dlg.LoadState() == sip.DialogStateEnded {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), 5*time.Second)
+	defer cancel()
+	if err := c.dlg.Bye(ctx); err != nil {
+		c.log.Debug("bye", "error", err)
+	}
+}
+
+// watchMedia ends the call when RTP stops for RTPTimeout (a leg lost without BYE).
+func (c *call) watchMedia(cancel context.CancelFunc) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-t.C:
+			if _, _, idle := c.m.status(); idle >= c.s.cfg.RTPTimeout {
+				c.log.Info("rtp timeout, ending call")
+				cancel()
+				return
+			}
+		}
+	}
+}

@@ -1,0 +1,148 @@
+package sip
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config tunes the SIP front end. Zero values take the defaults noted on each field.
+type Config struct {
+	// MediaIP is the address written into SDP answers (c=). Empty: the local address that
+	// routes to the caller's media address, which is right unless the pod sits behind NAT.
+	MediaIP string
+	// RTPBindIP is where RTP sockets listen. Default all interfaces.
+	RTPBindIP string
+	// RTPPortMin and RTPPortMax bound the RTP ports (even ports only). Default 10000-20000.
+	RTPPortMin, RTPPortMax int
+	// AccessNumbers are the Request-URI users that reach the retrieval menu (e.g. "8500").
+	// Calling one's own mailbox number from that number also reaches it.
+	AccessNumbers []string
+	// Domain is the host in MWI Message-Account and Contact. Default the listen host.
+	Domain string
+	// SilenceTimeout ends a recording after this much silence. Default 10 s.
+	SilenceTimeout time.Duration
+	// RTPTimeout ends a call whose media stopped (caller vanished without BYE). Default 30 s.
+	RTPTimeout time.Duration
+	// DigitTimeout is how long menus wait for a key. Default 6 s.
+	DigitTimeout time.Duration
+	// MaxMessageSeconds is used when a mailbox sets no limit. Default 180.
+	MaxMessageSeconds int
+	// MaxGreetingSeconds limits greetings recorded by phone. Default 60.
+	MaxGreetingSeconds int
+	// MWIExpires caps SUBSCRIBE expiry (seconds). Default 3600.
+	MWIExpires int
+	// MaxCalls rejects new calls with 503 beyond this many. Default 1000.
+	MaxCalls int
+	// VoiceLevel is the RMS level (16-bit scale) that counts as speech for the silence timeout.
+	// Default 300.
+	VoiceLevel float64
+}
+
+func (c Config) withDefaults() Config {
+	def := func(v *int, d int) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	defD := func(v *time.Duration, d time.Duration) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&c.RTPPortMin, 10000)
+	def(&c.RTPPortMax, 20000)
+	def(&c.MaxMessageSeconds, 180)
+	def(&c.MaxGreetingSeconds, 60)
+	def(&c.MWIExpires, 3600)
+	def(&c.MaxCalls, 1000)
+	defD(&c.SilenceTimeout, 10*time.Second)
+	defD(&c.RTPTimeout, 30*time.Second)
+	defD(&c.DigitTimeout, 6*time.Second)
+	if c.VoiceLevel == 0 {
+		c.VoiceLevel = 300
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	switch {
+	case c.RTPPortMin < 1024 || c.RTPPortMax > 65535 || c.RTPPortMin >= c.RTPPortMax:
+		return fmt.Errorf("VOICEMAIL_SIP_RTP_PORTS: range %d-%d must be within 1024-65535 and not empty", c.RTPPortMin, c.RTPPortMax)
+	case c.MediaIP != "" && net.ParseIP(c.MediaIP) == nil:
+		return fmt.Errorf("VOICEMAIL_SIP_MEDIA_IP: %q is not an IP address", c.MediaIP)
+	case c.RTPBindIP != "" && net.ParseIP(c.RTPBindIP) == nil:
+		return fmt.Errorf("VOICEMAIL_SIP_RTP_BIND_IP: %q is not an IP address", c.RTPBindIP)
+	case c.SilenceTimeout < 0 || c.RTPTimeout < 0 || c.DigitTimeout < 0:
+		return fmt.Errorf("VOICEMAIL_SIP_*_TIMEOUT: timeouts must be positive")
+	}
+	for _, n := range c.AccessNumbers {
+		if n == "" || strings.ContainsAny(n, "@;: ") {
+			return fmt.Errorf("VOICEMAIL_SIP_ACCESS_NUMBERS: %q is not a number", n)
+		}
+	}
+	return nil
+}
+
+// ConfigFromEnv reads the VOICEMAIL_SIP_* variables through getenv (os.Getenv in main). Errors
+// name the offending variable.
+func ConfigFromEnv(getenv func(string) string) (Config, error) {
+	var c Config
+	c.MediaIP = getenv("VOICEMAIL_SIP_MEDIA_IP")
+	c.RTPBindIP = getenv("VOICEMAIL_SIP_RTP_BIND_IP")
+	c.Domain = getenv("VOICEMAIL_SIP_DOMAIN")
+	if v := getenv("VOICEMAIL_SIP_RTP_PORTS"); v != "" {
+		lo, hi, ok := strings.Cut(v, "-")
+		a, err1 := strconv.Atoi(strings.TrimSpace(lo))
+		b, err2 := strconv.Atoi(strings.TrimSpace(hi))
+		if !ok || err1 != nil || err2 != nil {
+			return c, fmt.Errorf("VOICEMAIL_SIP_RTP_PORTS: %q is not a range like 10000-20000", v)
+		}
+		c.RTPPortMin, c.RTPPortMax = a, b
+	}
+	if v := getenv("VOICEMAIL_SIP_ACCESS_NUMBERS"); v != "" {
+		for _, n := range strings.Split(v, ",") {
+			c.AccessNumbers = append(c.AccessNumbers, strings.TrimSpace(n))
+		}
+	}
+	durations := []struct {
+		key string
+		dst *time.Duration
+	}{
+		{"VOICEMAIL_SIP_SILENCE_TIMEOUT", &c.SilenceTimeout},
+		{"VOICEMAIL_SIP_RTP_TIMEOUT", &c.RTPTimeout},
+		{"VOICEMAIL_SIP_DIGIT_TIMEOUT", &c.DigitTimeout},
+	}
+	for _, d := range durations {
+		if v := getenv(d.key); v != "" {
+			x, err := time.ParseDuration(v)
+			if err != nil || x <= 0 {
+				return c, fmt.Errorf("%s: %q is not a positive duration like 10s", d.key, v)
+			}
+			*d.dst = x
+		}
+	}
+	ints := []struct {
+		key string
+		dst *int
+	}{
+		{"VOICEMAIL_SIP_MAX_CALLS", &c.MaxCalls},
+		{"VOICEMAIL_SIP_MWI_EXPIRES", &c.MWIExpires},
+		{"VOICEMAIL_SIP_MAX_MESSAGE_SECONDS", &c.MaxMessageSeconds},
+	}
+	for _, d := range ints {
+		if v := getenv(d.key); v != "" {
+			x, err := strconv.Atoi(v)
+			if err != nil || x <= 0 {
+				return c, fmt.Errorf("%s: %q is not a positive integer", d.key, v)
+			}
+			*d.dst = x
+		}
+	}
+	if err := c.withDefaults().validate(); err != nil {
+		return c, err
+	}
+	return c, nil
+}

@@ -1,0 +1,208 @@
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/pion/rtp"
+
+	"github.com/voicemail-platform/voicemail/app/internal/audio"
+)
+
+const (
+	packetSamples = 160 // 20 ms of 8 kHz G.711
+	packetTime    = 20 * time.Millisecond
+)
+
+// media is one call's RTP session: a UDP socket, a receiver that orders audio and detects
+// RFC 4733 key presses, and a paced sender for prompts.
+type media struct {
+	conn    *net.UDPConn
+	codec   codec
+	dtmfPT  uint8
+	hasDTMF bool
+	log     *slog.Logger
+	voice   float64 // RMS level above which a packet counts as speech
+
+	mu        sync.Mutex
+	remote    *net.UDPAddr
+	latched   bool
+	jit       *jitter
+	recording bool
+	rec       []byte
+	lastVoice time.Time
+	lastRx    time.Time
+	packets   int
+
+	digits chan rune
+	done   chan struct{}
+
+	ssrc uint32
+	seq  uint16
+	ts   uint32
+}
+
+func newMedia(conn *net.UDPConn, o offer, voiceLevel float64, log *slog.Logger) *media {
+	now := time.Now()
+	return &media{
+		conn: conn, codec: o.Codec, dtmfPT: o.DTMFPT, hasDTMF: o.HasDTMF, log: log, voice: voiceLevel,
+		remote: o.Remote, jit: newJitter(3, o.Codec.silence()),
+		lastVoice: now, lastRx: now,
+		digits: make(chan rune, 32), done: make(chan struct{}),
+		ssrc: rand.Uint32(), seq: uint16(rand.Uint32()), ts: rand.Uint32(),
+	}
+}
+
+// receive runs until the socket is closed. Anything that is not RTP we understand is dropped.
+func (m *media) receive() {
+	defer close(m.done)
+	buf := make([]byte, 1500)
+	var det dtmfDetector
+	for {
+		n, src, err := m.conn.ReadFromUDP(buf)
+		if err != nil {
+			if !errors.Is(err, net.ErrClosed) {
+				m.log.Debug("rtp read", "error", err)
+			}
+			return
+		}
+		var p rtp.Packet
+		if err := p.Unmarshal(append([]byte(nil), buf[:n]...)); err != nil || p.Version != 2 {
+			continue
+		}
+		m.mu.Lock()
+		m.lastRx = time.Now()
+		if !m.latched {
+			// Symmetric RTP: answer to where media really comes from (callers behind NAT).
+			m.remote, m.latched = src, true
+		}
+		m.mu.Unlock()
+		switch {
+		case m.hasDTMF && p.PayloadType == m.dtmfPT:
+			if k, ok := det.feed(&p); ok {
+				select {
+				case m.digits <- k:
+				default: // a caller mashing keys faster than the menu reads them
+				}
+			}
+		case p.PayloadType == m.codec.PT:
+			m.mu.Lock()
+			m.packets++
+			m.jit.push(&p, m.sinkLocked)
+			m.mu.Unlock()
+		}
+	}
+}
+
+// sinkLocked takes in-order audio from the jitter buffer; m.mu is held.
+func (m *media) sinkLocked(b []byte) {
+	if !m.recording {
+		return
+	}
+	m.rec = append(m.rec, b...)
+	if audio.Level(audio.WAV{Encoding: m.codec.Encoding, Data: b}.ToPCM16()) >= m.voice {
+		m.lastVoice = time.Now()
+	}
+}
+
+func (m *media) startRecording() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.jit.flush(func([]byte) {}) // audio from before the beep is not part of the message
+	m.recording, m.rec, m.lastVoice = true, nil, time.Now()
+}
+
+// stopRecording returns what was recorded, including what the jitter buffer still held.
+func (m *media) stopRecording() []byte {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.jit.flush(m.sinkLocked)
+	m.recording = false
+	out := m.rec
+	m.rec = nil
+	return out
+}
+
+// status is what the recorder polls.
+func (m *media) status() (recorded int, sinceVoice, sinceRx time.Duration) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := time.Now()
+	return len(m.rec), now.Sub(m.lastVoice), now.Sub(m.lastRx)
+}
+
+// play sends samples paced at 20 ms per packet. With interrupt set it stops at the first key
+// and returns it; keys pressed otherwise stay queued for the next read.
+func (m *media) play(ctx context.Context, samples []byte, interrupt bool) (rune, bool, error) {
+	start := time.Now()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	buf := make([]byte, 0, 12+packetSamples)
+	for i := 0; i*packetSamples < len(samples); i++ {
+		if interrupt {
+			select {
+			case k := <-m.digits:
+				return k, true, nil
+			default:
+			}
+		}
+		chunk := samples[i*packetSamples : min((i+1)*packetSamples, len(samples))]
+		p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: m.codec.PT, SequenceNumber: m.seq,
+			Timestamp: m.ts, SSRC: m.ssrc, Marker: i == 0}, Payload: chunk}
+		m.seq++
+		m.ts += uint32(len(chunk))
+		out, err := p.MarshalTo(buf[:cap(buf)])
+		if err != nil {
+			return 0, false, fmt.Errorf("marshal rtp: %w", err)
+		}
+		m.mu.Lock()
+		dst := m.remote
+		m.mu.Unlock()
+		if _, err := m.conn.WriteToUDP(buf[:out], dst); err != nil && !errors.Is(err, net.ErrClosed) {
+			m.log.Debug("rtp write", "error", err)
+		}
+		// Pace against the start time so scheduling delays do not accumulate.
+		timer.Reset(time.Until(start.Add(time.Duration(i+1) * packetTime)))
+		select {
+		case <-ctx.Done():
+			return 0, false, ctx.Err()
+		case <-timer.C:
+		}
+	}
+	return 0, false, nil
+}
+
+// key waits up to d for a key press.
+func (m *media) key(ctx context.Context, d time.Duration) (rune, bool) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case k := <-m.digits:
+		return k, true
+	case <-ctx.Done():
+	case <-t.C:
+	}
+	return 0, false
+}
+
+// drainKeys forgets queued key presses (e.g. typed ahead during a prompt that cannot be skipped).
+func (m *media) drainKeys() {
+	for {
+		select {
+		case <-m.digits:
+		default:
+			return
+		}
+	}
+}
+
+func (m *media) close() {
+	_ = m.conn.Close()
+	<-m.done
+}

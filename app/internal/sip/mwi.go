@@ -1,0 +1,294 @@
+package sip
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/voicemail-platform/voicemail/app/internal/voicemail"
+)
+
+// subscription is one SUBSCRIBE dialog for a mailbox's message-summary (RFC 3265/3842).
+type subscription struct {
+	id        string
+	number    string
+	callID    string
+	local     sip.Uri // our side (their To)
+	localTag  string
+	remote    sip.Uri // their From
+	remoteTag string
+	target    sip.Uri // their Contact
+	transport string
+	source    string
+	cseq      atomic.Uint32
+	refresh   chan int // new expiry in seconds; 0 ends the subscription
+	once      sync.Once
+}
+
+func messageSummary(account string, sum voicemail.Summary) []byte {
+	waiting := "no"
+	if sum.New > 0 {
+		waiting = "yes"
+	}
+	return []byte(fmt.Sprintf("Messages-Waiting: %s\r\nMessage-Account: %s\r\nVoice-Message: %d/%d (0/0)\r\n",
+		waiting, account, sum.New, sum.Old))
+}
+
+func (s *Server) account(number string) string {
+	return "sip:" + number + "@" + s.cfg.Domain
+}
+
+func (s *Server) onSubscribe(req *sip.Request, tx sip.ServerTransaction) {
+	ev := req.GetHeader("Event")
+	if ev == nil || !strings.EqualFold(strings.TrimSpace(strings.SplitN(ev.Value(), ";", 2)[0]), "message-summary") {
+		s.respond(tx, req, 489, "Bad Event", sip.NewHeader("Allow-Events", "message-summary"))
+		return
+	}
+	expires := 3600
+	if h := req.GetHeader("Expires"); h != nil {
+		n, err := strconv.Atoi(strings.TrimSpace(h.Value()))
+		if err != nil || n < 0 {
+			s.respond(tx, req, 400, "Bad Request")
+			return
+		}
+		expires = n
+	}
+	expires = min(expires, s.cfg.MWIExpires)
+
+	fromTag, _ := req.From().Params.Get("tag")
+	if toTag, ok := req.To().Params.Get("tag"); ok {
+		// Refresh or unsubscribe within an existing subscription.
+		s.mu.Lock()
+		sub := s.subs[req.CallID().Value()+"|"+toTag+"|"+fromTag]
+		s.mu.Unlock()
+		if sub == nil {
+			s.respond(tx, req, 481, "Subscription Does Not Exist")
+			return
+		}
+		s.respond(tx, req, 200, "OK", sip.NewHeader("Expires", strconv.Itoa(expires)))
+		select {
+		case sub.refresh <- expires:
+		case <-s.base.Done():
+		}
+		return
+	}
+
+	number := req.Recipient.User
+	if slices.Contains(s.cfg.AccessNumbers, number) {
+		number = req.From().Address.User
+	}
+	ctx, cancel := s.deadline(5 * time.Second)
+	defer cancel()
+	mb, err := s.svc.Mailbox(ctx, number)
+	if err != nil {
+		if isNotFound(err) {
+			s.respond(tx, req, 404, "Not Found")
+		} else {
+			s.respond(tx, req, 503, "Service Unavailable")
+		}
+		return
+	}
+	if mb.Notify.MWITarget != "" {
+		s.watch(number)
+	}
+	sub := &subscription{
+		number: number, callID: req.CallID().Value(), local: req.To().Address, localTag: sip.GenerateTagN(16),
+		remote: req.From().Address, remoteTag: fromTag, target: req.Contact().Address,
+		transport: req.Transport(), source: req.Source(), refresh: make(chan int, 1),
+	}
+	sub.id = sub.callID + "|" + sub.localTag + "|" + sub.remoteTag
+	sub.cseq.Store(uint32(time.Now().Unix() % 100000))
+
+	res := sip.NewResponseFromRequest(req, 200, "OK", nil)
+	res.To().Params.Add("tag", sub.localTag)
+	ct := s.contact(req.Transport())
+	res.AppendHeader(&ct)
+	res.AppendHeader(sip.NewHeader("Expires", strconv.Itoa(expires)))
+	if err := tx.Respond(res); err != nil {
+		s.log.Info("subscribe response", "error", err)
+		return
+	}
+	if expires == 0 {
+		// A fetch (RFC 3265 §3.3.6): one NOTIFY with the state, then done.
+		go s.notifyOnce(sub, "terminated;reason=timeout")
+		return
+	}
+	s.mu.Lock()
+	s.subs[sub.id] = sub
+	s.mu.Unlock()
+	s.log.Info("mwi subscribed", "mailbox", number, "expires", expires)
+	go s.runSubscription(sub, expires)
+}
+
+func (s *Server) notifyOnce(sub *subscription, state string) {
+	ctx, cancel := s.deadline(10 * time.Second)
+	defer cancel()
+	sum, err := s.svc.Summary(ctx, sub.number)
+	if err != nil {
+		s.log.Warn("mwi summary", "mailbox", sub.number, "error", err)
+		return
+	}
+	_ = s.sendNotify(ctx, sub, sum, state)
+}
+
+// runSubscription sends the current state at once and again on every change, until the
+// subscription expires, is ended by the subscriber, or the server stops.
+func (s *Server) runSubscription(sub *subscription, expires int) {
+	events, unsubscribe := s.svc.Subscribe(sub.number)
+	defer unsubscribe()
+	defer func() {
+		s.mu.Lock()
+		delete(s.subs, sub.id)
+		s.mu.Unlock()
+	}()
+	deadline := time.Now().Add(time.Duration(expires) * time.Second)
+	state := func() string {
+		left := int(time.Until(deadline).Seconds())
+		return "active;expires=" + strconv.Itoa(max(left, 0))
+	}
+	send := func(sum voicemail.Summary, st string) bool {
+		ctx, cancel := s.deadline(10 * time.Second)
+		defer cancel()
+		return s.sendNotify(ctx, sub, sum, st) == nil
+	}
+	ctx, cancel := s.deadline(5 * time.Second)
+	sum, err := s.svc.Summary(ctx, sub.number)
+	cancel()
+	if err != nil {
+		s.log.Warn("mwi summary", "mailbox", sub.number, "error", err)
+	}
+	if !send(sum, state()) {
+		return
+	}
+	timer := time.NewTimer(time.Until(deadline))
+	defer timer.Stop()
+	for {
+		select {
+		case <-s.base.Done():
+			return
+		case ev, ok := <-events:
+			if !ok {
+				return
+			}
+			if !send(ev.Summary, state()) {
+				return
+			}
+		case n := <-sub.refresh:
+			if n == 0 {
+				send(sum, "terminated;reason=timeout")
+				return
+			}
+			deadline = time.Now().Add(time.Duration(n) * time.Second)
+			timer.Reset(time.Until(deadline))
+		case <-timer.C:
+			send(sum, "terminated;reason=timeout")
+			return
+		}
+	}
+}
+
+// sendNotify sends one in-dialog NOTIFY and reports an error if the subscriber is gone.
+func (s *Server) sendNotify(ctx context.Context, sub *subscription, sum voicemail.Summary, state string) error {
+	req := sip.NewRequest(sip.NOTIFY, sub.target)
+	from := &sip.FromHeader{Address: sub.local, Params: sip.NewParams()}
+	from.Params.Add("tag", sub.localTag)
+	to := &sip.ToHeader{Address: sub.remote, Params: sip.NewParams()}
+	to.Params.Add("tag", sub.remoteTag)
+	callID := sip.CallIDHeader(sub.callID)
+	cseq := &sip.CSeqHeader{SeqNo: sub.cseq.Add(1), MethodName: sip.NOTIFY}
+	maxFwd := sip.MaxForwardsHeader(70)
+	ct := s.contact(sub.transport)
+	for _, h := range []sip.Header{from, to, &callID, cseq, &maxFwd, &ct,
+		sip.NewHeader("Event", "message-summary"),
+		sip.NewHeader("Subscription-State", state),
+		sip.NewHeader("Content-Type", "application/simple-message-summary")} {
+		req.AppendHeader(h)
+	}
+	req.SetBody(messageSummary(s.account(sub.number), sum))
+	req.SetTransport(sub.transport)
+	req.SetDestination(sub.source) // where the SUBSCRIBE came from: works behind NAT
+	res, err := s.client.Do(ctx, req)
+	if err != nil {
+		s.log.Info("mwi notify failed", "mailbox", sub.number, "error", err)
+		return err
+	}
+	if res.StatusCode >= 300 {
+		s.log.Info("mwi notify refused", "mailbox", sub.number, "status", res.StatusCode)
+		return fmt.Errorf("notify: %d %s", res.StatusCode, res.Reason)
+	}
+	s.log.Info("mwi notify", "mailbox", sub.number, "new", sum.New, "old", sum.Old, "state", state)
+	return nil
+}
+
+// watch starts (once per mailbox) unsolicited MWI: on every change the mailbox's configured
+// Notify.MWITarget gets an out-of-dialog message-summary NOTIFY. Mailboxes are watched from
+// the first time this server sees them (a call or a subscription) until it stops.
+func (s *Server) watch(number string) {
+	s.mu.Lock()
+	if _, ok := s.watched[number]; ok {
+		s.mu.Unlock()
+		return
+	}
+	events, unsubscribe := s.svc.Subscribe(number)
+	s.watched[number] = unsubscribe
+	s.mu.Unlock()
+	go func() {
+		defer unsubscribe()
+		for {
+			select {
+			case <-s.base.Done():
+				return
+			case ev, ok := <-events:
+				if !ok {
+					return
+				}
+				s.unsolicited(ev)
+			}
+		}
+	}()
+}
+
+func (s *Server) unsolicited(ev voicemail.Event) {
+	ctx, cancel := s.deadline(10 * time.Second)
+	defer cancel()
+	mb, err := s.svc.Mailbox(ctx, ev.Mailbox)
+	if err != nil || mb.Notify.MWITarget == "" {
+		return
+	}
+	var target sip.Uri
+	if err := sip.ParseUri(mb.Notify.MWITarget, &target); err != nil {
+		s.log.Warn("mwi target unusable", "mailbox", ev.Mailbox, "target", mb.Notify.MWITarget, "error", err)
+		return
+	}
+	req := sip.NewRequest(sip.NOTIFY, target)
+	var acct sip.Uri
+	_ = sip.ParseUri(s.account(ev.Mailbox), &acct)
+	from := &sip.FromHeader{Address: acct, Params: sip.NewParams()}
+	from.Params.Add("tag", sip.GenerateTagN(16))
+	to := &sip.ToHeader{Address: target}
+	ct := s.contact("udp")
+	for _, h := range []sip.Header{from, to, &ct,
+		sip.NewHeader("Event", "message-summary"),
+		sip.NewHeader("Subscription-State", "active"),
+		sip.NewHeader("Content-Type", "application/simple-message-summary")} {
+		req.AppendHeader(h)
+	}
+	req.SetBody(messageSummary(s.account(ev.Mailbox), ev.Summary))
+	if tr, ok := target.UriParams.Get("transport"); ok {
+		req.SetTransport(strings.ToUpper(tr))
+	}
+	res, err := s.client.Do(ctx, req)
+	if err != nil {
+		s.log.Info("unsolicited mwi failed", "mailbox", ev.Mailbox, "target", mb.Notify.MWITarget, "error", err)
+		return
+	}
+	s.log.Info("unsolicited mwi", "mailbox", ev.Mailbox, "target", mb.Notify.MWITarget, "status", res.StatusCode,
+		"new", ev.Summary.New, "old", ev.Summary.Old)
+}

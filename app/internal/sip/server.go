@@ -1,0 +1,352 @@
+// Package sip is the telephone front end of the voicemail service: a SIP UAS (UDP and TCP, on
+// sipgo) with its own RTP media, for depositing messages, retrieving them by keypad menu, and
+// message-waiting indication (RFC 3842). It talks to the mailbox only through *voicemail.Service.
+package sip
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emiago/sipgo"
+	"github.com/emiago/sipgo/sip"
+
+	"github.com/voicemail-platform/voicemail/app/internal/prompts"
+	"github.com/voicemail-platform/voicemail/app/internal/voicemail"
+)
+
+// Server answers SIP on one address over UDP and TCP.
+type Server struct {
+	svc     Service
+	cfg     Config
+	log     *slog.Logger
+	prompts *prompts.Set
+	parser  *sip.Parser
+	ports   *portPool
+
+	ua  *sipgo.UserAgent
+	srv *sipgo.Server
+
+	// Set by listen.
+	udp     *net.UDPConn
+	tcp     *net.TCPListener
+	host    string // advertised in Via and Contact
+	port    int
+	client  *sipgo.Client
+	dialogs *sipgo.DialogServerCache
+	ready   chan struct{}
+
+	base   context.Context // cancelled on shutdown; calls and subscriptions hang off it
+	active atomic.Int64
+	calls  sync.WaitGroup
+
+	mu      sync.Mutex
+	subs    map[string]*subscription // by dialog id
+	watched map[string]func()        // mailboxes with an unsolicited MWI watcher
+}
+
+// New builds a server; nothing listens until Serve.
+func New(svc Service, cfg Config, logger *slog.Logger) (*Server, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	ps, err := prompts.Load()
+	if err != nil {
+		return nil, fmt.Errorf("load prompts: %w", err)
+	}
+	s := &Server{
+		svc: svc, cfg: cfg, log: logger.With("component", "sip"), prompts: ps,
+		parser: sip.NewParser(), ports: newPortPool(cfg.RTPBindIP, cfg.RTPPortMin, cfg.RTPPortMax),
+		ready: make(chan struct{}), subs: map[string]*subscription{}, watched: map[string]func(){},
+	}
+	ua, err := sipgo.NewUA(
+		sipgo.WithUserAgent("voicemail"),
+		sipgo.WithUserAgentTransportLayerOptions(
+			sip.WithTransportLayerReadFilter(s.filter),
+			sip.WithTransportLayerLogger(s.log.With("layer", "transport")),
+		),
+		sipgo.WithUserAgentTransactionLayerOptions(sip.WithTransactionLayerLogger(s.log.With("layer", "transaction"))),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("sip user agent: %w", err)
+	}
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(s.log))
+	if err != nil {
+		return nil, fmt.Errorf("sip server: %w", err)
+	}
+	s.ua, s.srv = ua, srv
+	srv.OnInvite(s.guard(s.onInvite))
+	srv.OnAck(s.guard(s.onAck))
+	srv.OnBye(s.guard(s.onBye))
+	srv.OnCancel(s.guard(func(req *sip.Request, tx sip.ServerTransaction) {
+		// A CANCEL that matched an INVITE was answered by the transaction layer.
+		s.respond(tx, req, 481, "Call/Transaction Does Not Exist")
+	}))
+	srv.OnOptions(s.guard(s.onOptions))
+	srv.OnSubscribe(s.guard(s.onSubscribe))
+	srv.OnNotify(s.guard(func(req *sip.Request, tx sip.ServerTransaction) { s.respond(tx, req, 200, "OK") }))
+	return s, nil
+}
+
+// Serve listens on addr (UDP and TCP, same port) until ctx ends, then hangs up every call
+// (recordings in progress are stored) and returns.
+func (s *Server) Serve(ctx context.Context, addr string) error {
+	if err := s.listen(addr); err != nil {
+		return err
+	}
+	return s.serve(ctx)
+}
+
+// Ready is closed once the server listens; Addr is valid from then on.
+func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+// Addr is the host:port the server listens on.
+func (s *Server) Addr() string { return net.JoinHostPort(s.host, strconv.Itoa(s.port)) }
+
+// ActiveCalls is the number of calls in progress.
+func (s *Server) ActiveCalls() int { return int(s.active.Load()) }
+
+func (s *Server) listen(addr string) error {
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("VOICEMAIL_SIP_ADDR: %q: %w", addr, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return fmt.Errorf("VOICEMAIL_SIP_ADDR: port %q: %w", portStr, err)
+	}
+	ip := net.ParseIP(host)
+	if host != "" && ip == nil {
+		ips, err := net.LookupIP(host)
+		if err != nil || len(ips) == 0 {
+			return fmt.Errorf("VOICEMAIL_SIP_ADDR: resolve %q: %w", host, err)
+		}
+		ip = ips[0]
+	}
+	// With port 0 the UDP port is picked first and TCP must get the same one; retry on clashes.
+	for attempt := 0; ; attempt++ {
+		udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: ip, Port: port})
+		if err != nil {
+			return fmt.Errorf("listen udp %s: %w", addr, err)
+		}
+		p := udp.LocalAddr().(*net.UDPAddr).Port
+		tcp, err := net.ListenTCP("tcp", &net.TCPAddr{IP: ip, Port: p})
+		if err != nil {
+			_ = udp.Close()
+			if port == 0 && attempt < 20 {
+				continue
+			}
+			return fmt.Errorf("listen tcp %s: %w", addr, err)
+		}
+		s.udp, s.tcp, s.port = udp, tcp, p
+		break
+	}
+	s.host = s.cfg.MediaIP
+	if s.host == "" {
+		if ip != nil && !ip.IsUnspecified() {
+			s.host = ip.String()
+		} else {
+			s.host = defaultIP().String()
+		}
+	}
+	if s.cfg.Domain == "" {
+		s.cfg.Domain = s.host
+	}
+	client, err := sipgo.NewClient(s.ua, sipgo.WithClientHostname(s.host), sipgo.WithClientPort(s.port),
+		sipgo.WithClientLogger(s.log.With("layer", "client")))
+	if err != nil {
+		return fmt.Errorf("sip client: %w", err)
+	}
+	s.client = client
+	s.dialogs = sipgo.NewDialogServerCache(client, s.contact("udp"))
+	return nil
+}
+
+func (s *Server) serve(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	s.base = ctx
+	errc := make(chan error, 2)
+	go func() { errc <- s.srv.ServeUDP(s.udp) }()
+	go func() { errc <- s.srv.ServeTCP(s.tcp) }()
+	close(s.ready)
+	s.log.Info("sip listening", "addr", s.Addr(), "transports", "udp,tcp")
+	var err error
+	select {
+	case <-ctx.Done():
+	case err = <-errc:
+		cancel()
+	}
+	_ = s.udp.Close()
+	_ = s.tcp.Close()
+	s.calls.Wait() // each call sees ctx end, stores what it recorded and hangs up
+	_ = s.ua.Close()
+	if err != nil && !errors.Is(err, net.ErrClosed) {
+		return fmt.Errorf("sip serve: %w", err)
+	}
+	return nil
+}
+
+// contact is our Contact header for a transport.
+func (s *Server) contact(transport string) sip.ContactHeader {
+	u := sip.Uri{Scheme: "sip", User: "voicemail", Host: s.host, Port: s.port}
+	if transport == "tcp" {
+		u.UriParams = sip.NewParams()
+		u.UriParams.Add("transport", "tcp")
+	}
+	return sip.ContactHeader{Address: u}
+}
+
+// guard keeps one bad request from taking the process down and answers it with a 400 when
+// required headers are missing (sipgo only checks what it needs for transaction matching).
+func (s *Server) guard(h func(*sip.Request, sip.ServerTransaction)) sipgo.RequestHandler {
+	return func(req *sip.Request, tx sip.ServerTransaction) {
+		defer func() {
+			if r := recover(); r != nil {
+				s.log.Error("sip handler panic", "panic", r, "method", req.Method)
+				s.respond(tx, req, 500, "Server Internal Error")
+			}
+		}()
+		if err := validate(req); err != nil {
+			if !req.IsAck() {
+				s.respond(tx, req, 400, "Bad Request")
+			}
+			s.log.Info("sip request rejected", "error", err, "method", req.Method)
+			return
+		}
+		h(req, tx)
+	}
+}
+
+func (s *Server) respond(tx sip.ServerTransaction, req *sip.Request, code int, reason string, hdrs ...sip.Header) {
+	res := sip.NewResponseFromRequest(req, code, reason, nil)
+	for _, h := range hdrs {
+		res.AppendHeader(h)
+	}
+	if err := tx.Respond(res); err != nil {
+		s.log.Debug("sip respond", "code", code, "error", err)
+	}
+}
+
+func (s *Server) onOptions(req *sip.Request, tx sip.ServerTransaction) {
+	s.respond(tx, req, 200, "OK",
+		sip.NewHeader("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, SUBSCRIBE, NOTIFY"),
+		sip.NewHeader("Accept", "application/sdp"))
+}
+
+func (s *Server) onAck(req *sip.Request, tx sip.ServerTransaction) {
+	if err := s.dialogs.ReadAck(req, tx); err != nil {
+		s.log.Debug("ack outside dialog", "error", err)
+	}
+}
+
+func (s *Server) onBye(req *sip.Request, tx sip.ServerTransaction) {
+	if err := s.dialogs.ReadBye(req, tx); err != nil {
+		s.respond(tx, req, 481, "Call/Transaction Does Not Exist")
+	}
+}
+
+// defaultIP is the address of the interface that holds the default route, for Contact and
+// SDP when the listen address is unspecified. No packet is sent.
+func defaultIP() net.IP {
+	c, err := net.Dial("udp", "192.0.2.1:9")
+	if err != nil {
+		return net.IPv4(127, 0, 0, 1)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).IP
+}
+
+// localIPFor is our address on the route to remote, written into SDP.
+func localIPFor(remote net.IP) net.IP {
+	c, err := net.DialUDP("udp", nil, &net.UDPAddr{IP: remote, Port: 9})
+	if err != nil {
+		return defaultIP()
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).IP
+}
+
+// portPool hands out even RTP ports round-robin so a just-closed port is not reused at once.
+type portPool struct {
+	ip       net.IP
+	min, max int
+	mu       sync.Mutex
+	next     int
+}
+
+func newPortPool(bind string, lo, hi int) *portPool {
+	if lo%2 == 1 {
+		lo++
+	}
+	return &portPool{ip: net.ParseIP(bind), min: lo, max: hi, next: lo}
+}
+
+func (p *portPool) listen() (*net.UDPConn, error) {
+	n := (p.max - p.min) / 2
+	for i := 0; i <= n; i++ {
+		p.mu.Lock()
+		port := p.next
+		p.next += 2
+		if p.next > p.max {
+			p.next = p.min
+		}
+		p.mu.Unlock()
+		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: p.ip, Port: port})
+		if err == nil {
+			_ = c.SetReadBuffer(256 << 10)
+			return c, nil
+		}
+	}
+	return nil, fmt.Errorf("no free RTP port in %d-%d", p.min, p.max)
+}
+
+// errMissing names a required header that is absent.
+type errMissing string
+
+func (e errMissing) Error() string { return "missing or malformed " + string(e) + " header" }
+
+// validate checks the headers every request needs (RFC 3261 §8.1.1) and that INVITE and
+// SUBSCRIBE can form a dialog.
+func validate(req *sip.Request) error {
+	switch {
+	case req.Via() == nil:
+		return errMissing("Via")
+	case req.From() == nil:
+		return errMissing("From")
+	case req.To() == nil:
+		return errMissing("To")
+	case req.CallID() == nil || req.CallID().Value() == "":
+		return errMissing("Call-ID")
+	case req.CSeq() == nil || req.CSeq().MethodName != req.Method:
+		return errMissing("CSeq")
+	}
+	if req.IsInvite() || req.Method == sip.SUBSCRIBE {
+		if req.Contact() == nil {
+			return errMissing("Contact")
+		}
+		if _, ok := req.From().Params.Get("tag"); !ok {
+			return errMissing("From tag")
+		}
+	}
+	return nil
+}
+
+// isNotFound reports the service's not-found error.
+func isNotFound(err error) bool { return errors.Is(err, voicemail.ErrNotFound) }
+
+// deadline gives service calls a bound that survives the call's own end (a BYE must not
+// abort storing the message).
+func (s *Server) deadline(d time.Duration) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(s.base), d)
+}
