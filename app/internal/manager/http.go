@@ -14,9 +14,9 @@ import (
 // trigger of the function named "probe" (custom handlers get POST /<function name>); the
 // /api/ routes are HTTP-trigger functions forwarded as-is (enableForwardingHttpRequest).
 const (
-	TimerPath   = "/probe"
-	StampsPath  = "/api/stamps"
-	DrainAction = "drain"
+	TimerPath     = "/probe"
+	StampsPath    = "/api/stamps"
+	DrainAction   = "drain"
 	UndrainAction = "undrain"
 )
 
