@@ -1,0 +1,182 @@
+// Package imap serves the subscriber's mailbox to OMTP Visual Voicemail clients (the phone's
+// built-in voicemail app) over IMAP4rev1.
+//
+// Why hand-written rather than go-imap v2's imapserver: imapserver (v2.0.0-beta.8) dispatches
+// commands through a fixed switch with no hook for extra commands, so it cannot serve OMTP's
+// XCHANGE_TUI_PWD / XCHANGE_VM_LANG or QUOTA's GETQUOTAROOT/GETQUOTA, and it closes the
+// connection on an unknown command before login where we must answer BAD and carry on. The
+// subset VVM clients use is small; a focused server over the service contract is simpler than
+// forking imapserver.
+//
+// Mapping to the voicemail service: INBOX lists the mailbox's new and saved messages, each a
+// multipart/mixed message (text part + audio/wav part). \Seen is the message's heard flag.
+// \Deleted is kept in the session until EXPUNGE or CLOSE deletes the message through the
+// service, as IMAP intends. The Greetings folder lists recorded greetings and accepts APPEND of
+// a new one (OMTP: X-CNS-Greeting-Type header, $CNS-Greeting-On flag to make it active).
+package imap
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/voicemail-platform/voicemail/app/internal/voicemail"
+)
+
+// Service is the part of *voicemail.Service this package uses.
+type Service interface {
+	Login(ctx context.Context, number, pin string) error
+	Mailbox(ctx context.Context, number string) (voicemail.Mailbox, error)
+	Configure(ctx context.Context, number string, p voicemail.MailboxPatch) (voicemail.Mailbox, error)
+	ChangePIN(ctx context.Context, number, newPIN string) error
+	PutGreeting(ctx context.Context, number string, kind voicemail.GreetingKind, wav []byte) error
+	Greeting(ctx context.Context, number string, kind voicemail.GreetingKind) ([]byte, error)
+	DeleteGreeting(ctx context.Context, number string, kind voicemail.GreetingKind) error
+	Messages(ctx context.Context, number string, folder voicemail.Folder) ([]voicemail.Message, error)
+	Audio(ctx context.Context, number, id string) ([]byte, error)
+	UpdateMessage(ctx context.Context, number, id string, u voicemail.MessageUpdate) (voicemail.Message, error)
+	DeleteMessage(ctx context.Context, number, id string) error
+	Subscribe(number string) (<-chan voicemail.Event, func())
+}
+
+// Config tunes the server. Zero values take the defaults noted.
+type Config struct {
+	// TLS enables STARTTLS on Serve and is required by ServeTLS (implicit TLS, port 993 style).
+	TLS *tls.Config
+	// RequireTLS refuses LOGIN/AUTHENTICATE on a connection that is not (yet) encrypted.
+	RequireTLS bool
+	// Domain is the host part of the From/To/Message-ID addresses (default "voicemail.invalid").
+	Domain string
+	// IdleTimeout closes a connection with no command for this long (default 30 min, RFC 3501's
+	// minimum autologout; IDLE clients re-issue IDLE within 29 min).
+	IdleTimeout time.Duration
+	// CommandTimeout bounds the service calls of one command (default 30 s).
+	CommandTimeout time.Duration
+	// MaxConnections caps concurrent sessions (default 1000).
+	MaxConnections int
+	// MaxLiteral caps one literal, i.e. an APPENDed greeting (default 16 MiB).
+	MaxLiteral int
+	// MaxLoginFailures ends a session after this many failed logins (default 3); the
+	// service's lockout applies across all sessions and interfaces regardless.
+	MaxLoginFailures int
+}
+
+const maxLineLength = 64 * 1024
+
+func (c Config) withDefaults() Config {
+	if c.Domain == "" {
+		c.Domain = "voicemail.invalid"
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = 30 * time.Minute
+	}
+	if c.CommandTimeout <= 0 {
+		c.CommandTimeout = 30 * time.Second
+	}
+	if c.MaxConnections <= 0 {
+		c.MaxConnections = 1000
+	}
+	if c.MaxLiteral <= 0 {
+		c.MaxLiteral = 16 << 20
+	}
+	if c.MaxLoginFailures <= 0 {
+		c.MaxLoginFailures = 3
+	}
+	return c
+}
+
+// Server accepts IMAP connections. One Server may serve several listeners (plain with
+// STARTTLS, and implicit TLS) at once.
+type Server struct {
+	svc   Service
+	cfg   Config
+	log   *slog.Logger
+	slots chan struct{}
+	wg    sync.WaitGroup
+}
+
+// New returns a server over svc. A nil logger discards logs.
+func New(svc Service, cfg Config, logger *slog.Logger) *Server {
+	cfg = cfg.withDefaults()
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Server{
+		svc:   svc,
+		cfg:   cfg,
+		log:   logger.With("component", "imap"),
+		slots: make(chan struct{}, cfg.MaxConnections),
+	}
+}
+
+// Serve listens on addr (plain IMAP, STARTTLS when TLS is configured) until ctx ends, then
+// tells every session BYE and returns once they have closed.
+func (s *Server) Serve(ctx context.Context, addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("imap listen %s: %w", addr, err)
+	}
+	return s.ServeListener(ctx, ln, false)
+}
+
+// ServeTLS listens on addr with implicit TLS (IMAPS) until ctx ends.
+func (s *Server) ServeTLS(ctx context.Context, addr string) error {
+	if s.cfg.TLS == nil {
+		return errors.New("imap: implicit TLS needs Config.TLS")
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("imaps listen %s: %w", addr, err)
+	}
+	return s.ServeListener(ctx, ln, true)
+}
+
+// ServeListener serves connections from ln until ctx ends; implicitTLS wraps each in TLS.
+// It closes ln.
+func (s *Server) ServeListener(ctx context.Context, ln net.Listener, implicitTLS bool) error {
+	if implicitTLS && s.cfg.TLS == nil {
+		ln.Close()
+		return errors.New("imap: implicit TLS needs Config.TLS")
+	}
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	s.log.Info("imap listening", "addr", ln.Addr().String(), "implicitTLS", implicitTLS)
+	var acceptErr error
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() == nil {
+				var ne net.Error
+				if errors.As(err, &ne) && ne.Timeout() {
+					continue
+				}
+				acceptErr = fmt.Errorf("imap accept: %w", err)
+			}
+			break
+		}
+		select {
+		case s.slots <- struct{}{}:
+		default:
+			conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+			fmt.Fprint(conn, "* BYE too many connections, try again later\r\n")
+			conn.Close()
+			continue
+		}
+		s.wg.Add(1)
+		go func() {
+			defer func() { <-s.slots; s.wg.Done() }()
+			if implicitTLS {
+				conn = tls.Server(conn, s.cfg.TLS)
+			}
+			newSession(ctx, s, conn, implicitTLS).run()
+		}()
+	}
+	ln.Close()
+	s.wg.Wait()
+	return acceptErr
+}
