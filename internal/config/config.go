@@ -1,0 +1,283 @@
+// Package config is the typed stack configuration of the voicemail program. The same
+// parser serves the Pulumi program (FromPulumi) and tools that read a stack file from disk
+// (LoadStackFile), so both see one validated Config. Every error names its config key.
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+)
+
+// Namespace is the Pulumi project name that prefixes every key in stack files.
+const Namespace = "voicemail"
+
+// Config is the validated stack configuration.
+type Config struct {
+	Environment       string          `json:"environment"`
+	NamePrefix        string          `json:"namePrefix"`
+	Regions           []Region        `json:"regions"`
+	Stamps            []Stamp         `json:"stamps"`
+	PeakLoad          Load            `json:"peakLoad"`
+	ReplicaCapacity   ReplicaCapacity `json:"replicaCapacity"`
+	Image             string          `json:"image"`
+	TrafficManager    TrafficManager  `json:"trafficManager"`
+	AKS               AKS             `json:"aks"`
+	Cosmos            Cosmos          `json:"cosmos"`
+	Storage           Storage         `json:"storage"`
+	Functions         Functions       `json:"functions"`
+	Jumpbox           Jumpbox         `json:"jumpbox"`
+	ObjectReplication bool            `json:"objectReplication"`
+	LogRetentionDays  int             `json:"logRetentionDays"`
+}
+
+// Region is an Azure region and the availability zones the stack uses in it. The order of
+// regions is the Cosmos DB failover priority; the first is the home region.
+type Region struct {
+	Name  string `json:"name"`
+	Short string `json:"short,omitempty"` // name code; defaults from internal/naming
+	Zones []int  `json:"zones"`
+}
+
+// Stamp is one (region, zone, version) deployment unit.
+type Stamp struct {
+	Region  string `json:"region"`
+	Zone    int    `json:"zone"`
+	Version string `json:"version"`
+	Weight  int    `json:"weight"`
+	Drained bool   `json:"drained"`
+}
+
+// Load is a traffic figure: concurrent calls and HTTP/IMAP requests per second.
+type Load struct {
+	ConcurrentCalls   int `json:"concurrentCalls"`
+	RequestsPerSecond int `json:"requestsPerSecond"`
+}
+
+// ReplicaCapacity is what one app replica carries, used to size stamps.
+type ReplicaCapacity struct {
+	ConcurrentCalls   int `json:"concurrentCalls"`
+	RequestsPerSecond int `json:"requestsPerSecond"`
+	MinReplicas       int `json:"minReplicas"`
+}
+
+// TrafficManager configures global routing and the stamp health probe.
+type TrafficManager struct {
+	RoutingMethod     string `json:"routingMethod"`
+	Protocol          string `json:"protocol"`
+	Port              int    `json:"port"`
+	TTL               int    `json:"ttl"`
+	IntervalSeconds   int    `json:"intervalSeconds"`
+	TimeoutSeconds    int    `json:"timeoutSeconds"`
+	ToleratedFailures int    `json:"toleratedFailures"`
+}
+
+// AKS sizes every stamp cluster.
+type AKS struct {
+	KubernetesVersion    string `json:"kubernetesVersion,omitempty"`
+	Tier                 string `json:"tier"`
+	SystemVMSize         string `json:"systemVmSize"`
+	SystemNodeCount      int    `json:"systemNodeCount"`
+	UserVMSize           string `json:"userVmSize"`
+	UserMinCount         int    `json:"userMinCount"`
+	UserMaxCount         int    `json:"userMaxCount"`
+	MaxPods              int    `json:"maxPods"`
+	UpgradeChannel       string `json:"upgradeChannel"`
+	NodeOSUpgradeChannel string `json:"nodeOsUpgradeChannel"`
+}
+
+// Cosmos sizes the Cosmos DB for Table account.
+type Cosmos struct {
+	MaxThroughput int    `json:"maxThroughput"`
+	BackupTier    string `json:"backupTier"`
+}
+
+// Storage selects the audio storage SKU.
+type Storage struct {
+	SKU string `json:"sku"`
+}
+
+// Functions configures the regional Functions app that hosts the management service.
+type Functions struct {
+	Enabled bool   `json:"enabled"`
+	PlanSKU string `json:"planSku"`
+}
+
+// Jumpbox configures the regional jump-box scale set.
+type Jumpbox struct {
+	Enabled   bool   `json:"enabled"`
+	VMSize    string `json:"vmSize"`
+	Instances int    `json:"instances"`
+	// AdminSSHPublicKey is required by the VM API; the private half is meant to be discarded,
+	// people log in with Entra ID.
+	AdminSSHPublicKey string `json:"adminSshPublicKey"`
+}
+
+// Keys lists every config key the program reads, without the namespace.
+func Keys() []string {
+	return []string{"environment", "namePrefix", "regions", "stamps", "peakLoad", "replicaCapacity",
+		"image", "trafficManager", "aks", "cosmos", "storage", "functions", "jumpbox",
+		"objectReplication", "logRetentionDays"}
+}
+
+// Defaults returns the configuration values used for keys and fields a stack leaves out.
+func Defaults() Config {
+	return Config{
+		ReplicaCapacity: ReplicaCapacity{ConcurrentCalls: 200, RequestsPerSecond: 200, MinReplicas: 2},
+		TrafficManager: TrafficManager{RoutingMethod: "Performance", Protocol: "HTTP", Port: 80, TTL: 30,
+			IntervalSeconds: 10, TimeoutSeconds: 5, ToleratedFailures: 3},
+		AKS: AKS{Tier: "Standard", SystemVMSize: "Standard_D4ds_v5", SystemNodeCount: 3,
+			UserVMSize: "Standard_D8ds_v5", UserMinCount: 3, UserMaxCount: 20, MaxPods: 50,
+			UpgradeChannel: "patch", NodeOSUpgradeChannel: "NodeImage"},
+		Cosmos:            Cosmos{MaxThroughput: 4000, BackupTier: "Continuous30Days"},
+		Storage:           Storage{SKU: "Standard_ZRS"},
+		Functions:         Functions{Enabled: true, PlanSKU: "P1v3"},
+		Jumpbox:           Jumpbox{Enabled: true, VMSize: "Standard_B2s", Instances: 1},
+		ObjectReplication: true,
+		LogRetentionDays:  30,
+	}
+}
+
+// FieldError is a validation failure of one config key (or a field inside it).
+type FieldError struct {
+	Key string // e.g. "voicemail:stamps[2].zone"
+	Msg string
+}
+
+func (e *FieldError) Error() string { return e.Key + ": " + e.Msg }
+
+// errs collects validation failures in key order.
+type errs []error
+
+func (e *errs) add(key, format string, args ...any) {
+	*e = append(*e, &FieldError{Key: Namespace + ":" + key, Msg: fmt.Sprintf(format, args...)})
+}
+
+// Parse decodes and validates raw config values. Keys may carry the "voicemail:" prefix;
+// structured values (objects, lists) are JSON, as Pulumi hands them to programs.
+func Parse(raw map[string]string) (Config, error) {
+	c := Defaults()
+	var e errs
+	known := map[string]bool{}
+	for _, k := range Keys() {
+		known[k] = true
+	}
+	keys := make([]string, 0, len(raw))
+	for k := range raw {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	vals := map[string]string{}
+	for _, k := range keys {
+		short := strings.TrimPrefix(k, Namespace+":")
+		if strings.Contains(short, ":") || !known[short] {
+			e.add(short, "unknown key (known: %s)", strings.Join(Keys(), ", "))
+			continue
+		}
+		vals[short] = raw[k]
+	}
+
+	str := func(key string, dst *string) {
+		if v, ok := vals[key]; ok {
+			*dst = v
+		}
+	}
+	num := func(key string, dst *int) {
+		if v, ok := vals[key]; ok {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err != nil {
+				e.add(key, "%q is not an integer", v)
+				return
+			}
+			*dst = n
+		}
+	}
+	boolean := func(key string, dst *bool) {
+		if v, ok := vals[key]; ok {
+			b, err := strconv.ParseBool(strings.TrimSpace(v))
+			if err != nil {
+				e.add(key, "%q is not a boolean", v)
+				return
+			}
+			*dst = b
+		}
+	}
+	object := func(key string, dst any) bool {
+		v, ok := vals[key]
+		if !ok {
+			return false
+		}
+		dec := json.NewDecoder(bytes.NewReader([]byte(v)))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(dst); err != nil {
+			e.add(key, "cannot decode %s: %v", describe(dst), err)
+			return false
+		}
+		return true
+	}
+
+	str("environment", &c.Environment)
+	str("namePrefix", &c.NamePrefix)
+	str("image", &c.Image)
+	num("logRetentionDays", &c.LogRetentionDays)
+	boolean("objectReplication", &c.ObjectReplication)
+	object("regions", &c.Regions)
+	var stamps []rawStamp
+	if object("stamps", &stamps) {
+		for _, s := range stamps {
+			st := Stamp{Region: s.Region, Version: s.Version, Weight: 1}
+			if s.Zone != nil {
+				st.Zone = *s.Zone
+			}
+			if s.Weight != nil {
+				st.Weight = *s.Weight
+			}
+			if s.Drained != nil {
+				st.Drained = *s.Drained
+			}
+			if st.Version == "" {
+				st.Version = "v1"
+			}
+			c.Stamps = append(c.Stamps, st)
+		}
+	}
+	object("peakLoad", &c.PeakLoad)
+	object("replicaCapacity", &c.ReplicaCapacity)
+	object("trafficManager", &c.TrafficManager)
+	object("aks", &c.AKS)
+	object("cosmos", &c.Cosmos)
+	object("storage", &c.Storage)
+	object("functions", &c.Functions)
+	object("jumpbox", &c.Jumpbox)
+
+	if len(e) == 0 {
+		e = append(e, c.Validate()...)
+	}
+	if len(e) > 0 {
+		return Config{}, errors.Join(e...)
+	}
+	return c, nil
+}
+
+// rawStamp tells an absent field from a zero one.
+type rawStamp struct {
+	Region  string `json:"region"`
+	Zone    *int   `json:"zone"`
+	Version string `json:"version"`
+	Weight  *int   `json:"weight"`
+	Drained *bool  `json:"drained"`
+}
+
+func describe(dst any) string {
+	switch dst.(type) {
+	case *[]Region:
+		return "list of {name, short, zones}"
+	case *[]rawStamp:
+		return "list of {region, zone, version, weight, drained}"
+	}
+	return "object"
+}

@@ -1,0 +1,5 @@
+package topology
+
+import "errors"
+
+func joinErrs(errs []error) error { return errors.Join(errs...) }
