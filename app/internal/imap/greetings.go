@@ -13,6 +13,7 @@ import (
 	"mime/multipart"
 	"mime/quotedprintable"
 	"net/mail"
+	"strconv"
 	"strings"
 	"time"
 
@@ -359,6 +360,12 @@ func (s *session) cmdChangeLanguage(ctx context.Context, cmd command) error {
 	lang, ok := kv["LANG"]
 	if !ok || len(cmd.args) != 1 {
 		return bad("XCHANGE_VM_LANG needs LANG=")
+	}
+	if n, err := strconv.Atoi(lang); err == nil {
+		if n < 1 || n > len(s.srv.cfg.Languages) {
+			return no("invalid language")
+		}
+		lang = s.srv.cfg.Languages[n-1]
 	}
 	if lang == "" || len(lang) > 16 || strings.IndexFunc(lang, func(r rune) bool {
 		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_')

@@ -32,7 +32,7 @@ func readCommand(r *bufio.Reader, maxLine, maxLiteral int, cont func() error) (r
 	for {
 		line, err := readLine(r, maxLine-text)
 		if err != nil {
-			return rawCommand(buf), err
+			return rawCommand(append(buf, line...)), err
 		}
 		text += len(line)
 		buf = append(buf, line...)
@@ -62,8 +62,10 @@ func readCommand(r *bufio.Reader, maxLine, maxLiteral int, cont func() error) (r
 }
 
 // readLine returns one line without its line ending (CRLF, or a bare LF some clients send).
-// A line longer than limit is consumed up to its end and reported as errLineTooLong.
+// A line longer than limit is consumed up to its end and reported as errLineTooLong, with
+// its first bytes returned so the caller can still find the tag.
 func readLine(r *bufio.Reader, limit int) ([]byte, error) {
+	const keep = 128
 	var line []byte
 	tooLong := false
 	for {
@@ -71,7 +73,8 @@ func readLine(r *bufio.Reader, limit int) ([]byte, error) {
 		if !tooLong {
 			if len(line)+len(chunk) > limit+2 {
 				tooLong = true
-				line = nil
+				line = append(line, chunk...)
+				line = line[:min(len(line), keep)]
 			} else {
 				line = append(line, chunk...)
 			}
@@ -80,7 +83,7 @@ func readLine(r *bufio.Reader, limit int) ([]byte, error) {
 			continue
 		}
 		if err != nil {
-			if err == io.EOF && (len(line) > 0 || tooLong) {
+			if err == io.EOF && len(line) > 0 {
 				err = io.ErrUnexpectedEOF
 			}
 			return nil, err
@@ -88,7 +91,7 @@ func readLine(r *bufio.Reader, limit int) ([]byte, error) {
 		break
 	}
 	if tooLong {
-		return nil, errLineTooLong
+		return line, errLineTooLong
 	}
 	line = bytes.TrimSuffix(line, []byte("\n"))
 	line = bytes.TrimSuffix(line, []byte("\r"))

@@ -61,6 +61,9 @@ type Config struct {
 	MaxConnections int
 	// MaxLiteral caps one literal, i.e. an APPENDed greeting (default 16 MiB).
 	MaxLiteral int
+	// Languages lists the languages OMTP clients choose by number in XCHANGE_VM_LANG LANG=<n>
+	// (1-based, as the carrier's STATUS SMS announces them); a BCP 47 tag is accepted as is.
+	Languages []string
 	// MaxLoginFailures ends a session after this many failed logins (default 3); the
 	// service's lockout applies across all sessions and interfaces regardless.
 	MaxLoginFailures int

@@ -3,6 +3,8 @@ package imap
 import (
 	"math"
 	"time"
+
+	"github.com/voicemail-platform/voicemail/app/internal/voicemail"
 )
 
 // UIDs are derived, never stored, so every stamp and every session computes the same ones:
@@ -11,7 +13,7 @@ import (
 //     removed and provisioned again gets a later creation time, hence a greater UIDVALIDITY,
 //     which is exactly what RFC 3501 asks of a mailbox whose UIDs no longer persist.
 //   - A message's UID counts 100 ms ticks from one hour before the mailbox's creation (the hour
-//     absorbs clock skew between regions) to the deposit time the message id carries. 2^32
+//     absorbs clock skew between regions) to the deposit time the message id carries (unix milliseconds). 2^32
 //     ticks last 13.6 years per mailbox.
 //   - Messages are ordered by id (lexicographic = deposit order); a message whose tick is not
 //     above its predecessor's UID gets predecessor+1, so UIDs are strictly ascending even for
@@ -64,7 +66,5 @@ func assignUIDs(created time.Time, deposits []time.Time) []uint32 {
 	return uids
 }
 
-// idTime extracts the deposit time a message id carries.
-func idTime(id string) (time.Time, bool) {
-	return time.Time{}, false
-}
+// idTime extracts the deposit time a message id carries ("<unix ms>-<region>-<random>").
+func idTime(id string) (time.Time, bool) { return voicemail.MessageTime(id) }
