@@ -31,6 +31,9 @@ type Options struct {
 	// NoInitialState leaves a missing state marker missing at open; by default Open writes it
 	// so a fresh stamp starts in service.
 	NoInitialState bool
+	// LockTimeout bounds the wait for the database file lock held by another process
+	// (default 2 s); bbolt allows one process per file.
+	LockTimeout time.Duration
 }
 
 var (
@@ -48,11 +51,14 @@ func Open(dir string, opt Options) (*store.Backend, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "blobs"), 0o750); err != nil {
 		return nil, fmt.Errorf("embedded store: create data directory: %w", err)
 	}
-	meta, err := bolt.Open(filepath.Join(dir, "meta.db"), 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if opt.LockTimeout <= 0 {
+		opt.LockTimeout = 2 * time.Second
+	}
+	meta, err := bolt.Open(filepath.Join(dir, "meta.db"), 0o600, &bolt.Options{Timeout: opt.LockTimeout})
 	if err != nil {
 		return nil, fmt.Errorf("embedded store: open %s: %w", filepath.Join(dir, "meta.db"), err)
 	}
-	qdb, err := bolt.Open(filepath.Join(dir, "queue.db"), 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	qdb, err := bolt.Open(filepath.Join(dir, "queue.db"), 0o600, &bolt.Options{Timeout: opt.LockTimeout})
 	if err != nil {
 		meta.Close()
 		return nil, fmt.Errorf("embedded store: open %s: %w", filepath.Join(dir, "queue.db"), err)
