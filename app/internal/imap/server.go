@@ -183,3 +183,12 @@ func (s *Server) ServeListener(ctx context.Context, ln net.Listener, implicitTLS
 	s.wg.Wait()
 	return acceptErr
 }
+
+// LoadTLS reads a PEM certificate chain and key into a TLS config with TLS 1.2 as the floor.
+func LoadTLS(certFile, keyFile string) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("imap tls: load %s / %s: %w", certFile, keyFile, err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
