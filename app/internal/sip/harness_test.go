@@ -1,0 +1,240 @@
+package sip
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/voicemail-platform/voicemail/app/internal/voicemail"
+	"github.com/voicemail-platform/voicemail/app/internal/voicemail/voicemailtest"
+)
+
+const sippBin = "/usr/bin/sipp"
+const sippShare = "/usr/share/sip-tester"
+
+// logEntry is one record of the server's call log, with attributes flattened.
+type logEntry struct {
+	Msg   string
+	Attrs map[string]string
+}
+
+// callLog is a slog handler that keeps every record, so tests can assert what a call played.
+type callLog struct {
+	mu    *sync.Mutex
+	recs  *[]logEntry
+	attrs []slog.Attr
+}
+
+func newCallLog() *callLog { return &callLog{mu: &sync.Mutex{}, recs: &[]logEntry{}} }
+
+func (h *callLog) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelInfo }
+func (h *callLog) WithGroup(string) slog.Handler          { return h }
+func (h *callLog) WithAttrs(as []slog.Attr) slog.Handler {
+	return &callLog{mu: h.mu, recs: h.recs, attrs: append(append([]slog.Attr{}, h.attrs...), as...)}
+}
+func (h *callLog) Handle(_ context.Context, r slog.Record) error {
+	e := logEntry{Msg: r.Message, Attrs: map[string]string{}}
+	for _, a := range h.attrs {
+		e.Attrs[a.Key] = a.Value.String()
+	}
+	r.Attrs(func(a slog.Attr) bool { e.Attrs[a.Key] = a.Value.String(); return true })
+	h.mu.Lock()
+	*h.recs = append(*h.recs, e)
+	h.mu.Unlock()
+	return nil
+}
+
+// find returns the entries with msg whose attributes include all of want.
+func (h *callLog) find(msg string, want map[string]string) []logEntry {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []logEntry
+next:
+	for _, e := range *h.recs {
+		if e.Msg != msg {
+			continue
+		}
+		for k, v := range want {
+			if e.Attrs[k] != v {
+				continue next
+			}
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// waitFor polls the log until an entry matches or the timeout passes.
+func (h *callLog) waitFor(t *testing.T, d time.Duration, msg string, want map[string]string) logEntry {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		if es := h.find(msg, want); len(es) > 0 {
+			return es[0]
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	h.mu.Lock()
+	for _, e := range *h.recs {
+		t.Logf("log: %s %v", e.Msg, e.Attrs)
+	}
+	h.mu.Unlock()
+	t.Fatalf("no log entry %q with %v within %v", msg, want, d)
+	return logEntry{}
+}
+
+type fixture struct {
+	svc  *voicemail.Service
+	srv  *Server
+	log  *callLog
+	addr string
+}
+
+// start runs a real service (embedded store) and a SIP server on a free loopback port.
+func start(t *testing.T, cfg Config) *fixture {
+	t.Helper()
+	svc := voicemailtest.New(t)
+	cl := newCallLog()
+	if cfg.RTPPortMin == 0 {
+		base := 20000 + (os.Getpid()*37+int(time.Now().UnixNano()/1000))%20000
+		base -= base % 2
+		cfg.RTPPortMin, cfg.RTPPortMax = base, base+2000
+	}
+	srv, err := New(svc, cfg, slog.New(cl))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, "127.0.0.1:0") }()
+	select {
+	case <-srv.Ready():
+	case err := <-done:
+		cancel()
+		t.Fatalf("serve: %v", err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("serve returned %v", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Errorf("server did not stop")
+		}
+	})
+	return &fixture{svc: svc, srv: srv, log: cl, addr: srv.Addr()}
+}
+
+// freePort returns a UDP port that was free a moment ago.
+func freePort(t testing.TB) int {
+	t.Helper()
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	require.NoError(t, err)
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).Port
+}
+
+// freeEvenPortPair returns an even port p with p and p+1..p+3 free (sipp uses p for RTP and
+// neighbours for echo/RTCP).
+func freeMediaPort(t testing.TB) int {
+	t.Helper()
+	for i := 0; i < 50; i++ {
+		p := freePort(t)
+		p -= p % 2
+		ok := true
+		for j := 0; j < 4; j++ {
+			c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: p + j})
+			if err != nil {
+				ok = false
+				break
+			}
+			c.Close()
+		}
+		if ok {
+			return p
+		}
+	}
+	t.Fatal("no free media ports")
+	return 0
+}
+
+// sipp runs one sipp scenario from testdata against the server and fails the test (with
+// sipp's own error log) unless every call succeeds. It never skips: sipp is a required peer.
+func sipp(t testing.TB, target, scenario string, keys map[string]string, extra ...string) {
+	t.Helper()
+	err := runSipp(t, target, scenario, keys, extra...)
+	require.NoError(t, err)
+}
+
+func runSipp(t testing.TB, target, scenario string, keys map[string]string, extra ...string) error {
+	t.Helper()
+	if _, err := os.Stat(sippBin); err != nil {
+		t.Fatalf("sipp is required for the SIP tests (Debian package sip-tester): %v", err)
+	}
+	sf, err := filepath.Abs(filepath.Join("testdata", scenario))
+	require.NoError(t, err)
+	dir := t.TempDir()
+	args := []string{"-sf", sf, "-i", "127.0.0.1", "-mi", "127.0.0.1",
+		"-cp", strconv.Itoa(freePort(t)), "-mp", strconv.Itoa(freeMediaPort(t)),
+		"-nostdin", "-trace_err", "-timeout_error", "-max_recv_loops", "1000"}
+	if !hasFlag(extra, "-p") {
+		args = append(args, "-p", strconv.Itoa(freePort(t)))
+	}
+	if !hasFlag(extra, "-timeout") {
+		args = append(args, "-timeout", "60s")
+	}
+	for k, v := range keys {
+		args = append(args, "-key", k, v)
+	}
+	args = append(args, extra...)
+	if !hasFlag(extra, "-m") {
+		args = append(args, "-m", "1")
+	}
+	if target != "" {
+		args = append(args, target)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, sippBin, args...)
+	cmd.Dir = dir
+	outb, err := cmd.CombinedOutput()
+	if err != nil {
+		errs, _ := filepath.Glob(filepath.Join(dir, "*_errors.log"))
+		var detail strings.Builder
+		for _, f := range errs {
+			b, _ := os.ReadFile(f)
+			detail.Write(b)
+		}
+		return fmt.Errorf("sipp %s: %w\nargs: %v\noutput tail: %s\nerrors: %s", scenario, err, args, tail(string(outb), 3000), tail(detail.String(), 4000))
+	}
+	return nil
+}
+
+func hasFlag(args []string, f string) bool {
+	for _, a := range args {
+		if a == f {
+			return true
+		}
+	}
+	return false
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
