@@ -39,7 +39,7 @@ type callLog struct {
 func newCallLog() *callLog { return &callLog{mu: &sync.Mutex{}, recs: &[]logEntry{}} }
 
 func (h *callLog) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelInfo }
-func (h *callLog) WithGroup(string) slog.Handler          { return h }
+func (h *callLog) WithGroup(string) slog.Handler                { return h }
 func (h *callLog) WithAttrs(as []slog.Attr) slog.Handler {
 	return &callLog{mu: h.mu, recs: h.recs, attrs: append(append([]slog.Attr{}, h.attrs...), as...)}
 }
