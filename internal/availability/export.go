@@ -26,6 +26,7 @@ func Outputs(r Result) pulumi.Map {
 	}
 	return pulumi.Map{
 		"compositePercent":               pct(r.Composite),
+		"compositeFullPeakPercent":       pct(r.CompositeFullPeak),
 		"targetPercent":                  pct(r.Target),
 		"meetsTarget":                    pulumi.Bool(r.MeetsTarget()),
 		"expectedDowntimeMinutesPerYear": pulumi.Float64(r.ExpectedDowntime().Minutes()),

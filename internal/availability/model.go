@@ -66,6 +66,28 @@ func Parallel(as ...float64) float64 {
 	return 1 - down
 }
 
+// AtLeast is the probability that at least k of the independent components are
+// up. AtLeast(1, ...) is Parallel and AtLeast(len, ...) is Serial.
+func AtLeast(k int, as ...float64) float64 {
+	if k <= 0 {
+		return 1
+	}
+	// up[j] is the probability that exactly j of the components seen so far are up.
+	up := make([]float64, len(as)+1)
+	up[0] = 1
+	for i, a := range as {
+		for j := i + 1; j >= 1; j-- {
+			up[j] = up[j]*(1-a) + up[j-1]*a
+		}
+		up[0] *= 1 - a
+	}
+	p := 0.0
+	for j := k; j <= len(as); j++ {
+		p += up[j]
+	}
+	return p
+}
+
 // DowntimePerYear is the expected downtime in a (Julian) year at availability a.
 func DowntimePerYear(a float64) time.Duration {
 	// Rounded to the millisecond: finer digits are float noise.
@@ -128,10 +150,14 @@ type Result struct {
 	// StampTerms and RegionTerms are the per-stamp and per-region factors.
 	StampTerms  []Term
 	RegionTerms []Term
-	// AllRegions is the regions in parallel.
+	// AllRegions is the regions in parallel: the service is up while any one is.
 	AllRegions float64
 	Composite  float64
-	Target     float64
+	// FullPeakRegions is the probability that enough regions are up to carry the
+	// whole peak: N-1 of N, since each region is sized for peak/(N-1).
+	FullPeakRegions   float64
+	CompositeFullPeak float64
+	Target            float64
 }
 
 // MeetsTarget reports whether the composite reaches the five-nines target.
@@ -187,6 +213,7 @@ func product(ts []Term) float64 {
 // Evaluate computes capacity and composite availability for a topology.
 //
 //	composite = TrafficManager x DNS x Cosmos x Parallel(regions)
+//	full peak = TrafficManager x DNS x Cosmos x AtLeast(N-1 of N regions)
 //	region    = Parallel(active stamps) x regional storage
 //	stamp     = AKS API server x node pool x load balancer
 func Evaluate(t Topology) (Result, error) {
@@ -233,5 +260,7 @@ func Evaluate(t Topology) (Result, error) {
 	}
 	res.AllRegions = Parallel(regionAvail...)
 	res.Composite = Serial(product(res.Global), res.AllRegions)
+	res.FullPeakRegions = AtLeast(max(len(regionAvail)-1, 1), regionAvail...)
+	res.CompositeFullPeak = Serial(product(res.Global), res.FullPeakRegions)
 	return res, nil
 }

@@ -186,7 +186,7 @@ func TestWriteTable(t *testing.T) {
 		"Azure Traffic Manager", "99.99 %",
 		"TARGET", "99.999 %", "downtime 5m16s/year",
 		"BELOW the 99.999 % target; the weakest factor in series is Azure Traffic Manager",
-		"Sources:", "Service Level Agreements (SLA) for Online Services",
+		"Sources (SLA = Microsoft, Service Level Agreements (SLA) for Online Services", "[5] SLA, Traffic Manager",
 	} {
 		assert.Contains(t, out, want)
 	}
@@ -218,4 +218,35 @@ func TestExportPublishesFigures(t *testing.T) {
 	}
 	assert.Equal(t, pulumi.Float64(99.999), out["targetPercent"])
 	assert.Len(t, out["regions"], 4)
+}
+
+func TestAtLeast(t *testing.T) {
+	assert.InDelta(t, Parallel(0.9, 0.8), AtLeast(1, 0.9, 0.8), eps)
+	assert.InDelta(t, Serial(0.9, 0.8), AtLeast(2, 0.9, 0.8), eps)
+	assert.InDelta(t, 1, AtLeast(0, 0.5), eps)
+	assert.InDelta(t, 0, AtLeast(3, 0.9, 0.9), eps)
+	// 3 of 4 regions at 0.999: a^4 + 4 a^3 (1-a) = 0.996005996001 + 0.003988011996.
+	assert.InDelta(t, 0.999994007997, AtLeast(3, 0.999, 0.999, 0.999, 0.999), eps)
+	// 2 of 3 mixed: ab(1-c) + a(1-b)c + (1-a)bc + abc with a=.9 b=.8 c=.7
+	// = .216 + .126 + .056 + .504 = .902
+	assert.InDelta(t, 0.902, AtLeast(2, 0.9, 0.8, 0.7), eps)
+}
+
+func TestFullPeakNeedsNMinusOneRegions(t *testing.T) {
+	r, err := Evaluate(prodLike())
+	require.NoError(t, err)
+	region := r.Regions[0].Availability
+	want := Serial(0.9999, 1, 0.99999, AtLeast(3, region, region, region, region))
+	assert.InDelta(t, want, r.CompositeFullPeak, eps)
+	assert.Less(t, r.CompositeFullPeak, r.Composite)
+
+	// With two regions, one region carries the full peak: both figures agree.
+	two, err := Evaluate(Topology{PeakLoad: 10, AKSStandardTier: true, CosmosMultiRegionWrite: true,
+		Regions: []Region{region2("a"), region2("b")}})
+	require.NoError(t, err)
+	assert.InDelta(t, two.Composite, two.CompositeFullPeak, eps)
+}
+
+func region2(name string) Region {
+	return region(name, Stamp{Zone: "1", Nodes: 2}, Stamp{Zone: "2", Nodes: 2})
 }

@@ -99,7 +99,11 @@ func WriteTable(w io.Writer, r Result) error {
 	for _, t := range r.Global {
 		fmt.Fprintf(tw, "global: %s\t%s\t%s\n", t.Name, Percent(t.Availability), ref(t.Source))
 	}
-	fmt.Fprintf(tw, "= COMPOSITE\t%s\tdowntime %s/year\n", Percent(r.Composite), formatDowntime(r.ExpectedDowntime()))
+	fmt.Fprintf(tw, "= COMPOSITE (service up)\t%s\tdowntime %s/year\n", Percent(r.Composite), formatDowntime(r.ExpectedDowntime()))
+	if r.Redundant {
+		fmt.Fprintf(tw, "= at full peak (%d of %d regions up)\t%s\tdowntime %s/year\n", len(r.Regions)-1, len(r.Regions),
+			Percent(r.CompositeFullPeak), formatDowntime(DowntimePerYear(r.CompositeFullPeak)))
+	}
 	fmt.Fprintf(tw, "  TARGET\t%s\tdowntime %s/year\n", Percent(r.Target), formatDowntime(r.AllowedDowntime()))
 	if err := tw.Flush(); err != nil {
 		return fmt.Errorf("write availability table: %w", err)
@@ -111,9 +115,9 @@ func WriteTable(w io.Writer, r Result) error {
 		fmt.Fprintf(&b, "Result: BELOW the %s target; the weakest factor in series is %s (%s).\n",
 			Percent(r.Target), l.Name, Percent(l.Availability))
 	}
-	fmt.Fprintf(&b, "Figures are financially backed SLA minimums, not measurements.\n\nSources:\n")
+	fmt.Fprintf(&b, "Figures are financially backed SLA minimums, not measurements.\n\nSources (SLA = %s):\n", slaDoc)
 	for i, s := range sources {
-		fmt.Fprintf(&b, "[%d] %s\n", i+1, s)
+		fmt.Fprintf(&b, "[%d] %s\n", i+1, strings.Replace(s, slaDoc, "SLA", 1))
 	}
 	_, err := io.WriteString(w, b.String())
 	if err != nil {
