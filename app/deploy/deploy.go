@@ -1,0 +1,442 @@
+// Package deploy is the Pulumi component that runs the voicemail container in one stamp's AKS
+// cluster: a Kubernetes provider built from the cluster's Entra ID (kubelogin) credentials,
+// AcrPull for the kubelet identity on the regional registry, and the namespace, service
+// account (workload identity), ConfigMap, Deployment, HPA, PodDisruptionBudget, NetworkPolicy
+// and LoadBalancer Service. The Service binds the stamp's own public IP, which is what the
+// stamp's Traffic Manager endpoint targets.
+//
+// The state blob is not created here: azure-native's storage:Blob writes with the account key
+// (pulumi/pulumi-azure-native#2015) and the regional storage accounts have shared keys off.
+// The regional management service (app/cmd/manager) writes a stamp's state blob the first
+// time it sees the stamp in its stamp list, so a new stamp starts healthy within one timer
+// round; ManagerStamp below is that list's entry for this stamp.
+package deploy
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	authorization "github.com/pulumi/pulumi-azure-native-sdk/authorization/v2/v20220401"
+	containerservice "github.com/pulumi/pulumi-azure-native-sdk/containerservice/v2/v20240801"
+	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
+	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
+	autoscalingv2 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/autoscaling/v2"
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
+	policyv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/policy/v1"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// Type is the component's Pulumi type token.
+const Type = "voicemail:app:Workload"
+
+// Container ports. IMAP listens above 1024 because the container is not root; the Service
+// maps the standard port onto it.
+const (
+	HTTPPort        = 8080
+	SIPPort         = 5060
+	IMAPPort        = 1143
+	ServiceHTTPPort = 80
+	ServiceIMAPPort = 143
+)
+
+// Probe paths. The tests check them against the routes the service really serves.
+const (
+	StampHealthPath = "/health/stamp"
+	LivenessPath    = "/health/liveness"
+	ReadinessPath   = "/health/ready"
+)
+
+// Pod timing. A deposit may last as long as the longest message the service accepts plus
+// its upload; the pod gets that much time after SIGTERM, plus the preStop delay during which
+// the load balancer and endpoints stop sending new work.
+const (
+	PreStopSeconds         = 10
+	MaxDepositSeconds      = 300 // the service's upper bound on a mailbox's max message seconds
+	DepositUploadSeconds   = 30
+	TerminationGraceSecond = PreStopSeconds + MaxDepositSeconds + DepositUploadSeconds
+)
+
+// Well-known Azure built-in role definition ids.
+const (
+	roleAcrPull            = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
+	roleNetworkContributor = "4d97b98b-1d4f-4787-a291-c67834d212e7"
+)
+
+// Args is what the component needs from its stamp, region and the stack config. Inputs are
+// Pulumi inputs so the component does not care which layer produced them.
+type Args struct {
+	// Plain identifiers.
+	Stamp   string // stamp id, e.g. "weu-1-v1"
+	Region  string // Azure region, e.g. "westeurope"
+	Zone    string
+	Version string
+
+	// Names in the cluster; empty takes DefaultNamespace / DefaultServiceAccount. They must
+	// equal the subject of the app identity's federated credential.
+	Namespace      string
+	ServiceAccount string
+
+	// Cluster access: the user credentials of this AKS cluster (Entra ID, kubelogin).
+	ClusterName          pulumi.StringInput
+	ClusterResourceGroup pulumi.StringInput
+	// KubeloginMode is how `pulumi up` gets its token: azurecli (default), workloadidentity, msi, spn.
+	KubeloginMode string
+
+	// Identities.
+	AppClientID     pulumi.StringInput    // user-assigned identity the pods run as
+	TenantID        pulumi.StringPtrInput // optional; the webhook defaults to the cluster's tenant
+	KubeletObjectID pulumi.StringInput    // gets AcrPull on the registry
+	// ClusterPrincipalID (optional) gets Network Contributor on PublicIPResourceGroupID so the
+	// cloud provider may attach the stamp's public IP that lives outside the node resource group.
+	ClusterPrincipalID      pulumi.StringPtrInput
+	PublicIPResourceGroupID pulumi.StringPtrInput
+
+	// Image: Image is "repository@sha256:<digest>" from the stack config, pulled from the
+	// registry at RegistryLoginServer (geo-replicated: the pull is served by this region's replica).
+	RegistryID          pulumi.StringInput
+	RegistryLoginServer pulumi.StringInput
+	Image               string
+
+	// The stamp's public IP, created by the stamp component and targeted by Traffic Manager.
+	PublicIPName          pulumi.StringInput
+	PublicIPResourceGroup pulumi.StringInput
+	PublicIPAddress       pulumi.StringInput // advertised in SDP as the media address
+
+	// Service configuration (ConfigMap).
+	Env map[string]pulumi.StringInput
+
+	// Capacity.
+	Replicas    int // steady-state replicas (HPA minimum), from the region's capacity
+	MaxReplicas int // HPA maximum
+	// RequestsPerSecond is the HPA's per-pod target for voicemail_http_requests_per_second.
+	RequestsPerSecond int
+	// RTPPortMin..RTPPortMax (even ports carry RTP) are published on the Service.
+	RTPPortMin, RTPPortMax int
+}
+
+// Defaults for Args.
+const (
+	DefaultNamespace         = "voicemail"
+	DefaultServiceAccount    = "voicemail"
+	DefaultKubeloginMode     = "azurecli"
+	DefaultRequestsPerSecond = 50
+	DefaultRTPPortMin        = 10000
+	DefaultRTPPortMax        = 10039
+)
+
+var digestRef = regexp.MustCompile(`^[a-z0-9]+(?:[._/-][a-z0-9]+)*@sha256:[0-9a-f]{64}$`)
+
+func (a *Args) withDefaults() Args {
+	c := *a
+	if c.Namespace == "" {
+		c.Namespace = DefaultNamespace
+	}
+	if c.ServiceAccount == "" {
+		c.ServiceAccount = DefaultServiceAccount
+	}
+	if c.KubeloginMode == "" {
+		c.KubeloginMode = DefaultKubeloginMode
+	}
+	if c.RequestsPerSecond == 0 {
+		c.RequestsPerSecond = DefaultRequestsPerSecond
+	}
+	if c.RTPPortMin == 0 && c.RTPPortMax == 0 {
+		c.RTPPortMin, c.RTPPortMax = DefaultRTPPortMin, DefaultRTPPortMax
+	}
+	if c.MaxReplicas == 0 {
+		c.MaxReplicas = 3 * c.Replicas
+	}
+	return c
+}
+
+// Validate checks the plain parts of Args, naming the field.
+func (a Args) Validate() error {
+	switch {
+	case a.Stamp == "":
+		return fmt.Errorf("deploy: Args.Stamp is empty")
+	case a.Region == "":
+		return fmt.Errorf("deploy %s: Args.Region is empty", a.Stamp)
+	case !digestRef.MatchString(a.Image):
+		return fmt.Errorf("deploy %s: image %q must be repository@sha256:<64 hex> (pinned by digest)", a.Stamp, a.Image)
+	case a.Replicas < 2:
+		return fmt.Errorf("deploy %s: replicas %d: at least 2 so one pod may be disrupted", a.Stamp, a.Replicas)
+	case a.MaxReplicas != 0 && a.MaxReplicas < a.Replicas:
+		return fmt.Errorf("deploy %s: maxReplicas %d below replicas %d", a.Stamp, a.MaxReplicas, a.Replicas)
+	case a.RTPPortMin%2 != 0 || a.RTPPortMin < 1024 || a.RTPPortMax > 65535 || a.RTPPortMin > a.RTPPortMax:
+		return fmt.Errorf("deploy %s: RTP ports %d-%d: want an even start within 1024-65535", a.Stamp, a.RTPPortMin, a.RTPPortMax)
+	case a.ClusterName == nil || a.ClusterResourceGroup == nil:
+		return fmt.Errorf("deploy %s: cluster name and resource group are required", a.Stamp)
+	case a.AppClientID == nil || a.KubeletObjectID == nil || a.RegistryID == nil || a.RegistryLoginServer == nil:
+		return fmt.Errorf("deploy %s: app client id, kubelet object id and registry are required", a.Stamp)
+	case a.PublicIPName == nil || a.PublicIPResourceGroup == nil || a.PublicIPAddress == nil:
+		return fmt.Errorf("deploy %s: the stamp's public IP name, resource group and address are required", a.Stamp)
+	}
+	if _, err := KubeconfigForPulumi("", a.KubeloginMode); err != nil && strings.HasPrefix(err.Error(), "kubelogin mode") {
+		return fmt.Errorf("deploy %s: %w", a.Stamp, err)
+	}
+	return nil
+}
+
+// Workload is the component.
+type Workload struct {
+	pulumi.ResourceState
+
+	Provider       *kubernetes.Provider
+	Namespace      pulumi.StringOutput
+	ServiceAccount pulumi.StringOutput
+	ServiceName    pulumi.StringOutput
+	// LoadBalancerIP is the address the Service got: the stamp's public IP once AKS binds it.
+	LoadBalancerIP pulumi.StringOutput
+}
+
+// Labels on every object and the pod selector.
+func Labels(stamp string) pulumi.StringMap {
+	return pulumi.StringMap{
+		"app.kubernetes.io/name":       pulumi.String("voicemail"),
+		"app.kubernetes.io/part-of":    pulumi.String("voicemail-platform"),
+		"app.kubernetes.io/managed-by": pulumi.String("pulumi"),
+		"voicemail.io/stamp":           pulumi.String(stamp),
+	}
+}
+
+func selectorLabels() pulumi.StringMap {
+	return pulumi.StringMap{"app.kubernetes.io/name": pulumi.String("voicemail")}
+}
+
+// NewWorkload deploys the voicemail service into one stamp. Pass pulumi.Parent(stamp).
+func NewWorkload(ctx *pulumi.Context, name string, in *Args, opts ...pulumi.ResourceOption) (*Workload, error) {
+	if in == nil {
+		return nil, fmt.Errorf("deploy %s: nil args", name)
+	}
+	args := in.withDefaults()
+	if err := args.Validate(); err != nil {
+		return nil, err
+	}
+	w := &Workload{}
+	if err := ctx.RegisterComponentResource(Type, name, w, opts...); err != nil {
+		return nil, err
+	}
+	parent := pulumi.Parent(w)
+
+	// AcrPull for the kubelet identity on the registry (its replicas inherit it).
+	if _, err := authorization.NewRoleAssignment(ctx, name+"-acrpull", &authorization.RoleAssignmentArgs{
+		PrincipalId:      args.KubeletObjectID,
+		PrincipalType:    pulumi.String("ServicePrincipal"),
+		RoleDefinitionId: roleDefinition(args.RegistryID, roleAcrPull),
+		Scope:            args.RegistryID,
+		Description:      pulumi.Sprintf("kubelet of stamp %s pulls the voicemail image", args.Stamp),
+	}, parent); err != nil {
+		return nil, err
+	}
+	if args.ClusterPrincipalID != nil && args.PublicIPResourceGroupID != nil {
+		scope := args.PublicIPResourceGroupID.ToStringPtrOutput().Elem()
+		if _, err := authorization.NewRoleAssignment(ctx, name+"-pip-network", &authorization.RoleAssignmentArgs{
+			PrincipalId:      args.ClusterPrincipalID.ToStringPtrOutput().Elem(),
+			PrincipalType:    pulumi.String("ServicePrincipal"),
+			RoleDefinitionId: roleDefinition(scope, roleNetworkContributor),
+			Scope:            scope,
+			Description:      pulumi.Sprintf("AKS of stamp %s attaches its public IP to the load balancer", args.Stamp),
+		}, parent); err != nil {
+			return nil, err
+		}
+	}
+
+	// Kubernetes provider from the cluster's Entra ID user credentials.
+	creds := containerservice.ListManagedClusterUserCredentialsOutput(ctx, containerservice.ListManagedClusterUserCredentialsOutputArgs{
+		ResourceGroupName: args.ClusterResourceGroup,
+		ResourceName:      args.ClusterName,
+		Format:            pulumi.String("exec"),
+	}, pulumi.Parent(w))
+	mode := args.KubeloginMode
+	kubeconfig := creds.Kubeconfigs().ApplyT(func(kcs []containerservice.CredentialResultResponse) (string, error) {
+		if len(kcs) == 0 {
+			return "", fmt.Errorf("stamp %s: AKS returned no user kubeconfig", args.Stamp)
+		}
+		return KubeconfigForPulumi(kcs[0].Value, mode)
+	}).(pulumi.StringOutput)
+	prov, err := kubernetes.NewProvider(ctx, name+"-k8s", &kubernetes.ProviderArgs{
+		Kubeconfig:            pulumi.ToSecret(kubeconfig).(pulumi.StringOutput),
+		EnableServerSideApply: pulumi.Bool(true),
+		DeleteUnreachable:     pulumi.Bool(true), // a stamp removed from config may have lost its cluster first
+	}, parent)
+	if err != nil {
+		return nil, err
+	}
+	w.Provider = prov
+	k8s := []pulumi.ResourceOption{parent, pulumi.Provider(prov)}
+
+	labels := Labels(args.Stamp)
+	meta := func(n string) *metav1.ObjectMetaArgs {
+		return &metav1.ObjectMetaArgs{Name: pulumi.String(n), Namespace: pulumi.String(args.Namespace), Labels: labels}
+	}
+
+	ns, err := corev1.NewNamespace(ctx, name+"-ns", &corev1.NamespaceArgs{
+		Metadata: &metav1.ObjectMetaArgs{
+			Name: pulumi.String(args.Namespace),
+			Labels: pulumi.StringMap{
+				"app.kubernetes.io/part-of":          pulumi.String("voicemail-platform"),
+				"pod-security.kubernetes.io/enforce": pulumi.String("restricted"),
+				"pod-security.kubernetes.io/warn":    pulumi.String("restricted"),
+			},
+		},
+	}, k8s...)
+	if err != nil {
+		return nil, err
+	}
+	nsName := ns.Metadata.Name().Elem()
+	inNS := append([]pulumi.ResourceOption{pulumi.DependsOn([]pulumi.Resource{ns})}, k8s...)
+
+	saAnn := pulumi.StringMap{"azure.workload.identity/client-id": args.AppClientID}
+	if args.TenantID != nil {
+		saAnn["azure.workload.identity/tenant-id"] = args.TenantID.ToStringPtrOutput().Elem()
+	}
+	saMeta := meta(args.ServiceAccount)
+	saMeta.Namespace = nsName
+	saMeta.Annotations = saAnn
+	saMeta.Labels = merge(labels, pulumi.StringMap{"azure.workload.identity/use": pulumi.String("true")})
+	sa, err := corev1.NewServiceAccount(ctx, name+"-sa", &corev1.ServiceAccountArgs{
+		Metadata:                     saMeta,
+		AutomountServiceAccountToken: pulumi.Bool(false),
+	}, inNS...)
+	if err != nil {
+		return nil, err
+	}
+
+	cmData := pulumi.StringMap{}
+	for k, v := range args.Env {
+		cmData[k] = v
+	}
+	for k, v := range runtimeEnv(args) {
+		cmData[k] = v
+	}
+	cm, err := corev1.NewConfigMap(ctx, name+"-config", &corev1.ConfigMapArgs{
+		Metadata: meta("voicemail-config"),
+		Data:     cmData,
+	}, inNS...)
+	if err != nil {
+		return nil, err
+	}
+
+	image := pulumi.Sprintf("%s/%s", args.RegistryLoginServer, args.Image)
+	dep, err := appsv1.NewDeployment(ctx, name+"-deployment", &appsv1.DeploymentArgs{
+		Metadata: meta("voicemail"),
+		Spec:     deploymentSpec(args, image, cm.Metadata.Name().Elem(), sa.Metadata.Name().Elem()),
+	}, inNS...)
+	if err != nil {
+		return nil, err
+	}
+
+	if _, err := autoscalingv2.NewHorizontalPodAutoscaler(ctx, name+"-hpa", &autoscalingv2.HorizontalPodAutoscalerArgs{
+		Metadata: meta("voicemail"),
+		Spec: &autoscalingv2.HorizontalPodAutoscalerSpecArgs{
+			ScaleTargetRef: &autoscalingv2.CrossVersionObjectReferenceArgs{
+				ApiVersion: pulumi.String("apps/v1"), Kind: pulumi.String("Deployment"), Name: dep.Metadata.Name().Elem(),
+			},
+			MinReplicas: pulumi.Int(args.Replicas),
+			MaxReplicas: pulumi.Int(args.MaxReplicas),
+			Metrics: autoscalingv2.MetricSpecArray{
+				&autoscalingv2.MetricSpecArgs{
+					Type: pulumi.String("Resource"),
+					Resource: &autoscalingv2.ResourceMetricSourceArgs{
+						Name:   pulumi.String("cpu"),
+						Target: &autoscalingv2.MetricTargetArgs{Type: pulumi.String("Utilization"), AverageUtilization: pulumi.Int(65)},
+					},
+				},
+				// Served by the cluster's custom-metrics adapter from the service's
+				// voicemail_http_requests_total (see README, Operating stamps).
+				&autoscalingv2.MetricSpecArgs{
+					Type: pulumi.String("Pods"),
+					Pods: &autoscalingv2.PodsMetricSourceArgs{
+						Metric: &autoscalingv2.MetricIdentifierArgs{Name: pulumi.String("voicemail_http_requests_per_second")},
+						Target: &autoscalingv2.MetricTargetArgs{Type: pulumi.String("AverageValue"), AverageValue: pulumi.String(fmt.Sprint(args.RequestsPerSecond))},
+					},
+				},
+			},
+			Behavior: &autoscalingv2.HorizontalPodAutoscalerBehaviorArgs{
+				// Scale down slowly: a region may have to absorb a lost region's load again.
+				ScaleDown: &autoscalingv2.HPAScalingRulesArgs{StabilizationWindowSeconds: pulumi.Int(600)},
+			},
+		},
+	}, inNS...); err != nil {
+		return nil, err
+	}
+
+	if _, err := policyv1.NewPodDisruptionBudget(ctx, name+"-pdb", &policyv1.PodDisruptionBudgetArgs{
+		Metadata: meta("voicemail"),
+		Spec: &policyv1.PodDisruptionBudgetSpecArgs{
+			MaxUnavailable: pulumi.Int(1),
+			Selector:       &metav1.LabelSelectorArgs{MatchLabels: selectorLabels()},
+		},
+	}, inNS...); err != nil {
+		return nil, err
+	}
+
+	if _, err := networkingv1.NewNetworkPolicy(ctx, name+"-netpol", &networkingv1.NetworkPolicyArgs{
+		Metadata: meta("voicemail"),
+		Spec:     networkPolicySpec(args),
+	}, inNS...); err != nil {
+		return nil, err
+	}
+
+	svc, err := corev1.NewService(ctx, name+"-service", &corev1.ServiceArgs{
+		Metadata: &metav1.ObjectMetaArgs{
+			Name:      pulumi.String("voicemail"),
+			Namespace: pulumi.String(args.Namespace),
+			Labels:    labels,
+			Annotations: pulumi.StringMap{
+				"service.beta.kubernetes.io/azure-pip-name":                                args.PublicIPName,
+				"service.beta.kubernetes.io/azure-load-balancer-resource-group":            args.PublicIPResourceGroup,
+				"service.beta.kubernetes.io/azure-load-balancer-health-probe-request-path": pulumi.String(ReadinessPath),
+			},
+		},
+		Spec: serviceSpec(args),
+	}, inNS...)
+	if err != nil {
+		return nil, err
+	}
+
+	w.Namespace = nsName
+	w.ServiceAccount = sa.Metadata.Name().Elem()
+	w.ServiceName = svc.Metadata.Name().Elem()
+	w.LoadBalancerIP = svc.Status.ApplyT(func(s *corev1.ServiceStatus) string {
+		if s == nil || s.LoadBalancer == nil || len(s.LoadBalancer.Ingress) == 0 || s.LoadBalancer.Ingress[0].Ip == nil {
+			return ""
+		}
+		return *s.LoadBalancer.Ingress[0].Ip
+	}).(pulumi.StringOutput)
+	if err := ctx.RegisterResourceOutputs(w, pulumi.Map{
+		"namespace":      w.Namespace,
+		"serviceAccount": w.ServiceAccount,
+		"serviceName":    w.ServiceName,
+		"loadBalancerIP": w.LoadBalancerIP,
+	}); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// roleDefinition builds the subscription-scoped id of a built-in role from any resource id
+// in that subscription.
+func roleDefinition(scope pulumi.StringInput, role string) pulumi.StringOutput {
+	return scope.ToStringOutput().ApplyT(func(id string) (string, error) {
+		parts := strings.Split(strings.TrimPrefix(id, "/"), "/")
+		if len(parts) < 2 || !strings.EqualFold(parts[0], "subscriptions") {
+			return "", fmt.Errorf("role scope %q is not a resource id under /subscriptions/", id)
+		}
+		return fmt.Sprintf("/subscriptions/%s/providers/Microsoft.Authorization/roleDefinitions/%s", parts[1], role), nil
+	}).(pulumi.StringOutput)
+}
+
+func merge(a, b pulumi.StringMap) pulumi.StringMap {
+	out := pulumi.StringMap{}
+	for k, v := range a {
+		out[k] = v
+	}
+	for k, v := range b {
+		out[k] = v
+	}
+	return out
+}

@@ -1,0 +1,252 @@
+package deploy_test
+
+import (
+	"encoding/base64"
+	"strings"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"gopkg.in/yaml.v3"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/voicemail-platform/voicemail/app/deploy"
+	"github.com/voicemail-platform/voicemail/app/deploy/deploytest"
+)
+
+type echoMocks struct{}
+
+func (echoMocks) NewResource(a pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
+	return a.Name + "-id", a.Inputs, nil
+}
+func (echoMocks) Call(a pulumi.MockCallArgs) (resource.PropertyMap, error) { return a.Args, nil }
+
+type stampComponent struct{ pulumi.ResourceState }
+
+const digest = "voicemail@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+func testArgs(stamp string) *deploy.Args {
+	return &deploy.Args{
+		Stamp: stamp, Region: "westeurope", Zone: "1", Version: "v1",
+		ClusterName:           pulumi.String("aks-" + stamp),
+		ClusterResourceGroup:  pulumi.String("rg-" + stamp),
+		AppClientID:           pulumi.String("client-" + stamp),
+		KubeletObjectID:       pulumi.String("kubelet-" + stamp),
+		RegistryID:            pulumi.String("/subscriptions/sub-1/resourceGroups/rg-weu/providers/Microsoft.ContainerRegistry/registries/acr"),
+		RegistryLoginServer:   pulumi.String("acr.azurecr.io"),
+		Image:                 digest,
+		PublicIPName:          pulumi.String("pip-" + stamp),
+		PublicIPResourceGroup: pulumi.String("rg-" + stamp),
+		PublicIPAddress:       pulumi.String("20.0.0.1"),
+		Env:                   map[string]pulumi.StringInput{"VOICEMAIL_TABLE_ENDPOINT": pulumi.String("https://cosmos.table.cosmos.azure.com")},
+		Replicas:              3,
+	}
+}
+
+func run(t *testing.T, stamps ...string) *deploytest.Recorder {
+	t.Helper()
+	rec := &deploytest.Recorder{Inner: echoMocks{}, Project: "voicemail", Stack: "dev"}
+	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
+		for _, s := range stamps {
+			st := &stampComponent{}
+			if err := ctx.RegisterComponentResource("voicemail:stamp:Stamp", s, st); err != nil {
+				return err
+			}
+			if _, err := deploy.NewWorkload(ctx, s+"-app", testArgs(s), pulumi.Parent(st)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, pulumi.WithMocks("voicemail", "dev", rec))
+	require.NoError(t, err)
+	return rec
+}
+
+func TestWorkloadObjectsPerStamp(t *testing.T) {
+	rec := run(t, "weu-1-v1", "weu-2-v1")
+	regs := rec.Registrations()
+	kinds := []string{
+		"kubernetes:core/v1:Namespace", "kubernetes:core/v1:ServiceAccount", "kubernetes:core/v1:ConfigMap",
+		"kubernetes:apps/v1:Deployment", "kubernetes:autoscaling/v2:HorizontalPodAutoscaler",
+		"kubernetes:policy/v1:PodDisruptionBudget", "kubernetes:networking.k8s.io/v1:NetworkPolicy", "kubernetes:core/v1:Service",
+	}
+	for _, stamp := range []string{"weu-1-v1", "weu-2-v1"} {
+		var prov string
+		for _, r := range regs {
+			if r.Type == "pulumi:providers:kubernetes" && r.Name == stamp+"-app-k8s" {
+				prov = r.Name
+				// The provider's kubeconfig is AKS's, switched from devicecode to azurecli.
+				kc := r.Inputs["kubeconfig"]
+				require.True(t, kc.IsSecret() || kc.IsString() || kc.IsOutput(), kc.TypeString())
+			}
+		}
+		require.NotEmpty(t, prov, "stamp %s has no Kubernetes provider", stamp)
+		for _, kind := range kinds {
+			var found []deploytest.Registration
+			for _, r := range regs {
+				if r.Type == kind && strings.HasPrefix(r.Name, stamp+"-") {
+					found = append(found, r)
+				}
+			}
+			require.Len(t, found, 1, "%s in stamp %s", kind, stamp)
+			r := found[0]
+			assert.Contains(t, r.Provider, "::"+prov+"::", "%s uses its stamp's provider", r.Name)
+			assert.Equal(t, stamp+"-app", deploytest.URNName(r.Parent), "%s parent", r.Name)
+			assert.Equal(t, deploy.Type, deploytest.URNType(r.Parent))
+			anc := rec.Ancestors(r)
+			require.GreaterOrEqual(t, len(anc), 2)
+			assert.Equal(t, stamp, deploytest.URNName(anc[1]), "%s belongs to its stamp", r.Name)
+			_, err := deploytest.StrictDecode(r.Type, r.Inputs)
+			assert.NoError(t, err)
+		}
+	}
+}
+
+func find(t *testing.T, regs []deploytest.Registration, typ, name string) deploytest.Registration {
+	t.Helper()
+	for _, r := range regs {
+		if r.Type == typ && r.Name == name {
+			return r
+		}
+	}
+	t.Fatalf("no %s %s", typ, name)
+	return deploytest.Registration{}
+}
+
+func TestWorkloadManifests(t *testing.T) {
+	regs := run(t, "weu-1-v1").Registrations()
+
+	obj, err := deploytest.StrictDecode("kubernetes:apps/v1:Deployment", find(t, regs, "kubernetes:apps/v1:Deployment", "weu-1-v1-app-deployment").Inputs)
+	require.NoError(t, err)
+	d := obj.(*appsv1.Deployment)
+	pod := d.Spec.Template.Spec
+	c := pod.Containers[0]
+	assert.Equal(t, "acr.azurecr.io/"+digest, c.Image)
+	assert.Equal(t, int32(3), *d.Spec.Replicas)
+	assert.Equal(t, "true", d.Spec.Template.Labels["azure.workload.identity/use"])
+	assert.Equal(t, "voicemail", pod.ServiceAccountName)
+	assert.True(t, *pod.SecurityContext.RunAsNonRoot)
+	assert.True(t, *c.SecurityContext.ReadOnlyRootFilesystem)
+	assert.False(t, *c.SecurityContext.AllowPrivilegeEscalation)
+	assert.Equal(t, int64(deploy.TerminationGraceSecond), *pod.TerminationGracePeriodSeconds)
+	assert.Greater(t, *pod.TerminationGracePeriodSeconds, int64(deploy.MaxDepositSeconds+deploy.PreStopSeconds))
+	assert.Equal(t, int64(deploy.PreStopSeconds), c.Lifecycle.PreStop.Sleep.Seconds)
+	assert.Equal(t, deploy.ReadinessPath, c.ReadinessProbe.HTTPGet.Path)
+	assert.Equal(t, deploy.LivenessPath, c.LivenessProbe.HTTPGet.Path)
+	assert.NotNil(t, c.StartupProbe)
+	require.Len(t, pod.TopologySpreadConstraints, 1)
+	assert.Equal(t, "kubernetes.io/hostname", pod.TopologySpreadConstraints[0].TopologyKey)
+	// Every named probe port exists on the container.
+	names := map[string]bool{}
+	for _, p := range c.Ports {
+		names[p.Name] = true
+	}
+	for _, p := range []*corev1.Probe{c.ReadinessProbe, c.LivenessProbe, c.StartupProbe} {
+		assert.True(t, names[p.HTTPGet.Port.StrVal], p.HTTPGet.Port.StrVal)
+	}
+
+	obj, err = deploytest.StrictDecode("kubernetes:core/v1:Service", find(t, regs, "kubernetes:core/v1:Service", "weu-1-v1-app-service").Inputs)
+	require.NoError(t, err)
+	svc := obj.(*corev1.Service)
+	assert.Equal(t, corev1.ServiceTypeLoadBalancer, svc.Spec.Type)
+	assert.Equal(t, "pip-weu-1-v1", svc.Annotations["service.beta.kubernetes.io/azure-pip-name"])
+	protos := map[string]bool{}
+	for _, p := range svc.Spec.Ports {
+		protos[string(p.Protocol)+"/"+p.TargetPort.String()] = true
+	}
+	for _, want := range []string{"TCP/http", "UDP/sip-udp", "TCP/sip-tcp", "TCP/imap", "UDP/10000"} {
+		assert.True(t, protos[want], "service port %s", want)
+	}
+
+	obj, err = deploytest.StrictDecode("kubernetes:core/v1:ServiceAccount", find(t, regs, "kubernetes:core/v1:ServiceAccount", "weu-1-v1-app-sa").Inputs)
+	require.NoError(t, err)
+	sa := obj.(*corev1.ServiceAccount)
+	assert.Equal(t, "client-weu-1-v1", sa.Annotations["azure.workload.identity/client-id"])
+	assert.Equal(t, "true", sa.Labels["azure.workload.identity/use"])
+
+	obj, err = deploytest.StrictDecode("kubernetes:core/v1:ConfigMap", find(t, regs, "kubernetes:core/v1:ConfigMap", "weu-1-v1-app-config").Inputs)
+	require.NoError(t, err)
+	cm := obj.(*corev1.ConfigMap)
+	assert.Equal(t, "weu-1-v1", cm.Data["VOICEMAIL_STAMP"])
+	assert.Equal(t, "https://cosmos.table.cosmos.azure.com", cm.Data["VOICEMAIL_TABLE_ENDPOINT"])
+
+	ra := find(t, regs, "azure-native:authorization/v20220401:RoleAssignment", "weu-1-v1-app-acrpull")
+	assert.Equal(t, "kubelet-weu-1-v1", ra.Inputs["principalId"].StringValue())
+	assert.Equal(t, "/subscriptions/sub-1/providers/Microsoft.Authorization/roleDefinitions/7f951dda-4ed3-4680-a7ca-43fe172d538d", ra.Inputs["roleDefinitionId"].StringValue())
+}
+
+func TestKubeconfigForPulumi(t *testing.T) {
+	b64 := base64.StdEncoding.EncodeToString([]byte(deploytest.AKSKubeconfig("aks1")))
+	out, err := deploy.KubeconfigForPulumi(b64, "azurecli")
+	require.NoError(t, err)
+	var doc struct {
+		Users []struct {
+			User struct {
+				Exec struct {
+					Command string   `yaml:"command"`
+					Args    []string `yaml:"args"`
+				} `yaml:"exec"`
+			} `yaml:"user"`
+		} `yaml:"users"`
+		Clusters []map[string]any `yaml:"clusters"`
+	}
+	require.NoError(t, yaml.Unmarshal([]byte(out), &doc))
+	require.Len(t, doc.Users, 1)
+	assert.Equal(t, "kubelogin", doc.Users[0].User.Exec.Command)
+	assert.Equal(t, []string{"get-token", "--environment", "AzurePublicCloud", "--server-id", "6dae42f8-4368-4678-94ff-3960e28e3630",
+		"--tenant-id", "00000000-0000-0000-0000-000000000001", "--login", "azurecli"}, doc.Users[0].User.Exec.Args)
+	assert.Len(t, doc.Clusters, 1)
+
+	bad := []struct{ name, b64, mode string }{
+		{"mode", b64, "devicecode"},
+		{"not base64", "%%%", "azurecli"},
+		{"no exec user", base64.StdEncoding.EncodeToString([]byte("users:\n- name: u\n  user:\n    token: abc\n")), "azurecli"},
+		{"no users", base64.StdEncoding.EncodeToString([]byte("clusters: []\n")), "azurecli"},
+	}
+	for _, b := range bad {
+		_, err := deploy.KubeconfigForPulumi(b.b64, b.mode)
+		assert.Error(t, err, b.name)
+	}
+}
+
+func TestArgsValidate(t *testing.T) {
+	cases := map[string]func(a *deploy.Args){
+		"image by tag":  func(a *deploy.Args) { a.Image = "voicemail:latest" },
+		"one replica":   func(a *deploy.Args) { a.Replicas = 1 },
+		"max below min": func(a *deploy.Args) { a.MaxReplicas = 2 },
+		"odd rtp start": func(a *deploy.Args) { a.RTPPortMin, a.RTPPortMax = 10001, 10010 },
+		"no cluster":    func(a *deploy.Args) { a.ClusterName = nil },
+		"login mode":    func(a *deploy.Args) { a.KubeloginMode = "devicecode" },
+	}
+	for name, mut := range cases {
+		t.Run(name, func(t *testing.T) {
+			a := testArgs("s1")
+			mut(a)
+			err := pulumi.RunErr(func(ctx *pulumi.Context) error {
+				_, err := deploy.NewWorkload(ctx, "s1-app", a)
+				return err
+			}, pulumi.WithMocks("voicemail", "dev", &deploytest.Recorder{Inner: echoMocks{}}))
+			assert.ErrorContains(t, err, "s1")
+		})
+	}
+}
+
+func TestStrictDecodeRejects(t *testing.T) {
+	good := resource.NewPropertyMapFromMap(map[string]any{
+		"apiVersion": "v1", "kind": "ConfigMap",
+		"metadata": map[string]any{"name": "x"}, "data": map[string]any{"A": "b"},
+	})
+	_, err := deploytest.StrictDecode("kubernetes:core/v1:ConfigMap", good)
+	require.NoError(t, err)
+	for name, pm := range map[string]map[string]any{
+		"unknown field": {"apiVersion": "v1", "kind": "ConfigMap", "metadata": map[string]any{"name": "x", "lables": map[string]any{}}},
+		"wrong type":    {"apiVersion": "v1", "kind": "ConfigMap", "data": map[string]any{"A": 1}},
+		"wrong kind":    {"apiVersion": "v1", "kind": "Secret"},
+	} {
+		_, err := deploytest.StrictDecode("kubernetes:core/v1:ConfigMap", resource.NewPropertyMapFromMap(pm))
+		assert.Error(t, err, name)
+	}
+}
