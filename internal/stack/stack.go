@@ -1,0 +1,157 @@
+// Package stack is the Pulumi program: config -> topology -> global -> regions -> stamps ->
+// outputs. It lives outside package main so tests/ can run the real program under mocks;
+// main.go only hands it to pulumi.Run.
+package stack
+
+import (
+	"fmt"
+
+	azurenative "github.com/pulumi/pulumi-azure-native-sdk/v2"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/voicemail-platform/voicemail/global"
+	"github.com/voicemail-platform/voicemail/internal/availability"
+	"github.com/voicemail-platform/voicemail/internal/config"
+	"github.com/voicemail-platform/voicemail/internal/topology"
+	"github.com/voicemail-platform/voicemail/regional"
+	"github.com/voicemail-platform/voicemail/stamp"
+)
+
+// Deployment is what Run built, for callers that add layers (the app deploy component).
+type Deployment struct {
+	Topology topology.Topology
+	Provider *azurenative.Provider
+	Global   *global.Global
+	Regions  map[string]*regional.Regional
+	Stamps   []*stamp.Stamp
+}
+
+// Run is the program. Config is parsed and validated before any resource is registered.
+func Run(ctx *pulumi.Context) error {
+	_, err := Deploy(ctx)
+	return err
+}
+
+// Deploy builds every layer and exports the stack outputs.
+func Deploy(ctx *pulumi.Context) (*Deployment, error) {
+	cfg, err := config.FromPulumi(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("stack config: %w", err)
+	}
+	topo, err := topology.Build(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("topology: %w", err)
+	}
+
+	// One explicit provider, so every resource (whatever SDK module declares its type) is
+	// served by the same azure-native plugin version.
+	prov, err := azurenative.NewProvider(ctx, "azure-native", &azurenative.ProviderArgs{})
+	if err != nil {
+		return nil, err
+	}
+	withProv := pulumi.Providers(prov)
+	d := &Deployment{Topology: topo, Provider: prov, Regions: map[string]*regional.Regional{}}
+
+	d.Global, err = global.New(ctx, "global", &global.Args{Topology: topo}, withProv)
+	if err != nil {
+		return nil, fmt.Errorf("global: %w", err)
+	}
+	for _, r := range topo.Regions {
+		rr, err := regional.New(ctx, r.Name, &regional.Args{Topology: topo, Region: r, Global: d.Global}, withProv)
+		if err != nil {
+			return nil, fmt.Errorf("region %s: %w", r.Name, err)
+		}
+		d.Regions[r.Name] = rr
+	}
+	for _, r := range topo.Regions {
+		if r.ReplicateTo == "" {
+			continue
+		}
+		dst, _ := topo.Region(r.ReplicateTo)
+		if err := regional.NewObjectReplication(ctx, r.Name+"-to-"+dst.Name, &regional.ReplicationArgs{
+			Source: d.Regions[r.Name], Destination: d.Regions[dst.Name],
+			SourceResourceGroup: r.Names.ResourceGroup, DestResourceGroup: dst.Names.ResourceGroup,
+		}, pulumi.Parent(d.Regions[r.Name])); err != nil {
+			return nil, fmt.Errorf("object replication %s: %w", r.Name, err)
+		}
+	}
+	for _, s := range topo.Stamps {
+		st, err := stamp.New(ctx, s.ID, &stamp.Args{Topology: topo, Stamp: s, Region: d.Regions[s.Region], Global: d.Global}, withProv)
+		if err != nil {
+			return nil, fmt.Errorf("stamp %s: %w", s.ID, err)
+		}
+		d.Stamps = append(d.Stamps, st)
+	}
+
+	exportOutputs(ctx, d)
+	if _, err := availability.ExportTopology(ctx, topo); err != nil {
+		return nil, fmt.Errorf("availability: %w", err)
+	}
+	return d, nil
+}
+
+// Output names are part of the operator interface; keep them stable.
+const (
+	OutTrafficManagerFQDN  = "trafficManagerFqdn"
+	OutCosmosEndpoint      = "cosmosEndpoint"
+	OutCosmosTableEndpoint = "cosmosTableEndpoint"
+	OutRegistryLoginServer = "registryLoginServer"
+	OutCapacityPerRegion   = "capacityPerRegion"
+	OutRegionalRedundancy  = "regionalRedundancy"
+	OutHeadroomPercent     = "headroomPercent"
+	OutStamps              = "stamps"
+	OutRegions             = "regions"
+)
+
+func exportOutputs(ctx *pulumi.Context, d *Deployment) {
+	t := d.Topology
+	ctx.Export(OutTrafficManagerFQDN, d.Global.TrafficManagerFQDN)
+	ctx.Export(OutCosmosEndpoint, d.Global.CosmosEndpoint)
+	ctx.Export(OutCosmosTableEndpoint, d.Global.CosmosTableEndpoint)
+	ctx.Export(OutRegistryLoginServer, d.Global.RegistryLoginServer)
+	ctx.Export(OutCapacityPerRegion, pulumi.Map{
+		"concurrentCalls":   pulumi.Int(t.Capacity.PerRegion.ConcurrentCalls),
+		"requestsPerSecond": pulumi.Int(t.Capacity.PerRegion.RequestsPerSecond),
+	})
+	ctx.Export(OutRegionalRedundancy, pulumi.Bool(t.Capacity.RegionalRedundancy))
+	ctx.Export(OutHeadroomPercent, pulumi.Float64(t.Capacity.HeadroomPercent))
+
+	scheme := "http"
+	if t.Monitor.Protocol == "HTTPS" {
+		scheme = "https"
+	}
+	var stamps pulumi.Array
+	for _, s := range d.Stamps {
+		i := s.Info
+		stamps = append(stamps, pulumi.Map{
+			"id":            pulumi.String(i.ID),
+			"region":        pulumi.String(i.Region),
+			"zone":          pulumi.Int(i.Zone),
+			"version":       pulumi.String(i.Version),
+			"weight":        pulumi.Int(i.Weight),
+			"drained":       pulumi.Bool(i.Drained),
+			"replicas":      pulumi.Int(i.Replicas),
+			"resourceGroup": s.ResourceGroupName,
+			"clusterName":   s.ClusterName,
+			"publicIp":      s.PublicIPAddress,
+			"fqdn":          s.PublicIPFQDN,
+			"healthUrl":     pulumi.Sprintf("%s://%s:%d%s", scheme, s.PublicIPFQDN, t.Monitor.Port, t.Monitor.Path),
+			"appClientId":   s.AppIdentityClientID,
+		})
+	}
+	ctx.Export(OutStamps, stamps)
+
+	var regions pulumi.Array
+	for _, r := range t.Regions {
+		rr := d.Regions[r.Name]
+		regions = append(regions, pulumi.Map{
+			"name":            pulumi.String(r.Name),
+			"resourceGroup":   rr.ResourceGroupName,
+			"blobEndpoint":    rr.BlobEndpoint,
+			"queueEndpoint":   rr.QueueEndpoint,
+			"keyVaultUri":     rr.KeyVaultURI,
+			"functionAppName": rr.FunctionAppName,
+		})
+	}
+	ctx.Export(OutRegions, regions)
+}

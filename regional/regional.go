@@ -1,0 +1,211 @@
+// Package regional is the component for the resources a region's stamps share: resource
+// group, registry replica, Key Vault, monitoring, audio and queue storage, the Functions
+// app that hosts the management service, and a jump box.
+package regional
+
+import (
+	"encoding/json"
+	"fmt"
+
+	registry "github.com/pulumi/pulumi-azure-native-sdk/containerregistry/v2/v20221201"
+	appinsights "github.com/pulumi/pulumi-azure-native-sdk/insights/v2/v20200202"
+	keyvault "github.com/pulumi/pulumi-azure-native-sdk/keyvault/v2/v20230201"
+	network "github.com/pulumi/pulumi-azure-native-sdk/network/v2/v20190601"
+	operationalinsights "github.com/pulumi/pulumi-azure-native-sdk/operationalinsights/v2/v20201001"
+	resources "github.com/pulumi/pulumi-azure-native-sdk/resources/v2/v20220901"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/voicemail-platform/voicemail/global"
+	"github.com/voicemail-platform/voicemail/internal/topology"
+)
+
+// Type is the component's Pulumi type token.
+const Type = "voicemail:regional:Region"
+
+// Args is what a region needs: the topology, which region, and the global layer.
+type Args struct {
+	Topology topology.Topology
+	Region   topology.Region
+	Global   *global.Global
+}
+
+// Regional exposes a region's shared resources to its stamps and to stack outputs.
+type Regional struct {
+	pulumi.ResourceState
+
+	Name                string // Azure region
+	ResourceGroupName   pulumi.StringOutput
+	WorkspaceID         pulumi.StringOutput
+	AppInsightsConnStr  pulumi.StringOutput
+	KeyVaultID          pulumi.StringOutput
+	KeyVaultURI         pulumi.StringOutput
+	BlobAccountName     pulumi.StringOutput
+	BlobAccountID       pulumi.StringOutput
+	BlobEndpoint        pulumi.StringOutput
+	QueueAccountName    pulumi.StringOutput
+	QueueAccountID      pulumi.StringOutput
+	QueueEndpoint       pulumi.StringOutput
+	AudioContainerName  pulumi.StringOutput
+	StateContainerName  pulumi.StringOutput
+	FunctionAppName     pulumi.StringOutput // empty when functions are disabled
+	FunctionPrincipalID pulumi.StringOutput
+	VNetID              pulumi.StringOutput
+
+	blobAccountResourceName pulumi.StringOutput
+}
+
+// New builds one region.
+func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOption) (*Regional, error) {
+	r := &Regional{Name: args.Region.Name}
+	if err := ctx.RegisterComponentResource(Type, name, r, opts...); err != nil {
+		return nil, err
+	}
+	t, reg, g := args.Topology, args.Region, args.Global
+	n := reg.Names
+	loc := pulumi.String(reg.Name)
+	tags := pulumi.ToStringMap(reg.Tags)
+	p := reg.Name + "-" // logical-name prefix, unique per region
+	parent := pulumi.Parent(r)
+
+	rg, err := resources.NewResourceGroup(ctx, p+"rg", &resources.ResourceGroupArgs{
+		ResourceGroupName: pulumi.String(n.ResourceGroup), Location: loc, Tags: tags,
+	}, parent)
+	if err != nil {
+		return nil, err
+	}
+	r.ResourceGroupName = rg.Name
+
+	ws, err := operationalinsights.NewWorkspace(ctx, p+"log", &operationalinsights.WorkspaceArgs{
+		WorkspaceName: pulumi.String(n.Workspace), ResourceGroupName: rg.Name, Location: loc,
+		Sku:             &operationalinsights.WorkspaceSkuArgs{Name: pulumi.String("PerGB2018")},
+		RetentionInDays: pulumi.Int(t.Config.LogRetentionDays), Tags: tags,
+	}, parent)
+	if err != nil {
+		return nil, err
+	}
+	r.WorkspaceID = ws.ID().ToStringOutput()
+
+	appi, err := appinsights.NewComponent(ctx, p+"appi", &appinsights.ComponentArgs{
+		ResourceName: pulumi.String(n.AppInsights), ResourceGroupName: rg.Name, Location: loc,
+		Kind: pulumi.String("web"), ApplicationType: pulumi.String("web"),
+		WorkspaceResourceId: r.WorkspaceID, IngestionMode: pulumi.String("LogAnalytics"),
+		DisableLocalAuth: pulumi.Bool(true), Tags: tags,
+	}, parent)
+	if err != nil {
+		return nil, err
+	}
+	r.AppInsightsConnStr = appi.ConnectionString
+
+	if !reg.Home {
+		// The registry lives in the home region; every other region gets a zone-redundant replica.
+		if _, err := registry.NewReplication(ctx, p+"acr-replica", &registry.ReplicationArgs{
+			RegistryName: g.RegistryName, ResourceGroupName: g.ResourceGroupName,
+			ReplicationName: pulumi.String(n.RegistryReplication), Location: loc,
+			ZoneRedundancy: pulumi.String("Enabled"), RegionEndpointEnabled: pulumi.Bool(true), Tags: tags,
+		}, parent); err != nil {
+			return nil, err
+		}
+	}
+
+	kv, err := keyvault.NewVault(ctx, p+"kv", &keyvault.VaultArgs{
+		VaultName: pulumi.String(n.KeyVault), ResourceGroupName: rg.Name, Location: loc, Tags: tags,
+		Properties: &keyvault.VaultPropertiesArgs{
+			TenantId:                  g.TenantID,
+			Sku:                       &keyvault.SkuArgs{Family: pulumi.String("A"), Name: keyvault.SkuNameStandard},
+			EnableRbacAuthorization:   pulumi.Bool(true),
+			EnableSoftDelete:          pulumi.Bool(true),
+			SoftDeleteRetentionInDays: pulumi.Int(90),
+			EnablePurgeProtection:     pulumi.Bool(true),
+			PublicNetworkAccess:       pulumi.String("Enabled"),
+		},
+	}, parent)
+	if err != nil {
+		return nil, err
+	}
+	r.KeyVaultID = kv.ID().ToStringOutput()
+	r.KeyVaultURI = pulumi.Sprintf("https://%s.vault.azure.net/", n.KeyVault)
+	if _, err := global.NewDiagnostics(ctx, p+"kv", global.DiagnosticsArgs{ResourceID: r.KeyVaultID, WorkspaceID: r.WorkspaceID, Logs: true}, pulumi.Parent(kv)); err != nil {
+		return nil, err
+	}
+
+	if err := r.storage(ctx, t, reg, rg, tags); err != nil {
+		return nil, err
+	}
+	vnet, subnet, err := r.network(ctx, reg, rg, tags)
+	if err != nil {
+		return nil, err
+	}
+	r.VNetID = vnet.ID().ToStringOutput()
+	if t.Config.Functions.Enabled {
+		if err := r.functions(ctx, t, reg, rg, tags); err != nil {
+			return nil, err
+		}
+	} else {
+		r.FunctionAppName = pulumi.String("").ToStringOutput()
+		r.FunctionPrincipalID = pulumi.String("").ToStringOutput()
+	}
+	if t.Config.Jumpbox.Enabled {
+		if err := r.jumpbox(ctx, t, reg, rg, subnet, tags); err != nil {
+			return nil, err
+		}
+	}
+
+	if err := ctx.RegisterResourceOutputs(r, pulumi.Map{
+		"resourceGroupName": r.ResourceGroupName,
+		"blobEndpoint":      r.BlobEndpoint,
+		"queueEndpoint":     r.QueueEndpoint,
+		"keyVaultUri":       r.KeyVaultURI,
+		"functionAppName":   r.FunctionAppName,
+	}); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *Regional) network(ctx *pulumi.Context, reg topology.Region, rg *resources.ResourceGroup, tags pulumi.StringMap) (*network.VirtualNetwork, *network.Subnet, error) {
+	p := reg.Name + "-"
+	vnet, err := network.NewVirtualNetwork(ctx, p+"vnet", &network.VirtualNetworkArgs{
+		VirtualNetworkName: pulumi.String(reg.Names.VNet), ResourceGroupName: rg.Name, Location: pulumi.String(reg.Name),
+		AddressSpace: &network.AddressSpaceArgs{AddressPrefixes: pulumi.StringArray{pulumi.String(reg.AddressSpace)}},
+		Tags:         tags,
+	}, pulumi.Parent(r), pulumi.IgnoreChanges([]string{"subnets"}))
+	if err != nil {
+		return nil, nil, err
+	}
+	subnet, err := network.NewSubnet(ctx, p+"snet-jumpbox", &network.SubnetArgs{
+		SubnetName: pulumi.String(reg.Names.JumpboxSubnet), VirtualNetworkName: vnet.Name, ResourceGroupName: rg.Name,
+		AddressPrefix: pulumi.String(reg.JumpboxSubnet),
+	}, pulumi.Parent(vnet))
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := global.NewDiagnostics(ctx, p+"vnet", global.DiagnosticsArgs{ResourceID: vnet.ID().ToStringOutput(), WorkspaceID: r.WorkspaceID, Logs: true}, pulumi.Parent(vnet)); err != nil {
+		return nil, nil, err
+	}
+	return vnet, subnet, nil
+}
+
+// managerStamp is one entry of the management service's stamp list (VOICEMAIL_MANAGER_STAMPS).
+type managerStamp struct {
+	ID        string `json:"id"`
+	URL       string `json:"url"`
+	StateBlob string `json:"stateBlob"`
+	Drained   bool   `json:"drained,omitempty"`
+}
+
+// ManagerStamps renders the region's stamps as the management service expects them.
+func ManagerStamps(t topology.Topology, region string) (string, error) {
+	var list []managerStamp
+	scheme := "http"
+	if t.Monitor.Protocol == "HTTPS" {
+		scheme = "https"
+	}
+	for _, s := range t.StampsIn(region) {
+		list = append(list, managerStamp{
+			ID: s.ID, URL: fmt.Sprintf("%s://%s:%d", scheme, s.FQDN, t.Monitor.Port),
+			StateBlob: s.StateBlob, Drained: s.Drained,
+		})
+	}
+	b, err := json.Marshal(list)
+	return string(b), err
+}

@@ -1,0 +1,137 @@
+package regional
+
+import (
+	"strings"
+
+	resources "github.com/pulumi/pulumi-azure-native-sdk/resources/v2/v20220901"
+	storage "github.com/pulumi/pulumi-azure-native-sdk/storage/v2/v20220901"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/voicemail-platform/voicemail/global"
+	"github.com/voicemail-platform/voicemail/internal/topology"
+)
+
+// account creates a locked-down storage account: no shared keys, no public blobs, TLS 1.2.
+func (r *Regional) account(ctx *pulumi.Context, logical, name, sku, kind string, reg topology.Region, rg *resources.ResourceGroup, tags pulumi.StringMap) (*storage.StorageAccount, error) {
+	a := &storage.StorageAccountArgs{
+		AccountName: pulumi.String(name), ResourceGroupName: rg.Name, Location: pulumi.String(reg.Name),
+		Sku: &storage.SkuArgs{Name: pulumi.String(sku)}, Kind: pulumi.String(kind),
+		AllowSharedKeyAccess:         pulumi.Bool(false),
+		DefaultToOAuthAuthentication: pulumi.Bool(true),
+		AllowBlobPublicAccess:        pulumi.Bool(false),
+		AllowCrossTenantReplication:  pulumi.Bool(false),
+		MinimumTlsVersion:            pulumi.String("TLS1_2"),
+		EnableHttpsTrafficOnly:       pulumi.Bool(true),
+		PublicNetworkAccess:          pulumi.String("Enabled"),
+		Tags:                         tags,
+	}
+	if kind == "StorageV2" {
+		a.AccessTier = storage.AccessTierHot
+	}
+	acct, err := storage.NewStorageAccount(ctx, logical, a, pulumi.Parent(r))
+	if err != nil {
+		return nil, err
+	}
+	if _, err := global.NewDiagnostics(ctx, logical, global.DiagnosticsArgs{ResourceID: acct.ID().ToStringOutput(), WorkspaceID: r.WorkspaceID}, pulumi.Parent(acct)); err != nil {
+		return nil, err
+	}
+	return acct, nil
+}
+
+func (r *Regional) storage(ctx *pulumi.Context, t topology.Topology, reg topology.Region, rg *resources.ResourceGroup, tags pulumi.StringMap) error {
+	p := reg.Name + "-"
+	sku := t.Config.Storage.SKU
+	kind := "StorageV2"
+	if strings.HasPrefix(sku, "Premium_") {
+		kind = "BlockBlobStorage" // premium blobs; queues stay on the standard queue account
+	}
+	blob, err := r.account(ctx, p+"st-blob", reg.Names.BlobAccount, sku, kind, reg, rg, tags)
+	if err != nil {
+		return err
+	}
+	// Versioning and change feed are what object replication to the next region needs;
+	// soft delete keeps an accidental delete of audio recoverable.
+	svc, err := storage.NewBlobServiceProperties(ctx, p+"st-blob-service", &storage.BlobServicePropertiesArgs{
+		AccountName: blob.Name, ResourceGroupName: rg.Name, BlobServicesName: pulumi.String("default"),
+		IsVersioningEnabled:            pulumi.Bool(true),
+		ChangeFeed:                     &storage.ChangeFeedArgs{Enabled: pulumi.Bool(true), RetentionInDays: pulumi.Int(7)},
+		DeleteRetentionPolicy:          &storage.DeleteRetentionPolicyArgs{Enabled: pulumi.Bool(true), Days: pulumi.Int(14)},
+		ContainerDeleteRetentionPolicy: &storage.DeleteRetentionPolicyArgs{Enabled: pulumi.Bool(true), Days: pulumi.Int(14)},
+	}, pulumi.Parent(blob))
+	if err != nil {
+		return err
+	}
+	if _, err := global.NewDiagnostics(ctx, p+"st-blob-service", global.DiagnosticsArgs{
+		ResourceID: pulumi.Sprintf("%s/blobServices/default", blob.ID()), WorkspaceID: r.WorkspaceID, Logs: true,
+	}, pulumi.Parent(blob)); err != nil {
+		return err
+	}
+	for _, c := range topology.Containers() {
+		if _, err := storage.NewBlobContainer(ctx, p+"st-blob-"+c, &storage.BlobContainerArgs{
+			AccountName: blob.Name, ResourceGroupName: rg.Name, ContainerName: pulumi.String(c),
+			PublicAccess: storage.PublicAccessNone,
+		}, pulumi.Parent(blob), pulumi.DependsOn([]pulumi.Resource{svc})); err != nil {
+			return err
+		}
+	}
+	r.BlobAccountName = blob.Name
+	r.BlobAccountID = blob.ID().ToStringOutput()
+	r.BlobEndpoint = pulumi.Sprintf("https://%s.blob.core.windows.net/", reg.Names.BlobAccount)
+	r.AudioContainerName = pulumi.String(topology.AudioContainer).ToStringOutput()
+	r.StateContainerName = pulumi.String(topology.StateContainer).ToStringOutput()
+
+	queue, err := r.account(ctx, p+"st-queue", reg.Names.QueueAccount, "Standard_ZRS", "StorageV2", reg, rg, tags)
+	if err != nil {
+		return err
+	}
+	if _, err := global.NewDiagnostics(ctx, p+"st-queue-service", global.DiagnosticsArgs{
+		ResourceID: pulumi.Sprintf("%s/queueServices/default", queue.ID()), WorkspaceID: r.WorkspaceID, Logs: true,
+	}, pulumi.Parent(queue)); err != nil {
+		return err
+	}
+	for _, q := range topology.Queues() {
+		if _, err := storage.NewQueue(ctx, p+"st-queue-"+q, &storage.QueueArgs{
+			AccountName: queue.Name, ResourceGroupName: rg.Name, QueueName: pulumi.String(q),
+		}, pulumi.Parent(queue)); err != nil {
+			return err
+		}
+	}
+	r.QueueAccountName = queue.Name
+	r.QueueAccountID = queue.ID().ToStringOutput()
+	r.QueueEndpoint = pulumi.Sprintf("https://%s.queue.core.windows.net/", reg.Names.QueueAccount)
+	r.blobAccountResourceName = blob.Name
+	return nil
+}
+
+// ReplicationArgs replicates one region's audio container into another's.
+type ReplicationArgs struct {
+	Source, Destination *Regional
+	SourceResourceGroup string // Azure names, from the topology
+	DestResourceGroup   string
+}
+
+// NewObjectReplication sets up blob object replication of the audio container from
+// Source to Destination. Azure needs the destination's policy first; its generated policy
+// and rule ids then go into the source's policy.
+func NewObjectReplication(ctx *pulumi.Context, name string, args *ReplicationArgs, opts ...pulumi.ResourceOption) error {
+	rule := storage.ObjectReplicationPolicyRuleArgs{
+		SourceContainer: pulumi.String(topology.AudioContainer), DestinationContainer: pulumi.String(topology.AudioContainer),
+	}
+	dst, err := storage.NewObjectReplicationPolicy(ctx, name+"-or-dst", &storage.ObjectReplicationPolicyArgs{
+		AccountName: args.Destination.BlobAccountName, ResourceGroupName: pulumi.String(args.DestResourceGroup),
+		ObjectReplicationPolicyId: pulumi.String("default"),
+		SourceAccount:             args.Source.BlobAccountID, DestinationAccount: args.Destination.BlobAccountID,
+		Rules: storage.ObjectReplicationPolicyRuleArray{rule},
+	}, opts...)
+	if err != nil {
+		return err
+	}
+	rule.RuleId = dst.Rules.Index(pulumi.Int(0)).RuleId()
+	_, err = storage.NewObjectReplicationPolicy(ctx, name+"-or-src", &storage.ObjectReplicationPolicyArgs{
+		AccountName: args.Source.BlobAccountName, ResourceGroupName: pulumi.String(args.SourceResourceGroup),
+		ObjectReplicationPolicyId: dst.PolicyId,
+		SourceAccount:             args.Source.BlobAccountID, DestinationAccount: args.Destination.BlobAccountID,
+		Rules: storage.ObjectReplicationPolicyRuleArray{rule},
+	}, opts...)
+	return err
+}

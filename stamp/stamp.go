@@ -1,0 +1,342 @@
+// Package stamp is the component for one stamp: an AKS cluster pinned to one availability
+// zone, the public IP its Traffic Manager endpoint targets, and the app's workload identity
+// with its data-plane roles. The app's Kubernetes objects are deployed by a separate
+// component (issue 4) from the outputs exposed here.
+package stamp
+
+import (
+	"encoding/base64"
+	"strconv"
+
+	containerservice "github.com/pulumi/pulumi-azure-native-sdk/containerservice/v2/v20230601"
+	managedidentity "github.com/pulumi/pulumi-azure-native-sdk/managedidentity/v2/v20230131"
+	network "github.com/pulumi/pulumi-azure-native-sdk/network/v2/v20190601"
+	trafficmanager "github.com/pulumi/pulumi-azure-native-sdk/network/v2/v20220401"
+	resources "github.com/pulumi/pulumi-azure-native-sdk/resources/v2/v20220901"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/voicemail-platform/voicemail/global"
+	"github.com/voicemail-platform/voicemail/internal/topology"
+	"github.com/voicemail-platform/voicemail/regional"
+)
+
+// Type is the component's Pulumi type token.
+const Type = "voicemail:stamp:Stamp"
+
+// Args is what a stamp needs: its plan and the layers it attaches to.
+type Args struct {
+	Topology topology.Topology
+	Stamp    topology.Stamp
+	Region   *regional.Regional
+	Global   *global.Global
+}
+
+// Stamp exposes everything the app deployment (issue 4) and stack outputs need.
+type Stamp struct {
+	pulumi.ResourceState
+
+	Info topology.Stamp // the plan: id, region, zone, weight, names, capacity
+
+	ResourceGroupName pulumi.StringOutput
+	ClusterName       pulumi.StringOutput
+	ClusterID         pulumi.StringOutput
+	// OIDCIssuerURL is the cluster's workload-identity token issuer.
+	OIDCIssuerURL pulumi.StringOutput
+	// KubeletObjectID is the node pools' identity (granted AcrPull on the registry).
+	KubeletObjectID pulumi.StringOutput
+	// App workload identity: annotate the service account with AppClientID.
+	AppIdentityID          pulumi.StringOutput
+	AppIdentityClientID    pulumi.StringOutput
+	AppIdentityPrincipalID pulumi.StringOutput
+	// The Traffic Manager target. The LoadBalancer Service uses this IP through the
+	// annotations azure-load-balancer-resource-group=ResourceGroupName and
+	// azure-pip-name=PublicIPName; the cluster identity may use it (Network Contributor).
+	PublicIPID      pulumi.StringOutput
+	PublicIPName    pulumi.StringOutput
+	PublicIPAddress pulumi.StringOutput
+	PublicIPFQDN    pulumi.StringOutput
+	EndpointName    pulumi.StringOutput
+	WorkspaceID     pulumi.StringOutput
+	// Endpoints and names for the app's config.
+	CosmosTableEndpoint pulumi.StringOutput
+	BlobEndpoint        pulumi.StringOutput
+	QueueEndpoint       pulumi.StringOutput
+	AudioContainer      pulumi.StringOutput
+	StateContainer      pulumi.StringOutput
+	StateBlob           pulumi.StringOutput
+	KeyVaultURI         pulumi.StringOutput
+	RegistryLoginServer pulumi.StringOutput
+	AppInsightsConnStr  pulumi.StringOutput
+}
+
+// New builds one stamp.
+func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOption) (*Stamp, error) {
+	st := args.Stamp
+	s := &Stamp{Info: st}
+	if err := ctx.RegisterComponentResource(Type, name, s, opts...); err != nil {
+		return nil, err
+	}
+	t, g, r := args.Topology, args.Global, args.Region
+	n := st.Names
+	loc := pulumi.String(st.Region)
+	tags := pulumi.ToStringMap(st.Tags)
+	p := st.ID + "-"
+	parent := pulumi.Parent(s)
+	zone := pulumi.StringArray{pulumi.String(strconv.Itoa(st.Zone))}
+
+	rg, err := resources.NewResourceGroup(ctx, p+"rg", &resources.ResourceGroupArgs{
+		ResourceGroupName: pulumi.String(n.ResourceGroup), Location: loc, Tags: tags,
+	}, parent)
+	if err != nil {
+		return nil, err
+	}
+	s.ResourceGroupName = rg.Name
+	rgID := rg.ID().ToStringOutput()
+
+	vnet, err := network.NewVirtualNetwork(ctx, p+"vnet", &network.VirtualNetworkArgs{
+		VirtualNetworkName: pulumi.String(n.VNet), ResourceGroupName: rg.Name, Location: loc,
+		AddressSpace: &network.AddressSpaceArgs{AddressPrefixes: pulumi.StringArray{pulumi.String(st.AddressSpace)}},
+		Tags:         tags,
+	}, parent, pulumi.IgnoreChanges([]string{"subnets"}))
+	if err != nil {
+		return nil, err
+	}
+	subnet, err := network.NewSubnet(ctx, p+"snet-aks", &network.SubnetArgs{
+		SubnetName: pulumi.String(n.Subnet), VirtualNetworkName: vnet.Name, ResourceGroupName: rg.Name,
+		AddressPrefix: pulumi.String(st.NodeSubnet),
+	}, pulumi.Parent(vnet))
+	if err != nil {
+		return nil, err
+	}
+
+	// Zonal Standard IP in the stamp's zone, so the stamp's whole data path shares one zone.
+	pip, err := network.NewPublicIPAddress(ctx, p+"pip", &network.PublicIPAddressArgs{
+		PublicIpAddressName: pulumi.String(n.PublicIP), ResourceGroupName: rg.Name, Location: loc,
+		Sku:                      &network.PublicIPAddressSkuArgs{Name: pulumi.String("Standard")},
+		PublicIPAllocationMethod: pulumi.String("Static"), PublicIPAddressVersion: pulumi.String("IPv4"),
+		Zones:                    zone,
+		DnsSettings:              &network.PublicIPAddressDnsSettingsArgs{DomainNameLabel: pulumi.String(st.DNSLabel)},
+		Tags:                     tags,
+	}, parent)
+	if err != nil {
+		return nil, err
+	}
+	s.PublicIPID = pip.ID().ToStringOutput()
+	s.PublicIPName = pulumi.String(n.PublicIP).ToStringOutput()
+	s.PublicIPAddress = pip.IpAddress.Elem()
+	s.PublicIPFQDN = pip.DnsSettings.Fqdn().Elem()
+
+	ws := g.StampWorkspaceIDs[st.ID]
+	s.WorkspaceID = ws
+	if _, err := global.NewDiagnostics(ctx, p+"pip", global.DiagnosticsArgs{ResourceID: s.PublicIPID, WorkspaceID: ws, Logs: true}, pulumi.Parent(pip)); err != nil {
+		return nil, err
+	}
+
+	if err := s.cluster(ctx, t, st, rg, rgID, subnet, ws, tags, g); err != nil {
+		return nil, err
+	}
+	if err := s.appIdentity(ctx, st, rg, tags, g, r); err != nil {
+		return nil, err
+	}
+
+	// The stamp owns its Traffic Manager endpoint: it lives and dies with the public IP.
+	status := "Enabled"
+	if st.Drained {
+		status = "Disabled"
+	}
+	ep, err := trafficmanager.NewEndpoint(ctx, p+"tm-endpoint", &trafficmanager.EndpointArgs{
+		EndpointName: pulumi.String(n.Endpoint), ProfileName: g.TrafficManagerProfileName,
+		ResourceGroupName: g.ResourceGroupName,
+		EndpointType:      pulumi.String("AzureEndpoints"),
+		Type:              pulumi.String("Microsoft.Network/trafficManagerProfiles/azureEndpoints"),
+		TargetResourceId:  s.PublicIPID,
+		EndpointStatus:    pulumi.String(status),
+		Weight:            pulumi.Float64(st.Weight),
+		Priority:          pulumi.Float64(st.Priority),
+	}, parent)
+	if err != nil {
+		return nil, err
+	}
+	s.EndpointName = ep.Name.Elem()
+
+	s.CosmosTableEndpoint = g.CosmosTableEndpoint
+	s.BlobEndpoint = r.BlobEndpoint
+	s.QueueEndpoint = r.QueueEndpoint
+	s.AudioContainer = r.AudioContainerName
+	s.StateContainer = r.StateContainerName
+	s.StateBlob = pulumi.String(st.StateBlob).ToStringOutput()
+	s.KeyVaultURI = r.KeyVaultURI
+	s.RegistryLoginServer = g.RegistryLoginServer
+	s.AppInsightsConnStr = r.AppInsightsConnStr
+
+	if err := ctx.RegisterResourceOutputs(s, pulumi.Map{
+		"clusterName":         s.ClusterName,
+		"oidcIssuerUrl":       s.OIDCIssuerURL,
+		"appIdentityClientId": s.AppIdentityClientID,
+		"publicIpAddress":     s.PublicIPAddress,
+		"publicIpFqdn":        s.PublicIPFQDN,
+	}); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Stamp) cluster(ctx *pulumi.Context, t topology.Topology, st topology.Stamp, rg *resources.ResourceGroup, rgID pulumi.StringOutput, subnet *network.Subnet, ws pulumi.StringOutput, tags pulumi.StringMap, g *global.Global) error {
+	a := t.Config.AKS
+	n := st.Names
+	p := st.ID + "-"
+	zone := pulumi.StringArray{pulumi.String(strconv.Itoa(st.Zone))}
+
+	// A user-assigned control-plane identity can be granted Network Contributor before the
+	// cluster exists, so the cluster can use the stamp's subnet and public IP from the start.
+	cid, err := managedidentity.NewUserAssignedIdentity(ctx, p+"id-aks", &managedidentity.UserAssignedIdentityArgs{
+		ResourceName: pulumi.String(n.ClusterIdentity), ResourceGroupName: rg.Name, Location: pulumi.String(st.Region), Tags: tags,
+	}, pulumi.Parent(s))
+	if err != nil {
+		return err
+	}
+	netRole, err := global.NewRoleAssignment(ctx, p+"aks-network", global.RoleArgs{
+		Key: st.ID + "/aks-network", Scope: rgID, RoleID: global.RoleNetworkContributor, PrincipalID: cid.PrincipalId,
+	}, pulumi.Parent(cid))
+	if err != nil {
+		return err
+	}
+
+	pool := func(name, mode, size string, minCount, maxCount int, taints []string) containerservice.ManagedClusterAgentPoolProfileArgs {
+		pa := containerservice.ManagedClusterAgentPoolProfileArgs{
+			Name: pulumi.String(name), Mode: pulumi.String(mode), VmSize: pulumi.String(size),
+			Count: pulumi.Int(minCount), MinCount: pulumi.Int(minCount), MaxCount: pulumi.Int(maxCount),
+			EnableAutoScaling: pulumi.Bool(true),
+			AvailabilityZones: zone, // pinned: the stamp is one zone
+			OsType:            pulumi.String("Linux"), OsSKU: pulumi.String("AzureLinux"),
+			Type:         pulumi.String("VirtualMachineScaleSets"),
+			MaxPods:      pulumi.Int(a.MaxPods),
+			VnetSubnetID: subnet.ID(),
+			UpgradeSettings: &containerservice.AgentPoolUpgradeSettingsArgs{MaxSurge: pulumi.String("33%")},
+			Tags:            tags,
+		}
+		if len(taints) > 0 {
+			pa.NodeTaints = pulumi.ToStringArray(taints)
+		}
+		return pa
+	}
+	args := &containerservice.ManagedClusterArgs{
+		ResourceName: pulumi.String(n.Cluster), ResourceGroupName: rg.Name, Location: pulumi.String(st.Region),
+		DnsPrefix: pulumi.String(n.DNSPrefix), NodeResourceGroup: pulumi.String(n.NodeResourceGroup),
+		Sku: &containerservice.ManagedClusterSKUArgs{Name: pulumi.String("Base"), Tier: pulumi.String(a.Tier)},
+		Identity: &containerservice.ManagedClusterIdentityArgs{
+			Type: containerservice.ResourceIdentityTypeUserAssigned, UserAssignedIdentities: pulumi.StringArray{cid.ID().ToStringOutput()},
+		},
+		AgentPoolProfiles: containerservice.ManagedClusterAgentPoolProfileArray{
+			pool(topology.SystemPool, "System", a.SystemVMSize, a.SystemNodeCount, a.SystemNodeCount*2, []string{"CriticalAddonsOnly=true:NoSchedule"}),
+			pool(topology.UserPool, "User", a.UserVMSize, a.UserMinCount, a.UserMaxCount, nil),
+		},
+		AutoScalerProfile: &containerservice.ManagedClusterPropertiesAutoScalerProfileArgs{
+			Expander: pulumi.String("least-waste"), BalanceSimilarNodeGroups: pulumi.String("true"),
+			ScaleDownUnneededTime: pulumi.String("10m"),
+		},
+		// Entra ID sign-in with Azure RBAC only; no local admin kubeconfig exists.
+		AadProfile:           &containerservice.ManagedClusterAADProfileArgs{Managed: pulumi.Bool(true), EnableAzureRBAC: pulumi.Bool(true)},
+		DisableLocalAccounts: pulumi.Bool(true),
+		EnableRBAC:           pulumi.Bool(true),
+		OidcIssuerProfile:    &containerservice.ManagedClusterOIDCIssuerProfileArgs{Enabled: pulumi.Bool(true)},
+		SecurityProfile: &containerservice.ManagedClusterSecurityProfileArgs{
+			WorkloadIdentity: &containerservice.ManagedClusterSecurityProfileWorkloadIdentityArgs{Enabled: pulumi.Bool(true)},
+		},
+		NetworkProfile: &containerservice.ContainerServiceNetworkProfileArgs{
+			NetworkPlugin: pulumi.String("azure"), NetworkPluginMode: pulumi.String("overlay"),
+			NetworkDataplane: pulumi.String("cilium"), NetworkPolicy: pulumi.String("cilium"),
+			PodCidr: pulumi.String(st.PodCIDR), ServiceCidr: pulumi.String(st.ServiceCIDR), DnsServiceIP: pulumi.String(st.DNSServiceIP),
+			LoadBalancerSku: pulumi.String("standard"), OutboundType: pulumi.String("loadBalancer"),
+		},
+		AddonProfiles: containerservice.ManagedClusterAddonProfileMap{
+			// Container Insights into the stamp's workspace, authenticated with managed identity.
+			"omsagent": containerservice.ManagedClusterAddonProfileArgs{
+				Enabled: pulumi.Bool(true),
+				Config:  pulumi.StringMap{"logAnalyticsWorkspaceResourceID": ws, "useAADAuth": pulumi.String("true")},
+			},
+			"azureKeyvaultSecretsProvider": containerservice.ManagedClusterAddonProfileArgs{
+				Enabled: pulumi.Bool(true),
+				Config:  pulumi.StringMap{"enableSecretRotation": pulumi.String("true")},
+			},
+		},
+		AutoUpgradeProfile: &containerservice.ManagedClusterAutoUpgradeProfileArgs{
+			UpgradeChannel: pulumi.String(a.UpgradeChannel), NodeOSUpgradeChannel: pulumi.String(a.NodeOSUpgradeChannel),
+		},
+		Tags: tags,
+	}
+	if a.KubernetesVersion != "" {
+		args.KubernetesVersion = pulumi.String(a.KubernetesVersion)
+	}
+	aks, err := containerservice.NewManagedCluster(ctx, p+"aks", args, pulumi.Parent(s), pulumi.DependsOn([]pulumi.Resource{netRole}))
+	if err != nil {
+		return err
+	}
+	if _, err := global.NewDiagnostics(ctx, p+"aks", global.DiagnosticsArgs{ResourceID: aks.ID().ToStringOutput(), WorkspaceID: ws, Logs: true}, pulumi.Parent(aks)); err != nil {
+		return err
+	}
+	s.ClusterName = aks.Name
+	s.ClusterID = aks.ID().ToStringOutput()
+	s.OIDCIssuerURL = aks.OidcIssuerProfile.IssuerURL().Elem()
+	s.KubeletObjectID = aks.IdentityProfile.MapIndex(pulumi.String("kubeletidentity")).ObjectId().Elem()
+
+	// Nodes pull the app image from the registry (its nearest replica) as the kubelet identity.
+	_, err = global.NewRoleAssignment(ctx, p+"acr-pull", global.RoleArgs{
+		Key: st.ID + "/acr-pull", Scope: g.RegistryID, RoleID: global.RoleAcrPull, PrincipalID: s.KubeletObjectID,
+	}, pulumi.Parent(aks))
+	return err
+}
+
+func (s *Stamp) appIdentity(ctx *pulumi.Context, st topology.Stamp, rg *resources.ResourceGroup, tags pulumi.StringMap, g *global.Global, r *regional.Regional) error {
+	p := st.ID + "-"
+	id, err := managedidentity.NewUserAssignedIdentity(ctx, p+"id-app", &managedidentity.UserAssignedIdentityArgs{
+		ResourceName: pulumi.String(st.Names.AppIdentity), ResourceGroupName: rg.Name, Location: pulumi.String(st.Region), Tags: tags,
+	}, pulumi.Parent(s))
+	if err != nil {
+		return err
+	}
+	s.AppIdentityID = id.ID().ToStringOutput()
+	s.AppIdentityClientID = id.ClientId
+	s.AppIdentityPrincipalID = id.PrincipalId
+	if _, err := managedidentity.NewFederatedIdentityCredential(ctx, p+"id-app-federation", &managedidentity.FederatedIdentityCredentialArgs{
+		ResourceName: id.Name, ResourceGroupName: rg.Name,
+		FederatedIdentityCredentialResourceName: pulumi.String(topology.FederatedCredentialName),
+		Issuer:                                  s.OIDCIssuerURL,
+		Subject:                                 pulumi.String(topology.FederatedSubject()),
+		Audiences:                               pulumi.StringArray{pulumi.String(topology.WorkloadIdentityAudience)},
+	}, pulumi.Parent(id)); err != nil {
+		return err
+	}
+	if _, err := g.NewCosmosDataContributor(ctx, p+"app-cosmos", global.CosmosRoleArgs{Key: st.ID + "/app", PrincipalID: id.PrincipalId}, pulumi.Parent(id)); err != nil {
+		return err
+	}
+	roles := []struct {
+		name, role string
+		scope      pulumi.StringInput
+	}{
+		{"app-blob", global.RoleStorageBlobDataContributor, r.BlobAccountID},
+		{"app-queue", global.RoleStorageQueueDataContrib, r.QueueAccountID},
+		{"app-keyvault", global.RoleKeyVaultSecretsUser, r.KeyVaultID},
+	}
+	for _, ro := range roles {
+		if _, err := global.NewRoleAssignment(ctx, p+ro.name, global.RoleArgs{
+			Key: st.ID + "/" + ro.name, Scope: ro.scope, RoleID: ro.role, PrincipalID: id.PrincipalId,
+		}, pulumi.Parent(id)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// UserKubeconfig returns the cluster's Entra ID kubeconfig (exec format, for kubelogin),
+// decoded. It holds no credentials: kubelogin obtains a token at use. Deployment
+// components (issue 4) build their Kubernetes provider from it.
+func (s *Stamp) UserKubeconfig(ctx *pulumi.Context) pulumi.StringOutput {
+	creds := containerservice.ListManagedClusterUserCredentialsOutput(ctx, containerservice.ListManagedClusterUserCredentialsOutputArgs{
+		ResourceGroupName: s.ResourceGroupName, ResourceName: s.ClusterName, Format: pulumi.String("exec"),
+	}, pulumi.Parent(s))
+	return creds.Kubeconfigs().Index(pulumi.Int(0)).Value().ApplyT(func(v string) (string, error) {
+		b, err := base64.StdEncoding.DecodeString(v)
+		return string(b), err
+	}).(pulumi.StringOutput)
+}
