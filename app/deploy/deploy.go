@@ -1,9 +1,10 @@
 // Package deploy is the Pulumi component that runs the voicemail container in one stamp's AKS
 // cluster: a Kubernetes provider built from the cluster's Entra ID (kubelogin) credentials,
-// AcrPull for the kubelet identity on the regional registry, and the namespace, service
-// account (workload identity), ConfigMap, Deployment, HPA, PodDisruptionBudget, NetworkPolicy
-// and LoadBalancer Service. The Service binds the stamp's own public IP, which is what the
-// stamp's Traffic Manager endpoint targets.
+// and the namespace, service account (workload identity), ConfigMap, Deployment, HPA,
+// PodDisruptionBudget, NetworkPolicy and LoadBalancer Service. The Service binds the stamp's
+// own public IP, which is what the stamp's Traffic Manager endpoint targets. The stamp
+// component grants the kubelet identity AcrPull on the registry and the cluster identity
+// Network Contributor on the public IP's resource group; this component only consumes them.
 //
 // The state blob is not created here: azure-native's storage:Blob writes with the account key
 // (pulumi/pulumi-azure-native#2015) and the regional storage accounts have shared keys off.
@@ -15,10 +16,8 @@ package deploy
 import (
 	"fmt"
 	"regexp"
-	"strings"
+	"slices"
 
-	authorization "github.com/pulumi/pulumi-azure-native-sdk/authorization/v2/v20220401"
-	containerservice "github.com/pulumi/pulumi-azure-native-sdk/containerservice/v2/v20240801"
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
 	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
 	autoscalingv2 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/autoscaling/v2"
@@ -79,24 +78,19 @@ type Args struct {
 	Namespace      string
 	ServiceAccount string
 
-	// Cluster access: the user credentials of this AKS cluster (Entra ID, kubelogin).
-	ClusterName          pulumi.StringInput
-	ClusterResourceGroup pulumi.StringInput
+	// Kubeconfig is the cluster's Entra ID user kubeconfig in exec (kubelogin) format, as
+	// listClusterUserCredential?format=exec returns it, decoded (stamp.UserKubeconfig).
+	Kubeconfig pulumi.StringInput
 	// KubeloginMode is how `pulumi up` gets its token: azurecli (default), workloadidentity, msi, spn.
 	KubeloginMode string
 
-	// Identities.
-	AppClientID     pulumi.StringInput    // user-assigned identity the pods run as
-	TenantID        pulumi.StringPtrInput // optional; the webhook defaults to the cluster's tenant
-	KubeletObjectID pulumi.StringInput    // gets AcrPull on the registry
-	// ClusterPrincipalID (optional) gets Network Contributor on PublicIPResourceGroupID so the
-	// cloud provider may attach the stamp's public IP that lives outside the node resource group.
-	ClusterPrincipalID      pulumi.StringPtrInput
-	PublicIPResourceGroupID pulumi.StringPtrInput
+	// AppClientID is the user-assigned identity the pods run as (workload identity).
+	AppClientID pulumi.StringInput
+	TenantID    pulumi.StringPtrInput // optional; the webhook defaults to the cluster's tenant
 
-	// Image: Image is "repository@sha256:<digest>" from the stack config, pulled from the
-	// registry at RegistryLoginServer (geo-replicated: the pull is served by this region's replica).
-	RegistryID          pulumi.StringInput
+	// Image is the stack config's image, "registry/repository@sha256:<digest>". The pods pull
+	// repository@digest from RegistryLoginServer, the geo-replicated registry whose replica
+	// in this region serves the pull.
 	RegistryLoginServer pulumi.StringInput
 	Image               string
 
@@ -127,7 +121,19 @@ const (
 	DefaultRTPPortMax        = 10039
 )
 
-var digestRef = regexp.MustCompile(`^[a-z0-9]+(?:[._/-][a-z0-9]+)*@sha256:[0-9a-f]{64}$`)
+// imageRef splits "registry/repository@sha256:<64 hex>" into repository and digest.
+var imageRef = regexp.MustCompile(`^[a-z0-9.-]+(?::[0-9]+)?/([a-z0-9]+(?:[._/-][a-z0-9]+)*)@(sha256:[0-9a-f]{64})$`)
+
+// ImageFromRegistry is the image the pods run: the config's repository and digest, pulled
+// from the stack's registry instead of the one the image was published to (it is imported
+// with `az acr import`, see README "Operating stamps").
+func ImageFromRegistry(loginServer, configImage string) (string, error) {
+	m := imageRef.FindStringSubmatch(configImage)
+	if m == nil {
+		return "", fmt.Errorf("image %q must be registry/repository@sha256:<64 hex>: stamps run an image pinned by digest", configImage)
+	}
+	return loginServer + "/" + m[1] + "@" + m[2], nil
+}
 
 func (a *Args) withDefaults() Args {
 	c := *a
@@ -159,22 +165,23 @@ func (a Args) Validate() error {
 		return fmt.Errorf("deploy: Args.Stamp is empty")
 	case a.Region == "":
 		return fmt.Errorf("deploy %s: Args.Region is empty", a.Stamp)
-	case !digestRef.MatchString(a.Image):
-		return fmt.Errorf("deploy %s: image %q must be repository@sha256:<64 hex> (pinned by digest)", a.Stamp, a.Image)
 	case a.Replicas < 2:
 		return fmt.Errorf("deploy %s: replicas %d: at least 2 so one pod may be disrupted", a.Stamp, a.Replicas)
 	case a.MaxReplicas != 0 && a.MaxReplicas < a.Replicas:
 		return fmt.Errorf("deploy %s: maxReplicas %d below replicas %d", a.Stamp, a.MaxReplicas, a.Replicas)
 	case a.RTPPortMin%2 != 0 || a.RTPPortMin < 1024 || a.RTPPortMax > 65535 || a.RTPPortMin > a.RTPPortMax:
 		return fmt.Errorf("deploy %s: RTP ports %d-%d: want an even start within 1024-65535", a.Stamp, a.RTPPortMin, a.RTPPortMax)
-	case a.ClusterName == nil || a.ClusterResourceGroup == nil:
-		return fmt.Errorf("deploy %s: cluster name and resource group are required", a.Stamp)
-	case a.AppClientID == nil || a.KubeletObjectID == nil || a.RegistryID == nil || a.RegistryLoginServer == nil:
-		return fmt.Errorf("deploy %s: app client id, kubelet object id and registry are required", a.Stamp)
+	case a.Kubeconfig == nil:
+		return fmt.Errorf("deploy %s: Args.Kubeconfig (the cluster's exec kubeconfig) is required", a.Stamp)
+	case a.AppClientID == nil || a.RegistryLoginServer == nil:
+		return fmt.Errorf("deploy %s: Args.AppClientID and Args.RegistryLoginServer are required", a.Stamp)
 	case a.PublicIPName == nil || a.PublicIPResourceGroup == nil || a.PublicIPAddress == nil:
 		return fmt.Errorf("deploy %s: the stamp's public IP name, resource group and address are required", a.Stamp)
 	}
-	if _, err := KubeconfigForPulumi("", a.KubeloginMode); err != nil && strings.HasPrefix(err.Error(), "kubelogin mode") {
+	if !slices.Contains(kubeloginModes, a.KubeloginMode) {
+		return fmt.Errorf("deploy %s: kubelogin mode %q: want one of %v", a.Stamp, a.KubeloginMode, kubeloginModes)
+	}
+	if _, err := ImageFromRegistry("registry.invalid", a.Image); err != nil {
 		return fmt.Errorf("deploy %s: %w", a.Stamp, err)
 	}
 	return nil
@@ -221,41 +228,15 @@ func NewWorkload(ctx *pulumi.Context, name string, in *Args, opts ...pulumi.Reso
 	}
 	parent := pulumi.Parent(w)
 
-	// AcrPull for the kubelet identity on the registry (its replicas inherit it).
-	if _, err := authorization.NewRoleAssignment(ctx, name+"-acrpull", &authorization.RoleAssignmentArgs{
-		PrincipalId:      args.KubeletObjectID,
-		PrincipalType:    pulumi.String("ServicePrincipal"),
-		RoleDefinitionId: roleDefinition(args.RegistryID, roleAcrPull),
-		Scope:            args.RegistryID,
-		Description:      pulumi.Sprintf("kubelet of stamp %s pulls the voicemail image", args.Stamp),
-	}, parent); err != nil {
-		return nil, err
-	}
-	if args.ClusterPrincipalID != nil && args.PublicIPResourceGroupID != nil {
-		scope := args.PublicIPResourceGroupID.ToStringPtrOutput().Elem()
-		if _, err := authorization.NewRoleAssignment(ctx, name+"-pip-network", &authorization.RoleAssignmentArgs{
-			PrincipalId:      args.ClusterPrincipalID.ToStringPtrOutput().Elem(),
-			PrincipalType:    pulumi.String("ServicePrincipal"),
-			RoleDefinitionId: roleDefinition(scope, roleNetworkContributor),
-			Scope:            scope,
-			Description:      pulumi.Sprintf("AKS of stamp %s attaches its public IP to the load balancer", args.Stamp),
-		}, parent); err != nil {
-			return nil, err
-		}
-	}
-
-	// Kubernetes provider from the cluster's Entra ID user credentials.
-	creds := containerservice.ListManagedClusterUserCredentialsOutput(ctx, containerservice.ListManagedClusterUserCredentialsOutputArgs{
-		ResourceGroupName: args.ClusterResourceGroup,
-		ResourceName:      args.ClusterName,
-		Format:            pulumi.String("exec"),
-	}, pulumi.Parent(w))
+	// Kubernetes provider from the cluster's Entra ID user kubeconfig, switched to a
+	// non-interactive kubelogin mode.
 	mode := args.KubeloginMode
-	kubeconfig := creds.Kubeconfigs().ApplyT(func(kcs []containerservice.CredentialResultResponse) (string, error) {
-		if len(kcs) == 0 {
-			return "", fmt.Errorf("stamp %s: AKS returned no user kubeconfig", args.Stamp)
+	kubeconfig := args.Kubeconfig.ToStringOutput().ApplyT(func(kc string) (string, error) {
+		out, err := KubeconfigForPulumi(kc, mode)
+		if err != nil {
+			return "", fmt.Errorf("stamp %s: %w", args.Stamp, err)
 		}
-		return KubeconfigForPulumi(kcs[0].Value, mode)
+		return out, nil
 	}).(pulumi.StringOutput)
 	prov, err := kubernetes.NewProvider(ctx, name+"-k8s", &kubernetes.ProviderArgs{
 		Kubeconfig:            pulumi.ToSecret(kubeconfig).(pulumi.StringOutput),
@@ -320,7 +301,9 @@ func NewWorkload(ctx *pulumi.Context, name string, in *Args, opts ...pulumi.Reso
 		return nil, err
 	}
 
-	image := pulumi.Sprintf("%s/%s", args.RegistryLoginServer, args.Image)
+	image := args.RegistryLoginServer.ToStringOutput().ApplyT(func(ls string) (string, error) {
+		return ImageFromRegistry(ls, args.Image)
+	}).(pulumi.StringOutput)
 	dep, err := appsv1.NewDeployment(ctx, name+"-deployment", &appsv1.DeploymentArgs{
 		Metadata: meta("voicemail"),
 		Spec:     deploymentSpec(args, image, cm.Metadata.Name().Elem(), sa.Metadata.Name().Elem()),
@@ -416,18 +399,6 @@ func NewWorkload(ctx *pulumi.Context, name string, in *Args, opts ...pulumi.Reso
 		return nil, err
 	}
 	return w, nil
-}
-
-// roleDefinition builds the subscription-scoped id of a built-in role from any resource id
-// in that subscription.
-func roleDefinition(scope pulumi.StringInput, role string) pulumi.StringOutput {
-	return scope.ToStringOutput().ApplyT(func(id string) (string, error) {
-		parts := strings.Split(strings.TrimPrefix(id, "/"), "/")
-		if len(parts) < 2 || !strings.EqualFold(parts[0], "subscriptions") {
-			return "", fmt.Errorf("role scope %q is not a resource id under /subscriptions/", id)
-		}
-		return fmt.Sprintf("/subscriptions/%s/providers/Microsoft.Authorization/roleDefinitions/%s", parts[1], role), nil
-	}).(pulumi.StringOutput)
 }
 
 func merge(a, b pulumi.StringMap) pulumi.StringMap {

@@ -1,7 +1,6 @@
 package deploy_test
 
 import (
-	"encoding/base64"
 	"strings"
 	"testing"
 
@@ -26,18 +25,18 @@ func (echoMocks) Call(a pulumi.MockCallArgs) (resource.PropertyMap, error) { ret
 
 type stampComponent struct{ pulumi.ResourceState }
 
-const digest = "voicemail@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+const (
+	digest      = "sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	configImage = "ghcr.io/voicemail-platform/voicemail@" + digest
+)
 
 func testArgs(stamp string) *deploy.Args {
 	return &deploy.Args{
 		Stamp: stamp, Region: "westeurope", Zone: "1", Version: "v1",
-		ClusterName:           pulumi.String("aks-" + stamp),
-		ClusterResourceGroup:  pulumi.String("rg-" + stamp),
+		Kubeconfig:            pulumi.String(deploytest.AKSKubeconfig("aks-" + stamp)),
 		AppClientID:           pulumi.String("client-" + stamp),
-		KubeletObjectID:       pulumi.String("kubelet-" + stamp),
-		RegistryID:            pulumi.String("/subscriptions/sub-1/resourceGroups/rg-weu/providers/Microsoft.ContainerRegistry/registries/acr"),
 		RegistryLoginServer:   pulumi.String("acr.azurecr.io"),
-		Image:                 digest,
+		Image:                 configImage,
 		PublicIPName:          pulumi.String("pip-" + stamp),
 		PublicIPResourceGroup: pulumi.String("rg-" + stamp),
 		PublicIPAddress:       pulumi.String("20.0.0.1"),
@@ -124,7 +123,7 @@ func TestWorkloadManifests(t *testing.T) {
 	d := obj.(*appsv1.Deployment)
 	pod := d.Spec.Template.Spec
 	c := pod.Containers[0]
-	assert.Equal(t, "acr.azurecr.io/"+digest, c.Image)
+	assert.Equal(t, "acr.azurecr.io/voicemail-platform/voicemail@"+digest, c.Image)
 	assert.Equal(t, int32(3), *d.Spec.Replicas)
 	assert.Equal(t, "true", d.Spec.Template.Labels["azure.workload.identity/use"])
 	assert.Equal(t, "voicemail", pod.ServiceAccountName)
@@ -173,14 +172,18 @@ func TestWorkloadManifests(t *testing.T) {
 	assert.Equal(t, "weu-1-v1", cm.Data["VOICEMAIL_STAMP"])
 	assert.Equal(t, "https://cosmos.table.cosmos.azure.com", cm.Data["VOICEMAIL_TABLE_ENDPOINT"])
 
-	ra := find(t, regs, "azure-native:authorization/v20220401:RoleAssignment", "weu-1-v1-app-acrpull")
-	assert.Equal(t, "kubelet-weu-1-v1", ra.Inputs["principalId"].StringValue())
-	assert.Equal(t, "/subscriptions/sub-1/providers/Microsoft.Authorization/roleDefinitions/7f951dda-4ed3-4680-a7ca-43fe172d538d", ra.Inputs["roleDefinitionId"].StringValue())
+	// The provider's kubeconfig is AKS's, switched from devicecode to a non-interactive login.
+	prov := find(t, regs, "pulumi:providers:kubernetes", "weu-1-v1-app-k8s")
+	plain, err := deploytest.Plain(prov.Inputs)
+	require.NoError(t, err)
+	kc, _ := plain["kubeconfig"].(string)
+	assert.Contains(t, kc, "azurecli")
+	assert.NotContains(t, kc, "devicecode")
+	assert.Contains(t, kc, "aks-weu-1-v1-dns.hcp")
 }
 
 func TestKubeconfigForPulumi(t *testing.T) {
-	b64 := base64.StdEncoding.EncodeToString([]byte(deploytest.AKSKubeconfig("aks1")))
-	out, err := deploy.KubeconfigForPulumi(b64, "azurecli")
+	out, err := deploy.KubeconfigForPulumi(deploytest.AKSKubeconfig("aks1"), "azurecli")
 	require.NoError(t, err)
 	var doc struct {
 		Users []struct {
@@ -200,25 +203,27 @@ func TestKubeconfigForPulumi(t *testing.T) {
 		"--tenant-id", "00000000-0000-0000-0000-000000000001", "--login", "azurecli"}, doc.Users[0].User.Exec.Args)
 	assert.Len(t, doc.Clusters, 1)
 
-	bad := []struct{ name, b64, mode string }{
-		{"mode", b64, "devicecode"},
-		{"not base64", "%%%", "azurecli"},
-		{"no exec user", base64.StdEncoding.EncodeToString([]byte("users:\n- name: u\n  user:\n    token: abc\n")), "azurecli"},
-		{"no users", base64.StdEncoding.EncodeToString([]byte("clusters: []\n")), "azurecli"},
+	bad := []struct{ name, kc, mode string }{
+		{"mode", deploytest.AKSKubeconfig("aks1"), "devicecode"},
+		{"not yaml", "users: [", "azurecli"},
+		{"no exec user", "users:\n- name: u\n  user:\n    token: abc\n", "azurecli"},
+		{"no users", "clusters: []\n", "azurecli"},
+		{"not kubelogin", "users:\n- name: u\n  user:\n    exec:\n      command: az\n      args: [get-token]\n", "azurecli"},
 	}
 	for _, b := range bad {
-		_, err := deploy.KubeconfigForPulumi(b.b64, b.mode)
+		_, err := deploy.KubeconfigForPulumi(b.kc, b.mode)
 		assert.Error(t, err, b.name)
 	}
 }
 
 func TestArgsValidate(t *testing.T) {
 	cases := map[string]func(a *deploy.Args){
-		"image by tag":  func(a *deploy.Args) { a.Image = "voicemail:latest" },
+		"image by tag":  func(a *deploy.Args) { a.Image = "ghcr.io/voicemail-platform/voicemail:dev" },
+		"no registry":   func(a *deploy.Args) { a.Image = "voicemail@" + digest },
 		"one replica":   func(a *deploy.Args) { a.Replicas = 1 },
 		"max below min": func(a *deploy.Args) { a.MaxReplicas = 2 },
 		"odd rtp start": func(a *deploy.Args) { a.RTPPortMin, a.RTPPortMax = 10001, 10010 },
-		"no cluster":    func(a *deploy.Args) { a.ClusterName = nil },
+		"no kubeconfig": func(a *deploy.Args) { a.Kubeconfig = nil },
 		"login mode":    func(a *deploy.Args) { a.KubeloginMode = "devicecode" },
 	}
 	for name, mut := range cases {

@@ -1,7 +1,6 @@
 package deploy
 
 import (
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"slices"
@@ -15,19 +14,15 @@ import (
 // token ("workloadidentity"), the same conversions `kubelogin convert-kubeconfig -l` makes.
 var kubeloginModes = []string{"azurecli", "workloadidentity", "msi", "spn"}
 
-// KubeconfigForPulumi decodes the base64 kubeconfig AKS returns from
-// listClusterUserCredential?format=exec and points its kubelogin exec plugin at mode.
-// Clusters have local accounts disabled, so this Entra ID path is the only way in.
-func KubeconfigForPulumi(b64, mode string) (string, error) {
+// KubeconfigForPulumi takes the kubeconfig AKS returns from
+// listClusterUserCredential?format=exec (decoded) and points its kubelogin exec plugin at
+// mode. Clusters have local accounts disabled, so this Entra ID path is the only way in.
+func KubeconfigForPulumi(kubeconfig, mode string) (string, error) {
 	if !slices.Contains(kubeloginModes, mode) {
 		return "", fmt.Errorf("kubelogin mode %q: want one of %v", mode, kubeloginModes)
 	}
-	raw, err := base64.StdEncoding.DecodeString(b64)
-	if err != nil {
-		return "", fmt.Errorf("kubeconfig is not base64: %w", err)
-	}
 	var doc map[string]any
-	if err := yaml.Unmarshal(raw, &doc); err != nil {
+	if err := yaml.Unmarshal([]byte(kubeconfig), &doc); err != nil {
 		return "", fmt.Errorf("kubeconfig is not YAML: %w", err)
 	}
 	users, _ := doc["users"].([]any)

@@ -22,8 +22,10 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 )
 
-// CredentialsToken is the invoke the workload makes for its kubeconfig.
-const CredentialsToken = "azure-native:containerservice/v20240801:listManagedClusterUserCredentials"
+// IsCredentialsCall reports whether an invoke token asks AKS for user credentials (any API version).
+func IsCredentialsCall(token string) bool {
+	return strings.HasPrefix(token, "azure-native:containerservice") && strings.HasSuffix(token, ":listManagedClusterUserCredentials")
+}
 
 // AKSKubeconfig is a kubeconfig the way AKS returns it for format=exec.
 func AKSKubeconfig(cluster string) string {
@@ -66,7 +68,7 @@ users:
 
 // AnswerCall answers the credentials invoke; ok=false for any other token.
 func AnswerCall(args pulumi.MockCallArgs) (resource.PropertyMap, bool) {
-	if args.Token != CredentialsToken {
+	if !IsCredentialsCall(args.Token) {
 		return nil, false
 	}
 	name := "cluster"
