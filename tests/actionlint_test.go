@@ -13,13 +13,13 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-const workflowDir = "../.github/workflows"
+const wfDir = "../.github/workflows"
 
-func workflowFiles(t *testing.T) []string {
+func wfFiles(t *testing.T) []string {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join(workflowDir, "*.yml"))
+	files, err := filepath.Glob(filepath.Join(wfDir, "*.yml"))
 	require.NoError(t, err)
-	require.NotEmpty(t, files, "no workflows under %s", workflowDir)
+	require.NotEmpty(t, files, "no workflows under %s", wfDir)
 	return files
 }
 
@@ -37,61 +37,61 @@ func TestWorkflowsAreActionlintClean(t *testing.T) {
 	var out bytes.Buffer
 	linter, err := actionlint.NewLinter(&out, opts)
 	require.NoError(t, err)
-	errs, err := linter.LintFiles(workflowFiles(t), nil)
+	errs, err := linter.LintFiles(wfFiles(t), nil)
 	require.NoError(t, err)
 	assert.Empty(t, errs, "actionlint findings:\n%s", out.String())
 }
 
-func parseWorkflow(t *testing.T, name string) *actionlint.Workflow {
+func wfParse(t *testing.T, name string) *actionlint.Workflow {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(workflowDir, name))
+	b, err := os.ReadFile(filepath.Join(wfDir, name))
 	require.NoError(t, err)
 	wf, errs := actionlint.Parse(b)
 	require.Empty(t, errs)
 	return wf
 }
 
-func str(s *actionlint.String) string {
+func wfStr(s *actionlint.String) string {
 	if s == nil {
 		return ""
 	}
 	return s.Value
 }
 
-// uses returns the steps of a job that run the given action (any version).
-func uses(job *actionlint.Job, action string) []*actionlint.ExecAction {
+// wfUses returns the steps of a job that run the given action (any version).
+func wfUses(job *actionlint.Job, action string) []*actionlint.ExecAction {
 	var out []*actionlint.ExecAction
 	for _, s := range job.Steps {
-		if a, ok := s.Exec.(*actionlint.ExecAction); ok && strings.HasPrefix(str(a.Uses), action+"@") {
+		if a, ok := s.Exec.(*actionlint.ExecAction); ok && strings.HasPrefix(wfStr(a.Uses), action+"@") {
 			out = append(out, a)
 		}
 	}
 	return out
 }
 
-func input(a *actionlint.ExecAction, name string) string {
+func wfInput(a *actionlint.ExecAction, name string) string {
 	if in, ok := a.Inputs[strings.ToLower(name)]; ok {
-		return str(in.Value)
+		return wfStr(in.Value)
 	}
 	return ""
 }
 
-func permission(job *actionlint.Job, scope string) string {
+func wfPermission(job *actionlint.Job, scope string) string {
 	if job.Permissions == nil {
 		return ""
 	}
 	if p, ok := job.Permissions.Scopes[scope]; ok {
-		return str(p.Value)
+		return wfStr(p.Value)
 	}
 	return ""
 }
 
-func env(job *actionlint.Job, name string) string {
+func wfEnv(job *actionlint.Job, name string) string {
 	if job.Env == nil {
 		return ""
 	}
 	if v, ok := job.Env.Vars[strings.ToLower(name)]; ok {
-		return str(v.Value)
+		return wfStr(v.Value)
 	}
 	return ""
 }
@@ -100,7 +100,7 @@ func env(job *actionlint.Job, name string) string {
 // azure/login with client, tenant and subscription IDs, an id-token permission,
 // and no client secret anywhere.
 func TestWorkflowsUseOIDCOnly(t *testing.T) {
-	for _, f := range workflowFiles(t) {
+	for _, f := range wfFiles(t) {
 		b, err := os.ReadFile(f)
 		require.NoError(t, err)
 		for _, banned := range []string{"client-secret", "creds:", "ARM_CLIENT_SECRET", "AZURE_CREDENTIALS"} {
@@ -109,21 +109,21 @@ func TestWorkflowsUseOIDCOnly(t *testing.T) {
 		wf, errs := actionlint.Parse(b)
 		require.Empty(t, errs)
 		for id, job := range wf.Jobs {
-			for _, login := range uses(job, "azure/login") {
+			for _, login := range wfUses(job, "azure/login") {
 				for _, k := range []string{"client-id", "tenant-id", "subscription-id"} {
-					assert.NotEmpty(t, input(login, k), "%s job %s: azure/login without %s", f, id, k)
+					assert.NotEmpty(t, wfInput(login, k), "%s job %s: azure/login without %s", f, id, k)
 				}
-				assert.Equal(t, "write", permission(job, "id-token"), "%s job %s needs id-token: write", f, id)
+				assert.Equal(t, "write", wfPermission(job, "id-token"), "%s job %s needs id-token: write", f, id)
 			}
-			if len(uses(job, "pulumi/actions")) > 0 {
-				assert.Equal(t, "true", env(job, "ARM_USE_OIDC"), "%s job %s", f, id)
+			if len(wfUses(job, "pulumi/actions")) > 0 {
+				assert.Equal(t, "true", wfEnv(job, "ARM_USE_OIDC"), "%s job %s", f, id)
 			}
 		}
 	}
 }
 
 func TestPullRequestWorkflowPreviewsEveryStackWithPolicies(t *testing.T) {
-	wf := parseWorkflow(t, "pr.yml")
+	wf := wfParse(t, "pr.yml")
 	var events []string
 	for _, e := range wf.On {
 		events = append(events, e.EventName())
@@ -133,20 +133,20 @@ func TestPullRequestWorkflowPreviewsEveryStackWithPolicies(t *testing.T) {
 	var runs []string
 	for _, s := range wf.Jobs["test"].Steps {
 		if r, ok := s.Exec.(*actionlint.ExecRun); ok {
-			runs = append(runs, str(r.Run))
+			runs = append(runs, wfStr(r.Run))
 		}
 	}
 	assert.Contains(t, strings.Join(runs, "\n"), ".ci/run", "the test job runs go vet and go test via .ci/run")
 
 	preview := wf.Jobs["preview"]
 	require.NotNil(t, preview)
-	assert.Equal(t, "write", permission(preview, "pull-requests"))
-	steps := uses(preview, "pulumi/actions")
+	assert.Equal(t, "write", wfPermission(preview, "pull-requests"))
+	steps := wfUses(preview, "pulumi/actions")
 	require.Len(t, steps, 1)
-	assert.Equal(t, "preview", input(steps[0], "command"))
-	assert.Equal(t, "true", input(steps[0], "comment-on-pr"))
-	assert.Equal(t, "policy", input(steps[0], "policyPacks"))
-	assert.Contains(t, input(steps[0], "stack-name"), "matrix.stack")
+	assert.Equal(t, "preview", wfInput(steps[0], "command"))
+	assert.Equal(t, "true", wfInput(steps[0], "comment-on-pr"))
+	assert.Equal(t, "policy", wfInput(steps[0], "policyPacks"))
+	assert.Contains(t, wfInput(steps[0], "stack-name"), "matrix.stack")
 	require.NotNil(t, preview.Strategy)
 	assert.Contains(t, preview.Strategy.Matrix.Rows, "stack")
 	var stacks []string
@@ -157,16 +157,16 @@ func TestPullRequestWorkflowPreviewsEveryStackWithPolicies(t *testing.T) {
 }
 
 func TestMainWorkflowDeploysDevThenApprovedProd(t *testing.T) {
-	wf := parseWorkflow(t, "main.yml")
+	wf := wfParse(t, "main.yml")
 	image := wf.Jobs["image"]
 	require.NotNil(t, image)
-	require.Len(t, uses(image, "docker/build-push-action"), 1)
-	assert.Equal(t, "true", input(uses(image, "docker/build-push-action")[0], "push"))
+	require.Len(t, wfUses(image, "docker/build-push-action"), 1)
+	assert.Equal(t, "true", wfInput(wfUses(image, "docker/build-push-action")[0], "push"))
 
 	needs := func(j *actionlint.Job) []string {
 		var out []string
 		for _, n := range j.Needs {
-			out = append(out, str(n))
+			out = append(out, wfStr(n))
 		}
 		return out
 	}
@@ -176,14 +176,14 @@ func TestMainWorkflowDeploysDevThenApprovedProd(t *testing.T) {
 	assert.Contains(t, needs(dev), "image")
 	assert.Contains(t, needs(prod), "deploy-dev")
 	require.NotNil(t, prod.Environment)
-	assert.Equal(t, "production", str(prod.Environment.Name), "prod waits for the environment's approval")
+	assert.Equal(t, "production", wfStr(prod.Environment.Name), "prod waits for the environment's approval")
 	for name, job := range map[string]*actionlint.Job{"dev": dev, "prod": prod} {
-		steps := uses(job, "pulumi/actions")
+		steps := wfUses(job, "pulumi/actions")
 		require.Len(t, steps, 1, name)
-		assert.Equal(t, "up", input(steps[0], "command"), name)
-		assert.Equal(t, "policy", input(steps[0], "policyPacks"), name)
-		assert.Contains(t, input(steps[0], "stack-name"), "/"+name, name)
+		assert.Equal(t, "up", wfInput(steps[0], "command"), name)
+		assert.Equal(t, "policy", wfInput(steps[0], "policyPacks"), name)
+		assert.Contains(t, wfInput(steps[0], "stack-name"), "/"+name, name)
 		// The digest built in this run is what the stack deploys.
-		assert.Contains(t, input(steps[0], "config-map"), "needs.image.outputs.image", name)
+		assert.Contains(t, wfInput(steps[0], "config-map"), "needs.image.outputs.image", name)
 	}
 }

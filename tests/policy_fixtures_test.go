@@ -9,10 +9,10 @@ import (
 	"github.com/voicemail-platform/voicemail/policy/rules"
 )
 
-// compliantStack is a small stack that satisfies every rule: two regions, one
+// polCompliantStack is a small stack that satisfies every rule: two regions, one
 // stamp each, written as the inputs the engine would send to the policy pack.
 // Versioned and un-versioned type tokens are mixed on purpose.
-const compliantStack = `[
+const polCompliantStack = `[
  {"type": "azure-native:documentdb/v20230415:DatabaseAccount", "name": "cosmos", "inputs": {
    "enableMultipleWriteLocations": true, "disableLocalAuth": true,
    "locations": [
@@ -68,16 +68,16 @@ const compliantStack = `[
    "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "voicemail"}}}}}
 ]`
 
-// loadCompliant returns a fresh copy of compliantStack that a case may mutate.
-func loadCompliant(t *testing.T) []rules.Resource {
+// polCompliant returns a fresh copy of polCompliantStack that a case may mutate.
+func polCompliant(t *testing.T) []rules.Resource {
 	t.Helper()
 	var rs []rules.Resource
-	require.NoError(t, json.Unmarshal([]byte(compliantStack), &rs))
+	require.NoError(t, json.Unmarshal([]byte(polCompliantStack), &rs))
 	return rs
 }
 
-// find returns the resource with the given logical name.
-func find(t *testing.T, rs []rules.Resource, name string) rules.Resource {
+// polFind returns the resource with the given logical name.
+func polFind(t *testing.T, rs []rules.Resource, name string) rules.Resource {
 	t.Helper()
 	for _, r := range rs {
 		if r.Name == name {
@@ -88,8 +88,8 @@ func find(t *testing.T, rs []rules.Resource, name string) rules.Resource {
 	return rules.Resource{}
 }
 
-// set assigns value at a dotted path (numeric segments index arrays).
-func set(t *testing.T, m map[string]any, value any, path ...any) {
+// polSet assigns value at a dotted path (numeric segments index arrays).
+func polSet(t *testing.T, m map[string]any, value any, path ...any) {
 	t.Helper()
 	var cur any = m
 	for i, seg := range path {

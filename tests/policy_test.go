@@ -9,7 +9,7 @@ import (
 	"github.com/voicemail-platform/voicemail/policy/rules"
 )
 
-func ruleIDs(vs []rules.Violation) []string {
+func polRuleIDs(vs []rules.Violation) []string {
 	var ids []string
 	for _, v := range vs {
 		ids = append(ids, v.Rule)
@@ -18,20 +18,20 @@ func ruleIDs(vs []rules.Violation) []string {
 }
 
 func TestPolicyCompliantFixturePasses(t *testing.T) {
-	vs := rules.Evaluate(loadCompliant(t))
+	vs := rules.Evaluate(polCompliant(t))
 	assert.Empty(t, vs, "violations: %v", vs)
 }
 
-// edit changes one resource's inputs in the compliant fixture.
-func edit(name string, value any, path ...any) func(*testing.T, []rules.Resource) []rules.Resource {
+// polEdit changes one resource's inputs in the compliant fixture.
+func polEdit(name string, value any, path ...any) func(*testing.T, []rules.Resource) []rules.Resource {
 	return func(t *testing.T, rs []rules.Resource) []rules.Resource {
-		set(t, find(t, rs, name).Inputs, value, path...)
+		polSet(t, polFind(t, rs, name).Inputs, value, path...)
 		return rs
 	}
 }
 
-// without drops resources by logical name.
-func without(names ...string) func(*testing.T, []rules.Resource) []rules.Resource {
+// polWithout drops resources by logical name.
+func polWithout(names ...string) func(*testing.T, []rules.Resource) []rules.Resource {
 	return func(_ *testing.T, rs []rules.Resource) []rules.Resource {
 		drop := map[string]bool{}
 		for _, n := range names {
@@ -53,56 +53,56 @@ func TestPolicyRulesCatchBrokenInputs(t *testing.T) {
 		breakIt func(*testing.T, []rules.Resource) []rules.Resource
 		rule    string
 	}{
-		{"cosmos single write region", edit("cosmos", false, "enableMultipleWriteLocations"), "cosmos-multi-region-write"},
-		{"cosmos multi-write unset", edit("cosmos", nil, "enableMultipleWriteLocations"), "cosmos-multi-region-write"},
-		{"cosmos location not zone redundant", edit("cosmos", false, "locations", 1, "isZoneRedundant"), "cosmos-zone-redundant"},
-		{"cosmos without locations", edit("cosmos", []any{}, "locations"), "cosmos-zone-redundant"},
-		{"cosmos key auth on", edit("cosmos", false, "disableLocalAuth"), "cosmos-local-auth-disabled"},
-		{"cosmos key auth unset", edit("cosmos", nil, "disableLocalAuth"), "cosmos-local-auth-disabled"},
-		{"stamp region not in cosmos", edit("cosmos", []any{map[string]any{"locationName": "westeurope", "failoverPriority": 0.0, "isZoneRedundant": true}}, "locations"), "cosmos-stamp-regions-writable"},
-		{"second region read-only without multi-write", edit("cosmos", false, "enableMultipleWriteLocations"), "cosmos-stamp-regions-writable"},
-		{"stamps but no cosmos account", without("cosmos"), "cosmos-stamp-regions-writable"},
-		{"storage LRS", edit("st-weu", "Standard_LRS", "sku", "name"), "storage-zone-redundant"},
-		{"storage GRS is not zone redundant", edit("st-neu", "Standard_RAGRS", "sku", "name"), "storage-zone-redundant"},
-		{"storage shared key on", edit("st-weu", true, "allowSharedKeyAccess"), "storage-shared-key-disabled"},
-		{"storage shared key unset (Azure default on)", edit("st-weu", nil, "allowSharedKeyAccess"), "storage-shared-key-disabled"},
-		{"storage TLS 1.0", edit("st-weu", "TLS1_0", "minimumTlsVersion"), "storage-tls12"},
-		{"storage public blob access", edit("st-neu", true, "allowBlobPublicAccess"), "storage-no-public-blob"},
-		{"container public", edit("audio-weu", "Blob", "publicAccess"), "storage-no-public-blob"},
-		{"replication source without versioning", edit("blob-weu", false, "isVersioningEnabled"), "storage-versioning-for-replication"},
-		{"replication destination without versioning", edit("blob-neu", nil, "isVersioningEnabled"), "storage-versioning-for-replication"},
-		{"replication source without change feed", edit("blob-weu", false, "changeFeed", "enabled"), "storage-versioning-for-replication"},
-		{"replication with no blob service at all", without("blob-weu"), "storage-versioning-for-replication"},
-		{"acr standard", edit("acr", "Standard", "sku", "name"), "acr-premium"},
-		{"acr not zone redundant", edit("acr", "Disabled", "zoneRedundancy"), "acr-zone-redundant"},
-		{"acr replica not zone redundant", edit("acr-neu", nil, "zoneRedundancy"), "acr-zone-redundant"},
-		{"acr admin user on", edit("acr", true, "adminUserEnabled"), "acr-admin-disabled"},
-		{"key vault without purge protection", edit("kv-weu", nil, "properties", "enablePurgeProtection"), "keyvault-purge-protection"},
-		{"key vault access policies", edit("kv-weu", false, "properties", "enableRbacAuthorization"), "keyvault-rbac"},
-		{"aks pool spans zones", edit("aks-weu-1", []any{"1", "2", "3"}, "agentPoolProfiles", 1, "availabilityZones"), "aks-single-zone"},
-		{"aks pool without zone", edit("aks-neu-2", nil, "agentPoolProfiles", 0, "availabilityZones"), "aks-single-zone"},
-		{"aks pools in different zones", edit("aks-weu-1", []any{"2"}, "agentPoolProfiles", 1, "availabilityZones"), "aks-single-zone"},
-		{"aks separate pool in two zones", edit("aks-weu-1-extra", []any{"1", "3"}, "availabilityZones"), "aks-single-zone"},
-		{"aks separate pool in another zone", edit("aks-weu-1-extra", []any{"3"}, "availabilityZones"), "aks-stamp-one-zone"},
-		{"aks local accounts on", edit("aks-weu-1", false, "disableLocalAccounts"), "aks-local-accounts-disabled"},
-		{"aks workload identity off", edit("aks-neu-2", false, "securityProfile", "workloadIdentity", "enabled"), "aks-workload-identity"},
-		{"aks oidc issuer off", edit("aks-neu-2", nil, "oidcIssuerProfile"), "aks-workload-identity"},
-		{"traffic manager ttl 60", edit("tm", 60.0, "dnsConfig", "ttl"), "trafficmanager-ttl"},
-		{"traffic manager ttl unset", edit("tm", nil, "dnsConfig", "ttl"), "trafficmanager-ttl"},
-		{"traffic manager no path", edit("tm", nil, "monitorConfig", "path"), "trafficmanager-monitor-path"},
-		{"traffic manager tcp probe", edit("tm", "TCP", "monitorConfig", "protocol"), "trafficmanager-monitor-path"},
-		{"deployment without non-root", edit("voicemail", map[string]any{}, "spec", "template", "spec", "securityContext"), "k8s-non-root"},
-		{"container overrides to root", edit("voicemail", map[string]any{"runAsUser": 0.0}, "spec", "template", "spec", "containers", 0, "securityContext"), "k8s-non-root"},
-		{"deployment without liveness", edit("voicemail", nil, "spec", "template", "spec", "containers", 0, "livenessProbe"), "k8s-probes"},
-		{"deployment without readiness", edit("voicemail", nil, "spec", "template", "spec", "containers", 0, "readinessProbe"), "k8s-probes"},
-		{"pdb selects other pods", edit("voicemail", map[string]any{"app": "other"}, "spec", "template", "metadata", "labels"), "k8s-pdb"},
-		{"pdb in another namespace", edit("voicemail", map[string]any{"namespace": "other"}, "metadata"), "k8s-pdb"},
+		{"cosmos single write region", polEdit("cosmos", false, "enableMultipleWriteLocations"), "cosmos-multi-region-write"},
+		{"cosmos multi-write unset", polEdit("cosmos", nil, "enableMultipleWriteLocations"), "cosmos-multi-region-write"},
+		{"cosmos location not zone redundant", polEdit("cosmos", false, "locations", 1, "isZoneRedundant"), "cosmos-zone-redundant"},
+		{"cosmos without locations", polEdit("cosmos", []any{}, "locations"), "cosmos-zone-redundant"},
+		{"cosmos key auth on", polEdit("cosmos", false, "disableLocalAuth"), "cosmos-local-auth-disabled"},
+		{"cosmos key auth unset", polEdit("cosmos", nil, "disableLocalAuth"), "cosmos-local-auth-disabled"},
+		{"stamp region not in cosmos", polEdit("cosmos", []any{map[string]any{"locationName": "westeurope", "failoverPriority": 0.0, "isZoneRedundant": true}}, "locations"), "cosmos-stamp-regions-writable"},
+		{"second region read-only without multi-write", polEdit("cosmos", false, "enableMultipleWriteLocations"), "cosmos-stamp-regions-writable"},
+		{"stamps but no cosmos account", polWithout("cosmos"), "cosmos-stamp-regions-writable"},
+		{"storage LRS", polEdit("st-weu", "Standard_LRS", "sku", "name"), "storage-zone-redundant"},
+		{"storage GRS is not zone redundant", polEdit("st-neu", "Standard_RAGRS", "sku", "name"), "storage-zone-redundant"},
+		{"storage shared key on", polEdit("st-weu", true, "allowSharedKeyAccess"), "storage-shared-key-disabled"},
+		{"storage shared key unset (Azure default on)", polEdit("st-weu", nil, "allowSharedKeyAccess"), "storage-shared-key-disabled"},
+		{"storage TLS 1.0", polEdit("st-weu", "TLS1_0", "minimumTlsVersion"), "storage-tls12"},
+		{"storage public blob access", polEdit("st-neu", true, "allowBlobPublicAccess"), "storage-no-public-blob"},
+		{"container public", polEdit("audio-weu", "Blob", "publicAccess"), "storage-no-public-blob"},
+		{"replication source without versioning", polEdit("blob-weu", false, "isVersioningEnabled"), "storage-versioning-for-replication"},
+		{"replication destination without versioning", polEdit("blob-neu", nil, "isVersioningEnabled"), "storage-versioning-for-replication"},
+		{"replication source without change feed", polEdit("blob-weu", false, "changeFeed", "enabled"), "storage-versioning-for-replication"},
+		{"replication with no blob service at all", polWithout("blob-weu"), "storage-versioning-for-replication"},
+		{"acr standard", polEdit("acr", "Standard", "sku", "name"), "acr-premium"},
+		{"acr not zone redundant", polEdit("acr", "Disabled", "zoneRedundancy"), "acr-zone-redundant"},
+		{"acr replica not zone redundant", polEdit("acr-neu", nil, "zoneRedundancy"), "acr-zone-redundant"},
+		{"acr admin user on", polEdit("acr", true, "adminUserEnabled"), "acr-admin-disabled"},
+		{"key vault without purge protection", polEdit("kv-weu", nil, "properties", "enablePurgeProtection"), "keyvault-purge-protection"},
+		{"key vault access policies", polEdit("kv-weu", false, "properties", "enableRbacAuthorization"), "keyvault-rbac"},
+		{"aks pool spans zones", polEdit("aks-weu-1", []any{"1", "2", "3"}, "agentPoolProfiles", 1, "availabilityZones"), "aks-single-zone"},
+		{"aks pool without zone", polEdit("aks-neu-2", nil, "agentPoolProfiles", 0, "availabilityZones"), "aks-single-zone"},
+		{"aks pools in different zones", polEdit("aks-weu-1", []any{"2"}, "agentPoolProfiles", 1, "availabilityZones"), "aks-single-zone"},
+		{"aks separate pool in two zones", polEdit("aks-weu-1-extra", []any{"1", "3"}, "availabilityZones"), "aks-single-zone"},
+		{"aks separate pool in another zone", polEdit("aks-weu-1-extra", []any{"3"}, "availabilityZones"), "aks-stamp-one-zone"},
+		{"aks local accounts on", polEdit("aks-weu-1", false, "disableLocalAccounts"), "aks-local-accounts-disabled"},
+		{"aks workload identity off", polEdit("aks-neu-2", false, "securityProfile", "workloadIdentity", "enabled"), "aks-workload-identity"},
+		{"aks oidc issuer off", polEdit("aks-neu-2", nil, "oidcIssuerProfile"), "aks-workload-identity"},
+		{"traffic manager ttl 60", polEdit("tm", 60.0, "dnsConfig", "ttl"), "trafficmanager-ttl"},
+		{"traffic manager ttl unset", polEdit("tm", nil, "dnsConfig", "ttl"), "trafficmanager-ttl"},
+		{"traffic manager no path", polEdit("tm", nil, "monitorConfig", "path"), "trafficmanager-monitor-path"},
+		{"traffic manager tcp probe", polEdit("tm", "TCP", "monitorConfig", "protocol"), "trafficmanager-monitor-path"},
+		{"deployment without non-root", polEdit("voicemail", map[string]any{}, "spec", "template", "spec", "securityContext"), "k8s-non-root"},
+		{"container overrides to root", polEdit("voicemail", map[string]any{"runAsUser": 0.0}, "spec", "template", "spec", "containers", 0, "securityContext"), "k8s-non-root"},
+		{"deployment without liveness", polEdit("voicemail", nil, "spec", "template", "spec", "containers", 0, "livenessProbe"), "k8s-probes"},
+		{"deployment without readiness", polEdit("voicemail", nil, "spec", "template", "spec", "containers", 0, "readinessProbe"), "k8s-probes"},
+		{"pdb selects other pods", polEdit("voicemail", map[string]any{"app": "other"}, "spec", "template", "metadata", "labels"), "k8s-pdb"},
+		{"pdb in another namespace", polEdit("voicemail", map[string]any{"namespace": "other"}, "metadata"), "k8s-pdb"},
 	}
 	fired := map[string]bool{}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			vs := rules.Evaluate(tc.breakIt(t, loadCompliant(t)))
-			assert.Contains(t, ruleIDs(vs), tc.rule, "violations: %v", vs)
+			vs := rules.Evaluate(tc.breakIt(t, polCompliant(t)))
+			assert.Contains(t, polRuleIDs(vs), tc.rule, "violations: %v", vs)
 			for _, v := range vs {
 				assert.NotEmpty(t, v.Message)
 			}
@@ -120,7 +120,7 @@ func TestPolicyRulesCatchBrokenInputs(t *testing.T) {
 }
 
 func TestPolicyDeploymentWithoutPDB(t *testing.T) {
-	rs := loadCompliant(t)
+	rs := polCompliant(t)
 	var kept []rules.Resource
 	for _, r := range rs {
 		if r.Type != "kubernetes:policy/v1:PodDisruptionBudget" {
@@ -134,11 +134,11 @@ func TestPolicyDeploymentWithoutPDB(t *testing.T) {
 }
 
 func TestPolicyUnknownValuesDoNotFire(t *testing.T) {
-	rs := loadCompliant(t)
+	rs := polCompliant(t)
 	// During preview an output-derived input is unknown; the engine re-checks at apply.
-	set(t, find(t, rs, "cosmos").Inputs, rules.Unknown{}, "locations")
-	set(t, find(t, rs, "st-weu").Inputs, rules.Unknown{}, "allowSharedKeyAccess")
-	set(t, find(t, rs, "voicemail").Inputs, rules.Unknown{}, "metadata", "namespace")
+	polSet(t, polFind(t, rs, "cosmos").Inputs, rules.Unknown{}, "locations")
+	polSet(t, polFind(t, rs, "st-weu").Inputs, rules.Unknown{}, "allowSharedKeyAccess")
+	polSet(t, polFind(t, rs, "voicemail").Inputs, rules.Unknown{}, "metadata", "namespace")
 	assert.Empty(t, rules.Evaluate(rs))
 }
 
