@@ -56,7 +56,11 @@ func newMIMEMessage(p voiceParams, load func(ctx context.Context) ([]byte, error
 	}
 	text := p.Text
 	if text == "" {
-		text = fmt.Sprintf("Voice message from %s, %d seconds, received %s.", caller, secs, date)
+		unit := "seconds"
+		if secs == 1 {
+			unit = "second"
+		}
+		text = fmt.Sprintf("Voice message from %s, %d %s, received %s.", caller, secs, unit, date)
 	}
 	idPart := cleanID(p.ID)
 	boundary := "=_vvm_" + idPart
