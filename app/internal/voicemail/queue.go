@@ -91,6 +91,12 @@ func (s *Service) Drain(ctx context.Context) (int, error) {
 	seen := map[string]bool{}
 	stored, dropped := 0, 0
 	var errs []error
+	blobsDown := false
+	defer func() {
+		if s.opt.Observer != nil && stored+dropped > 0 {
+			s.opt.Observer.Drained(stored, dropped)
+		}
+	}()
 	for again := true; again; {
 		batch, err := s.b.Queue.Receive(ctx, 32, s.opt.DrainVisibility)
 		if err != nil {
@@ -126,10 +132,16 @@ func (s *Service) Drain(ctx context.Context) (int, error) {
 				deposits = append(deposits, qm)
 				continue
 			}
+			if blobsDown {
+				continue // stays queued; reappears after the visibility timeout
+			}
 			name := fmt.Sprintf("%s%06d", pendingPrefix(m.ID), m.Index)
 			if err := s.b.Blobs.Put(ctx, name, m.Data); err != nil {
+				// One failure is enough to know; retrying every chunk against a dead store
+				// only makes the pass slow.
+				blobsDown = store.Unavailable(err)
 				errs = append(errs, fmt.Errorf("stage chunk: %w", err))
-				continue // stays queued; reappears after the visibility timeout
+				continue
 			}
 			s.ack(ctx, qm)
 		}
@@ -142,13 +154,13 @@ func (s *Service) Drain(ctx context.Context) (int, error) {
 		switch {
 		case err != nil:
 			errs = append(errs, fmt.Errorf("queued deposit %s: %w", m.ID, err))
+			if errors.Is(err, ErrUnavailable) {
+				return stored, errors.Join(errs...) // the rest wait for the next pass
+			}
 		case done:
 			s.ack(ctx, qm)
 			stored++
 		}
-	}
-	if s.opt.Observer != nil && stored+dropped > 0 {
-		s.opt.Observer.Drained(stored, dropped)
 	}
 	return stored, errors.Join(errs...)
 }

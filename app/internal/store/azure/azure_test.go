@@ -16,7 +16,8 @@ import (
 	"github.com/voicemail-platform/voicemail/app/internal/store/storetest"
 )
 
-// One Azurite for the package; each backend gets its own table, containers and queue.
+// One Azurite for the package, persisted on disk so a service stopped by a test keeps its data
+// across the restart; each backend gets its own table, containers and queue.
 var (
 	az  *azurite.Azurite
 	seq atomic.Int64
@@ -24,7 +25,7 @@ var (
 
 func TestMain(m *testing.M) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	a, err := azurite.Start(ctx, azurite.Options{InMemory: true})
+	a, err := azurite.Start(ctx, azurite.Options{})
 	cancel()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "FAIL: azurite:", err, "(install with: npm install -g azurite@3.37.0)")
