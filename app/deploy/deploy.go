@@ -9,8 +9,8 @@
 // The state blob is not created here: azure-native's storage:Blob writes with the account key
 // (pulumi/pulumi-azure-native#2015) and the regional storage accounts have shared keys off.
 // The regional management service (app/cmd/manager) writes a stamp's state blob the first
-// time it sees the stamp in its stamp list, so a new stamp starts healthy within one timer
-// round; ManagerStamp below is that list's entry for this stamp.
+// time it sees the stamp in its stamp list (VOICEMAIL_MANAGER_STAMPS, set by the program on
+// the regional Functions app), so a new stamp starts healthy within one timer round.
 package deploy
 
 import (

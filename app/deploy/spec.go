@@ -1,8 +1,6 @@
 package deploy
 
 import (
-	"fmt"
-
 	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
@@ -192,14 +190,3 @@ func networkPolicySpec(a Args) *networkingv1.NetworkPolicySpecArgs {
 		},
 	}
 }
-
-// ManagerStamp is this stamp's entry in the regional manager's VOICEMAIL_MANAGER_STAMPS.
-type ManagerStamp struct {
-	ID        string `json:"id"`
-	URL       string `json:"url"`
-	StateBlob string `json:"stateBlob"`
-	Drained   bool   `json:"drained,omitempty"`
-}
-
-// StateBlobName is the stamp's state blob in its region's state container.
-func StateBlobName(stamp string) string { return fmt.Sprintf("stamps/%s.json", stamp) }
