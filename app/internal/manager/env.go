@@ -86,9 +86,10 @@ func FromEnv(getenv func(string) string, defaultHealthPath, defaultStateComponen
 	if c.StateBlob == "" {
 		c.StateBlob = "manager/" + c.Region + ".json"
 	}
+	// Without a token the operator API is off; probing, draining and restoring still run.
 	c.OperatorToken = getenv(EnvOperatorToken)
-	if len(c.OperatorToken) < 16 {
-		return c, fmt.Errorf("%s must be set to at least 16 characters", EnvOperatorToken)
+	if c.OperatorToken != "" && len(c.OperatorToken) < 16 {
+		return c, fmt.Errorf("%s must be at least 16 characters", EnvOperatorToken)
 	}
 	ints := []struct {
 		name string

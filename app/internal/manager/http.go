@@ -87,8 +87,12 @@ func (h *Handler) timer(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) auth(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if h.OperatorToken == "" {
+			writeErr(w, http.StatusServiceUnavailable, "operator_api_off", "no operator token is configured ("+EnvOperatorToken+")")
+			return
+		}
 		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if h.OperatorToken == "" || !ok || subtle.ConstantTimeCompare([]byte(tok), []byte(h.OperatorToken)) != 1 {
+		if !ok || subtle.ConstantTimeCompare([]byte(tok), []byte(h.OperatorToken)) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="voicemail-manager"`)
 			writeErr(w, http.StatusUnauthorized, "unauthorized", "operator token required")
 			return

@@ -1,6 +1,8 @@
 package manager
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -64,7 +66,7 @@ func TestFromEnv(t *testing.T) {
 		{EnvStamps, `[{"id":"a","url":"http://a","stateBlob":"x"},{"id":"a","url":"http://b","stateBlob":"y"}]`},
 		{EnvStamps, `[{"id":"a","url":"","stateBlob":"x"}]`},
 		{EnvConnectionString, ""},
-		{EnvOperatorToken, "short"},
+		{EnvOperatorToken, "short"}, // set but too short
 		{EnvFailThreshold, "zero"},
 		{EnvProbeTimeout, "5 parsecs"},
 		{EnvFunctionsPort, "http"},
@@ -80,4 +82,15 @@ func TestFromEnv(t *testing.T) {
 			assert.True(t, strings.Contains(err.Error(), name), err.Error())
 		})
 	}
+}
+
+func TestOperatorAPIOffWithoutToken(t *testing.T) {
+	srv := httptest.NewServer(&Handler{})
+	defer srv.Close()
+	req, _ := http.NewRequest(http.MethodPost, srv.URL+StampsPath+"/a/drain", strings.NewReader(`{"reason":"x"}`))
+	req.Header.Set("Authorization", "Bearer ")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
 }
