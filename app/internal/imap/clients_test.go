@@ -31,6 +31,7 @@ import (
 )
 
 func TestCurlSession(t *testing.T) {
+	t.Parallel()
 	e := startEnv(t, Config{})
 	voicemailtest.Provision(t, e.svc, testNumber, testPIN)
 	m1 := voicemailtest.Deposit(t, e.svc, testNumber, "+15551110001", time.Second)
@@ -121,6 +122,7 @@ func (p *pyProc) proceed() {
 }
 
 func TestIdleAnnouncesDepositsAndChanges(t *testing.T) {
+	t.Parallel()
 	e := startEnv(t, Config{})
 	voicemailtest.Provision(t, e.svc, testNumber, testPIN)
 	voicemailtest.Deposit(t, e.svc, testNumber, "+15551110001", time.Second)
@@ -166,6 +168,7 @@ func mustCreated(t *testing.T, e *env) time.Time {
 }
 
 func TestWrongPINLockoutIsShared(t *testing.T) {
+	t.Parallel()
 	e := startEnv(t, Config{})
 	voicemailtest.Provision(t, e.svc, testNumber, testPIN)
 	var got struct {
@@ -190,6 +193,7 @@ func TestWrongPINLockoutIsShared(t *testing.T) {
 }
 
 func TestCustomCommandsAndGreetingUpload(t *testing.T) {
+	t.Parallel()
 	e := startEnv(t, Config{})
 	voicemailtest.Provision(t, e.svc, testNumber, testPIN)
 	ctx := context.Background()
@@ -253,6 +257,7 @@ func selfSigned(t *testing.T) (*tls.Config, string) {
 }
 
 func TestStartTLSAndImplicitTLS(t *testing.T) {
+	t.Parallel()
 	tlsCfg, caFile := selfSigned(t)
 	svc := voicemailtest.New(t)
 	voicemailtest.Provision(t, svc, testNumber, testPIN)
@@ -312,9 +317,16 @@ func TestShutdownSaysBye(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.ServeListener(ctx, ln, false) }()
+	voicemailtest.Provision(t, svc, testNumber, testPIN)
 	rc := dialRaw(t, ln.Addr().String())
+	idle := dialRaw(t, ln.Addr().String())
+	idle.login()
+	idle.cmd("s", "SELECT INBOX")
+	idle.send("i IDLE\r\n")
+	assert.Equal(t, "+ idling", idle.line())
 	cancel()
 	assert.Equal(t, "* BYE server shutting down", rc.line())
+	assert.Equal(t, "* BYE server shutting down", idle.line(), "an idling client is told too")
 	select {
 	case err := <-done:
 		assert.NoError(t, err)

@@ -1,7 +1,9 @@
 package imap
 
 import (
+	"bufio"
 	"context"
+	"net"
 	"fmt"
 	"strings"
 	"testing"
@@ -98,6 +100,8 @@ func TestProtocolDetails(t *testing.T) {
 	assert.Equal(t, []string{"* 2 FETCH (FLAGS (\\Seen))", "c2 OK STORE completed"}, rc.cmd("c2", "STORE 2 FLAGS (\\Seen)"))
 	assert.Equal(t, []string{"* SEARCH 1", "c3 OK SEARCH completed"}, rc.cmd("c3", "SEARCH NOT SEEN"))
 	assert.Equal(t, []string{"* SEARCH 2", "c4 OK SEARCH completed"}, rc.cmd("c4", "SEARCH OR SEEN DELETED FROM 110002"))
+	uids := rc.cmd("c6", "UID SEARCH 1:* NOT DELETED") // what Android's VVM client sends
+	assert.Regexp(t, `^\* SEARCH \d+ \d+$`, uids[0])
 	assert.Equal(t, []string{"* 2 FETCH (FLAGS ())", "c5 OK STORE completed"}, rc.cmd("c5", "STORE 2 -FLAGS (\\Seen)"))
 	got, err = e.svc.Message(ctx, testNumber, m2.ID)
 	require.NoError(t, err)
@@ -133,4 +137,16 @@ func uidOf(t *testing.T, rc *rawConn, seq int) string {
 	_, err := fmt.Sscanf(lines[0], fmt.Sprintf("* %d FETCH (UID %%s", seq), &uid)
 	require.NoError(t, err, lines[0])
 	return strings.TrimSuffix(uid, ")")
+}
+
+func TestConnectionLimit(t *testing.T) {
+	e := startEnv(t, Config{MaxConnections: 1})
+	dialRaw(t, e.addr)
+	c, err := net.Dial("tcp", e.addr)
+	require.NoError(t, err)
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	require.NoError(t, err)
+	assert.Equal(t, "* BYE too many connections, try again later\r\n", line)
 }

@@ -117,6 +117,7 @@ type curlError struct {
 func (e *curlError) Error() string { return e.err.Error() + ": " + e.stderr }
 
 func TestPythonImaplibSession(t *testing.T) {
+	t.Parallel()
 	e := startEnv(t, Config{Domain: "vvm.test"})
 	mb := voicemailtest.Provision(t, e.svc, testNumber, testPIN)
 	m1 := voicemailtest.Deposit(t, e.svc, testNumber, "+15551110001", 3*time.Second)
