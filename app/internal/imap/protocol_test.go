@@ -3,8 +3,8 @@ package imap
 import (
 	"bufio"
 	"context"
-	"net"
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
