@@ -11,7 +11,7 @@ import (
 // parse without a word, which leaves the sender retransmitting; we answer requests with a
 // stateless 400 built from whatever headers can be salvaged (RFC 3261 §8.2, §21.4.1).
 func (s *Server) filter(p sip.TransportReadProps, data []byte) ([]byte, error) {
-	if p.Transport != "udp" || len(bytes.TrimSpace(data)) == 0 {
+	if !strings.EqualFold(p.Transport, "udp") || len(bytes.TrimSpace(data)) == 0 {
 		return data, nil
 	}
 	if _, err := parseRequest(s.parser, data); err == nil {
@@ -49,8 +49,10 @@ func badRequest(data []byte) []byte {
 	if len(lines) == 0 {
 		return nil
 	}
+	// Anything that starts with a method-like token and ends with the SIP version is a request
+	// we owe an answer, even when the Request-URI in between is missing or broken.
 	start := strings.Fields(lines[0])
-	if len(start) != 3 || !strings.HasPrefix(start[2], "SIP/") || strings.HasPrefix(start[0], "SIP/") {
+	if len(start) < 2 || !strings.HasPrefix(start[len(start)-1], "SIP/") || !isToken(start[0]) {
 		return nil
 	}
 	var b strings.Builder
@@ -65,10 +67,25 @@ func badRequest(data []byte) []byte {
 		}
 		switch strings.ToLower(strings.TrimSpace(name)) {
 		case "via", "v", "from", "f", "to", "t", "call-id", "i", "cseq":
-			b.WriteString(l)
-			b.WriteString("\r\n")
+			// Echo only lines that parse, so the 400 itself is well-formed.
+			if _, err := sip.ParseMessage([]byte("SIP/2.0 400 Bad Request\r\n" + l + "\r\nContent-Length: 0\r\n\r\n")); err == nil {
+				b.WriteString(l)
+				b.WriteString("\r\n")
+			}
 		}
 	}
 	b.WriteString("Content-Length: 0\r\n\r\n")
 	return []byte(b.String())
+}
+
+func isToken(s string) bool {
+	if s == "" || strings.HasPrefix(s, "SIP/") {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || strings.ContainsRune("-.!%*_+`'~", r)) {
+			return false
+		}
+	}
+	return true
 }
