@@ -22,6 +22,8 @@ type analyzer struct {
 
 	mu     sync.Mutex
 	levels map[string]policyx.EnforcementLevel // per-policy overrides from Configure
+	dryRun bool                                 // preview rather than update, from ConfigureStack
+	tags   map[string]string                    // stack tags, from ConfigureStack
 }
 
 func newAnalyzer(pack policyx.PolicyPack, stack []rules.StackRule) *analyzer {
@@ -42,7 +44,11 @@ func (a *analyzer) Handshake(context.Context, *pulumirpc.AnalyzerHandshakeReques
 	return &pulumirpc.AnalyzerHandshakeResponse{}, nil
 }
 
-func (a *analyzer) ConfigureStack(context.Context, *pulumirpc.AnalyzerStackConfigureRequest) (*pulumirpc.AnalyzerStackConfigureResponse, error) {
+func (a *analyzer) ConfigureStack(_ context.Context, req *pulumirpc.AnalyzerStackConfigureRequest) (*pulumirpc.AnalyzerStackConfigureResponse, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.dryRun = req.GetDryRun()
+	a.tags = req.GetTags()
 	return &pulumirpc.AnalyzerStackConfigureResponse{}, nil
 }
 
@@ -115,6 +121,9 @@ func (a *analyzer) Analyze(ctx context.Context, req *pulumirpc.AnalyzeRequest) (
 	if err != nil {
 		return nil, err
 	}
+	a.mu.Lock()
+	dryRun, tags := a.dryRun, a.tags
+	a.mu.Unlock()
 	var ds []*pulumirpc.AnalyzeDiagnostic
 	for _, p := range a.pack.Policies() {
 		rv, ok := p.(policyx.ResourceValidationPolicy)
@@ -134,7 +143,8 @@ func (a *analyzer) Analyze(ctx context.Context, req *pulumirpc.AnalyzeRequest) (
 				URN:        req.GetUrn(),
 				Name:       req.GetName(),
 			},
-			DryRun: false,
+			DryRun:    dryRun,
+			StackTags: tags,
 		})
 		if err != nil {
 			return nil, fmt.Errorf("policy %s on %s: %w", p.Name(), req.GetUrn(), err)
