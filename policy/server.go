@@ -22,8 +22,8 @@ type analyzer struct {
 
 	mu     sync.Mutex
 	levels map[string]policyx.EnforcementLevel // per-policy overrides from Configure
-	dryRun bool                                 // preview rather than update, from ConfigureStack
-	tags   map[string]string                    // stack tags, from ConfigureStack
+	dryRun bool                                // preview rather than update, from ConfigureStack
+	tags   map[string]string                   // stack tags, from ConfigureStack
 }
 
 func newAnalyzer(pack policyx.PolicyPack, stack []rules.StackRule) *analyzer {
