@@ -59,7 +59,8 @@ type Config struct {
 	CommandTimeout time.Duration
 	// MaxConnections caps concurrent sessions (default 1000).
 	MaxConnections int
-	// MaxLiteral caps one literal, i.e. an APPENDed greeting (default 16 MiB).
+	// MaxLiteral caps one literal, i.e. an APPENDed greeting (default 8 MiB: a 300 s PCM16
+	// greeting is 4.8 MB, 6.4 MB in base64). Before login the cap is preAuthMaxLiteral.
 	MaxLiteral int
 	// Languages lists the languages OMTP clients choose by number in XCHANGE_VM_LANG LANG=<n>
 	// (1-based, as the carrier's STATUS SMS announces them); a BCP 47 tag is accepted as is.
@@ -69,7 +70,10 @@ type Config struct {
 	MaxLoginFailures int
 }
 
-const maxLineLength = 64 * 1024
+const (
+	maxLineLength     = 64 * 1024
+	preAuthMaxLiteral = 1024
+)
 
 func (c Config) withDefaults() Config {
 	if c.Domain == "" {
@@ -85,7 +89,7 @@ func (c Config) withDefaults() Config {
 		c.MaxConnections = 1000
 	}
 	if c.MaxLiteral <= 0 {
-		c.MaxLiteral = 16 << 20
+		c.MaxLiteral = 8 << 20
 	}
 	if c.MaxLoginFailures <= 0 {
 		c.MaxLoginFailures = 3

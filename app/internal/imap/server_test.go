@@ -277,6 +277,7 @@ func TestMalformedCommandsGetBADAndSessionSurvives(t *testing.T) {
 		{"a6 LOGIN " + testNumber + "\r\n", "a6 BAD "},
 		{"a7 NOOP " + strings.Repeat("x", 70000) + "\r\n", "a7 BAD "},
 		{"a8 LOGIN {99999}\r\n", "a8 BAD [TOOBIG]"},
+		{"a8 LOGIN {1025}\r\n", "a8 BAD [TOOBIG]"}, // before login literals stay small
 		{"a9 CAPABILITY extra\r\n", "a9 BAD "},
 		{"\x00\x01\x02 \xff\xfe\r\n", "* BAD "},
 	}
@@ -303,10 +304,18 @@ func TestMalformedCommandsGetBADAndSessionSurvives(t *testing.T) {
 		"c7 XCHANGE_TUI_PWD 1234\r\n",
 		"c8 SEARCH " + strings.Repeat("NOT ", 40) + "ALL\r\n",
 		"c9 DONE\r\n",
+		"c10 APPEND Greetings {5000}\r\n", // over MaxLiteral
+		"c11 APPEND Greetings {3}\r\n",    // continued below: not a MIME greeting is NO, not BAD
 	} {
 		rc.send(bad)
 		got := rc.line()
 		tag := strings.Fields(bad)[0]
+		if tag == "c11" {
+			assert.True(t, strings.HasPrefix(got, "+ "))
+			rc.send("abc\r\n")
+			assert.Equal(t, "c11 NO [CANNOT] not a MIME message: malformed header line: abc", rc.line())
+			continue
+		}
 		assert.True(t, strings.HasPrefix(got, tag+" BAD "), "%q -> %q", bad, got)
 	}
 	rc.send("d1 NOOP\r\n")

@@ -111,7 +111,13 @@ func (s *session) run() {
 			s.bye("server shutting down")
 			return
 		}
-		raw, err := readCommand(s.br, maxLineLength, s.srv.cfg.MaxLiteral, func() error {
+		// Only a logged-in subscriber may send big literals (a greeting), so strangers cannot
+		// make us buffer megabytes.
+		maxLiteral := s.srv.cfg.MaxLiteral
+		if s.state == stateNotAuth {
+			maxLiteral = preAuthMaxLiteral
+		}
+		raw, err := readCommand(s.br, maxLineLength, maxLiteral, func() error {
 			s.writef("+ Ready for literal data\r\n")
 			return s.flush()
 		})
@@ -152,7 +158,7 @@ func (s *session) readFailed(raw rawCommand, err error) bool {
 		s.writef("%s BAD command line too long\r\n", tag)
 		return s.flush() == nil
 	case errors.Is(err, errLiteralRejected):
-		s.writef("%s BAD [TOOBIG] literal larger than %d bytes\r\n", tag, s.srv.cfg.MaxLiteral)
+		s.writef("%s BAD [TOOBIG] literal too large\r\n", tag)
 		return s.flush() == nil
 	case errors.Is(err, errLiteralTooLarge):
 		s.bye("literal too large")
