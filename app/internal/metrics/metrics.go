@@ -104,6 +104,7 @@ func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // Observation is one finished request, for the health model's error-rate and latency window.
 type Observation struct {
+	Route   string // the mux pattern, "unmatched" if none
 	Code    int
 	Latency time.Duration
 }
@@ -127,7 +128,7 @@ func (m *Metrics) Instrument(h http.Handler, observe func(Observation)) http.Han
 		m.requests.WithLabelValues(route, r.Method, strconv.Itoa(sw.code)).Inc()
 		m.latency.WithLabelValues(route, r.Method).Observe(d.Seconds())
 		if observe != nil {
-			observe(Observation{Code: sw.code, Latency: d})
+			observe(Observation{Route: route, Code: sw.code, Latency: d})
 		}
 	})
 }
