@@ -1,0 +1,506 @@
+package tests
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/voicemail-platform/voicemail/global"
+	"github.com/voicemail-platform/voicemail/internal/config"
+	"github.com/voicemail-platform/voicemail/internal/stack"
+	"github.com/voicemail-platform/voicemail/internal/topology"
+)
+
+func plan(t *testing.T, cfg map[string]string) topology.Topology {
+	t.Helper()
+	c, err := config.Parse(cfg)
+	require.NoError(t, err)
+	topo, err := topology.Build(c)
+	require.NoError(t, err)
+	return topo
+}
+
+// TestResourceCountsFollowTopology checks that each layer is instantiated once per
+// global/region/stamp and nothing is created twice or forgotten.
+func TestResourceCountsFollowTopology(t *testing.T) {
+	for _, st := range []string{"dev", "prod"} {
+		t.Run(st, func(t *testing.T) {
+			cfg := stackConfig(t, st)
+			topo := plan(t, cfg)
+			m, err := run(t, st, cfg, stack.Run)
+			require.NoError(t, err)
+			R, S := len(topo.Regions), len(topo.Stamps)
+			replicated := 0
+			for _, r := range topo.Regions {
+				if r.ReplicateTo != "" {
+					replicated++
+				}
+			}
+			want := map[string]int{
+				"voicemail:global:Global":       1,
+				"voicemail:regional:Region":     R,
+				"voicemail:stamp:Stamp":         S,
+				"DatabaseAccount":               1,
+				"TableResourceTable":            len(topology.Tables()),
+				"Registry":                      1,
+				"Replication":                   R - 1,
+				"Profile":                       1,
+				"Endpoint":                      S,
+				"ResourceGroup":                 2 + R + S,
+				"Workspace":                     1 + R + S,
+				"Component":                     R,
+				"Vault":                         R,
+				"StorageAccount":                2 * R,
+				"BlobServiceProperties":         R,
+				"BlobContainer":                 R * len(topology.Containers()),
+				"Queue":                         R * len(topology.Queues()),
+				"ObjectReplicationPolicy":       2 * replicated,
+				"AppServicePlan":                R,
+				"WebApp":                        R,
+				"VirtualMachineScaleSet":        R,
+				"VirtualNetwork":                R + S,
+				"Subnet":                        R + S,
+				"ManagedCluster":                S,
+				"PublicIPAddress":               S,
+				"UserAssignedIdentity":          2 * S,
+				"FederatedIdentityCredential":   S,
+				"SqlResourceSqlRoleAssignment":  S,
+				"RoleAssignment":                3*R + 5*S,
+				"pulumi:providers:azure-native": 1,
+			}
+			for k, v := range want {
+				if v == 0 {
+					delete(want, k)
+				}
+			}
+			got := map[string]int{}
+			for _, r := range m.sorted() {
+				k := r.Type
+				if strings.HasPrefix(k, "azure-native:") {
+					k = k[strings.LastIndex(k, ":")+1:]
+				}
+				got[k]++
+			}
+			delete(got, "DiagnosticSetting") // checked in TestDiagnosticSettings
+			assert.Equal(t, want, got)
+			if st == "prod" {
+				assert.Equal(t, 4, R)
+				assert.Equal(t, 12, S)
+			} else {
+				assert.Equal(t, 1, R)
+				assert.Equal(t, 2, S)
+			}
+		})
+	}
+}
+
+// TestParentStructure: every resource hangs under the component of its layer.
+func TestParentStructure(t *testing.T) {
+	for _, st := range []string{"dev", "prod"} {
+		t.Run(st, func(t *testing.T) {
+			cfg := stackConfig(t, st)
+			topo := plan(t, cfg)
+			m, err := run(t, st, cfg, stack.Run)
+			require.NoError(t, err)
+			byName := map[string]Resource{}
+			for _, r := range m.sorted() {
+				_, dup := byName[r.Name]
+				require.False(t, dup, "logical name %s used twice", r.Name)
+				byName[r.Name] = r
+			}
+			// root walks up to the top-level component.
+			root := func(r Resource) string {
+				for r.Parent != "" {
+					p, ok := byName[r.Parent]
+					require.True(t, ok, "parent %s of %s not registered", r.Parent, r.Name)
+					r = p
+				}
+				return r.Name
+			}
+			for _, r := range m.sorted() {
+				switch {
+				case r.Type == "pulumi:providers:azure-native":
+					assert.Empty(t, r.Parent)
+				case strings.HasPrefix(r.Type, "voicemail:"):
+					assert.Empty(t, r.Parent, "%s is a top-level component", r.Name)
+				default:
+					top := byName[root(r)]
+					assert.True(t, strings.HasPrefix(top.Type, "voicemail:"), "%s (%s) is not under a component", r.Name, r.Type)
+				}
+			}
+			for _, s := range topo.Stamps {
+				for _, n := range []string{"-rg", "-aks", "-pip", "-tm-endpoint", "-id-app", "-id-aks", "-vnet"} {
+					r, ok := byName[s.ID+n]
+					require.True(t, ok, s.ID+n)
+					assert.Equal(t, s.ID, root(r), "%s belongs to stamp %s", r.Name, s.ID)
+				}
+				ws := byName[s.ID+"-log"]
+				assert.Equal(t, "global", root(ws), "stamp workspaces live in the global layer so they outlive the stamp")
+			}
+			for _, r := range topo.Regions {
+				for _, n := range []string{"-rg", "-kv", "-st-blob", "-st-queue", "-func", "-jumpbox", "-log", "-appi"} {
+					res, ok := byName[r.Name+n]
+					require.True(t, ok, r.Name+n)
+					assert.Equal(t, r.Name, root(res))
+				}
+			}
+			for _, n := range []string{"cosmos", "acr", "traffic-manager", "global-rg", "monitoring-rg"} {
+				assert.Equal(t, "global", root(byName[n]), n)
+			}
+		})
+	}
+}
+
+func TestCosmos(t *testing.T) {
+	for _, st := range []string{"dev", "prod"} {
+		t.Run(st, func(t *testing.T) {
+			cfg := stackConfig(t, st)
+			topo := plan(t, cfg)
+			m, err := run(t, st, cfg, stack.Run)
+			require.NoError(t, err)
+			acct := m.ofType("DatabaseAccount")[0].Inputs
+			assert.Equal(t, true, acct["enableMultipleWriteLocations"])
+			assert.Equal(t, true, acct["enableAutomaticFailover"])
+			assert.Equal(t, true, acct["disableLocalAuth"])
+			assert.Equal(t, "Session", get(acct, "consistencyPolicy", "defaultConsistencyLevel"))
+			assert.Equal(t, "EnableTable", get(acct, "capabilities", 0, "name"))
+			assert.Equal(t, "Continuous", get(acct, "backupPolicy", "type"))
+			assert.Equal(t, topo.Config.Cosmos.BackupTier, get(acct, "backupPolicy", "continuousModeProperties", "tier"))
+			locs := acct["locations"].([]any)
+			require.Len(t, locs, len(topo.Regions))
+			for i, r := range topo.Regions {
+				assert.Equal(t, r.Name, get(locs[i], "locationName"))
+				assert.EqualValues(t, i, get(locs[i], "failoverPriority"), "failover order follows the region list")
+				assert.Equal(t, true, get(locs[i], "isZoneRedundant"))
+			}
+			// Every stamp region is a write location.
+			for _, s := range topo.Stamps {
+				assert.True(t, slices.ContainsFunc(locs, func(l any) bool { return get(l, "locationName") == s.Region }), s.ID)
+			}
+			var tables []string
+			for _, r := range m.ofType("TableResourceTable") {
+				tables = append(tables, r.Inputs["tableName"].(string))
+				assert.EqualValues(t, topo.Config.Cosmos.MaxThroughput, get(r.Inputs, "options", "autoscaleSettings", "maxThroughput"))
+			}
+			assert.ElementsMatch(t, topology.Tables(), tables)
+		})
+	}
+}
+
+func TestTrafficManager(t *testing.T) {
+	for _, st := range []string{"dev", "prod"} {
+		t.Run(st, func(t *testing.T) {
+			cfg := stackConfig(t, st)
+			topo := plan(t, cfg)
+			m, err := run(t, st, cfg, stack.Run)
+			require.NoError(t, err)
+			p := m.ofType("Profile")[0].Inputs
+			assert.Equal(t, topo.Config.TrafficManager.RoutingMethod, p["trafficRoutingMethod"])
+			assert.LessOrEqual(t, get(p, "dnsConfig", "ttl").(float64), 30.0)
+			assert.Equal(t, "/health/stamp", get(p, "monitorConfig", "path"))
+			assert.EqualValues(t, 10, get(p, "monitorConfig", "intervalInSeconds"))
+			assert.EqualValues(t, topo.Config.TrafficManager.TimeoutSeconds, get(p, "monitorConfig", "timeoutInSeconds"))
+			assert.EqualValues(t, topo.Config.TrafficManager.ToleratedFailures, get(p, "monitorConfig", "toleratedNumberOfFailures"))
+			assert.Equal(t, topo.Config.TrafficManager.Protocol, get(p, "monitorConfig", "protocol"))
+			assert.EqualValues(t, topo.Config.TrafficManager.Port, get(p, "monitorConfig", "port"))
+
+			eps := m.ofType("Endpoint")
+			require.Len(t, eps, len(topo.Stamps))
+			for _, s := range topo.Stamps {
+				ep, ok := m.byName(s.ID + "-tm-endpoint")
+				require.True(t, ok)
+				pip, _ := m.byName(s.ID + "-pip")
+				assert.Equal(t, pip.ID, ep.Inputs["targetResourceId"], "endpoint of %s targets its own public IP", s.ID)
+				assert.EqualValues(t, s.Weight, ep.Inputs["weight"])
+				assert.Equal(t, map[bool]string{false: "Enabled", true: "Disabled"}[s.Drained], ep.Inputs["endpointStatus"])
+				assert.Equal(t, topo.Global.TrafficManager, ep.Inputs["profileName"])
+				assert.Equal(t, s.DNSLabel, get(pip.Inputs, "dnsSettings", "domainNameLabel"))
+				assert.Equal(t, []any{strconv.Itoa(s.Zone)}, pip.Inputs["zones"])
+				assert.Equal(t, "Standard", get(pip.Inputs, "sku", "name"))
+			}
+		})
+	}
+}
+
+func TestStampClusters(t *testing.T) {
+	for _, st := range []string{"dev", "prod"} {
+		t.Run(st, func(t *testing.T) {
+			cfg := stackConfig(t, st)
+			topo := plan(t, cfg)
+			m, err := run(t, st, cfg, stack.Run)
+			require.NoError(t, err)
+			for _, s := range topo.Stamps {
+				r, ok := m.byName(s.ID + "-aks")
+				require.True(t, ok)
+				in := r.Inputs
+				pools := in["agentPoolProfiles"].([]any)
+				require.Len(t, pools, 2)
+				modes := []string{}
+				for _, p := range pools {
+					assert.Equal(t, []any{strconv.Itoa(s.Zone)}, get(p, "availabilityZones"), "pool pinned to the stamp's zone")
+					assert.Equal(t, true, get(p, "enableAutoScaling"))
+					assert.NotEmpty(t, get(p, "vnetSubnetID"))
+					modes = append(modes, get(p, "mode").(string))
+				}
+				assert.ElementsMatch(t, []string{"System", "User"}, modes)
+				assert.Equal(t, true, get(in, "oidcIssuerProfile", "enabled"))
+				assert.Equal(t, true, get(in, "securityProfile", "workloadIdentity", "enabled"))
+				assert.Equal(t, "azure", get(in, "networkProfile", "networkPlugin"))
+				assert.Equal(t, "overlay", get(in, "networkProfile", "networkPluginMode"))
+				assert.Equal(t, true, get(in, "aadProfile", "managed"))
+				assert.Equal(t, true, get(in, "aadProfile", "enableAzureRBAC"))
+				assert.Equal(t, true, in["disableLocalAccounts"])
+				assert.Equal(t, topo.Config.AKS.UpgradeChannel, get(in, "autoUpgradeProfile", "upgradeChannel"))
+				ws, _ := m.byName(s.ID + "-log")
+				assert.Equal(t, true, get(in, "addonProfiles", "omsagent", "enabled"))
+				assert.Equal(t, ws.ID, get(in, "addonProfiles", "omsagent", "config", "logAnalyticsWorkspaceResourceID"), "Container Insights to the stamp workspace")
+
+				// Workload identity for the app's service account.
+				fic, ok := m.byName(s.ID + "-id-app-federation")
+				require.True(t, ok)
+				assert.Equal(t, "system:serviceaccount:voicemail:voicemail", fic.Inputs["subject"])
+				assert.Equal(t, r.Outputs["oidcIssuerProfile"].(map[string]any)["issuerURL"], fic.Inputs["issuer"])
+				assert.Equal(t, []any{"api://AzureADTokenExchange"}, fic.Inputs["audiences"])
+			}
+		})
+	}
+}
+
+// TestRoleAssignments checks the app identity's data-plane roles and the kubelet's AcrPull.
+func TestRoleAssignments(t *testing.T) {
+	cfg := stackConfig(t, "prod")
+	topo := plan(t, cfg)
+	m, err := run(t, "prod", cfg, stack.Run)
+	require.NoError(t, err)
+	roleOf := func(r Resource) string {
+		s := r.Inputs["roleDefinitionId"].(string)
+		return s[strings.LastIndex(s, "/")+1:]
+	}
+	for _, s := range topo.Stamps {
+		app, _ := m.byName(s.ID + "-id-app")
+		principal := app.Outputs["principalId"]
+		region, _ := topo.Region(s.Region)
+		blob, _ := m.byName(s.Region + "-st-blob")
+		queue, _ := m.byName(s.Region + "-st-queue")
+		kv, _ := m.byName(s.Region + "-kv")
+		want := map[string]string{
+			global.RoleStorageBlobDataContributor: blob.ID,
+			global.RoleStorageQueueDataContrib:    queue.ID,
+			global.RoleKeyVaultSecretsUser:        kv.ID,
+		}
+		got := map[string]string{}
+		for _, r := range m.ofType("RoleAssignment") {
+			if r.Inputs["principalId"] == principal {
+				got[roleOf(r)] = r.Inputs["scope"].(string)
+				assert.Equal(t, "ServicePrincipal", r.Inputs["principalType"])
+			}
+		}
+		assert.Equal(t, want, got, s.ID)
+		assert.Contains(t, blob.ID, region.Names.BlobAccount)
+
+		cosmos, ok := m.byName(s.ID + "-app-cosmos")
+		require.True(t, ok)
+		assert.Equal(t, principal, cosmos.Inputs["principalId"])
+		assert.True(t, strings.HasSuffix(cosmos.Inputs["roleDefinitionId"].(string), "/sqlRoleDefinitions/"+global.CosmosDataContributor))
+
+		aks, _ := m.byName(s.ID + "-aks")
+		pull, ok := m.byName(s.ID + "-acr-pull")
+		require.True(t, ok)
+		assert.Equal(t, get(aks.Outputs, "identityProfile", "kubeletidentity", "objectId"), pull.Inputs["principalId"])
+		assert.Equal(t, global.RoleAcrPull, roleOf(pull))
+	}
+	// Role assignment names are GUIDs, unique and stable.
+	seen := map[string]bool{}
+	for _, r := range m.ofType("RoleAssignment") {
+		n := r.Inputs["roleAssignmentName"].(string)
+		assert.Len(t, n, 36)
+		assert.False(t, seen[n], "duplicate role assignment name %s", n)
+		seen[n] = true
+	}
+}
+
+func TestRegionalResources(t *testing.T) {
+	for _, st := range []string{"dev", "prod"} {
+		t.Run(st, func(t *testing.T) {
+			cfg := stackConfig(t, st)
+			topo := plan(t, cfg)
+			m, err := run(t, st, cfg, stack.Run)
+			require.NoError(t, err)
+			acr := m.ofType("Registry")[0].Inputs
+			assert.Equal(t, "Premium", get(acr, "sku", "name"))
+			assert.Equal(t, "Enabled", acr["zoneRedundancy"])
+			assert.Equal(t, false, acr["adminUserEnabled"])
+			var replicas []string
+			for _, r := range m.ofType("Replication") {
+				replicas = append(replicas, r.Inputs["location"].(string))
+				assert.Equal(t, "Enabled", r.Inputs["zoneRedundancy"])
+			}
+			var others []string
+			for _, r := range topo.Regions[1:] {
+				others = append(others, r.Name)
+			}
+			assert.ElementsMatch(t, others, replicas, "one replica in every non-home region")
+
+			for _, r := range m.ofType("StorageAccount") {
+				in := r.Inputs
+				assert.Equal(t, false, in["allowSharedKeyAccess"], r.Name)
+				assert.Equal(t, false, in["allowBlobPublicAccess"], r.Name)
+				assert.Equal(t, "TLS1_2", in["minimumTlsVersion"], r.Name)
+				assert.Contains(t, get(in, "sku", "name"), "ZRS", r.Name)
+			}
+			for _, r := range m.ofType("BlobServiceProperties") {
+				assert.Equal(t, true, r.Inputs["isVersioningEnabled"])
+				assert.Equal(t, true, get(r.Inputs, "changeFeed", "enabled"))
+			}
+			for _, region := range topo.Regions {
+				for _, c := range topology.Containers() {
+					r, ok := m.byName(region.Name + "-st-blob-" + c)
+					require.True(t, ok)
+					assert.Equal(t, "None", r.Inputs["publicAccess"])
+				}
+				for _, q := range topology.Queues() {
+					_, ok := m.byName(region.Name + "-st-queue-" + q)
+					assert.True(t, ok)
+				}
+				kv, _ := m.byName(region.Name + "-kv")
+				assert.Equal(t, true, get(kv.Inputs, "properties", "enableRbacAuthorization"))
+				assert.Equal(t, true, get(kv.Inputs, "properties", "enablePurgeProtection"))
+				assert.Equal(t, true, get(kv.Inputs, "properties", "enableSoftDelete"))
+				assert.NotEmpty(t, get(kv.Inputs, "properties", "tenantId"))
+
+				fn, _ := m.byName(region.Name + "-func")
+				assert.Equal(t, "functionapp,linux", fn.Inputs["kind"])
+				assert.Equal(t, "SystemAssigned", get(fn.Inputs, "identity", "type"))
+				vmss, _ := m.byName(region.Name + "-jumpbox")
+				assert.Equal(t, "SystemAssigned", get(vmss.Inputs, "identity", "type"))
+				ipc := get(vmss.Inputs, "virtualMachineProfile", "networkProfile", "networkInterfaceConfigurations", 0, "ipConfigurations", 0)
+				assert.Nil(t, get(ipc, "publicIPAddressConfiguration"), "jump box has no public IP")
+				assert.Equal(t, "AADSSHLoginForLinux", get(vmss.Inputs, "virtualMachineProfile", "extensionProfile", "extensions", 0, "type"))
+			}
+			// Object replication: each region's audio goes to the next region's.
+			for _, region := range topo.Regions {
+				src, ok := m.byName(fmt.Sprintf("%s-to-%s-or-src", region.Name, region.ReplicateTo))
+				if region.ReplicateTo == "" {
+					assert.False(t, ok)
+					continue
+				}
+				require.True(t, ok)
+				dst, _ := m.byName(fmt.Sprintf("%s-to-%s-or-dst", region.Name, region.ReplicateTo))
+				srcAcct, _ := m.byName(region.Name + "-st-blob")
+				dstAcct, _ := m.byName(region.ReplicateTo + "-st-blob")
+				for _, p := range []Resource{src, dst} {
+					assert.Equal(t, srcAcct.ID, p.Inputs["sourceAccount"])
+					assert.Equal(t, dstAcct.ID, p.Inputs["destinationAccount"])
+					assert.Equal(t, "audio", get(p.Inputs, "rules", 0, "sourceContainer"))
+				}
+				assert.Equal(t, dst.Outputs["policyId"], src.Inputs["objectReplicationPolicyId"])
+				assert.Equal(t, get(dst.Outputs, "rules", 0, "ruleId"), get(src.Inputs, "rules", 0, "ruleId"))
+			}
+		})
+	}
+}
+
+// TestDiagnosticSettings: every resource type that supports diagnostic settings sends to
+// the workspace of its layer.
+func TestDiagnosticSettings(t *testing.T) {
+	cfg := stackConfig(t, "prod")
+	topo := plan(t, cfg)
+	m, err := run(t, "prod", cfg, stack.Run)
+	require.NoError(t, err)
+	targets := map[string]string{} // resourceUri -> workspaceId
+	for _, d := range m.ofType("DiagnosticSetting") {
+		targets[d.Inputs["resourceUri"].(string)] = d.Inputs["workspaceId"].(string)
+	}
+	id := func(n string) string { r, ok := m.byName(n); require.True(t, ok, n); return r.ID }
+	globalWS := id("global-log")
+	for _, n := range []string{"cosmos", "acr", "traffic-manager"} {
+		assert.Equal(t, globalWS, targets[id(n)], n)
+	}
+	for _, r := range topo.Regions {
+		ws := id(r.Name + "-log")
+		for _, n := range []string{"-kv", "-st-blob", "-st-queue", "-func", "-plan", "-jumpbox", "-vnet"} {
+			assert.Equal(t, ws, targets[id(r.Name+n)], r.Name+n)
+		}
+		assert.Equal(t, ws, targets[id(r.Name+"-st-blob")+"/blobServices/default"])
+		assert.Equal(t, ws, targets[id(r.Name+"-st-queue")+"/queueServices/default"])
+	}
+	for _, s := range topo.Stamps {
+		ws := id(s.ID + "-log")
+		assert.Equal(t, ws, targets[id(s.ID+"-aks")], s.ID)
+		assert.Equal(t, ws, targets[id(s.ID+"-pip")], s.ID)
+	}
+}
+
+// TestOutputsResolve runs the program through stack.Deploy and waits for every output the
+// app deployment and operators read.
+func TestOutputsResolve(t *testing.T) {
+	for _, st := range []string{"dev", "prod"} {
+		t.Run(st, func(t *testing.T) {
+			cfg := stackConfig(t, st)
+			topo := plan(t, cfg)
+			var mu sync.Mutex
+			got := map[string]string{}
+			var wg sync.WaitGroup
+			capture := func(key string, o pulumi.StringOutput) {
+				wg.Add(1)
+				o.ApplyT(func(v string) string {
+					mu.Lock()
+					got[key] = v
+					mu.Unlock()
+					wg.Done()
+					return v
+				})
+			}
+			_, err := run(t, st, cfg, func(ctx *pulumi.Context) error {
+				d, err := stack.Deploy(ctx)
+				if err != nil {
+					return err
+				}
+				capture("tm", d.Global.TrafficManagerFQDN)
+				capture("cosmos", d.Global.CosmosEndpoint)
+				capture("acr", d.Global.RegistryLoginServer)
+				for _, s := range d.Stamps {
+					id := s.Info.ID
+					for k, o := range map[string]pulumi.StringOutput{
+						"cluster": s.ClusterName, "rg": s.ResourceGroupName, "oidc": s.OIDCIssuerURL,
+						"kubelet": s.KubeletObjectID, "client": s.AppIdentityClientID, "ip": s.PublicIPAddress,
+						"fqdn": s.PublicIPFQDN, "table": s.CosmosTableEndpoint, "blob": s.BlobEndpoint,
+						"queue": s.QueueEndpoint, "state": s.StateContainer, "stateBlob": s.StateBlob,
+						"kubeconfig": s.UserKubeconfig(ctx), "clusterId": s.ClusterID,
+					} {
+						capture(id+"/"+k, o)
+					}
+				}
+				return nil
+			})
+			require.NoError(t, err)
+			wg.Wait()
+			assert.Equal(t, topo.Global.TrafficManagerFQDN, got["tm"])
+			assert.Equal(t, "https://"+topo.Global.CosmosAccount+".documents.azure.com:443/", got["cosmos"])
+			assert.Equal(t, topo.Global.Registry+".azurecr.io", got["acr"])
+			for _, s := range topo.Stamps {
+				region, _ := topo.Region(s.Region)
+				assert.Equal(t, s.Names.Cluster, got[s.ID+"/cluster"])
+				assert.Equal(t, s.Names.ResourceGroup, got[s.ID+"/rg"])
+				assert.Equal(t, s.FQDN, got[s.ID+"/fqdn"], "the mock computes the FQDN like Azure; topology predicts it")
+				assert.Equal(t, topo.Global.CosmosTableEndpoint, got[s.ID+"/table"])
+				assert.Equal(t, "https://"+region.Names.BlobAccount+".blob.core.windows.net/", got[s.ID+"/blob"])
+				assert.Equal(t, "https://"+region.Names.QueueAccount+".queue.core.windows.net/", got[s.ID+"/queue"])
+				assert.Equal(t, "state", got[s.ID+"/state"])
+				assert.Equal(t, s.ID, got[s.ID+"/stateBlob"])
+				assert.Contains(t, got[s.ID+"/kubeconfig"], "kubelogin")
+				assert.Contains(t, got[s.ID+"/kubeconfig"], s.Names.Cluster)
+				for _, k := range []string{"oidc", "kubelet", "client", "ip", "clusterId"} {
+					assert.NotEmpty(t, got[s.ID+"/"+k], s.ID+"/"+k)
+				}
+			}
+		})
+	}
+}
