@@ -102,8 +102,8 @@ func (r *Regional) jumpbox(ctx *pulumi.Context, t topology.Topology, reg topolog
 		OrchestrationMode: pulumi.String("Uniform"),
 		Sku:               &compute.SkuArgs{Name: pulumi.String(jb.VMSize), Tier: pulumi.String("Standard"), Capacity: pulumi.Float64(jb.Instances)},
 		Zones:             zones, Overprovision: pulumi.Bool(false), SinglePlacementGroup: pulumi.Bool(false),
-		Identity:          &compute.VirtualMachineScaleSetIdentityArgs{Type: compute.ResourceIdentityTypeSystemAssigned},
-		UpgradePolicy:     &compute.UpgradePolicyArgs{Mode: compute.UpgradeModeAutomatic},
+		Identity:      &compute.VirtualMachineScaleSetIdentityArgs{Type: compute.ResourceIdentityTypeSystemAssigned},
+		UpgradePolicy: &compute.UpgradePolicyArgs{Mode: compute.UpgradeModeAutomatic},
 		VirtualMachineProfile: &compute.VirtualMachineScaleSetVMProfileArgs{
 			OsProfile: &compute.VirtualMachineScaleSetOSProfileArgs{
 				ComputerNamePrefix: pulumi.String(reg.Names.JumpboxComputerPrefix),

@@ -114,9 +114,9 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		PublicIpAddressName: pulumi.String(n.PublicIP), ResourceGroupName: rg.Name, Location: loc,
 		Sku:                      &network.PublicIPAddressSkuArgs{Name: pulumi.String("Standard")},
 		PublicIPAllocationMethod: pulumi.String("Static"), PublicIPAddressVersion: pulumi.String("IPv4"),
-		Zones:                    zone,
-		DnsSettings:              &network.PublicIPAddressDnsSettingsArgs{DomainNameLabel: pulumi.String(st.DNSLabel)},
-		Tags:                     tags,
+		Zones:       zone,
+		DnsSettings: &network.PublicIPAddressDnsSettingsArgs{DomainNameLabel: pulumi.String(st.DNSLabel)},
+		Tags:        tags,
 	}, parent)
 	if err != nil {
 		return nil, err
@@ -209,9 +209,9 @@ func (s *Stamp) cluster(ctx *pulumi.Context, t topology.Topology, st topology.St
 			EnableAutoScaling: pulumi.Bool(true),
 			AvailabilityZones: zone, // pinned: the stamp is one zone
 			OsType:            pulumi.String("Linux"), OsSKU: pulumi.String("AzureLinux"),
-			Type:         pulumi.String("VirtualMachineScaleSets"),
-			MaxPods:      pulumi.Int(a.MaxPods),
-			VnetSubnetID: subnet.ID(),
+			Type:            pulumi.String("VirtualMachineScaleSets"),
+			MaxPods:         pulumi.Int(a.MaxPods),
+			VnetSubnetID:    subnet.ID(),
 			UpgradeSettings: &containerservice.AgentPoolUpgradeSettingsArgs{MaxSurge: pulumi.String("33%")},
 			Tags:            tags,
 		}
