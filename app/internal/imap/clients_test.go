@@ -14,6 +14,7 @@ import (
 	"io"
 	"math/big"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -126,19 +127,21 @@ func TestIdleAnnouncesDepositsAndChanges(t *testing.T) {
 	e := startEnv(t, Config{})
 	voicemailtest.Provision(t, e.svc, testNumber, testPIN)
 	voicemailtest.Deposit(t, e.svc, testNumber, "+15551110001", time.Second)
-	ctx := context.Background()
 
+	// The changes come in over the HTTP API: deposit, mark heard, delete.
+	web := startHTTP(t, e.svc)
 	p := startPython(t, "idle.py", e.host, e.port, testNumber, testPIN)
 	p.expect("IDLING")
-	m := voicemailtest.Deposit(t, e.svc, testNumber, "+15551110002", time.Second)
+	m := web.deposit("+15551110002", voicemailtest.WAV(audio.ALaw, time.Second))
 	p.proceed()
 	p.expect("HEARD")
-	heard := true
-	_, err := e.svc.UpdateMessage(ctx, testNumber, m.ID, voicemail.MessageUpdate{Heard: &heard})
-	require.NoError(t, err)
+	code, body := web.do(http.MethodPatch, "/v1/mailboxes/"+testNumber+"/messages/"+m.ID, []byte(`{"heard":true}`), false,
+		map[string]string{"Content-Type": "application/json"})
+	require.Equal(t, http.StatusOK, code, string(body))
 	p.proceed()
 	p.expect("DELETED")
-	require.NoError(t, e.svc.DeleteMessage(ctx, testNumber, m.ID))
+	code, body = web.do(http.MethodDelete, "/v1/mailboxes/"+testNumber+"/messages/"+m.ID, nil, false, nil)
+	require.Equal(t, http.StatusNoContent, code, string(body))
 	p.proceed()
 	require.True(t, p.lines.Scan())
 	var got struct {
