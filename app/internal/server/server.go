@@ -1,0 +1,164 @@
+// Package server assembles the voicemail process from its configuration: storage backend,
+// service and queue drainer, HTTP API, health, metrics, and graceful shutdown.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+
+	"github.com/voicemail-platform/voicemail/app/internal/appconfig"
+	"github.com/voicemail-platform/voicemail/app/internal/health"
+	"github.com/voicemail-platform/voicemail/app/internal/httpapi"
+	"github.com/voicemail-platform/voicemail/app/internal/metrics"
+	"github.com/voicemail-platform/voicemail/app/internal/store"
+	"github.com/voicemail-platform/voicemail/app/internal/store/azure"
+	"github.com/voicemail-platform/voicemail/app/internal/store/embedded"
+	"github.com/voicemail-platform/voicemail/app/internal/voicemail"
+)
+
+// App is one voicemail process.
+type App struct {
+	Config  appconfig.Config
+	Log     *slog.Logger
+	Backend *store.Backend
+	Service *voicemail.Service
+	Health  *health.Service
+	Metrics *metrics.Metrics
+	// Mux holds every HTTP route; Handler is Mux wrapped with metrics and the health model.
+	Mux     *http.ServeMux
+	Handler http.Handler
+
+	drainStop context.CancelFunc
+	drainDone chan struct{}
+	closeOnce sync.Once
+}
+
+// OpenBackend opens the storage the configuration selects.
+func OpenBackend(ctx context.Context, cfg appconfig.Config) (*store.Backend, error) {
+	if !cfg.Azure() {
+		b, err := embedded.Open(cfg.DataDir, embedded.Options{StateFile: cfg.StateBlob})
+		if err != nil {
+			return nil, fmt.Errorf("VOICEMAIL_DATA_DIR: %w", err)
+		}
+		return b, nil
+	}
+	ac := azure.Config{
+		ConnectionString: cfg.ConnectionString,
+		TableEndpoint:    cfg.TableEndpoint, BlobEndpoint: cfg.BlobEndpoint, QueueEndpoint: cfg.QueueEndpoint,
+		Table: cfg.Table, AudioContainer: cfg.AudioContainer, Queue: cfg.Queue,
+		StateContainer: cfg.StateContainer, StateBlob: cfg.StateBlob,
+		// With Azurite the process owns its little world, so it starts in service. In Azure the
+		// management service writes the state blob when the stamp may take traffic.
+		WriteInitialState: cfg.ConnectionString != "",
+	}
+	if cfg.ConnectionString == "" {
+		cred, err := azidentity.NewDefaultAzureCredential(nil) // workload identity in AKS
+		if err != nil {
+			return nil, fmt.Errorf("azure credential: %w", err)
+		}
+		ac.Credential = cred
+	}
+	octx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	b, err := azure.Open(octx, ac)
+	if err != nil {
+		return nil, fmt.Errorf("azure storage: %w", err)
+	}
+	return b, nil
+}
+
+// New builds the process and starts the queue drainer.
+func New(ctx context.Context, cfg appconfig.Config, log *slog.Logger) (*App, error) {
+	b, err := OpenBackend(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	m := metrics.New()
+	svc, err := voicemail.New(voicemail.Options{
+		Backend: b, Region: cfg.Region, Node: cfg.Region + "/" + cfg.Stamp, Logger: log,
+		LockoutThreshold: cfg.LockoutThreshold, LockoutDuration: cfg.LockoutDuration,
+		DrainInterval: cfg.DrainInterval, Observer: m,
+	})
+	if err != nil {
+		if b.Close != nil {
+			_ = b.Close()
+		}
+		return nil, err
+	}
+	hs := health.New(health.Options{
+		Backend: b, Stamp: cfg.Stamp, Region: cfg.Region,
+		Timeout: cfg.HealthTimeout, CacheTTL: cfg.HealthCacheTTL, Recorder: m, Logger: log,
+	})
+	mux := http.NewServeMux()
+	httpapi.New(httpapi.Options{Service: svc, OperatorToken: cfg.OperatorToken, Logger: log}).Register(mux)
+	hs.Register(mux)
+	mux.Handle("/metrics", m.Handler())
+	a := &App{
+		Config: cfg, Log: log, Backend: b, Service: svc, Health: hs, Metrics: m, Mux: mux,
+		Handler: m.Instrument(mux, func(o metrics.Observation) { hs.Observe(o.Route, o.Code, o.Latency) }),
+	}
+	dctx, stop := context.WithCancel(context.Background())
+	a.drainStop, a.drainDone = stop, make(chan struct{})
+	go func() { defer close(a.drainDone); svc.Run(dctx) }()
+	return a, nil
+}
+
+// Serve serves HTTP on l until ctx ends, then shuts down gracefully: /health/ready turns 503,
+// after ShutdownDelay the listener closes, and in-flight requests (deposits) get ShutdownGrace
+// to finish. It returns nil after a clean shutdown.
+func (a *App) Serve(ctx context.Context, l net.Listener) error {
+	srv := &http.Server{
+		Handler:           a.Handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       5 * time.Minute, // long recordings upload slowly from phones
+		WriteTimeout:      5 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(a.Log.Handler(), slog.LevelWarn),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(l) }()
+	a.Log.Info("http listening", "addr", l.Addr().String(), "region", a.Config.Region, "stamp", a.Config.Stamp, "azure", a.Config.Azure())
+	select {
+	case err := <-errc:
+		return fmt.Errorf("http server: %w", err)
+	case <-ctx.Done():
+	}
+	a.Log.Info("shutting down", "grace", a.Config.ShutdownGrace.String())
+	a.Health.SetReady(false)
+	if a.Config.ShutdownDelay > 0 {
+		time.Sleep(a.Config.ShutdownDelay)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), a.Config.ShutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("in-flight requests did not finish within %s: %w", a.Config.ShutdownGrace, err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	a.Log.Info("http stopped; in-flight requests finished")
+	return nil
+}
+
+// Close stops the drainer and closes the backend.
+func (a *App) Close() error {
+	var err error
+	a.closeOnce.Do(func() {
+		a.drainStop()
+		<-a.drainDone
+		if a.Backend.Close != nil {
+			err = a.Backend.Close()
+		}
+	})
+	return err
+}
