@@ -23,6 +23,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -172,7 +174,8 @@ func mustCreated(t *testing.T, e *env) time.Time {
 
 func TestWrongPINLockoutIsShared(t *testing.T) {
 	t.Parallel()
-	e := startEnv(t, Config{})
+	reg := prometheus.NewRegistry()
+	e := startEnv(t, Config{Registerer: reg})
 	voicemailtest.Provision(t, e.svc, testNumber, testPIN)
 	var got struct {
 		SameSession []string `json:"same_session"`
@@ -193,6 +196,14 @@ func TestWrongPINLockoutIsShared(t *testing.T) {
 	assert.Contains(t, got.Right, "locked", "the right PIN is refused while locked")
 	// The lock is the service's: HTTP and the phone menu see it too.
 	assert.ErrorIs(t, e.svc.Login(context.Background(), testNumber, testPIN), voicemail.ErrLocked)
+
+	srv := e.srv.metrics
+	assert.Equal(t, 4.0, testutil.ToFloat64(srv.logins.WithLabelValues("failed")))
+	assert.Equal(t, 3.0, testutil.ToFloat64(srv.logins.WithLabelValues("locked")))
+	assert.Equal(t, 7.0, testutil.ToFloat64(srv.commands.WithLabelValues("LOGIN", "NO")))
+	n, err := testutil.GatherAndCount(reg, "voicemail_imap_logins_total", "voicemail_imap_sessions")
+	require.NoError(t, err)
+	assert.Equal(t, 3, n, "registered on the given registry")
 }
 
 func TestCustomCommandsAndGreetingUpload(t *testing.T) {

@@ -25,6 +25,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/voicemail-platform/voicemail/app/internal/voicemail"
 )
 
@@ -65,6 +67,8 @@ type Config struct {
 	// Languages lists the languages OMTP clients choose by number in XCHANGE_VM_LANG LANG=<n>
 	// (1-based, as the carrier's STATUS SMS announces them); a BCP 47 tag is accepted as is.
 	Languages []string
+	// Registerer, when set, gets the IMAP metrics (sessions, commands, logins).
+	Registerer prometheus.Registerer
 	// MaxLoginFailures ends a session after this many failed logins (default 3); the
 	// service's lockout applies across all sessions and interfaces regardless.
 	MaxLoginFailures int
@@ -100,11 +104,12 @@ func (c Config) withDefaults() Config {
 // Server accepts IMAP connections. One Server may serve several listeners (plain with
 // STARTTLS, and implicit TLS) at once.
 type Server struct {
-	svc   Service
-	cfg   Config
-	log   *slog.Logger
-	slots chan struct{}
-	wg    sync.WaitGroup
+	svc     Service
+	cfg     Config
+	log     *slog.Logger
+	metrics *metrics
+	slots   chan struct{}
+	wg      sync.WaitGroup
 }
 
 // New returns a server over svc. A nil logger discards logs.
@@ -114,10 +119,11 @@ func New(svc Service, cfg Config, logger *slog.Logger) *Server {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	return &Server{
-		svc:   svc,
-		cfg:   cfg,
-		log:   logger.With("component", "imap"),
-		slots: make(chan struct{}, cfg.MaxConnections),
+		svc:     svc,
+		cfg:     cfg,
+		log:     logger.With("component", "imap"),
+		metrics: newMetrics(cfg.Registerer),
+		slots:   make(chan struct{}, cfg.MaxConnections),
 	}
 }
 
@@ -175,8 +181,9 @@ func (s *Server) ServeListener(ctx context.Context, ln net.Listener, implicitTLS
 			continue
 		}
 		s.wg.Add(1)
+		s.metrics.sessions.Inc()
 		go func() {
-			defer func() { <-s.slots; s.wg.Done() }()
+			defer func() { <-s.slots; s.metrics.sessions.Dec(); s.wg.Done() }()
 			if implicitTLS {
 				conn = tls.Server(conn, s.cfg.TLS)
 			}

@@ -227,19 +227,21 @@ func (s *session) dispatch(cmd command) error {
 		}
 	}
 	if errors.Is(err, errDone) {
+		s.srv.metrics.command(cmd.name, "BYE")
 		s.flush()
 		return err
 	}
 	var se *statusErr
+	status, text := "OK", okText
 	switch {
 	case err == nil:
-		s.writef("%s OK %s\r\n", cmd.tag, okText)
 	case errors.As(err, &se):
-		s.writef("%s %s %s\r\n", cmd.tag, se.status, se.text)
+		status, text = se.status, se.text
 	default:
-		status, text := s.serviceError(err)
-		s.writef("%s %s %s\r\n", cmd.tag, status, text)
+		status, text = s.serviceError(err)
 	}
+	s.srv.metrics.command(cmd.name, status)
+	s.writef("%s %s %s\r\n", cmd.tag, status, text)
 	return s.flush()
 }
 
@@ -461,6 +463,11 @@ func (s *session) login(ctx context.Context, user, pin string) (string, error) {
 			return "", err
 		}
 		s.fails++
+		result := "failed"
+		if errors.Is(err, voicemail.ErrLocked) {
+			result = "locked"
+		}
+		s.srv.metrics.logins.WithLabelValues(result).Inc()
 		s.log.Info("imap login failed", "mailbox", number, "err", err)
 		if s.fails >= s.srv.cfg.MaxLoginFailures {
 			se := out.(*statusErr)
@@ -470,6 +477,7 @@ func (s *session) login(ctx context.Context, user, pin string) (string, error) {
 		}
 		return "", out
 	}
+	s.srv.metrics.logins.WithLabelValues("ok").Inc()
 	s.number = number
 	s.state = stateAuth
 	s.log = s.log.With("mailbox", number)
