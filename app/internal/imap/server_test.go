@@ -324,6 +324,13 @@ func TestMalformedCommandsGetBADAndSessionSurvives(t *testing.T) {
 	assert.Equal(t, "d1 OK NOOP completed", rc.line())
 	rc.send("d2 LOGOUT\r\n")
 	assert.Equal(t, []string{"* BYE logging out", "d2 OK LOGOUT completed"}, rc.until("d2 "))
+
+	// Something that is not an IMAP client gets BAD for a while, then BYE.
+	http := dialRaw(t, e.addr)
+	http.send(strings.Repeat("GET / HTTP/1.1\r\n", maxBadCommands+5))
+	lines := http.until("* BYE")
+	assert.Len(t, lines, maxBadCommands+1)
+	assert.Equal(t, "* BYE too many invalid commands", lines[len(lines)-1])
 }
 
 func TestMain(m *testing.M) {

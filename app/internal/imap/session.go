@@ -42,7 +42,12 @@ type session struct {
 	unsub   func()
 	sel     *selection
 	fails   int
+	bads    int // consecutive BAD responses
 }
+
+// maxBadCommands consecutive BADs end a session: whatever is talking is not an IMAP client
+// (an HTTP request sent to the IMAP port, say), and answering it forever helps nobody.
+const maxBadCommands = 20
 
 // statusErr is a command's failure: NO or BAD with a text (which may start with [CODE]).
 type statusErr struct {
@@ -136,7 +141,7 @@ func (s *session) run() {
 				tag = pe.tag
 			}
 			s.writef("%s BAD %s\r\n", tag, err.Error())
-			if s.flush() != nil {
+			if s.flush() != nil || s.tooManyBad() {
 				return
 			}
 			continue
@@ -145,6 +150,16 @@ func (s *session) run() {
 			return
 		}
 	}
+}
+
+// tooManyBad counts a BAD and says BYE when the limit is reached.
+func (s *session) tooManyBad() bool {
+	s.bads++
+	if s.bads < maxBadCommands {
+		return false
+	}
+	s.bye("too many invalid commands")
+	return true
 }
 
 // readFailed answers a command that could not be read; false ends the session.
@@ -156,10 +171,10 @@ func (s *session) readFailed(raw rawCommand, err error) bool {
 	switch {
 	case errors.Is(err, errLineTooLong):
 		s.writef("%s BAD command line too long\r\n", tag)
-		return s.flush() == nil
+		return s.flush() == nil && !s.tooManyBad()
 	case errors.Is(err, errLiteralRejected):
 		s.writef("%s BAD [TOOBIG] literal too large\r\n", tag)
-		return s.flush() == nil
+		return s.flush() == nil && !s.tooManyBad()
 	case errors.Is(err, errLiteralTooLarge):
 		s.bye("literal too large")
 		return false
@@ -179,16 +194,21 @@ func (s *session) readFailed(raw rawCommand, err error) bool {
 	return false
 }
 
+// bye is the last thing a session says; a client that does not read it gets 5 s.
 func (s *session) bye(text string) {
-	s.raw.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	s.writef("* BYE %s\r\n", text)
-	s.flush()
+	s.flushWithin(5 * time.Second)
 }
 
 func (s *session) writef(format string, a ...any) { fmt.Fprintf(s.bw, format, a...) }
 
-func (s *session) flush() error {
-	s.raw.SetWriteDeadline(time.Now().Add(s.srv.cfg.IdleTimeout))
+// writeTimeout drops a client that stops reading what it asked for.
+const writeTimeout = time.Minute
+
+func (s *session) flush() error { return s.flushWithin(writeTimeout) }
+
+func (s *session) flushWithin(d time.Duration) error {
+	s.raw.SetWriteDeadline(time.Now().Add(d))
 	return s.bw.Flush()
 }
 
@@ -242,7 +262,15 @@ func (s *session) dispatch(cmd command) error {
 	}
 	s.srv.metrics.command(cmd.name, status)
 	s.writef("%s %s %s\r\n", cmd.tag, status, text)
-	return s.flush()
+	if err := s.flush(); err != nil {
+		return err
+	}
+	if status != "BAD" {
+		s.bads = 0
+	} else if s.tooManyBad() {
+		return errDone
+	}
+	return nil
 }
 
 func (s *session) needAuth() error {
