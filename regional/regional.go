@@ -50,8 +50,6 @@ type Regional struct {
 	FunctionAppName     pulumi.StringOutput // empty when functions are disabled
 	FunctionPrincipalID pulumi.StringOutput
 	VNetID              pulumi.StringOutput
-
-	blobAccountResourceName pulumi.StringOutput
 }
 
 // New builds one region.

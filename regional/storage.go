@@ -99,7 +99,6 @@ func (r *Regional) storage(ctx *pulumi.Context, t topology.Topology, reg topolog
 	r.QueueAccountName = queue.Name
 	r.QueueAccountID = queue.ID().ToStringOutput()
 	r.QueueEndpoint = pulumi.Sprintf("https://%s.queue.core.windows.net/", reg.Names.QueueAccount)
-	r.blobAccountResourceName = blob.Name
 	return nil
 }
 
