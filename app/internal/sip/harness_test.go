@@ -95,6 +95,7 @@ func (h *callLog) waitFor(t *testing.T, d time.Duration, msg string, want map[st
 }
 
 type fixture struct {
+	stop func() // cancels Serve; cleanup waits for it to return
 	svc  *voicemail.Service
 	srv  *Server
 	log  *callLog
@@ -133,7 +134,7 @@ func start(t *testing.T, cfg Config) *fixture {
 			t.Errorf("server did not stop")
 		}
 	})
-	return &fixture{svc: svc, srv: srv, log: cl, addr: srv.Addr()}
+	return &fixture{stop: cancel, svc: svc, srv: srv, log: cl, addr: srv.Addr()}
 }
 
 // freePort returns a UDP port that was free a moment ago.

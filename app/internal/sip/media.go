@@ -39,6 +39,7 @@ type media struct {
 	lastVoice time.Time
 	lastRx    time.Time
 	packets   int
+	gotDTMF   bool
 
 	digits chan rune
 	done   chan struct{}
@@ -85,6 +86,9 @@ func (m *media) receive() {
 		m.mu.Unlock()
 		switch {
 		case m.hasDTMF && p.PayloadType == m.dtmfPT:
+			m.mu.Lock()
+			m.gotDTMF = true
+			m.mu.Unlock()
 			if k, ok := det.feed(&p); ok {
 				select {
 				case m.digits <- k:
@@ -129,12 +133,17 @@ func (m *media) stopRecording() []byte {
 	return out
 }
 
-// status is what the recorder polls.
+// status is what the recorder polls. sinceRx is zero until the first packet: the RTP timeout
+// detects media that stopped, while a caller who never sent any is caught by the silence
+// timeout (recording) or the digit timeouts (menus).
 func (m *media) status() (recorded int, sinceVoice, sinceRx time.Duration) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	now := time.Now()
-	return len(m.rec), now.Sub(m.lastVoice), now.Sub(m.lastRx)
+	if m.packets > 0 || m.gotDTMF {
+		sinceRx = now.Sub(m.lastRx)
+	}
+	return len(m.rec), now.Sub(m.lastVoice), sinceRx
 }
 
 // play sends samples paced at 20 ms per packet. With interrupt set it stops at the first key

@@ -1,0 +1,98 @@
+package sip
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/voicemail-platform/voicemail/app/internal/voicemail"
+	"github.com/voicemail-platform/voicemail/app/internal/voicemail/voicemailtest"
+)
+
+func onlyMessage(t *testing.T, svc *voicemail.Service, number string) voicemail.Message {
+	t.Helper()
+	msgs, err := svc.Messages(context.Background(), number, "")
+	require.NoError(t, err)
+	require.Len(t, msgs, 1)
+	return msgs[0]
+}
+
+func TestSippUnknownMailboxIs404(t *testing.T) {
+	t.Parallel()
+	f := start(t, Config{})
+	sipp(t, f.addr, "rejected.xml", map[string]string{"ruri": "sip:9999@" + f.addr, "caller": "5550155"})
+	assert.NotEmpty(t, f.log.find("deposit to unknown mailbox", map[string]string{"mailbox": "9999"}))
+}
+
+func TestSippFullMailboxPromptsAndHangsUp(t *testing.T) {
+	t.Parallel()
+	f := start(t, Config{})
+	ctx := context.Background()
+	_, _, err := f.svc.Provision(ctx, "3001", voicemail.ProvisionRequest{PIN: "2468", MaxMessages: 1})
+	require.NoError(t, err)
+	deposit(t, f.svc, "3001", "first")
+
+	sipp(t, f.addr, "answered_bye.xml", map[string]string{"ruri": "sip:3001@" + f.addr, "caller": "5550166"})
+	assert.NotEmpty(t, f.log.find("play", map[string]string{"prompt": "mailbox-full"}))
+	assert.Empty(t, f.log.find("play", map[string]string{"prompt": "beep"}), "no recording offered")
+	assert.Equal(t, "first", onlyMessage(t, f.svc, "3001").Caller, "nothing more stored")
+}
+
+func TestSippPoundEndsRecording(t *testing.T) {
+	t.Parallel()
+	f := start(t, Config{SilenceTimeout: 30 * time.Second})
+	voicemailtest.Provision(t, f.svc, "3002", "2468")
+	require.NoError(t, f.svc.PutGreeting(context.Background(), "3002", voicemail.GreetingUnavailable, toneWAV(600, 300)))
+
+	sipp(t, f.addr, "deposit_pound.xml", map[string]string{"ruri": "sip:3002@" + f.addr, "caller": "5550177", "pcap": sippShare + "/g711a.pcap"}, "-d", "1000")
+	f.log.waitFor(t, 2*time.Second, "recorded", map[string]string{"reason": "key"})
+	assert.NotEmpty(t, f.log.find("play", map[string]string{"prompt": "message-saved"}))
+	assert.InDelta(t, 2.0, onlyMessage(t, f.svc, "3002").Seconds, 0.5)
+}
+
+func TestSippLostLegEndsByRTPTimeoutAndKeepsMessage(t *testing.T) {
+	t.Parallel()
+	f := start(t, Config{SilenceTimeout: 30 * time.Second, RTPTimeout: time.Second})
+	voicemailtest.Provision(t, f.svc, "3003", "2468")
+	require.NoError(t, f.svc.PutGreeting(context.Background(), "3003", voicemail.GreetingUnavailable, toneWAV(600, 300)))
+
+	// sipp streams 7 s and then sends nothing and no BYE; the server hangs up.
+	sipp(t, f.addr, "deposit_vanish.xml", map[string]string{"ruri": "sip:3003@" + f.addr, "caller": "5550188", "pcap": sippShare + "/g711a.pcap"}, "-d", "1000")
+	assert.NotEmpty(t, f.log.find("recorded", map[string]string{"reason": "rtp-timeout"}))
+	assert.InDelta(t, 7.08, onlyMessage(t, f.svc, "3003").Seconds, 0.2)
+}
+
+func TestSippDepositOverTCP(t *testing.T) {
+	t.Parallel()
+	f := start(t, Config{})
+	voicemailtest.Provision(t, f.svc, "3004", "2468")
+	require.NoError(t, f.svc.PutGreeting(context.Background(), "3004", voicemail.GreetingUnavailable, toneWAV(600, 300)))
+
+	sipp(t, f.addr, "deposit_short.xml", map[string]string{"ruri": "sip:3004@" + f.addr + ";transport=tcp", "caller": "5550199",
+		"pcap": sippShare + "/g711a.pcap", "diversion": "<sip:3004@example.com>;reason=no-answer"}, "-d", "1000", "-t", "t1")
+	f.log.waitFor(t, 3*time.Second, "message stored", map[string]string{"mailbox": "3004"})
+	assert.InDelta(t, 1.0, onlyMessage(t, f.svc, "3004").Seconds, 0.3)
+}
+
+func TestShutdownStoresCallInProgress(t *testing.T) {
+	t.Parallel()
+	f := start(t, Config{SilenceTimeout: 30 * time.Second})
+	voicemailtest.Provision(t, f.svc, "3005", "2468")
+	require.NoError(t, f.svc.PutGreeting(context.Background(), "3005", voicemail.GreetingUnavailable, toneWAV(600, 300)))
+
+	done := make(chan error, 1)
+	go func() {
+		done <- runSipp(t, f.addr, "deposit.xml", map[string]string{"ruri": "sip:3005@" + f.addr, "caller": "5550200",
+			"pcap": sippShare + "/g711a.pcap"}, "-d", "800")
+	}()
+	f.log.waitFor(t, 5*time.Second, "play", map[string]string{"prompt": "beep"})
+	time.Sleep(2 * time.Second) // about 1.5 s of the message is recorded
+	f.stop()                     // SIGTERM in the binary
+	f.log.waitFor(t, 5*time.Second, "message stored", map[string]string{"mailbox": "3005"})
+	sec := onlyMessage(t, f.svc, "3005").Seconds
+	assert.True(t, sec > 0.5 && sec < 3, "partial message kept: %.2f s", sec)
+	<-done // sipp sees our BYE mid-scenario; its verdict does not matter here
+}
