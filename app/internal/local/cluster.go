@@ -1,0 +1,595 @@
+// Package local runs a whole deployment on one machine: one voicemail process per stamp of a
+// stack's topology (read through internal/config and internal/topology, as the Pulumi program
+// reads it), grouped by region, each region with its own Azurite (Blob, Queue, Table) that its
+// stamps share through per-stamp fault proxies; a replicator copying each region's CRDT rows to
+// the other regions; the local Traffic Manager for HTTP; and two protocol gateway instances for
+// SIP and IMAP. The failure-injection suite drives faults through it.
+package local
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/voicemail-platform/voicemail/app/internal/azurite"
+	"github.com/voicemail-platform/voicemail/app/internal/gateway"
+	"github.com/voicemail-platform/voicemail/app/internal/store"
+	"github.com/voicemail-platform/voicemail/app/internal/store/azure"
+	"github.com/voicemail-platform/voicemail/app/internal/trafficmanager"
+	"github.com/voicemail-platform/voicemail/internal/topology"
+)
+
+// Options configure a local deployment. Zero durations take the defaults noted.
+type Options struct {
+	Topology topology.Topology
+	// VoicemailBin is the service binary (see BuildVoicemail).
+	VoicemailBin string
+	// Dir holds data and logs; empty means a temporary directory removed by Close.
+	Dir           string
+	OperatorToken string // default: a fixed local token
+
+	// Stamp settings (VOICEMAIL_*).
+	HealthTimeout  time.Duration // default 3 s
+	HealthCacheTTL time.Duration // default 10 s
+	DrainInterval  time.Duration // default 2 s
+	ShutdownGrace  time.Duration // default 25 s
+	SIP, IMAP      bool          // give every stamp SIP and IMAP listeners
+
+	// Traffic Manager monitor overrides; zero keeps the stack's values.
+	ProbeInterval     time.Duration
+	ProbeTimeout      time.Duration
+	ToleratedFailures *int
+
+	ReplicationInterval time.Duration // default 1 s
+	Gateways            int           // protocol gateway instances, default 2
+	GatewayPoll         gateway.PoolConfig
+
+	// Listen addresses; default 127.0.0.1:0 (a free port).
+	TrafficManagerAddr string
+	GatewaySIPAddrs    []string
+	GatewayIMAPAddrs   []string
+
+	Log *slog.Logger
+}
+
+// Cluster is a running local deployment.
+type Cluster struct {
+	Topology topology.Topology
+	Regions  []*Region
+	Stamps   []*StampProc
+	TM       *trafficmanager.Manager
+	TMURL    string
+	Gateways []*gateway.Gateway
+	Repl     *Replicator
+	Token    string
+	Dir      string
+
+	opt     Options
+	log     *slog.Logger
+	tmSrv   *http.Server
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	tempDir bool
+}
+
+// Region is one region's store.
+type Region struct {
+	Name    string
+	Azurite *azurite.Azurite
+	// Backend is a direct client of the region's store (no fault proxy), used by the replicator
+	// and by checks.
+	Backend *store.Backend
+}
+
+// StampProc is one stamp's voicemail process.
+type StampProc struct {
+	Stamp   topology.Stamp
+	HTTP    string // host:port
+	SIP     string
+	IMAP    string
+	Proxies map[azurite.Service]*FaultProxy
+	DataDir string
+	LogFile string
+
+	bin string
+	env []string
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error
+}
+
+// Start brings the deployment up: Azurite per region, stamps, replicator, traffic manager and
+// gateways. On error everything started so far is stopped.
+func Start(ctx context.Context, opt Options) (_ *Cluster, err error) {
+	if opt.VoicemailBin == "" {
+		return nil, errors.New("local: VoicemailBin is required (see BuildVoicemail)")
+	}
+	if len(opt.Topology.Stamps) == 0 {
+		return nil, errors.New("local: topology has no stamps")
+	}
+	def := func(d *time.Duration, v time.Duration) {
+		if *d <= 0 {
+			*d = v
+		}
+	}
+	def(&opt.HealthTimeout, 3*time.Second)
+	def(&opt.HealthCacheTTL, 10*time.Second)
+	def(&opt.DrainInterval, 2*time.Second)
+	def(&opt.ShutdownGrace, 25*time.Second)
+	def(&opt.ReplicationInterval, time.Second)
+	if opt.Gateways <= 0 {
+		opt.Gateways = 2
+	}
+	if opt.OperatorToken == "" {
+		opt.OperatorToken = "local-operator-token-0123456789"
+	}
+	if opt.Log == nil {
+		opt.Log = slog.New(slog.DiscardHandler)
+	}
+	c := &Cluster{Topology: opt.Topology, Token: opt.OperatorToken, opt: opt, log: opt.Log, Dir: opt.Dir}
+	if c.Dir == "" {
+		d, err := os.MkdirTemp("", "voicemail-local-")
+		if err != nil {
+			return nil, err
+		}
+		c.Dir, c.tempDir = d, true
+	}
+	defer func() {
+		if err != nil {
+			c.Close()
+		}
+	}()
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	c.cancel = cancel
+
+	// Regions: one Azurite each, started in parallel (each takes a few seconds).
+	backends := map[string]*store.Backend{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	errs := make([]error, len(opt.Topology.Regions))
+	c.Regions = make([]*Region, len(opt.Topology.Regions))
+	for i, r := range opt.Topology.Regions {
+		wg.Go(func() {
+			az, err := azurite.Start(ctx, azurite.Options{Dir: filepath.Join(c.Dir, "azurite-"+r.Name)})
+			if err != nil {
+				errs[i] = fmt.Errorf("region %s: %w", r.Name, err)
+				return
+			}
+			reg := &Region{Name: r.Name, Azurite: az}
+			mu.Lock()
+			c.Regions[i] = reg
+			mu.Unlock()
+			b, err := azure.Open(ctx, azure.Config{ConnectionString: az.ConnectionString()})
+			if err != nil {
+				errs[i] = fmt.Errorf("region %s store: %w", r.Name, err)
+				return
+			}
+			reg.Backend = b
+			mu.Lock()
+			backends[r.Name] = b
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+
+	// Stamps.
+	for _, s := range opt.Topology.Stamps {
+		sp, err := c.newStamp(s)
+		if err != nil {
+			return nil, err
+		}
+		c.Stamps = append(c.Stamps, sp)
+	}
+	errs = make([]error, len(c.Stamps))
+	for i, sp := range c.Stamps {
+		wg.Go(func() { errs[i] = sp.Start(ctx) })
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+
+	// Replication between regions.
+	c.Repl = NewReplicator(backends, opt.ReplicationInterval, c.log.With("component", "replicator"))
+	c.wg.Go(func() { c.Repl.Run(runCtx) })
+
+	// Traffic Manager.
+	base := map[string]*url.URL{}
+	for _, sp := range c.Stamps {
+		base[sp.Stamp.ID] = &url.URL{Scheme: "http", Host: sp.HTTP}
+	}
+	tmCfg, eps := trafficmanager.FromTopology(opt.Topology, base)
+	if opt.ProbeInterval > 0 {
+		tmCfg.Interval = opt.ProbeInterval
+	}
+	if opt.ProbeTimeout > 0 {
+		tmCfg.Timeout = opt.ProbeTimeout
+	}
+	if opt.ToleratedFailures != nil {
+		tmCfg.ToleratedFailures = *opt.ToleratedFailures
+	}
+	tmCfg.ClientRegion = opt.Topology.Regions[0].Name
+	tmCfg.Logger = c.log.With("component", "trafficmanager")
+	if c.TM, err = trafficmanager.New(tmCfg, eps); err != nil {
+		return nil, err
+	}
+	c.TM.ProbeAll(ctx)
+	c.wg.Go(func() { c.TM.Run(runCtx) })
+	addr := opt.TrafficManagerAddr
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("traffic manager listen: %w", err)
+	}
+	c.TMURL = "http://" + l.Addr().String()
+	c.tmSrv = &http.Server{Handler: c.TM, ReadHeaderTimeout: 10 * time.Second}
+	c.wg.Go(func() { _ = c.tmSrv.Serve(l) })
+
+	// Protocol gateways: every stamp, the home region first.
+	var gws gateway.Static
+	for _, sp := range c.Stamps {
+		if sp.SIP == "" && sp.IMAP == "" {
+			continue
+		}
+		gws = append(gws, gateway.Stamp{ID: sp.Stamp.ID, Priority: sp.Stamp.RegionIndex + 1, Weight: sp.Stamp.Weight,
+			SIP: sp.SIP, IMAP: sp.IMAP, Health: "http://" + sp.HTTP + topology.HealthPath})
+	}
+	if len(gws) > 0 {
+		for i := range opt.Gateways {
+			gc := gateway.Config{SIPAddr: "127.0.0.1:0", IMAPAddr: "127.0.0.1:0", Source: gws, Pool: opt.GatewayPoll,
+				Logger: c.log.With("component", "gateway", "instance", i)}
+			if i < len(opt.GatewaySIPAddrs) {
+				gc.SIPAddr = opt.GatewaySIPAddrs[i]
+			}
+			if i < len(opt.GatewayIMAPAddrs) {
+				gc.IMAPAddr = opt.GatewayIMAPAddrs[i]
+			}
+			if !opt.SIP {
+				gc.SIPAddr = ""
+			}
+			if !opt.IMAP {
+				gc.IMAPAddr = ""
+			}
+			g, err := gateway.Start(ctx, gc)
+			if err != nil {
+				return nil, fmt.Errorf("gateway %d: %w", i, err)
+			}
+			c.Gateways = append(c.Gateways, g)
+		}
+	}
+	return c, nil
+}
+
+// Close stops everything and removes a temporary directory.
+func (c *Cluster) Close() {
+	if c.cancel != nil {
+		c.cancel()
+	}
+	if c.tmSrv != nil {
+		_ = c.tmSrv.Close()
+	}
+	for _, g := range c.Gateways {
+		g.Close()
+	}
+	var wg sync.WaitGroup
+	for _, sp := range c.Stamps {
+		wg.Go(func() { sp.Stop(5 * time.Second) })
+	}
+	wg.Wait()
+	for _, sp := range c.Stamps {
+		for _, p := range sp.Proxies {
+			p.Close()
+		}
+	}
+	c.wg.Wait()
+	for _, r := range c.Regions {
+		if r == nil {
+			continue
+		}
+		if r.Backend != nil && r.Backend.Close != nil {
+			_ = r.Backend.Close()
+		}
+		if r.Azurite != nil {
+			r.Azurite.Close()
+		}
+	}
+	if c.tempDir {
+		_ = os.RemoveAll(c.Dir)
+	}
+}
+
+// Region returns a region by name.
+func (c *Cluster) Region(name string) *Region {
+	for _, r := range c.Regions {
+		if r.Name == name {
+			return r
+		}
+	}
+	return nil
+}
+
+// Stamp returns a stamp by id.
+func (c *Cluster) Stamp(id string) *StampProc {
+	for _, s := range c.Stamps {
+		if s.Stamp.ID == id {
+			return s
+		}
+	}
+	return nil
+}
+
+// StampsIn returns a region's stamps.
+func (c *Cluster) StampsIn(region string) []*StampProc {
+	var out []*StampProc
+	for _, s := range c.Stamps {
+		if s.Stamp.Region == region {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (c *Cluster) newStamp(s topology.Stamp) (*StampProc, error) {
+	reg := c.Region(s.Region)
+	sp := &StampProc{Stamp: s, bin: c.opt.VoicemailBin, Proxies: map[azurite.Service]*FaultProxy{},
+		DataDir: filepath.Join(c.Dir, "stamps", s.ID), LogFile: filepath.Join(c.Dir, "stamps", s.ID+".log")}
+	if err := os.MkdirAll(sp.DataDir, 0o750); err != nil {
+		return nil, err
+	}
+	names := map[azurite.Service]string{azurite.Blob: "BlobEndpoint", azurite.Queue: "QueueEndpoint", azurite.Table: "TableEndpoint"}
+	cs := fmt.Sprintf("DefaultEndpointsProtocol=http;AccountName=%s;AccountKey=%s;", azurite.Account, azurite.Key)
+	for _, svc := range []azurite.Service{azurite.Blob, azurite.Queue, azurite.Table} {
+		p, err := NewFaultProxy(fmt.Sprintf("127.0.0.1:%d", reg.Azurite.Port(svc)))
+		if err != nil {
+			return nil, err
+		}
+		sp.Proxies[svc] = p
+		cs += fmt.Sprintf("%s=http://%s/%s;", names[svc], p.Addr(), azurite.Account)
+	}
+	var err error
+	if sp.HTTP, err = freeTCP(); err != nil {
+		return nil, err
+	}
+	if c.opt.SIP {
+		if sp.SIP, err = freeUDPTCP(); err != nil {
+			return nil, err
+		}
+	}
+	if c.opt.IMAP {
+		if sp.IMAP, err = freeTCP(); err != nil {
+			return nil, err
+		}
+	}
+	sp.env = append(os.Environ(),
+		"VOICEMAIL_HTTP_ADDR="+sp.HTTP,
+		"VOICEMAIL_SIP_ADDR="+sp.SIP,
+		"VOICEMAIL_IMAP_ADDR="+sp.IMAP,
+		"VOICEMAIL_DATA_DIR="+sp.DataDir,
+		"VOICEMAIL_OPERATOR_TOKEN="+c.Token,
+		"VOICEMAIL_REGION="+s.Region,
+		"VOICEMAIL_STAMP="+s.ID,
+		"VOICEMAIL_STATE_BLOB="+s.StateBlob,
+		"VOICEMAIL_STORAGE_CONNECTION_STRING="+cs,
+		"VOICEMAIL_HEALTH_TIMEOUT="+c.opt.HealthTimeout.String(),
+		"VOICEMAIL_HEALTH_CACHE_TTL="+c.opt.HealthCacheTTL.String(),
+		"VOICEMAIL_DRAIN_INTERVAL="+c.opt.DrainInterval.String(),
+		"VOICEMAIL_SHUTDOWN_GRACE="+c.opt.ShutdownGrace.String(),
+	)
+	return sp, nil
+}
+
+// Start launches the stamp's process and waits until it answers /health/liveness.
+func (s *StampProc) Start(ctx context.Context) error {
+	s.mu.Lock()
+	if s.cmd != nil {
+		s.mu.Unlock()
+		return fmt.Errorf("stamp %s: already running", s.Stamp.ID)
+	}
+	logf, err := os.OpenFile(s.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	if err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	cmd := exec.Command(s.bin)
+	cmd.Env = s.env
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		s.mu.Unlock()
+		logf.Close()
+		return fmt.Errorf("stamp %s: %w", s.Stamp.ID, err)
+	}
+	done := make(chan struct{})
+	s.cmd, s.done = cmd, done
+	s.mu.Unlock()
+	go func() {
+		err := cmd.Wait()
+		logf.Close()
+		s.mu.Lock()
+		s.err = err
+		if s.cmd == cmd {
+			s.cmd = nil
+		}
+		s.mu.Unlock()
+		close(done)
+	}()
+	deadline := time.Now().Add(30 * time.Second)
+	client := &http.Client{Timeout: time.Second}
+	for {
+		res, err := client.Get("http://" + s.HTTP + topology.LivenessPath)
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case <-done:
+			return fmt.Errorf("stamp %s exited during start (%v); log: %s", s.Stamp.ID, s.err, tailFile(s.LogFile, 2000))
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("stamp %s not live after 30 s; log: %s", s.Stamp.ID, tailFile(s.LogFile, 2000))
+		}
+	}
+}
+
+// Signal sends sig to the running process.
+func (s *StampProc) Signal(sig syscall.Signal) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return fmt.Errorf("stamp %s is not running", s.Stamp.ID)
+	}
+	return s.cmd.Process.Signal(sig)
+}
+
+// Pid is the running process id, 0 when stopped.
+func (s *StampProc) Pid() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
+}
+
+// Wait waits up to d for the process to exit and returns its exit error (nil for exit 0).
+func (s *StampProc) Wait(d time.Duration) (exited bool, err error) {
+	s.mu.Lock()
+	done := s.done
+	s.mu.Unlock()
+	if done == nil {
+		return true, nil
+	}
+	select {
+	case <-done:
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		return true, s.err
+	case <-time.After(d):
+		return false, nil
+	}
+}
+
+// Stop sends SIGTERM and, after grace, SIGKILL.
+func (s *StampProc) Stop(grace time.Duration) {
+	if s.Signal(syscall.SIGTERM) != nil {
+		return
+	}
+	if ok, _ := s.Wait(grace); !ok {
+		_ = s.Signal(syscall.SIGKILL)
+		_, _ = s.Wait(5 * time.Second)
+	}
+}
+
+// stateBackend opens a client of the stamp's state blob in its region's store.
+func (c *Cluster) stateBackend(ctx context.Context, id string) (*store.Backend, error) {
+	sp := c.Stamp(id)
+	if sp == nil {
+		return nil, fmt.Errorf("local: no stamp %q", id)
+	}
+	reg := c.Region(sp.Stamp.Region)
+	return azure.Open(ctx, azure.Config{ConnectionString: reg.Azurite.ConnectionString(), StateBlob: sp.Stamp.StateBlob})
+}
+
+// RemoveStateBlob drains a stamp the way operators and the management service do.
+func (c *Cluster) RemoveStateBlob(ctx context.Context, id string) error {
+	b, err := c.stateBackend(ctx, id)
+	if err != nil {
+		return err
+	}
+	return b.State.Remove(ctx)
+}
+
+// WriteStateBlob puts a drained stamp back in service.
+func (c *Cluster) WriteStateBlob(ctx context.Context, id string) error {
+	b, err := c.stateBackend(ctx, id)
+	if err != nil {
+		return err
+	}
+	return b.State.Write(ctx)
+}
+
+// HealthCode returns the stamp's /health/stamp status (0 when it does not answer).
+func (c *Cluster) HealthCode(ctx context.Context, id string) int {
+	sp := c.Stamp(id)
+	if sp == nil {
+		return 0
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+sp.HTTP+topology.HealthPath, nil)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0
+	}
+	defer res.Body.Close()
+	_, _ = io.Copy(io.Discard, res.Body)
+	return res.StatusCode
+}
+
+func freeTCP() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+// freeUDPTCP returns a loopback port free for both UDP and TCP.
+func freeUDPTCP() (string, error) {
+	for range 50 {
+		u, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			return "", err
+		}
+		port := u.LocalAddr().(*net.UDPAddr).Port
+		t, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		u.Close()
+		if err == nil {
+			t.Close()
+			return "127.0.0.1:" + strconv.Itoa(port), nil
+		}
+	}
+	return "", errors.New("local: no port free for UDP and TCP")
+}
+
+func tailFile(path string, n int) string {
+	b, _ := os.ReadFile(path)
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return string(b)
+}
+
+// BuildVoicemail compiles the service binary into dir and returns its path.
+func BuildVoicemail(ctx context.Context, dir string) (string, error) {
+	out := filepath.Join(dir, "voicemail")
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", out, "github.com/voicemail-platform/voicemail/app/cmd/voicemail")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build voicemail: %w\n%s", err, b)
+	}
+	return out, nil
+}
