@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -87,6 +88,7 @@ type Service struct {
 	ready  atomic.Bool
 	mu     sync.Mutex
 	cached *Report
+	body   []byte // cached encoded
 	at     time.Time
 	flight chan struct{} // closed when the running round finishes; nil when none runs
 	rounds atomic.Int64
@@ -157,23 +159,49 @@ func writeStatus(w http.ResponseWriter, r *http.Request, code int, v any) {
 }
 
 func (s *Service) serveStamp(w http.ResponseWriter, r *http.Request) {
-	rep := s.Check(r.Context())
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		writeStatus(w, r, 0, nil)
+		return
+	}
+	rep, body := s.check(r.Context())
 	code := http.StatusOK
 	if !rep.Healthy() {
 		code = http.StatusServiceUnavailable
 	}
-	writeStatus(w, r, code, rep)
+	if body == nil { // the prober gave up before the round finished
+		body, _ = json.Marshal(rep)
+		body = append(body, '\n')
+	}
+	// The body is encoded once per round, so a cached answer costs no more than a static one.
+	h := w.Header()
+	h["Content-Type"] = contentTypeJSON
+	h["Cache-Control"] = noStore
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
+	w.WriteHeader(code)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(body)
+	}
 }
+
+var (
+	contentTypeJSON = []string{"application/json"}
+	noStore         = []string{"no-store"}
+)
 
 // Check returns the cached report, or joins/starts the one round of checks in flight. The round
 // runs detached from ctx (a prober giving up must not cancel it for the others); ctx only
 // bounds this caller's wait.
 func (s *Service) Check(ctx context.Context) Report {
+	rep, _ := s.check(ctx)
+	return rep
+}
+
+func (s *Service) check(ctx context.Context) (Report, []byte) {
 	s.mu.Lock()
 	if s.cached != nil && s.opt.Now().Sub(s.at) < s.opt.CacheTTL {
-		rep := *s.cached
+		rep, body := *s.cached, s.body
 		s.mu.Unlock()
-		return rep
+		return rep, body
 	}
 	done := s.flight
 	if done == nil {
@@ -185,11 +213,11 @@ func (s *Service) Check(ctx context.Context) Report {
 	select {
 	case <-done:
 	case <-ctx.Done():
-		return Report{Status: "unhealthy", Stamp: s.opt.Stamp, Region: s.opt.Region, CheckedAt: s.opt.Now(), Unhealthy: []string{"probe-canceled"}}
+		return Report{Status: "unhealthy", Stamp: s.opt.Stamp, Region: s.opt.Region, CheckedAt: s.opt.Now(), Unhealthy: []string{"probe-canceled"}}, nil
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return *s.cached
+	return *s.cached, s.body
 }
 
 type check struct {
@@ -286,8 +314,10 @@ func (s *Service) round(done chan struct{}) {
 	if s.opt.Recorder != nil {
 		s.opt.Recorder.HealthRound(results)
 	}
+	body, _ := json.Marshal(rep)
+	body = append(body, '\n')
 	s.mu.Lock()
-	s.cached, s.at, s.flight = &rep, s.opt.Now(), nil
+	s.cached, s.body, s.at, s.flight = &rep, body, s.opt.Now(), nil
 	s.mu.Unlock()
 	close(done)
 }

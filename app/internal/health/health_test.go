@@ -75,7 +75,7 @@ type fixture struct {
 	url   string
 }
 
-func setup(t *testing.T, opt health.Options) *fixture {
+func setup(t testing.TB, opt health.Options) *fixture {
 	raw, err := embedded.Open(t.TempDir(), embedded.Options{})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = raw.Close() })

@@ -51,6 +51,8 @@ const (
 	wavOverhead = 64 << 10
 	// bytesPerSecond is the largest accepted encoding (PCM16 at 8 kHz).
 	bytesPerSecond = 16000
+	// precheckBytes: deposits larger than this check the mailbox before reading the body.
+	precheckBytes = 1 << 20
 )
 
 // Register adds the v1 routes to mux. Methods are dispatched inside the handlers so that a
@@ -365,14 +367,20 @@ func writeWAV(w http.ResponseWriter, r *http.Request, wav []byte) {
 
 func (a *API) deposit(w http.ResponseWriter, r *http.Request, _ authKind) {
 	number := r.PathValue("number")
-	// Check the mailbox before reading the body: unknown or full mailboxes are refused without
-	// receiving the audio, and the body limit follows the mailbox's maximum length.
-	mb, err := a.svc.CanDeposit(r.Context(), number)
-	if err != nil {
-		a.serviceError(w, r, err)
-		return
+	// Large or unsized uploads check the mailbox before the body is read, so unknown or full
+	// mailboxes are refused without receiving the audio and the limit follows the mailbox's
+	// maximum length. Small ones skip that round trip: Deposit checks the same and stores
+	// nothing on failure.
+	limit := wavOverhead + int64(voicemail.MaxMessageSecondsLimit+1)*bytesPerSecond
+	if r.ContentLength < 0 || r.ContentLength > precheckBytes {
+		mb, err := a.svc.CanDeposit(r.Context(), number)
+		if err != nil {
+			a.serviceError(w, r, err)
+			return
+		}
+		limit = wavOverhead + int64(mb.MaxMessageSeconds+1)*bytesPerSecond
 	}
-	wav, ok := readWAV(w, r, wavOverhead+int64(mb.MaxMessageSeconds+1)*bytesPerSecond)
+	wav, ok := readWAV(w, r, limit)
 	if !ok {
 		return
 	}

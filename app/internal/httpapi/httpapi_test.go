@@ -199,7 +199,7 @@ func TestGreetingsAndMessages(t *testing.T) {
 		{"malformed", "audio/wav", []byte("RIFF\x00\x00\x00\x00WAVEfmt "), 422, "bad_audio"},
 		{"16 kHz", "audio/wav", func() []byte { w := wav(time.Second); w[24] = 0x80; w[25] = 0x3e; return w }(), 422, "bad_audio"},
 		{"too long", "audio/wav", wav(5500 * time.Millisecond), 413, "too_long"},
-		{"oversized body", "audio/wav", bytes.Repeat([]byte{0}, 200_000), 413, "too_large"},
+		{"oversized body", "audio/wav", bytes.Repeat([]byte{0}, 1_200_000), 413, "too_large"},
 	} {
 		resp, b := c.do("POST", "/v1/mailboxes/4930111/messages", operator, tc.ct, tc.body)
 		assert.Equal(t, tc.status, resp.StatusCode, tc.name+": "+string(b))

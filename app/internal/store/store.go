@@ -14,6 +14,8 @@ import (
 // Sentinel errors; backends wrap them with %w.
 var (
 	ErrNotFound = errors.New("store: not found")
+	// ErrExists is returned by Insert for a row that is already there.
+	ErrExists = errors.New("store: already exists")
 	// ErrUnavailable marks a failure of the backend itself (network, process down, timeout),
 	// as opposed to a missing item. Callers fall back to the queue path on it.
 	ErrUnavailable = errors.New("store: unavailable")
@@ -55,6 +57,9 @@ type Metadata interface {
 	// Update atomically replaces a row with fn(current data; nil when absent). Concurrent
 	// updates of one row never lose a write (transactions or ETag retries).
 	Update(ctx context.Context, partition, key string, fn func(cur []byte) ([]byte, error)) (Row, error)
+	// Insert creates a row that must not exist yet (ErrExists otherwise): one round trip where
+	// Update needs two, for rows with a fresh key such as a new message.
+	Insert(ctx context.Context, partition, key string, data []byte) (Row, error)
 	// Export lists rows written by region (key suffix "~region"; "" = all) with Version > since.
 	Export(ctx context.Context, region string, since int64) ([]Row, error)
 	// Import stores rows copied from another store, keeping whichever Version is higher.

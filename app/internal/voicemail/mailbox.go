@@ -14,6 +14,9 @@ import (
 
 var languageRe = regexp.MustCompile(`^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$`)
 
+// MaxMessageSecondsLimit is the largest maxMessageSeconds a mailbox may have.
+const MaxMessageSecondsLimit = maxMaxMessageSeconds
+
 const (
 	maxMaxMessageSeconds = 3600
 	maxMaxMessages       = 10000

@@ -2,12 +2,14 @@ package voicemail
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/voicemail-platform/voicemail/app/internal/audio"
 	"github.com/voicemail-platform/voicemail/app/internal/crdt"
+	"github.com/voicemail-platform/voicemail/app/internal/store"
 )
 
 // CanDeposit checks, before recording, that the mailbox exists and has room. When the metadata
@@ -52,35 +54,17 @@ func (s *Service) Deposit(ctx context.Context, number string, d Deposit) (Messag
 	if d.Received.IsZero() {
 		d.Received = s.now()
 	}
-	if d.ID == "" {
+	if err := checkNumber(number); err != nil {
+		return Message{}, err
+	}
+	fresh := d.ID == ""
+	if fresh {
 		d.ID = NewMessageID(s.region, d.Received)
 	} else if !ValidMessageID(d.ID) {
 		return Message{}, fmt.Errorf("%w: message id %q is not of the form <13-digit ms>-<region>-<16 hex>", ErrInvalid, d.ID)
 	}
 	if len(d.Caller) > 256 {
 		return Message{}, fmt.Errorf("%w: caller id longer than 256 bytes", ErrInvalid)
-	}
-	doc, err := s.mailboxDoc(ctx, number)
-	var mb Mailbox
-	var count int
-	switch {
-	case err == nil:
-		if m, ok := doc.Messages[d.ID]; ok && m.Info != nil {
-			return toMessage(number, d.ID, m), nil // retry of a stored deposit
-		}
-		mb, count = toMailbox(number, doc.Mailbox), len(doc.VisibleIDs())
-	case errors.Is(err, ErrUnavailable):
-		if mb, count, err = s.depositView(ctx, number); err != nil {
-			return Message{}, err
-		}
-	default:
-		return Message{}, err
-	}
-	if count >= mb.MaxMessages {
-		return Message{}, fmt.Errorf("mailbox %s holds %d of %d messages: %w", number, count, mb.MaxMessages, ErrMailboxFull)
-	}
-	if lim := time.Duration(mb.MaxMessageSeconds) * time.Second; w.Duration() > lim+durationGrace {
-		return Message{}, fmt.Errorf("%w: %s over the mailbox's %s", ErrTooLong, w.Duration().Round(time.Millisecond), lim)
 	}
 	info := crdt.MessageInfo{
 		Caller:     d.Caller,
@@ -89,20 +73,54 @@ func (s *Service) Deposit(ctx context.Context, number string, d Deposit) (Messag
 		Size:       int64(len(d.Audio)),
 		AudioRef:   fmt.Sprintf("audio/%s/%s.wav", number, d.ID),
 	}
-	msg, err := s.store(ctx, number, d.ID, info, d.Audio)
-	if err == nil {
-		s.observeDeposit("direct")
-		s.rememberDeposit(number)
-		s.publish(ctx, number, EventDeposited, d.ID)
-		return msg, nil
+	// For a fresh id, upload the audio while the mailbox is read: a deposit then costs about one
+	// blob upload plus one row insert. If the mailbox refuses the message the blob is deleted
+	// again; no row points at it meanwhile. A caller-chosen id may be a retry of a stored
+	// message, so that is checked before anything is written.
+	putErr := make(chan error, 1)
+	if fresh {
+		go func() { putErr <- s.b.Blobs.Put(ctx, info.AudioRef, d.Audio) }()
 	}
-	if !errors.Is(err, ErrUnavailable) {
+	mb, count, existing, err := s.depositCheck(ctx, number, d.ID)
+	if err == nil && existing != nil {
+		if fresh {
+			<-putErr
+		}
+		return *existing, nil // retry of a stored deposit
+	}
+	if err == nil && count >= mb.MaxMessages {
+		err = fmt.Errorf("mailbox %s holds %d of %d messages: %w", number, count, mb.MaxMessages, ErrMailboxFull)
+	}
+	if lim := time.Duration(mb.MaxMessageSeconds) * time.Second; err == nil && w.Duration() > lim+durationGrace {
+		err = fmt.Errorf("%w: %s over the mailbox's %s", ErrTooLong, w.Duration().Round(time.Millisecond), lim)
+	}
+	if err != nil {
+		if fresh && <-putErr == nil {
+			s.deleteBlob(context.WithoutCancel(ctx), info.AudioRef)
+		}
 		return Message{}, err
+	}
+	if !fresh {
+		putErr <- s.b.Blobs.Put(ctx, info.AudioRef, d.Audio)
+	}
+	perr := <-putErr
+	if perr == nil {
+		var msg Message
+		if msg, err = s.storeRow(ctx, number, d.ID, info); err == nil {
+			s.observeDeposit("direct")
+			s.rememberDeposit(number)
+			s.publish(ctx, number, EventDeposited, d.ID)
+			return msg, nil
+		}
+		if !errors.Is(err, ErrUnavailable) {
+			return Message{}, err
+		}
+	} else {
+		err = wrapStore("store audio", perr)
 	}
 	// Second path: the queue. The message counts as accepted only once the queue has it.
 	s.log.Warn("store failed during deposit; using queue path", "mailbox", number, "id", d.ID, "err", err)
-	audioStored := errors.Is(err, errMetaFailed)
-	if qerr := s.enqueueDeposit(ctx, number, d.ID, info, d.Audio, audioStored); qerr != nil {
+	if qerr := s.enqueueDeposit(ctx, number, d.ID, info, d.Audio, perr == nil); qerr != nil {
 		return Message{}, fmt.Errorf("deposit %s: store and queue both failed: %w", d.ID, errors.Join(err, qerr))
 	}
 	s.observeDeposit("queue")
@@ -110,30 +128,63 @@ func (s *Service) Deposit(ctx context.Context, number string, d Deposit) (Messag
 	return toMessage(number, d.ID, crdt.Message{Info: &info}), nil
 }
 
-// errMetaFailed marks a store failure after the audio was written.
-var errMetaFailed = errors.New("metadata write failed after audio was stored")
+// depositCheck reads the mailbox for a deposit (from the outage cache if the store is down)
+// and reports an already stored message with the same id.
+func (s *Service) depositCheck(ctx context.Context, number, id string) (Mailbox, int, *Message, error) {
+	doc, err := s.mailboxDoc(ctx, number)
+	switch {
+	case err == nil:
+		if m, ok := doc.Messages[id]; ok && m.Info != nil {
+			msg := toMessage(number, id, m)
+			return Mailbox{}, 0, &msg, nil
+		}
+		return toMailbox(number, doc.Mailbox), len(doc.VisibleIDs()), nil, nil
+	case errors.Is(err, ErrUnavailable):
+		mb, count, err := s.depositView(ctx, number)
+		return mb, count, nil, err
+	}
+	return Mailbox{}, 0, nil, err
+}
 
-// store writes the audio, then the message row. Both are idempotent, so a retry or the drainer
-// may repeat them.
+// storeRow writes the depositing region's message row: an insert (one round trip) for a new
+// message, falling back to a merge if this region already has a row for it.
+func (s *Service) storeRow(ctx context.Context, number, id string, info crdt.MessageInfo) (Message, error) {
+	info.Deposited = s.clock.Now()
+	m := crdt.Message{Info: &info}
+	data, err := json.Marshal(m)
+	if err != nil {
+		return Message{}, err
+	}
+	_, err = s.b.Meta.Insert(ctx, number, store.RowKey(entMsg+id, s.region), data)
+	if err == nil {
+		return toMessage(number, id, m), nil
+	}
+	if !errors.Is(err, store.ErrExists) {
+		return Message{}, wrapStore("write message", err)
+	}
+	var stored crdt.Message
+	err = update(ctx, s, number, entMsg+id, func(cur *crdt.Message) error {
+		if cur.Info == nil {
+			cur.Info = &info
+		}
+		stored = *cur
+		return nil
+	})
+	if err != nil {
+		return Message{}, err
+	}
+	return toMessage(number, id, stored), nil
+}
+
+// store writes the audio (when given), then the message row; the drainer's path. Both steps
+// are idempotent.
 func (s *Service) store(ctx context.Context, number, id string, info crdt.MessageInfo, wav []byte) (Message, error) {
 	if wav != nil {
 		if err := s.b.Blobs.Put(ctx, info.AudioRef, wav); err != nil {
 			return Message{}, wrapStore("store audio", err)
 		}
 	}
-	var stored crdt.Message
-	err := update(ctx, s, number, entMsg+id, func(m *crdt.Message) error {
-		if m.Info == nil {
-			info.Deposited = s.clock.Now()
-			m.Info = &info
-		}
-		stored = *m
-		return nil
-	})
-	if err != nil {
-		return Message{}, fmt.Errorf("%w: %w", errMetaFailed, err)
-	}
-	return toMessage(number, id, stored), nil
+	return s.storeRow(ctx, number, id, info)
 }
 
 func (s *Service) observeDeposit(path string) {

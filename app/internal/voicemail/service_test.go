@@ -214,6 +214,13 @@ func (f *failing) List(ctx context.Context, p, prefix string) ([]store.Row, erro
 	return f.Metadata.List(ctx, p, prefix)
 }
 
+func (f *failing) Insert(ctx context.Context, p, k string, d []byte) (store.Row, error) {
+	if f.metaDown.Load() {
+		return store.Row{}, errDown
+	}
+	return f.Metadata.Insert(ctx, p, k, d)
+}
+
 func (f *failing) Update(ctx context.Context, p, k string, fn func([]byte) ([]byte, error)) (store.Row, error) {
 	if f.metaDown.Load() {
 		return store.Row{}, errDown

@@ -294,6 +294,22 @@ func (m *Meta) Update(ctx context.Context, partition, key string, fn func([]byte
 	}
 }
 
+// Insert implements store.Metadata.
+func (m *Meta) Insert(ctx context.Context, partition, key string, data []byte) (store.Row, error) {
+	row := store.Row{Partition: partition, Key: key, Version: time.Now().UnixMicro(), Data: data}
+	body, err := encodeEntity(row)
+	if err != nil {
+		return store.Row{}, err
+	}
+	if _, err := m.b.table.AddEntity(ctx, body, nil); err != nil {
+		if status(err) == http.StatusConflict {
+			return store.Row{}, fmt.Errorf("insert row %s/%s: %w", partition, key, store.ErrExists)
+		}
+		return store.Row{}, fmt.Errorf("insert row %s/%s: %w", partition, key, classify(err))
+	}
+	return row, nil
+}
+
 // Export implements store.Metadata (a table scan; meant for the local replicator).
 func (m *Meta) Export(ctx context.Context, region string, since int64) ([]store.Row, error) {
 	rows, err := m.query(ctx, fmt.Sprintf("V gt %dL", since))

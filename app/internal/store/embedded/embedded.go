@@ -184,6 +184,25 @@ func (m *Meta) Update(_ context.Context, partition, key string, fn func([]byte) 
 	return row, err
 }
 
+// Insert implements store.Metadata.
+func (m *Meta) Insert(_ context.Context, partition, key string, data []byte) (store.Row, error) {
+	var row store.Row
+	err := m.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketRows)
+		k := rowKey(partition, key)
+		if b.Get(k) != nil {
+			return fmt.Errorf("row %s/%s: %w", partition, key, store.ErrExists)
+		}
+		ver, err := nextVersion(tx, 0)
+		if err != nil {
+			return err
+		}
+		row = store.Row{Partition: partition, Key: key, Version: ver, Data: bytes.Clone(data)}
+		return b.Put(k, encodeRow(ver, data))
+	})
+	return row, err
+}
+
 // Export implements store.Metadata.
 func (m *Meta) Export(_ context.Context, region string, since int64) ([]store.Row, error) {
 	var rows []store.Row

@@ -65,6 +65,21 @@ func testMetadata(t *testing.T, b *store.Backend) {
 	require.NoError(t, err)
 	assert.Equal(t, r2.Version, got.Version, "a failed update changes nothing")
 
+	ins, err := m.Insert(ctx, "100", "m:new~r1", []byte(`"fresh"`))
+	require.NoError(t, err)
+	got, err = m.Get(ctx, "100", "m:new~r1")
+	require.NoError(t, err)
+	assert.Equal(t, ins.Version, got.Version)
+	assert.Equal(t, `"fresh"`, string(got.Data))
+	_, err = m.Insert(ctx, "100", "m:new~r1", []byte(`"again"`))
+	assert.ErrorIs(t, err, store.ErrExists)
+	upd, err := m.Update(ctx, "100", "m:new~r1", func(cur []byte) ([]byte, error) {
+		assert.Equal(t, `"fresh"`, string(cur))
+		return []byte(`"updated"`), nil
+	})
+	require.NoError(t, err)
+	assert.Greater(t, upd.Version, ins.Version)
+
 	for _, k := range []string{"m:2~r1", "m:1~r2", "m:1~r1", "lock~r1"} {
 		_, err := m.Update(ctx, "100", k, func([]byte) ([]byte, error) { return []byte(`"` + k + `"`), nil })
 		require.NoError(t, err)
@@ -74,10 +89,10 @@ func testMetadata(t *testing.T, b *store.Backend) {
 
 	rows, err := m.List(ctx, "100", "m:")
 	require.NoError(t, err)
-	assert.Equal(t, []string{"m:1~r1", "m:1~r2", "m:2~r1"}, keys(rows), "prefix, partition and key order")
+	assert.Equal(t, []string{"m:1~r1", "m:1~r2", "m:2~r1", "m:new~r1"}, keys(rows), "prefix, partition and key order")
 	rows, err = m.List(ctx, "100", "")
 	require.NoError(t, err)
-	assert.Equal(t, []string{"box~r1", "lock~r1", "m:1~r1", "m:1~r2", "m:2~r1"}, keys(rows))
+	assert.Equal(t, []string{"box~r1", "lock~r1", "m:1~r1", "m:1~r2", "m:2~r1", "m:new~r1"}, keys(rows))
 	rows, err = m.List(ctx, "404", "")
 	require.NoError(t, err)
 	assert.Empty(t, rows)
