@@ -99,7 +99,7 @@ func parseFetchItem(s string) (fetchItem, error) {
 	default:
 		return fetchItem{}, fmt.Errorf("unknown fetch item %q", s)
 	}
-	end := strings.IndexByte(up, ']')
+	end := sectionEnd(s)
 	if end < 0 {
 		return fetchItem{}, fmt.Errorf("unterminated section")
 	}
@@ -152,11 +152,21 @@ func (sec *section) parseSpec(up, orig string) error {
 		}
 	case "HEADER.FIELDS", "HEADER.FIELDS.NOT":
 		_ = list
-		l := strings.TrimSpace(origList)
-		if !strings.HasPrefix(l, "(") || !strings.HasSuffix(l, ")") {
+		p := &parser{b: []byte(strings.TrimSpace(origList))}
+		if p.eof() || p.b[0] != '(' {
 			return fmt.Errorf("%s needs a list of field names", head)
 		}
-		sec.fields = strings.Fields(l[1 : len(l)-1])
+		v, err := p.value(0)
+		if err != nil || !p.eof() {
+			return fmt.Errorf("%s needs a list of field names", head)
+		}
+		for _, f := range v.list {
+			name, ok := f.astring()
+			if !ok || name == "" || strings.ContainsAny(name, ": ") {
+				return fmt.Errorf("invalid header field name")
+			}
+			sec.fields = append(sec.fields, name)
+		}
 		if len(sec.fields) == 0 {
 			return fmt.Errorf("%s needs field names", head)
 		}
@@ -368,4 +378,21 @@ func asciiUpper(s string) string {
 		}
 	}
 	return string(b)
+}
+
+// sectionEnd is the index of the "]" closing a section that starts at s[0], skipping quoted
+// strings; -1 if there is none.
+func sectionEnd(s string) int {
+	inQuote := false
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case inQuote && c == '\\':
+			i++
+		case c == '"':
+			inQuote = !inQuote
+		case !inQuote && c == ']':
+			return i
+		}
+	}
+	return -1
 }

@@ -101,11 +101,15 @@ func TestFetchItemParsing(t *testing.T) {
 	assert.Equal(t, "BODY[1.MIME]", items[3].sec.label)
 	assert.False(t, items[3].sec.needsAudio())
 
+	quoted, err := parseFetchItems(atom(`BODY.PEEK[HEADER.FIELDS ("Content-Duration" From)]`))
+	require.NoError(t, err, "go-imap's client quotes field names")
+	assert.Equal(t, []string{"Content-Duration", "From"}, quoted[0].sec.fields)
+
 	all, err := parseFetchItems(atom("ALL"))
 	require.NoError(t, err)
 	assert.Len(t, all, 4)
 
-	for _, bad := range []string{"BODY[HEADER.FIELDS]", "BODY[FOO]", "BODY[1]<x>", "BODY[MIME]", "NOPE", "BODY[0]"} {
+	for _, bad := range []string{"BODY[HEADER.FIELDS]", "BODY[HEADER.FIELDS ()]", `BODY[HEADER.FIELDS ("a:b")]`, "BODY[FOO]", "BODY[1]<x>", "BODY[MIME]", "NOPE", "BODY[0]"} {
 		_, err := parseFetchItems(atom(bad))
 		assert.Error(t, err, bad)
 	}

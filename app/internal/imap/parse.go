@@ -293,17 +293,9 @@ func (p *parser) atomWithSection() (string, error) {
 	for !p.eof() {
 		c := p.b[p.i]
 		if c == '[' {
-			end := bytes.IndexByte(p.b[p.i:], ']')
-			if end < 0 {
-				return "", errors.New("unterminated [")
+			if err := p.skipSection(); err != nil {
+				return "", err
 			}
-			inner := p.b[p.i+1 : p.i+end]
-			for _, c := range inner {
-				if c < 0x20 || c >= 0x7f || c == '"' || c == '{' || c == '[' {
-					return "", errors.New("invalid character in section")
-				}
-			}
-			p.i += end + 1
 			continue
 		}
 		if !isAtomChar(c) && c != ']' {
@@ -312,6 +304,28 @@ func (p *parser) atomWithSection() (string, error) {
 		p.i++
 	}
 	return string(p.b[start:p.i]), nil
+}
+
+// skipSection moves past a [section], which may hold quoted header names with "]" inside.
+func (p *parser) skipSection() error {
+	p.i++ // [
+	for !p.eof() {
+		c := p.b[p.i]
+		switch {
+		case c == ']':
+			p.i++
+			return nil
+		case c == '"':
+			if _, err := p.quoted(); err != nil {
+				return err
+			}
+			continue
+		case c < 0x20 || c >= 0x7f || c == '{' || c == '[':
+			return errors.New("invalid character in section")
+		}
+		p.i++
+	}
+	return errors.New("unterminated [")
 }
 
 func (p *parser) quoted() (string, error) {

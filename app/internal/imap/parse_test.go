@@ -36,6 +36,8 @@ func TestParseCommand(t *testing.T) {
 		{"a7 SEARCH NOT (DELETED SEEN) ()", command{tag: "a7", name: "SEARCH", args: []value{atom("NOT"), list(atom("DELETED"), atom("SEEN")), list()}}},
 		{"a8 XCHANGE_TUI_PWD PWD=1234 OLD_PWD=5678", command{tag: "a8", name: "XCHANGE_TUI_PWD", args: []value{atom("PWD=1234"), atom("OLD_PWD=5678")}}},
 		{"a9 FETCH 1 BODY[]", command{tag: "a9", name: "FETCH", args: []value{atom("1"), atom("BODY[]")}}},
+		{`b1 FETCH 1 (BODY.PEEK[HEADER.FIELDS ("A]" B)])`, command{tag: "b1", name: "FETCH",
+			args: []value{atom("1"), list(atom(`BODY.PEEK[HEADER.FIELDS ("A]" B)]`))}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.in, func(t *testing.T) {
