@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -331,8 +330,4 @@ func TestMalformedCommandsGetBADAndSessionSurvives(t *testing.T) {
 	lines := http.until("* BYE")
 	assert.Len(t, lines, maxBadCommands+1)
 	assert.Equal(t, "* BYE too many invalid commands", lines[len(lines)-1])
-}
-
-func TestMain(m *testing.M) {
-	os.Exit(m.Run())
 }
