@@ -126,7 +126,7 @@ func parseFetchItem(s string) (fetchItem, error) {
 // parseSpec parses the inside of [...]: part numbers then HEADER, HEADER.FIELDS (..),
 // HEADER.FIELDS.NOT (..), TEXT or MIME.
 func (sec *section) parseSpec(up, orig string) error {
-	head, list, hasList := strings.Cut(up, " ")
+	head, _, hasList := strings.Cut(up, " ")
 	_, origList, _ := strings.Cut(orig, " ")
 	for head != "" {
 		numStr, rest, _ := strings.Cut(head, ".")
@@ -151,7 +151,6 @@ func (sec *section) parseSpec(up, orig string) error {
 			return fmt.Errorf("MIME needs a part number")
 		}
 	case "HEADER.FIELDS", "HEADER.FIELDS.NOT":
-		_ = list
 		p := &parser{b: []byte(strings.TrimSpace(origList))}
 		if p.eof() || p.b[0] != '(' {
 			return fmt.Errorf("%s needs a list of field names", head)

@@ -55,12 +55,7 @@ type selection struct {
 	items    []*item
 }
 
-func (sel *selection) maxUID() uint32 {
-	if len(sel.items) == 0 {
-		return 0
-	}
-	return sel.items[len(sel.items)-1].uid
-}
+func (sel *selection) maxUID() uint32 { return maxUIDOf(sel.items) }
 
 // mailboxName resolves a client's name to ours (INBOX is case-insensitive by RFC; we accept
 // Greetings in any case too, as clients differ).
@@ -238,7 +233,7 @@ func (s *session) refresh(ctx context.Context) error {
 		}
 		if sel.name == greetingsName {
 			it.uid = sel.uidNext
-		} else if it.uid <= sel.maxUIDOf(kept) {
+		} else if it.uid <= maxUIDOf(kept) {
 			continue // arrived late with a lower UID: shown from the next SELECT on
 		}
 		kept = append(kept, it)
@@ -254,7 +249,7 @@ func (s *session) refresh(ctx context.Context) error {
 	return nil
 }
 
-func (sel *selection) maxUIDOf(items []*item) uint32 {
+func maxUIDOf(items []*item) uint32 {
 	if len(items) == 0 {
 		return 0
 	}
