@@ -68,7 +68,7 @@ func unmarshal(label string, s *structpb.Struct) (property.Map, error) {
 	return resource.FromResourcePropertyMap(pm), nil
 }
 
-// parentName returns the logical name in a parent URN ("" when there is none).
+// parentName returns the logical name in a URN ("" when there is none).
 func parentName(urn string) string {
 	if urn == "" {
 		return ""

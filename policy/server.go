@@ -168,11 +168,18 @@ func (a *analyzer) AnalyzeStack(_ context.Context, req *pulumirpc.AnalyzeStackRe
 		if err != nil {
 			return nil, err
 		}
+		deps := map[string][]string{}
+		for prop, d := range r.GetPropertyDependencies() {
+			for _, urn := range d.GetUrns() {
+				deps[prop] = append(deps[prop], parentName(urn))
+			}
+		}
 		resources = append(resources, rules.Resource{
 			Type:   r.GetType(),
 			Name:   r.GetName(),
 			Parent: parentName(r.GetParent()),
 			Inputs: plainMap(props),
+			Deps:   deps,
 		})
 		urns[[2]string{r.GetType(), r.GetName()}] = r.GetUrn()
 	}

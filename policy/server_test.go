@@ -103,3 +103,40 @@ func TestAnalyzerInfoListsEveryRule(t *testing.T) {
 		assert.NotEmpty(t, p.Description, p.Name)
 	}
 }
+
+func TestAnalyzeStackLinksChildrenThroughPropertyDependencies(t *testing.T) {
+	a := newTestAnalyzer(t)
+	urn := func(typ, name string) string { return "urn:pulumi:prod::voicemail::" + typ + "::" + name }
+	const (
+		acct = "azure-native:storage/v20230501:StorageAccount"
+		svc  = "azure-native:storage/v20230501:BlobServiceProperties"
+		orp  = "azure-native:storage/v20230501:ObjectReplicationPolicy"
+	)
+	stackReq := func(versioning bool) *pulumirpc.AnalyzeStackRequest {
+		return &pulumirpc.AnalyzeStackRequest{Resources: []*pulumirpc.AnalyzerResource{
+			{Type: acct, Name: "src", Urn: urn(acct, "src"), Properties: wire(t, resource.NewPropertyMapFromMap(map[string]any{"name": "srcacct"}))},
+			{Type: acct, Name: "dst", Urn: urn(acct, "dst"), Properties: wire(t, resource.NewPropertyMapFromMap(map[string]any{"name": "dstacct"}))},
+			// Outputs have no accountName: the link is the property dependency.
+			{Type: svc, Name: "src-svc", Urn: urn(svc, "src-svc"),
+				Properties:           wire(t, resource.NewPropertyMapFromMap(map[string]any{"name": "default", "isVersioningEnabled": versioning, "changeFeed": map[string]any{"enabled": true}})),
+				PropertyDependencies: map[string]*pulumirpc.AnalyzerPropertyDependencies{"accountName": {Urns: []string{urn(acct, "src")}}}},
+			{Type: svc, Name: "dst-svc", Urn: urn(svc, "dst-svc"),
+				Properties:           wire(t, resource.NewPropertyMapFromMap(map[string]any{"name": "default", "isVersioningEnabled": true})),
+				PropertyDependencies: map[string]*pulumirpc.AnalyzerPropertyDependencies{"accountName": {Urns: []string{urn(acct, "dst")}}}},
+			{Type: orp, Name: "or", Urn: urn(orp, "or"),
+				Properties: wire(t, resource.NewPropertyMapFromMap(map[string]any{"sourceAccount": "/x/storageAccounts/srcacct", "destinationAccount": "/x/storageAccounts/dstacct"})),
+				PropertyDependencies: map[string]*pulumirpc.AnalyzerPropertyDependencies{
+					"sourceAccount": {Urns: []string{urn(acct, "src")}}, "destinationAccount": {Urns: []string{urn(acct, "dst")}}}},
+		}}
+	}
+	resp, err := a.AnalyzeStack(context.Background(), stackReq(true))
+	require.NoError(t, err)
+	assert.Empty(t, resp.Diagnostics)
+
+	resp, err = a.AnalyzeStack(context.Background(), stackReq(false))
+	require.NoError(t, err)
+	require.Len(t, resp.Diagnostics, 1)
+	assert.Equal(t, "storage-versioning-for-replication", resp.Diagnostics[0].PolicyName)
+	assert.Equal(t, urn(orp, "or"), resp.Diagnostics[0].Urn)
+	assert.Contains(t, resp.Diagnostics[0].Message, "source account src")
+}

@@ -156,3 +156,53 @@ func TestPolicyTypeMatchIgnoresAPIVersion(t *testing.T) {
 		assert.Equal(t, want, ref.Matches(token), token)
 	}
 }
+
+// polOutputsStack is how the stack rules see resources after an update: azure-native
+// outputs carry no path parameters (accountName, resourceName), so children are
+// linked to their parents through the engine's property dependencies.
+func polOutputsStack(versioning bool, poolZone string) []rules.Resource {
+	return []rules.Resource{
+		{Type: "azure-native:storage/v20230501:StorageAccount", Name: "blob-weu",
+			Inputs: map[string]any{"name": "vmpweublob", "sku": map[string]any{"name": "Standard_ZRS"}}},
+		{Type: "azure-native:storage/v20230501:StorageAccount", Name: "blob-neu",
+			Inputs: map[string]any{"name": "vmpneublob", "sku": map[string]any{"name": "Standard_ZRS"}}},
+		{Type: "azure-native:storage/v20230501:BlobServiceProperties", Name: "blob-weu-svc",
+			Inputs: map[string]any{"name": "default", "isVersioningEnabled": versioning, "changeFeed": map[string]any{"enabled": true}},
+			Deps:   map[string][]string{"accountName": {"blob-weu"}, "resourceGroupName": {"rg-weu"}}},
+		{Type: "azure-native:storage/v20230501:BlobServiceProperties", Name: "blob-neu-svc",
+			Inputs: map[string]any{"name": "default", "isVersioningEnabled": true, "changeFeed": map[string]any{"enabled": true}},
+			Deps:   map[string][]string{"accountName": {"blob-neu"}}},
+		{Type: "azure-native:storage/v20230501:ObjectReplicationPolicy", Name: "weu-to-neu-or-dst",
+			Inputs: map[string]any{
+				"sourceAccount":      "/subscriptions/s/resourceGroups/rg-weu/providers/Microsoft.Storage/storageAccounts/vmpweublob",
+				"destinationAccount": "/subscriptions/s/resourceGroups/rg-neu/providers/Microsoft.Storage/storageAccounts/vmpneublob"},
+			Deps: map[string][]string{"sourceAccount": {"blob-weu"}, "destinationAccount": {"blob-neu"}}},
+		{Type: "azure-native:containerservice/v20240801:ManagedCluster", Name: "aks-weu-1",
+			Inputs: map[string]any{"name": "vmp-aks-weu-1", "location": "westeurope",
+				"agentPoolProfiles": []any{map[string]any{"name": "system", "availabilityZones": []any{"1"}}}}},
+		{Type: "azure-native:containerservice/v20240801:AgentPool", Name: "aks-weu-1-user",
+			Inputs: map[string]any{"name": "user", "availabilityZones": []any{poolZone}},
+			Deps:   map[string][]string{"resourceName": {"aks-weu-1"}}},
+	}
+}
+
+func TestPolicyStackRulesFollowPropertyDependencies(t *testing.T) {
+	run := func(rs []rules.Resource) []string {
+		var ids []string
+		for _, rule := range rules.StackRules() {
+			if rule.ID == "cosmos-stamp-regions-writable" {
+				continue // this fixture has no Cosmos account
+			}
+			ids = append(ids, polRuleIDs(rule.Run(rs))...)
+		}
+		return ids
+	}
+	assert.Empty(t, run(polOutputsStack(true, "1")))
+	assert.Equal(t, []string{"storage-versioning-for-replication"}, run(polOutputsStack(false, "1")))
+	assert.Equal(t, []string{"aks-stamp-one-zone"}, run(polOutputsStack(true, "2")))
+
+	// Unknown during preview: no judgement yet.
+	rs := polOutputsStack(true, "1")
+	rs[2].Inputs["isVersioningEnabled"] = rules.Unknown{}
+	assert.Empty(t, run(rs))
+}

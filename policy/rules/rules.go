@@ -16,6 +16,11 @@ type Resource struct {
 	Name   string         `json:"name"`
 	Parent string         `json:"parent,omitempty"`
 	Inputs map[string]any `json:"inputs"`
+	// Deps maps a property to the logical names of the resources its value came
+	// from (the engine's property dependencies). Stack rules need it after an
+	// update, when they see outputs: azure-native outputs drop path parameters
+	// such as accountName, so values alone cannot link a child to its parent.
+	Deps map[string][]string `json:"-"`
 }
 
 // Violation is one broken rule on one resource.

@@ -96,8 +96,8 @@ func checkStampRegionsWritable(rs []Resource) []Violation {
 	return out
 }
 
-// accountRef reduces a storage account reference (name or ARM ID) to its name.
-func accountRef(v any) (string, bool) {
+// azureName reduces a resource reference (name or ARM ID) to a lower-case name.
+func azureName(v any) (string, bool) {
 	s, ok := asString(v)
 	if !ok || s == "" {
 		return "", false
@@ -108,95 +108,155 @@ func accountRef(v any) (string, bool) {
 	return strings.ToLower(s), true
 }
 
+// index finds resources of one type by logical name or Azure name.
+type index struct {
+	byName  map[string]Resource
+	byAzure map[string]string // Azure name -> logical name
+}
+
+// newIndex indexes the resources of type ref; azureKeys are the properties that
+// may hold the Azure name (an input path parameter, or the "name" output).
+func newIndex(rs []Resource, ref TypeRef, azureKeys ...string) index {
+	ix := index{byName: map[string]Resource{}, byAzure: map[string]string{}}
+	for _, r := range rs {
+		if !ref.Matches(r.Type) {
+			continue
+		}
+		ix.byName[r.Name] = r
+		for _, k := range azureKeys {
+			if n, ok := azureName(lookup(r.Inputs, k)); ok {
+				ix.byAzure[n] = r.Name
+			}
+		}
+	}
+	return ix
+}
+
+// resolve says which indexed resource r's property refers to: through the
+// engine's property dependencies first, else by the value's Azure name. A name
+// with no indexed resource resolves to itself, prefixed "azure:".
+func (ix index) resolve(r Resource, prop string) (string, bool) {
+	for _, n := range r.Deps[prop] {
+		if _, ok := ix.byName[n]; ok {
+			return n, true
+		}
+	}
+	n, ok := azureName(lookup(r.Inputs, prop))
+	if !ok {
+		return "", false
+	}
+	if logical, found := ix.byAzure[n]; found {
+		return logical, true
+	}
+	return "azure:" + n, true
+}
+
+// display names a resolved reference for a message.
+func display(key string) string { return strings.TrimPrefix(key, "azure:") }
+
+// tri reads a bool that may be unknown: known=false leaves the judgement to a
+// later analysis with known values.
+func tri(v any) (value, known bool) {
+	if isUnknown(v) {
+		return false, false
+	}
+	b, _ := v.(bool)
+	return b, true
+}
+
 func checkReplicationVersioning(rs []Resource) []Violation {
-	type props struct{ versioning, changeFeed bool }
+	accounts := newIndex(rs, storageAccount, "accountName", "name")
+	type props struct{ versioning, changeFeed any }
 	services := map[string]props{}
 	for _, r := range rs {
 		if !blobService.Matches(r.Type) {
 			continue
 		}
-		name, ok := accountRef(lookup(r.Inputs, "accountName"))
+		key, ok := accounts.resolve(r, "accountName")
 		if !ok {
 			continue
 		}
-		v, _ := lookup(r.Inputs, "isVersioningEnabled").(bool)
-		cf, _ := lookup(r.Inputs, "changeFeed", "enabled").(bool)
-		services[name] = props{versioning: v, changeFeed: cf}
+		services[key] = props{
+			versioning: lookup(r.Inputs, "isVersioningEnabled"),
+			changeFeed: lookup(r.Inputs, "changeFeed", "enabled"),
+		}
 	}
 	var out []Violation
+	report := func(r Resource, role, key, what string) {
+		out = append(out, Violation{Type: r.Type, Name: r.Name,
+			Message: fmt.Sprintf("%s account %s has no blob service with %s: true", role, display(key), what)})
+	}
 	for _, r := range rs {
 		if !objectReplication.Matches(r.Type) {
 			continue
 		}
-		src, srcOK := accountRef(lookup(r.Inputs, "sourceAccount"))
-		dst, dstOK := accountRef(lookup(r.Inputs, "destinationAccount"))
-		if srcOK && !services[src].versioning {
-			out = append(out, Violation{Type: r.Type, Name: r.Name,
-				Message: fmt.Sprintf("source account %s has no blob service with isVersioningEnabled: true", src)})
+		if src, ok := accounts.resolve(r, "sourceAccount"); ok {
+			svc := services[src]
+			if v, known := tri(svc.versioning); known && !v {
+				report(r, "source", src, "isVersioningEnabled")
+			}
+			if v, known := tri(svc.changeFeed); known && !v {
+				report(r, "source", src, "changeFeed.enabled")
+			}
 		}
-		if srcOK && !services[src].changeFeed {
-			out = append(out, Violation{Type: r.Type, Name: r.Name,
-				Message: fmt.Sprintf("source account %s has no blob service with changeFeed.enabled: true", src)})
-		}
-		if dstOK && !services[dst].versioning {
-			out = append(out, Violation{Type: r.Type, Name: r.Name,
-				Message: fmt.Sprintf("destination account %s has no blob service with isVersioningEnabled: true", dst)})
+		if dst, ok := accounts.resolve(r, "destinationAccount"); ok {
+			if v, known := tri(services[dst].versioning); known && !v {
+				report(r, "destination", dst, "isVersioningEnabled")
+			}
 		}
 	}
 	return out
 }
 
 func checkClusterPoolsOneZone(rs []Resource) []Violation {
-	type cluster struct {
-		res   Resource
-		zones map[string]bool
-	}
-	byKey := map[string]*cluster{}
-	var order []*cluster
-	for _, r := range rs {
-		if !managedCluster.Matches(r.Type) {
-			continue
+	clusters := newIndex(rs, managedCluster, "resourceName", "name")
+	zones := map[string]map[string]bool{}
+	add := func(cluster string, pool map[string]any) {
+		zs, ok := poolZones(pool)
+		if !ok {
+			return
 		}
-		c := &cluster{res: r, zones: map[string]bool{}}
-		for _, p := range asSlice(lookup(r.Inputs, "agentPoolProfiles")) {
-			if zs, ok := poolZones(asMap(p)); ok {
-				for _, z := range zs {
-					c.zones[z] = true
-				}
+		if zones[cluster] == nil {
+			zones[cluster] = map[string]bool{}
+		}
+		for _, z := range zs {
+			zones[cluster][z] = true
+		}
+	}
+	for _, r := range rs {
+		if managedCluster.Matches(r.Type) {
+			for _, p := range asSlice(lookup(r.Inputs, "agentPoolProfiles")) {
+				add(r.Name, asMap(p))
 			}
 		}
-		byKey["name:"+r.Name] = c
-		if rn, ok := asString(lookup(r.Inputs, "resourceName")); ok && rn != "" {
-			byKey["resource:"+strings.ToLower(rn)] = c
-		}
-		order = append(order, c)
 	}
 	for _, r := range rs {
 		if !agentPool.Matches(r.Type) {
 			continue
 		}
-		var c *cluster
-		if rn, ok := asString(lookup(r.Inputs, "resourceName")); ok {
-			c = byKey["resource:"+strings.ToLower(rn)]
+		cluster, ok := clusters.resolve(r, "resourceName")
+		if _, indexed := clusters.byName[cluster]; (!ok || !indexed) && r.Parent != "" {
+			cluster, ok = r.Parent, true
 		}
-		if c == nil && r.Parent != "" {
-			c = byKey["name:"+r.Parent]
-		}
-		if c == nil {
-			continue
-		}
-		if zs, ok := poolZones(r.Inputs); ok {
-			for _, z := range zs {
-				c.zones[z] = true
-			}
+		if _, indexed := clusters.byName[cluster]; ok && indexed {
+			add(cluster, r.Inputs)
 		}
 	}
 	var out []Violation
-	for _, c := range order {
-		if len(c.zones) > 1 {
-			out = append(out, Violation{Type: c.res.Type, Name: c.res.Name,
-				Message: fmt.Sprintf("agent pools span zones %v; a stamp's cluster lives in exactly one zone", sortedKeys(c.zones))})
+	for _, name := range sortedKeys(boolKeys(clusters.byName)) {
+		if len(zones[name]) > 1 {
+			c := clusters.byName[name]
+			out = append(out, Violation{Type: c.Type, Name: c.Name,
+				Message: fmt.Sprintf("agent pools span zones %v; a stamp's cluster lives in exactly one zone", sortedKeys(zones[name]))})
 		}
+	}
+	return out
+}
+
+func boolKeys[V any](m map[string]V) map[string]bool {
+	out := make(map[string]bool, len(m))
+	for k := range m {
+		out[k] = true
 	}
 	return out
 }
