@@ -90,7 +90,7 @@ func TestShutdownStoresCallInProgress(t *testing.T) {
 	}()
 	f.log.waitFor(t, 5*time.Second, "play", map[string]string{"prompt": "beep"})
 	time.Sleep(2 * time.Second) // about 1.5 s of the message is recorded
-	f.stop()                     // SIGTERM in the binary
+	f.stop()                    // SIGTERM in the binary
 	f.log.waitFor(t, 5*time.Second, "message stored", map[string]string{"mailbox": "3005"})
 	sec := onlyMessage(t, f.svc, "3005").Seconds
 	assert.True(t, sec > 0.5 && sec < 3, "partial message kept: %.2f s", sec)

@@ -25,6 +25,7 @@ const sippShare = "/usr/share/sip-tester"
 
 // logEntry is one record of the server's call log, with attributes flattened.
 type logEntry struct {
+	Time  time.Time
 	Msg   string
 	Attrs map[string]string
 }
@@ -44,7 +45,7 @@ func (h *callLog) WithAttrs(as []slog.Attr) slog.Handler {
 	return &callLog{mu: h.mu, recs: h.recs, attrs: append(append([]slog.Attr{}, h.attrs...), as...)}
 }
 func (h *callLog) Handle(_ context.Context, r slog.Record) error {
-	e := logEntry{Msg: r.Message, Attrs: map[string]string{}}
+	e := logEntry{Time: r.Time, Msg: r.Message, Attrs: map[string]string{}}
 	for _, a := range h.attrs {
 		e.Attrs[a.Key] = a.Value.String()
 	}
@@ -103,7 +104,7 @@ type fixture struct {
 }
 
 // start runs a real service (embedded store) and a SIP server on a free loopback port.
-func start(t *testing.T, cfg Config) *fixture {
+func start(t testing.TB, cfg Config) *fixture {
 	t.Helper()
 	svc := voicemailtest.New(t)
 	cl := newCallLog()
