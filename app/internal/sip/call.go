@@ -27,8 +27,7 @@ type call struct {
 
 func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if _, ok := req.To().Params.Get("tag"); ok {
-		// Re-INVITE (session refresh, hold): we keep the media as it is.
-		s.respond(tx, req, 488, "Not Acceptable Here")
+		s.onReInvite(req, tx)
 		return
 	}
 	log := s.log.With("call", req.CallID().Value())
@@ -120,10 +119,11 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	res.AppendHeader(&ct)
 	res.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, SUBSCRIBE, NOTIFY"))
 
-	s.active.Add(1)
-	s.calls.Add(1)
-	defer s.calls.Done()
-	defer s.active.Add(-1)
+	if !s.track(dlg.ID, res.Body()) {
+		s.respond(tx, req, 503, "Service Unavailable")
+		return
+	}
+	defer s.untrack(dlg.ID)
 
 	if err := dlg.WriteResponse(res); err != nil {
 		log.Info("call not established", "error", err)
@@ -273,5 +273,46 @@ func (c *call) watchMedia(cancel context.CancelFunc) {
 				return
 			}
 		}
+	}
+}
+
+// track registers an answered call (so shutdown waits for it and re-INVITEs find its SDP);
+// false once the server is stopping.
+func (s *Server) track(id string, answer []byte) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.answers[id] = answer
+	s.active.Add(1)
+	s.calls.Add(1)
+	return true
+}
+
+func (s *Server) untrack(id string) {
+	s.mu.Lock()
+	delete(s.answers, id)
+	s.mu.Unlock()
+	s.active.Add(-1)
+	s.calls.Done()
+}
+
+// onReInvite answers a session refresh or hold with the SDP we already gave: media stays as
+// it is. Unknown dialogs get 481.
+func (s *Server) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
+	id, err := sip.DialogIDFromRequestUAS(req)
+	s.mu.Lock()
+	answer, ok := s.answers[id]
+	s.mu.Unlock()
+	if err != nil || !ok {
+		s.respond(tx, req, 481, "Call/Transaction Does Not Exist")
+		return
+	}
+	res := sip.NewSDPResponseFromRequest(req, answer)
+	ct := s.contact(req.Transport())
+	res.AppendHeader(&ct)
+	if err := tx.Respond(res); err != nil {
+		s.log.Debug("re-invite response", "error", err)
 	}
 }

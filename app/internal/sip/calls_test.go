@@ -96,3 +96,11 @@ func TestShutdownStoresCallInProgress(t *testing.T) {
 	assert.True(t, sec > 0.5 && sec < 3, "partial message kept: %.2f s", sec)
 	<-done // sipp sees our BYE mid-scenario; its verdict does not matter here
 }
+
+func TestSippReInviteKeepsCall(t *testing.T) {
+	t.Parallel()
+	f := start(t, Config{})
+	voicemailtest.Provision(t, f.svc, "3006", "2468")
+	sipp(t, f.addr, "reinvite.xml", map[string]string{"ruri": "sip:3006@" + f.addr, "caller": "5550211"})
+	assert.NotEmpty(t, f.log.find("deposit call", map[string]string{"mailbox": "3006"}))
+}

@@ -47,6 +47,8 @@ type Server struct {
 	calls  sync.WaitGroup
 
 	mu      sync.Mutex
+	closing bool
+	answers map[string][]byte        // SDP answer of each call in progress, by dialog id
 	subs    map[string]*subscription // by dialog id
 	watched map[string]func()        // mailboxes with an unsolicited MWI watcher
 }
@@ -68,6 +70,7 @@ func New(svc Service, cfg Config, logger *slog.Logger) (*Server, error) {
 		svc: svc, cfg: cfg, log: logger.With("component", "sip"), prompts: ps,
 		parser: sip.NewParser(), ports: newPortPool(cfg.RTPBindIP, cfg.RTPPortMin, cfg.RTPPortMax),
 		ready: make(chan struct{}), subs: map[string]*subscription{}, watched: map[string]func(){},
+		answers: map[string][]byte{},
 	}
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent("voicemail"),
@@ -187,6 +190,9 @@ func (s *Server) serve(ctx context.Context) error {
 	case err = <-errc:
 		cancel()
 	}
+	s.mu.Lock()
+	s.closing = true
+	s.mu.Unlock()
 	_ = s.udp.Close()
 	_ = s.tcp.Close()
 	s.calls.Wait() // each call sees ctx end, stores what it recorded and hangs up
