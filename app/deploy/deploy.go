@@ -19,6 +19,7 @@ import (
 	"slices"
 
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
+	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiextensions"
 	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
 	autoscalingv2 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/autoscaling/v2"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
@@ -48,14 +49,26 @@ const (
 	ReadinessPath   = "/health/ready"
 )
 
-// Pod timing. A deposit may last as long as the longest message the service accepts plus
-// its upload; the pod gets that much time after SIGTERM, plus the preStop delay during which
-// the load balancer and endpoints stop sending new work.
+// Pod timing. Kubernetes counts terminationGracePeriodSeconds from the start of preStop: the
+// preStop delay (the load balancer and endpoints stop sending new work), then the service's
+// own shutdown grace, which must cover the longest deposit (a SIP recording of the longest
+// message the platform offers, then its upload), then a margin before SIGKILL.
 const (
 	PreStopSeconds         = 10
-	MaxDepositSeconds      = 300 // the service's upper bound on a mailbox's max message seconds
+	MaxDepositSeconds      = 300 // longest recording offered to mailboxes (5 min)
 	DepositUploadSeconds   = 30
-	TerminationGraceSecond = PreStopSeconds + MaxDepositSeconds + DepositUploadSeconds
+	ShutdownGraceSeconds   = MaxDepositSeconds + DepositUploadSeconds
+	TerminationGraceSecond = PreStopSeconds + ShutdownGraceSeconds + 5
+)
+
+// OperatorTokenSecret is the Key Vault secret (and synced Kubernetes Secret key) holding the
+// operator bearer token; operators create it (README, Operating stamps).
+const OperatorTokenSecret = "operator-token"
+
+// Names of the Key Vault plumbing in the namespace.
+const (
+	secretProviderClass = "voicemail-keyvault"
+	syncedSecret        = "voicemail-secrets"
 )
 
 // Well-known Azure built-in role definition ids.
@@ -87,6 +100,12 @@ type Args struct {
 	// AppClientID is the user-assigned identity the pods run as (workload identity).
 	AppClientID pulumi.StringInput
 	TenantID    pulumi.StringPtrInput // optional; the webhook defaults to the cluster's tenant
+
+	// KeyVaultName (optional) is the regional Key Vault holding OperatorTokenSecret. When
+	// set, a SecretProviderClass (AKS Key Vault secrets provider, read with the workload
+	// identity) syncs it into the Secret the pods read VOICEMAIL_OPERATOR_TOKEN from; the
+	// service refuses to start on Azure storage without it.
+	KeyVaultName pulumi.StringInput
 
 	// Image is the stack config's image, "registry/repository@sha256:<digest>". The pods pull
 	// repository@digest from RegistryLoginServer, the geo-replicated registry whose replica
@@ -173,6 +192,8 @@ func (a Args) Validate() error {
 		return fmt.Errorf("deploy %s: RTP ports %d-%d: want an even start within 1024-65535", a.Stamp, a.RTPPortMin, a.RTPPortMax)
 	case a.Kubeconfig == nil:
 		return fmt.Errorf("deploy %s: Args.Kubeconfig (the cluster's exec kubeconfig) is required", a.Stamp)
+	case a.KeyVaultName != nil && a.TenantID == nil:
+		return fmt.Errorf("deploy %s: Args.TenantID is required with Args.KeyVaultName (the secrets provider needs it)", a.Stamp)
 	case a.AppClientID == nil || a.RegistryLoginServer == nil:
 		return fmt.Errorf("deploy %s: Args.AppClientID and Args.RegistryLoginServer are required", a.Stamp)
 	case a.PublicIPName == nil || a.PublicIPResourceGroup == nil || a.PublicIPAddress == nil:
@@ -299,6 +320,33 @@ func NewWorkload(ctx *pulumi.Context, name string, in *Args, opts ...pulumi.Reso
 	}, inNS...)
 	if err != nil {
 		return nil, err
+	}
+
+	if args.KeyVaultName != nil {
+		if _, err := apiextensions.NewCustomResource(ctx, name+"-keyvault", &apiextensions.CustomResourceArgs{
+			ApiVersion: pulumi.String("secrets-store.csi.x-k8s.io/v1"),
+			Kind:       pulumi.String("SecretProviderClass"),
+			Metadata:   meta(secretProviderClass),
+			OtherFields: kubernetes.UntypedArgs{"spec": pulumi.Map{
+				"provider": pulumi.String("azure"),
+				"parameters": pulumi.StringMap{
+					"usePodIdentity": pulumi.String("false"),
+					"clientID":       args.AppClientID,
+					"keyvaultName":   args.KeyVaultName,
+					"tenantId":       args.TenantID.ToStringPtrOutput().Elem(),
+					"objects":        pulumi.String("array:\n  - |\n    objectName: " + OperatorTokenSecret + "\n    objectType: secret\n"),
+				},
+				"secretObjects": pulumi.Array{pulumi.Map{
+					"secretName": pulumi.String(syncedSecret),
+					"type":       pulumi.String("Opaque"),
+					"data": pulumi.Array{pulumi.Map{
+						"objectName": pulumi.String(OperatorTokenSecret), "key": pulumi.String(OperatorTokenSecret),
+					}},
+				}},
+			}},
+		}, inNS...); err != nil {
+			return nil, err
+		}
 	}
 
 	image := args.RegistryLoginServer.ToStringOutput().ApplyT(func(ls string) (string, error) {

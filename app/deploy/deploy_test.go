@@ -218,13 +218,14 @@ func TestKubeconfigForPulumi(t *testing.T) {
 
 func TestArgsValidate(t *testing.T) {
 	cases := map[string]func(a *deploy.Args){
-		"image by tag":  func(a *deploy.Args) { a.Image = "ghcr.io/voicemail-platform/voicemail:dev" },
-		"no registry":   func(a *deploy.Args) { a.Image = "voicemail@" + digest },
-		"one replica":   func(a *deploy.Args) { a.Replicas = 1 },
-		"max below min": func(a *deploy.Args) { a.MaxReplicas = 2 },
-		"odd rtp start": func(a *deploy.Args) { a.RTPPortMin, a.RTPPortMax = 10001, 10010 },
-		"no kubeconfig": func(a *deploy.Args) { a.Kubeconfig = nil },
-		"login mode":    func(a *deploy.Args) { a.KubeloginMode = "devicecode" },
+		"image by tag":         func(a *deploy.Args) { a.Image = "ghcr.io/voicemail-platform/voicemail:dev" },
+		"no registry":          func(a *deploy.Args) { a.Image = "voicemail@" + digest },
+		"one replica":          func(a *deploy.Args) { a.Replicas = 1 },
+		"max below min":        func(a *deploy.Args) { a.MaxReplicas = 2 },
+		"odd rtp start":        func(a *deploy.Args) { a.RTPPortMin, a.RTPPortMax = 10001, 10010 },
+		"no kubeconfig":        func(a *deploy.Args) { a.Kubeconfig = nil },
+		"login mode":           func(a *deploy.Args) { a.KubeloginMode = "devicecode" },
+		"vault without tenant": func(a *deploy.Args) { a.KeyVaultName = pulumi.String("kv") },
 	}
 	for name, mut := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -254,4 +255,48 @@ func TestStrictDecodeRejects(t *testing.T) {
 		_, err := deploytest.StrictDecode("kubernetes:core/v1:ConfigMap", resource.NewPropertyMapFromMap(pm))
 		assert.Error(t, err, name)
 	}
+}
+
+func TestWorkloadOperatorTokenFromKeyVault(t *testing.T) {
+	rec := &deploytest.Recorder{Inner: echoMocks{}, Project: "voicemail", Stack: "dev"}
+	require.NoError(t, pulumi.RunErr(func(ctx *pulumi.Context) error {
+		a := testArgs("s1")
+		a.KeyVaultName = pulumi.String("kv-weu")
+		a.TenantID = pulumi.String("tenant-1")
+		_, err := deploy.NewWorkload(ctx, "s1-app", a)
+		return err
+	}, pulumi.WithMocks("voicemail", "dev", rec)))
+	regs := rec.Registrations()
+	spc, err := deploytest.Plain(find(t, regs, "kubernetes:secrets-store.csi.x-k8s.io/v1:SecretProviderClass", "s1-app-keyvault").Inputs)
+	require.NoError(t, err)
+	params, _ := spc["spec"].(map[string]any)["parameters"].(map[string]any)
+	assert.Equal(t, "kv-weu", params["keyvaultName"])
+	assert.Equal(t, "client-s1", params["clientID"])
+	assert.Equal(t, "tenant-1", params["tenantId"])
+	assert.Contains(t, params["objects"], "objectName: "+deploy.OperatorTokenSecret)
+
+	obj, err := deploytest.StrictDecode("kubernetes:apps/v1:Deployment", find(t, regs, "kubernetes:apps/v1:Deployment", "s1-app-deployment").Inputs)
+	require.NoError(t, err)
+	pod := obj.(*appsv1.Deployment).Spec.Template.Spec
+	env := pod.Containers[0].Env
+	require.Len(t, env, 1)
+	assert.Equal(t, "VOICEMAIL_OPERATOR_TOKEN", env[0].Name)
+	assert.Equal(t, deploy.OperatorTokenSecret, env[0].ValueFrom.SecretKeyRef.Key)
+	var csi bool
+	for _, v := range pod.Volumes {
+		csi = csi || (v.CSI != nil && v.CSI.Driver == "secrets-store.csi.k8s.io")
+	}
+	assert.True(t, csi, "the CSI volume is what syncs the secret")
+}
+
+// The probe paths are the ones the service's real health handler serves.
+func TestProbePathsAreServed(t *testing.T) {
+	for _, p := range []string{deploy.ReadinessPath, deploy.LivenessPath} {
+		code, err := deploytest.ServedStatus(t.TempDir(), p)
+		require.NoError(t, err)
+		assert.Equal(t, 200, code, p)
+	}
+	code, err := deploytest.ServedStatus(t.TempDir(), deploy.StampHealthPath)
+	require.NoError(t, err)
+	assert.NotEqual(t, 404, code)
 }

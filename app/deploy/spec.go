@@ -24,7 +24,8 @@ func runtimeEnv(a Args) pulumi.StringMap {
 		"VOICEMAIL_SIP_MEDIA_IP":   a.PublicIPAddress,
 		"VOICEMAIL_SIP_RTP_PORTS":  pulumi.Sprintf("%d-%d", a.RTPPortMin, a.RTPPortMax),
 		"VOICEMAIL_SIP_MAX_CALLS":  pulumi.Sprintf("%d", rtpPortCount(a)),
-		"VOICEMAIL_SHUTDOWN_GRACE": pulumi.Sprintf("%ds", MaxDepositSeconds+DepositUploadSeconds),
+		"VOICEMAIL_SHUTDOWN_GRACE": pulumi.Sprintf("%ds", ShutdownGraceSeconds),
+		"VOICEMAIL_SHUTDOWN_DELAY": pulumi.String("0s"), // preStop already waited
 	}
 }
 
@@ -47,6 +48,24 @@ func deploymentSpec(a Args, image, configMap, serviceAccount pulumi.StringInput)
 		&corev1.ContainerPortArgs{Name: pulumi.String("sip-udp"), ContainerPort: pulumi.Int(SIPPort), Protocol: pulumi.String("UDP")},
 		&corev1.ContainerPortArgs{Name: pulumi.String("sip-tcp"), ContainerPort: pulumi.Int(SIPPort), Protocol: pulumi.String("TCP")},
 		&corev1.ContainerPortArgs{Name: pulumi.String("imap"), ContainerPort: pulumi.Int(IMAPPort), Protocol: pulumi.String("TCP")},
+	}
+	mounts := corev1.VolumeMountArray{
+		&corev1.VolumeMountArgs{Name: pulumi.String("tmp"), MountPath: pulumi.String("/tmp")},
+	}
+	volumes := corev1.VolumeArray{
+		&corev1.VolumeArgs{Name: pulumi.String("tmp"), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{SizeLimit: pulumi.String("256Mi")}},
+	}
+	var env corev1.EnvVarArray
+	if a.KeyVaultName != nil {
+		// Mounting the CSI volume is what makes the driver sync the Secret the env reads.
+		mounts = append(mounts, &corev1.VolumeMountArgs{Name: pulumi.String("keyvault"), MountPath: pulumi.String("/mnt/keyvault"), ReadOnly: pulumi.Bool(true)})
+		volumes = append(volumes, &corev1.VolumeArgs{Name: pulumi.String("keyvault"), Csi: &corev1.CSIVolumeSourceArgs{
+			Driver: pulumi.String("secrets-store.csi.k8s.io"), ReadOnly: pulumi.Bool(true),
+			VolumeAttributes: pulumi.StringMap{"secretProviderClass": pulumi.String(secretProviderClass)},
+		}})
+		env = append(env, &corev1.EnvVarArgs{Name: pulumi.String("VOICEMAIL_OPERATOR_TOKEN"), ValueFrom: &corev1.EnvVarSourceArgs{
+			SecretKeyRef: &corev1.SecretKeySelectorArgs{Name: pulumi.String(syncedSecret), Key: pulumi.String(OperatorTokenSecret)},
+		}})
 	}
 	return &appsv1.DeploymentSpecArgs{
 		Replicas: pulumi.Int(a.Replicas),
@@ -111,14 +130,11 @@ func deploymentSpec(a Args, image, configMap, serviceAccount pulumi.StringInput)
 							RunAsNonRoot:             pulumi.Bool(true),
 							Capabilities:             &corev1.CapabilitiesArgs{Drop: pulumi.StringArray{pulumi.String("ALL")}},
 						},
-						VolumeMounts: corev1.VolumeMountArray{
-							&corev1.VolumeMountArgs{Name: pulumi.String("tmp"), MountPath: pulumi.String("/tmp")},
-						},
+						Env:          env,
+						VolumeMounts: mounts,
 					},
 				},
-				Volumes: corev1.VolumeArray{
-					&corev1.VolumeArgs{Name: pulumi.String("tmp"), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{SizeLimit: pulumi.String("256Mi")}},
-				},
+				Volumes: volumes,
 			},
 		},
 	}

@@ -12,6 +12,9 @@ import (
 	"strings"
 	"sync"
 
+	"net/http"
+	"net/http/httptest"
+
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/tokens"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -20,6 +23,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
+
+	"github.com/voicemail-platform/voicemail/app/internal/health"
+	"github.com/voicemail-platform/voicemail/app/internal/store/embedded"
 )
 
 // IsCredentialsCall reports whether an invoke token asks AKS for user credentials (any API version).
@@ -273,4 +279,25 @@ func StrictDecode(token string, inputs resource.PropertyMap) (any, error) {
 		return nil, fmt.Errorf("%s: apiVersion/kind %v/%v", token, plain["apiVersion"], plain["kind"])
 	}
 	return obj, nil
+}
+
+// ServedStatus starts the voicemail service's real health handler (on an embedded store in
+// dir, the state marker present) and returns the status it answers for GET path, so probe
+// paths are checked against what the service serves, not against a copy of its routes.
+func ServedStatus(dir, path string) (int, error) {
+	b, err := embedded.Open(dir, embedded.Options{})
+	if err != nil {
+		return 0, err
+	}
+	defer b.Close()
+	mux := http.NewServeMux()
+	health.New(health.Options{Backend: b, Stamp: "probe-check", Region: "local"}).Register(mux)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + path)
+	if err != nil {
+		return 0, err
+	}
+	resp.Body.Close()
+	return resp.StatusCode, nil
 }

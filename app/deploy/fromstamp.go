@@ -1,0 +1,75 @@
+package deploy
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/voicemail-platform/voicemail/global"
+	"github.com/voicemail-platform/voicemail/internal/topology"
+	"github.com/voicemail-platform/voicemail/stamp"
+)
+
+// ServiceTable is the metadata table the service reads and writes (VOICEMAIL_TABLE).
+const ServiceTable = "voicemail"
+
+// ArgsForStamp maps the stamp component's seam onto Args: everything the workload needs
+// comes from the stamp (cluster, identity, public IP, endpoints), the global layer (tenant)
+// and the plan (replicas, image, names).
+func ArgsForStamp(ctx *pulumi.Context, t topology.Topology, g *global.Global, s *stamp.Stamp) (*Args, error) {
+	info := s.Info
+	reg, ok := t.Region(info.Region)
+	if !ok {
+		return nil, fmt.Errorf("stamp %s: region %s is not in the topology", info.ID, info.Region)
+	}
+	env := map[string]pulumi.StringInput{
+		"VOICEMAIL_TABLE_ENDPOINT":   s.CosmosTableEndpoint,
+		"VOICEMAIL_BLOB_ENDPOINT":    s.BlobEndpoint,
+		"VOICEMAIL_QUEUE_ENDPOINT":   s.QueueEndpoint,
+		"VOICEMAIL_TABLE":            pulumi.String(ServiceTable),
+		"VOICEMAIL_AUDIO_CONTAINER":  s.AudioContainer,
+		"VOICEMAIL_QUEUE":            pulumi.String(topology.DepositQueue),
+		"VOICEMAIL_STATE_CONTAINER":  s.StateContainer,
+		"VOICEMAIL_STATE_BLOB":       s.StateBlob,
+		"VOICEMAIL_HEALTH_TIMEOUT":   pulumi.String("3s"),
+		"VOICEMAIL_HEALTH_CACHE_TTL": pulumi.String("10s"),
+		"VOICEMAIL_LOG_LEVEL":        pulumi.String("info"),
+	}
+	return &Args{
+		Stamp:   info.ID,
+		Region:  info.Region,
+		Zone:    fmt.Sprint(info.Zone),
+		Version: info.Version,
+
+		Namespace:      topology.AppNamespace,
+		ServiceAccount: topology.AppServiceAccount,
+
+		Kubeconfig:   s.UserKubeconfig(ctx),
+		AppClientID:  s.AppIdentityClientID,
+		TenantID:     g.TenantID,
+		KeyVaultName: pulumi.String(reg.Names.KeyVault),
+
+		RegistryLoginServer: s.RegistryLoginServer,
+		Image:               t.Config.Image,
+
+		PublicIPName:          s.PublicIPName,
+		PublicIPResourceGroup: s.ResourceGroupName,
+		PublicIPAddress:       s.PublicIPAddress,
+
+		Env:      env,
+		Replicas: info.Replicas,
+	}, nil
+}
+
+// ForStamp deploys the voicemail workload into one stamp, as its child.
+func ForStamp(ctx *pulumi.Context, t topology.Topology, g *global.Global, s *stamp.Stamp) (*Workload, error) {
+	args, err := ArgsForStamp(ctx, t, g, s)
+	if err != nil {
+		return nil, err
+	}
+	return NewWorkload(ctx, WorkloadName(s.Info.ID), args, pulumi.Parent(s))
+}
+
+// WorkloadName is the logical name of a stamp's workload component.
+func WorkloadName(stampID string) string { return strings.TrimSuffix(stampID, "-") + "-app" }

@@ -1,0 +1,325 @@
+package tests
+
+// The per-stamp workload (app/deploy) in the real program graph, dev and prod, under mocks.
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/voicemail-platform/voicemail/app/deploy"
+	"github.com/voicemail-platform/voicemail/app/deploy/deploytest"
+	"github.com/voicemail-platform/voicemail/internal/config"
+	"github.com/voicemail-platform/voicemail/internal/stack"
+	"github.com/voicemail-platform/voicemail/internal/topology"
+)
+
+// wlProgram is the program with the workload deployed into every stamp.
+var wlProgram pulumi.RunFunc = func(ctx *pulumi.Context) error {
+	d, err := stack.Deploy(ctx)
+	if err != nil {
+		return err
+	}
+	for _, s := range d.Stamps {
+		if _, err := deploy.ForStamp(ctx, d.Topology, d.Global, s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// wlMocks wraps the infra mocks: AKS credentials come back as a real exec kubeconfig, and
+// the provider and parent URN of every registration are kept.
+type wlMocks struct {
+	*mocks
+	rec *deploytest.Recorder
+}
+
+func (w wlMocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
+	if out, ok := deploytest.AnswerCall(args); ok {
+		return out, nil
+	}
+	return w.mocks.Call(args)
+}
+
+func (w wlMocks) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
+	return w.rec.NewResource(args)
+}
+
+type wlGraph struct {
+	m    *mocks
+	rec  *deploytest.Recorder
+	topo topology.Topology
+}
+
+func wlRun(t *testing.T, stackName string, cfg map[string]string) wlGraph {
+	t.Helper()
+	m := &mocks{}
+	rec := &deploytest.Recorder{Inner: m, Project: "voicemail", Stack: stackName}
+	err := pulumi.RunErr(wlProgram, pulumi.WithMocks("voicemail", stackName, wlMocks{m, rec}), withConfig(cfg))
+	require.NoError(t, err)
+	c, err := config.Parse(cfg)
+	require.NoError(t, err)
+	topo, err := topology.Build(c)
+	require.NoError(t, err)
+	return wlGraph{m: m, rec: rec, topo: topo}
+}
+
+// wlConfig is a stack file's config with the image pinned by digest, as stamps require.
+func wlConfig(t *testing.T, file string) map[string]string {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	require.NoError(t, err)
+	raw, err := config.StackFileValues(data)
+	require.NoError(t, err)
+	if !strings.Contains(raw["voicemail:image"], "@sha256:") {
+		raw["voicemail:image"] = "ghcr.io/voicemail-platform/voicemail@sha256:" + strings.Repeat("0", 64)
+	}
+	return raw
+}
+
+var wlKinds = []string{
+	"kubernetes:core/v1:Namespace", "kubernetes:core/v1:ServiceAccount", "kubernetes:core/v1:ConfigMap",
+	"kubernetes:apps/v1:Deployment", "kubernetes:autoscaling/v2:HorizontalPodAutoscaler",
+	"kubernetes:policy/v1:PodDisruptionBudget", "kubernetes:networking.k8s.io/v1:NetworkPolicy",
+	"kubernetes:core/v1:Service", "kubernetes:secrets-store.csi.x-k8s.io/v1:SecretProviderClass",
+}
+
+func (g wlGraph) reg(t *testing.T, typ, name string) deploytest.Registration {
+	t.Helper()
+	for _, r := range g.rec.Registrations() {
+		if r.Type == typ && r.Name == name {
+			return r
+		}
+	}
+	t.Fatalf("no %s named %s", typ, name)
+	return deploytest.Registration{}
+}
+
+func (g wlGraph) res(t *testing.T, name string) Resource {
+	t.Helper()
+	r, ok := g.m.byName(name)
+	require.True(t, ok, "no resource %s", name)
+	return r
+}
+
+// decode strict-decodes a workload object (SecretProviderClass into its CRD's shape).
+func wlDecode(t *testing.T, r deploytest.Registration) any {
+	t.Helper()
+	if strings.HasSuffix(r.Type, ":SecretProviderClass") {
+		plain, err := deploytest.Plain(r.Inputs)
+		require.NoError(t, err)
+		raw, _ := json.Marshal(plain)
+		var spc secretProviderClass
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		require.NoError(t, dec.Decode(&spc), string(raw))
+		return &spc
+	}
+	obj, err := deploytest.StrictDecode(r.Type, r.Inputs)
+	require.NoError(t, err)
+	return obj
+}
+
+// secretProviderClass is secrets-store.csi.x-k8s.io/v1 SecretProviderClass's schema.
+type secretProviderClass struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              struct {
+		Provider      string            `json:"provider"`
+		Parameters    map[string]string `json:"parameters"`
+		SecretObjects []struct {
+			SecretName string `json:"secretName"`
+			Type       string `json:"type"`
+			Data       []struct {
+				ObjectName string `json:"objectName"`
+				Key        string `json:"key"`
+			} `json:"data"`
+		} `json:"secretObjects"`
+	} `json:"spec"`
+}
+
+func servedStatus(t *testing.T, path string) int {
+	t.Helper()
+	code, err := deploytest.ServedStatus(t.TempDir(), path)
+	require.NoError(t, err)
+	return code
+}
+
+func TestWorkloadEveryStamp(t *testing.T) {
+	for _, st := range []string{"dev", "prod"} {
+		t.Run(st, func(t *testing.T) {
+			g := wlRun(t, st, wlConfig(t, filepath.Join("..", "Pulumi."+st+".yaml")))
+			require.NotEmpty(t, g.topo.Stamps)
+			regs := g.rec.Registrations()
+			for _, s := range g.topo.Stamps {
+				wl := deploy.WorkloadName(s.ID)
+				prov := g.reg(t, "pulumi:providers:kubernetes", wl+"-k8s")
+				for _, kind := range wlKinds {
+					var found []deploytest.Registration
+					for _, r := range regs {
+						if r.Type == kind && strings.HasPrefix(r.Name, wl+"-") {
+							found = append(found, r)
+						}
+					}
+					require.Len(t, found, 1, "%s of stamp %s", kind, s.ID)
+					r := found[0]
+					assert.Equal(t, prov.URN+"::"+prov.Name+"_id", r.Provider, "%s uses its stamp's provider", r.Name)
+					anc := g.rec.Ancestors(r)
+					require.GreaterOrEqual(t, len(anc), 2, r.Name)
+					assert.Equal(t, wl, deploytest.URNName(anc[0]))
+					assert.Equal(t, s.ID, deploytest.URNName(anc[1]), "%s is under its stamp", r.Name)
+					assert.Equal(t, "voicemail:stamp:Stamp", deploytest.URNType(anc[1]))
+					wlDecode(t, r)
+				}
+				// The provider's kubeconfig is the stamp's own cluster, non-interactive.
+				plain, err := deploytest.Plain(prov.Inputs)
+				require.NoError(t, err)
+				kc, _ := plain["kubeconfig"].(string)
+				assert.Contains(t, kc, s.Names.Cluster)
+				assert.Contains(t, kc, "azurecli")
+				assert.Equal(t, s.ID, deploytest.URNName(g.rec.Ancestors(prov)[1]))
+			}
+		})
+	}
+}
+
+func TestWorkloadWiring(t *testing.T) {
+	for _, st := range []string{"dev", "prod"} {
+		t.Run(st, func(t *testing.T) {
+			g := wlRun(t, st, wlConfig(t, filepath.Join("..", "Pulumi."+st+".yaml")))
+			probeStatus := map[string]int{}
+			for _, s := range g.topo.Stamps {
+				wl := deploy.WorkloadName(s.ID)
+				d := wlDecode(t, g.reg(t, "kubernetes:apps/v1:Deployment", wl+"-deployment")).(*appsv1.Deployment)
+				sa := wlDecode(t, g.reg(t, "kubernetes:core/v1:ServiceAccount", wl+"-sa")).(*corev1.ServiceAccount)
+				svc := wlDecode(t, g.reg(t, "kubernetes:core/v1:Service", wl+"-service")).(*corev1.Service)
+				cm := wlDecode(t, g.reg(t, "kubernetes:core/v1:ConfigMap", wl+"-config")).(*corev1.ConfigMap)
+				spc := wlDecode(t, g.reg(t, "kubernetes:secrets-store.csi.x-k8s.io/v1:SecretProviderClass", wl+"-keyvault")).(*secretProviderClass)
+				pod := d.Spec.Template.Spec
+				c := pod.Containers[0]
+
+				// Workload identity: the federated credential trusts exactly this service
+				// account, on this stamp's cluster issuer, and the SA names this stamp's identity.
+				fic := g.res(t, s.ID+"-id-app-federation")
+				assert.Equal(t, "system:serviceaccount:"+sa.Namespace+":"+sa.Name, fic.Inputs["subject"])
+				assert.Equal(t, pod.ServiceAccountName, sa.Name)
+				assert.Equal(t, sa.Namespace, d.Namespace)
+				aks := g.res(t, s.ID+"-aks")
+				assert.Equal(t, get(aks.Outputs, "oidcIssuerProfile", "issuerURL"), fic.Inputs["issuer"])
+				appID := g.res(t, s.ID+"-id-app")
+				assert.Equal(t, appID.Outputs["clientId"], sa.Annotations["azure.workload.identity/client-id"])
+				assert.Equal(t, appID.Outputs["clientId"], spc.Spec.Parameters["clientID"])
+				assert.Equal(t, "true", d.Spec.Template.Labels["azure.workload.identity/use"])
+
+				// Traffic Manager's endpoint for this stamp targets this stamp's public IP, and
+				// the LoadBalancer Service binds that same IP.
+				pip := g.res(t, s.ID+"-pip")
+				ep := g.res(t, s.ID+"-tm-endpoint")
+				assert.Equal(t, pip.ID, ep.Inputs["targetResourceId"])
+				assert.Equal(t, s.ID, ep.Parent)
+				assert.Equal(t, pip.Inputs["publicIpAddressName"], svc.Annotations["service.beta.kubernetes.io/azure-pip-name"])
+				assert.Equal(t, pip.Inputs["resourceGroupName"], svc.Annotations["service.beta.kubernetes.io/azure-load-balancer-resource-group"])
+				assert.Equal(t, pip.Outputs["ipAddress"], cm.Data["VOICEMAIL_SIP_MEDIA_IP"])
+				assert.Equal(t, s.FQDN, get(pip.Outputs, "dnsSettings", "fqdn"))
+
+				// The ConfigMap configures this stamp against its region's stores.
+				assert.Equal(t, s.ID, cm.Data["VOICEMAIL_STAMP"])
+				assert.Equal(t, s.Region, cm.Data["VOICEMAIL_REGION"])
+				assert.Equal(t, s.StateBlob, cm.Data["VOICEMAIL_STATE_BLOB"])
+				for _, k := range []string{"VOICEMAIL_TABLE_ENDPOINT", "VOICEMAIL_BLOB_ENDPOINT", "VOICEMAIL_QUEUE_ENDPOINT"} {
+					assert.True(t, strings.HasPrefix(cm.Data[k], "https://"), "%s=%q", k, cm.Data[k])
+				}
+				reg, _ := g.topo.Region(s.Region)
+				assert.Contains(t, cm.Data["VOICEMAIL_BLOB_ENDPOINT"], reg.Names.BlobAccount)
+				assert.Equal(t, reg.Names.KeyVault, spc.Spec.Parameters["keyvaultName"])
+
+				// Image by digest from the stack's registry; replicas from the plan.
+				assert.Regexp(t, `^[a-z0-9]+\.azurecr\.io/voicemail-platform/voicemail@sha256:[0-9a-f]{64}$`, c.Image)
+				assert.Equal(t, int32(s.Replicas), *d.Spec.Replicas)
+
+				for _, p := range []*corev1.Probe{c.ReadinessProbe, c.LivenessProbe, c.StartupProbe} {
+					require.NotNil(t, p)
+					probeStatus[p.HTTPGet.Path] = 0
+				}
+			}
+			// Probes point at paths the service's real health handler serves, and the
+			// dependency-free ones answer 200 with no backend work.
+			for path := range probeStatus {
+				assert.Equal(t, http.StatusOK, servedStatus(t, path), "probe path %s", path)
+			}
+			assert.NotEqual(t, http.StatusNotFound, servedStatus(t, topology.HealthPath), "Traffic Manager's path")
+		})
+	}
+}
+
+// A replacement in progress (tests/testdata/Pulumi.replacement.yaml): zone 1 has v1 (drained,
+// weight 1) beside v2. Both versions are fully deployed, Traffic Manager weights and states
+// follow the config, and the regional manager keeps the drained stamp drained.
+func TestWorkloadStampReplacement(t *testing.T) {
+	g := wlRun(t, "dev", wlConfig(t, filepath.Join("testdata", "Pulumi.replacement.yaml")))
+	want := map[string]struct {
+		weight  float64
+		status  string
+		drained bool
+	}{
+		"eastus2-z1-v1": {1, "Disabled", true},
+		"eastus2-z1-v2": {999, "Enabled", false},
+		"eastus2-z2-v1": {500, "Enabled", false},
+	}
+	require.Len(t, g.topo.Stamps, len(want))
+	for id, w := range want {
+		wl := deploy.WorkloadName(id)
+		for _, kind := range wlKinds {
+			n := 0
+			for _, r := range g.rec.Registrations() {
+				if r.Type == kind && strings.HasPrefix(r.Name, wl+"-") {
+					n++
+				}
+			}
+			assert.Equal(t, 1, n, "%s of %s: a drained stamp stays deployed until removed", kind, id)
+		}
+		ep := g.res(t, id+"-tm-endpoint")
+		assert.Equal(t, w.weight, ep.Inputs["weight"], id)
+		assert.Equal(t, w.status, ep.Inputs["endpointStatus"], id)
+		assert.Equal(t, g.res(t, id+"-pip").ID, ep.Inputs["targetResourceId"], id)
+	}
+	// The manager's stamp list (regional Functions app settings) marks v1 drained, so the
+	// manager deletes its state blob and never writes it back; the others it bootstraps.
+	var settings []any
+	for _, r := range g.m.ofType("WebApp") {
+		settings, _ = get(r.Inputs, "siteConfig", "appSettings").([]any)
+	}
+	var list []struct {
+		ID        string `json:"id"`
+		URL       string `json:"url"`
+		StateBlob string `json:"stateBlob"`
+		Drained   bool   `json:"drained"`
+	}
+	for _, s := range settings {
+		if get(s, "name") == "VOICEMAIL_MANAGER_STAMPS" {
+			require.NoError(t, json.Unmarshal([]byte(fmt.Sprint(get(s, "value"))), &list))
+		}
+	}
+	require.Len(t, list, len(want))
+	for _, s := range list {
+		assert.Equal(t, want[s.ID].drained, s.Drained, s.ID)
+		cm := wlDecode(t, g.reg(t, "kubernetes:core/v1:ConfigMap", deploy.WorkloadName(s.ID)+"-config")).(*corev1.ConfigMap)
+		assert.Equal(t, s.StateBlob, cm.Data["VOICEMAIL_STATE_BLOB"], "manager and stamp agree on the state blob")
+		pip := g.res(t, s.ID+"-pip")
+		assert.Contains(t, s.URL, fmt.Sprint(get(pip.Outputs, "dnsSettings", "fqdn")), "manager probes the stamp's own address")
+	}
+}
