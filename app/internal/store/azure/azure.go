@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"slices"
 	"strings"
@@ -287,8 +288,9 @@ func (m *Meta) Update(ctx context.Context, partition, key string, fn func([]byte
 		if err == nil {
 			return row, nil
 		}
-		if s := status(err); (s == http.StatusConflict || s == http.StatusPreconditionFailed) && attempt < 20 {
-			continue // a concurrent writer got there first; re-read and re-apply
+		if s := status(err); (s == http.StatusConflict || s == http.StatusPreconditionFailed) && attempt < maxConflictRetries {
+			backoff(ctx, attempt) // a concurrent writer got there first; re-read and re-apply
+			continue
 		}
 		return store.Row{}, fmt.Errorf("update row %s/%s: %w", partition, key, classify(err))
 	}
@@ -308,6 +310,17 @@ func (m *Meta) Insert(ctx context.Context, partition, key string, data []byte) (
 		return store.Row{}, fmt.Errorf("insert row %s/%s: %w", partition, key, classify(err))
 	}
 	return row, nil
+}
+
+const maxConflictRetries = 50
+
+// backoff sleeps a random, growing time (at most 50 ms) so contending writers spread out.
+func backoff(ctx context.Context, attempt int) {
+	d := time.Duration(rand.Int64N(int64(time.Millisecond) << min(attempt, 6)))
+	select {
+	case <-ctx.Done():
+	case <-time.After(min(d, 50*time.Millisecond)):
+	}
 }
 
 // Export implements store.Metadata (a table scan; meant for the local replicator).
@@ -357,7 +370,8 @@ func (m *Meta) Import(ctx context.Context, rows []store.Row) (int, error) {
 				n++
 				break
 			}
-			if s := status(err); (s == http.StatusConflict || s == http.StatusPreconditionFailed) && attempt < 20 {
+			if s := status(err); (s == http.StatusConflict || s == http.StatusPreconditionFailed) && attempt < maxConflictRetries {
+				backoff(ctx, attempt)
 				continue
 			}
 			return n, fmt.Errorf("import row %s/%s: %w", r.Partition, r.Key, classify(err))

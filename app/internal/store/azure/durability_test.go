@@ -65,6 +65,9 @@ func TestDepositSurvivesTableOutageMidDeposit(t *testing.T) {
 	require.NoError(t, err, "deposit accepted through the queue although the table died mid-deposit")
 	t.Cleanup(func() { _ = az.Restart(context.Background(), azurite.Table) })
 
+	rep := newHealth(b).Check(ctx)
+	assert.Equal(t, []string{"metadata-read", "metadata-write"}, rep.Unhealthy, "health names the failed table")
+
 	// While the table is down the message cannot be read, and draining fails without loss.
 	_, err = svc.Drain(ctx)
 	assert.Error(t, err)
@@ -108,6 +111,8 @@ func TestDepositSurvivesBlobOutage(t *testing.T) {
 	m2, err := svc.Deposit(ctx, "4930400", vm.Deposit{Caller: "b", Audio: short})
 	require.NoError(t, err)
 	_, _ = svc.Drain(ctx) // chunks cannot be staged yet; nothing may be lost
+	rep := newHealth(b).Check(ctx)
+	assert.Equal(t, []string{"state"}, rep.Unhealthy, "health names the state blob it cannot read")
 
 	require.NoError(t, az.Restart(ctx, azurite.Blob))
 	drainUntil(t, svc, "4930400", m1.ID)
