@@ -6,8 +6,8 @@ import (
 	"github.com/emiago/sipgo/sip"
 )
 
-// FuzzParseRequest drives the request parsing path a datagram takes before any handler:
-// sipgo's parser, our header checks, routing (RFC 4458 / History-Info / Diversion), SDP offer
+// FuzzParseRequest drives the request parsing path a message takes before any handler:
+// TCP framing (Content-Length), sipgo's parser, our header checks, routing (RFC 4458 / History-Info / Diversion), SDP offer
 // parsing, and the stateless 400 for what fails. Nothing may panic, and every 400 we build
 // for a request must itself parse as a 400.
 func FuzzParseRequest(f *testing.F) {
@@ -21,6 +21,9 @@ func FuzzParseRequest(f *testing.F) {
 	f.Add([]byte("\x00\r\n\r\n"))
 	p := sip.NewParser()
 	f.Fuzz(func(t *testing.T, data []byte) {
+		if n, ok := contentLength(data); ok && n < 0 {
+			t.Fatalf("negative Content-Length accepted: %d", n)
+		}
 		req, err := parseRequest(p, data)
 		if err != nil {
 			if resp := badRequest(data); resp != nil {

@@ -69,21 +69,36 @@ func TestMalformedSIPGets400AndServerKeepsRunning(t *testing.T) {
 	}
 	assert.Equal(t, "SIP/2.0 200 OK", statusOf(exchange(t, f.addr, okOptions)), "still serving after the garbage")
 
-	// TCP: garbage closes that connection only; a new one is served.
+	// TCP: a malformed request gets its 400 on the same connection, which keeps serving.
 	c, err := net.Dial("tcp", f.addr)
 	require.NoError(t, err)
-	_, _ = c.Write([]byte("NOT SIP AT ALL\r\n\r\n\x00\x01"))
-	c.Close()
-	c, err = net.Dial("tcp", f.addr)
-	require.NoError(t, err)
 	defer c.Close()
+	r := bufio.NewReader(c)
 	tcpOptions := strings.NewReplacer("SIP/2.0/UDP", "SIP/2.0/TCP", "z9hG4bK-opt1", "z9hG4bK-tcp1", "opt-1", "tcp-1").Replace(okOptions)
-	_, err = c.Write([]byte(tcpOptions))
+	bad := strings.NewReplacer("CSeq: 1 OPTIONS", "CSeq: x OPTIONS", "z9hG4bK-tcp1", "z9hG4bK-tcp0").Replace(tcpOptions)
+	_, err = c.Write([]byte(bad + tcpOptions))
 	require.NoError(t, err)
 	_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
-	line, err := bufio.NewReader(c).ReadString('\n')
+	var statuses []string
+	for len(statuses) < 2 {
+		line, err := r.ReadString('\n')
+		require.NoError(t, err)
+		if strings.HasPrefix(line, "SIP/2.0 ") {
+			statuses = append(statuses, strings.TrimSpace(line))
+		}
+	}
+	assert.Equal(t, []string{"SIP/2.0 400 Bad Request", "SIP/2.0 200 OK"}, statuses)
+
+	// Lost framing (negative Content-Length) is answered, then that connection is closed.
+	c2, err := net.Dial("tcp", f.addr)
 	require.NoError(t, err)
-	assert.Equal(t, "SIP/2.0 200 OK\r\n", line)
+	defer c2.Close()
+	_, err = c2.Write([]byte(strings.Replace(tcpOptions, "Content-Length: 0", "Content-Length: -1", 1)))
+	require.NoError(t, err)
+	_ = c2.SetReadDeadline(time.Now().Add(2 * time.Second))
+	line, err := bufio.NewReader(c2).ReadString('\n')
+	require.NoError(t, err)
+	assert.Equal(t, "SIP/2.0 400 Bad Request\r\n", line)
 }
 
 func TestBadRequestEchoesHeaders(t *testing.T) {

@@ -35,8 +35,9 @@ type Server struct {
 
 	// Set by listen.
 	udp     *net.UDPConn
-	tcp     *net.TCPListener
-	host    string // advertised in Via and Contact
+	tcpL    *net.TCPListener
+	tcp     tcpStreams // accepted TCP connections, for the framing filter
+	host    string     // advertised in Via and Contact
 	port    int
 	client  *sipgo.Client
 	dialogs *sipgo.DialogServerCache
@@ -70,7 +71,7 @@ func New(svc Service, cfg Config, logger *slog.Logger) (*Server, error) {
 		svc: svc, cfg: cfg, log: logger.With("component", "sip"), prompts: ps,
 		parser: sip.NewParser(), ports: newPortPool(cfg.RTPBindIP, cfg.RTPPortMin, cfg.RTPPortMax),
 		ready: make(chan struct{}), subs: map[string]*subscription{}, watched: map[string]func(){},
-		answers: map[string][]byte{},
+		answers: map[string][]byte{}, tcp: tcpStreams{m: map[string]*tcpStream{}},
 	}
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent("voicemail"),
@@ -151,7 +152,7 @@ func (s *Server) listen(addr string) error {
 			}
 			return fmt.Errorf("listen tcp %s: %w", addr, err)
 		}
-		s.udp, s.tcp, s.port = udp, tcp, p
+		s.udp, s.tcpL, s.port = udp, tcp, p
 		break
 	}
 	s.host = s.cfg.MediaIP
@@ -181,7 +182,7 @@ func (s *Server) serve(ctx context.Context) error {
 	s.base = ctx
 	errc := make(chan error, 2)
 	go func() { errc <- s.srv.ServeUDP(s.udp) }()
-	go func() { errc <- s.srv.ServeTCP(s.tcp) }()
+	go func() { errc <- s.srv.ServeTCP(trackingListener{Listener: s.tcpL, streams: &s.tcp}) }()
 	close(s.ready)
 	s.log.Info("sip listening", "addr", s.Addr(), "transports", "udp,tcp")
 	var err error
@@ -194,7 +195,7 @@ func (s *Server) serve(ctx context.Context) error {
 	s.closing = true
 	s.mu.Unlock()
 	_ = s.udp.Close()
-	_ = s.tcp.Close()
+	_ = s.tcpL.Close()
 	s.calls.Wait() // each call sees ctx end, stores what it recorded and hangs up
 	_ = s.ua.Close()
 	if err != nil && !errors.Is(err, net.ErrClosed) {
