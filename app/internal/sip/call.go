@@ -161,7 +161,7 @@ func (c *call) say(interrupt bool, names ...string) (rune, bool) {
 			c.log.Error("missing prompt", "prompt", n)
 			continue
 		}
-		c.log.Info("play", "prompt", n)
+		c.log.Debug("play", "prompt", n)
 		if k, ok := c.playSamples(b, interrupt); ok || c.ended() {
 			return k, ok
 		}
@@ -185,7 +185,7 @@ func (c *call) playWAV(wav []byte, interrupt bool) (rune, bool, error) {
 }
 
 func (c *call) beep() {
-	c.log.Info("play", "prompt", "beep")
+	c.log.Debug("play", "prompt", "beep")
 	c.playSamples(audio.FromPCM16(c.m.codec.Encoding, audio.Tone(1000, 300, 12000)), false)
 	c.m.drainKeys()
 }

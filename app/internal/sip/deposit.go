@@ -60,7 +60,7 @@ func (c *call) playGreeting(number string, cause Cause, active voicemail.Greetin
 			}
 			continue
 		}
-		c.log.Info("play", "greeting", string(k), "mailbox", number)
+		c.log.Debug("play", "greeting", string(k), "mailbox", number)
 		if _, _, err := c.playGreetingWAV(wav); err != nil {
 			c.log.Warn("stored greeting unplayable, using built-in", "kind", k, "error", err)
 			continue

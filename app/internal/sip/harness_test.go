@@ -39,12 +39,19 @@ type callLog struct {
 
 func newCallLog() *callLog { return &callLog{mu: &sync.Mutex{}, recs: &[]logEntry{}} }
 
-func (h *callLog) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelInfo }
-func (h *callLog) WithGroup(string) slog.Handler                { return h }
+func (h *callLog) Enabled(context.Context, slog.Level) bool { return true }
+func (h *callLog) WithGroup(string) slog.Handler            { return h }
 func (h *callLog) WithAttrs(as []slog.Attr) slog.Handler {
 	return &callLog{mu: h.mu, recs: h.recs, attrs: append(append([]slog.Attr{}, h.attrs...), as...)}
 }
 func (h *callLog) Handle(_ context.Context, r slog.Record) error {
+	if r.Level < slog.LevelInfo {
+		for _, a := range h.attrs {
+			if a.Key == "layer" {
+				return nil // sipgo's own debug chatter
+			}
+		}
+	}
 	e := logEntry{Time: r.Time, Msg: r.Message, Attrs: map[string]string{}}
 	for _, a := range h.attrs {
 		e.Attrs[a.Key] = a.Value.String()

@@ -39,7 +39,7 @@ func (c *call) retrieve(number string) {
 			return
 		}
 		if pressed {
-			c.log.Info("key", "key", string(k))
+			c.log.Debug("key", "key", string(k))
 			o = m.key(ctx, k)
 		} else {
 			o = m.timeout(ctx)
@@ -58,7 +58,7 @@ func (c *call) playItems(number string, its []item, interrupt bool) (rune, bool)
 				c.log.Warn("message audio", "id", it.Message.ID, "error", err)
 				continue
 			}
-			c.log.Info("play", "message", it.Message.ID)
+			c.log.Debug("play", "message", it.Message.ID)
 			k, ok, err := c.playWAV(wav, interrupt)
 			if err != nil {
 				c.log.Warn("message audio unplayable", "id", it.Message.ID, "error", err)

@@ -84,7 +84,7 @@ func New(svc Service, cfg Config, logger *slog.Logger) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sip user agent: %w", err)
 	}
-	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(s.log))
+	srv, err := sipgo.NewServer(ua, sipgo.WithServerLogger(s.log.With("layer", "server")))
 	if err != nil {
 		return nil, fmt.Errorf("sip server: %w", err)
 	}

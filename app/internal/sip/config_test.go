@@ -1,0 +1,49 @@
+package sip
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestConfigFromEnv(t *testing.T) {
+	env := func(kv ...string) func(string) string {
+		m := map[string]string{}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return func(k string) string { return m[k] }
+	}
+	c, err := ConfigFromEnv(env())
+	require.NoError(t, err)
+	d := c.withDefaults()
+	assert.Equal(t, 10000, d.RTPPortMin)
+	assert.Equal(t, 10*time.Second, d.SilenceTimeout)
+
+	c, err = ConfigFromEnv(env("VOICEMAIL_SIP_RTP_PORTS", "30000-30100", "VOICEMAIL_SIP_ACCESS_NUMBERS", "8500, 8501",
+		"VOICEMAIL_SIP_MEDIA_IP", "203.0.113.5", "VOICEMAIL_SIP_SILENCE_TIMEOUT", "4s", "VOICEMAIL_SIP_MAX_CALLS", "300"))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"8500", "8501"}, c.AccessNumbers)
+	assert.Equal(t, 30000, c.RTPPortMin)
+	assert.Equal(t, 30100, c.RTPPortMax)
+	assert.Equal(t, 4*time.Second, c.SilenceTimeout)
+	assert.Equal(t, 300, c.MaxCalls)
+
+	for _, tc := range []struct{ key, val string }{
+		{"VOICEMAIL_SIP_RTP_PORTS", "30000"},
+		{"VOICEMAIL_SIP_RTP_PORTS", "500-600"},
+		{"VOICEMAIL_SIP_RTP_PORTS", "40000-30000"},
+		{"VOICEMAIL_SIP_MEDIA_IP", "not-an-ip"},
+		{"VOICEMAIL_SIP_RTP_BIND_IP", "1.2.3"},
+		{"VOICEMAIL_SIP_SILENCE_TIMEOUT", "ten"},
+		{"VOICEMAIL_SIP_RTP_TIMEOUT", "-1s"},
+		{"VOICEMAIL_SIP_MAX_CALLS", "0"},
+		{"VOICEMAIL_SIP_ACCESS_NUMBERS", "8500,sip:x@y"},
+	} {
+		_, err := ConfigFromEnv(env(tc.key, tc.val))
+		require.Error(t, err, "%s=%s", tc.key, tc.val)
+		assert.Contains(t, err.Error(), tc.key, "the error names the variable")
+	}
+}
