@@ -88,6 +88,10 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		mbox.Number = r.Mailbox
 	}
 
+	var greet greeting
+	if !retrieval && !full {
+		greet = s.chooseGreeting(ctx, log, mbox.Number, r.Cause, mbox.ActiveGreeting, o.Codec.Encoding)
+	}
 	if mbox.Notify.MWITarget != "" {
 		s.watch(mbox.Number)
 	}
@@ -145,7 +149,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		c.retrieve(mbox.Number)
 	} else {
 		log.Info("deposit call", "mailbox", mbox.Number, "caller", r.Caller, "cause", r.Cause.String(), "codec", o.Codec.Name)
-		c.deposit(mbox, full, r)
+		c.deposit(mbox, full, r, greet)
 	}
 	c.hangup()
 }

@@ -1,7 +1,9 @@
 package sip
 
 import (
+	"context"
 	"errors"
+	"log/slog"
 	"time"
 
 	"github.com/voicemail-platform/voicemail/app/internal/audio"
@@ -9,12 +11,12 @@ import (
 )
 
 // deposit runs a caller leaving a message: greeting, beep, recording, storing.
-func (c *call) deposit(mb voicemail.Mailbox, full bool, r routing) {
+func (c *call) deposit(mb voicemail.Mailbox, full bool, r routing, g greeting) {
 	if full {
 		c.say(false, "mailbox-full")
 		return
 	}
-	c.playGreeting(mb.Number, r.Cause, mb.ActiveGreeting)
+	c.playGreeting(mb.Number, g)
 	if c.ended() {
 		return
 	}
@@ -35,9 +37,20 @@ func (c *call) deposit(mb voicemail.Mailbox, full bool, r routing) {
 	}
 }
 
-// playGreeting plays the mailbox's recorded greeting for the cause (a recorded temporary
-// greeting overrides the unavailable one), else the built-in prompt. Any key skips to the beep.
-func (c *call) playGreeting(number string, cause Cause, active voicemail.GreetingKind) {
+// greeting is what a deposit call plays before the beep: a stored greeting already in the
+// call's codec, or the name of a built-in prompt.
+type greeting struct {
+	Kind    voicemail.GreetingKind // empty for the built-in prompt
+	Samples []byte
+	Builtin string
+}
+
+// chooseGreeting picks the mailbox's recorded greeting for the cause (busy for 486; else a
+// recorded temporary greeting overrides the active one, normally unavailable), else the
+// built-in prompt. It runs before the call is answered so a slow store delays ringing, not
+// the beep.
+func (s *Server) chooseGreeting(ctx context.Context, log *slog.Logger, number string, cause Cause,
+	active voicemail.GreetingKind, enc audio.Encoding) greeting {
 	kinds := []voicemail.GreetingKind{voicemail.GreetingBusy}
 	builtin := "busy"
 	if cause != CauseBusy {
@@ -50,31 +63,32 @@ func (c *call) playGreeting(number string, cause Cause, active voicemail.Greetin
 			kinds = append(kinds, voicemail.GreetingUnavailable)
 		}
 	}
-	ctx, cancel := c.s.deadline(5 * time.Second)
-	defer cancel()
 	for _, k := range kinds {
-		wav, err := c.s.svc.Greeting(ctx, number, k)
+		wav, err := s.svc.Greeting(ctx, number, k)
 		if err != nil {
 			if !isNotFound(err) {
-				c.log.Warn("greeting unavailable, using built-in", "kind", k, "error", err)
+				log.Warn("greeting unavailable, using built-in", "kind", k, "error", err)
 			}
 			continue
 		}
-		c.log.Debug("play", "greeting", string(k), "mailbox", number)
-		if _, _, err := c.playGreetingWAV(wav); err != nil {
-			c.log.Warn("stored greeting unplayable, using built-in", "kind", k, "error", err)
+		w, err := audio.Parse(wav)
+		if err != nil {
+			log.Warn("stored greeting unplayable, using built-in", "kind", k, "error", err)
 			continue
 		}
-		return
+		return greeting{Kind: k, Samples: audio.Convert(w, enc)}
 	}
-	c.playBuiltinGreeting(builtin)
+	return greeting{Builtin: builtin}
 }
 
-// playGreetingWAV plays a stored greeting; any key skips to the beep.
-func (c *call) playGreetingWAV(wav []byte) (rune, bool, error) { return c.playWAV(wav, true) }
-
-func (c *call) playBuiltinGreeting(name string) {
-	c.say(true, name)
+// playGreeting plays the chosen greeting; any key skips to the beep.
+func (c *call) playGreeting(number string, g greeting) {
+	if g.Kind == "" {
+		c.say(true, g.Builtin)
+		return
+	}
+	c.log.Debug("play", "greeting", string(g.Kind), "mailbox", number)
+	c.playSamples(g.Samples, true)
 }
 
 // store deposits the recording as a WAV in the call's codec. An empty recording (the caller
