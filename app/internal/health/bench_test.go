@@ -1,10 +1,13 @@
 package health_test
 
 import (
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/voicemail-platform/voicemail/app/internal/health"
 )
@@ -56,4 +59,59 @@ func BenchmarkBareHandler(b *testing.B) {
 		_, _ = w.Write(body)
 	})
 	benchServer(b, mux)
+}
+
+// BenchmarkStampVsBarePaired alternates one /health/stamp (cached) and one bare-handler request
+// per iteration on parallel clients, so both see the same machine load, and reports the
+// throughput ratio stamp/bare (target >= 0.8):
+//
+//	go test -run '^$' -bench Paired -benchtime 3s ./app/internal/health/
+func BenchmarkStampVsBarePaired(b *testing.B) {
+	f := setup(b, health.Options{})
+	mux := http.NewServeMux()
+	f.hs.Register(mux)
+	f.hs.Check(b.Context())
+	stamp := httptest.NewServer(mux)
+	defer stamp.Close()
+	bareMux := http.NewServeMux()
+	body, _ := json.Marshal(f.hs.Check(b.Context()))
+	bareMux.HandleFunc("/health/stamp", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(append(body, '\n'))
+	})
+	bare := httptest.NewServer(bareMux)
+	defer bare.Close()
+	tr := &http.Transport{MaxIdleConnsPerHost: 64}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr}
+	var stampNs, bareNs atomic.Int64
+	get := func(url string, total *atomic.Int64) bool {
+		t0 := time.Now()
+		resp, err := client.Get(url + "/health/stamp")
+		if err != nil {
+			b.Error(err)
+			return false
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		total.Add(int64(time.Since(t0)))
+		return resp.StatusCode == 200
+	}
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			i++
+			// Alternate the order too, so neither always runs on a warmer connection.
+			if i%2 == 0 {
+				_ = get(stamp.URL, &stampNs) && get(bare.URL, &bareNs)
+			} else {
+				_ = get(bare.URL, &bareNs) && get(stamp.URL, &stampNs)
+			}
+		}
+	})
+	n := float64(b.N)
+	b.ReportMetric(float64(stampNs.Load())/n, "stamp-ns/req")
+	b.ReportMetric(float64(bareNs.Load())/n, "bare-ns/req")
+	b.ReportMetric(float64(bareNs.Load())/float64(stampNs.Load()), "stamp/bare-throughput")
 }

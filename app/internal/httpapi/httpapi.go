@@ -251,7 +251,19 @@ func readWAV(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool)
 		writeError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("body of %d bytes exceeds %d", r.ContentLength, limit))
 		return nil, false
 	}
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	body := http.MaxBytesReader(w, r.Body, limit)
+	var b []byte
+	if r.ContentLength > 0 {
+		// Sized upload: one allocation instead of ReadAll's doubling copies (30 s of PCM is
+		// half a megabyte).
+		b = make([]byte, r.ContentLength)
+		_, err = io.ReadFull(body, b)
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			err = fmt.Errorf("body shorter than its Content-Length: %w", err)
+		}
+	} else {
+		b, err = io.ReadAll(body)
+	}
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {

@@ -90,3 +90,76 @@ func BenchmarkRawBlobUpload(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDepositVsRawBlobPaired alternates one HTTP deposit and one raw azblob upload of the
+// same 30 s WAV per iteration, so both see the same machine load, and reports the throughput
+// ratio deposit/raw (target >= 0.7):
+//
+//	go test -run '^$' -bench Paired -benchtime 100x ./app/internal/store/azure/
+func BenchmarkDepositVsRawBlobPaired(b *testing.B) {
+	ctx := context.Background()
+	cfg := config(az.ConnectionString())
+	backend, err := azure.Open(ctx, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	svc, err := vm.New(vm.Options{Backend: backend, Region: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	httpapi.New(httpapi.Options{Service: svc, OperatorToken: "bench-operator-token"}).Register(mux)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	raw, err := azblob.NewClientFromConnectionString(az.ConnectionString(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	wav := thirtySeconds()
+	client := &http.Client{}
+	var depositNs, rawNs time.Duration
+	deposit := func(mailbox string) {
+		t0 := time.Now()
+		req, _ := http.NewRequest("POST", srv.URL+"/v1/mailboxes/"+mailbox+"/messages", bytes.NewReader(wav))
+		req.Header.Set("Authorization", "Bearer bench-operator-token")
+		req.Header.Set("Content-Type", "audio/wav")
+		resp, err := client.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusCreated {
+			b.Fatalf("status %d", resp.StatusCode)
+		}
+		depositNs += time.Since(t0)
+	}
+	upload := func(i int) {
+		t0 := time.Now()
+		if _, err := raw.UploadBuffer(ctx, cfg.AudioContainer, fmt.Sprintf("raw/%d.wav", i), wav, nil); err != nil {
+			b.Fatal(err)
+		}
+		rawNs += time.Since(t0)
+	}
+	mailbox := ""
+	b.ResetTimer()
+	for i := range b.N {
+		if i%50 == 0 {
+			mailbox = fmt.Sprintf("49302%05d", i)
+			if _, _, err := svc.Provision(ctx, mailbox, vm.ProvisionRequest{PIN: "1234", MaxMessages: 100}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if i%2 == 0 {
+			deposit(mailbox)
+			upload(i)
+		} else {
+			upload(i)
+			deposit(mailbox)
+		}
+	}
+	n := float64(b.N)
+	b.ReportMetric(float64(depositNs)/n, "deposit-ns/op")
+	b.ReportMetric(float64(rawNs)/n, "rawblob-ns/op")
+	b.ReportMetric(float64(rawNs)/float64(depositNs), "deposit/raw-throughput")
+}
