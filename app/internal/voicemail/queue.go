@@ -67,10 +67,13 @@ func (s *Service) send(ctx context.Context, m queueMsg) error {
 
 func pendingPrefix(id string) string { return "pending/" + id + "/" }
 
-// Run drains the deposit queue every DrainInterval until ctx ends.
+// Run drains the deposit queue every DrainInterval and watches subscribed mailboxes every
+// WatchInterval until ctx ends.
 func (s *Service) Run(ctx context.Context) {
 	t := time.NewTicker(s.opt.DrainInterval)
 	defer t.Stop()
+	w := time.NewTicker(s.opt.WatchInterval)
+	defer w.Stop()
 	for {
 		if _, err := s.Drain(ctx); err != nil && ctx.Err() == nil {
 			s.log.Warn("drain deposit queue", "err", err)
@@ -79,6 +82,8 @@ func (s *Service) Run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-w.C:
+			s.watch(ctx)
 		}
 	}
 }

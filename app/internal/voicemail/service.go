@@ -53,7 +53,10 @@ type Options struct {
 	// how long a received queue message stays hidden from other drainers (default 30 s).
 	DrainInterval   time.Duration
 	DrainVisibility time.Duration
-	Observer        Observer
+	// WatchInterval is how often Run polls subscribed mailboxes for changes made by other
+	// processes (default 5 s).
+	WatchInterval time.Duration
+	Observer      Observer
 }
 
 var regionRe = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
@@ -67,8 +70,11 @@ type Service struct {
 	now    func() time.Time
 	opt    Options
 
-	subsMu sync.Mutex
-	subs   map[string]map[chan Event]struct{}
+	subsMu   sync.Mutex
+	subs     map[string]map[chan Event]struct{}
+	watchMu  sync.Mutex              // orders watcher and publish reads of a mailbox
+	seen     map[string]mailboxState // last state announced per subscribed mailbox
+	subSince map[string]time.Time    // when the mailbox's first subscriber arrived
 
 	cacheMu sync.Mutex
 	cache   map[string]cachedBox // last merged view per mailbox, for the metadata-outage path
@@ -107,18 +113,23 @@ func New(opt Options) (*Service, error) {
 	if opt.DrainInterval <= 0 {
 		opt.DrainInterval = 2 * time.Second
 	}
+	if opt.WatchInterval <= 0 {
+		opt.WatchInterval = 5 * time.Second
+	}
 	if opt.DrainVisibility <= 0 {
 		opt.DrainVisibility = 30 * time.Second
 	}
 	return &Service{
-		b:      opt.Backend,
-		region: opt.Region,
-		clock:  crdt.NewClock(opt.Node, opt.Now),
-		log:    opt.Logger,
-		now:    opt.Now,
-		opt:    opt,
-		subs:   map[string]map[chan Event]struct{}{},
-		cache:  map[string]cachedBox{},
+		b:        opt.Backend,
+		region:   opt.Region,
+		clock:    crdt.NewClock(opt.Node, opt.Now),
+		log:      opt.Logger,
+		now:      opt.Now,
+		opt:      opt,
+		subs:     map[string]map[chan Event]struct{}{},
+		seen:     map[string]mailboxState{},
+		subSince: map[string]time.Time{},
+		cache:    map[string]cachedBox{},
 	}, nil
 }
 
@@ -316,6 +327,7 @@ func (s *Service) Subscribe(number string) (<-chan Event, func()) {
 	s.subsMu.Lock()
 	if s.subs[number] == nil {
 		s.subs[number] = map[chan Event]struct{}{}
+		s.subSince[number] = s.now().Add(-time.Second) // clock slack; a repeat announcement is harmless
 	}
 	s.subs[number][ch] = struct{}{}
 	s.subsMu.Unlock()
@@ -345,19 +357,113 @@ func (s *Service) publish(ctx context.Context, number string, kind EventKind, id
 		return
 	}
 	ev := Event{Mailbox: number, Kind: kind, MessageID: id}
+	s.watchMu.Lock() // read and record atomically with respect to the watcher
+	defer s.watchMu.Unlock()
 	if doc, err := s.load(ctx, number); err == nil {
 		ev.Summary = summary(doc)
+		s.subsMu.Lock()
+		s.seen[number] = fingerprint(doc) // the watcher need not announce this change again
+		s.subsMu.Unlock()
 	} else if c, ok := s.cached(number); ok {
 		ev.Summary = Summary{New: c.count}
 	}
+	s.notify(ev)
+}
+
+func (s *Service) notify(ev Event) {
 	s.subsMu.Lock()
 	defer s.subsMu.Unlock()
-	for ch := range s.subs[number] {
+	for ch := range s.subs[ev.Mailbox] {
 		select {
 		case ch <- ev:
 		default:
-			s.log.Warn("subscriber too slow, event dropped", "mailbox", number, "kind", kind)
+			s.log.Warn("subscriber too slow, event dropped", "mailbox", ev.Mailbox, "kind", ev.Kind)
 		}
+	}
+}
+
+// mailboxState is what the watcher compares between polls: visible ids with their flags.
+type mailboxState map[string]string
+
+func fingerprint(doc crdt.Doc) mailboxState {
+	st := mailboxState{}
+	for _, id := range doc.VisibleIDs() {
+		m := doc.Messages[id]
+		st[id] = fmt.Sprintf("%t/%s", m.Heard.V, m.Folder.V)
+	}
+	return st
+}
+
+// watch polls the mailboxes that have subscribers and announces changes made elsewhere (other
+// stamps, other regions after replication), so IMAP IDLE and MWI see them too. Changes made
+// by this process were already announced by publish and are not repeated.
+func (s *Service) watch(ctx context.Context) {
+	s.subsMu.Lock()
+	numbers := make([]string, 0, len(s.subs))
+	for n := range s.subs {
+		numbers = append(numbers, n)
+	}
+	for n := range s.seen {
+		if s.subs[n] == nil {
+			delete(s.seen, n)
+		}
+	}
+	for n := range s.subSince {
+		if s.subs[n] == nil {
+			delete(s.subSince, n)
+		}
+	}
+	s.subsMu.Unlock()
+	for _, number := range numbers {
+		s.watchOne(ctx, number)
+	}
+}
+
+func (s *Service) watchOne(ctx context.Context, number string) {
+	s.watchMu.Lock()
+	defer s.watchMu.Unlock()
+	doc, err := s.load(ctx, number)
+	if err != nil {
+		return
+	}
+	now := fingerprint(doc)
+	s.subsMu.Lock()
+	before, known := s.seen[number]
+	since := s.subSince[number]
+	s.seen[number] = now
+	s.subsMu.Unlock()
+	if !known {
+		// First look: messages deposited since the subscription started are new to the
+		// subscriber; anything older it saw when it read the mailbox.
+		before = mailboxState{}
+		for id, flags := range now {
+			if t, ok := MessageTime(id); ok && t.Before(since) {
+				before[id] = flags
+			}
+		}
+	}
+	sum := summary(doc)
+	changed := false
+	var added []string
+	for id, flags := range now {
+		old, ok := before[id]
+		if !ok {
+			added = append(added, id)
+		} else if old != flags {
+			changed = true
+		}
+	}
+	for id := range before {
+		if _, ok := now[id]; !ok {
+			changed = true // deleted elsewhere
+		}
+	}
+	sort.Strings(added)
+	for _, id := range added {
+		s.notify(Event{Mailbox: number, Kind: EventDeposited, MessageID: id, Summary: sum})
+	}
+	if changed {
+		s.notify(Event{Mailbox: number, Kind: EventChanged, Summary: sum})
 	}
 }
 

@@ -330,3 +330,41 @@ func TestDepositSurvivesStoreOutage(t *testing.T) {
 		assert.Equal(t, vm.EventDeposited, ev.Kind)
 	}
 }
+
+// TestSubscribersSeeChangesFromOtherProcesses: two services (two stamps) share one store; a
+// subscriber on one hears about deposits, flag changes and deletions made through the other.
+func TestSubscribersSeeChangesFromOtherProcesses(t *testing.T) {
+	ctx := context.Background()
+	a, _ := voicemailtest.NewWithOptions(t, vm.Options{WatchInterval: 20 * time.Millisecond})
+	b, err := vm.New(vm.Options{Backend: a.Backend(), Region: "local", Node: "local/stamp-2"})
+	require.NoError(t, err)
+	voicemailtest.Provision(t, a, "100200", "4321")
+	events, cancel := a.Subscribe("100200")
+	defer cancel()
+	next := func() vm.Event {
+		t.Helper()
+		select {
+		case ev := <-events:
+			return ev
+		case <-time.After(10 * time.Second):
+			t.Fatal("no event")
+			return vm.Event{}
+		}
+	}
+
+	m := voicemailtest.Deposit(t, b, "100200", "+4917", time.Second)
+	ev := next()
+	assert.Equal(t, vm.Event{Mailbox: "100200", Kind: vm.EventDeposited, MessageID: m.ID, Summary: vm.Summary{New: 1}}, ev)
+
+	heard := true
+	_, err = b.UpdateMessage(ctx, "100200", m.ID, vm.MessageUpdate{Heard: &heard})
+	require.NoError(t, err)
+	ev = next()
+	assert.Equal(t, vm.EventChanged, ev.Kind)
+	assert.Equal(t, vm.Summary{Old: 1}, ev.Summary)
+
+	require.NoError(t, b.DeleteMessage(ctx, "100200", m.ID))
+	ev = next()
+	assert.Equal(t, vm.EventChanged, ev.Kind)
+	assert.Equal(t, vm.Summary{}, ev.Summary)
+}
