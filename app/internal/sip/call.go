@@ -246,7 +246,8 @@ loop:
 		trim := int(c.s.cfg.SilenceTimeout / time.Second * audio.SampleRate)
 		data = data[:max(0, len(data)-trim)]
 	}
-	c.log.Info("recorded", "bytes", len(data), "reason", string(reason))
+	total, before := c.m.counts()
+	c.log.Info("recorded", "bytes", len(data), "reason", string(reason), "rtp_packets", total, "rtp_before_beep", before)
 	return data, reason
 }
 

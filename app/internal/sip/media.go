@@ -41,6 +41,8 @@ type media struct {
 	packets   int
 	gotDTMF   bool
 
+	packetsBefore int // audio packets that arrived before the beep ended (not recorded)
+
 	digits chan rune
 	done   chan struct{}
 
@@ -120,6 +122,7 @@ func (m *media) startRecording() {
 	defer m.mu.Unlock()
 	m.jit.flush(func([]byte) {}) // audio from before the beep is not part of the message
 	m.recording, m.rec, m.lastVoice = true, nil, time.Now()
+	m.packetsBefore = m.packets
 }
 
 // stopRecording returns what was recorded, including what the jitter buffer still held.
@@ -214,4 +217,11 @@ func (m *media) drainKeys() {
 func (m *media) close() {
 	_ = m.conn.Close()
 	<-m.done
+}
+
+// counts reports audio packets received in all and before recording started, for the log.
+func (m *media) counts() (total, before int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.packets, m.packetsBefore
 }
