@@ -13,33 +13,46 @@ import (
 )
 
 // Replicator stands in for Cosmos DB multi-region writes and Blob object replication between
-// the local regions: every Interval it copies each region's own rows (and the audio they point
-// at) from that region's store to every other region's store. Interval is the replication
-// delay a reader in another region sees. Regions can be partitioned from each other; rows
-// written meanwhile cross over once the partition heals.
+// the local regions: every Interval it copies each region's own rows (and the audio and
+// greetings) from that region's store to every other region's store. Interval is the
+// replication delay a reader in another region sees. Regions can be partitioned from each
+// other; rows written meanwhile cross over once the partition heals. Progress is kept per pair
+// and per row, so a slow or interrupted round is resumed, not restarted.
 type Replicator struct {
 	interval time.Duration
 	log      *slog.Logger
 
 	mu      sync.Mutex
 	regions map[string]*store.Backend
-	cursor  map[[2]string]int64
+	pairs   map[[2]string]*pairState
 	cut     map[[2]string]bool
 	rounds  int64
-	lastErr map[[2]string]error
+}
+
+// pairState is what one direction (from -> to) has copied so far.
+type pairState struct {
+	mu     sync.Mutex // one round at a time per pair
+	cursor int64      // every row of the source region with Version <= cursor-slack is copied
+	rows   map[string]int64
+	blobs  map[string]bool // names present at the destination
+	primed bool
+	err    error
 }
 
 // cursorSlack re-reads rows this much older than the cursor: versions are wall-clock based and
-// two stamps of a region may commit slightly out of order. Import is idempotent.
-const cursorSlack = int64(10 * time.Second / time.Microsecond)
+// two stamps of a region may commit slightly out of order. Rows already copied are skipped.
+const cursorSlack = int64(3 * time.Second / time.Microsecond)
+
+// importBatch rows are imported per call, so progress is recorded as it is made.
+const importBatch = 50
 
 // NewReplicator replicates between the given regions' stores.
 func NewReplicator(regions map[string]*store.Backend, interval time.Duration, log *slog.Logger) *Replicator {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Replicator{interval: interval, log: log, regions: regions, cursor: map[[2]string]int64{},
-		cut: map[[2]string]bool{}, lastErr: map[[2]string]error{}}
+	return &Replicator{interval: interval, log: log, regions: regions, pairs: map[[2]string]*pairState{},
+		cut: map[[2]string]bool{}}
 }
 
 func pair(a, b string) [2]string {
@@ -78,7 +91,7 @@ func (r *Replicator) Run(ctx context.Context) {
 }
 
 // Round copies every region's new rows to every reachable region once. Pairs whose stores are
-// down are retried next round from the same cursor; the error names them.
+// down are retried next round; the error names them.
 func (r *Replicator) Round(ctx context.Context) error {
 	r.mu.Lock()
 	names := make([]string, 0, len(r.regions))
@@ -97,7 +110,11 @@ func (r *Replicator) Round(ctx context.Context) error {
 			}
 			r.mu.Lock()
 			cut := r.cut[pair(from, to)]
-			since := r.cursor[[2]string{from, to}]
+			st := r.pairs[[2]string{from, to}]
+			if st == nil {
+				st = &pairState{rows: map[string]int64{}, blobs: map[string]bool{}}
+				r.pairs[[2]string{from, to}] = st
+			}
 			src, dst := r.regions[from], r.regions[to]
 			r.mu.Unlock()
 			if cut {
@@ -106,24 +123,21 @@ func (r *Replicator) Round(ctx context.Context) error {
 			wg.Go(func() {
 				cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 				defer cancel()
-				next, err := store.Replicate(cctx, src, dst, from, max(0, since-cursorSlack))
-				r.mu.Lock()
-				defer r.mu.Unlock()
+				st.mu.Lock()
+				defer st.mu.Unlock()
+				err := st.copy(cctx, src, dst, from)
+				switch {
+				case err != nil && st.err == nil:
+					r.log.Warn("replication stalled", "from", from, "to", to, "error", err)
+				case err == nil && st.err != nil:
+					r.log.Info("replication resumed", "from", from, "to", to)
+				}
+				st.err = err
 				if err != nil {
-					if r.lastErr[[2]string{from, to}] == nil {
-						r.log.Warn("replication stalled", "from", from, "to", to, "error", err)
-					}
-					r.lastErr[[2]string{from, to}] = err
 					emu.Lock()
 					errs = append(errs, fmt.Errorf("%s -> %s: %w", from, to, err))
 					emu.Unlock()
-					return
 				}
-				if r.lastErr[[2]string{from, to}] != nil {
-					r.log.Info("replication resumed", "from", from, "to", to)
-				}
-				delete(r.lastErr, [2]string{from, to})
-				r.cursor[[2]string{from, to}] = max(since, next)
 			})
 		}
 	}
@@ -132,6 +146,66 @@ func (r *Replicator) Round(ctx context.Context) error {
 	r.rounds++
 	r.mu.Unlock()
 	return errors.Join(errs...)
+}
+
+// copy copies the source region's new audio and greeting blobs, then its new rows, the way
+// store.Replicate does, but remembering what it copied.
+func (st *pairState) copy(ctx context.Context, src, dst *store.Backend, region string) error {
+	if !st.primed {
+		names, err := dst.Blobs.List(ctx, "")
+		if err != nil {
+			return fmt.Errorf("list destination blobs: %w", err)
+		}
+		for _, n := range names {
+			st.blobs[n] = true
+		}
+		st.primed = true
+	}
+	for _, prefix := range []string{"audio/", "greetings/"} {
+		names, err := src.Blobs.List(ctx, prefix)
+		if err != nil {
+			return fmt.Errorf("list source blobs: %w", err)
+		}
+		for _, n := range names {
+			if st.blobs[n] {
+				continue
+			}
+			data, err := src.Blobs.Get(ctx, n)
+			if errors.Is(err, store.ErrNotFound) {
+				continue // deleted meanwhile
+			}
+			if err != nil {
+				return fmt.Errorf("read blob %s: %w", n, err)
+			}
+			if err := dst.Blobs.Put(ctx, n, data); err != nil {
+				return fmt.Errorf("write blob %s: %w", n, err)
+			}
+			st.blobs[n] = true
+		}
+	}
+	rows, err := src.Meta.Export(ctx, region, max(0, st.cursor-cursorSlack))
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	var todo []store.Row
+	for _, row := range rows {
+		if st.rows[row.Partition+"\x00"+row.Key] < row.Version {
+			todo = append(todo, row)
+		}
+	}
+	sort.Slice(todo, func(i, j int) bool { return todo[i].Version < todo[j].Version })
+	for len(todo) > 0 {
+		batch := todo[:min(importBatch, len(todo))]
+		if _, err := dst.Meta.Import(ctx, batch); err != nil {
+			return fmt.Errorf("import: %w", err)
+		}
+		for _, row := range batch {
+			st.rows[row.Partition+"\x00"+row.Key] = row.Version
+			st.cursor = max(st.cursor, row.Version)
+		}
+		todo = todo[len(batch):]
+	}
+	return nil
 }
 
 // Rounds counts finished rounds.

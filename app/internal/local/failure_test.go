@@ -1,0 +1,696 @@
+package local
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/voicemail-platform/voicemail/app/internal/azurite"
+	"github.com/voicemail-platform/voicemail/app/internal/gateway"
+	"github.com/voicemail-platform/voicemail/app/internal/trafficmanager"
+	"github.com/voicemail-platform/voicemail/app/internal/voicemail"
+	"github.com/voicemail-platform/voicemail/internal/config"
+	"github.com/voicemail-platform/voicemail/internal/topology"
+)
+
+// The failure-injection suite: real voicemail processes per stamp, Azurite per region, the
+// local traffic manager and two gateways, steady client load, one fault per case. Figures are
+// printed with t.Logf as "FAILURE-CASE <n> ..." lines (go test -v -run TestFailure).
+
+// Short windows so the suite stays well under CI's time: health cached 1 s (3 s check timeout
+// as in production), Traffic Manager probes every 600 ms with one tolerated failure.
+const (
+	healthTTL     = time.Second
+	healthTimeout = 3 * time.Second
+	probeInterval = 600 * time.Millisecond
+	probeTimeout  = 500 * time.Millisecond
+	tolerated     = 1
+	gatewayPoll   = 300 * time.Millisecond
+	gatewayDown   = 2
+	// detection is the worst case until the traffic manager stops routing to a failed stamp:
+	// the failing probes plus a timeout, plus slack for a loaded 2-core machine.
+	detection = (tolerated+1)*probeInterval + probeTimeout + 3*time.Second
+)
+
+var binDir string
+
+func TestMain(m *testing.M) {
+	d, err := os.MkdirTemp("", "voicemail-failure-bin-")
+	if err != nil {
+		panic(err)
+	}
+	binDir = d
+	code := m.Run()
+	os.RemoveAll(d)
+	os.Exit(code)
+}
+
+var (
+	binOnce sync.Once
+	binPath string
+	binErr  error
+)
+
+func voicemailBin(t *testing.T) string {
+	t.Helper()
+	binOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+		defer cancel()
+		binPath, binErr = BuildVoicemail(ctx, binDir)
+	})
+	require.NoError(t, binErr)
+	return binPath
+}
+
+type fixture struct {
+	t         *testing.T
+	c         *Cluster
+	load      *load
+	mailboxes []string
+	checked   int // accepted deposits already verified
+}
+
+func startFixture(t *testing.T, stack string, mailboxes int) *fixture {
+	t.Helper()
+	cfg, err := config.LoadStackFile(stack)
+	require.NoError(t, err)
+	topo, err := topology.Build(cfg)
+	require.NoError(t, err)
+	tol := tolerated
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	c, err := Start(ctx, Options{
+		Topology: topo, VoicemailBin: voicemailBin(t), Dir: t.TempDir(), SIP: true, IMAP: true,
+		HealthTimeout: healthTimeout, HealthCacheTTL: healthTTL, DrainInterval: 200 * time.Millisecond,
+		ShutdownGrace: 10 * time.Second, ProbeInterval: probeInterval, ProbeTimeout: probeTimeout,
+		ToleratedFailures: &tol, ReplicationInterval: 300 * time.Millisecond,
+		GatewayPoll: gateway.PoolConfig{Interval: gatewayPoll, Timeout: 500 * time.Millisecond, FailuresToDown: gatewayDown},
+		Log:         debugLog(),
+	})
+	require.NoError(t, err)
+	t.Cleanup(c.Close)
+	f := &fixture{t: t, c: c}
+	for i := range mailboxes {
+		f.mailboxes = append(f.mailboxes, fmt.Sprintf("3000%02d", i))
+	}
+	for _, mb := range f.mailboxes {
+		f.provision(mb)
+	}
+	// Every region must know the mailboxes before its stamps can take deposits for them.
+	f.eventually(t, 30*time.Second, "mailboxes replicated to every region", func() error {
+		for _, r := range c.Regions {
+			svc := f.regionService(r)
+			for _, mb := range f.mailboxes {
+				if _, err := svc.Mailbox(context.Background(), mb); err != nil {
+					return fmt.Errorf("%s in %s: %w", mb, r.Name, err)
+				}
+			}
+		}
+		return nil
+	})
+	f.waitRouting(t, 30*time.Second)
+	f.load = newLoad(c, f.mailboxes)
+	f.load.sip, f.load.imap = servesSIP(c.Stamps[0].SIP), servesIMAP(c.Stamps[0].IMAP)
+	if !f.load.sip || !f.load.imap {
+		t.Logf("NOTE: the voicemail binary serves SIP=%t IMAP=%t on VOICEMAIL_SIP_ADDR/VOICEMAIL_IMAP_ADDR; "+
+			"gateway load runs only for the protocols it serves", f.load.sip, f.load.imap)
+	}
+	return f
+}
+
+// servesIMAP reports whether an IMAP server greets on addr.
+func servesIMAP(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return false
+	}
+	defer c.Close()
+	_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	line, _ := bufio.NewReader(c).ReadString('\n')
+	return strings.HasPrefix(line, "* OK")
+}
+
+// servesSIP reports whether a SIP server answers OPTIONS on addr (UDP).
+func servesSIP(addr string) bool {
+	conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		return false
+	}
+	defer conn.Close()
+	msg := fmt.Sprintf("OPTIONS sip:probe@%s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK-probe;rport\r\nFrom: <sip:probe@127.0.0.1>;tag=1\r\nTo: <sip:probe@%s>\r\nCall-ID: probe@127.0.0.1\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
+		addr, conn.LocalAddr(), addr)
+	ua, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		return false
+	}
+	buf := make([]byte, 4096)
+	for range 3 {
+		_, _ = conn.WriteToUDP([]byte(msg), ua)
+		_ = conn.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		if n, _, err := conn.ReadFromUDP(buf); err == nil && strings.HasPrefix(string(buf[:n]), "SIP/2.0 ") {
+			return true
+		}
+	}
+	return false
+}
+
+// debugLog logs the runner's components to stderr when FAILURE_DEBUG is set.
+func debugLog() *slog.Logger {
+	if os.Getenv("FAILURE_DEBUG") == "" {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+func (f *fixture) provision(mb string) {
+	f.t.Helper()
+	body := strings.NewReader(`{"pin":"2468","displayName":"Load ` + mb + `","maxMessages":10000,"maxMessageSeconds":60}`)
+	req, err := http.NewRequest(http.MethodPut, f.c.TMURL+"/v1/mailboxes/"+mb, body)
+	require.NoError(f.t, err)
+	req.Header.Set("Authorization", "Bearer "+f.c.Token)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(f.t, err)
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	require.Contains(f.t, []int{200, 201}, res.StatusCode, string(b))
+}
+
+// regionService reads a region's store directly, merging every region's rows as a stamp does.
+func (f *fixture) regionService(r *Region) *voicemail.Service {
+	svc, err := voicemail.New(voicemail.Options{Backend: r.Backend, Region: r.Name, Node: r.Name + "/verifier"})
+	require.NoError(f.t, err)
+	return svc
+}
+
+func (f *fixture) eventually(t *testing.T, d time.Duration, what string, fn func() error) time.Duration {
+	t.Helper()
+	start := time.Now()
+	var err error
+	for time.Since(start) < d {
+		if err = fn(); err == nil {
+			return time.Since(start)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("%s: not within %s: %v", what, d, err)
+	return 0
+}
+
+// waitRouting waits until the traffic manager sees every stamp online and both gateways route
+// to every stamp.
+func (f *fixture) waitRouting(t *testing.T, d time.Duration) time.Duration {
+	t.Helper()
+	return f.eventually(t, d, "all stamps in rotation", func() error {
+		for _, st := range f.c.TM.Statuses() {
+			if st.Status != trafficmanager.Online {
+				return fmt.Errorf("traffic manager: %s is %s (%s)", st.Name, st.Status, st.LastErr)
+			}
+		}
+		for i, g := range f.c.Gateways {
+			if up := g.Pool().Up(); len(up) != len(f.c.Stamps) {
+				return fmt.Errorf("gateway %d routes to %v only", i, up)
+			}
+		}
+		return nil
+	})
+}
+
+func (f *fixture) tmStatus(id string) trafficmanager.Status {
+	for _, st := range f.c.TM.Statuses() {
+		if st.Name == id {
+			return st.Status
+		}
+	}
+	return ""
+}
+
+// verify checks that every deposit accepted since the last verify is in every region's store
+// (after replication and queue drains) and returns how many are missing.
+func (f *fixture) verify(t *testing.T, d time.Duration) (accepted, lost int) {
+	t.Helper()
+	ds := f.load.acceptedSince(f.checked)
+	f.checked += len(ds)
+	byBox := map[string][]string{}
+	for _, dep := range ds {
+		byBox[dep.mailbox] = append(byBox[dep.mailbox], dep.id)
+	}
+	missing := func() []string {
+		var out []string
+		for _, r := range f.c.Regions {
+			svc := f.regionService(r)
+			for mb, ids := range byBox {
+				msgs, err := svc.Messages(context.Background(), mb, "")
+				if err != nil {
+					out = append(out, fmt.Sprintf("%s/%s: %v", r.Name, mb, err))
+					continue
+				}
+				have := map[string]bool{}
+				for _, m := range msgs {
+					have[m.ID] = true
+				}
+				for _, id := range ids {
+					if !have[id] {
+						out = append(out, r.Name+"/"+mb+"/"+id)
+					}
+				}
+			}
+		}
+		return out
+	}
+	deadline := time.Now().Add(d)
+	var miss []string
+	for {
+		miss = missing()
+		if len(miss) == 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if len(miss) > 0 {
+		t.Errorf("%d accepted deposits missing, e.g. %v", len(miss), miss[:min(5, len(miss))])
+	}
+	// A deposit missing in several regions is one lost deposit.
+	lostIDs := map[string]bool{}
+	for _, m := range miss {
+		lostIDs[m[strings.LastIndexByte(m, '/')+1:]] = true
+	}
+	return len(ds), len(lostIDs)
+}
+
+// goroutines reads go_goroutines from a stamp's /metrics.
+func goroutines(t *testing.T, sp *StampProc) int {
+	t.Helper()
+	res, err := http.Get("http://" + sp.HTTP + "/metrics")
+	require.NoError(t, err)
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	m := regexp.MustCompile(`(?m)^go_goroutines (\d+)`).FindSubmatch(b)
+	require.NotNil(t, m, "go_goroutines in /metrics")
+	n, _ := strconv.Atoi(string(m[1]))
+	return n
+}
+
+type healthAnswer struct {
+	code      int
+	latency   time.Duration
+	unhealthy []string
+}
+
+func stampHealth(sp *StampProc) healthAnswer {
+	start := time.Now()
+	c := &http.Client{Timeout: 10 * time.Second}
+	res, err := c.Get("http://" + sp.HTTP + topology.HealthPath)
+	if err != nil {
+		return healthAnswer{latency: time.Since(start)}
+	}
+	defer res.Body.Close()
+	var rep struct {
+		Unhealthy []string `json:"unhealthy"`
+	}
+	_ = json.NewDecoder(res.Body).Decode(&rep)
+	return healthAnswer{code: res.StatusCode, latency: time.Since(start), unhealthy: rep.Unhealthy}
+}
+
+func TestFailureOneRegion(t *testing.T) {
+	f := startFixture(t, "../../../Pulumi.dev.yaml", 8)
+	c := f.c
+	z1, z2 := c.Stamps[0], c.Stamps[1]
+	stop := f.load.run(3)
+	defer stop()
+	time.Sleep(time.Second) // steady state
+
+	t.Run("1-sigkill-stamp", func(t *testing.T) {
+		fault := time.Now()
+		require.NoError(t, z1.Signal(syscall.SIGKILL))
+		moved := f.eventually(t, detection, "traffic manager degrades the killed stamp", func() error {
+			if st := f.tmStatus(z1.Stamp.ID); st != trafficmanager.Degraded {
+				return fmt.Errorf("status %s", st)
+			}
+			return nil
+		})
+		time.Sleep(2 * time.Second) // load keeps flowing on the surviving stamp
+		end := time.Now()
+		w := f.load.window(fault, end, z1.Stamp.ID)
+		after := f.load.window(fault.Add(moved+probeInterval), end)
+		assert.Zero(t, after.failedByKind["deposit"], "deposits succeed once routing moved: %v", after.firstErrs)
+		recovery := recoveredAfter(fault, w)
+		assert.Less(t, recovery, detection, "traffic moves within the probe window")
+
+		require.NoError(t, z1.Start(context.Background()))
+		f.waitRouting(t, 30*time.Second)
+		accepted, lost := f.verify(t, 30*time.Second)
+		report(t, 1, "sigkill-stamp", w, recovery, accepted, lost, fmt.Sprintf("tm_degraded_after=%.2fs", moved.Seconds()))
+		assert.Zero(t, lost)
+	})
+
+	t.Run("2-state-blob-removed", func(t *testing.T) {
+		fault := time.Now()
+		require.NoError(t, c.RemoveStateBlob(context.Background(), z2.Stamp.ID))
+		// The stamp reports itself unhealthy within one health cache window.
+		unhealthy := f.eventually(t, healthTTL+healthTimeout, "stamp reports the missing state blob", func() error {
+			h := stampHealth(z2)
+			if h.code != http.StatusServiceUnavailable || !slices.Contains(h.unhealthy, "state") {
+				return fmt.Errorf("health %d %v", h.code, h.unhealthy)
+			}
+			return nil
+		})
+		assert.LessOrEqual(t, unhealthy, healthTTL+time.Second, "drained within one health cache window")
+		f.eventually(t, detection, "traffic manager drains the stamp", func() error {
+			if st := f.tmStatus(z2.Stamp.ID); st != trafficmanager.Degraded {
+				return fmt.Errorf("status %s", st)
+			}
+			return nil
+		})
+		for i, g := range c.Gateways {
+			f.eventually(t, detection, "gateway drains the stamp", func() error {
+				if slices.Contains(g.Pool().Up(), z2.Stamp.ID) {
+					return fmt.Errorf("gateway %d still routes to %s", i, z2.Stamp.ID)
+				}
+				return nil
+			})
+		}
+		time.Sleep(time.Second)
+		drainedAt := time.Now()
+		w := f.load.window(fault, drainedAt, z2.Stamp.ID)
+		recovery := w.lastServed.Sub(fault)
+		if w.lastServed.IsZero() {
+			recovery = 0
+		}
+		time.Sleep(time.Second)
+		assert.True(t, f.load.window(drainedAt, time.Now(), z2.Stamp.ID).lastServed.IsZero(), "no request reaches the drained stamp")
+
+		restore := time.Now()
+		require.NoError(t, c.WriteStateBlob(context.Background(), z2.Stamp.ID))
+		restored := f.waitRouting(t, healthTTL+detection)
+		f.eventually(t, 5*time.Second, "restored stamp takes traffic again", func() error {
+			if f.load.window(restore, time.Now(), z2.Stamp.ID).lastServed.IsZero() {
+				return fmt.Errorf("no request served by %s yet", z2.Stamp.ID)
+			}
+			return nil
+		})
+		accepted, lost := f.verify(t, 30*time.Second)
+		report(t, 2, "state-blob-removed", w, recovery, accepted, lost,
+			fmt.Sprintf("stamp_503_after=%.2fs restored_after=%.2fs", unhealthy.Seconds(), restored.Seconds()))
+		assert.Zero(t, w.failed, "draining by state blob fails no request")
+		assert.Zero(t, lost)
+	})
+
+	t.Run("5-sigterm-during-deposits", func(t *testing.T) {
+		// A slow upload is in flight on z1 when SIGTERM arrives; it must complete.
+		pr, pw := io.Pipe()
+		wav := f.load.wav
+		type result struct {
+			d  deposit
+			ok bool
+		}
+		slow := make(chan result, 1)
+		go func() {
+			d, ok := f.load.depositBody(context.Background(), "http://"+z1.HTTP, f.mailboxes[0], pr, int64(len(wav)))
+			slow <- result{d, ok}
+		}()
+		half := len(wav) / 2
+		_, err := pw.Write(wav[:half])
+		require.NoError(t, err)
+		time.Sleep(300 * time.Millisecond) // the request is being read by the stamp
+
+		fault := time.Now()
+		require.NoError(t, z1.Signal(syscall.SIGTERM))
+		time.Sleep(500 * time.Millisecond)
+		_, err = pw.Write(wav[half:])
+		require.NoError(t, pw.Close())
+		require.NoError(t, err)
+		r := <-slow
+		assert.True(t, r.ok, "the in-flight deposit completes after SIGTERM")
+
+		exited, exitErr := z1.Wait(15 * time.Second)
+		require.True(t, exited, "stamp exits after its grace period")
+		assert.NoError(t, exitErr, "clean exit (status 0) after SIGTERM")
+		moved := f.eventually(t, detection, "traffic manager degrades the stopped stamp", func() error {
+			if st := f.tmStatus(z1.Stamp.ID); st != trafficmanager.Degraded {
+				return fmt.Errorf("status %s", st)
+			}
+			return nil
+		})
+		time.Sleep(time.Second)
+		w := f.load.window(fault, time.Now(), z1.Stamp.ID)
+		recovery := recoveredAfter(fault, w)
+		require.NoError(t, z1.Start(context.Background()))
+		f.waitRouting(t, 30*time.Second)
+		accepted, lost := f.verify(t, 30*time.Second)
+		report(t, 5, "sigterm-during-deposits", w, recovery, accepted, lost,
+			fmt.Sprintf("inflight_deposit_ok=%t tm_degraded_after=%.2fs", r.ok, moved.Seconds()))
+		assert.Zero(t, lost)
+	})
+}
+
+func TestFailureTwoRegions(t *testing.T) {
+	f := startFixture(t, "testdata/Pulumi.tworegion.yaml", 6)
+	c := f.c
+	east, central := c.Regions[0], c.Regions[1]
+	eastStamps := c.StampsIn(east.Name)
+	eastIDs := []string{eastStamps[0].Stamp.ID, eastStamps[1].Stamp.ID}
+	centralStamp := c.StampsIn(central.Name)[0]
+	stop := f.load.run(3)
+	defer stop()
+	time.Sleep(time.Second)
+
+	t.Run("3-region-metadata-store-down", func(t *testing.T) {
+		fault := time.Now()
+		require.NoError(t, east.Azurite.Stop(azurite.Table))
+		// Its stamps answer 503 naming the metadata store.
+		for _, sp := range eastStamps {
+			f.eventually(t, healthTTL+healthTimeout+2*time.Second, "stamp names the metadata store", func() error {
+				h := stampHealth(sp)
+				if h.code != http.StatusServiceUnavailable || !slices.Contains(h.unhealthy, "metadata-read") {
+					return fmt.Errorf("%s health %d %v", sp.Stamp.ID, h.code, h.unhealthy)
+				}
+				return nil
+			})
+		}
+		moved := f.eventually(t, detection, "traffic leaves the region", func() error {
+			for _, id := range eastIDs {
+				if st := f.tmStatus(id); st != trafficmanager.Degraded {
+					return fmt.Errorf("%s is %s", id, st)
+				}
+			}
+			return nil
+		})
+		// Deposits a stamp of the failed region takes meanwhile go through the queue path.
+		var during []deposit
+		for i := range 5 {
+			d, ok := f.load.depositOnce(context.Background(), "http://"+eastStamps[i%2].HTTP, f.mailboxes[i%len(f.mailboxes)])
+			if ok {
+				during = append(during, d)
+			}
+		}
+		assert.NotEmpty(t, during, "the region's stamps still accept deposits (queue path)")
+		time.Sleep(time.Second)
+		end := time.Now()
+		w := f.load.window(fault, end, eastIDs...)
+		recovery := recoveredAfter(fault, w)
+		// Nothing of the outage deposits is readable in the region's store yet.
+		require.NoError(t, east.Azurite.Restart(context.Background(), azurite.Table))
+		f.waitRouting(t, 30*time.Second)
+		arrived := f.eventually(t, 60*time.Second, "outage deposits arrive in every region", func() error {
+			for _, r := range c.Regions {
+				svc := f.regionService(r)
+				for _, d := range during {
+					if _, err := svc.Message(context.Background(), d.mailbox, d.id); err != nil {
+						return fmt.Errorf("%s: %s/%s: %w", r.Name, d.mailbox, d.id, err)
+					}
+				}
+			}
+			return nil
+		})
+		accepted, lost := f.verify(t, 30*time.Second)
+		report(t, 3, "region-store-down", w, recovery, accepted, lost,
+			fmt.Sprintf("tm_moved_after=%.2fs queued_during_outage=%d arrived_after_recovery=%.2fs", moved.Seconds(), len(during), arrived.Seconds()))
+		assert.Zero(t, lost)
+	})
+
+	t.Run("4-partition-then-heal", func(t *testing.T) {
+		ctx := context.Background()
+		const mb = "399999"
+		f.provision(mb)
+		f.eventually(t, 10*time.Second, "mailbox in both regions", func() error {
+			for _, r := range c.Regions {
+				if _, err := f.regionService(r).Mailbox(ctx, mb); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		fault := time.Now()
+		c.Repl.Partition(east.Name, central.Name)
+		time.Sleep(500 * time.Millisecond) // let an in-flight round finish
+		eastBase, centralBase := "http://"+eastStamps[0].HTTP, "http://"+centralStamp.HTTP
+		var eastIDs2, centralIDs []string
+		for range 4 {
+			d, ok := f.load.depositOnce(ctx, eastBase, mb)
+			require.True(t, ok)
+			eastIDs2 = append(eastIDs2, d.id)
+			d, ok = f.load.depositOnce(ctx, centralBase, mb)
+			require.True(t, ok)
+			centralIDs = append(centralIDs, d.id)
+		}
+		// Concurrent conflicting edits: each side renames the mailbox and handles one message.
+		patch := func(base, path, body string) {
+			req, _ := http.NewRequest(http.MethodPatch, base+path, strings.NewReader(body))
+			req.Header.Set("Authorization", "Bearer "+c.Token)
+			req.Header.Set("Content-Type", "application/json")
+			res, err := http.DefaultClient.Do(req)
+			require.NoError(t, err)
+			res.Body.Close()
+			require.Less(t, res.StatusCode, 300, "PATCH %s", path)
+		}
+		patch(eastBase, "/v1/mailboxes/"+mb, `{"displayName":"East"}`)
+		patch(centralBase, "/v1/mailboxes/"+mb, `{"displayName":"Central"}`)
+		patch(eastBase, "/v1/mailboxes/"+mb+"/messages/"+eastIDs2[0], `{"heard":true}`)
+		patch(centralBase, "/v1/mailboxes/"+mb+"/messages/"+centralIDs[0], `{"folder":"saved"}`)
+		time.Sleep(time.Second) // several replication rounds: nothing may cross
+		eastView, err := f.regionService(east).Messages(ctx, mb, "")
+		require.NoError(t, err)
+		for _, m := range eastView {
+			assert.NotContains(t, centralIDs, m.ID, "partitioned: central's deposit must not reach east yet")
+		}
+
+		heal := time.Now()
+		c.Repl.Heal()
+		type view struct {
+			name string
+			msgs []string
+		}
+		state := func(r *Region) (view, error) {
+			svc := f.regionService(r)
+			box, err := svc.Mailbox(ctx, mb)
+			if err != nil {
+				return view{}, err
+			}
+			msgs, err := svc.Messages(ctx, mb, "")
+			if err != nil {
+				return view{}, err
+			}
+			v := view{name: box.DisplayName}
+			for _, m := range msgs {
+				v.msgs = append(v.msgs, fmt.Sprintf("%s/%s/%t", m.ID, m.Folder, m.Heard))
+			}
+			return v, nil
+		}
+		var final view
+		converged := f.eventually(t, 30*time.Second, "regions converge after the partition heals", func() error {
+			a, err := state(east)
+			if err != nil {
+				return err
+			}
+			b, err := state(central)
+			if err != nil {
+				return err
+			}
+			if a.name != b.name || !slices.Equal(a.msgs, b.msgs) || len(a.msgs) != 8 {
+				return fmt.Errorf("east %v / central %v", a, b)
+			}
+			final = a
+			return nil
+		})
+		assert.Contains(t, []string{"East", "Central"}, final.name)
+		assert.Contains(t, final.msgs, eastIDs2[0]+"/new/true", "east's heard flag survives the merge")
+		assert.Contains(t, final.msgs, centralIDs[0]+"/saved/false", "central's save survives the merge")
+		w := f.load.window(fault, time.Now())
+		accepted, lost := f.verify(t, 30*time.Second)
+		report(t, 4, "partition-then-heal", w, converged, accepted, lost,
+			fmt.Sprintf("partition=%.2fs converged_after_heal=%.2fs winner=%s", heal.Sub(fault).Seconds(), converged.Seconds(), final.name))
+		assert.Zero(t, lost)
+	})
+
+	t.Run("6-hanging-dependency", func(t *testing.T) {
+		sp := eastStamps[0]
+		base := goroutines(t, sp)
+		fault := time.Now()
+		sp.Proxies[azurite.Table].BlackHole()
+		// The check answers unhealthy at its 3 s timeout (after the cached result expires).
+		var first healthAnswer
+		f.eventually(t, healthTTL+2*healthTimeout+time.Second, "health answers unhealthy", func() error {
+			first = stampHealth(sp)
+			if first.code != http.StatusServiceUnavailable {
+				return fmt.Errorf("health %d after %s", first.code, first.latency)
+			}
+			return nil
+		})
+		assert.InDelta(t, healthTimeout.Seconds(), first.latency.Seconds(), 1.0, "unhealthy answer at the check timeout")
+		assert.Contains(t, first.unhealthy, "metadata-read")
+		moved := f.eventually(t, detection, "traffic manager moves traffic off the hung stamp", func() error {
+			if st := f.tmStatus(sp.Stamp.ID); st != trafficmanager.Degraded {
+				return fmt.Errorf("status %s", st)
+			}
+			return nil
+		})
+		// A burst of probers while the dependency hangs: answered from the cache or the one
+		// round in flight, so neither goroutines nor dependency connections pile up.
+		var wg sync.WaitGroup
+		var slow sync.Map
+		for i := range 100 {
+			wg.Go(func() {
+				h := stampHealth(sp)
+				if h.latency > healthTimeout+time.Second {
+					slow.Store(i, h.latency)
+				}
+			})
+		}
+		peak := 0
+		for range 10 {
+			peak = max(peak, goroutines(t, sp))
+			time.Sleep(200 * time.Millisecond)
+		}
+		wg.Wait()
+		n := 0
+		slow.Range(func(any, any) bool { n++; return true })
+		assert.Zero(t, n, "no health request waits beyond the check timeout")
+		time.Sleep(2 * time.Second) // the hang goes on
+		peak = max(peak, goroutines(t, sp))
+		held := sp.Proxies[azurite.Table].PeakHeld()
+		assert.Less(t, peak, base+150, "goroutines stay bounded while the dependency hangs (baseline %d)", base)
+		assert.Less(t, held, int64(60), "connections held by the hung dependency stay bounded")
+		end := time.Now()
+		w := f.load.window(fault, end, sp.Stamp.ID)
+		recovery := recoveredAfter(fault, w)
+		sp.Proxies[azurite.Table].Restore()
+		f.waitRouting(t, 30*time.Second)
+		after := goroutines(t, sp)
+		accepted, lost := f.verify(t, 30*time.Second)
+		report(t, 6, "hanging-dependency", w, recovery, accepted, lost,
+			fmt.Sprintf("health_503_latency=%.2fs tm_moved_after=%.2fs goroutines_base=%d peak=%d after=%d held_conns_peak=%d",
+				first.latency.Seconds(), moved.Seconds(), base, peak, after, held))
+		assert.Zero(t, lost)
+	})
+}
+
+// recoveredAfter is the time from the fault until the last request that failed or still reached
+// the faulted stamps; after it, every request succeeded on a healthy stamp.
+func recoveredAfter(fault time.Time, w window) time.Duration {
+	last := w.lastFailure
+	if w.lastServed.After(last) {
+		last = w.lastServed
+	}
+	if last.Before(fault) {
+		return 0
+	}
+	return last.Sub(fault)
+}
