@@ -223,6 +223,15 @@ func TestGreetingsAndMessages(t *testing.T) {
 	assert.Contains(t, string(b), `"mailbox_full"`)
 	resp, _ = c.do("POST", "/v1/mailboxes/4930999/messages", operator, "audio/wav", wav(time.Second))
 	assert.Equal(t, 404, resp.StatusCode)
+	// An unsized (chunked) upload is checked against the mailbox before its body is read.
+	req, err := http.NewRequest("POST", c.url+"/v1/mailboxes/4930111/messages", io.MultiReader(bytes.NewReader(wav(time.Second))))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "audio/wav")
+	operator(req)
+	chunked, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	chunked.Body.Close()
+	assert.Equal(t, 507, chunked.StatusCode)
 
 	resp, v := c.json("GET", "/v1/mailboxes/4930111/messages", sub, "")
 	require.Equal(t, 200, resp.StatusCode)

@@ -140,8 +140,10 @@ func (s *Service) depositCheck(ctx context.Context, number, id string) (Mailbox,
 		}
 		return toMailbox(number, doc.Mailbox), len(doc.VisibleIDs()), nil, nil
 	case errors.Is(err, ErrUnavailable):
-		mb, count, err := s.depositView(ctx, number)
-		return mb, count, nil, err
+		if c, ok := s.cached(number); ok {
+			s.log.Warn("metadata unavailable; using cached mailbox for deposit", "mailbox", number, "err", err)
+			return c.mb, c.count, nil, nil
+		}
 	}
 	return Mailbox{}, 0, nil, err
 }
