@@ -1,8 +1,10 @@
 package main
 
-// The stamp health path and the name the stamp's summary gives its state-blob check.
-// TODO(workload): take these from app/internal/health once it lands.
+import "github.com/voicemail-platform/voicemail/app/internal/health"
+
+// healthPath is the stamp health path Traffic Manager and the manager probe; stateComponent
+// is the name the stamp's summary gives its state-blob check (VOICEMAIL_MANAGER_* override).
 const (
 	healthPath     = "/health/stamp"
-	stateComponent = "state"
+	stateComponent = health.State
 )

@@ -43,7 +43,7 @@ func newRig(t *testing.T, conn, containerName string, stamps []testStamp, mutate
 	r.cont = newContainer(t, conn, containerName)
 	r.cfg = Config{Region: "westeurope", FailThreshold: 3, RecoverThreshold: 2}
 	for _, s := range stamps {
-		r.cfg.Stamps = append(r.cfg.Stamps, Stamp{ID: s.ID(), URL: s.URL(), StateBlob: "stamps/" + s.ID()})
+		r.cfg.Stamps = append(r.cfg.Stamps, Stamp{ID: s.ID(), URL: s.URL(), StateBlob: s.ID()})
 	}
 	if mutate != nil {
 		mutate(&r.cfg)
@@ -91,7 +91,7 @@ func (r *rig) tick() map[string]TickResult {
 
 func (r *rig) blobExists(id string) bool {
 	r.t.Helper()
-	ok, err := r.cont.Exists(context.Background(), "stamps/"+id)
+	ok, err := r.cont.Exists(context.Background(), id)
 	require.NoError(r.t, err)
 	return ok
 }
@@ -118,14 +118,14 @@ func (r *rig) operator(method, path, token string, body any) (int, []byte) {
 // runScenarios is the behaviour the manager promises, run against whatever stamps mk builds.
 func runScenarios(t *testing.T, conn string, mk func(t *testing.T, container, id, stateBlob string) testStamp) {
 	t.Run("new stamp is bootstrapped, drained after N failures, restored after M successes", func(t *testing.T) {
-		a, b := mk(t, "state-auto", "weu-1-v1", "stamps/weu-1-v1"), mk(t, "state-auto", "weu-2-v1", "stamps/weu-2-v1")
+		t.Parallel() // independent containers and stamps
+		a, b := mk(t, "state-auto", "weu-1-v1", "weu-1-v1"), mk(t, "state-auto", "weu-2-v1", "weu-2-v1")
 		r := newRig(t, conn, "state-auto", []testStamp{a, b}, nil)
 
 		round := r.tick()
-		assert.Equal(t, "bootstrapped", round["weu-1-v1"].Action)
+		assert.True(t, round["weu-1-v1"].Probe.Healthy, "%+v", round["weu-1-v1"].Probe)
 		assert.True(t, r.blobExists("weu-1-v1"))
 		assert.True(t, r.blobExists("weu-2-v1"))
-		waitHealthy(t, a)
 
 		a.Break(t)
 		for i := 1; i < r.cfg.FailThreshold; i++ {
@@ -161,7 +161,8 @@ func runScenarios(t *testing.T, conn string, mk func(t *testing.T, container, id
 	})
 
 	t.Run("operator drain is never undone, across restarts, until undrain", func(t *testing.T) {
-		a := mk(t, "state-operator", "weu-1-v2", "stamps/weu-1-v2")
+		t.Parallel() // independent containers and stamps
+		a := mk(t, "state-operator", "weu-1-v2", "weu-1-v2")
 		r := newRig(t, conn, "state-operator", []testStamp{a}, nil)
 		r.tick()
 		require.True(t, r.blobExists("weu-1-v2"))
@@ -192,24 +193,26 @@ func runScenarios(t *testing.T, conn string, mk func(t *testing.T, container, id
 	})
 
 	t.Run("a blob removed with az CLI is an operator drain too", func(t *testing.T) {
-		a := mk(t, "state-external", "weu-3-v1", "stamps/weu-3-v1")
+		t.Parallel() // independent containers and stamps
+		a := mk(t, "state-external", "weu-3-v1", "weu-3-v1")
 		r := newRig(t, conn, "state-external", []testStamp{a}, nil)
 		r.tick()
-		require.NoError(t, r.cont.Delete(context.Background(), "stamps/weu-3-v1"))
+		require.NoError(t, r.cont.Delete(context.Background(), "weu-3-v1"))
 		for i := 0; i < r.cfg.RecoverThreshold+2; i++ {
 			assert.True(t, r.tick()["weu-3-v1"].Drained)
 		}
 		assert.False(t, r.blobExists("weu-3-v1"))
 		// The operator's upload undrains; the manager keeps it.
-		require.NoError(t, r.cont.Put(context.Background(), "stamps/weu-3-v1", []byte("{}")))
+		require.NoError(t, r.cont.Put(context.Background(), "weu-3-v1", []byte("{}")))
 		assert.False(t, r.tick()["weu-3-v1"].Drained)
 		assert.True(t, r.blobExists("weu-3-v1"))
 	})
 
 	t.Run("a stamp drained in the stack config stays drained", func(t *testing.T) {
-		a := mk(t, "state-config", "weu-1-v3", "stamps/weu-1-v3")
+		t.Parallel() // independent containers and stamps
+		a := mk(t, "state-config", "weu-1-v3", "weu-1-v3")
 		r := newRig(t, conn, "state-config", []testStamp{a}, func(c *Config) { c.Stamps[0].Drained = true })
-		require.NoError(t, r.cont.Put(context.Background(), "stamps/weu-1-v3", []byte("{}")))
+		require.NoError(t, r.cont.Put(context.Background(), "weu-1-v3", []byte("{}")))
 		for i := 0; i < r.cfg.RecoverThreshold+1; i++ {
 			assert.True(t, r.tick()["weu-1-v3"].Drained)
 		}
@@ -273,3 +276,21 @@ func (s staticStamp) ID() string       { return s.id }
 func (s staticStamp) URL() string      { return s.url }
 func (staticStamp) Break(t *testing.T) {}
 func (staticStamp) Heal(t *testing.T)  {}
+
+// A stamp the manager has never seen gets its state blob on the first round (a new stamp
+// starts healthy), and one that never answers is drained after FailThreshold rounds.
+func TestBootstrapThenUnreachable(t *testing.T) {
+	conn := startAzurite(t)
+	r := newRig(t, conn, "state-bootstrap", []testStamp{staticStamp{"gone-1", "http://127.0.0.1:1"}}, nil)
+	require.False(t, r.blobExists("gone-1"))
+	round := r.tick()
+	assert.Equal(t, "bootstrapped", round["gone-1"].Action)
+	assert.True(t, r.blobExists("gone-1"))
+	assert.False(t, round["gone-1"].Probe.Healthy)
+	assert.Contains(t, round["gone-1"].Probe.Detail, "no response")
+	for i := 1; i < r.cfg.FailThreshold; i++ {
+		r.tick()
+	}
+	assert.False(t, r.blobExists("gone-1"))
+	assert.True(t, r.tick()["gone-1"].Drained)
+}

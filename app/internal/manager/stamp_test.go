@@ -2,60 +2,93 @@ package manager
 
 import (
 	"context"
-	"encoding/json"
+	"fmt"
+	"net"
 	"net/http"
-	"net/http/httptest"
-	"sync/atomic"
+	"os"
+	"os/exec"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/voicemail-platform/voicemail/app/internal/azurite"
+	"github.com/voicemail-platform/voicemail/app/internal/health"
 )
 
+// The stamp health path and the state component the real service reports.
 const (
 	stampHealthPath     = "/health/stamp"
-	stampStateComponent = "state"
+	stampStateComponent = health.State
 )
 
-// fakeStamp stands in for the voicemail binary until it lands.
-type fakeStamp struct {
-	id     string
-	srv    *httptest.Server
-	broken atomic.Bool
+// realStamp is the voicemail binary on the Azure backend: blobs and queue on the shared
+// Azurite (so the manager and the stamp see the same state blob), metadata on a table
+// service of its own, which Break stops and Heal restarts (a real dependency outage).
+type realStamp struct {
+	id    string
+	url   string
+	table *azurite.Azurite
+	cmd   *exec.Cmd
 }
 
-func newFakeStamp(t *testing.T, conn, container, id, blob string) *fakeStamp {
-	c, err := NewContainerFromConnectionString(conn, container, "unused")
+func newRealStamp(t *testing.T, container, id, blob string) *realStamp {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	table, err := azurite.Start(ctx, azurite.Options{Dir: t.TempDir(), Services: []azurite.Service{azurite.Table}})
+	require.NoError(t, err, "azurite-table")
+	t.Cleanup(table.Close)
+
+	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	f := &fakeStamp{id: id}
-	f.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ok, err := c.Exists(r.Context(), blob)
-		comps := map[string]map[string]any{
-			"state":    {"healthy": err == nil && ok},
-			"metadata": {"healthy": !f.broken.Load()},
-		}
-		code := http.StatusOK
-		for _, v := range comps {
-			if !v["healthy"].(bool) {
-				code = http.StatusServiceUnavailable
-			}
-		}
-		w.WriteHeader(code)
-		_ = json.NewEncoder(w).Encode(map[string]any{"components": comps})
-	}))
-	t.Cleanup(f.srv.Close)
-	return f
+	addr := l.Addr().String()
+	l.Close()
+	conn := fmt.Sprintf("DefaultEndpointsProtocol=http;AccountName=%s;AccountKey=%s;BlobEndpoint=%s;QueueEndpoint=%s;TableEndpoint=%s;",
+		azurite.Account, azurite.Key, shared.Endpoint(azurite.Blob), shared.Endpoint(azurite.Queue), table.Endpoint(azurite.Table))
+	cmd := exec.Command(voicemailBin)
+	cmd.Env = append(os.Environ(),
+		"VOICEMAIL_HTTP_ADDR="+addr,
+		"VOICEMAIL_STORAGE_CONNECTION_STRING="+conn,
+		"VOICEMAIL_OPERATOR_TOKEN=stamp-operator-token-0123456789",
+		"VOICEMAIL_REGION=westeurope",
+		"VOICEMAIL_STAMP="+id,
+		"VOICEMAIL_STATE_CONTAINER="+container,
+		"VOICEMAIL_STATE_BLOB="+blob,
+		"VOICEMAIL_QUEUE=deposits-"+id,
+		"VOICEMAIL_HEALTH_CACHE_TTL=1ms", // every probe is a fresh round (0 means the 10 s default)
+		"VOICEMAIL_HEALTH_TIMEOUT=1s",
+		"VOICEMAIL_DATA_DIR="+t.TempDir(),
+		"VOICEMAIL_LOG_LEVEL=warn",
+	)
+	cmd.Stderr = os.Stderr
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	s := &realStamp{id: id, url: "http://" + addr, table: table, cmd: cmd}
+	waitHealthy(t, s)
+	return s
 }
 
-func (f *fakeStamp) ID() string         { return f.id }
-func (f *fakeStamp) URL() string        { return f.srv.URL }
-func (f *fakeStamp) Break(t *testing.T) { f.broken.Store(true) }
-func (f *fakeStamp) Heal(t *testing.T)  { f.broken.Store(false) }
+func (s *realStamp) ID() string  { return s.id }
+func (s *realStamp) URL() string { return s.url }
 
+func (s *realStamp) Break(t *testing.T) {
+	t.Helper()
+	require.NoError(t, s.table.Stop(azurite.Table))
+}
+
+func (s *realStamp) Heal(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	require.NoError(t, s.table.Restart(ctx, azurite.Table))
+}
+
+// waitHealthy waits until the stamp answers 200 (start-up only; the scenarios never wait).
 func waitHealthy(t *testing.T, s testStamp) {
 	t.Helper()
 	p := HTTPProber{Path: stampHealthPath, StateComponent: stampStateComponent}
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(30 * time.Second)
 	for {
 		o := p.Probe(context.Background(), Stamp{ID: s.ID(), URL: s.URL()})
 		if o.Status == http.StatusOK {
@@ -66,9 +99,12 @@ func waitHealthy(t *testing.T, s testStamp) {
 	}
 }
 
-func TestManagerAgainstStamps(t *testing.T) {
+func TestManagerAgainstRealStamps(t *testing.T) {
 	conn := startAzurite(t)
 	runScenarios(t, conn, func(t *testing.T, container, id, blob string) testStamp {
-		return newFakeStamp(t, conn, container, id, blob)
+		// The stamp's state container must exist before it starts (the manager's rig creates
+		// it too; creating twice is fine).
+		newContainer(t, conn, container)
+		return newRealStamp(t, container, id, blob)
 	})
 }
