@@ -48,6 +48,7 @@ type Config struct {
 	ShutdownGrace    time.Duration
 	ShutdownDelay    time.Duration
 	DrainInterval    time.Duration
+	DrainVisibility  time.Duration
 	LockoutThreshold int
 	LockoutDuration  time.Duration
 	LogLevel         slog.Level
@@ -86,6 +87,7 @@ var Vars = []Var{
 	{"VOICEMAIL_SHUTDOWN_GRACE", "25s", "time in-flight requests get to finish after SIGTERM"},
 	{"VOICEMAIL_SHUTDOWN_DELAY", "0s", "time /health/ready reports 503 before the listener closes (lets Kubernetes stop routing)"},
 	{"VOICEMAIL_DRAIN_INTERVAL", "2s", "how often the deposit queue is drained"},
+	{"VOICEMAIL_DRAIN_VISIBILITY", "30s", "how long a queued deposit a drainer took stays hidden from other drainers (its retry delay when the store is down)"},
 	{"VOICEMAIL_LOCKOUT_THRESHOLD", "5", "wrong PINs before a mailbox locks"},
 	{"VOICEMAIL_LOCKOUT_DURATION", "5m", "how long a locked mailbox stays locked"},
 	{"VOICEMAIL_LOG_LEVEL", "info", "debug, info, warn or error"},
@@ -174,6 +176,7 @@ func Load(getenv func(string) string) (Config, error) {
 		ShutdownGrace:    dur("VOICEMAIL_SHUTDOWN_GRACE", "25s", 0, 10*time.Minute),
 		ShutdownDelay:    dur("VOICEMAIL_SHUTDOWN_DELAY", "0s", 0, 5*time.Minute),
 		DrainInterval:    dur("VOICEMAIL_DRAIN_INTERVAL", "2s", 10*time.Millisecond, 10*time.Minute),
+		DrainVisibility:  dur("VOICEMAIL_DRAIN_VISIBILITY", "30s", time.Second, time.Hour),
 		LockoutDuration:  dur("VOICEMAIL_LOCKOUT_DURATION", "5m", time.Second, 24*time.Hour),
 	}
 	c.StateBlob = get("VOICEMAIL_STATE_BLOB", c.Stamp)
