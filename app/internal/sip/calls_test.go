@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/voicemail-platform/voicemail/app/internal/audio"
 	"github.com/voicemail-platform/voicemail/app/internal/voicemail"
 	"github.com/voicemail-platform/voicemail/app/internal/voicemail/voicemailtest"
 )
@@ -103,4 +104,28 @@ func TestSippReInviteKeepsCall(t *testing.T) {
 	voicemailtest.Provision(t, f.svc, "3006", "2468")
 	sipp(t, f.addr, "reinvite.xml", map[string]string{"ruri": "sip:3006@" + f.addr, "caller": "5550211"})
 	assert.NotEmpty(t, f.log.find("deposit call", map[string]string{"mailbox": "3006"}))
+}
+
+func TestSippLossReorderAndSSRCChangeKeepTiming(t *testing.T) {
+	t.Parallel()
+	f := start(t, Config{SilenceTimeout: 30 * time.Second})
+	voicemailtest.Provision(t, f.svc, "3007", "2468")
+	require.NoError(t, f.svc.PutGreeting(context.Background(), "3007", voicemail.GreetingUnavailable, toneWAV(600, 300)))
+
+	// 6 packets lost inside each stream, 4 pairs reordered, a new SSRC from packet 120 on.
+	drop := map[int]bool{30: true, 31: true, 77: true, 150: true, 151: true, 200: true}
+	swap := map[int]bool{10: true, 50: true, 130: true, 210: true}
+	pcap, sent := impairedPcap(t, drop, swap, 120)
+	require.Equal(t, g711aBytes-6*240, sent)
+
+	sipp(t, f.addr, "deposit.xml", map[string]string{"ruri": "sip:3007@" + f.addr, "caller": "5550222", "pcap": pcap}, "-d", "1000")
+	f.log.waitFor(t, 5*time.Second, "message stored", map[string]string{"mailbox": "3007"})
+	wav, err := f.svc.Audio(context.Background(), "3007", onlyMessage(t, f.svc, "3007").ID)
+	require.NoError(t, err)
+	w, err := audio.Parse(wav)
+	require.NoError(t, err)
+	// Lost packets come back as silence, reordered ones in order, and the new stream is
+	// appended: the recording keeps the stream's real length.
+	assert.Equal(t, g711aBytes, len(w.Data))
+	assert.NotEmpty(t, f.log.find("rtp source changed", map[string]string{"ssrc": "1592614637"}), "sipp sent the new SSRC")
 }

@@ -99,6 +99,9 @@ func (m *media) receive() {
 			}
 		case p.PayloadType == m.codec.PT:
 			m.mu.Lock()
+			if m.packets > 0 && p.SSRC != m.jit.ssrc {
+				m.log.Info("rtp source changed", "ssrc", p.SSRC, "previous", m.jit.ssrc)
+			}
 			m.packets++
 			m.jit.push(&p, m.sinkLocked)
 			m.mu.Unlock()
