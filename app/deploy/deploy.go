@@ -418,9 +418,8 @@ func NewWorkload(ctx *pulumi.Context, name string, in *Args, opts ...pulumi.Reso
 			Namespace: pulumi.String(args.Namespace),
 			Labels:    labels,
 			Annotations: pulumi.StringMap{
-				"service.beta.kubernetes.io/azure-pip-name":                                args.PublicIPName,
-				"service.beta.kubernetes.io/azure-load-balancer-resource-group":            args.PublicIPResourceGroup,
-				"service.beta.kubernetes.io/azure-load-balancer-health-probe-request-path": pulumi.String(ReadinessPath),
+				"service.beta.kubernetes.io/azure-pip-name":                     args.PublicIPName,
+				"service.beta.kubernetes.io/azure-load-balancer-resource-group": args.PublicIPResourceGroup,
 			},
 		},
 		Spec: serviceSpec(args),

@@ -161,7 +161,9 @@ func serviceSpec(a Args) *corev1.ServiceSpecArgs {
 		Type:     pulumi.String("LoadBalancer"),
 		Selector: selectorLabels(),
 		Ports:    servicePorts(a),
-		// Local keeps the caller's address (SIP needs it) and skips a second hop.
+		// Local keeps the caller's address (SIP needs it) and skips a second hop; the Azure
+		// load balancer then probes kube-proxy's health node port, so only nodes with a ready
+		// pod (readiness on ReadinessPath) receive traffic.
 		ExternalTrafficPolicy: pulumi.String("Local"),
 		// A caller's SIP and RTP come from one address; affinity keeps them on one pod.
 		SessionAffinity: pulumi.String("ClientIP"),
