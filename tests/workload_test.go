@@ -25,6 +25,7 @@ import (
 	"github.com/voicemail-platform/voicemail/internal/config"
 	"github.com/voicemail-platform/voicemail/internal/stack"
 	"github.com/voicemail-platform/voicemail/internal/topology"
+	"github.com/voicemail-platform/voicemail/policy/rules"
 )
 
 // wlProgram is the program with the workload deployed into every stamp.
@@ -321,5 +322,21 @@ func TestWorkloadStampReplacement(t *testing.T) {
 		assert.Equal(t, s.StateBlob, cm.Data["VOICEMAIL_STATE_BLOB"], "manager and stamp agree on the state blob")
 		pip := g.res(t, s.ID+"-pip")
 		assert.Contains(t, s.URL, fmt.Sprint(get(pip.Outputs, "dnsSettings", "fqdn")), "manager probes the stamp's own address")
+	}
+}
+
+// The whole graph with the workloads in it passes the guardrail policy rules.
+func TestWorkloadGraphPassesPolicy(t *testing.T) {
+	for _, st := range []string{"dev", "prod"} {
+		t.Run(st, func(t *testing.T) {
+			g := wlRun(t, st, wlConfig(t, filepath.Join("..", "Pulumi."+st+".yaml")))
+			var rs []rules.Resource
+			for _, r := range g.m.sorted() {
+				rs = append(rs, rules.Resource{Type: r.Type, Name: r.Name, Parent: r.Parent, Inputs: r.Inputs})
+			}
+			require.Positive(t, polCount(rs, rules.TypeRef{Package: "kubernetes", Module: "apps", Name: "Deployment"}))
+			vs := rules.Evaluate(rs)
+			assert.Empty(t, vs, "violations: %v", vs)
+		})
 	}
 }
