@@ -84,6 +84,29 @@ func (m Mailbox) Merge(o Mailbox) Mailbox {
 	return out
 }
 
+// Latest is the newest timestamp anywhere in the state; a writer observes it so its next
+// write orders after everything it has read, whatever the clock skew.
+func (m Mailbox) Latest() Timestamp {
+	ts := Max(m.Provisioned, m.Removed)
+	for _, t := range []Timestamp{m.DisplayName.TS, m.Language.TS, m.ActiveGreeting.TS, m.MaxMessageSeconds.TS,
+		m.MaxMessages.TS, m.MWITarget.TS, m.Email.TS, m.PINHash.TS} {
+		ts = Max(ts, t)
+	}
+	for _, g := range m.Greetings {
+		ts = Max(ts, g.TS)
+	}
+	return ts
+}
+
+// Latest is the newest timestamp in the message state.
+func (m Message) Latest() Timestamp {
+	ts := Max(m.Heard.TS, Max(m.Folder.TS, m.Deleted))
+	if m.Info != nil {
+		ts = Max(ts, m.Info.Deposited)
+	}
+	return ts
+}
+
 // Equal compares two states (maps make == unusable).
 func (m Mailbox) Equal(o Mailbox) bool {
 	return m.Provisioned == o.Provisioned && m.Removed == o.Removed &&

@@ -186,7 +186,7 @@ func (s *Service) decode(rows []store.Row) (crdt.Doc, error) {
 				return doc, fmt.Errorf("decode row %s/%s: %w", r.Partition, r.Key, err)
 			}
 			doc.Mailbox = doc.Mailbox.Merge(m)
-			latest = crdt.Max(latest, crdt.Max(m.Provisioned, m.Removed))
+			latest = crdt.Max(latest, m.Latest())
 		case entity == entLock:
 			var l crdt.Lock
 			if err := json.Unmarshal(r.Data, &l); err != nil {
@@ -200,7 +200,7 @@ func (s *Service) decode(rows []store.Row) (crdt.Doc, error) {
 			}
 			id := strings.TrimPrefix(entity, entMsg)
 			doc.Messages[id] = doc.Messages[id].Merge(m)
-			latest = crdt.Max(latest, crdt.Max(m.Heard.TS, crdt.Max(m.Folder.TS, m.Deleted)))
+			latest = crdt.Max(latest, m.Latest())
 		}
 	}
 	// Keep our clock ahead of everything we have seen so our next write wins over it.

@@ -368,3 +368,25 @@ func TestSubscribersSeeChangesFromOtherProcesses(t *testing.T) {
 	assert.Equal(t, vm.EventChanged, ev.Kind)
 	assert.Equal(t, vm.Summary{}, ev.Summary)
 }
+
+// TestWriteAfterReadWinsDespiteClockSkew: a region whose clock runs behind still wins with a
+// change made after it read the other region's value (hybrid logical clock observation).
+func TestWriteAfterReadWinsDespiteClockSkew(t *testing.T) {
+	ctx := context.Background()
+	var skew atomic.Int64
+	skew.Store(int64(time.Hour))
+	ahead, _ := voicemailtest.NewWithOptions(t, vm.Options{Region: "east", Now: func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }})
+	behind, err := vm.New(vm.Options{Backend: ahead.Backend(), Region: "west"})
+	require.NoError(t, err)
+	voicemailtest.Provision(t, ahead, "100200", "4321")
+	skew.Add(int64(time.Minute)) // east's later change carries an even later timestamp
+	east := "set by east"
+	_, err = ahead.Configure(ctx, "100200", vm.MailboxPatch{DisplayName: &east})
+	require.NoError(t, err)
+	name := "set by west after reading east"
+	_, err = behind.Configure(ctx, "100200", vm.MailboxPatch{DisplayName: &name})
+	require.NoError(t, err)
+	mb, err := ahead.Mailbox(ctx, "100200")
+	require.NoError(t, err)
+	assert.Equal(t, name, mb.DisplayName)
+}
