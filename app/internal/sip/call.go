@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/emiago/sipgo"
@@ -121,9 +122,9 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	res := sip.NewSDPResponseFromRequest(dlg.InviteRequest, answerSDP(o, ip, port, rand.Uint64()>>1))
 	ct := s.contact(req.Transport())
 	res.AppendHeader(&ct)
-	res.AppendHeader(sip.NewHeader("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, SUBSCRIBE, NOTIFY"))
+	res.AppendHeader(sip.NewHeader("Allow", allow))
 
-	if !s.track(dlg.ID, res.Body()) {
+	if !s.track(dlg.ID, liveCall{answer: res.Body(), m: m}) {
 		s.respond(tx, req, 503, "Service Unavailable")
 		return
 	}
@@ -281,15 +282,21 @@ func (c *call) watchMedia(cancel context.CancelFunc) {
 	}
 }
 
+// liveCall is what in-dialog requests need of a call in progress.
+type liveCall struct {
+	answer []byte // our SDP, repeated to re-INVITEs
+	m      *media // takes keys sent as SIP INFO
+}
+
 // track registers an answered call (so shutdown waits for it and re-INVITEs find its SDP);
 // false once the server is stopping.
-func (s *Server) track(id string, answer []byte) bool {
+func (s *Server) track(id string, lc liveCall) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
 		return false
 	}
-	s.answers[id] = answer
+	s.live[id] = lc
 	s.active.Add(1)
 	s.calls.Add(1)
 	return true
@@ -297,7 +304,7 @@ func (s *Server) track(id string, answer []byte) bool {
 
 func (s *Server) untrack(id string) {
 	s.mu.Lock()
-	delete(s.answers, id)
+	delete(s.live, id)
 	s.mu.Unlock()
 	s.active.Add(-1)
 	s.calls.Done()
@@ -308,16 +315,63 @@ func (s *Server) untrack(id string) {
 func (s *Server) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
 	id, err := sip.DialogIDFromRequestUAS(req)
 	s.mu.Lock()
-	answer, ok := s.answers[id]
+	lc, ok := s.live[id]
 	s.mu.Unlock()
 	if err != nil || !ok {
 		s.respond(tx, req, 481, "Call/Transaction Does Not Exist")
 		return
 	}
-	res := sip.NewSDPResponseFromRequest(req, answer)
+	res := sip.NewSDPResponseFromRequest(req, lc.answer)
 	ct := s.contact(req.Transport())
 	res.AppendHeader(&ct)
 	if err := tx.Respond(res); err != nil {
 		s.log.Debug("re-invite response", "error", err)
 	}
+}
+
+// onInfo takes keys sent as SIP INFO (application/dtmf-relay "Signal=5", or application/dtmf
+// "5") by gateways that do not send RFC 4733 events.
+func (s *Server) onInfo(req *sip.Request, tx sip.ServerTransaction) {
+	id, err := sip.DialogIDFromRequestUAS(req)
+	s.mu.Lock()
+	lc, ok := s.live[id]
+	s.mu.Unlock()
+	if err != nil || !ok {
+		s.respond(tx, req, 481, "Call/Transaction Does Not Exist")
+		return
+	}
+	if k, ok := infoKey(req); ok {
+		lc.m.pushKey(k)
+	}
+	s.respond(tx, req, 200, "OK")
+}
+
+func infoKey(req *sip.Request) (rune, bool) {
+	ct := req.ContentType()
+	if ct == nil {
+		return 0, false
+	}
+	body := strings.TrimSpace(string(req.Body()))
+	switch strings.ToLower(strings.TrimSpace(ct.Value())) {
+	case "application/dtmf-relay":
+		for _, line := range strings.Split(body, "\n") {
+			k, v, _ := strings.Cut(line, "=")
+			if strings.EqualFold(strings.TrimSpace(k), "signal") {
+				body = strings.TrimSpace(v)
+				break
+			}
+		}
+	case "application/dtmf":
+	default:
+		return 0, false
+	}
+	switch {
+	case len(body) == 1 && strings.ContainsRune(dtmfKeys, rune(body[0])):
+		return rune(body[0]), true
+	case body == "10":
+		return '*', true
+	case body == "11":
+		return '#', true
+	}
+	return 0, false
 }

@@ -129,3 +129,12 @@ func TestSippLossReorderAndSSRCChangeKeepTiming(t *testing.T) {
 	assert.Equal(t, g711aBytes, len(w.Data))
 	assert.NotEmpty(t, f.log.find("rtp source changed", map[string]string{"ssrc": "1592614637"}), "sipp sent the new SSRC")
 }
+
+func TestSippRetrievalWithSIPInfoKeys(t *testing.T) {
+	t.Parallel()
+	f := start(t, Config{})
+	voicemailtest.Provision(t, f.svc, "3008", "2468")
+	sipp(t, f.addr, "retrieve_info.xml", map[string]string{"ruri": "sip:3008@" + f.addr, "caller": "3008"})
+	f.log.waitFor(t, time.Second, "play", map[string]string{"prompt": "you-have"}) // logged in
+	assert.NotEmpty(t, f.log.find("play", map[string]string{"prompt": "goodbye"}))
+}

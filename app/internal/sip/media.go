@@ -206,6 +206,18 @@ func (m *media) key(ctx context.Context, d time.Duration) (rune, bool) {
 	return 0, false
 }
 
+// pushKey queues a key that arrived outside RTP (SIP INFO).
+func (m *media) pushKey(k rune) {
+	m.mu.Lock()
+	m.gotDTMF = true
+	m.lastRx = time.Now()
+	m.mu.Unlock()
+	select {
+	case m.digits <- k:
+	default:
+	}
+}
+
 // drainKeys forgets queued key presses (e.g. typed ahead during a prompt that cannot be skipped).
 func (m *media) drainKeys() {
 	for {

@@ -21,6 +21,8 @@ import (
 	"github.com/voicemail-platform/voicemail/app/internal/voicemail"
 )
 
+const allow = "INVITE, ACK, BYE, CANCEL, OPTIONS, SUBSCRIBE, NOTIFY, INFO"
+
 // Server answers SIP on one address over UDP and TCP.
 type Server struct {
 	svc     Service
@@ -49,7 +51,7 @@ type Server struct {
 
 	mu      sync.Mutex
 	closing bool
-	answers map[string][]byte        // SDP answer of each call in progress, by dialog id
+	live    map[string]liveCall      // calls in progress, by dialog id
 	subs    map[string]*subscription // by dialog id
 	watched map[string]func()        // mailboxes with an unsolicited MWI watcher
 }
@@ -71,7 +73,7 @@ func New(svc Service, cfg Config, logger *slog.Logger) (*Server, error) {
 		svc: svc, cfg: cfg, log: logger.With("component", "sip"), prompts: ps,
 		parser: sip.NewParser(), ports: newPortPool(cfg.RTPBindIP, cfg.RTPPortMin, cfg.RTPPortMax),
 		ready: make(chan struct{}), subs: map[string]*subscription{}, watched: map[string]func(){},
-		answers: map[string][]byte{}, tcp: tcpStreams{m: map[string]*tcpStream{}},
+		live: map[string]liveCall{}, tcp: tcpStreams{m: map[string]*tcpStream{}},
 	}
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent("voicemail"),
@@ -98,6 +100,7 @@ func New(svc Service, cfg Config, logger *slog.Logger) (*Server, error) {
 	}))
 	srv.OnOptions(s.guard(s.onOptions))
 	srv.OnSubscribe(s.guard(s.onSubscribe))
+	srv.OnInfo(s.guard(s.onInfo))
 	srv.OnNotify(s.guard(func(req *sip.Request, tx sip.ServerTransaction) { s.respond(tx, req, 200, "OK") }))
 	return s, nil
 }
@@ -247,7 +250,7 @@ func (s *Server) respond(tx sip.ServerTransaction, req *sip.Request, code int, r
 
 func (s *Server) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 	s.respond(tx, req, 200, "OK",
-		sip.NewHeader("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, SUBSCRIBE, NOTIFY"),
+		sip.NewHeader("Allow", allow),
 		sip.NewHeader("Accept", "application/sdp"))
 }
 

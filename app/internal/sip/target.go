@@ -39,6 +39,18 @@ func routeOf(req *sip.Request) routing {
 	if from := req.From(); from != nil {
 		r.Caller = from.Address.User
 	}
+	// A trusted network asserts the caller (RFC 3325); From may be anonymous or a display value.
+	if pai := req.GetHeader("P-Asserted-Identity"); pai != nil {
+		if vals := splitTopLevel(pai.Value()); len(vals) > 0 {
+			v := vals[0]
+			if i, j := strings.IndexByte(v, '<'), strings.IndexByte(v, '>'); i >= 0 && j > i {
+				v = v[i+1 : j]
+			}
+			if u := userOf(v); u != "" {
+				r.Caller = u
+			}
+		}
+	}
 	if c, ok := uriCause(req.Recipient.UriParams); ok {
 		r.Cause, r.Forwarded = c, true
 	}

@@ -61,4 +61,6 @@ func TestRouteOf(t *testing.T) {
 			assert.Equal(t, "5550100", r.Caller)
 		})
 	}
+	r := routeOf(mustParseRequest(t, "sip:1001@vm.example.com", "P-Asserted-Identity: \"Bob\" <sip:+15550199@carrier.example>, <tel:+15550199>\r\n"))
+	assert.Equal(t, "+15550199", r.Caller, "P-Asserted-Identity wins over From")
 }
