@@ -141,7 +141,8 @@ const (
 )
 
 // imageRef splits "registry/repository@sha256:<64 hex>" into repository and digest.
-var imageRef = regexp.MustCompile(`^[a-z0-9.-]+(?::[0-9]+)?/([a-z0-9]+(?:[._/-][a-z0-9]+)*)@(sha256:[0-9a-f]{64})$`)
+// A tag beside the digest is allowed and ignored: the digest decides.
+var imageRef = regexp.MustCompile(`^[a-z0-9.-]+(?::[0-9]+)?/([a-z0-9]+(?:[._/-][a-z0-9]+)*)(?::[A-Za-z0-9._-]{1,128})?@(sha256:[0-9a-f]{64})$`)
 
 // ImageFromRegistry is the image the pods run: the config's repository and digest, pulled
 // from the stack's registry instead of the one the image was published to (it is imported

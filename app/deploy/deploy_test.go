@@ -182,6 +182,16 @@ func TestWorkloadManifests(t *testing.T) {
 	assert.Contains(t, kc, "aks-weu-1-v1-dns.hcp")
 }
 
+func TestImageFromRegistry(t *testing.T) {
+	got, err := deploy.ImageFromRegistry("acr.azurecr.io", "ghcr.io/voicemail-platform/voicemail:1.2.3@"+digest)
+	require.NoError(t, err)
+	assert.Equal(t, "acr.azurecr.io/voicemail-platform/voicemail@"+digest, got)
+	for _, bad := range []string{"ghcr.io/voicemail-platform/voicemail:1.2.3", "voicemail@" + digest, "ghcr.io/x@sha256:abc"} {
+		_, err := deploy.ImageFromRegistry("acr.azurecr.io", bad)
+		assert.Error(t, err, bad)
+	}
+}
+
 func TestKubeconfigForPulumi(t *testing.T) {
 	out, err := deploy.KubeconfigForPulumi(deploytest.AKSKubeconfig("aks1"), "azurecli")
 	require.NoError(t, err)
