@@ -1,6 +1,7 @@
 package sip
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"log/slog"
@@ -41,11 +42,17 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		s.respond(tx, req, 404, "Not Found")
 		return
 	}
-	o, err := parseOffer(req.Body())
-	if err != nil {
-		log.Info("offer rejected", "error", err)
-		s.respond(tx, req, 488, "Not Acceptable Here")
-		return
+	// Late offer (RFC 3261 §13.2.1): no SDP in the INVITE, so we offer in the 200 and the
+	// caller answers in the ACK.
+	late := len(bytes.TrimSpace(req.Body())) == 0
+	var o offer
+	if !late {
+		var err error
+		if o, err = parseOffer(req.Body()); err != nil {
+			log.Info("offer rejected", "error", err)
+			s.respond(tx, req, 488, "Not Acceptable Here")
+			return
+		}
 	}
 
 	// Decide what the call is before answering so an unknown mailbox gets a plain 404.
@@ -91,7 +98,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 
 	var greet greeting
 	if !retrieval && !full {
-		greet = s.chooseGreeting(ctx, log, mbox.Number, r.Cause, mbox.ActiveGreeting, o.Codec.Encoding)
+		greet = s.chooseGreeting(ctx, log, mbox.Number, r.Cause, mbox.ActiveGreeting)
 	}
 	if mbox.Notify.MWITarget != "" {
 		s.watch(mbox.Number)
@@ -102,9 +109,18 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		s.respond(tx, req, 503, "Service Unavailable")
 		return
 	}
-	m := newMedia(conn, o, s.cfg.VoiceLevel, log)
-	go m.receive()
-	defer m.close()
+	var m *media
+	defer func() {
+		if m != nil {
+			m.close()
+		} else {
+			_ = conn.Close()
+		}
+	}()
+	if !late {
+		m = newMedia(conn, o, s.cfg.VoiceLevel, log)
+		go m.receive()
+	}
 
 	dlg, err := s.dialogs.ReadInvite(req, tx)
 	if err != nil {
@@ -114,17 +130,23 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	defer dlg.Close()
 
-	ip := localIPFor(o.Remote.IP)
+	ip := net.ParseIP(s.host)
 	if s.cfg.MediaIP != "" {
 		ip = net.ParseIP(s.cfg.MediaIP)
+	} else if !late {
+		ip = localIPFor(o.Remote.IP)
 	}
 	port := conn.LocalAddr().(*net.UDPAddr).Port
-	res := sip.NewSDPResponseFromRequest(dlg.InviteRequest, answerSDP(o, ip, port, rand.Uint64()>>1))
+	body := offerSDP(ip, port, rand.Uint64()>>1)
+	if !late {
+		body = answerSDP(o, ip, port, rand.Uint64()>>1)
+	}
+	res := sip.NewSDPResponseFromRequest(dlg.InviteRequest, body)
 	ct := s.contact(req.Transport())
 	res.AppendHeader(&ct)
 	res.AppendHeader(sip.NewHeader("Allow", allow))
 
-	if !s.track(dlg.ID, liveCall{answer: res.Body(), m: m}) {
+	if !s.track(dlg.ID, liveCall{answer: body, m: m, ack: make(chan []byte, 1)}) {
 		s.respond(tx, req, 503, "Service Unavailable")
 		return
 	}
@@ -133,6 +155,22 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if err := dlg.WriteResponse(res); err != nil {
 		log.Info("call not established", "error", err)
 		return
+	}
+	if late {
+		if o, err = s.lateAnswer(dlg.ID); err != nil {
+			log.Info("late offer: no usable answer in ACK", "error", err)
+			byeCtx, cancel := s.deadline(5 * time.Second)
+			_ = dlg.Bye(byeCtx)
+			cancel()
+			return
+		}
+		m = newMedia(conn, o, s.cfg.VoiceLevel, log)
+		go m.receive()
+		s.mu.Lock()
+		lc := s.live[dlg.ID]
+		lc.m = m
+		s.live[dlg.ID] = lc
+		s.mu.Unlock()
 	}
 	callCtx, stop := context.WithCancel(dlg.Context())
 	defer stop()
@@ -284,8 +322,23 @@ func (c *call) watchMedia(cancel context.CancelFunc) {
 
 // liveCall is what in-dialog requests need of a call in progress.
 type liveCall struct {
-	answer []byte // our SDP, repeated to re-INVITEs
-	m      *media // takes keys sent as SIP INFO
+	answer []byte      // our SDP, repeated to re-INVITEs
+	m      *media      // takes keys sent as SIP INFO (nil until a late offer is answered)
+	ack    chan []byte // the ACK's body, which carries the answer to a late offer
+}
+
+// lateAnswer waits briefly for the ACK's SDP (the ACK has normally arrived already: the 200
+// is retransmitted until it does).
+func (s *Server) lateAnswer(id string) (offer, error) {
+	s.mu.Lock()
+	lc := s.live[id]
+	s.mu.Unlock()
+	select {
+	case body := <-lc.ack:
+		return parseOffer(body)
+	case <-time.After(2 * time.Second):
+		return offer{}, errors.New("no ACK with SDP")
+	}
 }
 
 // track registers an answered call (so shutdown waits for it and re-INVITEs find its SDP);
@@ -340,7 +393,7 @@ func (s *Server) onInfo(req *sip.Request, tx sip.ServerTransaction) {
 		s.respond(tx, req, 481, "Call/Transaction Does Not Exist")
 		return
 	}
-	if k, ok := infoKey(req); ok {
+	if k, ok := infoKey(req); ok && lc.m != nil {
 		lc.m.pushKey(k)
 	}
 	s.respond(tx, req, 200, "OK")

@@ -138,3 +138,14 @@ func TestSippRetrievalWithSIPInfoKeys(t *testing.T) {
 	f.log.waitFor(t, time.Second, "play", map[string]string{"prompt": "you-have"}) // logged in
 	assert.NotEmpty(t, f.log.find("play", map[string]string{"prompt": "goodbye"}))
 }
+
+func TestSippLateOfferDeposit(t *testing.T) {
+	t.Parallel()
+	f := start(t, Config{})
+	voicemailtest.Provision(t, f.svc, "3009", "2468")
+	require.NoError(t, f.svc.PutGreeting(context.Background(), "3009", voicemail.GreetingUnavailable, toneWAV(600, 300)))
+	sipp(t, f.addr, "deposit_late.xml", map[string]string{"ruri": "sip:3009@" + f.addr, "caller": "5550233",
+		"pcap": sippShare + "/g711a.pcap"}, "-d", "1000")
+	f.log.waitFor(t, 3*time.Second, "message stored", map[string]string{"mailbox": "3009"})
+	assert.InDelta(t, 1.0, onlyMessage(t, f.svc, "3009").Seconds, 0.3)
+}

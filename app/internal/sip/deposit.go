@@ -41,7 +41,7 @@ func (c *call) deposit(mb voicemail.Mailbox, full bool, r routing, g greeting) {
 // call's codec, or the name of a built-in prompt.
 type greeting struct {
 	Kind    voicemail.GreetingKind // empty for the built-in prompt
-	Samples []byte
+	WAV     audio.WAV
 	Builtin string
 }
 
@@ -50,7 +50,7 @@ type greeting struct {
 // built-in prompt. It runs before the call is answered so a slow store delays ringing, not
 // the beep.
 func (s *Server) chooseGreeting(ctx context.Context, log *slog.Logger, number string, cause Cause,
-	active voicemail.GreetingKind, enc audio.Encoding) greeting {
+	active voicemail.GreetingKind) greeting {
 	kinds := []voicemail.GreetingKind{voicemail.GreetingBusy}
 	builtin := "busy"
 	if cause != CauseBusy {
@@ -76,7 +76,7 @@ func (s *Server) chooseGreeting(ctx context.Context, log *slog.Logger, number st
 			log.Warn("stored greeting unplayable, using built-in", "kind", k, "error", err)
 			continue
 		}
-		return greeting{Kind: k, Samples: audio.Convert(w, enc)}
+		return greeting{Kind: k, WAV: w}
 	}
 	return greeting{Builtin: builtin}
 }
@@ -88,7 +88,7 @@ func (c *call) playGreeting(number string, g greeting) {
 		return
 	}
 	c.log.Debug("play", "greeting", string(g.Kind), "mailbox", number)
-	c.playSamples(g.Samples, true)
+	c.playSamples(audio.Convert(g.WAV, c.m.codec.Encoding), true)
 }
 
 // store deposits the recording as a WAV in the call's codec. An empty recording (the caller

@@ -133,3 +133,15 @@ func answerSDP(o offer, ip net.IP, port int, sessID uint64) []byte {
 	b.WriteString("a=ptime:20\r\na=sendrecv\r\n")
 	return []byte(b.String())
 }
+
+// offerSDP is our offer for a late-offer INVITE: both G.711 laws and telephone-event.
+func offerSDP(ip net.IP, port int, sessID uint64) []byte {
+	ipv := "IP4"
+	if ip.To4() == nil {
+		ipv = "IP6"
+	}
+	return []byte(fmt.Sprintf("v=0\r\no=voicemail %d %d IN %s %s\r\ns=voicemail\r\nc=IN %s %s\r\nt=0 0\r\n"+
+		"m=audio %d RTP/AVP 8 0 101\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:0 PCMU/8000\r\n"+
+		"a=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=ptime:20\r\na=sendrecv\r\n",
+		sessID, sessID, ipv, ip, ipv, ip, port))
+}
