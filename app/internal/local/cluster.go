@@ -44,8 +44,10 @@ type Options struct {
 	HealthTimeout  time.Duration // default 3 s
 	HealthCacheTTL time.Duration // default 10 s
 	DrainInterval  time.Duration // default 2 s
-	ShutdownGrace  time.Duration // default 25 s
-	SIP, IMAP      bool          // give every stamp SIP and IMAP listeners
+	// DrainVisibility is the queued-deposit retry delay (VOICEMAIL_DRAIN_VISIBILITY), default 30 s.
+	DrainVisibility time.Duration
+	ShutdownGrace   time.Duration // default 25 s
+	SIP, IMAP       bool          // give every stamp SIP and IMAP listeners
 
 	// Traffic Manager monitor overrides; zero keeps the stack's values.
 	ProbeInterval     time.Duration
@@ -129,6 +131,7 @@ func Start(ctx context.Context, opt Options) (_ *Cluster, err error) {
 	def(&opt.HealthTimeout, 3*time.Second)
 	def(&opt.HealthCacheTTL, 10*time.Second)
 	def(&opt.DrainInterval, 2*time.Second)
+	def(&opt.DrainVisibility, 30*time.Second)
 	def(&opt.ShutdownGrace, 25*time.Second)
 	def(&opt.ReplicationInterval, time.Second)
 	if opt.Gateways <= 0 {
@@ -392,6 +395,7 @@ func (c *Cluster) newStamp(s topology.Stamp) (*StampProc, error) {
 		"VOICEMAIL_HEALTH_TIMEOUT="+c.opt.HealthTimeout.String(),
 		"VOICEMAIL_HEALTH_CACHE_TTL="+c.opt.HealthCacheTTL.String(),
 		"VOICEMAIL_DRAIN_INTERVAL="+c.opt.DrainInterval.String(),
+		"VOICEMAIL_DRAIN_VISIBILITY="+c.opt.DrainVisibility.String(),
 		"VOICEMAIL_SHUTDOWN_GRACE="+c.opt.ShutdownGrace.String(),
 	)
 	return sp, nil

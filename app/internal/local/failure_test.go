@@ -94,11 +94,14 @@ func startFixture(t *testing.T, stack string, mailboxes int) *fixture {
 	topo, err := topology.Build(cfg)
 	require.NoError(t, err)
 	tol := tolerated
+	begin := time.Now()
+	bin := voicemailBin(t)
+	built := time.Since(begin)
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	c, err := Start(ctx, Options{
-		Topology: topo, VoicemailBin: voicemailBin(t), Dir: t.TempDir(), SIP: true, IMAP: true,
-		HealthTimeout: healthTimeout, HealthCacheTTL: healthTTL, DrainInterval: 200 * time.Millisecond,
+		Topology: topo, VoicemailBin: bin, Dir: t.TempDir(), SIP: true, IMAP: true,
+		HealthTimeout: healthTimeout, HealthCacheTTL: healthTTL, DrainInterval: 200 * time.Millisecond, DrainVisibility: 2 * time.Second,
 		ShutdownGrace: 10 * time.Second, ProbeInterval: probeInterval, ProbeTimeout: probeTimeout,
 		ToleratedFailures: &tol, ReplicationInterval: 300 * time.Millisecond,
 		GatewayPoll: gateway.PoolConfig{Interval: gatewayPoll, Timeout: 500 * time.Millisecond, FailuresToDown: gatewayDown},
@@ -126,6 +129,8 @@ func startFixture(t *testing.T, stack string, mailboxes int) *fixture {
 		return nil
 	})
 	f.waitRouting(t, 30*time.Second)
+	t.Logf("fixture %s: %d regions, %d stamps up in %.1fs (binary build %.1fs)", stack, len(c.Regions), len(c.Stamps),
+		time.Since(begin).Seconds(), built.Seconds())
 	f.load = newLoad(c, f.mailboxes)
 	f.load.sip, f.load.imap = servesSIP(c.Stamps[0].SIP), servesIMAP(c.Stamps[0].IMAP)
 	if !f.load.sip || !f.load.imap {
@@ -231,6 +236,16 @@ func (f *fixture) waitRouting(t *testing.T, d time.Duration) time.Duration {
 		}
 		return nil
 	})
+}
+
+// tmChanged is how long after t the traffic manager last changed the stamp's status.
+func (f *fixture) tmChanged(id string, t time.Time) time.Duration {
+	for _, st := range f.c.TM.Statuses() {
+		if st.Name == id {
+			return max(0, st.Changed.Sub(t))
+		}
+	}
+	return 0
 }
 
 func (f *fixture) tmStatus(id string) trafficmanager.Status {
@@ -340,12 +355,13 @@ func TestFailureOneRegion(t *testing.T) {
 	t.Run("1-sigkill-stamp", func(t *testing.T) {
 		fault := time.Now()
 		require.NoError(t, z1.Signal(syscall.SIGKILL))
-		moved := f.eventually(t, detection, "traffic manager degrades the killed stamp", func() error {
+		f.eventually(t, detection, "traffic manager degrades the killed stamp", func() error {
 			if st := f.tmStatus(z1.Stamp.ID); st != trafficmanager.Degraded {
 				return fmt.Errorf("status %s", st)
 			}
 			return nil
 		})
+		moved := f.tmChanged(z1.Stamp.ID, fault)
 		time.Sleep(2 * time.Second) // load keeps flowing on the surviving stamp
 		end := time.Now()
 		w := f.load.window(fault, end, z1.Stamp.ID)
@@ -443,12 +459,13 @@ func TestFailureOneRegion(t *testing.T) {
 		exited, exitErr := z1.Wait(15 * time.Second)
 		require.True(t, exited, "stamp exits after its grace period")
 		assert.NoError(t, exitErr, "clean exit (status 0) after SIGTERM")
-		moved := f.eventually(t, detection, "traffic manager degrades the stopped stamp", func() error {
+		f.eventually(t, detection, "traffic manager degrades the stopped stamp", func() error {
 			if st := f.tmStatus(z1.Stamp.ID); st != trafficmanager.Degraded {
 				return fmt.Errorf("status %s", st)
 			}
 			return nil
 		})
+		moved := f.tmChanged(z1.Stamp.ID, fault)
 		time.Sleep(time.Second)
 		w := f.load.window(fault, time.Now(), z1.Stamp.ID)
 		recovery := recoveredAfter(fault, w)
@@ -485,7 +502,7 @@ func TestFailureTwoRegions(t *testing.T) {
 				return nil
 			})
 		}
-		moved := f.eventually(t, detection, "traffic leaves the region", func() error {
+		f.eventually(t, detection, "traffic leaves the region", func() error {
 			for _, id := range eastIDs {
 				if st := f.tmStatus(id); st != trafficmanager.Degraded {
 					return fmt.Errorf("%s is %s", id, st)
@@ -493,6 +510,7 @@ func TestFailureTwoRegions(t *testing.T) {
 			}
 			return nil
 		})
+		moved := max(f.tmChanged(eastIDs[0], fault), f.tmChanged(eastIDs[1], fault))
 		// Deposits a stamp of the failed region takes meanwhile go through the queue path.
 		var during []deposit
 		for i := range 5 {
@@ -509,7 +527,7 @@ func TestFailureTwoRegions(t *testing.T) {
 		// Nothing of the outage deposits is readable in the region's store yet.
 		require.NoError(t, east.Azurite.Restart(context.Background(), azurite.Table))
 		f.waitRouting(t, 30*time.Second)
-		arrived := f.eventually(t, 60*time.Second, "outage deposits arrive in every region", func() error {
+		arrived := f.eventually(t, 30*time.Second, "outage deposits arrive in every region", func() error {
 			for _, r := range c.Regions {
 				svc := f.regionService(r)
 				for _, d := range during {
@@ -539,8 +557,7 @@ func TestFailureTwoRegions(t *testing.T) {
 			return nil
 		})
 		fault := time.Now()
-		c.Repl.Partition(east.Name, central.Name)
-		time.Sleep(500 * time.Millisecond) // let an in-flight round finish
+		c.Repl.Partition(east.Name, central.Name) // returns once no copy is in flight
 		eastBase, centralBase := "http://"+eastStamps[0].HTTP, "http://"+centralStamp.HTTP
 		var eastIDs2, centralIDs []string
 		for range 4 {
@@ -636,12 +653,13 @@ func TestFailureTwoRegions(t *testing.T) {
 		})
 		assert.InDelta(t, healthTimeout.Seconds(), first.latency.Seconds(), 1.0, "unhealthy answer at the check timeout")
 		assert.Contains(t, first.unhealthy, "metadata-read")
-		moved := f.eventually(t, detection, "traffic manager moves traffic off the hung stamp", func() error {
+		f.eventually(t, detection, "traffic manager moves traffic off the hung stamp", func() error {
 			if st := f.tmStatus(sp.Stamp.ID); st != trafficmanager.Degraded {
 				return fmt.Errorf("status %s", st)
 			}
 			return nil
 		})
+		moved := f.tmChanged(sp.Stamp.ID, fault)
 		// A burst of probers while the dependency hangs: answered from the cache or the one
 		// round in flight, so neither goroutines nor dependency connections pile up.
 		var wg sync.WaitGroup

@@ -44,6 +44,7 @@ type load struct {
 	sip, imap bool
 
 	mu       sync.Mutex
+	inflight map[int64]time.Time // request start times, by sequence number
 	events   []event
 	accepted []deposit
 	seq      atomic.Int64
@@ -57,10 +58,42 @@ func newLoad(c *Cluster, mailboxes []string) *load {
 		client: &http.Client{Timeout: 8 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}}
 }
 
-func (l *load) record(e event) {
+// begin registers a request in flight; the returned function records its outcome.
+func (l *load) begin(e *event) func() {
+	id := l.seq.Add(1)
 	l.mu.Lock()
-	l.events = append(l.events, e)
+	if l.inflight == nil {
+		l.inflight = map[int64]time.Time{}
+	}
+	l.inflight[id] = e.at
 	l.mu.Unlock()
+	return func() {
+		e.end = time.Now()
+		l.mu.Lock()
+		delete(l.inflight, id)
+		l.events = append(l.events, *e)
+		l.mu.Unlock()
+	}
+}
+
+// settle waits (up to the client timeout) until every request started before t has finished,
+// so a window counts the requests a fault left hanging.
+func (l *load) settle(t time.Time) {
+	deadline := time.Now().Add(l.client.Timeout + time.Second)
+	for time.Now().Before(deadline) {
+		busy := false
+		l.mu.Lock()
+		for _, at := range l.inflight {
+			if at.Before(t) {
+				busy = true
+			}
+		}
+		l.mu.Unlock()
+		if !busy {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }
 
 // run starts the workers; the returned function stops them and waits.
@@ -113,7 +146,7 @@ func (l *load) depositOnce(ctx context.Context, base, mailbox string) (deposit, 
 
 func (l *load) depositBody(ctx context.Context, base, mailbox string, body io.Reader, size int64) (deposit, bool) {
 	e := event{at: time.Now(), kind: "deposit"}
-	defer func() { e.end = time.Now(); l.record(e) }()
+	defer l.begin(&e)()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, base+"/v1/mailboxes/"+mailbox+"/messages", body)
 	if err != nil {
 		e.err = err.Error()
@@ -155,7 +188,7 @@ func (l *load) depositBody(ctx context.Context, base, mailbox string, body io.Re
 
 func (l *load) sipOnce(conn *net.UDPConn, gw string) {
 	e := event{at: time.Now(), kind: "sip"}
-	defer func() { e.end = time.Now(); l.record(e) }()
+	defer l.begin(&e)()
 	id := fmt.Sprintf("load-%d@127.0.0.1", l.seq.Add(1))
 	msg := fmt.Sprintf("OPTIONS sip:%s@%s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK-%s;rport\r\nFrom: <sip:load@127.0.0.1>;tag=1\r\nTo: <sip:%s@%s>\r\nCall-ID: %s\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n",
 		l.mailboxes[0], gw, conn.LocalAddr(), strings.ReplaceAll(id, "@", "."), l.mailboxes[0], gw, id)
@@ -196,7 +229,7 @@ func (l *load) sipOnce(conn *net.UDPConn, gw string) {
 
 func (l *load) imapOnce(gw, mailbox string) {
 	e := event{at: time.Now(), kind: "imap"}
-	defer func() { e.end = time.Now(); l.record(e) }()
+	defer l.begin(&e)()
 	c, err := net.DialTimeout("tcp", gw, 2*time.Second)
 	if err != nil {
 		e.err = err.Error()
@@ -241,6 +274,7 @@ type window struct {
 }
 
 func (l *load) window(from, to time.Time, watched ...string) window {
+	l.settle(to)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	w := window{byKind: map[string]int{}, failedByKind: map[string]int{}, from: from}

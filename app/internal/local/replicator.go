@@ -62,11 +62,22 @@ func pair(a, b string) [2]string {
 	return [2]string{a, b}
 }
 
-// Partition cuts replication between regions a and b (both directions).
+// Partition cuts replication between regions a and b (both directions). It returns once no
+// copy between them is in flight, so nothing written afterwards crosses until Heal.
 func (r *Replicator) Partition(a, b string) {
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	r.cut[pair(a, b)] = true
+	var inflight []*pairState
+	for _, k := range [][2]string{{a, b}, {b, a}} {
+		if st := r.pairs[k]; st != nil {
+			inflight = append(inflight, st)
+		}
+	}
+	r.mu.Unlock()
+	for _, st := range inflight {
+		st.mu.Lock() // waits for a round that started before the cut
+		st.mu.Unlock()
+	}
 }
 
 // Heal ends every partition.
@@ -125,6 +136,12 @@ func (r *Replicator) Round(ctx context.Context) error {
 				defer cancel()
 				st.mu.Lock()
 				defer st.mu.Unlock()
+				r.mu.Lock()
+				cut := r.cut[pair(from, to)]
+				r.mu.Unlock()
+				if cut {
+					return // partitioned while this round waited
+				}
 				err := st.copy(cctx, src, dst, from)
 				switch {
 				case err != nil && st.err == nil:
