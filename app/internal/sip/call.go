@@ -245,7 +245,7 @@ const (
 )
 
 // record captures the caller's audio after the beep until hang-up, '#', silence, the length
-// limit or loss of media. Trailing silence is trimmed when silence ended it.
+// limit or loss of media. When silence ended it, the silence is trimmed.
 func (c *call) record(maxLen time.Duration) ([]byte, stopReason) {
 	c.m.startRecording()
 	limit := int(maxLen / time.Second * audio.SampleRate)
@@ -277,13 +277,13 @@ loop:
 			}
 		}
 	}
-	data := c.m.stopRecording()
+	data, voiceEnd := c.m.stopRecording()
 	if len(data) > limit {
 		data = data[:limit]
 	}
 	if reason == stopSilence {
-		trim := int(c.s.cfg.SilenceTimeout / time.Second * audio.SampleRate)
-		data = data[:max(0, len(data)-trim)]
+		// Drop the silence that ended the message, keeping a short natural tail.
+		data = data[:min(len(data), voiceEnd+audio.SampleRate/5)]
 	}
 	total, before := c.m.counts()
 	c.log.Info("recorded", "bytes", len(data), "reason", string(reason), "rtp_packets", total, "rtp_before_beep", before)

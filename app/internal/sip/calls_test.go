@@ -149,3 +149,27 @@ func TestSippLateOfferDeposit(t *testing.T) {
 	f.log.waitFor(t, 3*time.Second, "message stored", map[string]string{"mailbox": "3009"})
 	assert.InDelta(t, 1.0, onlyMessage(t, f.svc, "3009").Seconds, 0.3)
 }
+
+func TestSippSilenceEndsRecording(t *testing.T) {
+	t.Parallel()
+	f := start(t, Config{SilenceTimeout: 1500 * time.Millisecond})
+	voicemailtest.Provision(t, f.svc, "3010", "2468")
+	require.NoError(t, f.svc.PutGreeting(context.Background(), "3010", voicemail.GreetingUnavailable, toneWAV(600, 300)))
+	// sipp talks for 7 s, then is silent (no BYE): the server ends the message, confirms, hangs up.
+	sipp(t, f.addr, "deposit_vanish.xml", map[string]string{"ruri": "sip:3010@" + f.addr, "caller": "5550244", "pcap": sippShare + "/g711a.pcap"}, "-d", "1000")
+	assert.NotEmpty(t, f.log.find("recorded", map[string]string{"reason": "silence"}))
+	assert.NotEmpty(t, f.log.find("play", map[string]string{"prompt": "message-saved"}))
+	assert.InDelta(t, 7.08, onlyMessage(t, f.svc, "3010").Seconds, 0.3, "speech kept, the silence trimmed")
+}
+
+func TestSippMaxLengthEndsRecording(t *testing.T) {
+	t.Parallel()
+	f := start(t, Config{SilenceTimeout: 30 * time.Second})
+	_, _, err := f.svc.Provision(context.Background(), "3011", voicemail.ProvisionRequest{PIN: "2468", MaxMessageSeconds: 3})
+	require.NoError(t, err)
+	require.NoError(t, f.svc.PutGreeting(context.Background(), "3011", voicemail.GreetingUnavailable, toneWAV(600, 300)))
+	sipp(t, f.addr, "deposit_vanish.xml", map[string]string{"ruri": "sip:3011@" + f.addr, "caller": "5550255", "pcap": sippShare + "/g711a.pcap"}, "-d", "1000")
+	assert.NotEmpty(t, f.log.find("recorded", map[string]string{"reason": "max-length"}))
+	msg := onlyMessage(t, f.svc, "3011")
+	assert.InDelta(t, 3.0, msg.Seconds, 0.01, "cut at the mailbox's limit")
+}

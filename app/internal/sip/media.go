@@ -42,6 +42,7 @@ type media struct {
 	gotDTMF   bool
 
 	packetsBefore int // audio packets that arrived before the beep ended (not recorded)
+	voiceEnd      int // length of the recording up to the last packet with speech
 
 	digits chan rune
 	done   chan struct{}
@@ -117,6 +118,7 @@ func (m *media) sinkLocked(b []byte) {
 	m.rec = append(m.rec, b...)
 	if audio.Level(audio.WAV{Encoding: m.codec.Encoding, Data: b}.ToPCM16()) >= m.voice {
 		m.lastVoice = time.Now()
+		m.voiceEnd = len(m.rec)
 	}
 }
 
@@ -124,19 +126,20 @@ func (m *media) startRecording() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.jit.flush(func([]byte) {}) // audio from before the beep is not part of the message
-	m.recording, m.rec, m.lastVoice = true, nil, time.Now()
+	m.recording, m.rec, m.lastVoice, m.voiceEnd = true, nil, time.Now(), 0
 	m.packetsBefore = m.packets
 }
 
-// stopRecording returns what was recorded, including what the jitter buffer still held.
-func (m *media) stopRecording() []byte {
+// stopRecording returns what was recorded, including what the jitter buffer still held, and
+// how much of it ends with the last speech.
+func (m *media) stopRecording() (rec []byte, voiceEnd int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.jit.flush(m.sinkLocked)
 	m.recording = false
 	out := m.rec
 	m.rec = nil
-	return out
+	return out, m.voiceEnd
 }
 
 // status is what the recorder polls. sinceRx is zero until the first packet: the RTP timeout
