@@ -105,6 +105,21 @@ func New(svc Service, cfg Config, logger *slog.Logger) (*Server, error) {
 	return s, nil
 }
 
+// ListenAndServe is the one-call form for cmd/voicemail: configuration from the VOICEMAIL_SIP_*
+// variables (getenv is os.Getenv), then New and Serve. It returns after ctx ends and every call
+// in progress has been hung up and its recording stored, so close the store only after it.
+func ListenAndServe(ctx context.Context, addr string, svc Service, getenv func(string) string, logger *slog.Logger) error {
+	cfg, err := ConfigFromEnv(getenv)
+	if err != nil {
+		return err
+	}
+	s, err := New(svc, cfg, logger)
+	if err != nil {
+		return err
+	}
+	return s.Serve(ctx, addr)
+}
+
 // Serve listens on addr (UDP and TCP, same port) until ctx ends, then hangs up every call
 // (recordings in progress are stored) and returns.
 func (s *Server) Serve(ctx context.Context, addr string) error {
