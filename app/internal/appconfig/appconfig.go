@@ -40,6 +40,7 @@ type Config struct {
 	Table            string
 	AudioContainer   string
 	Queue            string
+	NotifyQueue      string
 	StateContainer   string
 	StateBlob        string
 
@@ -80,6 +81,7 @@ var Vars = []Var{
 	{"VOICEMAIL_TABLE", "voicemail", "metadata table name"},
 	{"VOICEMAIL_AUDIO_CONTAINER", "audio", "audio blob container"},
 	{"VOICEMAIL_QUEUE", "deposits", "deposit fallback queue"},
+	{"VOICEMAIL_NOTIFY_QUEUE", "notifications", "queue that receives a JSON notice per stored deposit (for e-mail/SMS notifiers)"},
 	{"VOICEMAIL_STATE_CONTAINER", "state", "container of the stamps' state blobs"},
 	{"VOICEMAIL_STATE_BLOB", "<stamp>", "this stamp's state blob (embedded: file <data dir>/<name>); removing it drains the stamp"},
 	{"VOICEMAIL_HEALTH_TIMEOUT", "3s", "overall timeout of one round of health checks"},
@@ -170,6 +172,7 @@ func Load(getenv func(string) string) (Config, error) {
 		Table:            get("VOICEMAIL_TABLE", "voicemail"),
 		AudioContainer:   get("VOICEMAIL_AUDIO_CONTAINER", "audio"),
 		Queue:            get("VOICEMAIL_QUEUE", "deposits"),
+		NotifyQueue:      get("VOICEMAIL_NOTIFY_QUEUE", "notifications"),
 		StateContainer:   get("VOICEMAIL_STATE_CONTAINER", "state"),
 		HealthTimeout:    dur("VOICEMAIL_HEALTH_TIMEOUT", "3s", 100*time.Millisecond, time.Minute),
 		HealthCacheTTL:   dur("VOICEMAIL_HEALTH_CACHE_TTL", "10s", 0, 10*time.Minute),
@@ -201,7 +204,7 @@ func Load(getenv func(string) string) (Config, error) {
 	if !tableRe.MatchString(c.Table) {
 		bad("VOICEMAIL_TABLE", "%q must be 3-63 letters and digits, starting with a letter", c.Table)
 	}
-	for name, v := range map[string]string{"VOICEMAIL_AUDIO_CONTAINER": c.AudioContainer, "VOICEMAIL_QUEUE": c.Queue, "VOICEMAIL_STATE_CONTAINER": c.StateContainer} {
+	for name, v := range map[string]string{"VOICEMAIL_AUDIO_CONTAINER": c.AudioContainer, "VOICEMAIL_QUEUE": c.Queue, "VOICEMAIL_NOTIFY_QUEUE": c.NotifyQueue, "VOICEMAIL_STATE_CONTAINER": c.StateContainer} {
 		if !nameRe.MatchString(v) {
 			bad(name, "%q must be 3-63 lowercase letters, digits and '-'", v)
 		}

@@ -53,7 +53,7 @@ func OpenBackend(ctx context.Context, cfg appconfig.Config) (*store.Backend, err
 	ac := azure.Config{
 		ConnectionString: cfg.ConnectionString,
 		TableEndpoint:    cfg.TableEndpoint, BlobEndpoint: cfg.BlobEndpoint, QueueEndpoint: cfg.QueueEndpoint,
-		Table: cfg.Table, AudioContainer: cfg.AudioContainer, Queue: cfg.Queue,
+		Table: cfg.Table, AudioContainer: cfg.AudioContainer, Queue: cfg.Queue, NotifyQueue: cfg.NotifyQueue,
 		StateContainer: cfg.StateContainer, StateBlob: cfg.StateBlob,
 		// With Azurite the process owns its little world, so it starts in service. In Azure the
 		// management service writes the state blob when the stamp may take traffic.

@@ -113,7 +113,10 @@ type Backend struct {
 	Meta  Metadata
 	Blobs Blobs
 	Queue Queue
-	State State
+	// Notify carries deposit notifications to consumers outside the stamp (e-mail, SMS to
+	// trigger visual voicemail sync); nil disables them.
+	Notify Queue
+	State  State
 	// Close releases the backend; may be nil.
 	Close func() error
 }

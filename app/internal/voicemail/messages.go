@@ -110,6 +110,7 @@ func (s *Service) Deposit(ctx context.Context, number string, d Deposit) (Messag
 			s.observeDeposit("direct")
 			s.rememberDeposit(number)
 			s.publish(ctx, number, EventDeposited, d.ID)
+			s.announce(msg)
 			return msg, nil
 		}
 		if !errors.Is(err, ErrUnavailable) {
@@ -319,4 +320,40 @@ func (s *Service) Summary(ctx context.Context, number string) (Summary, error) {
 		return Summary{}, err
 	}
 	return summary(doc), nil
+}
+
+// DepositNotice is the JSON sent to the notification queue for each stored deposit.
+type DepositNotice struct {
+	Type            string    `json:"type"` // "deposited"
+	Mailbox         string    `json:"mailbox"`
+	MessageID       string    `json:"id"`
+	Caller          string    `json:"caller"`
+	Received        time.Time `json:"received"`
+	DurationSeconds float64   `json:"durationSeconds"`
+	Region          string    `json:"region"`
+}
+
+// announce sends a deposit notification to the notification queue in the background: it is
+// best effort and must not slow the deposit down. At most maxAnnouncing sends are in flight;
+// beyond that notifications are dropped with a warning.
+func (s *Service) announce(m Message) {
+	if s.b.Notify == nil {
+		return
+	}
+	select {
+	case s.announcing <- struct{}{}:
+	default:
+		s.log.Warn("notification queue backlog; notification dropped", "mailbox", m.Mailbox, "id", m.ID)
+		return
+	}
+	go func() {
+		defer func() { <-s.announcing }()
+		b, _ := json.Marshal(DepositNotice{Type: "deposited", Mailbox: m.Mailbox, MessageID: m.ID, Caller: m.Caller,
+			Received: m.Received, DurationSeconds: m.Seconds, Region: s.region})
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := s.b.Notify.Send(ctx, string(b)); err != nil {
+			s.log.Warn("send notification", "mailbox", m.Mailbox, "id", m.ID, "err", err)
+		}
+	}()
 }

@@ -215,9 +215,11 @@ func (s *Service) completeQueued(ctx context.Context, m queueMsg) (bool, error) 
 	}
 	// Limits were checked when the deposit was accepted; an accepted message is stored even if
 	// the mailbox filled up meanwhile.
-	if _, err := s.store(ctx, m.Mailbox, m.ID, m.Info, wav); err != nil {
+	msg, err := s.store(ctx, m.Mailbox, m.ID, m.Info, wav)
+	if err != nil {
 		return false, err
 	}
+	s.announce(msg)
 	s.cleanupPending(ctx, m.ID)
 	s.log.Info("queued deposit stored", "mailbox", m.Mailbox, "id", m.ID)
 	s.publish(ctx, m.Mailbox, EventDeposited, m.ID)

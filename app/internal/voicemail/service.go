@@ -76,6 +76,8 @@ type Service struct {
 	seen     map[string]mailboxState // last state announced per subscribed mailbox
 	subSince map[string]time.Time    // when the mailbox's first subscriber arrived
 
+	announcing chan struct{} // bounds notification sends in flight
+
 	cacheMu sync.Mutex
 	cache   map[string]cachedBox // last merged view per mailbox, for the metadata-outage path
 }
@@ -85,7 +87,10 @@ type cachedBox struct {
 	count int
 }
 
-const maxCache = 10000
+const (
+	maxCache      = 10000
+	maxAnnouncing = 64
+)
 
 // New builds a Service. Call Run to drain the deposit queue in the background.
 func New(opt Options) (*Service, error) {
@@ -120,16 +125,17 @@ func New(opt Options) (*Service, error) {
 		opt.DrainVisibility = 30 * time.Second
 	}
 	return &Service{
-		b:        opt.Backend,
-		region:   opt.Region,
-		clock:    crdt.NewClock(opt.Node, opt.Now),
-		log:      opt.Logger,
-		now:      opt.Now,
-		opt:      opt,
-		subs:     map[string]map[chan Event]struct{}{},
-		seen:     map[string]mailboxState{},
-		subSince: map[string]time.Time{},
-		cache:    map[string]cachedBox{},
+		b:          opt.Backend,
+		region:     opt.Region,
+		clock:      crdt.NewClock(opt.Node, opt.Now),
+		log:        opt.Logger,
+		now:        opt.Now,
+		opt:        opt,
+		subs:       map[string]map[chan Event]struct{}{},
+		announcing: make(chan struct{}, maxAnnouncing),
+		seen:       map[string]mailboxState{},
+		subSince:   map[string]time.Time{},
+		cache:      map[string]cachedBox{},
 	}, nil
 }
 

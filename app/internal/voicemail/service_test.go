@@ -2,6 +2,7 @@ package voicemail_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"sync/atomic"
 	"testing"
@@ -389,4 +390,21 @@ func TestWriteAfterReadWinsDespiteClockSkew(t *testing.T) {
 	mb, err := ahead.Mailbox(ctx, "100200")
 	require.NoError(t, err)
 	assert.Equal(t, name, mb.DisplayName)
+}
+
+func TestDepositNoticeOnNotificationQueue(t *testing.T) {
+	ctx := context.Background()
+	svc := voicemailtest.New(t)
+	voicemailtest.Provision(t, svc, "100200", "4321")
+	m := voicemailtest.Deposit(t, svc, "100200", "+4917", time.Second)
+	var notes []store.QueueMessage
+	require.Eventually(t, func() bool {
+		var err error
+		notes, err = svc.Backend().Notify.Receive(ctx, 10, time.Minute)
+		return err == nil && len(notes) == 1
+	}, 5*time.Second, 20*time.Millisecond)
+	var n vm.DepositNotice
+	require.NoError(t, json.Unmarshal([]byte(notes[0].Text), &n))
+	assert.Equal(t, vm.DepositNotice{Type: "deposited", Mailbox: "100200", MessageID: m.ID, Caller: "+4917",
+		Received: m.Received, DurationSeconds: 1, Region: "local"}, n)
 }

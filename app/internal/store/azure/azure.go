@@ -42,6 +42,7 @@ type Config struct {
 	Table          string // default "voicemail"
 	AudioContainer string // default "audio"
 	Queue          string // default "deposits"
+	NotifyQueue    string // default "notifications"
 	StateContainer string // default "state"
 	StateBlob      string // the stamp's state blob; default "stamp"
 	// WriteInitialState creates the state blob at Open when it is missing.
@@ -56,6 +57,7 @@ type Backend struct {
 	table     *aztables.Client
 	blobs     *azblob.Client
 	queue     *azqueue.QueueClient
+	notify    *azqueue.QueueClient
 	audio     string
 	stateCont string
 	stateBlob string
@@ -74,6 +76,9 @@ func Open(ctx context.Context, cfg Config) (*store.Backend, error) {
 	}
 	if cfg.StateContainer == "" {
 		cfg.StateContainer = "state"
+	}
+	if cfg.NotifyQueue == "" {
+		cfg.NotifyQueue = "notifications"
 	}
 	if cfg.StateBlob == "" {
 		cfg.StateBlob = "stamp"
@@ -98,7 +103,7 @@ func Open(ctx context.Context, cfg Config) (*store.Backend, error) {
 		if err != nil {
 			return nil, fmt.Errorf("queue client: %w", err)
 		}
-		b.queue = qsvc.NewQueueClient(cfg.Queue)
+		b.queue, b.notify = qsvc.NewQueueClient(cfg.Queue), qsvc.NewQueueClient(cfg.NotifyQueue)
 	} else {
 		if cfg.Credential == nil || cfg.TableEndpoint == "" || cfg.BlobEndpoint == "" || cfg.QueueEndpoint == "" {
 			return nil, errors.New("azure store: table, blob and queue endpoints and a credential are required")
@@ -115,7 +120,7 @@ func Open(ctx context.Context, cfg Config) (*store.Backend, error) {
 		if err != nil {
 			return nil, fmt.Errorf("queue client: %w", err)
 		}
-		b.queue = qsvc.NewQueueClient(cfg.Queue)
+		b.queue, b.notify = qsvc.NewQueueClient(cfg.Queue), qsvc.NewQueueClient(cfg.NotifyQueue)
 	}
 	if err := b.ensure(ctx, cfg); err != nil {
 		return nil, err
@@ -130,7 +135,7 @@ func Open(ctx context.Context, cfg Config) (*store.Backend, error) {
 			}
 		}
 	}
-	return &store.Backend{Meta: &Meta{b: b}, Blobs: &Blobs{b: b}, Queue: &Queue{b: b}, State: st}, nil
+	return &store.Backend{Meta: &Meta{b: b}, Blobs: &Blobs{b: b}, Queue: &Queue{q: b.queue}, Notify: &Queue{q: b.notify}, State: st}, nil
 }
 
 func (b *Backend) ensure(ctx context.Context, cfg Config) error {
@@ -142,8 +147,10 @@ func (b *Backend) ensure(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("create container %s: %w", c, classify(err))
 		}
 	}
-	if _, err := b.queue.Create(ctx, nil); err != nil && !queueerror.HasCode(err, queueerror.QueueAlreadyExists) {
-		return fmt.Errorf("create queue %s: %w", cfg.Queue, classify(err))
+	for name, q := range map[string]*azqueue.QueueClient{cfg.Queue: b.queue, cfg.NotifyQueue: b.notify} {
+		if _, err := q.Create(ctx, nil); err != nil && !queueerror.HasCode(err, queueerror.QueueAlreadyExists) {
+			return fmt.Errorf("create queue %s: %w", name, classify(err))
+		}
 	}
 	return nil
 }
@@ -437,14 +444,14 @@ func (s *Blobs) List(ctx context.Context, prefix string) ([]string, error) {
 
 // Queue is a Storage Queue. Text is base64-encoded on the wire (queue messages must be valid
 // XML text), so callers get MaxQueueMessage bytes of arbitrary text.
-type Queue struct{ b *Backend }
+type Queue struct{ q *azqueue.QueueClient }
 
 // Send implements store.Queue.
 func (q *Queue) Send(ctx context.Context, text string) error {
 	if len(text) > store.MaxQueueMessage {
 		return fmt.Errorf("queue message of %d bytes exceeds %d", len(text), store.MaxQueueMessage)
 	}
-	if _, err := q.b.queue.EnqueueMessage(ctx, base64.StdEncoding.EncodeToString([]byte(text)), nil); err != nil {
+	if _, err := q.q.EnqueueMessage(ctx, base64.StdEncoding.EncodeToString([]byte(text)), nil); err != nil {
 		return fmt.Errorf("enqueue: %w", classify(err))
 	}
 	return nil
@@ -454,7 +461,7 @@ func (q *Queue) Send(ctx context.Context, text string) error {
 func (q *Queue) Receive(ctx context.Context, limit int, visibility time.Duration) ([]store.QueueMessage, error) {
 	n := int32(min(max(limit, 1), 32))
 	vis := int32(max(1, int((visibility+time.Second-1)/time.Second))) // whole seconds, at least 1
-	resp, err := q.b.queue.DequeueMessages(ctx, &azqueue.DequeueMessagesOptions{NumberOfMessages: &n, VisibilityTimeout: &vis})
+	resp, err := q.q.DequeueMessages(ctx, &azqueue.DequeueMessagesOptions{NumberOfMessages: &n, VisibilityTimeout: &vis})
 	if err != nil {
 		return nil, fmt.Errorf("dequeue: %w", classify(err))
 	}
@@ -478,7 +485,7 @@ func (q *Queue) Receive(ctx context.Context, limit int, visibility time.Duration
 
 // Delete implements store.Queue.
 func (q *Queue) Delete(ctx context.Context, m store.QueueMessage) error {
-	if _, err := q.b.queue.DeleteMessage(ctx, m.ID, m.PopReceipt, nil); err != nil {
+	if _, err := q.q.DeleteMessage(ctx, m.ID, m.PopReceipt, nil); err != nil {
 		return fmt.Errorf("delete queue message: %w", classify(err))
 	}
 	return nil

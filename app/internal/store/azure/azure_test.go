@@ -45,6 +45,7 @@ func config(connStr string) azure.Config {
 		Table:             fmt.Sprintf("vm%d", n),
 		AudioContainer:    fmt.Sprintf("audio-%d", n),
 		Queue:             fmt.Sprintf("deposits-%d", n),
+		NotifyQueue:       fmt.Sprintf("notify-%d", n),
 		StateContainer:    fmt.Sprintf("state-%d", n),
 		StateBlob:         "stamp-1",
 		WriteInitialState: true,

@@ -37,10 +37,11 @@ type Options struct {
 }
 
 var (
-	bucketRows  = []byte("rows")
-	bucketMeta  = []byte("meta")
-	bucketQueue = []byte("queue")
-	keyVersion  = []byte("version")
+	bucketRows   = []byte("rows")
+	bucketMeta   = []byte("meta")
+	bucketQueue  = []byte("queue")
+	bucketNotify = []byte("notify")
+	keyVersion   = []byte("version")
 )
 
 // Open opens (creating if needed) the embedded store in dir.
@@ -65,7 +66,7 @@ func Open(dir string, opt Options) (*store.Backend, error) {
 	}
 	for _, db := range []*bolt.DB{meta, qdb} {
 		if err := db.Update(func(tx *bolt.Tx) error {
-			for _, b := range [][]byte{bucketRows, bucketMeta, bucketQueue} {
+			for _, b := range [][]byte{bucketRows, bucketMeta, bucketQueue, bucketNotify} {
 				if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 					return err
 				}
@@ -91,11 +92,12 @@ func Open(dir string, opt Options) (*store.Backend, error) {
 		}
 	}
 	return &store.Backend{
-		Meta:  &Meta{db: meta},
-		Blobs: &Blobs{dir: filepath.Join(dir, "blobs")},
-		Queue: &Queue{db: qdb},
-		State: st,
-		Close: func() error { return errors.Join(meta.Close(), qdb.Close()) },
+		Meta:   &Meta{db: meta},
+		Blobs:  &Blobs{dir: filepath.Join(dir, "blobs")},
+		Queue:  &Queue{db: qdb, bucket: bucketQueue},
+		Notify: &Queue{db: qdb, bucket: bucketNotify},
+		State:  st,
+		Close:  func() error { return errors.Join(meta.Close(), qdb.Close()) },
 	}, nil
 }
 
@@ -336,7 +338,10 @@ func (b *Blobs) List(_ context.Context, prefix string) ([]string, error) {
 }
 
 // Queue is a bbolt-backed queue with visibility timeouts.
-type Queue struct{ db *bolt.DB }
+type Queue struct {
+	db     *bolt.DB
+	bucket []byte
+}
 
 type qitem struct {
 	Text      string `json:"t"`
@@ -351,7 +356,7 @@ func (q *Queue) Send(_ context.Context, text string) error {
 		return fmt.Errorf("embedded queue: message of %d bytes exceeds %d", len(text), store.MaxQueueMessage)
 	}
 	return q.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketQueue)
+		b := tx.Bucket(q.bucket)
 		seq, err := b.NextSequence()
 		if err != nil {
 			return err
@@ -372,7 +377,7 @@ func (q *Queue) Receive(_ context.Context, max int, visibility time.Duration) ([
 	now := time.Now()
 	err := q.db.Update(func(tx *bolt.Tx) error {
 		out = nil
-		b := tx.Bucket(bucketQueue)
+		b := tx.Bucket(q.bucket)
 		c := b.Cursor()
 		for k, v := c.First(); k != nil && len(out) < max; k, v = c.Next() {
 			var it qitem
@@ -406,7 +411,7 @@ func (q *Queue) Delete(_ context.Context, m store.QueueMessage) error {
 		return fmt.Errorf("embedded queue: bad message id %q", m.ID)
 	}
 	return q.db.Update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketQueue)
+		b := tx.Bucket(q.bucket)
 		v := b.Get(k)
 		if v == nil {
 			return fmt.Errorf("queue message %s: %w", m.ID, store.ErrNotFound)

@@ -232,6 +232,18 @@ func testQueue(t *testing.T, b *store.Backend) {
 		require.NoError(t, q.Delete(ctx, m))
 	}
 
+	// The notification queue is a separate queue.
+	require.NotNil(t, b.Notify)
+	require.NoError(t, b.Notify.Send(ctx, "note"))
+	got, err = q.Receive(ctx, 32, time.Second)
+	require.NoError(t, err)
+	assert.Empty(t, got, "a notification does not land in the deposit queue")
+	notes, err := b.Notify.Receive(ctx, 32, time.Second)
+	require.NoError(t, err)
+	require.Len(t, notes, 1)
+	assert.Equal(t, "note", notes[0].Text)
+	require.NoError(t, b.Notify.Delete(ctx, notes[0]))
+
 	require.NoError(t, q.Send(ctx, "retry"))
 	first, err := q.Receive(ctx, 1, time.Second)
 	require.NoError(t, err)
