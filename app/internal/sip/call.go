@@ -33,6 +33,8 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	log := s.log.With("call", req.CallID().Value())
+	// Stop INVITE retransmissions while the store is consulted (RFC 3261 §8.2.6.1).
+	s.respond(tx, req, 100, "Trying")
 	if s.active.Load() >= int64(s.cfg.MaxCalls) {
 		s.respond(tx, req, 503, "Service Unavailable", sip.NewHeader("Retry-After", "5"))
 		return
