@@ -117,7 +117,7 @@ func (s *Server) onSubscribe(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	if expires == 0 {
 		// A fetch (RFC 3265 §3.3.6): one NOTIFY with the state, then done.
-		go s.notifyOnce(sub, "terminated;reason=timeout")
+		go s.notifyOnce(sub, "terminated")
 		return
 	}
 	s.mu.Lock()
@@ -177,12 +177,13 @@ func (s *Server) runSubscription(sub *subscription, expires int) {
 			if !ok {
 				return
 			}
-			if !send(ev.Summary, state()) {
+			sum = ev.Summary
+			if !send(sum, state()) {
 				return
 			}
 		case n := <-sub.refresh:
 			if n == 0 {
-				send(sum, "terminated;reason=timeout")
+				send(sum, "terminated") // the subscriber unsubscribed
 				return
 			}
 			deadline = time.Now().Add(time.Duration(n) * time.Second)

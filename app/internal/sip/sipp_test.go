@@ -147,4 +147,5 @@ func TestSippSubscribeGetsNotifyAfterDeposit(t *testing.T) {
 		t.Fatal("sipp did not finish")
 	}
 	f.log.waitFor(t, time.Second, "mwi notify", map[string]string{"mailbox": "1005", "new": "1", "old": "0"})
+	f.log.waitFor(t, time.Second, "mwi notify", map[string]string{"mailbox": "1005", "state": "terminated"})
 }
