@@ -16,6 +16,7 @@ type FaultProxy struct {
 	ln       net.Listener
 	upstream string
 	hole     atomic.Bool
+	refuse   atomic.Bool
 
 	mu     sync.Mutex
 	conns  map[net.Conn]net.Conn // client -> upstream (nil while held in the hole)
@@ -67,8 +68,22 @@ func (p *FaultProxy) hold() {
 	}
 }
 
+// Refuse makes the dependency look down: every connection is closed, new ones at once.
+func (p *FaultProxy) Refuse() {
+	p.refuse.Store(true)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for c, up := range p.conns {
+		c.Close()
+		if up != nil {
+			up.Close()
+		}
+	}
+}
+
 // Restore resumes forwarding and closes every held connection.
 func (p *FaultProxy) Restore() {
+	p.refuse.Store(false)
 	p.hole.Store(false)
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -116,6 +131,9 @@ func (p *FaultProxy) serve() {
 func (p *FaultProxy) handle(c net.Conn) {
 	defer p.wg.Done()
 	defer c.Close()
+	if p.refuse.Load() {
+		return
+	}
 	var up net.Conn
 	if !p.hole.Load() {
 		var err error
