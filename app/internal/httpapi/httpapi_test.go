@@ -268,3 +268,23 @@ func TestGreetingsAndMessages(t *testing.T) {
 	resp, v = c.json("GET", "/v1/mailboxes/4930111/messages", sub, "")
 	assert.Len(t, v["messages"], 1)
 }
+
+func TestDepositRetryWithMessageIDIsIdempotent(t *testing.T) {
+	c := setup(t, vm.Options{})
+	voicemailtest.Provision(t, c.svc, "4930111", "1234")
+	id := vm.NewMessageID("local", time.Now())
+	var first []byte
+	for i := range 3 {
+		resp, b := c.do("POST", "/v1/mailboxes/4930111/messages", operator, "audio/wav", wav(time.Second), "X-Message-Id", id, "X-Caller-Id", "+4917")
+		require.Equal(t, 201, resp.StatusCode, string(b))
+		if i == 0 {
+			first = b
+		}
+		assert.JSONEq(t, string(first), string(b), "a retry answers the stored message")
+	}
+	list, err := c.svc.Messages(context.Background(), "4930111", "")
+	require.NoError(t, err)
+	assert.Len(t, list, 1)
+	resp, b := c.do("POST", "/v1/mailboxes/4930111/messages", operator, "audio/wav", wav(time.Second), "X-Message-Id", "not-an-id")
+	assert.Equal(t, 400, resp.StatusCode, string(b))
+}
