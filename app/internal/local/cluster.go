@@ -193,8 +193,8 @@ func Start(ctx context.Context, opt Options) (_ *Cluster, err error) {
 	}
 
 	// Stamps.
-	for _, s := range opt.Topology.Stamps {
-		sp, err := c.newStamp(s)
+	for i, s := range opt.Topology.Stamps {
+		sp, err := c.newStamp(i, s)
 		if err != nil {
 			return nil, err
 		}
@@ -351,7 +351,7 @@ func (c *Cluster) StampsIn(region string) []*StampProc {
 	return out
 }
 
-func (c *Cluster) newStamp(s topology.Stamp) (*StampProc, error) {
+func (c *Cluster) newStamp(index int, s topology.Stamp) (*StampProc, error) {
 	reg := c.Region(s.Region)
 	sp := &StampProc{Stamp: s, bin: c.opt.VoicemailBin, Proxies: map[azurite.Service]*FaultProxy{},
 		DataDir: filepath.Join(c.Dir, "stamps", s.ID), LogFile: filepath.Join(c.Dir, "stamps", s.ID+".log")}
@@ -397,6 +397,10 @@ func (c *Cluster) newStamp(s topology.Stamp) (*StampProc, error) {
 		"VOICEMAIL_DRAIN_INTERVAL="+c.opt.DrainInterval.String(),
 		"VOICEMAIL_DRAIN_VISIBILITY="+c.opt.DrainVisibility.String(),
 		"VOICEMAIL_SHUTDOWN_GRACE="+c.opt.ShutdownGrace.String(),
+		// Stamps share one host: media on loopback, each in its own RTP port range.
+		"VOICEMAIL_SIP_MEDIA_IP=127.0.0.1",
+		"VOICEMAIL_SIP_RTP_BIND_IP=127.0.0.1",
+		fmt.Sprintf("VOICEMAIL_SIP_RTP_PORTS=%d-%d", 20000+index*400, 20000+index*400+398),
 	)
 	return sp, nil
 }
