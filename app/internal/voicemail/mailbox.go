@@ -83,6 +83,17 @@ func (s *Service) Provision(ctx context.Context, number string, req ProvisionReq
 		if created {
 			m.Provisioned = crdt.Max(m.Provisioned, ts)
 			m.ActiveGreeting.Set(string(GreetingUnavailable), ts)
+			// A number provisioned again starts without the greetings of its previous life.
+			for kind, g := range doc.Mailbox.Greetings {
+				if g.V != "" {
+					if m.Greetings == nil {
+						m.Greetings = map[string]crdt.Register[string]{}
+					}
+					r := m.Greetings[kind]
+					r.Set("", ts)
+					m.Greetings[kind] = r
+				}
+			}
 		}
 		m.DisplayName.Set(req.DisplayName, ts)
 		m.Language.Set(req.Language, ts)

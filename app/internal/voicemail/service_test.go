@@ -50,9 +50,22 @@ func TestProvisionAndConfigure(t *testing.T) {
 	_, err = svc.Mailbox(ctx, "4915550009")
 	assert.ErrorIs(t, err, vm.ErrNotFound)
 
+	require.NoError(t, svc.PutGreeting(ctx, "4915550001", vm.GreetingName, voicemailtest.WAV(audio.ALaw, time.Second)))
+	voicemailtest.Deposit(t, svc, "4915550001", "+4917", time.Second)
 	require.NoError(t, svc.RemoveMailbox(ctx, "4915550001"))
 	_, err = svc.Mailbox(ctx, "4915550001")
 	assert.ErrorIs(t, err, vm.ErrNotFound)
+
+	// Provisioned again, the number starts empty: no old messages, no old greetings.
+	_, created, err = svc.Provision(ctx, "4915550001", vm.ProvisionRequest{PIN: "9999"})
+	require.NoError(t, err)
+	assert.True(t, created)
+	list, err := svc.Messages(ctx, "4915550001", "")
+	require.NoError(t, err)
+	assert.Empty(t, list)
+	_, err = svc.Greeting(ctx, "4915550001", vm.GreetingName)
+	assert.ErrorIs(t, err, vm.ErrNotFound)
+	assert.ErrorIs(t, svc.Login(ctx, "4915550001", "1234"), vm.ErrBadPIN)
 }
 
 func TestLoginLockout(t *testing.T) {
