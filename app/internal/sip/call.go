@@ -254,6 +254,7 @@ func (c *call) record(maxLen time.Duration) ([]byte, stopReason) {
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	reason := stopHangup
+	lastKeepalive := time.Now()
 loop:
 	for {
 		select {
@@ -264,7 +265,11 @@ loop:
 				reason = stopKey
 				break loop
 			}
-		case <-tick.C:
+		case now := <-tick.C:
+			if now.Sub(lastKeepalive) >= time.Second {
+				c.m.keepalive()
+				lastKeepalive = now
+			}
 			n, quiet, idle := c.m.status()
 			switch {
 			case n >= limit:

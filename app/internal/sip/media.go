@@ -47,9 +47,11 @@ type media struct {
 	digits chan rune
 	done   chan struct{}
 
-	ssrc uint32
-	seq  uint16
-	ts   uint32
+	// Sender state; only the call's goroutine sends.
+	ssrc     uint32
+	seq      uint16
+	ts       uint32
+	lastSend time.Time
 }
 
 func newMedia(conn *net.UDPConn, o offer, voiceLevel float64, log *slog.Logger) *media {
@@ -161,7 +163,7 @@ func (m *media) play(ctx context.Context, samples []byte, interrupt bool) (rune,
 	start := time.Now()
 	timer := time.NewTimer(0)
 	defer timer.Stop()
-	buf := make([]byte, 0, 12+packetSamples)
+	buf := make([]byte, 12+packetSamples)
 	for i := 0; i*packetSamples < len(samples); i++ {
 		if interrupt {
 			select {
@@ -171,19 +173,8 @@ func (m *media) play(ctx context.Context, samples []byte, interrupt bool) (rune,
 			}
 		}
 		chunk := samples[i*packetSamples : min((i+1)*packetSamples, len(samples))]
-		p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: m.codec.PT, SequenceNumber: m.seq,
-			Timestamp: m.ts, SSRC: m.ssrc, Marker: i == 0}, Payload: chunk}
-		m.seq++
-		m.ts += uint32(len(chunk))
-		out, err := p.MarshalTo(buf[:cap(buf)])
-		if err != nil {
-			return 0, false, fmt.Errorf("marshal rtp: %w", err)
-		}
-		m.mu.Lock()
-		dst := m.remote
-		m.mu.Unlock()
-		if _, err := m.conn.WriteToUDP(buf[:out], dst); err != nil && !errors.Is(err, net.ErrClosed) {
-			m.log.Debug("rtp write", "error", err)
+		if err := m.send(buf, chunk, i == 0); err != nil {
+			return 0, false, err
 		}
 		// Pace against the start time so scheduling delays do not accumulate.
 		timer.Reset(time.Until(start.Add(time.Duration(i+1) * packetTime)))
@@ -194,6 +185,43 @@ func (m *media) play(ctx context.Context, samples []byte, interrupt bool) (rune,
 		}
 	}
 	return 0, false, nil
+}
+
+// send writes one RTP packet. A packet that starts a talk spurt (marker) gets a timestamp that
+// has advanced with the wall clock since the last one, as RFC 3550 asks after a pause.
+func (m *media) send(buf, payload []byte, marker bool) error {
+	now := time.Now()
+	if marker && !m.lastSend.IsZero() {
+		if gap := now.Sub(m.lastSend) - packetTime; gap > 0 {
+			m.ts += uint32(gap.Milliseconds() * audio.SampleRate / 1000)
+		}
+	}
+	p := rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: m.codec.PT, SequenceNumber: m.seq,
+		Timestamp: m.ts, SSRC: m.ssrc, Marker: marker}, Payload: payload}
+	m.seq++
+	m.ts += uint32(len(payload))
+	m.lastSend = now
+	n, err := p.MarshalTo(buf[:cap(buf)])
+	if err != nil {
+		return fmt.Errorf("marshal rtp: %w", err)
+	}
+	m.mu.Lock()
+	dst := m.remote
+	m.mu.Unlock()
+	if _, err := m.conn.WriteToUDP(buf[:n], dst); err != nil && !errors.Is(err, net.ErrClosed) {
+		m.log.Debug("rtp write", "error", err)
+	}
+	return nil
+}
+
+// keepalive sends one packet of silence while we only listen (recording), so NAT bindings and
+// SBC media-inactivity timers on the caller's side see media from us.
+func (m *media) keepalive() {
+	silence := make([]byte, packetSamples)
+	for i := range silence {
+		silence[i] = m.codec.silence()
+	}
+	_ = m.send(make([]byte, 12+packetSamples), silence, true)
 }
 
 // key waits up to d for a key press.
