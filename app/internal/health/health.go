@@ -163,6 +163,12 @@ func (s *Service) serveStamp(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, r, 0, nil)
 		return
 	}
+	if !s.ready.Load() {
+		// Shutting down: tell Traffic Manager to move away before the listener closes.
+		writeStatus(w, r, http.StatusServiceUnavailable, Report{Status: "unhealthy", Stamp: s.opt.Stamp, Region: s.opt.Region,
+			CheckedAt: s.opt.Now().UTC(), Unhealthy: []string{"shutting-down"}})
+		return
+	}
 	rep, body := s.check(r.Context())
 	code := http.StatusOK
 	if !rep.Healthy() {
