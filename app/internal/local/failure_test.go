@@ -71,6 +71,11 @@ var (
 func voicemailBin(t *testing.T) string {
 	t.Helper()
 	binOnce.Do(func() {
+		// FAILURE_VOICEMAIL_BIN runs the suite against a prebuilt service binary.
+		if p := os.Getenv("FAILURE_VOICEMAIL_BIN"); p != "" {
+			binPath = p
+			return
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
 		binPath, binErr = BuildVoicemail(ctx, binDir)

@@ -32,7 +32,7 @@ type Replicator struct {
 // pairState is what one direction (from -> to) has copied so far.
 type pairState struct {
 	mu     sync.Mutex // one round at a time per pair
-	cursor int64      // every row of the source region with Version <= cursor-slack is copied
+	cursor int64      // every row of the source region up to here (minus the slack) is copied
 	rows   map[string]int64
 	blobs  map[string]bool // names present at the destination
 	primed bool
@@ -183,13 +183,16 @@ func (st *pairState) copy(ctx context.Context, src, dst *store.Backend, region s
 		if err != nil {
 			return fmt.Errorf("list source blobs: %w", err)
 		}
+		var todo []string
 		for _, n := range names {
-			if st.blobs[n] {
-				continue
+			if !st.blobs[n] {
+				todo = append(todo, n)
 			}
+		}
+		done, err := parallel(ctx, todo, func(ctx context.Context, n string) error {
 			data, err := src.Blobs.Get(ctx, n)
 			if errors.Is(err, store.ErrNotFound) {
-				continue // deleted meanwhile
+				return nil // deleted meanwhile
 			}
 			if err != nil {
 				return fmt.Errorf("read blob %s: %w", n, err)
@@ -197,32 +200,92 @@ func (st *pairState) copy(ctx context.Context, src, dst *store.Backend, region s
 			if err := dst.Blobs.Put(ctx, n, data); err != nil {
 				return fmt.Errorf("write blob %s: %w", n, err)
 			}
+			return nil
+		})
+		for _, n := range done {
 			st.blobs[n] = true
+		}
+		if err != nil {
+			return err
 		}
 	}
 	rows, err := src.Meta.Export(ctx, region, max(0, st.cursor-cursorSlack))
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
-	var todo []store.Row
+	var todo [][]store.Row
+	var batch []store.Row
+	top := st.cursor
 	for _, row := range rows {
-		if st.rows[row.Partition+"\x00"+row.Key] < row.Version {
-			todo = append(todo, row)
+		top = max(top, row.Version)
+		if st.rows[row.Partition+"\x00"+row.Key] >= row.Version {
+			continue
+		}
+		if batch = append(batch, row); len(batch) == importBatch {
+			todo, batch = append(todo, batch), nil
 		}
 	}
-	sort.Slice(todo, func(i, j int) bool { return todo[i].Version < todo[j].Version })
-	for len(todo) > 0 {
-		batch := todo[:min(importBatch, len(todo))]
-		if _, err := dst.Meta.Import(ctx, batch); err != nil {
+	if len(batch) > 0 {
+		todo = append(todo, batch)
+	}
+	done, err := parallel(ctx, todo, func(ctx context.Context, b []store.Row) error {
+		if _, err := dst.Meta.Import(ctx, b); err != nil {
 			return fmt.Errorf("import: %w", err)
 		}
-		for _, row := range batch {
-			st.rows[row.Partition+"\x00"+row.Key] = row.Version
-			st.cursor = max(st.cursor, row.Version)
+		return nil
+	})
+	for _, b := range done {
+		for _, row := range b {
+			st.rows[row.Partition+"\x00"+row.Key] = max(st.rows[row.Partition+"\x00"+row.Key], row.Version)
 		}
-		todo = todo[len(batch):]
 	}
+	if err != nil {
+		return err // the cursor stays; rows done are skipped next round
+	}
+	st.cursor = top
 	return nil
+}
+
+// copyWorkers bounds the concurrent copies of one pair.
+const copyWorkers = 8
+
+// parallel runs fn over items with copyWorkers workers and returns the items that succeeded and
+// the first error.
+func parallel[T any](ctx context.Context, items []T, fn func(context.Context, T) error) ([]T, error) {
+	var mu sync.Mutex
+	var done []T
+	var first error
+	next := make(chan T)
+	var wg sync.WaitGroup
+	for range min(copyWorkers, len(items)) {
+		wg.Go(func() {
+			for it := range next {
+				err := fn(ctx, it)
+				mu.Lock()
+				if err == nil {
+					done = append(done, it)
+				} else if first == nil {
+					first = err
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	for _, it := range items {
+		mu.Lock()
+		failed := first != nil
+		mu.Unlock()
+		if failed || ctx.Err() != nil {
+			break
+		}
+		next <- it
+	}
+	close(next)
+	wg.Wait()
+	if first == nil && ctx.Err() != nil {
+		first = ctx.Err()
+	}
+	return done, first
 }
 
 // Rounds counts finished rounds.
