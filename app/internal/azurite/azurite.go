@@ -33,6 +33,9 @@ const (
 	Table Service = "table"
 )
 
+// startTimeout is generous: on a loaded 2-core machine node needs tens of seconds to boot.
+const startTimeout = 90 * time.Second
+
 // Options configure Start.
 type Options struct {
 	// Dir is the workspace; empty means a new temporary directory removed by Close.
@@ -75,10 +78,19 @@ func Start(ctx context.Context, opt Options) (*Azurite, error) {
 			return nil, err
 		}
 		a.ports[s] = port
-		if err := a.start(ctx, s); err != nil {
-			a.Close()
-			return nil, err
-		}
+	}
+	// Start the services side by side: node takes seconds to boot on a busy machine.
+	errs := make(chan error, len(a.opt.Services))
+	for _, s := range a.opt.Services {
+		go func() { errs <- a.start(ctx, s) }()
+	}
+	var err error
+	for range a.opt.Services {
+		err = errors.Join(err, <-errs)
+	}
+	if err != nil {
+		a.Close()
+		return nil, err
 	}
 	return a, nil
 }
@@ -87,7 +99,7 @@ func Start(ctx context.Context, opt Options) (*Azurite, error) {
 // skips) when Azurite is missing or does not come up.
 func StartT(t testing.TB, opt Options) *Azurite {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*startTimeout)
 	defer cancel()
 	a, err := Start(ctx, opt)
 	if err != nil {
@@ -140,7 +152,7 @@ func (a *Azurite) start(ctx context.Context, s Service) error {
 	a.mu.Lock()
 	a.procs[s], a.exited[s] = cmd, done
 	a.mu.Unlock()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := time.Now().Add(startTimeout)
 	for {
 		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 200*time.Millisecond)
 		if err == nil {
@@ -155,7 +167,7 @@ func (a *Azurite) start(ctx context.Context, s Service) error {
 		case <-time.After(50 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("azurite: %s not listening on %d after 30 s", bin, port)
+			return fmt.Errorf("azurite: %s not listening on %d after %s", bin, port, startTimeout)
 		}
 	}
 }

@@ -24,7 +24,7 @@ var (
 )
 
 func TestMain(m *testing.M) {
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	a, err := azurite.Start(ctx, azurite.Options{})
 	cancel()
 	if err != nil {
