@@ -109,6 +109,12 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return nil, err
 	}
 
+	ws := g.StampWorkspaceIDs[st.ID]
+	s.WorkspaceID = ws
+	if _, err := global.NewDiagnostics(ctx, p+"vnet", global.DiagnosticsArgs{ResourceID: vnet.ID().ToStringOutput(), WorkspaceID: ws, Logs: true}, pulumi.Parent(vnet)); err != nil {
+		return nil, err
+	}
+
 	// Zonal Standard IP in the stamp's zone, so the stamp's whole data path shares one zone.
 	pip, err := network.NewPublicIPAddress(ctx, p+"pip", &network.PublicIPAddressArgs{
 		PublicIpAddressName: pulumi.String(n.PublicIP), ResourceGroupName: rg.Name, Location: loc,
@@ -126,8 +132,6 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	s.PublicIPAddress = pip.IpAddress.Elem()
 	s.PublicIPFQDN = pip.DnsSettings.Fqdn().Elem()
 
-	ws := g.StampWorkspaceIDs[st.ID]
-	s.WorkspaceID = ws
 	if _, err := global.NewDiagnostics(ctx, p+"pip", global.DiagnosticsArgs{ResourceID: s.PublicIPID, WorkspaceID: ws, Logs: true}, pulumi.Parent(pip)); err != nil {
 		return nil, err
 	}

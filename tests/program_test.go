@@ -435,6 +435,7 @@ func TestDiagnosticSettings(t *testing.T) {
 		ws := id(s.ID + "-log")
 		assert.Equal(t, ws, targets[id(s.ID+"-aks")], s.ID)
 		assert.Equal(t, ws, targets[id(s.ID+"-pip")], s.ID)
+		assert.Equal(t, ws, targets[id(s.ID+"-vnet")], s.ID)
 	}
 }
 

@@ -48,8 +48,13 @@ func FederatedSubject() string {
 	return "system:serviceaccount:" + AppNamespace + ":" + AppServiceAccount
 }
 
-// Tables are the Cosmos DB tables the app uses.
-func Tables() []string { return []string{"mailboxes", "messages", "greetings"} }
+// ServiceTable is the table the voicemail service keeps its CRDT rows in (its
+// VOICEMAIL_TABLE default, app/internal/appconfig).
+const ServiceTable = "voicemail"
+
+// Tables are the Cosmos DB tables the program creates: the service's table plus the
+// per-entity tables of the original plan.
+func Tables() []string { return []string{ServiceTable, "mailboxes", "messages", "greetings"} }
 
 // Containers are the blob containers of each region's audio account.
 func Containers() []string { return []string{AudioContainer, StateContainer} }

@@ -237,7 +237,7 @@ func TestMonitor(t *testing.T) {
 
 func TestSharedNames(t *testing.T) {
 	assert.Equal(t, "system:serviceaccount:voicemail:voicemail", topology.FederatedSubject())
-	assert.Equal(t, []string{"mailboxes", "messages", "greetings"}, topology.Tables())
+	assert.Equal(t, []string{"voicemail", "mailboxes", "messages", "greetings"}, topology.Tables())
 	assert.Equal(t, []string{"audio", "state"}, topology.Containers())
 	assert.Equal(t, []string{"deposits", "notifications"}, topology.Queues())
 	for _, tbl := range topology.Tables() {
