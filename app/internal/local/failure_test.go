@@ -2,6 +2,7 @@ package local
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -10,6 +11,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -22,6 +25,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/voicemail-platform/voicemail/app/internal/audio"
 	"github.com/voicemail-platform/voicemail/app/internal/azurite"
 	"github.com/voicemail-platform/voicemail/app/internal/gateway"
 	"github.com/voicemail-platform/voicemail/app/internal/trafficmanager"
@@ -203,6 +207,21 @@ func (f *fixture) provision(mb string) {
 	require.Contains(f.t, []int{200, 201}, res.StatusCode, string(b))
 }
 
+// putGreeting records a 300 ms unavailable greeting for mb through the traffic manager.
+func (f *fixture) putGreeting(t *testing.T, mb string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPut, f.c.TMURL+"/v1/mailboxes/"+mb+"/greetings/unavailable",
+		bytes.NewReader(audio.Encode(audio.ALaw, audio.FromPCM16(audio.ALaw, audio.Tone(600, 300, 8000)))))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+f.c.Token)
+	req.Header.Set("Content-Type", "audio/wav")
+	res, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	b, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	require.Less(t, res.StatusCode, 300, string(b))
+}
+
 // regionService reads a region's store directly, merging every region's rows as a stamp does.
 func (f *fixture) regionService(r *Region) *voicemail.Service {
 	svc, err := voicemail.New(voicemail.Options{Backend: r.Backend, Region: r.Name, Node: r.Name + "/verifier"})
@@ -353,11 +372,27 @@ func TestFailureOneRegion(t *testing.T) {
 	f := startFixture(t, "../../../Pulumi.dev.yaml", 8)
 	c := f.c
 	z1, z2 := c.Stamps[0], c.Stamps[1]
+	var table strings.Builder
+	c.PrintTable(context.Background(), &table)
+	for _, sp := range c.Stamps {
+		assert.Regexp(t, sp.Stamp.ID+` +eastus2 +\d +`+regexp.QuoteMeta(sp.HTTP)+`.* 200 +Online +2/2 up`, table.String())
+	}
+	assert.Contains(t, table.String(), "Traffic Manager (HTTP API): "+c.TMURL)
 	stop := f.load.run(3)
 	defer stop()
 	time.Sleep(time.Second) // steady state
 
+	// A case that fails half-way must not leave its stamp down for the next one.
+	ensureRunning := func(t *testing.T, sp *StampProc) {
+		if sp.Pid() == 0 {
+			if ok, _ := sp.Wait(15 * time.Second); ok {
+				require.NoError(t, sp.Start(context.Background()))
+			}
+		}
+	}
+
 	t.Run("1-sigkill-stamp", func(t *testing.T) {
+		defer ensureRunning(t, z1)
 		fault := time.Now()
 		require.NoError(t, z1.Signal(syscall.SIGKILL))
 		f.eventually(t, detection, "traffic manager degrades the killed stamp", func() error {
@@ -375,14 +410,40 @@ func TestFailureOneRegion(t *testing.T) {
 		recovery := recoveredAfter(fault, w)
 		assert.Less(t, recovery, detection, "traffic moves within the probe window")
 
+		sipDeposit := "not run (stamps serve no SIP)"
+		if f.load.sip {
+			// A new call through the other gateway instance lands on the surviving stamp.
+			caller := "5559" + strconv.Itoa(int(time.Now().UnixMilli()%1000000))
+			f.putGreeting(t, f.mailboxes[1]) // short, so the call records after about a second
+			sipp(t, c.Gateways[1].SIPAddr(), f.mailboxes[1], caller)
+			f.eventually(t, 15*time.Second, "SIP deposit through the gateway stored in every region", func() error {
+				for _, r := range c.Regions {
+					msgs, err := f.regionService(r).Messages(context.Background(), f.mailboxes[1], "")
+					if err != nil {
+						return err
+					}
+					if !slices.ContainsFunc(msgs, func(m voicemail.Message) bool { return strings.Contains(m.Caller, caller) }) {
+						var callers []string
+						for _, m := range msgs[:min(5, len(msgs))] {
+							callers = append(callers, m.Caller)
+						}
+						return fmt.Errorf("no message from %s in %s (newest callers %v)", caller, r.Name, callers)
+					}
+				}
+				return nil
+			})
+			sipDeposit = "ok"
+		}
+
 		require.NoError(t, z1.Start(context.Background()))
 		f.waitRouting(t, 30*time.Second)
 		accepted, lost := f.verify(t, 30*time.Second)
-		report(t, 1, "sigkill-stamp", w, recovery, accepted, lost, fmt.Sprintf("tm_degraded_after=%.2fs", moved.Seconds()))
+		report(t, 1, "sigkill-stamp", w, recovery, accepted, lost, fmt.Sprintf("tm_degraded_after=%.2fs sip_deposit_via_gateway2=%q", moved.Seconds(), sipDeposit))
 		assert.Zero(t, lost)
 	})
 
 	t.Run("2-state-blob-removed", func(t *testing.T) {
+		defer func() { _ = c.WriteStateBlob(context.Background(), z2.Stamp.ID) }()
 		fault := time.Now()
 		require.NoError(t, c.RemoveStateBlob(context.Background(), z2.Stamp.ID))
 		// The stamp reports itself unhealthy within one health cache window.
@@ -435,6 +496,7 @@ func TestFailureOneRegion(t *testing.T) {
 	})
 
 	t.Run("5-sigterm-during-deposits", func(t *testing.T) {
+		defer ensureRunning(t, z1)
 		// A slow upload is in flight on z1 when SIGTERM arrives; it must complete.
 		pr, pw := io.Pipe()
 		wav := f.load.wav
@@ -716,4 +778,33 @@ func recoveredAfter(fault time.Time, w window) time.Duration {
 		return 0
 	}
 	return last.Sub(fault)
+}
+
+// sipp places one deposit call (the telephony package's scenario, streaming sipp's G.711 pcap)
+// through gw. sipp is a required peer of the suite when the stamps serve SIP.
+func sipp(t *testing.T, gw, mailbox, caller string) {
+	t.Helper()
+	const bin = "/usr/bin/sipp"
+	_, err := os.Stat(bin)
+	require.NoError(t, err, "sipp is required (Debian package sip-tester)")
+	sf, err := filepath.Abs("../sip/testdata/deposit_short.xml")
+	require.NoError(t, err)
+	port := func() string {
+		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		require.NoError(t, err)
+		defer c.Close()
+		return strconv.Itoa(c.LocalAddr().(*net.UDPAddr).Port &^ 1)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "-sf", sf, "-i", "127.0.0.1", "-mi", "127.0.0.1", "-p", port(), "-mp", port(),
+		"-nostdin", "-timeout", "30s", "-timeout_error", "-m", "1", "-d", "1500",
+		"-key", "ruri", "sip:"+mailbox+"@"+gw, "-key", "caller", caller,
+		"-key", "pcap", "/usr/share/sip-tester/g711a.pcap", "-key", "diversion", "<sip:"+mailbox+"@example.com>;reason=no-answer", gw)
+	cmd.Dir = t.TempDir()
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		o := string(out)
+		t.Fatalf("sipp deposit through %s: %v\n%s", gw, err, o[max(0, len(o)-1500):])
+	}
 }
