@@ -34,7 +34,7 @@ var (
 //	go test ./app/internal/sip -run '^$' -bench SippDeposits -benchtime 1x -sip.rate 50 -sip.calls 1000
 func BenchmarkSippDeposits(b *testing.B) {
 	const mailboxes = 50
-	f := start(b, Config{SilenceTimeout: 30 * time.Second, RTPPortMin: 30000, RTPPortMax: 40000})
+	f := start(b, Config{SilenceTimeout: 30 * time.Second, RTPPortMin: 30000, RTPPortMax: 40000, MaxCalls: 5000})
 	ctx := context.Background()
 	for i := 0; i < mailboxes; i++ {
 		n := fmt.Sprintf("4%03d", i)
@@ -98,6 +98,21 @@ func BenchmarkSippDeposits(b *testing.B) {
 			break
 		}
 		time.Sleep(500 * time.Millisecond)
+	}
+	if total != *benchCalls {
+		for _, msg := range []string{"message stored", "nothing recorded, no message", "deposit failed", "call not established", "deposit check failed, recording anyway"} {
+			b.Logf("%q: %d", msg, len(f.log.find(msg, nil)))
+		}
+		for i, e := range f.log.find("call not established", nil) {
+			if i < 3 {
+				b.Logf("not established: %v", e.Attrs)
+			}
+		}
+		for _, e := range f.log.find("recorded", nil) {
+			if e.Attrs["bytes"] == "0" {
+				b.Logf("empty recording: %v", e.Attrs)
+			}
+		}
 	}
 	require.Equal(b, *benchCalls, total, "every call stored a message")
 	if worst >= 2 {

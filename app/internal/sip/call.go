@@ -251,7 +251,8 @@ const (
 func (c *call) record(maxLen time.Duration) ([]byte, stopReason) {
 	c.m.startRecording()
 	limit := int(maxLen / time.Second * audio.SampleRate)
-	tick := time.NewTicker(20 * time.Millisecond)
+	// Limits are checked ten times a second; the recording is cut to the exact limit after.
+	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	reason := stopHangup
 	lastKeepalive := time.Now()

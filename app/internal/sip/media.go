@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net"
 	"sync"
@@ -118,7 +119,7 @@ func (m *media) sinkLocked(b []byte) {
 		return
 	}
 	m.rec = append(m.rec, b...)
-	if audio.Level(audio.WAV{Encoding: m.codec.Encoding, Data: b}.ToPCM16()) >= m.voice {
+	if level(b, m.codec.Encoding) >= m.voice {
 		m.lastVoice = time.Now()
 		m.voiceEnd = len(m.rec)
 	}
@@ -270,4 +271,21 @@ func (m *media) counts() (total, before int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.packets, m.packetsBefore
+}
+
+// level is the RMS of G.711 samples, decoded in place: it runs for every received packet.
+func level(b []byte, enc audio.Encoding) float64 {
+	if len(b) == 0 {
+		return 0
+	}
+	decode := audio.DecodeALaw
+	if enc == audio.ULaw {
+		decode = audio.DecodeULaw
+	}
+	var sum float64
+	for _, c := range b {
+		v := float64(decode(c))
+		sum += v * v
+	}
+	return math.Sqrt(sum / float64(len(b)))
 }

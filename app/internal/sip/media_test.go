@@ -10,6 +10,8 @@ import (
 	"github.com/pion/rtp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/voicemail-platform/voicemail/app/internal/audio"
 )
 
 // mediaPair is a call's media on one loopback socket and a "phone" socket facing it.
@@ -94,4 +96,12 @@ func TestMediaReceivesKeysAndRecordsInOrder(t *testing.T) {
 	assert.Equal(t, []byte{2, 2, 3, 3}, rec, "reordered audio comes out in order, the jitter buffer flushed")
 	_, _, idle := m.status()
 	assert.Less(t, idle, time.Second, "media seen")
+}
+
+func TestLevelMatchesAudioPackage(t *testing.T) {
+	for _, enc := range []audio.Encoding{audio.ALaw, audio.ULaw} {
+		b := audio.FromPCM16(enc, audio.Tone(440, 20, 9000))
+		assert.InDelta(t, audio.Level(audio.WAV{Encoding: enc, Data: b}.ToPCM16()), level(b, enc), 0.001)
+	}
+	assert.Zero(t, level(nil, audio.ALaw))
 }

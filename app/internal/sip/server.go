@@ -170,6 +170,9 @@ func (s *Server) listen(addr string) error {
 			}
 			return fmt.Errorf("listen tcp %s: %w", addr, err)
 		}
+		// Signalling for hundreds of calls shares this socket: a deep buffer rides out bursts
+		// (capped by net.core.rmem_max).
+		_ = udp.SetReadBuffer(4 << 20)
 		s.udp, s.tcpL, s.port = udp, tcp, p
 		break
 	}
