@@ -47,7 +47,10 @@ type Options struct {
 	// DrainVisibility is the queued-deposit retry delay (VOICEMAIL_DRAIN_VISIBILITY), default 30 s.
 	DrainVisibility time.Duration
 	ShutdownGrace   time.Duration // default 25 s
-	SIP, IMAP       bool          // give every stamp SIP and IMAP listeners
+	// ShutdownDelay keeps a stamp's listener open after SIGTERM while /health/stamp answers 503,
+	// so the traffic manager moves away first (VOICEMAIL_SHUTDOWN_DELAY, default 0).
+	ShutdownDelay time.Duration
+	SIP, IMAP     bool // give every stamp SIP and IMAP listeners
 
 	// Traffic Manager monitor overrides; zero keeps the stack's values.
 	ProbeInterval     time.Duration
@@ -397,6 +400,7 @@ func (c *Cluster) newStamp(index int, s topology.Stamp) (*StampProc, error) {
 		"VOICEMAIL_DRAIN_INTERVAL="+c.opt.DrainInterval.String(),
 		"VOICEMAIL_DRAIN_VISIBILITY="+c.opt.DrainVisibility.String(),
 		"VOICEMAIL_SHUTDOWN_GRACE="+c.opt.ShutdownGrace.String(),
+		"VOICEMAIL_SHUTDOWN_DELAY="+c.opt.ShutdownDelay.String(),
 		// Stamps share one host: media on loopback, each in its own RTP port range.
 		"VOICEMAIL_SIP_MEDIA_IP=127.0.0.1",
 		"VOICEMAIL_SIP_RTP_BIND_IP=127.0.0.1",

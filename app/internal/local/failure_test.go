@@ -48,6 +48,8 @@ const (
 	tolerated     = 1
 	gatewayPoll   = 300 * time.Millisecond
 	gatewayDown   = 2
+	// shutdownDelay outlasts the traffic manager's detection, so SIGTERM drains without errors.
+	shutdownDelay = 3 * time.Second
 	// detection is the worst case until the traffic manager stops routing to a failed stamp:
 	// the failing probes plus a timeout, plus slack for a loaded 2-core machine.
 	detection = (tolerated+1)*probeInterval + probeTimeout + 3*time.Second
@@ -111,7 +113,7 @@ func startFixture(t *testing.T, stack string, mailboxes int) *fixture {
 	c, err := Start(ctx, Options{
 		Topology: topo, VoicemailBin: bin, Dir: t.TempDir(), SIP: true, IMAP: true,
 		HealthTimeout: healthTimeout, HealthCacheTTL: healthTTL, DrainInterval: 200 * time.Millisecond, DrainVisibility: 2 * time.Second,
-		ShutdownGrace: 10 * time.Second, ProbeInterval: probeInterval, ProbeTimeout: probeTimeout,
+		ShutdownGrace: 10 * time.Second, ShutdownDelay: shutdownDelay, ProbeInterval: probeInterval, ProbeTimeout: probeTimeout,
 		ToleratedFailures: &tol, ReplicationInterval: 300 * time.Millisecond,
 		GatewayPoll: gateway.PoolConfig{Interval: gatewayPoll, Timeout: 500 * time.Millisecond, FailuresToDown: gatewayDown},
 		Log:         debugLog(),
@@ -516,7 +518,8 @@ func TestFailureOneRegion(t *testing.T) {
 
 		fault := time.Now()
 		require.NoError(t, z1.Signal(syscall.SIGTERM))
-		time.Sleep(500 * time.Millisecond)
+		// The rest of the body arrives after the listener closed (after the shutdown delay).
+		time.Sleep(shutdownDelay + 500*time.Millisecond)
 		_, err = pw.Write(wav[half:])
 		require.NoError(t, pw.Close())
 		require.NoError(t, err)
@@ -536,6 +539,7 @@ func TestFailureOneRegion(t *testing.T) {
 		time.Sleep(time.Second)
 		w := f.load.window(fault, time.Now(), z1.Stamp.ID)
 		recovery := recoveredAfter(fault, w)
+		assert.Zero(t, w.failedByKind["deposit"], "SIGTERM with a shutdown delay fails no deposit: %v", w.firstErrs)
 		require.NoError(t, z1.Start(context.Background()))
 		f.waitRouting(t, 30*time.Second)
 		accepted, lost := f.verify(t, 30*time.Second)
