@@ -12,6 +12,8 @@ gen() { # name text
 }
 gen unavailable "The person you are calling is not available. Please leave a message after the tone."
 gen busy "The person you are calling is busy. Please leave a message after the tone."
+gen is-unavailable "is not available. Please leave a message after the tone."
+gen is-busy "is busy. Please leave a message after the tone."
 gen mailbox-full "This mailbox is full and cannot take messages. Goodbye."
 gen message-saved "Your message has been saved. Goodbye."
 gen enter-mailbox "Please enter your mailbox number, then press pound."

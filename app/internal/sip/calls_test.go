@@ -173,3 +173,28 @@ func TestSippMaxLengthEndsRecording(t *testing.T) {
 	msg := onlyMessage(t, f.svc, "3011")
 	assert.InDelta(t, 3.0, msg.Seconds, 0.01, "cut at the mailbox's limit")
 }
+
+func TestGreetingChoice(t *testing.T) {
+	ctx := context.Background()
+	f := start(t, Config{})
+	log := f.srv.log
+	voicemailtest.Provision(t, f.svc, "3012", "2468")
+	choose := func(c Cause) greeting {
+		return f.srv.chooseGreeting(ctx, log, "3012", c, voicemail.GreetingUnavailable)
+	}
+	assert.Equal(t, greeting{Builtin: "unavailable"}, choose(CauseUnavailable))
+	assert.Equal(t, greeting{Builtin: "busy"}, choose(CauseBusy))
+
+	require.NoError(t, f.svc.PutGreeting(ctx, "3012", voicemail.GreetingName, toneWAV(300, 200)))
+	g := choose(CauseBusy)
+	assert.Equal(t, voicemail.GreetingName, g.Kind)
+	assert.Equal(t, "is-busy", g.Builtin, "name, then \"is busy\"")
+
+	require.NoError(t, f.svc.PutGreeting(ctx, "3012", voicemail.GreetingUnavailable, toneWAV(400, 200)))
+	assert.Equal(t, voicemail.GreetingUnavailable, choose(CauseUnavailable).Kind)
+	require.NoError(t, f.svc.PutGreeting(ctx, "3012", voicemail.GreetingTemporary, toneWAV(500, 200)))
+	assert.Equal(t, voicemail.GreetingTemporary, choose(CauseUnavailable).Kind, "temporary overrides unavailable")
+	assert.Equal(t, voicemail.GreetingName, choose(CauseBusy).Kind, "but not busy")
+	require.NoError(t, f.svc.PutGreeting(ctx, "3012", voicemail.GreetingBusy, toneWAV(600, 200)))
+	assert.Equal(t, greeting{Kind: voicemail.GreetingBusy, WAV: choose(CauseBusy).WAV}, choose(CauseBusy))
+}

@@ -40,14 +40,14 @@ func (c *call) deposit(mb voicemail.Mailbox, full bool, r routing, g greeting) {
 // greeting is what a deposit call plays before the beep: a stored greeting already in the
 // call's codec, or the name of a built-in prompt.
 type greeting struct {
-	Kind    voicemail.GreetingKind // empty for the built-in prompt
+	Kind    voicemail.GreetingKind // recorded greeting to play, if any
 	WAV     audio.WAV
-	Builtin string
+	Builtin string // prompt to play (after the recorded name, when Kind is name)
 }
 
 // chooseGreeting picks the mailbox's recorded greeting for the cause (busy for 486; else a
 // recorded temporary greeting overrides the active one, normally unavailable), else the
-// built-in prompt. It runs before the call is answered so a slow store delays ringing, not
+// recorded name followed by a built-in "is not available"/"is busy", else the built-in prompt. It runs before the call is answered so a slow store delays ringing, not
 // the beep.
 func (s *Server) chooseGreeting(ctx context.Context, log *slog.Logger, number string, cause Cause,
 	active voicemail.GreetingKind) greeting {
@@ -78,17 +78,27 @@ func (s *Server) chooseGreeting(ctx context.Context, log *slog.Logger, number st
 		}
 		return greeting{Kind: k, WAV: w}
 	}
+	// No greeting for the case, but a recorded name: "<name> is not available / is busy".
+	if wav, err := s.svc.Greeting(ctx, number, voicemail.GreetingName); err == nil {
+		if w, err := audio.Parse(wav); err == nil {
+			return greeting{Kind: voicemail.GreetingName, WAV: w, Builtin: "is-" + builtin}
+		}
+	}
 	return greeting{Builtin: builtin}
 }
 
-// playGreeting plays the chosen greeting; any key skips to the beep.
+// playGreeting plays the chosen greeting (a recording, a built-in prompt, or a recorded name
+// followed by a prompt); any key skips to the beep.
 func (c *call) playGreeting(number string, g greeting) {
-	if g.Kind == "" {
-		c.say(true, g.Builtin)
-		return
+	if g.Kind != "" {
+		c.log.Debug("play", "greeting", string(g.Kind), "mailbox", number)
+		if _, pressed := c.playSamples(audio.Convert(g.WAV, c.m.codec.Encoding), true); pressed || c.ended() {
+			return
+		}
 	}
-	c.log.Debug("play", "greeting", string(g.Kind), "mailbox", number)
-	c.playSamples(audio.Convert(g.WAV, c.m.codec.Encoding), true)
+	if g.Builtin != "" {
+		c.say(true, g.Builtin)
+	}
 }
 
 // store deposits the recording as a WAV in the call's codec. An empty recording (the caller
