@@ -33,8 +33,10 @@ func run() int {
 		log.Warn("VOICEMAIL_OPERATOR_TOKEN unset; using a generated token for this local store", "file", cfg.OperatorTokenFile)
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	sigCtx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	defer stop()
+	ctx, cancel := context.WithCancelCause(sigCtx)
+	defer cancel(nil)
 
 	app, err := server.New(ctx, cfg, log)
 	if err != nil {
@@ -48,17 +50,25 @@ func run() int {
 		return 1
 	}
 
-	// ---- SIP and IMAP servers: wired here by the lead. ----
-	// Both use app.Service (the *voicemail.Service). Start them with ctx so SIGTERM stops them
-	// together with HTTP, e.g.
-	//   if cfg.SIPAddr != "" { go sip.Serve(ctx, cfg.SIPAddr, app.Service, log) }
-	//   if cfg.IMAPAddr != "" { go imap.Serve(ctx, cfg.IMAPAddr, app.Service, log) }
-	// ---- end SIP and IMAP ----
+	// SIP and IMAP share the service and stop with HTTP on SIGTERM. Each returns only after
+	// its calls or sessions have ended (recordings stored), so the store closes after them.
+	protocols, err := startProtocols(ctx, cancel, app, log)
+	if err != nil {
+		log.Error("start", "err", err)
+		return 2
+	}
 
-	if err := app.Serve(ctx, l); err != nil {
-		log.Error("serve", "err", err)
-		return 1
+	serveErr := app.Serve(ctx, l)
+	cancel(nil) // an HTTP failure also stops SIP and IMAP
+	code := 0
+	if serveErr != nil {
+		log.Error("serve", "err", serveErr)
+		code = 1
+	}
+	for _, err := range protocols.wait() {
+		log.Error("protocol server", "err", err)
+		code = 1
 	}
 	log.Info("stopped")
-	return 0
+	return code
 }

@@ -1,0 +1,106 @@
+package main_test
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func freeUDPAddr(t *testing.T) string {
+	// SIP listens on UDP and TCP on one port: find one that is free for both.
+	for range 20 {
+		u, err := net.ListenPacket("udp", "127.0.0.1:0")
+		require.NoError(t, err)
+		addr := u.LocalAddr().String()
+		l, err := net.Listen("tcp", addr)
+		u.Close()
+		if err == nil {
+			l.Close()
+			return addr
+		}
+	}
+	t.Fatal("no free UDP+TCP port")
+	return ""
+}
+
+// TestBinaryServesSIPAndIMAP: with both addresses set the one process answers SIP OPTIONS and
+// greets IMAP clients, and SIGTERM still ends it cleanly.
+func TestBinaryServesSIPAndIMAP(t *testing.T) {
+	bin := build(t)
+	sipAddr, imapAddr := freeUDPAddr(t), freeAddr(t)
+	p := start(t, bin, t.TempDir(), "VOICEMAIL_SIP_ADDR="+sipAddr, "VOICEMAIL_IMAP_ADDR="+imapAddr,
+		"VOICEMAIL_SIP_RTP_PORTS=31000-31100")
+
+	var imapGreeting string
+	require.Eventually(t, func() bool {
+		c, err := net.Dial("tcp", imapAddr)
+		if err != nil {
+			return false
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+		imapGreeting, err = bufio.NewReader(c).ReadString('\n')
+		return err == nil
+	}, 10*time.Second, 50*time.Millisecond, "imap: %s", p.out)
+	assert.True(t, strings.HasPrefix(imapGreeting, "* OK"), imapGreeting)
+
+	c, err := net.Dial("udp", sipAddr)
+	require.NoError(t, err)
+	defer c.Close()
+	local := c.LocalAddr().String()
+	options := fmt.Sprintf("OPTIONS sip:voicemail@%s SIP/2.0\r\n"+
+		"Via: SIP/2.0/UDP %s;branch=z9hG4bK-opt1\r\nMax-Forwards: 70\r\n"+
+		"From: <sip:probe@%s>;tag=1\r\nTo: <sip:voicemail@%s>\r\nCall-ID: opt-1@test\r\n"+
+		"CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n", sipAddr, local, local, sipAddr)
+	var reply string
+	require.Eventually(t, func() bool {
+		if _, err := c.Write([]byte(options)); err != nil {
+			return false
+		}
+		_ = c.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+		buf := make([]byte, 4096)
+		n, err := c.Read(buf)
+		reply = string(buf[:n])
+		return err == nil
+	}, 10*time.Second, 100*time.Millisecond, "sip: %s", p.out)
+	assert.True(t, strings.HasPrefix(reply, "SIP/2.0 200"), reply)
+
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
+	assert.Equal(t, 0, p.wait(t), p.out.String())
+}
+
+// TestBadProtocolConfigFailsAtStart: a malformed SIP setting stops the process before it serves,
+// naming the variable.
+func TestBadProtocolConfigFailsAtStart(t *testing.T) {
+	bin := build(t)
+	cmd := exec.Command(bin)
+	cmd.Env = append(cmd.Environ(), "VOICEMAIL_DATA_DIR="+t.TempDir(), "VOICEMAIL_HTTP_ADDR="+freeAddr(t),
+		"VOICEMAIL_OPERATOR_TOKEN="+token, "VOICEMAIL_SIP_ADDR="+freeUDPAddr(t), "VOICEMAIL_SIP_RTP_PORTS=many")
+	out, err := cmd.CombinedOutput()
+	require.Error(t, err)
+	assert.Equal(t, 2, cmd.ProcessState.ExitCode())
+	assert.Contains(t, string(out), "VOICEMAIL_SIP_RTP_PORTS")
+}
+
+// TestProtocolListenFailureStopsProcess: a stamp must not keep serving HTTP with IMAP missing.
+func TestProtocolListenFailureStopsProcess(t *testing.T) {
+	bin := build(t)
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer taken.Close()
+	cmd := exec.Command(bin)
+	cmd.Env = append(cmd.Environ(), "VOICEMAIL_DATA_DIR="+t.TempDir(), "VOICEMAIL_HTTP_ADDR="+freeAddr(t),
+		"VOICEMAIL_OPERATOR_TOKEN="+token, "VOICEMAIL_IMAP_ADDR="+taken.Addr().String())
+	out, err := cmd.CombinedOutput()
+	require.Error(t, err, string(out))
+	assert.Equal(t, 1, cmd.ProcessState.ExitCode())
+	assert.Contains(t, string(out), "address already in use")
+}
