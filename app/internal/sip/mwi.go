@@ -15,6 +15,9 @@ import (
 	"github.com/voicemail-platform/voicemail/app/internal/voicemail"
 )
 
+// maxSubscriptions bounds the goroutines and service subscriptions a SUBSCRIBE flood can pin.
+const maxSubscriptions = 20000
+
 // subscription is one SUBSCRIBE dialog for a mailbox's message-summary (RFC 3265/3842).
 type subscription struct {
 	id        string
@@ -80,6 +83,13 @@ func (s *Server) onSubscribe(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 
+	s.mu.Lock()
+	n := len(s.subs)
+	s.mu.Unlock()
+	if n >= maxSubscriptions {
+		s.respond(tx, req, 503, "Service Unavailable", sip.NewHeader("Retry-After", "60"))
+		return
+	}
 	number := req.Recipient.User
 	if slices.Contains(s.cfg.AccessNumbers, number) {
 		number = req.From().Address.User
