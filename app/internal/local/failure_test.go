@@ -316,7 +316,8 @@ func (f *fixture) verify(t *testing.T, d time.Duration) (accepted, lost int) {
 		}
 		return out
 	}
-	deadline := time.Now().Add(d)
+	start := time.Now()
+	deadline := start.Add(d)
 	var miss []string
 	for {
 		miss = missing()
@@ -328,6 +329,7 @@ func (f *fixture) verify(t *testing.T, d time.Duration) (accepted, lost int) {
 	if len(miss) > 0 {
 		t.Errorf("%d accepted deposits missing, e.g. %v", len(miss), miss[:min(5, len(miss))])
 	}
+	t.Logf("  %d accepted deposits checked in %d regions; all present after %.2fs", len(ds), len(f.c.Regions), time.Since(start).Seconds())
 	// A deposit missing in several regions is one lost deposit.
 	lostIDs := map[string]bool{}
 	for _, m := range miss {
@@ -761,7 +763,9 @@ func TestFailureTwoRegions(t *testing.T) {
 		w := f.load.window(fault, end, sp.Stamp.ID)
 		recovery := recoveredAfter(fault, w)
 		sp.Proxies[azurite.Table].Restore()
-		f.waitRouting(t, 30*time.Second)
+		t.Logf("  phases: fault->window end %.2fs, window settled after %.2fs", end.Sub(fault).Seconds(), time.Since(end).Seconds())
+		back := f.waitRouting(t, 30*time.Second)
+		t.Logf("  back in rotation after %.2fs", back.Seconds())
 		after := goroutines(t, sp)
 		accepted, lost := f.verify(t, 30*time.Second)
 		report(t, 6, "hanging-dependency", w, recovery, accepted, lost,
