@@ -11,9 +11,6 @@ import (
 	"github.com/voicemail-platform/voicemail/stamp"
 )
 
-// ServiceTable is the metadata table the service reads and writes (VOICEMAIL_TABLE).
-const ServiceTable = "voicemail"
-
 // ArgsForStamp maps the stamp component's seam onto Args: everything the workload needs
 // comes from the stamp (cluster, identity, public IP, endpoints), the global layer (tenant)
 // and the plan (replicas, image, names).
@@ -27,7 +24,7 @@ func ArgsForStamp(ctx *pulumi.Context, t topology.Topology, g *global.Global, s 
 		"VOICEMAIL_TABLE_ENDPOINT":   s.CosmosTableEndpoint,
 		"VOICEMAIL_BLOB_ENDPOINT":    s.BlobEndpoint,
 		"VOICEMAIL_QUEUE_ENDPOINT":   s.QueueEndpoint,
-		"VOICEMAIL_TABLE":            pulumi.String(ServiceTable),
+		"VOICEMAIL_TABLE":            pulumi.String(topology.ServiceTable),
 		"VOICEMAIL_AUDIO_CONTAINER":  s.AudioContainer,
 		"VOICEMAIL_QUEUE":            pulumi.String(topology.DepositQueue),
 		"VOICEMAIL_STATE_CONTAINER":  s.StateContainer,
