@@ -174,7 +174,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		s.live[dlg.ID] = lc
 		s.mu.Unlock()
 	}
-	callCtx, stop := context.WithCancel(dlg.Context())
+	callCtx, stop := context.WithTimeout(dlg.Context(), s.cfg.MaxCallDuration)
 	defer stop()
 	go func() { // server shutdown ends the call too
 		select {

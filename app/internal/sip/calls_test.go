@@ -134,7 +134,7 @@ func TestSippRetrievalWithSIPInfoKeys(t *testing.T) {
 	t.Parallel()
 	f := start(t, Config{})
 	voicemailtest.Provision(t, f.svc, "3008", "2468")
-	sipp(t, f.addr, "retrieve_info.xml", map[string]string{"ruri": "sip:3008@" + f.addr, "caller": "3008"})
+	sipp(t, f.addr, "retrieve_info.xml", map[string]string{"ruri": "sip:3008@" + f.addr, "caller": "3008", "first": "*"})
 	f.log.waitFor(t, time.Second, "play", map[string]string{"prompt": "you-have"}) // logged in
 	assert.NotEmpty(t, f.log.find("play", map[string]string{"prompt": "goodbye"}))
 }
@@ -197,4 +197,19 @@ func TestGreetingChoice(t *testing.T) {
 	assert.Equal(t, voicemail.GreetingName, choose(CauseBusy).Kind, "but not busy")
 	require.NoError(t, f.svc.PutGreeting(ctx, "3012", voicemail.GreetingBusy, toneWAV(600, 200)))
 	assert.Equal(t, greeting{Kind: voicemail.GreetingBusy, WAV: choose(CauseBusy).WAV}, choose(CauseBusy))
+}
+
+func TestSippStarDuringGreetingLogsIn(t *testing.T) {
+	t.Parallel()
+	f := start(t, Config{})
+	voicemailtest.Provision(t, f.svc, "3013", "2468")
+	// A forwarded call (RFC 4458, no answer) into the deposit greeting; '*' switches to login.
+	ruri := "sip:voicemail@" + f.addr + ";target=3013;cause=408"
+	sipp(t, f.addr, "retrieve_info.xml", map[string]string{"ruri": ruri, "caller": "5550266", "first": "*"})
+	assert.NotEmpty(t, f.log.find("login from greeting", map[string]string{"mailbox": "3013"}))
+	f.log.waitFor(t, time.Second, "play", map[string]string{"prompt": "you-have"})
+	assert.Empty(t, f.log.find("play", map[string]string{"prompt": "beep"}), "no recording")
+	msgs, err := f.svc.Messages(context.Background(), "3013", "")
+	require.NoError(t, err)
+	assert.Empty(t, msgs)
 }

@@ -36,6 +36,9 @@ type Config struct {
 	MWIExpires int
 	// MaxCalls rejects new calls with 503 beyond this many. Default 1000.
 	MaxCalls int
+	// MaxCallDuration hangs up any call after this long (a stuck menu, a forgotten line).
+	// Default 1 h.
+	MaxCallDuration time.Duration
 	// VoiceLevel is the RMS level (16-bit scale) that counts as speech for the silence timeout.
 	// Default 300.
 	VoiceLevel float64
@@ -61,6 +64,7 @@ func (c Config) withDefaults() Config {
 	defD(&c.SilenceTimeout, 10*time.Second)
 	defD(&c.RTPTimeout, 30*time.Second)
 	defD(&c.DigitTimeout, 6*time.Second)
+	defD(&c.MaxCallDuration, time.Hour)
 	if c.VoiceLevel == 0 {
 		c.VoiceLevel = 300
 	}
@@ -75,7 +79,7 @@ func (c Config) validate() error {
 		return fmt.Errorf("VOICEMAIL_SIP_MEDIA_IP: %q is not an IP address", c.MediaIP)
 	case c.RTPBindIP != "" && net.ParseIP(c.RTPBindIP) == nil:
 		return fmt.Errorf("VOICEMAIL_SIP_RTP_BIND_IP: %q is not an IP address", c.RTPBindIP)
-	case c.SilenceTimeout < 0 || c.RTPTimeout < 0 || c.DigitTimeout < 0:
+	case c.SilenceTimeout < 0 || c.RTPTimeout < 0 || c.DigitTimeout < 0 || c.MaxCallDuration < 0:
 		return fmt.Errorf("VOICEMAIL_SIP_*_TIMEOUT: timeouts must be positive")
 	}
 	for _, n := range c.AccessNumbers {
@@ -114,6 +118,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		{"VOICEMAIL_SIP_SILENCE_TIMEOUT", &c.SilenceTimeout},
 		{"VOICEMAIL_SIP_RTP_TIMEOUT", &c.RTPTimeout},
 		{"VOICEMAIL_SIP_DIGIT_TIMEOUT", &c.DigitTimeout},
+		{"VOICEMAIL_SIP_MAX_CALL_DURATION", &c.MaxCallDuration},
 	}
 	for _, d := range durations {
 		if v := getenv(d.key); v != "" {

@@ -40,6 +40,7 @@ func TestConfigFromEnv(t *testing.T) {
 		{"VOICEMAIL_SIP_SILENCE_TIMEOUT", "ten"},
 		{"VOICEMAIL_SIP_RTP_TIMEOUT", "-1s"},
 		{"VOICEMAIL_SIP_MAX_CALLS", "0"},
+		{"VOICEMAIL_SIP_MAX_CALL_DURATION", "forever"},
 		{"VOICEMAIL_SIP_ACCESS_NUMBERS", "8500,sip:x@y"},
 	} {
 		_, err := ConfigFromEnv(env(tc.key, tc.val))

@@ -16,7 +16,12 @@ func (c *call) deposit(mb voicemail.Mailbox, full bool, r routing, g greeting) {
 		c.say(false, "mailbox-full")
 		return
 	}
-	c.playGreeting(mb.Number, g)
+	if k, _ := c.playGreeting(mb.Number, g); k == '*' {
+		// The owner calling their own forwarded line: '*' during the greeting logs in.
+		c.log.Info("login from greeting", "mailbox", mb.Number)
+		c.retrieve(mb.Number)
+		return
+	}
 	if c.ended() {
 		return
 	}
@@ -88,17 +93,18 @@ func (s *Server) chooseGreeting(ctx context.Context, log *slog.Logger, number st
 }
 
 // playGreeting plays the chosen greeting (a recording, a built-in prompt, or a recorded name
-// followed by a prompt); any key skips to the beep.
-func (c *call) playGreeting(number string, g greeting) {
+// followed by a prompt); any key skips to the beep and is returned.
+func (c *call) playGreeting(number string, g greeting) (rune, bool) {
 	if g.Kind != "" {
 		c.log.Debug("play", "greeting", string(g.Kind), "mailbox", number)
-		if _, pressed := c.playSamples(audio.Convert(g.WAV, c.m.codec.Encoding), true); pressed || c.ended() {
-			return
+		if k, pressed := c.playSamples(audio.Convert(g.WAV, c.m.codec.Encoding), true); pressed || c.ended() {
+			return k, pressed
 		}
 	}
 	if g.Builtin != "" {
-		c.say(true, g.Builtin)
+		return c.say(true, g.Builtin)
 	}
+	return 0, false
 }
 
 // store deposits the recording as a WAV in the call's codec. An empty recording (the caller
