@@ -162,14 +162,18 @@ func Start(ctx context.Context, opt Options) (_ *Cluster, err error) {
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	c.cancel = cancel
 
-	// Regions: one Azurite each, started in parallel (each takes a few seconds).
+	// Regions: one Azurite each. Node boots slowly and CPU-bound, so two at a time: a prod
+	// stack's twelve processes started at once starve each other past their start timeout.
 	backends := map[string]*store.Backend{}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	errs := make([]error, len(opt.Topology.Regions))
 	c.Regions = make([]*Region, len(opt.Topology.Regions))
+	slots := make(chan struct{}, 2)
 	for i, r := range opt.Topology.Regions {
 		wg.Go(func() {
+			slots <- struct{}{}
+			defer func() { <-slots }()
 			az, err := azurite.Start(ctx, azurite.Options{Dir: filepath.Join(c.Dir, "azurite-"+r.Name)})
 			if err != nil {
 				errs[i] = fmt.Errorf("region %s: %w", r.Name, err)
