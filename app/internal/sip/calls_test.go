@@ -61,7 +61,7 @@ func TestSippLostLegEndsByRTPTimeoutAndKeepsMessage(t *testing.T) {
 	require.NoError(t, f.svc.PutGreeting(context.Background(), "3003", voicemail.GreetingUnavailable, toneWAV(600, 300)))
 
 	// sipp streams 7 s and then sends nothing and no BYE; the server hangs up.
-	sipp(t, f.addr, "deposit_vanish.xml", map[string]string{"ruri": "sip:3003@" + f.addr, "caller": "5550188", "pcap": sippShare + "/g711a.pcap"}, "-d", "1000")
+	sipp(t, f.addr, "deposit_vanish.xml", map[string]string{"ruri": "sip:3003@" + f.addr, "caller": "5550188", "pcap": sippShare + "/g711a.pcap"}, "-d", "2000")
 	assert.NotEmpty(t, f.log.find("recorded", map[string]string{"reason": "rtp-timeout"}))
 	assert.InDelta(t, 7.08, onlyMessage(t, f.svc, "3003").Seconds, 0.2)
 }
@@ -118,7 +118,7 @@ func TestSippLossReorderAndSSRCChangeKeepTiming(t *testing.T) {
 	pcap, sent := impairedPcap(t, drop, swap, 120)
 	require.Equal(t, g711aBytes-6*240, sent)
 
-	sipp(t, f.addr, "deposit.xml", map[string]string{"ruri": "sip:3007@" + f.addr, "caller": "5550222", "pcap": pcap}, "-d", "1000")
+	sipp(t, f.addr, "deposit.xml", map[string]string{"ruri": "sip:3007@" + f.addr, "caller": "5550222", "pcap": pcap}, "-d", "2000")
 	f.log.waitFor(t, 5*time.Second, "message stored", map[string]string{"mailbox": "3007"})
 	wav, err := f.svc.Audio(context.Background(), "3007", onlyMessage(t, f.svc, "3007").ID)
 	require.NoError(t, err)
@@ -152,11 +152,11 @@ func TestSippLateOfferDeposit(t *testing.T) {
 
 func TestSippSilenceEndsRecording(t *testing.T) {
 	t.Parallel()
-	f := start(t, Config{SilenceTimeout: 1500 * time.Millisecond})
+	f := start(t, Config{SilenceTimeout: 2500 * time.Millisecond})
 	voicemailtest.Provision(t, f.svc, "3010", "2468")
 	require.NoError(t, f.svc.PutGreeting(context.Background(), "3010", voicemail.GreetingUnavailable, toneWAV(600, 300)))
 	// sipp talks for 7 s, then is silent (no BYE): the server ends the message, confirms, hangs up.
-	sipp(t, f.addr, "deposit_vanish.xml", map[string]string{"ruri": "sip:3010@" + f.addr, "caller": "5550244", "pcap": sippShare + "/g711a.pcap"}, "-d", "1000")
+	sipp(t, f.addr, "deposit_vanish.xml", map[string]string{"ruri": "sip:3010@" + f.addr, "caller": "5550244", "pcap": sippShare + "/g711a.pcap"}, "-d", "2000")
 	assert.NotEmpty(t, f.log.find("recorded", map[string]string{"reason": "silence"}))
 	assert.NotEmpty(t, f.log.find("play", map[string]string{"prompt": "message-saved"}))
 	assert.InDelta(t, 7.08, onlyMessage(t, f.svc, "3010").Seconds, 0.3, "speech kept, the silence trimmed")

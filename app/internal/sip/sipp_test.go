@@ -37,10 +37,10 @@ func TestSippDepositStoresStreamedAudio(t *testing.T) {
 		uas <- runSipp(t, "", "mwi_uas.xml", nil, "-p", itoa(mwiPort), "-timeout", "30s")
 	}()
 
-	// Greeting (0.5 s) and beep (0.3 s) are over when sipp starts streaming after 1.2 s.
+	// Greeting (0.5 s) and beep (0.3 s) are over well before sipp starts streaming, after 2 s.
 	sipp(t, f.addr, "deposit.xml", map[string]string{
 		"ruri": "sip:1001@" + f.addr, "caller": "5550100", "pcap": sippShare + "/g711a.pcap",
-	}, "-d", "1200")
+	}, "-d", "2000")
 
 	f.log.waitFor(t, 5*time.Second, "message stored", map[string]string{"mailbox": "1001"})
 	msgs, err := f.svc.Messages(ctx, "1001", voicemail.FolderNew)
