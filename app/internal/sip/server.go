@@ -139,6 +139,9 @@ func (s *Server) Addr() string { return net.JoinHostPort(s.host, strconv.Itoa(s.
 func (s *Server) ActiveCalls() int { return int(s.active.Load()) }
 
 func (s *Server) listen(addr string) error {
+	if s.udp != nil {
+		return errors.New("sip: Serve called twice on one Server")
+	}
 	host, portStr, err := net.SplitHostPort(addr)
 	if err != nil {
 		return fmt.Errorf("VOICEMAIL_SIP_ADDR: %q: %w", addr, err)
