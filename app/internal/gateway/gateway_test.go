@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -498,4 +499,39 @@ func freeUDP(t *testing.T) int {
 	require.NoError(t, err)
 	defer c.Close()
 	return c.LocalAddr().(*net.UDPAddr).Port
+}
+
+func TestInFlightCallEndsWithItsStampAndNewCallsSucceed(t *testing.T) {
+	a, b := newStamp(t, "a"), newStamp(t, "b")
+	gw := startGateway(t, a.stamp(1), b.stamp(2))
+	u := newUAC(t, "TCP", gw.SIPAddr())
+	ok := u.invite(gw.SIPAddr(), "doomed")
+	require.Equal(t, 200, ok.status)
+	u.inDialog(gw.SIPAddr(), "ACK", 1, ok)
+
+	// The stamp holding the call goes away: it hangs up, and its BYE reaches the caller through
+	// the gateway (loose routing by the caller's Contact over the caller's TCP connection).
+	a.stop()
+	a.status.Store(503)
+	var bye *sipMsg
+	deadline := time.Now().Add(10 * time.Second)
+	for bye == nil && time.Now().Before(deadline) {
+		if m := u.recv(time.Until(deadline)); m != nil && !m.resp && m.method == "BYE" {
+			bye = m
+		}
+	}
+	require.NotNil(t, bye, "the caller learns that its call ended")
+	assert.Equal(t, ok.get("Call-ID"), bye.get("Call-ID"))
+	u.send(gw.SIPAddr(), strings.ReplaceAll(string(response(bye, 200, "OK").bytes()), "\r\n", "\n"))
+	require.Eventually(t, func() bool {
+		gw.Pool().PollAll(context.Background())
+		return slices.Equal(gw.Pool().Up(), []string{"b"})
+	}, 5*time.Second, 50*time.Millisecond)
+
+	// The caller calls again and lands on the healthy stamp.
+	again := u.invite(gw.SIPAddr(), "retry")
+	require.Equal(t, 200, again.status)
+	u.inDialog(gw.SIPAddr(), "ACK", 1, again)
+	u.inDialog(gw.SIPAddr(), "BYE", 2, again)
+	assert.Equal(t, 200, u.final("BYE").status)
 }
