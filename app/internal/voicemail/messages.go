@@ -29,7 +29,7 @@ func (s *Service) CanDeposit(ctx context.Context, number string) (Mailbox, error
 // depositView returns the mailbox and its message count, from the store or, during a metadata
 // outage, from the cache.
 func (s *Service) depositView(ctx context.Context, number string) (Mailbox, int, error) {
-	doc, err := s.mailboxDoc(ctx, number)
+	doc, err := s.depositDoc(ctx, number)
 	if err == nil {
 		return toMailbox(number, doc.Mailbox), len(doc.VisibleIDs()), nil
 	}
@@ -78,10 +78,13 @@ func (s *Service) Deposit(ctx context.Context, number string, d Deposit) (Messag
 	// again; no row points at it meanwhile. A caller-chosen id may be a retry of a stored
 	// message, so that is checked before anything is written.
 	putErr := make(chan error, 1)
-	if fresh {
-		go func() { putErr <- s.b.Blobs.Put(ctx, info.AudioRef, d.Audio) }()
+	put := func() error {
+		return s.bounded(ctx, func(ctx context.Context) error { return s.b.Blobs.Put(ctx, info.AudioRef, d.Audio) })
 	}
-	mb, count, existing, err := s.depositCheck(ctx, number, d.ID)
+	if fresh {
+		go func() { putErr <- put() }()
+	}
+	mb, count, existing, outage, err := s.depositCheck(ctx, number, d.ID)
 	if err == nil && existing != nil {
 		if fresh {
 			<-putErr
@@ -101,12 +104,20 @@ func (s *Service) Deposit(ctx context.Context, number string, d Deposit) (Messag
 		return Message{}, err
 	}
 	if !fresh {
-		putErr <- s.b.Blobs.Put(ctx, info.AudioRef, d.Audio)
+		putErr <- put()
 	}
 	perr := <-putErr
-	if perr == nil {
+	if perr == nil && outage != nil {
+		// The metadata store just failed or hung on the read: the queue is quicker than
+		// waiting for the write to fail too.
+		err = outage
+	} else if perr == nil {
 		var msg Message
-		if msg, err = s.storeRow(ctx, number, d.ID, info); err == nil {
+		err = s.bounded(ctx, func(ctx context.Context) (err error) {
+			msg, err = s.storeRow(ctx, number, d.ID, info)
+			return err
+		})
+		if err == nil {
 			s.observeDeposit("direct")
 			s.rememberDeposit(number)
 			s.publish(ctx, number, EventDeposited, d.ID)
@@ -130,23 +141,35 @@ func (s *Service) Deposit(ctx context.Context, number string, d Deposit) (Messag
 }
 
 // depositCheck reads the mailbox for a deposit (from the outage cache if the store is down)
-// and reports an already stored message with the same id.
-func (s *Service) depositCheck(ctx context.Context, number, id string) (Mailbox, int, *Message, error) {
-	doc, err := s.mailboxDoc(ctx, number)
+// and reports an already stored message with the same id. A non-nil outage is the store's
+// error when the answer came from the cache.
+func (s *Service) depositCheck(ctx context.Context, number, id string) (mb Mailbox, count int, existing *Message, outage error, err error) {
+	doc, err := s.depositDoc(ctx, number)
 	switch {
 	case err == nil:
 		if m, ok := doc.Messages[id]; ok && m.Info != nil {
 			msg := toMessage(number, id, m)
-			return Mailbox{}, 0, &msg, nil
+			return Mailbox{}, 0, &msg, nil, nil
 		}
-		return toMailbox(number, doc.Mailbox), len(doc.VisibleIDs()), nil, nil
+		return toMailbox(number, doc.Mailbox), len(doc.VisibleIDs()), nil, nil, nil
 	case errors.Is(err, ErrUnavailable):
 		if c, ok := s.cached(number); ok {
 			s.log.Warn("metadata unavailable; using cached mailbox for deposit", "mailbox", number, "err", err)
-			return c.mb, c.count, nil, nil
+			return c.mb, c.count, nil, err, nil
 		}
 	}
-	return Mailbox{}, 0, nil, err
+	return Mailbox{}, 0, nil, nil, err
+}
+
+// depositDoc is mailboxDoc under StoreTimeout: a hung metadata store then answers
+// ErrUnavailable in time for the outage cache and the queue path.
+func (s *Service) depositDoc(ctx context.Context, number string) (crdt.Doc, error) {
+	var doc crdt.Doc
+	err := s.bounded(ctx, func(ctx context.Context) (err error) {
+		doc, err = s.mailboxDoc(ctx, number)
+		return err
+	})
+	return doc, err
 }
 
 // storeRow writes the depositing region's message row: an insert (one round trip) for a new

@@ -22,6 +22,7 @@ const (
 	DefaultMaxMessages       = 100
 	DefaultLanguage          = "en"
 	MaxGreetingSeconds       = 300
+	DefaultStoreTimeout      = 2 * time.Second
 	// durationGrace tolerates recorders that stop a packet or two after the limit.
 	durationGrace = time.Second
 )
@@ -56,7 +57,11 @@ type Options struct {
 	// WatchInterval is how often Run polls subscribed mailboxes for changes made by other
 	// processes (default 5 s).
 	WatchInterval time.Duration
-	Observer      Observer
+	// StoreTimeout bounds each store call on the deposit path (default 2 s). A store that hangs
+	// (a black hole rather than a refused connection) would otherwise hold a deposit for the
+	// SDK's per-try timeout and retries; on the deadline the deposit takes the queue path.
+	StoreTimeout time.Duration
+	Observer     Observer
 }
 
 var regionRe = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
@@ -124,6 +129,9 @@ func New(opt Options) (*Service, error) {
 	if opt.DrainVisibility <= 0 {
 		opt.DrainVisibility = 30 * time.Second
 	}
+	if opt.StoreTimeout <= 0 {
+		opt.StoreTimeout = DefaultStoreTimeout
+	}
 	return &Service{
 		b:          opt.Backend,
 		region:     opt.Region,
@@ -169,6 +177,18 @@ func wrapStore(op string, err error) error {
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	return fmt.Errorf("%s: %w: %w", op, ErrUnavailable, err)
+}
+
+// bounded runs one store call under StoreTimeout. When that deadline (and not the caller's)
+// ends the call, the error is ErrUnavailable, so callers treat a hung store like a failed one.
+func (s *Service) bounded(ctx context.Context, fn func(context.Context) error) error {
+	cctx, cancel := context.WithTimeout(ctx, s.opt.StoreTimeout)
+	defer cancel()
+	err := fn(cctx)
+	if err != nil && ctx.Err() == nil && cctx.Err() != nil && !errors.Is(err, ErrUnavailable) {
+		return fmt.Errorf("%w: no answer within %s: %w", ErrUnavailable, s.opt.StoreTimeout, err)
+	}
+	return err
 }
 
 // load reads every region's rows of a mailbox and merges them.
@@ -365,7 +385,12 @@ func (s *Service) publish(ctx context.Context, number string, kind EventKind, id
 	ev := Event{Mailbox: number, Kind: kind, MessageID: id}
 	s.watchMu.Lock() // read and record atomically with respect to the watcher
 	defer s.watchMu.Unlock()
-	if doc, err := s.load(ctx, number); err == nil {
+	var doc crdt.Doc
+	err := s.bounded(ctx, func(ctx context.Context) (err error) {
+		doc, err = s.load(ctx, number)
+		return err
+	})
+	if err == nil {
 		ev.Summary = summary(doc)
 		s.subsMu.Lock()
 		s.seen[number] = fingerprint(doc) // the watcher need not announce this change again
