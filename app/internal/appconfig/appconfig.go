@@ -50,6 +50,7 @@ type Config struct {
 	ShutdownDelay    time.Duration
 	DrainInterval    time.Duration
 	DrainVisibility  time.Duration
+	StoreTimeout     time.Duration
 	LockoutThreshold int
 	LockoutDuration  time.Duration
 	LogLevel         slog.Level
@@ -90,6 +91,7 @@ var Vars = []Var{
 	{"VOICEMAIL_SHUTDOWN_DELAY", "0s", "time /health/ready reports 503 before the listener closes (lets Kubernetes stop routing)"},
 	{"VOICEMAIL_DRAIN_INTERVAL", "2s", "how often the deposit queue is drained"},
 	{"VOICEMAIL_DRAIN_VISIBILITY", "30s", "how long a queued deposit a drainer took stays hidden from other drainers (its retry delay when the store is down)"},
+	{"VOICEMAIL_STORE_TIMEOUT", "2s", "deadline of each store call on the deposit path; a store that does not answer in time is treated as down and the deposit takes the queue path"},
 	{"VOICEMAIL_LOCKOUT_THRESHOLD", "5", "wrong PINs before a mailbox locks"},
 	{"VOICEMAIL_LOCKOUT_DURATION", "5m", "how long a locked mailbox stays locked"},
 	{"VOICEMAIL_LOG_LEVEL", "info", "debug, info, warn or error"},
@@ -180,6 +182,7 @@ func Load(getenv func(string) string) (Config, error) {
 		ShutdownDelay:    dur("VOICEMAIL_SHUTDOWN_DELAY", "0s", 0, 5*time.Minute),
 		DrainInterval:    dur("VOICEMAIL_DRAIN_INTERVAL", "2s", 10*time.Millisecond, 10*time.Minute),
 		DrainVisibility:  dur("VOICEMAIL_DRAIN_VISIBILITY", "30s", time.Second, time.Hour),
+		StoreTimeout:     dur("VOICEMAIL_STORE_TIMEOUT", "2s", 100*time.Millisecond, time.Minute),
 		LockoutDuration:  dur("VOICEMAIL_LOCKOUT_DURATION", "5m", time.Second, 24*time.Hour),
 	}
 	c.StateBlob = get("VOICEMAIL_STATE_BLOB", c.Stamp)

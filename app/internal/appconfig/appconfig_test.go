@@ -21,6 +21,7 @@ func TestDefaults(t *testing.T) {
 	assert.Equal(t, "local-1", c.StateBlob)
 	assert.Equal(t, 3*time.Second, c.HealthTimeout)
 	assert.Equal(t, 10*time.Second, c.HealthCacheTTL)
+	assert.Equal(t, 2*time.Second, c.StoreTimeout)
 	assert.False(t, c.Azure())
 	assert.Empty(t, c.SIPAddr)
 }
@@ -35,6 +36,8 @@ func TestErrorsNameTheVariable(t *testing.T) {
 		{map[string]string{"VOICEMAIL_REGION": "West Europe"}, []string{"VOICEMAIL_REGION"}},
 		{map[string]string{"VOICEMAIL_HEALTH_TIMEOUT": "3"}, []string{"VOICEMAIL_HEALTH_TIMEOUT"}},
 		{map[string]string{"VOICEMAIL_HEALTH_CACHE_TTL": "-1s"}, []string{"VOICEMAIL_HEALTH_CACHE_TTL"}},
+		{map[string]string{"VOICEMAIL_STORE_TIMEOUT": "2"}, []string{"VOICEMAIL_STORE_TIMEOUT"}},
+		{map[string]string{"VOICEMAIL_STORE_TIMEOUT": "10ms"}, []string{"VOICEMAIL_STORE_TIMEOUT"}},
 		{map[string]string{"VOICEMAIL_OPERATOR_TOKEN": "short"}, []string{"VOICEMAIL_OPERATOR_TOKEN"}},
 		{map[string]string{"VOICEMAIL_LOCKOUT_THRESHOLD": "zero"}, []string{"VOICEMAIL_LOCKOUT_THRESHOLD"}},
 		{map[string]string{"VOICEMAIL_LOG_LEVEL": "loud"}, []string{"VOICEMAIL_LOG_LEVEL"}},

@@ -85,7 +85,7 @@ func New(ctx context.Context, cfg appconfig.Config, log *slog.Logger) (*App, err
 	svc, err := voicemail.New(voicemail.Options{
 		Backend: b, Region: cfg.Region, Node: cfg.Region + "/" + cfg.Stamp, Logger: log,
 		LockoutThreshold: cfg.LockoutThreshold, LockoutDuration: cfg.LockoutDuration,
-		DrainInterval: cfg.DrainInterval, DrainVisibility: cfg.DrainVisibility, Observer: m,
+		DrainInterval: cfg.DrainInterval, DrainVisibility: cfg.DrainVisibility, StoreTimeout: cfg.StoreTimeout, Observer: m,
 	})
 	if err != nil {
 		if b.Close != nil {
