@@ -237,6 +237,15 @@ func TestWorkloadWiring(t *testing.T) {
 				assert.Equal(t, pip.Outputs["ipAddress"], cm.Data["VOICEMAIL_SIP_MEDIA_IP"])
 				assert.Equal(t, s.FQDN, get(pip.Outputs, "dnsSettings", "fqdn"))
 
+				// The service's own loaders accept the pod's environment and read every key.
+				env := map[string]string{"VOICEMAIL_OPERATOR_TOKEN": "from-key-vault-0123456789"}
+				for k, v := range cm.Data {
+					env[k] = v
+				}
+				unread, err := deploytest.CheckServiceEnv(env)
+				require.NoError(t, err)
+				assert.Empty(t, unread, "ConfigMap keys the service does not read")
+
 				// The ConfigMap configures this stamp against its region's stores.
 				assert.Equal(t, s.ID, cm.Data["VOICEMAIL_STAMP"])
 				assert.Equal(t, s.Region, cm.Data["VOICEMAIL_REGION"])
