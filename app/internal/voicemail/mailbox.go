@@ -2,14 +2,17 @@ package voicemail
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/mail"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/voicemail-platform/voicemail/app/internal/audio"
 	"github.com/voicemail-platform/voicemail/app/internal/crdt"
+	"github.com/voicemail-platform/voicemail/app/internal/store"
 )
 
 var languageRe = regexp.MustCompile(`^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$`)
@@ -76,6 +79,11 @@ func (s *Service) Provision(ctx context.Context, number string, req ProvisionReq
 	doc, err := s.load(ctx, number)
 	if err != nil {
 		return Mailbox{}, false, err
+	}
+	if req.Notify.MWITarget != "" {
+		if err := s.indexMWI(ctx, number); err != nil {
+			return Mailbox{}, false, err
+		}
 	}
 	created := !doc.Mailbox.Exists()
 	ts := s.clock.Now()
@@ -161,6 +169,11 @@ func (s *Service) Configure(ctx context.Context, number string, p MailboxPatch) 
 			return Mailbox{}, err
 		}
 	}
+	if p.Notify != nil && p.Notify.MWITarget != "" {
+		if err := s.indexMWI(ctx, number); err != nil {
+			return Mailbox{}, err
+		}
+	}
 	ts := s.clock.Now()
 	err = update(ctx, s, number, entBox, func(m *crdt.Mailbox) error {
 		if p.DisplayName != nil {
@@ -192,6 +205,47 @@ func (s *Service) Configure(ctx context.Context, number string, p MailboxPatch) 
 	}
 	s.publish(ctx, number, EventChanged, "")
 	return s.Mailbox(ctx, number)
+}
+
+// mwiPartition indexes the mailboxes that have (or had) an MWI target: one row per mailbox and
+// region, so the SIP server finds them after a restart without scanning every mailbox. A row is
+// only a hint, written before the target itself and never removed; MWITargets checks each
+// mailbox. Mailbox numbers are digits, so the partition cannot clash with a mailbox.
+const mwiPartition = "mwi"
+
+func (s *Service) indexMWI(ctx context.Context, number string) error {
+	_, err := s.b.Meta.Insert(ctx, mwiPartition, store.RowKey(number, s.region), []byte("{}"))
+	if err != nil && !errors.Is(err, store.ErrExists) {
+		return wrapStore("index mwi target", err)
+	}
+	return nil
+}
+
+// MWITargets lists, sorted, the numbers of the mailboxes that have an MWI target (in any
+// region's view that has replicated here), for unsolicited MWI after a restart.
+func (s *Service) MWITargets(ctx context.Context) ([]string, error) {
+	rows, err := s.b.Meta.List(ctx, mwiPartition, "")
+	if err != nil {
+		return nil, wrapStore("list mwi targets", err)
+	}
+	var out []string
+	seen := map[string]bool{}
+	for _, r := range rows {
+		number, _ := store.SplitRowKey(r.Key)
+		if seen[number] || checkNumber(number) != nil {
+			continue
+		}
+		seen[number] = true
+		doc, err := s.load(ctx, number)
+		if err != nil {
+			return nil, err
+		}
+		if doc.Mailbox.Exists() && doc.Mailbox.MWITarget.V != "" {
+			out = append(out, number)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
 }
 
 // RemoveMailbox removes a mailbox with its messages and greetings. The removal is a tombstone

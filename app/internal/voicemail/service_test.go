@@ -421,3 +421,34 @@ func TestDepositNoticeOnNotificationQueue(t *testing.T) {
 	assert.Equal(t, vm.DepositNotice{Type: "deposited", Mailbox: "100200", MessageID: m.ID, Caller: "+4917",
 		Received: m.Received, DurationSeconds: 1, Region: "local"}, n)
 }
+
+func TestMWITargetsListsMailboxesWithATarget(t *testing.T) {
+	ctx := context.Background()
+	svc, _ := voicemailtest.NewWithOptions(t, vm.Options{})
+	target := vm.Notification{MWITarget: "sip:1001@192.0.2.1"}
+	_, _, err := svc.Provision(ctx, "4915550011", vm.ProvisionRequest{PIN: "1234", Notify: target})
+	require.NoError(t, err)
+	_, _, err = svc.Provision(ctx, "4915550012", vm.ProvisionRequest{PIN: "1234"})
+	require.NoError(t, err)
+	_, _, err = svc.Provision(ctx, "4915550013", vm.ProvisionRequest{PIN: "1234"})
+	require.NoError(t, err)
+	_, err = svc.Configure(ctx, "4915550013", vm.MailboxPatch{Notify: &target})
+	require.NoError(t, err)
+	_, _, err = svc.Provision(ctx, "4915550014", vm.ProvisionRequest{PIN: "1234", Notify: target})
+	require.NoError(t, err)
+
+	// A fresh process on the same store (a restart) finds them without having seen them.
+	fresh, err := vm.New(vm.Options{Backend: svc.Backend(), Region: "local"})
+	require.NoError(t, err)
+	got, err := fresh.MWITargets(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"4915550011", "4915550013", "4915550014"}, got)
+
+	// Clearing the target or removing the mailbox takes it off the list.
+	_, err = svc.Configure(ctx, "4915550011", vm.MailboxPatch{Notify: &vm.Notification{}})
+	require.NoError(t, err)
+	require.NoError(t, svc.RemoveMailbox(ctx, "4915550014"))
+	got, err = fresh.MWITargets(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"4915550013"}, got)
+}
