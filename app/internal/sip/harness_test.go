@@ -113,7 +113,12 @@ type fixture struct {
 // start runs a real service (embedded store) and a SIP server on a free loopback port.
 func start(t testing.TB, cfg Config) *fixture {
 	t.Helper()
-	svc := voicemailtest.New(t)
+	return startWith(t, voicemailtest.New(t), cfg)
+}
+
+// startWith runs a SIP server on a free loopback port in front of svc.
+func startWith(t testing.TB, svc *voicemail.Service, cfg Config) *fixture {
+	t.Helper()
 	cl := newCallLog()
 	if cfg.RTPPortMin == 0 {
 		base := 20000 + (os.Getpid()*37+int(time.Now().UnixNano()/1000))%20000

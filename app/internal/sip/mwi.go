@@ -238,9 +238,37 @@ func (s *Server) sendNotify(ctx context.Context, sub *subscription, sum voicemai
 	return nil
 }
 
+// mwiTargetsInterval is how often the list of mailboxes with an MWI target is read again, to
+// pick up targets configured after start (through the HTTP API of any stamp).
+const mwiTargetsInterval = time.Minute
+
+// watchTargets watches every mailbox with an MWI target, at start and every
+// mwiTargetsInterval, until ctx ends.
+func (s *Server) watchTargets(ctx context.Context) {
+	t := time.NewTicker(mwiTargetsInterval)
+	defer t.Stop()
+	for {
+		lctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		numbers, err := s.svc.MWITargets(lctx)
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			s.log.Warn("list mwi targets", "error", err)
+		}
+		for _, n := range numbers {
+			s.watch(n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
 // watch starts (once per mailbox) unsolicited MWI: on every change the mailbox's configured
 // Notify.MWITarget gets an out-of-dialog message-summary NOTIFY. Mailboxes are watched from
-// the first time this server sees them (a call or a subscription) until it stops.
+// start (watchTargets) or the first time this server sees them (a call or a subscription)
+// until it stops.
 func (s *Server) watch(number string) {
 	s.mu.Lock()
 	if _, ok := s.watched[number]; ok {
@@ -250,6 +278,7 @@ func (s *Server) watch(number string) {
 	events, unsubscribe := s.svc.Subscribe(number)
 	s.watched[number] = unsubscribe
 	s.mu.Unlock()
+	s.log.Debug("mwi watch", "mailbox", number)
 	go func() {
 		defer unsubscribe()
 		for {

@@ -209,6 +209,7 @@ func (s *Server) serve(ctx context.Context) error {
 	go func() { errc <- s.srv.ServeTCP(trackingListener{Listener: s.tcpL, streams: &s.tcp}) }()
 	close(s.ready)
 	s.log.Info("sip listening", "addr", s.Addr(), "transports", "udp,tcp")
+	go s.watchTargets(ctx)
 	var err error
 	select {
 	case <-ctx.Done():

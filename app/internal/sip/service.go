@@ -29,6 +29,9 @@ type Mailboxes interface {
 type Notifier interface {
 	Summary(ctx context.Context, number string) (voicemail.Summary, error)
 	Subscribe(number string) (<-chan voicemail.Event, func())
+	// MWITargets lists the mailboxes with an MWI target, so unsolicited MWI reaches mailboxes
+	// this server has not seen through a call or subscription since it started.
+	MWITargets(ctx context.Context) ([]string, error)
 }
 
 // Service is the whole of *voicemail.Service the SIP front end uses.
