@@ -2,7 +2,6 @@ package tests
 
 import (
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -16,6 +15,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/stretchr/testify/require"
 
+	"github.com/voicemail-platform/voicemail/app/deploy/deploytest"
 	"github.com/voicemail-platform/voicemail/internal/config"
 	"github.com/voicemail-platform/voicemail/internal/naming"
 )
@@ -166,10 +166,8 @@ func (m *mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
 			"clientId": "00000000-0000-0000-0000-0000000000cc", "objectId": "00000000-0000-0000-0000-0000000000dd",
 		}), nil
 	case strings.HasSuffix(args.Token, ":listManagedClusterUserCredentials"):
-		kc := fmt.Sprintf("apiVersion: v1\nkind: Config\nclusters:\n- name: %s\nusers:\n- name: clusterUser\n  user:\n    exec:\n      command: kubelogin\n", args.Args["resourceName"].StringValue())
-		return resource.NewPropertyMapFromMap(map[string]any{
-			"kubeconfigs": []any{map[string]any{"name": "clusterUser", "value": base64.StdEncoding.EncodeToString([]byte(kc))}},
-		}), nil
+		out, _ := deploytest.AnswerCall(args) // an exec kubeconfig as AKS returns it
+		return out, nil
 	}
 	return nil, fmt.Errorf("unexpected invoke %s", args.Token)
 }

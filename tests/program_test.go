@@ -74,6 +74,18 @@ func TestResourceCountsFollowTopology(t *testing.T) {
 				"SqlResourceSqlRoleAssignment":  S,
 				"RoleAssignment":                3*R + 5*S,
 				"pulumi:providers:azure-native": 1,
+				// The voicemail workload in every stamp (app/deploy; workload_test.go checks it).
+				"voicemail:app:Workload":                                       S,
+				"pulumi:providers:kubernetes":                                  S,
+				"kubernetes:core/v1:Namespace":                                 S,
+				"kubernetes:core/v1:ServiceAccount":                            S,
+				"kubernetes:core/v1:ConfigMap":                                 S,
+				"kubernetes:core/v1:Service":                                   S,
+				"kubernetes:apps/v1:Deployment":                                S,
+				"kubernetes:autoscaling/v2:HorizontalPodAutoscaler":            S,
+				"kubernetes:policy/v1:PodDisruptionBudget":                     S,
+				"kubernetes:networking.k8s.io/v1:NetworkPolicy":                S,
+				"kubernetes:secrets-store.csi.x-k8s.io/v1:SecretProviderClass": S,
 			}
 			for k, v := range want {
 				if v == 0 {
@@ -128,6 +140,8 @@ func TestParentStructure(t *testing.T) {
 				switch {
 				case r.Type == "pulumi:providers:azure-native":
 					assert.Empty(t, r.Parent)
+				case r.Type == "voicemail:app:Workload": // the app deploy component lives in its stamp
+					assert.Equal(t, "voicemail:stamp:Stamp", byName[r.Parent].Type, "%s is under its stamp", r.Name)
 				case strings.HasPrefix(r.Type, "voicemail:"):
 					assert.Empty(t, r.Parent, "%s is a top-level component", r.Name)
 				default:

@@ -28,19 +28,8 @@ import (
 	"github.com/voicemail-platform/voicemail/policy/rules"
 )
 
-// wlProgram is the program with the workload deployed into every stamp.
-var wlProgram pulumi.RunFunc = func(ctx *pulumi.Context) error {
-	d, err := stack.Deploy(ctx)
-	if err != nil {
-		return err
-	}
-	for _, s := range d.Stamps {
-		if _, err := deploy.ForStamp(ctx, d.Topology, d.Global, s); err != nil {
-			return err
-		}
-	}
-	return nil
-}
+// wlProgram is the program; it deploys the workload into every stamp.
+var wlProgram pulumi.RunFunc = stack.Run
 
 // wlMocks wraps the infra mocks: AKS credentials come back as a real exec kubeconfig, and
 // the provider and parent URN of every registration are kept.
@@ -209,7 +198,7 @@ func TestWorkloadWiring(t *testing.T) {
 				sa := wlDecode(t, g.reg(t, "kubernetes:core/v1:ServiceAccount", wl+"-sa")).(*corev1.ServiceAccount)
 				svc := wlDecode(t, g.reg(t, "kubernetes:core/v1:Service", wl+"-service")).(*corev1.Service)
 				cm := wlDecode(t, g.reg(t, "kubernetes:core/v1:ConfigMap", wl+"-config")).(*corev1.ConfigMap)
-				spc := wlDecode(t, g.reg(t, "kubernetes:secrets-store.csi.x-k8s.io/v1:SecretProviderClass", wl+"-keyvault")).(*secretProviderClass)
+				spc := wlDecode(t, g.reg(t, "kubernetes:secrets-store.csi.x-k8s.io/v1:SecretProviderClass", wl+"-secretprovider")).(*secretProviderClass)
 				pod := d.Spec.Template.Spec
 				c := pod.Containers[0]
 

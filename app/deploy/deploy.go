@@ -324,7 +324,7 @@ func NewWorkload(ctx *pulumi.Context, name string, in *Args, opts ...pulumi.Reso
 	}
 
 	if args.KeyVaultName != nil {
-		if _, err := apiextensions.NewCustomResource(ctx, name+"-keyvault", &apiextensions.CustomResourceArgs{
+		if _, err := apiextensions.NewCustomResource(ctx, name+"-secretprovider", &apiextensions.CustomResourceArgs{
 			ApiVersion: pulumi.String("secrets-store.csi.x-k8s.io/v1"),
 			Kind:       pulumi.String("SecretProviderClass"),
 			Metadata:   meta(secretProviderClass),

@@ -277,7 +277,7 @@ func TestWorkloadOperatorTokenFromKeyVault(t *testing.T) {
 		return err
 	}, pulumi.WithMocks("voicemail", "dev", rec)))
 	regs := rec.Registrations()
-	spc, err := deploytest.Plain(find(t, regs, "kubernetes:secrets-store.csi.x-k8s.io/v1:SecretProviderClass", "s1-app-keyvault").Inputs)
+	spc, err := deploytest.Plain(find(t, regs, "kubernetes:secrets-store.csi.x-k8s.io/v1:SecretProviderClass", "s1-app-secretprovider").Inputs)
 	require.NoError(t, err)
 	params, _ := spc["spec"].(map[string]any)["parameters"].(map[string]any)
 	assert.Equal(t, "kv-weu", params["keyvaultName"])
