@@ -3,11 +3,7 @@ package regional
 import (
 	"strconv"
 
-	compute "github.com/pulumi/pulumi-azure-native-sdk/compute/v2/v20230301"
-	network "github.com/pulumi/pulumi-azure-native-sdk/network/v2/v20190601"
 	resources "github.com/pulumi/pulumi-azure-native-sdk/resources/v2/v20220901"
-	webplan "github.com/pulumi/pulumi-azure-native-sdk/web/v2/v20160901"
-	web "github.com/pulumi/pulumi-azure-native-sdk/web/v2/v20181101"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/voicemail-platform/voicemail/global"
@@ -19,16 +15,16 @@ import (
 // managed identity alone (no content share, which would need a shared key).
 func (r *Regional) functions(ctx *pulumi.Context, t topology.Topology, reg topology.Region, rg *resources.ResourceGroup, tags pulumi.StringMap) error {
 	p := reg.Name + "-"
-	plan, err := webplan.NewAppServicePlan(ctx, p+"plan", &webplan.AppServicePlanArgs{
-		Name: pulumi.String(reg.Names.FunctionPlan), ResourceGroupName: rg.Name, Location: pulumi.String(reg.Name),
-		Kind: pulumi.String("linux"), Reserved: pulumi.Bool(true),
-		Sku:  &webplan.SkuDescriptionArgs{Name: pulumi.String(t.Config.Functions.PlanSKU), Capacity: pulumi.Int(len(reg.Zones))},
-		Tags: tags,
-	}, pulumi.Parent(r))
-	if err != nil {
+	var plan global.Resource
+	if err := global.Register(ctx, global.AppServicePlanType, p+"plan", pulumi.Map{
+		"name": pulumi.String(reg.Names.FunctionPlan), "resourceGroupName": rg.Name, "location": pulumi.String(reg.Name),
+		"kind": pulumi.String("linux"), "reserved": pulumi.Bool(true), "perSiteScaling": pulumi.Bool(false),
+		"sku":  pulumi.Map{"name": pulumi.String(t.Config.Functions.PlanSKU), "capacity": pulumi.Int(len(reg.Zones))},
+		"tags": tags,
+	}, &plan, pulumi.Parent(r)); err != nil {
 		return err
 	}
-	if _, err := global.NewDiagnostics(ctx, p+"plan", global.DiagnosticsArgs{ResourceID: plan.ID().ToStringOutput(), WorkspaceID: r.WorkspaceID}, pulumi.Parent(plan)); err != nil {
+	if _, err := global.NewDiagnostics(ctx, p+"plan", global.DiagnosticsArgs{ResourceID: plan.ID().ToStringOutput(), WorkspaceID: r.WorkspaceID}, pulumi.Parent(&plan)); err != nil {
 		return err
 	}
 	stamps, err := ManagerStamps(t, reg.Name)
@@ -46,25 +42,28 @@ func (r *Regional) functions(ctx *pulumi.Context, t topology.Topology, reg topol
 		{pulumi.String("VOICEMAIL_MANAGER_STATE_CONTAINER_URL"), pulumi.Sprintf("%s%s", r.BlobEndpoint, topology.StateContainer)},
 		{pulumi.String("VOICEMAIL_MANAGER_HEALTH_PATH"), pulumi.String(topology.HealthPath)},
 	}
-	var appSettings web.NameValuePairArray
+	var appSettings pulumi.Array
 	for _, s := range settings {
-		appSettings = append(appSettings, web.NameValuePairArgs{Name: s.k, Value: s.v})
+		appSettings = append(appSettings, pulumi.Map{"name": s.k, "value": s.v})
 	}
-	app, err := web.NewWebApp(ctx, p+"func", &web.WebAppArgs{
-		Name: pulumi.String(reg.Names.FunctionApp), ResourceGroupName: rg.Name, Location: pulumi.String(reg.Name),
-		Kind: pulumi.String("functionapp,linux"), Reserved: pulumi.Bool(true), ServerFarmId: plan.ID(),
-		HttpsOnly: pulumi.Bool(true), ClientAffinityEnabled: pulumi.Bool(false),
-		Identity: &web.ManagedServiceIdentityArgs{Type: web.ManagedServiceIdentityTypeSystemAssigned},
-		SiteConfig: &web.SiteConfigArgs{
-			AlwaysOn: pulumi.Bool(true), MinTlsVersion: pulumi.String("1.2"), FtpsState: pulumi.String("Disabled"),
-			Http20Enabled: pulumi.Bool(true), AppSettings: appSettings,
+	var app global.WebApp
+	if err := global.Register(ctx, global.WebAppType, p+"func", pulumi.Map{
+		"name": pulumi.String(reg.Names.FunctionApp), "resourceGroupName": rg.Name, "location": pulumi.String(reg.Name),
+		"kind": pulumi.String("functionapp,linux"), "reserved": pulumi.Bool(true), "serverFarmId": plan.ID(),
+		"httpsOnly": pulumi.Bool(true), "clientAffinityEnabled": pulumi.Bool(false),
+		// The SDK's defaults, sent explicitly so the provider sees the same inputs.
+		"hyperV": pulumi.Bool(false), "isXenon": pulumi.Bool(false), "scmSiteAlsoStopped": pulumi.Bool(false),
+		"identity": pulumi.Map{"type": pulumi.String("SystemAssigned")},
+		"siteConfig": pulumi.Map{
+			"alwaysOn": pulumi.Bool(true), "minTlsVersion": pulumi.String("1.2"), "ftpsState": pulumi.String("Disabled"),
+			"http20Enabled": pulumi.Bool(true), "appSettings": appSettings,
+			"localMySqlEnabled": pulumi.Bool(false), "netFrameworkVersion": pulumi.String("v4.6"),
 		},
-		Tags: tags,
-	}, pulumi.Parent(r))
-	if err != nil {
+		"tags": tags,
+	}, &app, pulumi.Parent(r)); err != nil {
 		return err
 	}
-	principal := app.Identity.PrincipalId().Elem()
+	principal := app.PrincipalID()
 	roles := []struct {
 		name, role string
 		scope      pulumi.StringInput
@@ -76,11 +75,11 @@ func (r *Regional) functions(ctx *pulumi.Context, t topology.Topology, reg topol
 	for _, ro := range roles {
 		if _, err := global.NewRoleAssignment(ctx, p+ro.name, global.RoleArgs{
 			Key: reg.Name + "/" + ro.name, Scope: ro.scope, RoleID: ro.role, PrincipalID: principal,
-		}, pulumi.Parent(app)); err != nil {
+		}, pulumi.Parent(&app)); err != nil {
 			return err
 		}
 	}
-	if _, err := global.NewDiagnostics(ctx, p+"func", global.DiagnosticsArgs{ResourceID: app.ID().ToStringOutput(), WorkspaceID: r.WorkspaceID, Logs: true}, pulumi.Parent(app)); err != nil {
+	if _, err := global.NewDiagnostics(ctx, p+"func", global.DiagnosticsArgs{ResourceID: app.ID().ToStringOutput(), WorkspaceID: r.WorkspaceID, Logs: true}, pulumi.Parent(&app)); err != nil {
 		return err
 	}
 	r.FunctionAppName = app.Name
@@ -90,68 +89,65 @@ func (r *Regional) functions(ctx *pulumi.Context, t topology.Topology, reg topol
 
 // jumpbox is a zone-spread scale set without public IPs; operators sign in with Entra ID
 // (AADSSHLoginForLinux), and its managed identity reaches Azure without stored secrets.
-func (r *Regional) jumpbox(ctx *pulumi.Context, t topology.Topology, reg topology.Region, rg *resources.ResourceGroup, subnet *network.Subnet, tags pulumi.StringMap) error {
+func (r *Regional) jumpbox(ctx *pulumi.Context, t topology.Topology, reg topology.Region, rg *resources.ResourceGroup, subnet *global.Resource, tags pulumi.StringMap) error {
 	jb := t.Config.Jumpbox
 	const admin = "azureops"
 	var zones pulumi.StringArray
 	for _, z := range reg.Zones {
 		zones = append(zones, pulumi.String(strconv.Itoa(z)))
 	}
-	vmss, err := compute.NewVirtualMachineScaleSet(ctx, reg.Name+"-jumpbox", &compute.VirtualMachineScaleSetArgs{
-		VmScaleSetName: pulumi.String(reg.Names.Jumpbox), ResourceGroupName: rg.Name, Location: pulumi.String(reg.Name),
-		OrchestrationMode: pulumi.String("Uniform"),
-		Sku:               &compute.SkuArgs{Name: pulumi.String(jb.VMSize), Tier: pulumi.String("Standard"), Capacity: pulumi.Float64(jb.Instances)},
-		Zones:             zones, Overprovision: pulumi.Bool(false), SinglePlacementGroup: pulumi.Bool(false),
-		Identity:      &compute.VirtualMachineScaleSetIdentityArgs{Type: compute.ResourceIdentityTypeSystemAssigned},
-		UpgradePolicy: &compute.UpgradePolicyArgs{Mode: compute.UpgradeModeAutomatic},
-		VirtualMachineProfile: &compute.VirtualMachineScaleSetVMProfileArgs{
-			OsProfile: &compute.VirtualMachineScaleSetOSProfileArgs{
-				ComputerNamePrefix: pulumi.String(reg.Names.JumpboxComputerPrefix),
-				AdminUsername:      pulumi.String(admin),
-				LinuxConfiguration: &compute.LinuxConfigurationArgs{
-					DisablePasswordAuthentication: pulumi.Bool(true),
-					Ssh: &compute.SshConfigurationArgs{PublicKeys: compute.SshPublicKeyTypeArray{compute.SshPublicKeyTypeArgs{
-						Path: pulumi.String("/home/" + admin + "/.ssh/authorized_keys"), KeyData: pulumi.String(jb.AdminSSHPublicKey),
+	var vmss global.Resource
+	err := global.Register(ctx, global.ScaleSetType, reg.Name+"-jumpbox", pulumi.Map{
+		"vmScaleSetName": pulumi.String(reg.Names.Jumpbox), "resourceGroupName": rg.Name, "location": pulumi.String(reg.Name),
+		"orchestrationMode": pulumi.String("Uniform"),
+		"sku":               pulumi.Map{"name": pulumi.String(jb.VMSize), "tier": pulumi.String("Standard"), "capacity": pulumi.Float64(jb.Instances)},
+		"zones":             zones, "overprovision": pulumi.Bool(false), "singlePlacementGroup": pulumi.Bool(false),
+		"identity":      pulumi.Map{"type": pulumi.String("SystemAssigned")},
+		"upgradePolicy": pulumi.Map{"mode": pulumi.String("Automatic")},
+		"virtualMachineProfile": pulumi.Map{
+			"osProfile": pulumi.Map{
+				"computerNamePrefix": pulumi.String(reg.Names.JumpboxComputerPrefix),
+				"adminUsername":      pulumi.String(admin),
+				"linuxConfiguration": pulumi.Map{
+					"disablePasswordAuthentication": pulumi.Bool(true),
+					"ssh": pulumi.Map{"publicKeys": pulumi.Array{pulumi.Map{
+						"path": pulumi.String("/home/" + admin + "/.ssh/authorized_keys"), "keyData": pulumi.String(jb.AdminSSHPublicKey),
 					}}},
 				},
 			},
-			StorageProfile: &compute.VirtualMachineScaleSetStorageProfileArgs{
-				ImageReference: &compute.ImageReferenceArgs{
-					Publisher: pulumi.String("Canonical"), Offer: pulumi.String("ubuntu-24_04-lts"),
-					Sku: pulumi.String("server"), Version: pulumi.String("latest"),
+			"storageProfile": pulumi.Map{
+				"imageReference": pulumi.Map{
+					"publisher": pulumi.String("Canonical"), "offer": pulumi.String("ubuntu-24_04-lts"),
+					"sku": pulumi.String("server"), "version": pulumi.String("latest"),
 				},
-				OsDisk: &compute.VirtualMachineScaleSetOSDiskArgs{
-					CreateOption: pulumi.String("FromImage"), Caching: compute.CachingTypesReadWrite,
-					ManagedDisk: &compute.VirtualMachineScaleSetManagedDiskParametersArgs{StorageAccountType: pulumi.String("StandardSSD_LRS")},
-				},
-			},
-			NetworkProfile: &compute.VirtualMachineScaleSetNetworkProfileArgs{
-				NetworkInterfaceConfigurations: compute.VirtualMachineScaleSetNetworkConfigurationArray{
-					compute.VirtualMachineScaleSetNetworkConfigurationArgs{
-						Name: pulumi.String("nic"), Primary: pulumi.Bool(true),
-						IpConfigurations: compute.VirtualMachineScaleSetIPConfigurationArray{
-							compute.VirtualMachineScaleSetIPConfigurationArgs{
-								Name: pulumi.String("ipconfig"), Primary: pulumi.Bool(true),
-								Subnet: &compute.ApiEntityReferenceArgs{Id: subnet.ID()},
-							},
-						},
-					},
+				"osDisk": pulumi.Map{
+					"createOption": pulumi.String("FromImage"), "caching": pulumi.String("ReadWrite"),
+					"managedDisk": pulumi.Map{"storageAccountType": pulumi.String("StandardSSD_LRS")},
 				},
 			},
-			ExtensionProfile: &compute.VirtualMachineScaleSetExtensionProfileArgs{
-				Extensions: compute.VirtualMachineScaleSetExtensionTypeArray{compute.VirtualMachineScaleSetExtensionTypeArgs{
-					Name: pulumi.String("AADSSHLoginForLinux"), Publisher: pulumi.String("Microsoft.Azure.ActiveDirectory"),
-					Type: pulumi.String("AADSSHLoginForLinux"), TypeHandlerVersion: pulumi.String("1.0"),
-					AutoUpgradeMinorVersion: pulumi.Bool(true),
+			"networkProfile": pulumi.Map{
+				"networkInterfaceConfigurations": pulumi.Array{pulumi.Map{
+					"name": pulumi.String("nic"), "primary": pulumi.Bool(true),
+					"ipConfigurations": pulumi.Array{pulumi.Map{
+						"name": pulumi.String("ipconfig"), "primary": pulumi.Bool(true),
+						"subnet": pulumi.Map{"id": subnet.ID()},
+					}},
 				}},
 			},
-			DiagnosticsProfile: &compute.DiagnosticsProfileArgs{BootDiagnostics: &compute.BootDiagnosticsArgs{Enabled: pulumi.Bool(true)}},
+			"extensionProfile": pulumi.Map{
+				"extensions": pulumi.Array{pulumi.Map{
+					"name": pulumi.String("AADSSHLoginForLinux"), "publisher": pulumi.String("Microsoft.Azure.ActiveDirectory"),
+					"type": pulumi.String("AADSSHLoginForLinux"), "typeHandlerVersion": pulumi.String("1.0"),
+					"autoUpgradeMinorVersion": pulumi.Bool(true),
+				}},
+			},
+			"diagnosticsProfile": pulumi.Map{"bootDiagnostics": pulumi.Map{"enabled": pulumi.Bool(true)}},
 		},
-		Tags: tags,
-	}, pulumi.Parent(r))
+		"tags": tags,
+	}, &vmss, pulumi.Parent(r))
 	if err != nil {
 		return err
 	}
-	_, err = global.NewDiagnostics(ctx, reg.Name+"-jumpbox", global.DiagnosticsArgs{ResourceID: vmss.ID().ToStringOutput(), WorkspaceID: r.WorkspaceID}, pulumi.Parent(vmss))
+	_, err = global.NewDiagnostics(ctx, reg.Name+"-jumpbox", global.DiagnosticsArgs{ResourceID: vmss.ID().ToStringOutput(), WorkspaceID: r.WorkspaceID}, pulumi.Parent(&vmss))
 	return err
 }

@@ -10,7 +10,6 @@ import (
 	registry "github.com/pulumi/pulumi-azure-native-sdk/containerregistry/v2/v20221201"
 	appinsights "github.com/pulumi/pulumi-azure-native-sdk/insights/v2/v20200202"
 	keyvault "github.com/pulumi/pulumi-azure-native-sdk/keyvault/v2/v20230201"
-	network "github.com/pulumi/pulumi-azure-native-sdk/network/v2/v20190601"
 	operationalinsights "github.com/pulumi/pulumi-azure-native-sdk/operationalinsights/v2/v20201001"
 	resources "github.com/pulumi/pulumi-azure-native-sdk/resources/v2/v20220901"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -160,27 +159,29 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	return r, nil
 }
 
-func (r *Regional) network(ctx *pulumi.Context, reg topology.Region, rg *resources.ResourceGroup, tags pulumi.StringMap) (*network.VirtualNetwork, *network.Subnet, error) {
+func (r *Regional) network(ctx *pulumi.Context, reg topology.Region, rg *resources.ResourceGroup, tags pulumi.StringMap) (*global.Resource, *global.Resource, error) {
 	p := reg.Name + "-"
-	vnet, err := network.NewVirtualNetwork(ctx, p+"vnet", &network.VirtualNetworkArgs{
-		VirtualNetworkName: pulumi.String(reg.Names.VNet), ResourceGroupName: rg.Name, Location: pulumi.String(reg.Name),
-		AddressSpace: &network.AddressSpaceArgs{AddressPrefixes: pulumi.StringArray{pulumi.String(reg.AddressSpace)}},
-		Tags:         tags,
-	}, pulumi.Parent(r), pulumi.IgnoreChanges([]string{"subnets"}))
-	if err != nil {
+	var vnet global.Resource
+	if err := global.Register(ctx, global.VirtualNetworkType, p+"vnet", pulumi.Map{
+		"virtualNetworkName": pulumi.String(reg.Names.VNet), "resourceGroupName": rg.Name, "location": pulumi.String(reg.Name),
+		"addressSpace": pulumi.Map{"addressPrefixes": pulumi.StringArray{pulumi.String(reg.AddressSpace)}},
+		// The SDK's defaults, sent explicitly so the provider sees the same inputs.
+		"enableDdosProtection": pulumi.Bool(false), "enableVmProtection": pulumi.Bool(false),
+		"tags": tags,
+	}, &vnet, pulumi.Parent(r), pulumi.IgnoreChanges([]string{"subnets"})); err != nil {
 		return nil, nil, err
 	}
-	subnet, err := network.NewSubnet(ctx, p+"snet-jumpbox", &network.SubnetArgs{
-		SubnetName: pulumi.String(reg.Names.JumpboxSubnet), VirtualNetworkName: vnet.Name, ResourceGroupName: rg.Name,
-		AddressPrefix: pulumi.String(reg.JumpboxSubnet),
-	}, pulumi.Parent(vnet))
-	if err != nil {
+	var subnet global.Resource
+	if err := global.Register(ctx, global.SubnetType, p+"snet-jumpbox", pulumi.Map{
+		"subnetName": pulumi.String(reg.Names.JumpboxSubnet), "virtualNetworkName": vnet.Name, "resourceGroupName": rg.Name,
+		"addressPrefix": pulumi.String(reg.JumpboxSubnet),
+	}, &subnet, pulumi.Parent(&vnet)); err != nil {
 		return nil, nil, err
 	}
-	if _, err := global.NewDiagnostics(ctx, p+"vnet", global.DiagnosticsArgs{ResourceID: vnet.ID().ToStringOutput(), WorkspaceID: r.WorkspaceID, Logs: true}, pulumi.Parent(vnet)); err != nil {
+	if _, err := global.NewDiagnostics(ctx, p+"vnet", global.DiagnosticsArgs{ResourceID: vnet.ID().ToStringOutput(), WorkspaceID: r.WorkspaceID, Logs: true}, pulumi.Parent(&vnet)); err != nil {
 		return nil, nil, err
 	}
-	return vnet, subnet, nil
+	return &vnet, &subnet, nil
 }
 
 // managerStamp is one entry of the management service's stamp list (VOICEMAIL_MANAGER_STAMPS).

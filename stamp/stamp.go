@@ -10,7 +10,6 @@ import (
 
 	containerservice "github.com/pulumi/pulumi-azure-native-sdk/containerservice/v2/v20230601"
 	managedidentity "github.com/pulumi/pulumi-azure-native-sdk/managedidentity/v2/v20230131"
-	network "github.com/pulumi/pulumi-azure-native-sdk/network/v2/v20190601"
 	trafficmanager "github.com/pulumi/pulumi-azure-native-sdk/network/v2/v20220401"
 	resources "github.com/pulumi/pulumi-azure-native-sdk/resources/v2/v20220901"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -93,50 +92,51 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	s.ResourceGroupName = rg.Name
 	rgID := rg.ID().ToStringOutput()
 
-	vnet, err := network.NewVirtualNetwork(ctx, p+"vnet", &network.VirtualNetworkArgs{
-		VirtualNetworkName: pulumi.String(n.VNet), ResourceGroupName: rg.Name, Location: loc,
-		AddressSpace: &network.AddressSpaceArgs{AddressPrefixes: pulumi.StringArray{pulumi.String(st.AddressSpace)}},
-		Tags:         tags,
-	}, parent, pulumi.IgnoreChanges([]string{"subnets"}))
-	if err != nil {
+	var vnet global.Resource
+	if err := global.Register(ctx, global.VirtualNetworkType, p+"vnet", pulumi.Map{
+		"virtualNetworkName": pulumi.String(n.VNet), "resourceGroupName": rg.Name, "location": loc,
+		"addressSpace": pulumi.Map{"addressPrefixes": pulumi.StringArray{pulumi.String(st.AddressSpace)}},
+		// The SDK's defaults, sent explicitly so the provider sees the same inputs.
+		"enableDdosProtection": pulumi.Bool(false), "enableVmProtection": pulumi.Bool(false),
+		"tags": tags,
+	}, &vnet, parent, pulumi.IgnoreChanges([]string{"subnets"})); err != nil {
 		return nil, err
 	}
-	subnet, err := network.NewSubnet(ctx, p+"snet-aks", &network.SubnetArgs{
-		SubnetName: pulumi.String(n.Subnet), VirtualNetworkName: vnet.Name, ResourceGroupName: rg.Name,
-		AddressPrefix: pulumi.String(st.NodeSubnet),
-	}, pulumi.Parent(vnet))
-	if err != nil {
+	var subnet global.Resource
+	if err := global.Register(ctx, global.SubnetType, p+"snet-aks", pulumi.Map{
+		"subnetName": pulumi.String(n.Subnet), "virtualNetworkName": vnet.Name, "resourceGroupName": rg.Name,
+		"addressPrefix": pulumi.String(st.NodeSubnet),
+	}, &subnet, pulumi.Parent(&vnet)); err != nil {
 		return nil, err
 	}
-
 	ws := g.StampWorkspaceIDs[st.ID]
 	s.WorkspaceID = ws
-	if _, err := global.NewDiagnostics(ctx, p+"vnet", global.DiagnosticsArgs{ResourceID: vnet.ID().ToStringOutput(), WorkspaceID: ws, Logs: true}, pulumi.Parent(vnet)); err != nil {
+	if _, err := global.NewDiagnostics(ctx, p+"vnet", global.DiagnosticsArgs{ResourceID: vnet.ID().ToStringOutput(), WorkspaceID: ws, Logs: true}, pulumi.Parent(&vnet)); err != nil {
 		return nil, err
 	}
 
 	// Zonal Standard IP in the stamp's zone, so the stamp's whole data path shares one zone.
-	pip, err := network.NewPublicIPAddress(ctx, p+"pip", &network.PublicIPAddressArgs{
-		PublicIpAddressName: pulumi.String(n.PublicIP), ResourceGroupName: rg.Name, Location: loc,
-		Sku:                      &network.PublicIPAddressSkuArgs{Name: pulumi.String("Standard")},
-		PublicIPAllocationMethod: pulumi.String("Static"), PublicIPAddressVersion: pulumi.String("IPv4"),
-		Zones:       zone,
-		DnsSettings: &network.PublicIPAddressDnsSettingsArgs{DomainNameLabel: pulumi.String(st.DNSLabel)},
-		Tags:        tags,
-	}, parent)
-	if err != nil {
+	var pip global.PublicIP
+	if err := global.Register(ctx, global.PublicIPAddressType, p+"pip", pulumi.Map{
+		"publicIpAddressName": pulumi.String(n.PublicIP), "resourceGroupName": rg.Name, "location": loc,
+		"sku":                      pulumi.Map{"name": pulumi.String("Standard")},
+		"publicIPAllocationMethod": pulumi.String("Static"), "publicIPAddressVersion": pulumi.String("IPv4"),
+		"zones":       zone,
+		"dnsSettings": pulumi.Map{"domainNameLabel": pulumi.String(st.DNSLabel)},
+		"tags":        tags,
+	}, &pip, parent); err != nil {
 		return nil, err
 	}
 	s.PublicIPID = pip.ID().ToStringOutput()
 	s.PublicIPName = pulumi.String(n.PublicIP).ToStringOutput()
-	s.PublicIPAddress = pip.IpAddress.Elem()
-	s.PublicIPFQDN = pip.DnsSettings.Fqdn().Elem()
+	s.PublicIPAddress = pip.IPAddress
+	s.PublicIPFQDN = pip.DNSSettings.MapIndex(pulumi.String("fqdn"))
 
-	if _, err := global.NewDiagnostics(ctx, p+"pip", global.DiagnosticsArgs{ResourceID: s.PublicIPID, WorkspaceID: ws, Logs: true}, pulumi.Parent(pip)); err != nil {
+	if _, err := global.NewDiagnostics(ctx, p+"pip", global.DiagnosticsArgs{ResourceID: s.PublicIPID, WorkspaceID: ws, Logs: true}, pulumi.Parent(&pip)); err != nil {
 		return nil, err
 	}
 
-	if err := s.cluster(ctx, t, st, rg, rgID, subnet, ws, tags, g); err != nil {
+	if err := s.cluster(ctx, t, st, rg, rgID, &subnet, ws, tags, g); err != nil {
 		return nil, err
 	}
 	if err := s.appIdentity(ctx, st, rg, tags, g, r); err != nil {
@@ -185,7 +185,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	return s, nil
 }
 
-func (s *Stamp) cluster(ctx *pulumi.Context, t topology.Topology, st topology.Stamp, rg *resources.ResourceGroup, rgID pulumi.StringOutput, subnet *network.Subnet, ws pulumi.StringOutput, tags pulumi.StringMap, g *global.Global) error {
+func (s *Stamp) cluster(ctx *pulumi.Context, t topology.Topology, st topology.Stamp, rg *resources.ResourceGroup, rgID pulumi.StringOutput, subnet *global.Resource, ws pulumi.StringOutput, tags pulumi.StringMap, g *global.Global) error {
 	a := t.Config.AKS
 	n := st.Names
 	p := st.ID + "-"
