@@ -246,6 +246,16 @@ func TestWorkloadWiring(t *testing.T) {
 				assert.Contains(t, cm.Data["VOICEMAIL_BLOB_ENDPOINT"], reg.Names.BlobAccount)
 				assert.Equal(t, reg.Names.KeyVault, spc.Spec.Parameters["keyvaultName"])
 
+				// A pod carries replicaCapacity.concurrentCalls calls: one published RTP port each.
+				rtp := 0
+				for _, p := range svc.Spec.Ports {
+					if strings.HasPrefix(p.Name, "rtp-") {
+						rtp++
+					}
+				}
+				assert.Equal(t, g.topo.Config.ReplicaCapacity.ConcurrentCalls, rtp)
+				assert.Equal(t, fmt.Sprint(rtp), cm.Data["VOICEMAIL_SIP_MAX_CALLS"])
+
 				// Image by digest from the stack's registry; replicas from the plan.
 				assert.Regexp(t, `^[a-z0-9]+\.azurecr\.io/voicemail-platform/voicemail@sha256:[0-9a-f]{64}$`, c.Image)
 				assert.Equal(t, int32(s.Replicas), *d.Spec.Replicas)

@@ -20,6 +20,10 @@ func ArgsForStamp(ctx *pulumi.Context, t topology.Topology, g *global.Global, s 
 	if !ok {
 		return nil, fmt.Errorf("stamp %s: region %s is not in the topology", info.ID, info.Region)
 	}
+	rc := t.Config.ReplicaCapacity
+	if rc.ConcurrentCalls < 1 {
+		return nil, fmt.Errorf("stamp %s: replicaCapacity.concurrentCalls must be positive", info.ID)
+	}
 	env := map[string]pulumi.StringInput{
 		"VOICEMAIL_TABLE_ENDPOINT":   s.CosmosTableEndpoint,
 		"VOICEMAIL_BLOB_ENDPOINT":    s.BlobEndpoint,
@@ -56,6 +60,11 @@ func ArgsForStamp(ctx *pulumi.Context, t topology.Topology, g *global.Global, s 
 
 		Env:      env,
 		Replicas: info.Replicas,
+		// A pod is sized for replicaCapacity: one RTP port per concurrent call, and the HPA
+		// adds pods at 70 % of the requests per second one pod is rated for.
+		RTPPortMin:        DefaultRTPPortMin,
+		RTPPortMax:        DefaultRTPPortMin + 2*(rc.ConcurrentCalls-1),
+		RequestsPerSecond: max(1, rc.RequestsPerSecond*7/10),
 	}, nil
 }
 
