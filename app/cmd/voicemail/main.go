@@ -16,7 +16,36 @@ import (
 	"github.com/voicemail-platform/voicemail/app/internal/server"
 )
 
-func main() { os.Exit(run()) }
+func main() {
+	switch {
+	case len(os.Args) == 2 && os.Args[1] == "init-state":
+		os.Exit(initState())
+	case len(os.Args) > 1:
+		fmt.Fprintf(os.Stderr, "usage: voicemail [init-state]\n  unknown arguments %q\n", os.Args[1:])
+		os.Exit(2)
+	}
+	os.Exit(run())
+}
+
+// initState creates the stamp's state marker if it does not exist, and exits: the workload's
+// state-init Job runs it once when the stamp is created, so the stamp starts healthy.
+func initState() int {
+	cfg, err := appconfig.LoadForInitState(os.Getenv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	log := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	out, err := server.InitState(ctx, cfg)
+	if err != nil {
+		log.Error("init state", "stamp", cfg.Stamp, "stateBlob", cfg.StateBlob, "err", err)
+		return 1
+	}
+	log.Info("init state", "stamp", cfg.Stamp, "stateBlob", cfg.StateBlob, "outcome", string(out))
+	return 0
+}
 
 func run() int {
 	cfg, err := appconfig.Load(os.Getenv)

@@ -106,7 +106,13 @@ var (
 
 // Load reads the configuration with getenv (os.Getenv in main). It returns every problem at
 // once, each naming its variable. For a local run without a token it generates one.
-func Load(getenv func(string) string) (Config, error) {
+func Load(getenv func(string) string) (Config, error) { return load(getenv, true) }
+
+// LoadForInitState is Load for `voicemail init-state`, which serves nothing and so needs no
+// operator token: the state-init Job runs without the Key Vault secret.
+func LoadForInitState(getenv func(string) string) (Config, error) { return load(getenv, false) }
+
+func load(getenv func(string) string, needToken bool) (Config, error) {
 	var errs []error
 	bad := func(name, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: "+format, append([]any{name}, args...)...))
@@ -235,7 +241,7 @@ func Load(getenv func(string) string) (Config, error) {
 			}
 		}
 	}
-	if c.Azure() && c.OperatorToken == "" {
+	if needToken && c.Azure() && c.OperatorToken == "" {
 		bad("VOICEMAIL_OPERATOR_TOKEN", "required with Azure storage (from Key Vault via the stamp's secret)")
 	}
 	if c.DataDir == "" {
