@@ -1,16 +1,18 @@
 // Package deploy is the Pulumi component that runs the voicemail container in one stamp's AKS
 // cluster: a Kubernetes provider built from the cluster's Entra ID (kubelogin) credentials,
 // and the namespace, service account (workload identity), ConfigMap, Deployment, HPA,
-// PodDisruptionBudget, NetworkPolicy and LoadBalancer Service. The Service binds the stamp's
-// own public IP, which is what the stamp's Traffic Manager endpoint targets. The stamp
+// PodDisruptionBudget, NetworkPolicy, LoadBalancer Service and state-init Job. The Service
+// binds the stamp's own public IP, which is what the stamp's Traffic Manager endpoint targets. The stamp
 // component grants the kubelet identity AcrPull on the registry and the cluster identity
 // Network Contributor on the public IP's resource group; this component only consumes them.
 //
-// The state blob is not created here: azure-native's storage:Blob writes with the account key
-// (pulumi/pulumi-azure-native#2015) and the regional storage accounts have shared keys off.
-// The regional management service (app/cmd/manager) writes a stamp's state blob the first
-// time it sees the stamp in its stamp list (VOICEMAIL_MANAGER_STAMPS, set by the program on
-// the regional Functions app), so a new stamp starts healthy within one timer round.
+// A new stamp starts healthy: the state-init Job (StateInitName) runs `voicemail init-state`
+// once, with the pods' image, ConfigMap and service account, and creates the stamp's state
+// blob only if it does not exist (If-None-Match: *). The program cannot create the blob itself:
+// azure-native's storage:Blob writes with the account key (pulumi/pulumi-azure-native#2015) and
+// the regional storage accounts have shared keys off. The Job's spec is ignored after creation,
+// so it does not run again on later `pulumi up`s (a new image would otherwise replace it), and
+// the binary records the initialisation, so a re-created Job still never undoes a drain.
 package deploy
 
 import (
@@ -22,6 +24,7 @@ import (
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiextensions"
 	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
 	autoscalingv2 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/autoscaling/v2"
+	batchv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/batch/v1"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
@@ -59,6 +62,12 @@ const (
 	DepositUploadSeconds   = 30
 	ShutdownGraceSeconds   = MaxDepositSeconds + DepositUploadSeconds
 	TerminationGraceSecond = PreStopSeconds + ShutdownGraceSeconds + 5
+)
+
+// The state-init Job's name (also its pods' app.kubernetes.io/name) and the binary's mode.
+const (
+	StateInitName = "state-init"
+	StateInitArg  = "init-state"
 )
 
 // OperatorTokenSecret is the Key Vault secret (and synced Kubernetes Secret key) holding the
@@ -358,6 +367,15 @@ func NewWorkload(ctx *pulumi.Context, name string, in *Args, opts ...pulumi.Reso
 		Spec:     deploymentSpec(args, image, cm.Metadata.Name().Elem(), sa.Metadata.Name().Elem()),
 	}, inNS...)
 	if err != nil {
+		return nil, err
+	}
+
+	// Once per stamp: ignoring spec changes keeps a new image from replacing (re-running) it.
+	// Pulumi waits for the Job to complete, so `pulumi up` ends with the stamp in service.
+	if _, err := batchv1.NewJob(ctx, name+"-state-init", &batchv1.JobArgs{
+		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(StateInitName), Namespace: pulumi.String(args.Namespace), Labels: stateInitLabels(args.Stamp)},
+		Spec:     stateInitSpec(args, image, cm.Metadata.Name().Elem(), sa.Metadata.Name().Elem()),
+	}, append(inNS, pulumi.IgnoreChanges([]string{"spec"}), pulumi.Timeouts(&pulumi.CustomTimeouts{Create: "20m"}))...); err != nil {
 		return nil, err
 	}
 

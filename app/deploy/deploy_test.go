@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/voicemail-platform/voicemail/app/deploy"
@@ -71,6 +72,7 @@ func TestWorkloadObjectsPerStamp(t *testing.T) {
 		"kubernetes:core/v1:Namespace", "kubernetes:core/v1:ServiceAccount", "kubernetes:core/v1:ConfigMap",
 		"kubernetes:apps/v1:Deployment", "kubernetes:autoscaling/v2:HorizontalPodAutoscaler",
 		"kubernetes:policy/v1:PodDisruptionBudget", "kubernetes:networking.k8s.io/v1:NetworkPolicy", "kubernetes:core/v1:Service",
+		"kubernetes:batch/v1:Job",
 	}
 	for _, stamp := range []string{"weu-1-v1", "weu-2-v1"} {
 		var prov string
@@ -309,4 +311,43 @@ func TestProbePathsAreServed(t *testing.T) {
 	code, err := deploytest.ServedStatus(t.TempDir(), deploy.StampHealthPath)
 	require.NoError(t, err)
 	assert.NotEqual(t, 404, code)
+}
+
+// The state-init Job runs the Deployment's image as the Deployment's service account, with
+// the Deployment's ConfigMap and security settings, in the init-state mode; its pod is not
+// one of the Service's endpoints.
+func TestStateInitJob(t *testing.T) {
+	regs := run(t, "weu-1-v1").Registrations()
+	reg := find(t, regs, "kubernetes:batch/v1:Job", "weu-1-v1-app-state-init")
+	// Created once: a new image on a later `pulumi up` must not replace (re-run) it.
+	assert.Equal(t, []string{"spec"}, reg.IgnoreChanges)
+	obj, err := deploytest.StrictDecode("kubernetes:batch/v1:Job", reg.Inputs)
+	require.NoError(t, err)
+	job := obj.(*batchv1.Job)
+	obj, err = deploytest.StrictDecode("kubernetes:apps/v1:Deployment", find(t, regs, "kubernetes:apps/v1:Deployment", "weu-1-v1-app-deployment").Inputs)
+	require.NoError(t, err)
+	dep := obj.(*appsv1.Deployment)
+
+	assert.Equal(t, deploy.StateInitName, job.Name)
+	assert.Equal(t, dep.Namespace, job.Namespace)
+	js, dp := job.Spec.Template.Spec, dep.Spec.Template.Spec
+	require.Len(t, js.Containers, 1)
+	jc, dc := js.Containers[0], dp.Containers[0]
+	assert.Equal(t, dc.Image, jc.Image)
+	assert.Equal(t, []string{deploy.StateInitArg}, jc.Args)
+	assert.Empty(t, jc.Command, "the image's entrypoint is the voicemail binary")
+	assert.Equal(t, dc.EnvFrom, jc.EnvFrom)
+	assert.Equal(t, dp.ServiceAccountName, js.ServiceAccountName)
+	assert.Equal(t, "true", job.Spec.Template.Labels["azure.workload.identity/use"])
+	assert.Equal(t, dp.SecurityContext, js.SecurityContext)
+	assert.Equal(t, dc.SecurityContext, jc.SecurityContext)
+	assert.Equal(t, corev1.RestartPolicyNever, js.RestartPolicy)
+	assert.NotEmpty(t, jc.Resources.Requests)
+	assert.NotEmpty(t, jc.Resources.Limits.Memory())
+	assert.Equal(t, int32(deploy.StateInitBackoffLimit), *job.Spec.BackoffLimit)
+	assert.Equal(t, int32(deploy.StateInitTTLSeconds), *job.Spec.TTLSecondsAfterFinished)
+	assert.NotNil(t, job.Spec.ActiveDeadlineSeconds)
+	for k, v := range dep.Spec.Selector.MatchLabels {
+		assert.NotEqual(t, v, job.Spec.Template.Labels[k], "the Job's pod must not match the Deployment's selector (Service, PDB)")
+	}
 }

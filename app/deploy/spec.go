@@ -2,6 +2,7 @@ package deploy
 
 import (
 	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
+	batchv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/batch/v1"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
@@ -38,6 +39,28 @@ func httpProbe(path string, period, timeout, failures int) *corev1.ProbeArgs {
 		PeriodSeconds:    pulumi.Int(period),
 		TimeoutSeconds:   pulumi.Int(timeout),
 		FailureThreshold: pulumi.Int(failures),
+	}
+}
+
+// podSecurityContext and containerSecurityContext are shared by the Deployment and the
+// state-init Job: non-root, read-only root filesystem, no privilege escalation.
+func podSecurityContext() *corev1.PodSecurityContextArgs {
+	return &corev1.PodSecurityContextArgs{
+		RunAsNonRoot:   pulumi.Bool(true),
+		RunAsUser:      pulumi.Int(runAsUser),
+		RunAsGroup:     pulumi.Int(runAsUser),
+		FsGroup:        pulumi.Int(runAsUser),
+		SeccompProfile: &corev1.SeccompProfileArgs{Type: pulumi.String("RuntimeDefault")},
+	}
+}
+
+func containerSecurityContext() *corev1.SecurityContextArgs {
+	return &corev1.SecurityContextArgs{
+		ReadOnlyRootFilesystem:   pulumi.Bool(true),
+		AllowPrivilegeEscalation: pulumi.Bool(false),
+		Privileged:               pulumi.Bool(false),
+		RunAsNonRoot:             pulumi.Bool(true),
+		Capabilities:             &corev1.CapabilitiesArgs{Drop: pulumi.StringArray{pulumi.String("ALL")}},
 	}
 }
 
@@ -86,13 +109,7 @@ func deploymentSpec(a Args, image, configMap, serviceAccount pulumi.StringInput)
 				TerminationGracePeriodSeconds: pulumi.Int(TerminationGraceSecond),
 				EnableServiceLinks:            pulumi.Bool(false),
 				NodeSelector:                  pulumi.StringMap{"kubernetes.azure.com/mode": pulumi.String("user")},
-				SecurityContext: &corev1.PodSecurityContextArgs{
-					RunAsNonRoot:   pulumi.Bool(true),
-					RunAsUser:      pulumi.Int(runAsUser),
-					RunAsGroup:     pulumi.Int(runAsUser),
-					FsGroup:        pulumi.Int(runAsUser),
-					SeccompProfile: &corev1.SeccompProfileArgs{Type: pulumi.String("RuntimeDefault")},
-				},
+				SecurityContext:               podSecurityContext(),
 				// The stamp is one zone; spread its pods over that zone's nodes.
 				TopologySpreadConstraints: corev1.TopologySpreadConstraintArray{
 					&corev1.TopologySpreadConstraintArgs{
@@ -123,15 +140,9 @@ func deploymentSpec(a Args, image, configMap, serviceAccount pulumi.StringInput)
 						Lifecycle: &corev1.LifecycleArgs{
 							PreStop: &corev1.LifecycleHandlerArgs{Sleep: &corev1.SleepActionArgs{Seconds: pulumi.Int(PreStopSeconds)}},
 						},
-						SecurityContext: &corev1.SecurityContextArgs{
-							ReadOnlyRootFilesystem:   pulumi.Bool(true),
-							AllowPrivilegeEscalation: pulumi.Bool(false),
-							Privileged:               pulumi.Bool(false),
-							RunAsNonRoot:             pulumi.Bool(true),
-							Capabilities:             &corev1.CapabilitiesArgs{Drop: pulumi.StringArray{pulumi.String("ALL")}},
-						},
-						Env:          env,
-						VolumeMounts: mounts,
+						SecurityContext: containerSecurityContext(),
+						Env:             env,
+						VolumeMounts:    mounts,
 					},
 				},
 				Volumes: volumes,
@@ -203,6 +214,61 @@ func networkPolicySpec(a Args) *networkingv1.NetworkPolicySpecArgs {
 			&networkingv1.NetworkPolicyEgressRuleArgs{
 				Ports: networkingv1.NetworkPolicyPortArray{
 					port(tcp, 443), port(udp, SIPPort), port(tcp, SIPPort), portRange(udp, 1024, 65535),
+				},
+			},
+		},
+	}
+}
+
+// State-init Job timing: the workload-identity federation of a new stamp can take minutes to
+// reach Entra ID, so the Job retries (6 retries back off 10 s .. 320 s, about 10 min) within
+// a deadline; the finished Job is removed after an hour, its logs read by then.
+const (
+	StateInitBackoffLimit    = 6
+	StateInitDeadlineSeconds = 15 * 60
+	StateInitTTLSeconds      = 3600
+)
+
+// stateInitLabels keep the Job's pod out of the Deployment's selector (Service, PDB,
+// NetworkPolicy, topology spread), while carrying the workload-identity label.
+func stateInitLabels(stamp string) pulumi.StringMap {
+	return merge(Labels(stamp), pulumi.StringMap{
+		"app.kubernetes.io/name":      pulumi.String(StateInitName),
+		"app.kubernetes.io/component": pulumi.String(StateInitName),
+	})
+}
+
+// stateInitSpec runs `voicemail init-state` once: the pinned image, the stamp's ConfigMap and
+// the app's service account (Storage Blob Data Contributor through workload identity).
+func stateInitSpec(a Args, image, configMap, serviceAccount pulumi.StringInput) *batchv1.JobSpecArgs {
+	return &batchv1.JobSpecArgs{
+		BackoffLimit:            pulumi.Int(StateInitBackoffLimit),
+		ActiveDeadlineSeconds:   pulumi.Int(StateInitDeadlineSeconds),
+		TtlSecondsAfterFinished: pulumi.Int(StateInitTTLSeconds),
+		Template: &corev1.PodTemplateSpecArgs{
+			Metadata: &metav1.ObjectMetaArgs{Labels: merge(stateInitLabels(a.Stamp), pulumi.StringMap{"azure.workload.identity/use": pulumi.String("true")})},
+			Spec: &corev1.PodSpecArgs{
+				RestartPolicy:                pulumi.String("Never"), // a new pod per retry keeps the failed one's logs
+				ServiceAccountName:           serviceAccount,
+				AutomountServiceAccountToken: pulumi.Bool(false),
+				EnableServiceLinks:           pulumi.Bool(false),
+				NodeSelector:                 pulumi.StringMap{"kubernetes.azure.com/mode": pulumi.String("user")},
+				SecurityContext:              podSecurityContext(),
+				Containers: corev1.ContainerArray{
+					&corev1.ContainerArgs{
+						Name:            pulumi.String(StateInitName),
+						Image:           image,
+						ImagePullPolicy: pulumi.String("IfNotPresent"),
+						Args:            pulumi.StringArray{pulumi.String(StateInitArg)},
+						EnvFrom: corev1.EnvFromSourceArray{
+							&corev1.EnvFromSourceArgs{ConfigMapRef: &corev1.ConfigMapEnvSourceArgs{Name: configMap}},
+						},
+						Resources: &corev1.ResourceRequirementsArgs{
+							Requests: pulumi.StringMap{"cpu": pulumi.String("50m"), "memory": pulumi.String("64Mi")},
+							Limits:   pulumi.StringMap{"cpu": pulumi.String("500m"), "memory": pulumi.String("128Mi")},
+						},
+						SecurityContext: containerSecurityContext(),
+					},
 				},
 			},
 		},

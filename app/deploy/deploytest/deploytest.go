@@ -20,6 +20,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	appsv1 "k8s.io/api/apps/v1"
 	autoscalingv2 "k8s.io/api/autoscaling/v2"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -101,6 +102,8 @@ type Registration struct {
 	Provider string // provider reference "URN::ID", empty for the default provider
 	Custom   bool
 	Inputs   resource.PropertyMap
+	// IgnoreChanges are the resource's ignoreChanges paths.
+	IgnoreChanges []string
 }
 
 // Recorder wraps a mock monitor: it answers the credentials invoke, records registrations
@@ -126,6 +129,7 @@ func (r *Recorder) NewResource(args pulumi.MockResourceArgs) (string, resource.P
 	reg := Registration{Type: args.TypeToken, Name: args.Name, Provider: args.Provider, Custom: args.Custom, Inputs: args.Inputs}
 	if rpc := args.RegisterRPC; rpc != nil {
 		reg.Parent = rpc.GetParent()
+		reg.IgnoreChanges = rpc.GetIgnoreChanges()
 	}
 	parentType := tokens.Type("")
 	if p := resource.URN(reg.Parent); p != "" && p.QualifiedType() != resource.RootStackType {
@@ -246,6 +250,8 @@ func KubernetesType(token string) (any, bool) {
 		return &appsv1.Deployment{}, true
 	case "kubernetes:autoscaling/v2:HorizontalPodAutoscaler":
 		return &autoscalingv2.HorizontalPodAutoscaler{}, true
+	case "kubernetes:batch/v1:Job":
+		return &batchv1.Job{}, true
 	case "kubernetes:policy/v1:PodDisruptionBudget":
 		return &policyv1.PodDisruptionBudget{}, true
 	case "kubernetes:networking.k8s.io/v1:NetworkPolicy":
