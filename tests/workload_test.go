@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -86,6 +87,7 @@ var wlKinds = []string{
 	"kubernetes:apps/v1:Deployment", "kubernetes:autoscaling/v2:HorizontalPodAutoscaler",
 	"kubernetes:policy/v1:PodDisruptionBudget", "kubernetes:networking.k8s.io/v1:NetworkPolicy",
 	"kubernetes:core/v1:Service", "kubernetes:secrets-store.csi.x-k8s.io/v1:SecretProviderClass",
+	"kubernetes:batch/v1:Job",
 }
 
 func (g wlGraph) reg(t *testing.T, typ, name string) deploytest.Registration {
@@ -259,6 +261,34 @@ func TestWorkloadWiring(t *testing.T) {
 				// Image by digest from the stack's registry; replicas from the plan.
 				assert.Regexp(t, `^[a-z0-9]+\.azurecr\.io/voicemail-platform/voicemail@sha256:[0-9a-f]{64}$`, c.Image)
 				assert.Equal(t, int32(s.Replicas), *d.Spec.Replicas)
+
+				// A new stamp starts healthy: the state-init Job creates its state blob once,
+				// as the app's service account (the federated subject above), from the same
+				// pinned image and ConfigMap, locked down like the Deployment.
+				job := wlDecode(t, g.reg(t, "kubernetes:batch/v1:Job", wl+"-state-init")).(*batchv1.Job)
+				jp := job.Spec.Template.Spec
+				require.Len(t, jp.Containers, 1)
+				jc := jp.Containers[0]
+				assert.Equal(t, sa.Namespace, job.Namespace)
+				assert.Equal(t, sa.Name, jp.ServiceAccountName)
+				assert.Equal(t, "system:serviceaccount:"+job.Namespace+":"+jp.ServiceAccountName, fic.Inputs["subject"])
+				assert.Equal(t, "true", job.Spec.Template.Labels["azure.workload.identity/use"])
+				assert.Equal(t, c.Image, jc.Image)
+				assert.Regexp(t, `@sha256:[0-9a-f]{64}$`, jc.Image)
+				assert.Equal(t, []string{deploy.StateInitArg}, jc.Args)
+				require.Len(t, jc.EnvFrom, 1)
+				assert.Equal(t, cm.Name, jc.EnvFrom[0].ConfigMapRef.Name)
+				assert.Equal(t, pod.SecurityContext, jp.SecurityContext)
+				assert.Equal(t, c.SecurityContext, jc.SecurityContext)
+				assert.True(t, *jc.SecurityContext.ReadOnlyRootFilesystem)
+				assert.False(t, *jc.SecurityContext.AllowPrivilegeEscalation)
+				assert.True(t, *jp.SecurityContext.RunAsNonRoot)
+				assert.Equal(t, corev1.RestartPolicyNever, jp.RestartPolicy)
+				assert.NotNil(t, job.Spec.BackoffLimit)
+				assert.NotNil(t, job.Spec.TTLSecondsAfterFinished)
+				assert.NotEmpty(t, jc.Resources.Requests)
+				assert.NotEqual(t, d.Spec.Selector.MatchLabels["app.kubernetes.io/name"], job.Spec.Template.Labels["app.kubernetes.io/name"],
+					"the Job's pod is not a Service endpoint")
 
 				for _, p := range []*corev1.Probe{c.ReadinessProbe, c.LivenessProbe, c.StartupProbe} {
 					require.NotNil(t, p)
