@@ -56,7 +56,7 @@ func OpenBackend(ctx context.Context, cfg appconfig.Config) (*store.Backend, err
 		Table: cfg.Table, AudioContainer: cfg.AudioContainer, Queue: cfg.Queue, NotifyQueue: cfg.NotifyQueue,
 		StateContainer: cfg.StateContainer, StateBlob: cfg.StateBlob,
 		// With Azurite the process owns its little world, so it starts in service. In Azure the
-		// management service writes the state blob when the stamp may take traffic.
+		// stamp's state-init Job (InitState) creates the state blob once, at stamp creation.
 		WriteInitialState: cfg.ConnectionString != "",
 	}
 	if cfg.ConnectionString == "" {
