@@ -86,6 +86,7 @@ func TestResourceCountsFollowTopology(t *testing.T) {
 				"kubernetes:policy/v1:PodDisruptionBudget":                     S,
 				"kubernetes:networking.k8s.io/v1:NetworkPolicy":                S,
 				"kubernetes:secrets-store.csi.x-k8s.io/v1:SecretProviderClass": S,
+				"kubernetes:batch/v1:Job":                                      S,
 			}
 			for k, v := range want {
 				if v == 0 {
