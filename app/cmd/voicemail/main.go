@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -84,7 +85,10 @@ func run() int {
 	protocols, err := startProtocols(ctx, cancel, app, log)
 	if err != nil {
 		log.Error("start", "err", err)
-		return 2
+		if errors.Is(err, errListen) {
+			return 1
+		}
+		return 2 // configuration
 	}
 
 	serveErr := app.Serve(ctx, l)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"sync"
 
@@ -12,6 +13,9 @@ import (
 	"github.com/voicemail-platform/voicemail/app/internal/server"
 	"github.com/voicemail-platform/voicemail/app/internal/sip"
 )
+
+// errListen marks a start failure that is not a configuration error (exit 1, not 2).
+var errListen = errors.New("listen")
 
 // protocolServers tracks the SIP and IMAP servers running beside HTTP.
 type protocolServers struct {
@@ -58,13 +62,42 @@ func startProtocols(ctx context.Context, cancel context.CancelCauseFunc, app *se
 			}
 		}()
 	}
+	// Bind every listener before HTTP serves, so a port that is taken stops the process while
+	// it is still not live, rather than after probes have seen it healthy.
+	if imapSrv != nil {
+		for _, l := range []struct {
+			addr     string
+			implicit bool
+		}{{cfg.IMAPAddr, false}, {tlsAddr, true}} {
+			if l.addr == "" {
+				continue
+			}
+			ln, err := net.Listen("tcp", l.addr)
+			if err != nil {
+				ps.stop(cancel)
+				return nil, fmt.Errorf("%w: imap %s: %w", errListen, l.addr, err)
+			}
+			run("imap", func() error { return imapSrv.ServeListener(ctx, ln, l.implicit) })
+		}
+	}
 	if sipSrv != nil {
 		run("sip", func() error { return sipSrv.Serve(ctx, cfg.SIPAddr) })
-	}
-	if imapSrv != nil {
-		run("imap", func() error { return imapSrv.Run(ctx, cfg.IMAPAddr, tlsAddr) })
+		select {
+		case <-sipSrv.Ready():
+		case <-ctx.Done():
+			if errs := ps.stop(cancel); len(errs) > 0 {
+				return nil, fmt.Errorf("%w: %w", errListen, errors.Join(errs...))
+			}
+			return nil, context.Cause(ctx) // stopped by a signal while starting
+		}
 	}
 	return ps, nil
+}
+
+// stop cancels the servers started so far and waits for them (a failed start).
+func (ps *protocolServers) stop(cancel context.CancelCauseFunc) []error {
+	cancel(errors.New("start failed"))
+	return ps.wait()
 }
 
 // wait blocks until every protocol server has returned and reports their failures.
