@@ -565,32 +565,51 @@ func (c *Cluster) HealthCode(ctx context.Context, id string) int {
 	return res.StatusCode
 }
 
-func freeTCP() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
+// Stamp ports come from a band below the kernel's ephemeral range (32768-60999 by default) and
+// above the stamps' RTP ranges (20000+): a port picked with :0 and released again can be taken
+// by any outgoing connection before the stamp binds it, which under load kills the stamp.
+const stampPortLow, stampPortHigh = 25000, 30000
+
+// stampPorts hands out ports of that band once each within this process.
+var stampPorts = struct {
+	sync.Mutex
+	next int
+}{next: stampPortLow}
+
+// freePort returns a loopback port of the band that is free now for TCP, and for UDP too when
+// udp is set (SIP listens on both).
+func freePort(udp bool) (string, error) {
+	stampPorts.Lock()
+	defer stampPorts.Unlock()
+	for range stampPortHigh - stampPortLow {
+		port := stampPorts.next
+		stampPorts.next++
+		if stampPorts.next == stampPortHigh {
+			stampPorts.next = stampPortLow
+		}
+		addr := "127.0.0.1:" + strconv.Itoa(port)
+		t, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		if udp {
+			u, err := net.ListenPacket("udp", addr)
+			if err != nil {
+				t.Close()
+				continue
+			}
+			u.Close()
+		}
+		t.Close()
+		return addr, nil
 	}
-	defer l.Close()
-	return l.Addr().String(), nil
+	return "", errors.New("local: no free port in the stamp port band")
 }
 
+func freeTCP() (string, error) { return freePort(false) }
+
 // freeUDPTCP returns a loopback port free for both UDP and TCP.
-func freeUDPTCP() (string, error) {
-	for range 50 {
-		u, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		if err != nil {
-			return "", err
-		}
-		port := u.LocalAddr().(*net.UDPAddr).Port
-		t, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
-		u.Close()
-		if err == nil {
-			t.Close()
-			return "127.0.0.1:" + strconv.Itoa(port), nil
-		}
-	}
-	return "", errors.New("local: no port free for UDP and TCP")
-}
+func freeUDPTCP() (string, error) { return freePort(true) }
 
 func tailFile(path string, n int) string {
 	b, _ := os.ReadFile(path)
