@@ -41,6 +41,9 @@ func (r *Regional) functions(ctx *pulumi.Context, t topology.Topology, reg topol
 		{pulumi.String("VOICEMAIL_MANAGER_STAMPS"), pulumi.String(stamps)},
 		{pulumi.String("VOICEMAIL_MANAGER_STATE_CONTAINER_URL"), pulumi.Sprintf("%s%s", r.BlobEndpoint, topology.StateContainer)},
 		{pulumi.String("VOICEMAIL_MANAGER_HEALTH_PATH"), pulumi.String(topology.HealthPath)},
+		// A Key Vault reference: the platform resolves it with the app's identity, so the
+		// operator API works without the token ever entering config or state.
+		{pulumi.String("VOICEMAIL_MANAGER_OPERATOR_TOKEN"), pulumi.Sprintf("@Microsoft.KeyVault(SecretUri=%ssecrets/%s/)", r.KeyVaultURI, topology.OperatorTokenSecret)},
 	}
 	var appSettings pulumi.Array
 	for _, s := range settings {
@@ -71,6 +74,7 @@ func (r *Regional) functions(ctx *pulumi.Context, t topology.Topology, reg topol
 		{"func-host-blob", global.RoleStorageBlobDataOwner, r.QueueAccountID},
 		{"func-host-queue", global.RoleStorageQueueDataContrib, r.QueueAccountID},
 		{"func-state-blob", global.RoleStorageBlobDataContributor, pulumi.Sprintf("%s/blobServices/default/containers/%s", r.BlobAccountID, topology.StateContainer)},
+		{"func-keyvault", global.RoleKeyVaultSecretsUser, r.KeyVaultID},
 	}
 	for _, ro := range roles {
 		if _, err := global.NewRoleAssignment(ctx, p+ro.name, global.RoleArgs{

@@ -72,7 +72,7 @@ func TestResourceCountsFollowTopology(t *testing.T) {
 				"UserAssignedIdentity":          2 * S,
 				"FederatedIdentityCredential":   S,
 				"SqlResourceSqlRoleAssignment":  S,
-				"RoleAssignment":                3*R + 5*S,
+				"RoleAssignment":                4*R + 5*S, // Functions: host blob, host queue, state, Key Vault
 				"pulumi:providers:azure-native": 1,
 				// The voicemail workload in every stamp (app/deploy; workload_test.go checks it).
 				"voicemail:app:Workload":                                       S,
@@ -330,6 +330,26 @@ func TestRoleAssignments(t *testing.T) {
 		require.True(t, ok)
 		assert.Equal(t, get(aks.Outputs, "identityProfile", "kubeletidentity", "objectId"), pull.Inputs["principalId"])
 		assert.Equal(t, global.RoleAcrPull, roleOf(pull))
+	}
+	// The management service reads the operator token through a Key Vault reference, so its
+	// identity must be a Secrets User on its own region's vault.
+	for _, region := range topo.Regions {
+		fn, ok := m.byName(region.Name + "-func")
+		require.True(t, ok, region.Name)
+		kv, _ := m.byName(region.Name + "-kv")
+		var ref string
+		settings, _ := get(fn.Inputs, "siteConfig", "appSettings").([]any)
+		for _, st := range settings {
+			if get(st, "name") == "VOICEMAIL_MANAGER_OPERATOR_TOKEN" {
+				ref = fmt.Sprint(get(st, "value"))
+			}
+		}
+		assert.Equal(t, "@Microsoft.KeyVault(SecretUri=https://"+region.Names.KeyVault+".vault.azure.net/secrets/"+topology.OperatorTokenSecret+"/)", ref, region.Name)
+		grant, ok := m.byName(region.Name + "-func-keyvault")
+		require.True(t, ok, region.Name)
+		assert.Equal(t, global.RoleKeyVaultSecretsUser, roleOf(grant))
+		assert.Equal(t, kv.ID, grant.Inputs["scope"])
+		assert.Equal(t, fn.Outputs["identity"].(map[string]any)["principalId"], grant.Inputs["principalId"])
 	}
 	// Role assignment names are GUIDs, unique and stable.
 	seen := map[string]bool{}

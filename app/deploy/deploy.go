@@ -30,6 +30,8 @@ import (
 	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
 	policyv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/policy/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/voicemail-platform/voicemail/internal/topology"
 )
 
 // Type is the component's Pulumi type token.
@@ -72,7 +74,7 @@ const (
 
 // OperatorTokenSecret is the Key Vault secret (and synced Kubernetes Secret key) holding the
 // operator bearer token; operators create it (README, Operating stamps).
-const OperatorTokenSecret = "operator-token"
+const OperatorTokenSecret = topology.OperatorTokenSecret
 
 // Names of the Key Vault plumbing in the namespace.
 const (

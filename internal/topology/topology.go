@@ -28,6 +28,10 @@ const (
 	HealthPath   = "/health/stamp"
 	LivenessPath = "/health/liveness"
 
+	// OperatorTokenSecret is the regional Key Vault secret holding the operator token, read by
+	// the stamps (CSI driver) and the management service (Key Vault reference).
+	OperatorTokenSecret = "operator-token"
+
 	AudioContainer    = "audio"
 	StateContainer    = "state"
 	DepositQueue      = "deposits"
