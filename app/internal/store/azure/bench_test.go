@@ -25,12 +25,26 @@ import (
 //
 // Both store the same 30 s 8 kHz PCM16 WAV (480 kB) in Azurite; the deposit goes through the
 // HTTP API (loopback), the service and the Azure backend (blob + table row).
-func thirtySeconds() []byte { return voicemailtest.WAV(audio.PCM16, 30*time.Second) }
 
-func BenchmarkHTTPDepositAzure(b *testing.B) {
+// benchRig is one Azure backend on Azurite with the HTTP API in front of it and a raw azblob
+// client beside it, so every benchmark measures the same two operations.
+type benchRig struct {
+	b       *testing.B
+	ctx     context.Context
+	svc     *vm.Service
+	url     string
+	raw     *azblob.Client
+	client  *http.Client
+	wav     []byte
+	audio   string // container
+	mailbox string
+	prefix  string
+}
+
+func newBenchRig(b *testing.B, prefix string) *benchRig {
 	ctx := context.Background()
 	cfg := config(az.ConnectionString())
-	backend, err := azure.Open(ctx, cfg)
+	backend, err := azure.Open(ctx, cfg) // also creates the containers
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -41,53 +55,71 @@ func BenchmarkHTTPDepositAzure(b *testing.B) {
 	mux := http.NewServeMux()
 	httpapi.New(httpapi.Options{Service: svc, OperatorToken: "bench-operator-token"}).Register(mux)
 	srv := httptest.NewServer(mux)
-	defer srv.Close()
-	wav := thirtySeconds()
-	client := &http.Client{}
-	mailbox := ""
-	b.SetBytes(int64(len(wav)))
+	b.Cleanup(srv.Close)
+	raw, err := azblob.NewClientFromConnectionString(az.ConnectionString(), nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return &benchRig{b: b, ctx: ctx, svc: svc, url: srv.URL, raw: raw, client: &http.Client{},
+		wav: voicemailtest.WAV(audio.PCM16, 30*time.Second), audio: cfg.AudioContainer, prefix: prefix}
+}
+
+// nextMailbox provisions a fresh mailbox every 50 deposits, a realistic mailbox size.
+func (r *benchRig) nextMailbox(i int) {
+	if i%50 != 0 {
+		return
+	}
+	r.mailbox = fmt.Sprintf("%s%05d", r.prefix, i)
+	if _, _, err := r.svc.Provision(r.ctx, r.mailbox, vm.ProvisionRequest{PIN: "1234", MaxMessages: 100}); err != nil {
+		r.b.Fatal(err)
+	}
+}
+
+// deposit posts the WAV through the HTTP API and returns how long it took.
+func (r *benchRig) deposit() time.Duration {
+	t0 := time.Now()
+	req, _ := http.NewRequest("POST", r.url+"/v1/mailboxes/"+r.mailbox+"/messages", bytes.NewReader(r.wav))
+	req.Header.Set("Authorization", "Bearer bench-operator-token")
+	req.Header.Set("Content-Type", "audio/wav")
+	resp, err := r.client.Do(req)
+	if err != nil {
+		r.b.Fatal(err)
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		r.b.Fatalf("status %d", resp.StatusCode)
+	}
+	return time.Since(t0)
+}
+
+// upload stores the same WAV with a raw azblob upload and returns how long it took.
+func (r *benchRig) upload(i int) time.Duration {
+	t0 := time.Now()
+	if _, err := r.raw.UploadBuffer(r.ctx, r.audio, fmt.Sprintf("raw/%d.wav", i), r.wav, nil); err != nil {
+		r.b.Fatal(err)
+	}
+	return time.Since(t0)
+}
+
+func BenchmarkHTTPDepositAzure(b *testing.B) {
+	r := newBenchRig(b, "49301")
+	b.SetBytes(int64(len(r.wav)))
 	b.ResetTimer()
 	for i := range b.N {
-		if i%50 == 0 { // a realistic mailbox size; new mailbox outside the timer
-			b.StopTimer()
-			mailbox = fmt.Sprintf("49301%05d", i)
-			if _, _, err := svc.Provision(ctx, mailbox, vm.ProvisionRequest{PIN: "1234", MaxMessages: 100}); err != nil {
-				b.Fatal(err)
-			}
-			b.StartTimer()
-		}
-		req, _ := http.NewRequest("POST", srv.URL+"/v1/mailboxes/"+mailbox+"/messages", bytes.NewReader(wav))
-		req.Header.Set("Authorization", "Bearer bench-operator-token")
-		req.Header.Set("Content-Type", "audio/wav")
-		resp, err := client.Do(req)
-		if err != nil {
-			b.Fatal(err)
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusCreated {
-			b.Fatalf("status %d", resp.StatusCode)
-		}
+		b.StopTimer() // new mailboxes outside the timer
+		r.nextMailbox(i)
+		b.StartTimer()
+		r.deposit()
 	}
 }
 
 func BenchmarkRawBlobUpload(b *testing.B) {
-	ctx := context.Background()
-	cfg := config(az.ConnectionString())
-	if _, err := azure.Open(ctx, cfg); err != nil { // creates the container
-		b.Fatal(err)
-	}
-	client, err := azblob.NewClientFromConnectionString(az.ConnectionString(), nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	wav := thirtySeconds()
-	b.SetBytes(int64(len(wav)))
+	r := newBenchRig(b, "49303")
+	b.SetBytes(int64(len(r.wav)))
 	b.ResetTimer()
 	for i := range b.N {
-		if _, err := client.UploadBuffer(ctx, cfg.AudioContainer, fmt.Sprintf("raw/%d.wav", i), wav, nil); err != nil {
-			b.Fatal(err)
-		}
+		r.upload(i)
 	}
 }
 
@@ -97,65 +129,17 @@ func BenchmarkRawBlobUpload(b *testing.B) {
 //
 //	go test -run '^$' -bench Paired -benchtime 100x ./app/internal/store/azure/
 func BenchmarkDepositVsRawBlobPaired(b *testing.B) {
-	ctx := context.Background()
-	cfg := config(az.ConnectionString())
-	backend, err := azure.Open(ctx, cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	svc, err := vm.New(vm.Options{Backend: backend, Region: "bench"})
-	if err != nil {
-		b.Fatal(err)
-	}
-	mux := http.NewServeMux()
-	httpapi.New(httpapi.Options{Service: svc, OperatorToken: "bench-operator-token"}).Register(mux)
-	srv := httptest.NewServer(mux)
-	defer srv.Close()
-	raw, err := azblob.NewClientFromConnectionString(az.ConnectionString(), nil)
-	if err != nil {
-		b.Fatal(err)
-	}
-	wav := thirtySeconds()
-	client := &http.Client{}
+	r := newBenchRig(b, "49302")
 	var depositNs, rawNs time.Duration
-	deposit := func(mailbox string) {
-		t0 := time.Now()
-		req, _ := http.NewRequest("POST", srv.URL+"/v1/mailboxes/"+mailbox+"/messages", bytes.NewReader(wav))
-		req.Header.Set("Authorization", "Bearer bench-operator-token")
-		req.Header.Set("Content-Type", "audio/wav")
-		resp, err := client.Do(req)
-		if err != nil {
-			b.Fatal(err)
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusCreated {
-			b.Fatalf("status %d", resp.StatusCode)
-		}
-		depositNs += time.Since(t0)
-	}
-	upload := func(i int) {
-		t0 := time.Now()
-		if _, err := raw.UploadBuffer(ctx, cfg.AudioContainer, fmt.Sprintf("raw/%d.wav", i), wav, nil); err != nil {
-			b.Fatal(err)
-		}
-		rawNs += time.Since(t0)
-	}
-	mailbox := ""
 	b.ResetTimer()
 	for i := range b.N {
-		if i%50 == 0 {
-			mailbox = fmt.Sprintf("49302%05d", i)
-			if _, _, err := svc.Provision(ctx, mailbox, vm.ProvisionRequest{PIN: "1234", MaxMessages: 100}); err != nil {
-				b.Fatal(err)
-			}
-		}
+		r.nextMailbox(i)
 		if i%2 == 0 {
-			deposit(mailbox)
-			upload(i)
+			depositNs += r.deposit()
+			rawNs += r.upload(i)
 		} else {
-			upload(i)
-			deposit(mailbox)
+			rawNs += r.upload(i)
+			depositNs += r.deposit()
 		}
 	}
 	n := float64(b.N)
