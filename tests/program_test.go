@@ -18,6 +18,20 @@ import (
 	"github.com/voicemail-platform/voicemail/internal/topology"
 )
 
+// forEachStack runs the program under mocks for the dev and prod stacks and hands each graph
+// to check as a subtest.
+func forEachStack(t *testing.T, check func(t *testing.T, st string, cfg map[string]string, topo topology.Topology, m *mocks)) {
+	for _, st := range []string{"dev", "prod"} {
+		t.Run(st, func(t *testing.T) {
+			cfg := stackConfig(t, st)
+			topo := plan(t, cfg)
+			m, err := run(t, st, cfg, stack.Run)
+			require.NoError(t, err)
+			check(t, st, cfg, topo, m)
+		})
+	}
+}
+
 func plan(t *testing.T, cfg map[string]string) topology.Topology {
 	t.Helper()
 	c, err := config.Parse(cfg)
@@ -30,262 +44,232 @@ func plan(t *testing.T, cfg map[string]string) topology.Topology {
 // TestResourceCountsFollowTopology checks that each layer is instantiated once per
 // global/region/stamp and nothing is created twice or forgotten.
 func TestResourceCountsFollowTopology(t *testing.T) {
-	for _, st := range []string{"dev", "prod"} {
-		t.Run(st, func(t *testing.T) {
-			cfg := stackConfig(t, st)
-			topo := plan(t, cfg)
-			m, err := run(t, st, cfg, stack.Run)
-			require.NoError(t, err)
-			R, S := len(topo.Regions), len(topo.Stamps)
-			replicated := 0
-			for _, r := range topo.Regions {
-				if r.ReplicateTo != "" {
-					replicated++
-				}
+	forEachStack(t, func(t *testing.T, st string, cfg map[string]string, topo topology.Topology, m *mocks) {
+		R, S := len(topo.Regions), len(topo.Stamps)
+		replicated := 0
+		for _, r := range topo.Regions {
+			if r.ReplicateTo != "" {
+				replicated++
 			}
-			want := map[string]int{
-				"voicemail:global:Global":       1,
-				"voicemail:regional:Region":     R,
-				"voicemail:stamp:Stamp":         S,
-				"DatabaseAccount":               1,
-				"TableResourceTable":            len(topology.Tables()),
-				"Registry":                      1,
-				"Replication":                   R - 1,
-				"Profile":                       1,
-				"Endpoint":                      S,
-				"ResourceGroup":                 2 + R + S,
-				"Workspace":                     1 + R + S,
-				"Component":                     R,
-				"Vault":                         R,
-				"StorageAccount":                2 * R,
-				"BlobServiceProperties":         R,
-				"BlobContainer":                 R * len(topology.Containers()),
-				"Queue":                         R * len(topology.Queues()),
-				"ObjectReplicationPolicy":       2 * replicated,
-				"AppServicePlan":                R,
-				"WebApp":                        R,
-				"VirtualMachineScaleSet":        R,
-				"VirtualNetwork":                R + S,
-				"Subnet":                        R + S,
-				"ManagedCluster":                S,
-				"PublicIPAddress":               S,
-				"UserAssignedIdentity":          2 * S,
-				"FederatedIdentityCredential":   S,
-				"SqlResourceSqlRoleAssignment":  S,
-				"RoleAssignment":                4*R + 5*S, // Functions: host blob, host queue, state, Key Vault
-				"pulumi:providers:azure-native": 1,
-				// The voicemail workload in every stamp (app/deploy; workload_test.go checks it).
-				"voicemail:app:Workload":                                       S,
-				"pulumi:providers:kubernetes":                                  S,
-				"kubernetes:core/v1:Namespace":                                 S,
-				"kubernetes:core/v1:ServiceAccount":                            S,
-				"kubernetes:core/v1:ConfigMap":                                 S,
-				"kubernetes:core/v1:Service":                                   S,
-				"kubernetes:apps/v1:Deployment":                                S,
-				"kubernetes:autoscaling/v2:HorizontalPodAutoscaler":            S,
-				"kubernetes:policy/v1:PodDisruptionBudget":                     S,
-				"kubernetes:networking.k8s.io/v1:NetworkPolicy":                S,
-				"kubernetes:secrets-store.csi.x-k8s.io/v1:SecretProviderClass": S,
-				"kubernetes:batch/v1:Job":                                      S,
+		}
+		want := map[string]int{
+			"voicemail:global:Global":       1,
+			"voicemail:regional:Region":     R,
+			"voicemail:stamp:Stamp":         S,
+			"DatabaseAccount":               1,
+			"TableResourceTable":            len(topology.Tables()),
+			"Registry":                      1,
+			"Replication":                   R - 1,
+			"Profile":                       1,
+			"Endpoint":                      S,
+			"ResourceGroup":                 2 + R + S,
+			"Workspace":                     1 + R + S,
+			"Component":                     R,
+			"Vault":                         R,
+			"StorageAccount":                2 * R,
+			"BlobServiceProperties":         R,
+			"BlobContainer":                 R * len(topology.Containers()),
+			"Queue":                         R * len(topology.Queues()),
+			"ObjectReplicationPolicy":       2 * replicated,
+			"AppServicePlan":                R,
+			"WebApp":                        R,
+			"VirtualMachineScaleSet":        R,
+			"VirtualNetwork":                R + S,
+			"Subnet":                        R + S,
+			"ManagedCluster":                S,
+			"PublicIPAddress":               S,
+			"UserAssignedIdentity":          2 * S,
+			"FederatedIdentityCredential":   S,
+			"SqlResourceSqlRoleAssignment":  S,
+			"RoleAssignment":                4*R + 5*S, // Functions: host blob, host queue, state, Key Vault
+			"pulumi:providers:azure-native": 1,
+			// The voicemail workload in every stamp (app/deploy; workload_test.go checks it).
+			"voicemail:app:Workload":                                       S,
+			"pulumi:providers:kubernetes":                                  S,
+			"kubernetes:core/v1:Namespace":                                 S,
+			"kubernetes:core/v1:ServiceAccount":                            S,
+			"kubernetes:core/v1:ConfigMap":                                 S,
+			"kubernetes:core/v1:Service":                                   S,
+			"kubernetes:apps/v1:Deployment":                                S,
+			"kubernetes:autoscaling/v2:HorizontalPodAutoscaler":            S,
+			"kubernetes:policy/v1:PodDisruptionBudget":                     S,
+			"kubernetes:networking.k8s.io/v1:NetworkPolicy":                S,
+			"kubernetes:secrets-store.csi.x-k8s.io/v1:SecretProviderClass": S,
+			"kubernetes:batch/v1:Job":                                      S,
+		}
+		for k, v := range want {
+			if v == 0 {
+				delete(want, k)
 			}
-			for k, v := range want {
-				if v == 0 {
-					delete(want, k)
-				}
+		}
+		got := map[string]int{}
+		for _, r := range m.sorted() {
+			k := r.Type
+			if strings.HasPrefix(k, "azure-native:") {
+				k = k[strings.LastIndex(k, ":")+1:]
 			}
-			got := map[string]int{}
-			for _, r := range m.sorted() {
-				k := r.Type
-				if strings.HasPrefix(k, "azure-native:") {
-					k = k[strings.LastIndex(k, ":")+1:]
-				}
-				got[k]++
-			}
-			delete(got, "DiagnosticSetting") // checked in TestDiagnosticSettings
-			assert.Equal(t, want, got)
-			if st == "prod" {
-				assert.Equal(t, 4, R)
-				assert.Equal(t, 12, S)
-			} else {
-				assert.Equal(t, 1, R)
-				assert.Equal(t, 2, S)
-			}
-		})
-	}
+			got[k]++
+		}
+		delete(got, "DiagnosticSetting") // checked in TestDiagnosticSettings
+		assert.Equal(t, want, got)
+		if st == "prod" {
+			assert.Equal(t, 4, R)
+			assert.Equal(t, 12, S)
+		} else {
+			assert.Equal(t, 1, R)
+			assert.Equal(t, 2, S)
+		}
+	})
 }
 
 // TestParentStructure: every resource hangs under the component of its layer.
 func TestParentStructure(t *testing.T) {
-	for _, st := range []string{"dev", "prod"} {
-		t.Run(st, func(t *testing.T) {
-			cfg := stackConfig(t, st)
-			topo := plan(t, cfg)
-			m, err := run(t, st, cfg, stack.Run)
-			require.NoError(t, err)
-			byName := map[string]Resource{}
-			for _, r := range m.sorted() {
-				_, dup := byName[r.Name]
-				require.False(t, dup, "logical name %s used twice", r.Name)
-				byName[r.Name] = r
+	forEachStack(t, func(t *testing.T, st string, cfg map[string]string, topo topology.Topology, m *mocks) {
+		byName := map[string]Resource{}
+		for _, r := range m.sorted() {
+			_, dup := byName[r.Name]
+			require.False(t, dup, "logical name %s used twice", r.Name)
+			byName[r.Name] = r
+		}
+		// root walks up to the top-level component.
+		root := func(r Resource) string {
+			for r.Parent != "" {
+				p, ok := byName[r.Parent]
+				require.True(t, ok, "parent %s of %s not registered", r.Parent, r.Name)
+				r = p
 			}
-			// root walks up to the top-level component.
-			root := func(r Resource) string {
-				for r.Parent != "" {
-					p, ok := byName[r.Parent]
-					require.True(t, ok, "parent %s of %s not registered", r.Parent, r.Name)
-					r = p
-				}
-				return r.Name
+			return r.Name
+		}
+		for _, r := range m.sorted() {
+			switch {
+			case r.Type == "pulumi:providers:azure-native":
+				assert.Empty(t, r.Parent)
+			case r.Type == "voicemail:app:Workload": // the app deploy component lives in its stamp
+				assert.Equal(t, "voicemail:stamp:Stamp", byName[r.Parent].Type, "%s is under its stamp", r.Name)
+			case strings.HasPrefix(r.Type, "voicemail:"):
+				assert.Empty(t, r.Parent, "%s is a top-level component", r.Name)
+			default:
+				top := byName[root(r)]
+				assert.True(t, strings.HasPrefix(top.Type, "voicemail:"), "%s (%s) is not under a component", r.Name, r.Type)
 			}
-			for _, r := range m.sorted() {
-				switch {
-				case r.Type == "pulumi:providers:azure-native":
-					assert.Empty(t, r.Parent)
-				case r.Type == "voicemail:app:Workload": // the app deploy component lives in its stamp
-					assert.Equal(t, "voicemail:stamp:Stamp", byName[r.Parent].Type, "%s is under its stamp", r.Name)
-				case strings.HasPrefix(r.Type, "voicemail:"):
-					assert.Empty(t, r.Parent, "%s is a top-level component", r.Name)
-				default:
-					top := byName[root(r)]
-					assert.True(t, strings.HasPrefix(top.Type, "voicemail:"), "%s (%s) is not under a component", r.Name, r.Type)
-				}
+		}
+		for _, s := range topo.Stamps {
+			for _, n := range []string{"-rg", "-aks", "-pip", "-tm-endpoint", "-id-app", "-id-aks", "-vnet"} {
+				r, ok := byName[s.ID+n]
+				require.True(t, ok, s.ID+n)
+				assert.Equal(t, s.ID, root(r), "%s belongs to stamp %s", r.Name, s.ID)
 			}
-			for _, s := range topo.Stamps {
-				for _, n := range []string{"-rg", "-aks", "-pip", "-tm-endpoint", "-id-app", "-id-aks", "-vnet"} {
-					r, ok := byName[s.ID+n]
-					require.True(t, ok, s.ID+n)
-					assert.Equal(t, s.ID, root(r), "%s belongs to stamp %s", r.Name, s.ID)
-				}
-				ws := byName[s.ID+"-log"]
-				assert.Equal(t, "global", root(ws), "stamp workspaces live in the global layer so they outlive the stamp")
+			ws := byName[s.ID+"-log"]
+			assert.Equal(t, "global", root(ws), "stamp workspaces live in the global layer so they outlive the stamp")
+		}
+		for _, r := range topo.Regions {
+			for _, n := range []string{"-rg", "-kv", "-st-blob", "-st-queue", "-func", "-jumpbox", "-log", "-appi"} {
+				res, ok := byName[r.Name+n]
+				require.True(t, ok, r.Name+n)
+				assert.Equal(t, r.Name, root(res))
 			}
-			for _, r := range topo.Regions {
-				for _, n := range []string{"-rg", "-kv", "-st-blob", "-st-queue", "-func", "-jumpbox", "-log", "-appi"} {
-					res, ok := byName[r.Name+n]
-					require.True(t, ok, r.Name+n)
-					assert.Equal(t, r.Name, root(res))
-				}
-			}
-			for _, n := range []string{"cosmos", "acr", "traffic-manager", "global-rg", "monitoring-rg"} {
-				assert.Equal(t, "global", root(byName[n]), n)
-			}
-		})
-	}
+		}
+		for _, n := range []string{"cosmos", "acr", "traffic-manager", "global-rg", "monitoring-rg"} {
+			assert.Equal(t, "global", root(byName[n]), n)
+		}
+	})
 }
 
 func TestCosmos(t *testing.T) {
-	for _, st := range []string{"dev", "prod"} {
-		t.Run(st, func(t *testing.T) {
-			cfg := stackConfig(t, st)
-			topo := plan(t, cfg)
-			m, err := run(t, st, cfg, stack.Run)
-			require.NoError(t, err)
-			acct := m.ofType("DatabaseAccount")[0].Inputs
-			assert.Equal(t, true, acct["enableMultipleWriteLocations"])
-			assert.Equal(t, true, acct["enableAutomaticFailover"])
-			assert.Equal(t, true, acct["disableLocalAuth"])
-			assert.Equal(t, "Session", get(acct, "consistencyPolicy", "defaultConsistencyLevel"))
-			assert.Equal(t, "EnableTable", get(acct, "capabilities", 0, "name"))
-			assert.Equal(t, "Continuous", get(acct, "backupPolicy", "type"))
-			assert.Equal(t, topo.Config.Cosmos.BackupTier, get(acct, "backupPolicy", "continuousModeProperties", "tier"))
-			locs := acct["locations"].([]any)
-			require.Len(t, locs, len(topo.Regions))
-			for i, r := range topo.Regions {
-				assert.Equal(t, r.Name, get(locs[i], "locationName"))
-				assert.EqualValues(t, i, get(locs[i], "failoverPriority"), "failover order follows the region list")
-				assert.Equal(t, true, get(locs[i], "isZoneRedundant"))
-			}
-			// Every stamp region is a write location.
-			for _, s := range topo.Stamps {
-				assert.True(t, slices.ContainsFunc(locs, func(l any) bool { return get(l, "locationName") == s.Region }), s.ID)
-			}
-			var tables []string
-			for _, r := range m.ofType("TableResourceTable") {
-				tables = append(tables, r.Inputs["tableName"].(string))
-				assert.EqualValues(t, topo.Config.Cosmos.MaxThroughput, get(r.Inputs, "options", "autoscaleSettings", "maxThroughput"))
-			}
-			assert.ElementsMatch(t, topology.Tables(), tables)
-		})
-	}
+	forEachStack(t, func(t *testing.T, st string, cfg map[string]string, topo topology.Topology, m *mocks) {
+		acct := m.ofType("DatabaseAccount")[0].Inputs
+		assert.Equal(t, true, acct["enableMultipleWriteLocations"])
+		assert.Equal(t, true, acct["enableAutomaticFailover"])
+		assert.Equal(t, true, acct["disableLocalAuth"])
+		assert.Equal(t, "Session", get(acct, "consistencyPolicy", "defaultConsistencyLevel"))
+		assert.Equal(t, "EnableTable", get(acct, "capabilities", 0, "name"))
+		assert.Equal(t, "Continuous", get(acct, "backupPolicy", "type"))
+		assert.Equal(t, topo.Config.Cosmos.BackupTier, get(acct, "backupPolicy", "continuousModeProperties", "tier"))
+		locs := acct["locations"].([]any)
+		require.Len(t, locs, len(topo.Regions))
+		for i, r := range topo.Regions {
+			assert.Equal(t, r.Name, get(locs[i], "locationName"))
+			assert.EqualValues(t, i, get(locs[i], "failoverPriority"), "failover order follows the region list")
+			assert.Equal(t, true, get(locs[i], "isZoneRedundant"))
+		}
+		// Every stamp region is a write location.
+		for _, s := range topo.Stamps {
+			assert.True(t, slices.ContainsFunc(locs, func(l any) bool { return get(l, "locationName") == s.Region }), s.ID)
+		}
+		var tables []string
+		for _, r := range m.ofType("TableResourceTable") {
+			tables = append(tables, r.Inputs["tableName"].(string))
+			assert.EqualValues(t, topo.Config.Cosmos.MaxThroughput, get(r.Inputs, "options", "autoscaleSettings", "maxThroughput"))
+		}
+		assert.ElementsMatch(t, topology.Tables(), tables)
+	})
 }
 
 func TestTrafficManager(t *testing.T) {
-	for _, st := range []string{"dev", "prod"} {
-		t.Run(st, func(t *testing.T) {
-			cfg := stackConfig(t, st)
-			topo := plan(t, cfg)
-			m, err := run(t, st, cfg, stack.Run)
-			require.NoError(t, err)
-			p := m.ofType("Profile")[0].Inputs
-			assert.Equal(t, topo.Config.TrafficManager.RoutingMethod, p["trafficRoutingMethod"])
-			assert.LessOrEqual(t, get(p, "dnsConfig", "ttl").(float64), 30.0)
-			assert.Equal(t, "/health/stamp", get(p, "monitorConfig", "path"))
-			assert.EqualValues(t, 10, get(p, "monitorConfig", "intervalInSeconds"))
-			assert.EqualValues(t, topo.Config.TrafficManager.TimeoutSeconds, get(p, "monitorConfig", "timeoutInSeconds"))
-			assert.EqualValues(t, topo.Config.TrafficManager.ToleratedFailures, get(p, "monitorConfig", "toleratedNumberOfFailures"))
-			assert.Equal(t, topo.Config.TrafficManager.Protocol, get(p, "monitorConfig", "protocol"))
-			assert.EqualValues(t, topo.Config.TrafficManager.Port, get(p, "monitorConfig", "port"))
+	forEachStack(t, func(t *testing.T, st string, cfg map[string]string, topo topology.Topology, m *mocks) {
+		p := m.ofType("Profile")[0].Inputs
+		assert.Equal(t, topo.Config.TrafficManager.RoutingMethod, p["trafficRoutingMethod"])
+		assert.LessOrEqual(t, get(p, "dnsConfig", "ttl").(float64), 30.0)
+		assert.Equal(t, "/health/stamp", get(p, "monitorConfig", "path"))
+		assert.EqualValues(t, 10, get(p, "monitorConfig", "intervalInSeconds"))
+		assert.EqualValues(t, topo.Config.TrafficManager.TimeoutSeconds, get(p, "monitorConfig", "timeoutInSeconds"))
+		assert.EqualValues(t, topo.Config.TrafficManager.ToleratedFailures, get(p, "monitorConfig", "toleratedNumberOfFailures"))
+		assert.Equal(t, topo.Config.TrafficManager.Protocol, get(p, "monitorConfig", "protocol"))
+		assert.EqualValues(t, topo.Config.TrafficManager.Port, get(p, "monitorConfig", "port"))
 
-			eps := m.ofType("Endpoint")
-			require.Len(t, eps, len(topo.Stamps))
-			for _, s := range topo.Stamps {
-				ep, ok := m.byName(s.ID + "-tm-endpoint")
-				require.True(t, ok)
-				pip, _ := m.byName(s.ID + "-pip")
-				assert.Equal(t, pip.ID, ep.Inputs["targetResourceId"], "endpoint of %s targets its own public IP", s.ID)
-				assert.EqualValues(t, s.Weight, ep.Inputs["weight"])
-				assert.Equal(t, map[bool]string{false: "Enabled", true: "Disabled"}[s.Drained], ep.Inputs["endpointStatus"])
-				assert.Equal(t, topo.Global.TrafficManager, ep.Inputs["profileName"])
-				assert.Equal(t, s.DNSLabel, get(pip.Inputs, "dnsSettings", "domainNameLabel"))
-				assert.Equal(t, []any{strconv.Itoa(s.Zone)}, pip.Inputs["zones"])
-				assert.Equal(t, "Standard", get(pip.Inputs, "sku", "name"))
-			}
-		})
-	}
+		eps := m.ofType("Endpoint")
+		require.Len(t, eps, len(topo.Stamps))
+		for _, s := range topo.Stamps {
+			ep, ok := m.byName(s.ID + "-tm-endpoint")
+			require.True(t, ok)
+			pip, _ := m.byName(s.ID + "-pip")
+			assert.Equal(t, pip.ID, ep.Inputs["targetResourceId"], "endpoint of %s targets its own public IP", s.ID)
+			assert.EqualValues(t, s.Weight, ep.Inputs["weight"])
+			assert.Equal(t, map[bool]string{false: "Enabled", true: "Disabled"}[s.Drained], ep.Inputs["endpointStatus"])
+			assert.Equal(t, topo.Global.TrafficManager, ep.Inputs["profileName"])
+			assert.Equal(t, s.DNSLabel, get(pip.Inputs, "dnsSettings", "domainNameLabel"))
+			assert.Equal(t, []any{strconv.Itoa(s.Zone)}, pip.Inputs["zones"])
+			assert.Equal(t, "Standard", get(pip.Inputs, "sku", "name"))
+		}
+	})
 }
 
 func TestStampClusters(t *testing.T) {
-	for _, st := range []string{"dev", "prod"} {
-		t.Run(st, func(t *testing.T) {
-			cfg := stackConfig(t, st)
-			topo := plan(t, cfg)
-			m, err := run(t, st, cfg, stack.Run)
-			require.NoError(t, err)
-			for _, s := range topo.Stamps {
-				r, ok := m.byName(s.ID + "-aks")
-				require.True(t, ok)
-				in := r.Inputs
-				pools := in["agentPoolProfiles"].([]any)
-				require.Len(t, pools, 2)
-				modes := []string{}
-				for _, p := range pools {
-					assert.Equal(t, []any{strconv.Itoa(s.Zone)}, get(p, "availabilityZones"), "pool pinned to the stamp's zone")
-					assert.Equal(t, true, get(p, "enableAutoScaling"))
-					assert.NotEmpty(t, get(p, "vnetSubnetID"))
-					modes = append(modes, get(p, "mode").(string))
-				}
-				assert.ElementsMatch(t, []string{"System", "User"}, modes)
-				assert.Equal(t, true, get(in, "oidcIssuerProfile", "enabled"))
-				assert.Equal(t, true, get(in, "securityProfile", "workloadIdentity", "enabled"))
-				assert.Equal(t, "azure", get(in, "networkProfile", "networkPlugin"))
-				assert.Equal(t, "overlay", get(in, "networkProfile", "networkPluginMode"))
-				assert.Equal(t, true, get(in, "aadProfile", "managed"))
-				assert.Equal(t, true, get(in, "aadProfile", "enableAzureRBAC"))
-				assert.Equal(t, true, in["disableLocalAccounts"])
-				assert.Equal(t, topo.Config.AKS.UpgradeChannel, get(in, "autoUpgradeProfile", "upgradeChannel"))
-				ws, _ := m.byName(s.ID + "-log")
-				assert.Equal(t, true, get(in, "addonProfiles", "omsagent", "enabled"))
-				assert.Equal(t, ws.ID, get(in, "addonProfiles", "omsagent", "config", "logAnalyticsWorkspaceResourceID"), "Container Insights to the stamp workspace")
-
-				// Workload identity for the app's service account.
-				fic, ok := m.byName(s.ID + "-id-app-federation")
-				require.True(t, ok)
-				assert.Equal(t, "system:serviceaccount:voicemail:voicemail", fic.Inputs["subject"])
-				assert.Equal(t, r.Outputs["oidcIssuerProfile"].(map[string]any)["issuerURL"], fic.Inputs["issuer"])
-				assert.Equal(t, []any{"api://AzureADTokenExchange"}, fic.Inputs["audiences"])
+	forEachStack(t, func(t *testing.T, st string, cfg map[string]string, topo topology.Topology, m *mocks) {
+		for _, s := range topo.Stamps {
+			r, ok := m.byName(s.ID + "-aks")
+			require.True(t, ok)
+			in := r.Inputs
+			pools := in["agentPoolProfiles"].([]any)
+			require.Len(t, pools, 2)
+			modes := []string{}
+			for _, p := range pools {
+				assert.Equal(t, []any{strconv.Itoa(s.Zone)}, get(p, "availabilityZones"), "pool pinned to the stamp's zone")
+				assert.Equal(t, true, get(p, "enableAutoScaling"))
+				assert.NotEmpty(t, get(p, "vnetSubnetID"))
+				modes = append(modes, get(p, "mode").(string))
 			}
-		})
-	}
+			assert.ElementsMatch(t, []string{"System", "User"}, modes)
+			assert.Equal(t, true, get(in, "oidcIssuerProfile", "enabled"))
+			assert.Equal(t, true, get(in, "securityProfile", "workloadIdentity", "enabled"))
+			assert.Equal(t, "azure", get(in, "networkProfile", "networkPlugin"))
+			assert.Equal(t, "overlay", get(in, "networkProfile", "networkPluginMode"))
+			assert.Equal(t, true, get(in, "aadProfile", "managed"))
+			assert.Equal(t, true, get(in, "aadProfile", "enableAzureRBAC"))
+			assert.Equal(t, true, in["disableLocalAccounts"])
+			assert.Equal(t, topo.Config.AKS.UpgradeChannel, get(in, "autoUpgradeProfile", "upgradeChannel"))
+			ws, _ := m.byName(s.ID + "-log")
+			assert.Equal(t, true, get(in, "addonProfiles", "omsagent", "enabled"))
+			assert.Equal(t, ws.ID, get(in, "addonProfiles", "omsagent", "config", "logAnalyticsWorkspaceResourceID"), "Container Insights to the stamp workspace")
+
+			// Workload identity for the app's service account.
+			fic, ok := m.byName(s.ID + "-id-app-federation")
+			require.True(t, ok)
+			assert.Equal(t, "system:serviceaccount:voicemail:voicemail", fic.Inputs["subject"])
+			assert.Equal(t, r.Outputs["oidcIssuerProfile"].(map[string]any)["issuerURL"], fic.Inputs["issuer"])
+			assert.Equal(t, []any{"api://AzureADTokenExchange"}, fic.Inputs["audiences"])
+		}
+	})
 }
 
 // TestRoleAssignments checks the app identity's data-plane roles and the kubelet's AcrPull.
@@ -362,84 +346,78 @@ func TestRoleAssignments(t *testing.T) {
 }
 
 func TestRegionalResources(t *testing.T) {
-	for _, st := range []string{"dev", "prod"} {
-		t.Run(st, func(t *testing.T) {
-			cfg := stackConfig(t, st)
-			topo := plan(t, cfg)
-			m, err := run(t, st, cfg, stack.Run)
-			require.NoError(t, err)
-			acr := m.ofType("Registry")[0].Inputs
-			assert.Equal(t, "Premium", get(acr, "sku", "name"))
-			assert.Equal(t, "Enabled", acr["zoneRedundancy"])
-			assert.Equal(t, false, acr["adminUserEnabled"])
-			var replicas []string
-			for _, r := range m.ofType("Replication") {
-				replicas = append(replicas, r.Inputs["location"].(string))
-				assert.Equal(t, "Enabled", r.Inputs["zoneRedundancy"])
-			}
-			var others []string
-			for _, r := range topo.Regions[1:] {
-				others = append(others, r.Name)
-			}
-			assert.ElementsMatch(t, others, replicas, "one replica in every non-home region")
+	forEachStack(t, func(t *testing.T, st string, cfg map[string]string, topo topology.Topology, m *mocks) {
+		acr := m.ofType("Registry")[0].Inputs
+		assert.Equal(t, "Premium", get(acr, "sku", "name"))
+		assert.Equal(t, "Enabled", acr["zoneRedundancy"])
+		assert.Equal(t, false, acr["adminUserEnabled"])
+		var replicas []string
+		for _, r := range m.ofType("Replication") {
+			replicas = append(replicas, r.Inputs["location"].(string))
+			assert.Equal(t, "Enabled", r.Inputs["zoneRedundancy"])
+		}
+		var others []string
+		for _, r := range topo.Regions[1:] {
+			others = append(others, r.Name)
+		}
+		assert.ElementsMatch(t, others, replicas, "one replica in every non-home region")
 
-			for _, r := range m.ofType("StorageAccount") {
-				in := r.Inputs
-				assert.Equal(t, false, in["allowSharedKeyAccess"], r.Name)
-				assert.Equal(t, false, in["allowBlobPublicAccess"], r.Name)
-				assert.Equal(t, "TLS1_2", in["minimumTlsVersion"], r.Name)
-				assert.Contains(t, get(in, "sku", "name"), "ZRS", r.Name)
-			}
-			for _, r := range m.ofType("BlobServiceProperties") {
-				assert.Equal(t, true, r.Inputs["isVersioningEnabled"])
-				assert.Equal(t, true, get(r.Inputs, "changeFeed", "enabled"))
-			}
-			for _, region := range topo.Regions {
-				for _, c := range topology.Containers() {
-					r, ok := m.byName(region.Name + "-st-blob-" + c)
-					require.True(t, ok)
-					assert.Equal(t, "None", r.Inputs["publicAccess"])
-				}
-				for _, q := range topology.Queues() {
-					_, ok := m.byName(region.Name + "-st-queue-" + q)
-					assert.True(t, ok)
-				}
-				kv, _ := m.byName(region.Name + "-kv")
-				assert.Equal(t, true, get(kv.Inputs, "properties", "enableRbacAuthorization"))
-				assert.Equal(t, true, get(kv.Inputs, "properties", "enablePurgeProtection"))
-				assert.Equal(t, true, get(kv.Inputs, "properties", "enableSoftDelete"))
-				assert.NotEmpty(t, get(kv.Inputs, "properties", "tenantId"))
-
-				fn, _ := m.byName(region.Name + "-func")
-				assert.Equal(t, "functionapp,linux", fn.Inputs["kind"])
-				assert.Equal(t, "SystemAssigned", get(fn.Inputs, "identity", "type"))
-				vmss, _ := m.byName(region.Name + "-jumpbox")
-				assert.Equal(t, "SystemAssigned", get(vmss.Inputs, "identity", "type"))
-				ipc := get(vmss.Inputs, "virtualMachineProfile", "networkProfile", "networkInterfaceConfigurations", 0, "ipConfigurations", 0)
-				assert.Nil(t, get(ipc, "publicIPAddressConfiguration"), "jump box has no public IP")
-				assert.Equal(t, "AADSSHLoginForLinux", get(vmss.Inputs, "virtualMachineProfile", "extensionProfile", "extensions", 0, "type"))
-			}
-			// Object replication: each region's audio goes to the next region's.
-			for _, region := range topo.Regions {
-				src, ok := m.byName(fmt.Sprintf("%s-to-%s-or-src", region.Name, region.ReplicateTo))
-				if region.ReplicateTo == "" {
-					assert.False(t, ok)
-					continue
-				}
+		for _, r := range m.ofType("StorageAccount") {
+			in := r.Inputs
+			assert.Equal(t, false, in["allowSharedKeyAccess"], r.Name)
+			assert.Equal(t, false, in["allowBlobPublicAccess"], r.Name)
+			assert.Equal(t, "TLS1_2", in["minimumTlsVersion"], r.Name)
+			assert.Contains(t, get(in, "sku", "name"), "ZRS", r.Name)
+		}
+		for _, r := range m.ofType("BlobServiceProperties") {
+			assert.Equal(t, true, r.Inputs["isVersioningEnabled"])
+			assert.Equal(t, true, get(r.Inputs, "changeFeed", "enabled"))
+		}
+		for _, region := range topo.Regions {
+			for _, c := range topology.Containers() {
+				r, ok := m.byName(region.Name + "-st-blob-" + c)
 				require.True(t, ok)
-				dst, _ := m.byName(fmt.Sprintf("%s-to-%s-or-dst", region.Name, region.ReplicateTo))
-				srcAcct, _ := m.byName(region.Name + "-st-blob")
-				dstAcct, _ := m.byName(region.ReplicateTo + "-st-blob")
-				for _, p := range []Resource{src, dst} {
-					assert.Equal(t, srcAcct.ID, p.Inputs["sourceAccount"])
-					assert.Equal(t, dstAcct.ID, p.Inputs["destinationAccount"])
-					assert.Equal(t, "audio", get(p.Inputs, "rules", 0, "sourceContainer"))
-				}
-				assert.Equal(t, dst.Outputs["policyId"], src.Inputs["objectReplicationPolicyId"])
-				assert.Equal(t, get(dst.Outputs, "rules", 0, "ruleId"), get(src.Inputs, "rules", 0, "ruleId"))
+				assert.Equal(t, "None", r.Inputs["publicAccess"])
 			}
-		})
-	}
+			for _, q := range topology.Queues() {
+				_, ok := m.byName(region.Name + "-st-queue-" + q)
+				assert.True(t, ok)
+			}
+			kv, _ := m.byName(region.Name + "-kv")
+			assert.Equal(t, true, get(kv.Inputs, "properties", "enableRbacAuthorization"))
+			assert.Equal(t, true, get(kv.Inputs, "properties", "enablePurgeProtection"))
+			assert.Equal(t, true, get(kv.Inputs, "properties", "enableSoftDelete"))
+			assert.NotEmpty(t, get(kv.Inputs, "properties", "tenantId"))
+
+			fn, _ := m.byName(region.Name + "-func")
+			assert.Equal(t, "functionapp,linux", fn.Inputs["kind"])
+			assert.Equal(t, "SystemAssigned", get(fn.Inputs, "identity", "type"))
+			vmss, _ := m.byName(region.Name + "-jumpbox")
+			assert.Equal(t, "SystemAssigned", get(vmss.Inputs, "identity", "type"))
+			ipc := get(vmss.Inputs, "virtualMachineProfile", "networkProfile", "networkInterfaceConfigurations", 0, "ipConfigurations", 0)
+			assert.Nil(t, get(ipc, "publicIPAddressConfiguration"), "jump box has no public IP")
+			assert.Equal(t, "AADSSHLoginForLinux", get(vmss.Inputs, "virtualMachineProfile", "extensionProfile", "extensions", 0, "type"))
+		}
+		// Object replication: each region's audio goes to the next region's.
+		for _, region := range topo.Regions {
+			src, ok := m.byName(fmt.Sprintf("%s-to-%s-or-src", region.Name, region.ReplicateTo))
+			if region.ReplicateTo == "" {
+				assert.False(t, ok)
+				continue
+			}
+			require.True(t, ok)
+			dst, _ := m.byName(fmt.Sprintf("%s-to-%s-or-dst", region.Name, region.ReplicateTo))
+			srcAcct, _ := m.byName(region.Name + "-st-blob")
+			dstAcct, _ := m.byName(region.ReplicateTo + "-st-blob")
+			for _, p := range []Resource{src, dst} {
+				assert.Equal(t, srcAcct.ID, p.Inputs["sourceAccount"])
+				assert.Equal(t, dstAcct.ID, p.Inputs["destinationAccount"])
+				assert.Equal(t, "audio", get(p.Inputs, "rules", 0, "sourceContainer"))
+			}
+			assert.Equal(t, dst.Outputs["policyId"], src.Inputs["objectReplicationPolicyId"])
+			assert.Equal(t, get(dst.Outputs, "rules", 0, "ruleId"), get(src.Inputs, "rules", 0, "ruleId"))
+		}
+	})
 }
 
 // TestDiagnosticSettings: every resource type that supports diagnostic settings sends to
