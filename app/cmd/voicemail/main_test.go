@@ -112,8 +112,14 @@ func TestSIGTERMFinishesInFlightDeposit(t *testing.T) {
 	conn, err := net.Dial("tcp", p.addr)
 	require.NoError(t, err)
 	defer conn.Close()
+	// Expect: 100-continue makes the server confirm the handler is reading the body, so SIGTERM
+	// lands on a deposit in flight rather than on a connection still in the accept queue.
 	fmt.Fprintf(conn, "POST /v1/mailboxes/4930111/messages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"+
-		"Content-Type: audio/wav\r\nX-Caller-Id: +4917\r\nContent-Length: %d\r\n\r\n", token, len(wav))
+		"Content-Type: audio/wav\r\nX-Caller-Id: +4917\r\nExpect: 100-continue\r\nContent-Length: %d\r\n\r\n", token, len(wav))
+	rd := bufio.NewReader(conn)
+	cont, err := http.ReadResponse(rd, nil)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusContinue, cont.StatusCode)
 	_, err = conn.Write(wav[:len(wav)/2])
 	require.NoError(t, err)
 
@@ -129,7 +135,7 @@ func TestSIGTERMFinishesInFlightDeposit(t *testing.T) {
 
 	_, err = conn.Write(wav[len(wav)/2:])
 	require.NoError(t, err)
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	resp, err := http.ReadResponse(rd, nil)
 	require.NoError(t, err)
 	respBody, _ := io.ReadAll(resp.Body)
 	require.Equal(t, 201, resp.StatusCode, string(respBody))
