@@ -14,6 +14,7 @@
 // preconditions, so a scale-out or restart never loses or duplicates a decision.
 //
 // Outside Functions (local runs), set VOICEMAIL_MANAGER_INTERVAL to tick by itself.
+// "manager package -o manager.zip" writes the run-from-package zip (package.go).
 // Configuration: environment variables, see package manager (Env*).
 package main
 
@@ -36,6 +37,15 @@ import (
 
 func main() {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	// The Functions host starts the handler without arguments (host.json), so a first
+	// argument can only come from a person or the pipeline.
+	if len(os.Args) > 1 && os.Args[1] == "package" {
+		if err := runPackage(os.Args[2:], os.Stdout); err != nil {
+			log.Error("package", "err", err)
+			os.Exit(1)
+		}
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, log); err != nil {
