@@ -105,6 +105,10 @@ type Storage struct {
 type Functions struct {
 	Enabled bool   `json:"enabled"`
 	PlanSKU string `json:"planSku"`
+	// Package is the blob name, in the region's "deployments" container, of the management
+	// service's run-from-package zip ("manager package" prints it). The pipeline uploads the
+	// blob and sets this key; empty leaves the app without code.
+	Package string `json:"package,omitempty"`
 }
 
 // Jumpbox configures the regional jump-box scale set.

@@ -41,6 +41,21 @@ func TestParseValidAppliesDefaults(t *testing.T) {
 	assert.Equal(t, 30, c.LogRetentionDays)
 }
 
+// functions.package takes what "manager package" prints; unset means no package yet.
+func TestFunctionsPackage(t *testing.T) {
+	for _, p := range []string{"manager-cb84c5e651d1ce36.zip", "manager_v1.2.zip", strings.Repeat("m", 251) + ".zip"} {
+		raw := valid()
+		raw["voicemail:functions"] = `{"package":"` + p + `"}`
+		c, err := config.Parse(raw)
+		require.NoError(t, err, p)
+		assert.Equal(t, p, c.Functions.Package)
+		assert.True(t, c.Functions.Enabled, "fields left out keep their defaults")
+	}
+	c, err := config.Parse(valid())
+	require.NoError(t, err)
+	assert.Empty(t, c.Functions.Package)
+}
+
 func TestParseAcceptsKeysWithoutNamespace(t *testing.T) {
 	raw := map[string]string{}
 	for k, v := range valid() {
@@ -106,6 +121,13 @@ func TestParseInvalidNamesTheKey(t *testing.T) {
 		{"cosmos backup periodic", "cosmos", `{"backupTier":"Periodic"}`, "voicemail:cosmos.backupTier"},
 		{"storage LRS", "storage", `{"sku":"Standard_LRS"}`, "voicemail:storage.sku"},
 		{"functions sku", "functions", `{"planSku":"Y1"}`, "voicemail:functions.planSku"},
+		{"package not a zip", "functions", `{"package":"manager-0123.tar.gz"}`, "voicemail:functions.package"},
+		{"package in a folder", "functions", `{"package":"releases/manager.zip"}`, "voicemail:functions.package"},
+		{"package is a URL", "functions", `{"package":"https://x.blob.core.windows.net/deployments/manager.zip"}`, "voicemail:functions.package"},
+		{"package dot-dot", "functions", `{"package":"a..zip"}`, "voicemail:functions.package"},
+		{"package just .zip", "functions", `{"package":".zip"}`, "voicemail:functions.package"},
+		{"package too long", "functions", `{"package":"` + strings.Repeat("m", 252) + `.zip"}`, "voicemail:functions.package"},
+		{"package not a string", "functions", `{"package":3}`, "voicemail:functions"},
 		{"jumpbox without key", "jumpbox", `{"enabled":true}`, "voicemail:jumpbox.adminSshPublicKey"},
 		{"jumpbox instances", "jumpbox", `{"instances":0,"adminSshPublicKey":"ssh-ed25519 AAAA x"}`, "voicemail:jumpbox.instances"},
 		{"jumpbox size", "jumpbox", `{"vmSize":"B2s","adminSshPublicKey":"ssh-ed25519 AAAA x"}`, "voicemail:jumpbox.vmSize"},

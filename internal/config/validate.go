@@ -18,7 +18,9 @@ var (
 	vmSizeRe  = regexp.MustCompile(`^Standard_[A-Za-z0-9_]+$`)
 	k8sVerRe  = regexp.MustCompile(`^[0-9]+\.[0-9]+(\.[0-9]+)?$`)
 	// registry/repository[:tag][@sha256:digest], with a tag or a digest.
-	imageRe = regexp.MustCompile(`^[a-z0-9.-]+(:[0-9]+)?/[a-z0-9._/-]+(:[A-Za-z0-9._-]{1,128})?(@sha256:[a-f0-9]{64})?$`)
+	// A flat blob name (no virtual folders) ending in .zip, as "manager package" prints it.
+	packageRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,250}\.zip$`)
+	imageRe   = regexp.MustCompile(`^[a-z0-9.-]+(:[0-9]+)?/[a-z0-9._/-]+(:[A-Za-z0-9._-]{1,128})?(@sha256:[a-f0-9]{64})?$`)
 )
 
 // MaxStampsPerRegion bounds the per-region address plan (one /16 per stamp).
@@ -224,6 +226,9 @@ func (c Config) Validate() []error {
 	}
 	if c.Functions.Enabled && !regexp.MustCompile(`^(B[1-3]|S[1-3]|P[0-3]v[23]|P[1-3]mv3|EP[1-3])$`).MatchString(c.Functions.PlanSKU) {
 		e.add("functions.planSku", "%q is not a Linux App Service/Functions plan SKU (e.g. P1v3, EP1, B1)", c.Functions.PlanSKU)
+	}
+	if p := c.Functions.Package; p != "" && (!packageRe.MatchString(p) || strings.Contains(p, "..")) {
+		e.add("functions.package", "%q must be a blob name of letters, digits, '.', '_' and '-' (no '/', no '..'), at most 255 characters, ending in .zip (e.g. the manager-<hash>.zip that \"manager package\" prints)", p)
 	}
 	if c.Jumpbox.Enabled {
 		if !vmSizeRe.MatchString(c.Jumpbox.VMSize) {
