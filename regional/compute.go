@@ -45,6 +45,17 @@ func (r *Regional) functions(ctx *pulumi.Context, t topology.Topology, reg topol
 		// operator API works without the token ever entering config or state.
 		{pulumi.String("VOICEMAIL_MANAGER_OPERATOR_TOKEN"), pulumi.Sprintf("@Microsoft.KeyVault(SecretUri=%ssecrets/%s/)", r.KeyVaultURI, topology.OperatorTokenSecret)},
 	}
+	r.ManagerPackageURL = pulumi.String("").ToStringOutput()
+	if pkg := t.Config.Functions.Package; pkg != "" {
+		// Run from the package blob, fetched with the app's own identity (Blob Data Owner on
+		// the account, below): no SAS, no shared key. A new blob name changes this setting,
+		// which restarts the app onto the new package.
+		r.ManagerPackageURL = pulumi.Sprintf("%s/%s", r.ManagerPackageContainerURL, pkg)
+		settings = append(settings,
+			struct{ k, v pulumi.StringInput }{pulumi.String("WEBSITE_RUN_FROM_PACKAGE"), r.ManagerPackageURL},
+			struct{ k, v pulumi.StringInput }{pulumi.String("WEBSITE_RUN_FROM_PACKAGE_BLOB_MI_RESOURCE_ID"), pulumi.String("SystemAssigned")},
+		)
+	}
 	var appSettings pulumi.Array
 	for _, s := range settings {
 		appSettings = append(appSettings, pulumi.Map{"name": s.k, "value": s.v})

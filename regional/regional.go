@@ -48,7 +48,13 @@ type Regional struct {
 	StateContainerName  pulumi.StringOutput
 	FunctionAppName     pulumi.StringOutput // empty when functions are disabled
 	FunctionPrincipalID pulumi.StringOutput
-	VNetID              pulumi.StringOutput
+	// Where the pipeline uploads the management service's package (empty when functions are
+	// disabled), and the package URL the Functions app runs from (empty until
+	// functions.package is set).
+	ManagerPackageAccount      pulumi.StringOutput
+	ManagerPackageContainerURL pulumi.StringOutput
+	ManagerPackageURL          pulumi.StringOutput
+	VNetID                     pulumi.StringOutput
 }
 
 // New builds one region.
@@ -140,6 +146,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	} else {
 		r.FunctionAppName = pulumi.String("").ToStringOutput()
 		r.FunctionPrincipalID = pulumi.String("").ToStringOutput()
+		r.ManagerPackageURL = pulumi.String("").ToStringOutput()
 	}
 	if t.Config.Jumpbox.Enabled {
 		if err := r.jumpbox(ctx, t, reg, rg, subnet, tags); err != nil {
@@ -153,6 +160,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		"queueEndpoint":     r.QueueEndpoint,
 		"keyVaultUri":       r.KeyVaultURI,
 		"functionAppName":   r.FunctionAppName,
+		"managerPackageUrl": r.ManagerPackageURL,
 	}); err != nil {
 		return nil, err
 	}

@@ -99,8 +99,30 @@ func (r *Regional) storage(ctx *pulumi.Context, t topology.Topology, reg topolog
 	r.QueueAccountName = queue.Name
 	r.QueueAccountID = queue.ID().ToStringOutput()
 	r.QueueEndpoint = pulumi.Sprintf("https://%s.queue.core.windows.net/", reg.Names.QueueAccount)
+
+	r.ManagerPackageAccount = pulumi.String("").ToStringOutput()
+	r.ManagerPackageContainerURL = pulumi.String("").ToStringOutput()
+	if t.Config.Functions.Enabled {
+		// The management service's packages, beside the Functions host storage: the app's
+		// identity already has Blob Data Owner on this account and reads them from here.
+		// Nothing in the program writes blobs (shared keys are off, and the provider's Blob
+		// resource needs them); the pipeline uploads with its Entra identity.
+		c, err := storage.NewBlobContainer(ctx, p+"st-queue-blob-"+DeploymentsContainer, &storage.BlobContainerArgs{
+			AccountName: queue.Name, ResourceGroupName: rg.Name, ContainerName: pulumi.String(DeploymentsContainer),
+			PublicAccess: storage.PublicAccessNone,
+		}, pulumi.Parent(queue))
+		if err != nil {
+			return err
+		}
+		r.ManagerPackageAccount = queue.Name
+		r.ManagerPackageContainerURL = pulumi.Sprintf("https://%s.blob.core.windows.net/%s", reg.Names.QueueAccount, c.Name)
+	}
 	return nil
 }
+
+// DeploymentsContainer holds the management service's run-from-package zips on each region's
+// queue/host storage account.
+const DeploymentsContainer = "deployments"
 
 // ReplicationArgs replicates one region's audio container into another's.
 type ReplicationArgs struct {

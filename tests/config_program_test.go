@@ -18,6 +18,7 @@ func TestInvalidConfigRegistersNothing(t *testing.T) {
 		"no regions":            {"voicemail:regions", `[]`, "voicemail:regions"},
 		"ttl above 30":          {"voicemail:trafficManager", `{"ttl":300}`, "voicemail:trafficManager.ttl"},
 		"name breaks rules":     {"voicemail:namePrefix", "VM_P", "voicemail:namePrefix"},
+		"package in a folder":   {"voicemail:functions", `{"package":"builds/manager.zip"}`, "voicemail:functions.package"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

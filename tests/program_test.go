@@ -68,7 +68,7 @@ func TestResourceCountsFollowTopology(t *testing.T) {
 			"Vault":                         R,
 			"StorageAccount":                2 * R,
 			"BlobServiceProperties":         R,
-			"BlobContainer":                 R * len(topology.Containers()),
+			"BlobContainer":                 R*len(topology.Containers()) + R, // + the manager's deployments container
 			"Queue":                         R * len(topology.Queues()),
 			"ObjectReplicationPolicy":       2 * replicated,
 			"AppServicePlan":                R,

@@ -146,17 +146,28 @@ func exportOutputs(ctx *pulumi.Context, d *Deployment) {
 	}
 	ctx.Export(OutStamps, stamps)
 
+	ctx.Export(OutRegions, RegionOutputs(d))
+}
+
+// RegionOutputs is the "regions" stack output. The deploy pipeline reads the manager package
+// fields: it uploads the package to managerPackageAccount/managerPackageContainerUrl (empty
+// when functions are disabled) and checks that managerPackageUrl, what the Functions app runs
+// from (empty until functions.package is set), exists.
+func RegionOutputs(d *Deployment) pulumi.Array {
 	var regions pulumi.Array
-	for _, r := range t.Regions {
+	for _, r := range d.Topology.Regions {
 		rr := d.Regions[r.Name]
 		regions = append(regions, pulumi.Map{
-			"name":            pulumi.String(r.Name),
-			"resourceGroup":   rr.ResourceGroupName,
-			"blobEndpoint":    rr.BlobEndpoint,
-			"queueEndpoint":   rr.QueueEndpoint,
-			"keyVaultUri":     rr.KeyVaultURI,
-			"functionAppName": rr.FunctionAppName,
+			"name":                       pulumi.String(r.Name),
+			"resourceGroup":              rr.ResourceGroupName,
+			"blobEndpoint":               rr.BlobEndpoint,
+			"queueEndpoint":              rr.QueueEndpoint,
+			"keyVaultUri":                rr.KeyVaultURI,
+			"functionAppName":            rr.FunctionAppName,
+			"managerPackageAccount":      rr.ManagerPackageAccount,
+			"managerPackageContainerUrl": rr.ManagerPackageContainerURL,
+			"managerPackageUrl":          rr.ManagerPackageURL,
 		})
 	}
-	ctx.Export(OutRegions, regions)
+	return regions
 }
