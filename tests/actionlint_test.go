@@ -178,12 +178,90 @@ func TestMainWorkflowDeploysDevThenApprovedProd(t *testing.T) {
 	require.NotNil(t, prod.Environment)
 	assert.Equal(t, "production", wfStr(prod.Environment.Name), "prod waits for the environment's approval")
 	for name, job := range map[string]*actionlint.Job{"dev": dev, "prod": prod} {
-		steps := wfUses(job, "pulumi/actions")
+		steps := wfCommands(job, "pulumi/actions")
 		require.Len(t, steps, 1, name)
 		assert.Equal(t, "up", wfInput(steps[0], "command"), name)
 		assert.Equal(t, "policy", wfInput(steps[0], "policyPacks"), name)
 		assert.Contains(t, wfInput(steps[0], "stack-name"), "/"+name, name)
 		// The digest built in this run is what the stack deploys.
 		assert.Contains(t, wfInput(steps[0], "config-map"), "needs.image.outputs.image", name)
+	}
+}
+
+// wfCommands returns the steps of a job that run the action with a command input (a
+// pulumi/actions step without one only installs the CLI).
+func wfCommands(job *actionlint.Job, action string) []*actionlint.ExecAction {
+	var out []*actionlint.ExecAction
+	for _, a := range wfUses(job, action) {
+		if wfInput(a, "command") != "" {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// wfStep is the index of a job's first step whose run script contains text (or whose
+// action is text@...), -1 if none.
+func wfStep(job *actionlint.Job, text string) int {
+	for i, s := range job.Steps {
+		switch e := s.Exec.(type) {
+		case *actionlint.ExecRun:
+			if strings.Contains(wfStr(e.Run), text) {
+				return i
+			}
+		case *actionlint.ExecAction:
+			if strings.HasPrefix(wfStr(e.Uses), text+"@") || text == "command: "+wfInput(e, "command") {
+				return i
+			}
+		}
+	}
+	return -1
+}
+
+// The deploy jobs deliver the management service: one package built once, uploaded to every
+// region that already exists before pulumi up points the apps at it, the config key set
+// before up, new regions served (upload, restart) after up.
+func TestMainWorkflowDeliversManagerPackage(t *testing.T) {
+	wf := wfParse(t, "main.yml")
+	pkg := wf.Jobs["manager-package"]
+	require.NotNil(t, pkg)
+	build := pkg.Steps[wfStep(pkg, "go build")].Exec.(*actionlint.ExecRun)
+	script := wfStr(build.Run)
+	for _, want := range []string{"CGO_ENABLED=0", "GOOS=linux", "GOARCH=amd64", "./app/cmd/manager", "package -o manager.zip", "GITHUB_OUTPUT"} {
+		assert.Contains(t, script, want)
+	}
+	require.Len(t, wfUses(pkg, "actions/upload-artifact"), 1)
+	assert.Equal(t, "manager.zip", wfInput(wfUses(pkg, "actions/upload-artifact")[0], "path"))
+	require.NotNil(t, pkg.Outputs["blob"])
+
+	for _, name := range []string{"deploy-dev", "deploy-prod"} {
+		job := wf.Jobs[name]
+		require.NotNil(t, job, name)
+		var needs []string
+		for _, n := range job.Needs {
+			needs = append(needs, wfStr(n))
+		}
+		assert.Contains(t, needs, "manager-package", name)
+		assert.Contains(t, wfEnv(job, "MANAGER_BLOB"), "needs.manager-package.outputs.blob", name)
+
+		download := wfStep(job, "actions/download-artifact")
+		cli := wfStep(job, "pulumi/actions")
+		before := wfStep(job, "az storage blob upload --auth-mode login")
+		set := wfStep(job, "pulumi config set --path 'voicemail:functions.package' \"$MANAGER_BLOB\"")
+		up := wfStep(job, "command: up")
+		after := wfStep(job, "az functionapp restart")
+		for step, i := range map[string]int{"download": download, "cli": cli, "upload before up": before, "config set": set, "up": up, "upload after up": after} {
+			require.GreaterOrEqual(t, i, 0, "%s: no %s step", name, step)
+		}
+		assert.Less(t, download, before, name)
+		assert.Less(t, cli, before, "%s: the CLI reads the stack outputs", name)
+		assert.Less(t, before, up, "%s: existing regions have the blob before their app is pointed at it", name)
+		assert.Less(t, set, up, name)
+		assert.Less(t, up, after, "%s: regions created by up get the blob after it", name)
+		post := wfStr(job.Steps[after].Exec.(*actionlint.ExecRun).Run)
+		assert.Contains(t, post, "az storage blob upload --auth-mode login", name)
+		assert.Contains(t, post, "managerPackageUrl", "%s: checks the apps run this run's package", name)
+		pre := wfStr(job.Steps[before].Exec.(*actionlint.ExecRun).Run)
+		assert.Contains(t, pre, "managerPackageAccount", name)
 	}
 }
