@@ -16,6 +16,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/voicemail-platform/voicemail/internal/config"
 )
 
 // buildTiny compiles a do-nothing program for goarch with cgo off, standing in for the
@@ -107,6 +109,16 @@ func TestPackageLayout(t *testing.T) {
 			assert.Equal(t, onDisk, read(n), "%s is the file in functionapp/", n)
 		}
 	}
+
+	// The printed name is what the stack config key accepts.
+	stackFile, err := os.ReadFile(filepath.Join("..", "..", "..", "Pulumi.dev.yaml"))
+	require.NoError(t, err)
+	values, err := config.StackFileValues(stackFile)
+	require.NoError(t, err)
+	values["voicemail:functions"] = `{"package":"` + name + `"}`
+	c, err := config.Parse(values)
+	require.NoError(t, err)
+	assert.Equal(t, name, c.Functions.Package)
 
 	// Reproducible: the same inputs give the same bytes, so the same blob name.
 	var again bytes.Buffer
