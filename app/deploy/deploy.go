@@ -19,16 +19,9 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"strings"
 
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
-	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiextensions"
-	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
-	autoscalingv2 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/autoscaling/v2"
-	batchv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/batch/v1"
-	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
-	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
-	networkingv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/networking/v1"
-	policyv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/policy/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/voicemail-platform/voicemail/internal/topology"
@@ -283,14 +276,14 @@ func NewWorkload(ctx *pulumi.Context, name string, in *Args, opts ...pulumi.Reso
 	k8s := []pulumi.ResourceOption{parent, pulumi.Provider(prov)}
 
 	labels := Labels(args.Stamp)
-	meta := func(n string) *metav1.ObjectMetaArgs {
-		return &metav1.ObjectMetaArgs{Name: pulumi.String(n), Namespace: pulumi.String(args.Namespace), Labels: labels}
+	meta := func(n string) obj {
+		return obj{"name": pulumi.String(n), "namespace": pulumi.String(args.Namespace), "labels": labels}
 	}
 
-	ns, err := corev1.NewNamespace(ctx, name+"-ns", &corev1.NamespaceArgs{
-		Metadata: &metav1.ObjectMetaArgs{
-			Name: pulumi.String(args.Namespace),
-			Labels: pulumi.StringMap{
+	ns, err := register(ctx, "v1", "Namespace", name+"-ns", obj{
+		"metadata": obj{
+			"name": pulumi.String(args.Namespace),
+			"labels": pulumi.StringMap{
 				"app.kubernetes.io/part-of":          pulumi.String("voicemail-platform"),
 				"pod-security.kubernetes.io/enforce": pulumi.String("restricted"),
 				"pod-security.kubernetes.io/warn":    pulumi.String("restricted"),
@@ -300,20 +293,19 @@ func NewWorkload(ctx *pulumi.Context, name string, in *Args, opts ...pulumi.Reso
 	if err != nil {
 		return nil, err
 	}
-	nsName := ns.Metadata.Name().Elem()
+	nsName := ns.name()
 	inNS := append([]pulumi.ResourceOption{pulumi.DependsOn([]pulumi.Resource{ns})}, k8s...)
 
 	saAnn := pulumi.StringMap{"azure.workload.identity/client-id": args.AppClientID}
 	if args.TenantID != nil {
 		saAnn["azure.workload.identity/tenant-id"] = args.TenantID.ToStringPtrOutput().Elem()
 	}
-	saMeta := meta(args.ServiceAccount)
-	saMeta.Namespace = nsName
-	saMeta.Annotations = saAnn
-	saMeta.Labels = merge(labels, pulumi.StringMap{"azure.workload.identity/use": pulumi.String("true")})
-	sa, err := corev1.NewServiceAccount(ctx, name+"-sa", &corev1.ServiceAccountArgs{
-		Metadata:                     saMeta,
-		AutomountServiceAccountToken: pulumi.Bool(false),
+	sa, err := register(ctx, "v1", "ServiceAccount", name+"-sa", obj{
+		"metadata": obj{
+			"name": pulumi.String(args.ServiceAccount), "namespace": nsName, "annotations": saAnn,
+			"labels": merge(labels, pulumi.StringMap{"azure.workload.identity/use": pulumi.String("true")}),
+		},
+		"automountServiceAccountToken": pulumi.Bool(false),
 	}, inNS...)
 	if err != nil {
 		return nil, err
@@ -326,20 +318,18 @@ func NewWorkload(ctx *pulumi.Context, name string, in *Args, opts ...pulumi.Reso
 	for k, v := range runtimeEnv(args) {
 		cmData[k] = v
 	}
-	cm, err := corev1.NewConfigMap(ctx, name+"-config", &corev1.ConfigMapArgs{
-		Metadata: meta("voicemail-config"),
-		Data:     cmData,
+	cm, err := register(ctx, "v1", "ConfigMap", name+"-config", obj{
+		"metadata": meta("voicemail-config"),
+		"data":     cmData,
 	}, inNS...)
 	if err != nil {
 		return nil, err
 	}
 
 	if args.KeyVaultName != nil {
-		if _, err := apiextensions.NewCustomResource(ctx, name+"-secretprovider", &apiextensions.CustomResourceArgs{
-			ApiVersion: pulumi.String("secrets-store.csi.x-k8s.io/v1"),
-			Kind:       pulumi.String("SecretProviderClass"),
-			Metadata:   meta(secretProviderClass),
-			OtherFields: kubernetes.UntypedArgs{"spec": pulumi.Map{
+		if _, err := register(ctx, "secrets-store.csi.x-k8s.io/v1", "SecretProviderClass", name+"-secretprovider", obj{
+			"metadata": meta(secretProviderClass),
+			"spec": obj{
 				"provider": pulumi.String("azure"),
 				"parameters": pulumi.StringMap{
 					"usePodIdentity": pulumi.String("false"),
@@ -348,14 +338,14 @@ func NewWorkload(ctx *pulumi.Context, name string, in *Args, opts ...pulumi.Reso
 					"tenantId":       args.TenantID.ToStringPtrOutput().Elem(),
 					"objects":        pulumi.String("array:\n  - |\n    objectName: " + OperatorTokenSecret + "\n    objectType: secret\n"),
 				},
-				"secretObjects": pulumi.Array{pulumi.Map{
+				"secretObjects": list{obj{
 					"secretName": pulumi.String(syncedSecret),
 					"type":       pulumi.String("Opaque"),
-					"data": pulumi.Array{pulumi.Map{
+					"data": list{obj{
 						"objectName": pulumi.String(OperatorTokenSecret), "key": pulumi.String(OperatorTokenSecret),
 					}},
 				}},
-			}},
+			},
 		}, inNS...); err != nil {
 			return nil, err
 		}
@@ -364,9 +354,9 @@ func NewWorkload(ctx *pulumi.Context, name string, in *Args, opts ...pulumi.Reso
 	image := args.RegistryLoginServer.ToStringOutput().ApplyT(func(ls string) (string, error) {
 		return ImageFromRegistry(ls, args.Image)
 	}).(pulumi.StringOutput)
-	dep, err := appsv1.NewDeployment(ctx, name+"-deployment", &appsv1.DeploymentArgs{
-		Metadata: meta("voicemail"),
-		Spec:     deploymentSpec(args, image, cm.Metadata.Name().Elem(), sa.Metadata.Name().Elem()),
+	dep, err := register(ctx, "apps/v1", "Deployment", name+"-deployment", obj{
+		"metadata": meta("voicemail"),
+		"spec":     deploymentSpec(args, image, cm.name(), sa.name()),
 	}, inNS...)
 	if err != nil {
 		return nil, err
@@ -374,89 +364,93 @@ func NewWorkload(ctx *pulumi.Context, name string, in *Args, opts ...pulumi.Reso
 
 	// Once per stamp: ignoring spec changes keeps a new image from replacing (re-running) it.
 	// Pulumi waits for the Job to complete, so `pulumi up` ends with the stamp in service.
-	if _, err := batchv1.NewJob(ctx, name+"-state-init", &batchv1.JobArgs{
-		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(StateInitName), Namespace: pulumi.String(args.Namespace), Labels: stateInitLabels(args.Stamp)},
-		Spec:     stateInitSpec(args, image, cm.Metadata.Name().Elem(), sa.Metadata.Name().Elem()),
+	if _, err := register(ctx, "batch/v1", "Job", name+"-state-init", obj{
+		"metadata": obj{"name": pulumi.String(StateInitName), "namespace": pulumi.String(args.Namespace), "labels": stateInitLabels(args.Stamp)},
+		"spec":     stateInitSpec(args, image, cm.name(), sa.name()),
 	}, append(inNS, pulumi.IgnoreChanges([]string{"spec"}), pulumi.Timeouts(&pulumi.CustomTimeouts{Create: "20m"}))...); err != nil {
 		return nil, err
 	}
 
-	if _, err := autoscalingv2.NewHorizontalPodAutoscaler(ctx, name+"-hpa", &autoscalingv2.HorizontalPodAutoscalerArgs{
-		Metadata: meta("voicemail"),
-		Spec: &autoscalingv2.HorizontalPodAutoscalerSpecArgs{
-			ScaleTargetRef: &autoscalingv2.CrossVersionObjectReferenceArgs{
-				ApiVersion: pulumi.String("apps/v1"), Kind: pulumi.String("Deployment"), Name: dep.Metadata.Name().Elem(),
+	if _, err := register(ctx, "autoscaling/v2", "HorizontalPodAutoscaler", name+"-hpa", obj{
+		"metadata": meta("voicemail"),
+		"spec": obj{
+			"scaleTargetRef": obj{
+				"apiVersion": pulumi.String("apps/v1"), "kind": pulumi.String("Deployment"), "name": dep.name(),
 			},
-			MinReplicas: pulumi.Int(args.Replicas),
-			MaxReplicas: pulumi.Int(args.MaxReplicas),
-			Metrics: autoscalingv2.MetricSpecArray{
-				&autoscalingv2.MetricSpecArgs{
-					Type: pulumi.String("Resource"),
-					Resource: &autoscalingv2.ResourceMetricSourceArgs{
-						Name:   pulumi.String("cpu"),
-						Target: &autoscalingv2.MetricTargetArgs{Type: pulumi.String("Utilization"), AverageUtilization: pulumi.Int(65)},
+			"minReplicas": pulumi.Int(args.Replicas),
+			"maxReplicas": pulumi.Int(args.MaxReplicas),
+			"metrics": list{
+				obj{
+					"type": pulumi.String("Resource"),
+					"resource": obj{
+						"name":   pulumi.String("cpu"),
+						"target": obj{"type": pulumi.String("Utilization"), "averageUtilization": pulumi.Int(65)},
 					},
 				},
 				// Served by the cluster's custom-metrics adapter from the service's
 				// voicemail_http_requests_total (see README, Operating stamps).
-				&autoscalingv2.MetricSpecArgs{
-					Type: pulumi.String("Pods"),
-					Pods: &autoscalingv2.PodsMetricSourceArgs{
-						Metric: &autoscalingv2.MetricIdentifierArgs{Name: pulumi.String("voicemail_http_requests_per_second")},
-						Target: &autoscalingv2.MetricTargetArgs{Type: pulumi.String("AverageValue"), AverageValue: pulumi.String(fmt.Sprint(args.RequestsPerSecond))},
+				obj{
+					"type": pulumi.String("Pods"),
+					"pods": obj{
+						"metric": obj{"name": pulumi.String("voicemail_http_requests_per_second")},
+						"target": obj{"type": pulumi.String("AverageValue"), "averageValue": pulumi.String(fmt.Sprint(args.RequestsPerSecond))},
 					},
 				},
 			},
-			Behavior: &autoscalingv2.HorizontalPodAutoscalerBehaviorArgs{
+			"behavior": obj{
 				// Scale down slowly: a region may have to absorb a lost region's load again.
-				ScaleDown: &autoscalingv2.HPAScalingRulesArgs{StabilizationWindowSeconds: pulumi.Int(600)},
+				"scaleDown": obj{"stabilizationWindowSeconds": pulumi.Int(600)},
 			},
 		},
 	}, inNS...); err != nil {
 		return nil, err
 	}
 
-	if _, err := policyv1.NewPodDisruptionBudget(ctx, name+"-pdb", &policyv1.PodDisruptionBudgetArgs{
-		Metadata: meta("voicemail"),
-		Spec: &policyv1.PodDisruptionBudgetSpecArgs{
-			MaxUnavailable: pulumi.Int(1),
-			Selector:       &metav1.LabelSelectorArgs{MatchLabels: selectorLabels()},
+	if _, err := register(ctx, "policy/v1", "PodDisruptionBudget", name+"-pdb", obj{
+		"metadata": meta("voicemail"),
+		"spec": obj{
+			"maxUnavailable": pulumi.Int(1),
+			"selector":       obj{"matchLabels": selectorLabels()},
 		},
 	}, inNS...); err != nil {
 		return nil, err
 	}
 
-	if _, err := networkingv1.NewNetworkPolicy(ctx, name+"-netpol", &networkingv1.NetworkPolicyArgs{
-		Metadata: meta("voicemail"),
-		Spec:     networkPolicySpec(args),
+	if _, err := register(ctx, "networking.k8s.io/v1", "NetworkPolicy", name+"-netpol", obj{
+		"metadata": meta("voicemail"),
+		"spec":     networkPolicySpec(args),
 	}, inNS...); err != nil {
 		return nil, err
 	}
 
-	svc, err := corev1.NewService(ctx, name+"-service", &corev1.ServiceArgs{
-		Metadata: &metav1.ObjectMetaArgs{
-			Name:      pulumi.String("voicemail"),
-			Namespace: pulumi.String(args.Namespace),
-			Labels:    labels,
-			Annotations: pulumi.StringMap{
+	svc, err := register(ctx, "v1", "Service", name+"-service", obj{
+		"metadata": obj{
+			"name":      pulumi.String("voicemail"),
+			"namespace": pulumi.String(args.Namespace),
+			"labels":    labels,
+			"annotations": pulumi.StringMap{
 				"service.beta.kubernetes.io/azure-pip-name":                     args.PublicIPName,
 				"service.beta.kubernetes.io/azure-load-balancer-resource-group": args.PublicIPResourceGroup,
 			},
 		},
-		Spec: serviceSpec(args),
+		"spec": serviceSpec(args),
 	}, inNS...)
 	if err != nil {
 		return nil, err
 	}
 
 	w.Namespace = nsName
-	w.ServiceAccount = sa.Metadata.Name().Elem()
-	w.ServiceName = svc.Metadata.Name().Elem()
-	w.LoadBalancerIP = svc.Status.ApplyT(func(s *corev1.ServiceStatus) string {
-		if s == nil || s.LoadBalancer == nil || len(s.LoadBalancer.Ingress) == 0 || s.LoadBalancer.Ingress[0].Ip == nil {
+	w.ServiceAccount = sa.name()
+	w.ServiceName = svc.name()
+	w.LoadBalancerIP = svc.Status.ApplyT(func(s map[string]any) string {
+		lb, _ := s["loadBalancer"].(map[string]any)
+		ingress, _ := lb["ingress"].([]any)
+		if len(ingress) == 0 {
 			return ""
 		}
-		return *s.LoadBalancer.Ingress[0].Ip
+		first, _ := ingress[0].(map[string]any)
+		ip, _ := first["ip"].(string)
+		return ip
 	}).(pulumi.StringOutput)
 	if err := ctx.RegisterResourceOutputs(w, pulumi.Map{
 		"namespace":      w.Namespace,
@@ -467,6 +461,39 @@ func NewWorkload(ctx *pulumi.Context, name string, in *Args, opts ...pulumi.Reso
 		return nil, err
 	}
 	return w, nil
+}
+
+// object is a Kubernetes object registered by its pulumi-kubernetes type token
+// ("kubernetes:<group/version>:<Kind>", exactly what the typed SDK registers), with the two
+// outputs the component reads.
+type object struct {
+	pulumi.CustomResourceState
+	Metadata pulumi.MapOutput `pulumi:"metadata"`
+	Status   pulumi.MapOutput `pulumi:"status"`
+}
+
+// name is the object's metadata.name as the cluster has it, so consumers wait for the object.
+func (o *object) name() pulumi.StringOutput {
+	return o.Metadata.ApplyT(func(m map[string]any) string {
+		n, _ := m["name"].(string)
+		return n
+	}).(pulumi.StringOutput)
+}
+
+// register creates one object through the stamp's provider (passed in opts). apiVersion and
+// kind are set the way the typed SDK sets them.
+func register(ctx *pulumi.Context, apiVersion, kind, name string, props obj, opts ...pulumi.ResourceOption) (*object, error) {
+	props["apiVersion"] = pulumi.String(apiVersion)
+	props["kind"] = pulumi.String(kind)
+	group := apiVersion
+	if !strings.Contains(group, "/") {
+		group = "core/" + group
+	}
+	o := &object{}
+	if err := ctx.RegisterResource("kubernetes:"+group+":"+kind, name, props, o, opts...); err != nil {
+		return nil, err
+	}
+	return o, nil
 }
 
 func merge(a, b pulumi.StringMap) pulumi.StringMap {
