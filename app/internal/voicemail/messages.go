@@ -73,10 +73,14 @@ func (s *Service) Deposit(ctx context.Context, number string, d Deposit) (Messag
 		Size:       int64(len(d.Audio)),
 		AudioRef:   fmt.Sprintf("audio/%s/%s.wav", number, d.ID),
 	}
-	// For a fresh id, upload the audio while the mailbox is read: a deposit then costs about one
-	// blob upload plus one row insert. If the mailbox refuses the message the blob is deleted
-	// again; no row points at it meanwhile. A caller-chosen id may be a retry of a stored
-	// message, so that is checked before anything is written.
+	// For a fresh id the audio uploads while the mailbox is read and, once the mailbox accepts
+	// the message, while its row is written: the deposit then takes about as long as the upload
+	// alone, with the metadata round trips beside it rather than after it. If the mailbox refuses
+	// the message the blob is deleted again. The row can be listed a moment before its audio is
+	// complete; if the upload fails, the audio goes through the queue (or, when that fails too,
+	// the row is withdrawn again). A caller-chosen id may be a retry of a stored message, so that
+	// is checked before anything is written, and its row follows its audio, so a retry that finds
+	// the row can trust the audio.
 	putErr := make(chan error, 1)
 	put := func() error {
 		return s.bounded(ctx, func(ctx context.Context) error { return s.b.Blobs.Put(ctx, info.AudioRef, d.Audio) })
@@ -103,36 +107,46 @@ func (s *Service) Deposit(ctx context.Context, number string, d Deposit) (Messag
 		}
 		return Message{}, err
 	}
-	if !fresh {
-		putErr <- put()
-	}
-	perr := <-putErr
-	if perr == nil && outage != nil {
-		// The metadata store just failed or hung on the read: the queue is quicker than
-		// waiting for the write to fail too.
-		err = outage
-	} else if perr == nil {
-		var msg Message
-		err = s.bounded(ctx, func(ctx context.Context) (err error) {
+	var msg Message
+	writeRow := func() error {
+		return s.bounded(ctx, func(ctx context.Context) (err error) {
 			msg, err = s.storeRow(ctx, number, d.ID, info)
 			return err
 		})
-		if err == nil {
-			s.observeDeposit("direct")
-			s.rememberDeposit(number)
-			s.publish(ctx, number, EventDeposited, d.ID)
-			s.announce(msg)
-			return msg, nil
+	}
+	// After an answer from the outage cache the row is not tried: the queue is quicker than
+	// waiting for the write to fail too.
+	rowErr := outage
+	var perr error
+	if fresh {
+		if outage == nil {
+			rowErr = writeRow()
 		}
-		if !errors.Is(err, ErrUnavailable) {
-			return Message{}, err
-		}
-	} else {
+		perr = <-putErr
+	} else if perr = put(); perr == nil && outage == nil {
+		rowErr = writeRow()
+	}
+	if perr == nil && rowErr == nil {
+		s.observeDeposit("direct")
+		s.rememberDeposit(number)
+		s.publish(ctx, number, EventDeposited, d.ID)
+		s.announce(msg)
+		return msg, nil
+	}
+	if perr == nil && !errors.Is(rowErr, ErrUnavailable) {
+		return Message{}, rowErr
+	}
+	err = rowErr
+	rowWritten := fresh && outage == nil && rowErr == nil // the audio is what is missing
+	if perr != nil {
 		err = wrapStore("store audio", perr)
 	}
 	// Second path: the queue. The message counts as accepted only once the queue has it.
 	s.log.Warn("store failed during deposit; using queue path", "mailbox", number, "id", d.ID, "err", err)
 	if qerr := s.enqueueDeposit(ctx, number, d.ID, info, d.Audio, perr == nil); qerr != nil {
+		if rowWritten {
+			s.withdraw(context.WithoutCancel(ctx), number, d.ID)
+		}
 		return Message{}, fmt.Errorf("deposit %s: store and queue both failed: %w", d.ID, errors.Join(err, qerr))
 	}
 	s.observeDeposit("queue")
@@ -200,6 +214,22 @@ func (s *Service) storeRow(ctx context.Context, number, id string, info crdt.Mes
 		return Message{}, err
 	}
 	return toMessage(number, id, stored), nil
+}
+
+// withdraw tombstones the row of a deposit that was refused after its row was written (audio
+// upload and queue both failed), so no listed message is left without audio. Best effort: the
+// store that failed may be the only one still up.
+func (s *Service) withdraw(ctx context.Context, number, id string) {
+	ts := s.clock.Now()
+	err := s.bounded(ctx, func(ctx context.Context) error {
+		return update(ctx, s, number, entMsg+id, func(m *crdt.Message) error {
+			m.Deleted = crdt.Max(m.Deleted, ts)
+			return nil
+		})
+	})
+	if err != nil {
+		s.log.Error("withdraw row of a failed deposit; it stays listed without audio", "mailbox", number, "id", id, "err", err)
+	}
 }
 
 // store writes the audio (when given), then the message row; the drainer's path. Both steps

@@ -2,6 +2,8 @@ package azure_test
 
 import (
 	"context"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,31 +18,62 @@ import (
 	"github.com/voicemail-platform/voicemail/app/internal/voicemail/voicemailtest"
 )
 
-// killingBlobs stops a real Azurite service right after an audio upload succeeds, so the store
-// fails in the middle of a deposit (between the audio and the metadata write).
-type killingBlobs struct {
-	store.Blobs
-	t    *testing.T
-	kill azurite.Service
-	arm  bool
+// killingMeta stops real Azurite services when a deposit writes its message row: the store
+// then fails in the middle of a deposit, after the mailbox was read and while the audio
+// uploads. With afterRow the row is written first; gate, when set, holds the audio upload until
+// then, so the upload is the step that fails.
+type killingMeta struct {
+	store.Metadata
+	t        *testing.T
+	kill     []azurite.Service
+	afterRow bool
+	arm      atomic.Bool
+	gate     chan struct{}
 }
 
-func (k *killingBlobs) Put(ctx context.Context, name string, data []byte) error {
-	err := k.Blobs.Put(ctx, name, data)
-	if err == nil && k.arm && len(name) > 6 && name[:6] == "audio/" {
-		k.arm = false
-		require.NoError(k.t, az.Stop(k.kill))
+func (k *killingMeta) Insert(ctx context.Context, partition, key string, data []byte) (store.Row, error) {
+	if !k.arm.CompareAndSwap(true, false) {
+		return k.Metadata.Insert(ctx, partition, key, data)
 	}
-	return err
+	var row store.Row
+	var err error
+	if k.afterRow {
+		row, err = k.Metadata.Insert(ctx, partition, key, data)
+	}
+	for _, s := range k.kill {
+		if serr := az.Stop(s); serr != nil {
+			k.t.Errorf("stop %s: %v", s, serr)
+		}
+	}
+	if k.gate != nil {
+		close(k.gate)
+	}
+	if !k.afterRow {
+		row, err = k.Metadata.Insert(ctx, partition, key, data)
+	}
+	return row, err
 }
 
-// drainUntil runs the drainer until the message is listed.
+// gatedBlobs holds audio uploads until gate is closed.
+type gatedBlobs struct {
+	store.Blobs
+	gate chan struct{}
+}
+
+func (g gatedBlobs) Put(ctx context.Context, name string, data []byte) error {
+	if strings.HasPrefix(name, "audio/") {
+		<-g.gate
+	}
+	return g.Blobs.Put(ctx, name, data)
+}
+
+// drainUntil runs the drainer until the message is listed and its audio can be read.
 func drainUntil(t *testing.T, svc *vm.Service, number, id string) {
 	t.Helper()
 	ctx := context.Background()
 	require.Eventually(t, func() bool {
 		_, _ = svc.Drain(ctx)
-		_, err := svc.Message(ctx, number, id)
+		_, err := svc.Audio(ctx, number, id)
 		return err == nil
 	}, 20*time.Second, 200*time.Millisecond, "queued deposit %s never reached the store", id)
 }
@@ -49,8 +82,8 @@ func TestDepositSurvivesTableOutageMidDeposit(t *testing.T) {
 	ctx := context.Background()
 	b, err := azure.Open(ctx, config(az.ConnectionString()))
 	require.NoError(t, err)
-	kb := &killingBlobs{Blobs: b.Blobs, t: t, kill: azurite.Table}
-	b.Blobs = kb
+	km := &killingMeta{Metadata: b.Meta, t: t, kill: []azurite.Service{azurite.Table}}
+	b.Meta = km
 	svc, err := vm.New(vm.Options{Backend: b, Region: "west", DrainVisibility: time.Second})
 	require.NoError(t, err)
 	voicemailtest.Provision(t, svc, "4930300", "1234")
@@ -60,10 +93,10 @@ func TestDepositSurvivesTableOutageMidDeposit(t *testing.T) {
 	defer cancel()
 
 	wav := voicemailtest.WAV(audio.ULaw, 5*time.Second)
-	kb.arm = true
+	km.arm.Store(true)
+	t.Cleanup(func() { _ = az.Restart(context.Background(), azurite.Table) })
 	m, err := svc.Deposit(ctx, "4930300", vm.Deposit{Caller: "+4917", Audio: wav})
 	require.NoError(t, err, "deposit accepted through the queue although the table died mid-deposit")
-	t.Cleanup(func() { _ = az.Restart(context.Background(), azurite.Table) })
 
 	rep := newHealth(b).Check(ctx)
 	assert.Equal(t, []string{"metadata-read", "metadata-write"}, rep.Unhealthy, "health names the failed table")
@@ -92,6 +125,75 @@ func TestDepositSurvivesTableOutageMidDeposit(t *testing.T) {
 	list, err := svc.Messages(ctx, "4930300", "")
 	require.NoError(t, err)
 	assert.Len(t, list, 1)
+}
+
+// The row of a fresh deposit is written while its audio uploads. When the blob service dies
+// after the row is written, the audio goes through the queue and joins the row later.
+func TestDepositSurvivesBlobOutageAfterRowWritten(t *testing.T) {
+	ctx := context.Background()
+	b, err := azure.Open(ctx, config(az.ConnectionString()))
+	require.NoError(t, err)
+	gate := make(chan struct{})
+	km := &killingMeta{Metadata: b.Meta, t: t, kill: []azurite.Service{azurite.Blob}, afterRow: true, gate: gate}
+	b.Meta, b.Blobs = km, gatedBlobs{Blobs: b.Blobs, gate: gate}
+	svc, err := vm.New(vm.Options{Backend: b, Region: "west", DrainVisibility: time.Second})
+	require.NoError(t, err)
+	voicemailtest.Provision(t, svc, "4930310", "1234")
+	events, cancel := svc.Subscribe("4930310")
+	defer cancel()
+
+	wav := voicemailtest.WAV(audio.PCM16, 30*time.Second) // 480 kB: chunked through the queue
+	km.arm.Store(true)
+	t.Cleanup(func() { _ = az.Restart(context.Background(), azurite.Blob) })
+	m, err := svc.Deposit(ctx, "4930310", vm.Deposit{Caller: "+4917", Audio: wav})
+	require.NoError(t, err, "deposit accepted through the queue although the blob service died mid-deposit")
+	_, err = svc.Audio(ctx, "4930310", m.ID)
+	assert.ErrorIs(t, err, vm.ErrUnavailable, "the audio is not stored yet")
+	_, _ = svc.Drain(ctx) // chunks cannot be staged yet; nothing may be lost
+
+	require.NoError(t, az.Restart(ctx, azurite.Blob))
+	drainUntil(t, svc, "4930310", m.ID)
+	got, err := svc.Audio(ctx, "4930310", m.ID)
+	require.NoError(t, err)
+	assert.Equal(t, wav, got)
+	select {
+	case ev := <-events:
+		assert.Equal(t, vm.EventDeposited, ev.Kind)
+		assert.Equal(t, m.ID, ev.MessageID)
+	case <-time.After(5 * time.Second):
+		t.Fatal("no deposit event once the queued audio was stored")
+	}
+	list, err := svc.Messages(ctx, "4930310", "")
+	require.NoError(t, err)
+	assert.Len(t, list, 1)
+	pending, err := b.Blobs.List(ctx, "pending/")
+	require.NoError(t, err)
+	assert.Empty(t, pending, "staging blobs cleaned up")
+}
+
+// When the audio upload and the queue both fail after the row was written, the deposit is
+// refused and its row withdrawn: no message is listed without audio.
+func TestRefusedDepositWithdrawsItsRow(t *testing.T) {
+	ctx := context.Background()
+	b, err := azure.Open(ctx, config(az.ConnectionString()))
+	require.NoError(t, err)
+	gate := make(chan struct{})
+	km := &killingMeta{Metadata: b.Meta, t: t, kill: []azurite.Service{azurite.Blob, azurite.Queue}, afterRow: true, gate: gate}
+	b.Meta, b.Blobs = km, gatedBlobs{Blobs: b.Blobs, gate: gate}
+	svc, err := vm.New(vm.Options{Backend: b, Region: "west"})
+	require.NoError(t, err)
+	voicemailtest.Provision(t, svc, "4930320", "1234")
+
+	km.arm.Store(true)
+	t.Cleanup(func() {
+		_ = az.Restart(context.Background(), azurite.Blob)
+		_ = az.Restart(context.Background(), azurite.Queue)
+	})
+	_, err = svc.Deposit(ctx, "4930320", vm.Deposit{Caller: "+4917", Audio: voicemailtest.WAV(audio.ALaw, time.Second)})
+	require.ErrorIs(t, err, vm.ErrUnavailable)
+	list, err := svc.Messages(ctx, "4930320", "")
+	require.NoError(t, err)
+	assert.Empty(t, list, "the refused deposit's row was withdrawn")
 }
 
 func TestDepositSurvivesBlobOutage(t *testing.T) {
