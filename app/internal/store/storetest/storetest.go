@@ -93,6 +93,11 @@ func testMetadata(t *testing.T, b *store.Backend) {
 	rows, err = m.List(ctx, "100", "")
 	require.NoError(t, err)
 	assert.Equal(t, []string{"box~r1", "lock~r1", "m:1~r1", "m:1~r2", "m:2~r1", "m:new~r1"}, keys(rows))
+	for _, r := range rows {
+		got, err := m.Get(ctx, "100", r.Key)
+		require.NoError(t, err)
+		assert.Equal(t, got, r, "List and Get return the same row (partition, version, data)")
+	}
 	rows, err = m.List(ctx, "404", "")
 	require.NoError(t, err)
 	assert.Empty(t, rows)
