@@ -68,8 +68,9 @@ func readBlob(t *testing.T, cl *azblob.Client, container, name string) blobState
 // it is, a second run changes nothing, and once a stamp is initialised a drained (deleted)
 // blob stays deleted however often the Job runs again.
 func TestInitStateAzure(t *testing.T) {
-	bin := build(t)
+	t.Parallel() // own binary run, data dir and ports
 	az := azurite.StartT(t, azurite.Options{InMemory: true, Services: []azurite.Service{azurite.Blob}})
+	bin := build(t)
 	conn := az.ConnectionString()
 	cl, err := azblob.NewClientFromConnectionString(conn, nil)
 	require.NoError(t, err)
@@ -117,6 +118,7 @@ func TestInitStateAzure(t *testing.T) {
 }
 
 func TestInitStateEmbedded(t *testing.T) {
+	t.Parallel() // own binary run, data dir and ports
 	bin := build(t)
 	dir := filepath.Join(t.TempDir(), "data")
 	env := []string{"VOICEMAIL_DATA_DIR=" + dir, "VOICEMAIL_STAMP=local-1"}
@@ -139,6 +141,7 @@ func TestInitStateEmbedded(t *testing.T) {
 }
 
 func TestInitStateBadInput(t *testing.T) {
+	t.Parallel() // own binary run, data dir and ports
 	bin := build(t)
 	code, _, out := initState(t, bin, "VOICEMAIL_STATE_BLOB=Not_Valid", "VOICEMAIL_DATA_DIR="+t.TempDir())
 	assert.Equal(t, 2, code, out)

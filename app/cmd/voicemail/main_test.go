@@ -25,12 +25,42 @@ import (
 
 const token = "test-operator-token-0123"
 
+// The service binary is built once for every test (each build links the whole service again,
+// seconds on a busy machine), in the background so tests can start Azurite meanwhile.
+var (
+	binPath  string
+	binErr   error
+	binBuilt = make(chan struct{})
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(func() int {
+		dir, err := os.MkdirTemp("", "voicemail-bin-")
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "FAIL:", err)
+			return 1
+		}
+		defer os.RemoveAll(dir)
+		go func() {
+			defer close(binBuilt)
+			bin := filepath.Join(dir, "voicemail")
+			if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+				binErr = fmt.Errorf("go build: %w\n%s", err, out)
+				return
+			}
+			binPath = bin
+		}()
+		code := m.Run()
+		<-binBuilt // a run of tests that never asked for it still waits before removing dir
+		return code
+	}())
+}
+
 func build(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "voicemail")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	require.NoError(t, err, string(out))
-	return bin
+	<-binBuilt
+	require.NoError(t, binErr)
+	return binPath
 }
 
 func freeAddr(t *testing.T) string {
@@ -100,6 +130,7 @@ func do(t *testing.T, method, url string, body []byte, hdr ...string) (int, []by
 // completes with 201, new connections are refused, the process exits 0, and the message is
 // there after a restart on the same data directory.
 func TestSIGTERMFinishesInFlightDeposit(t *testing.T) {
+	t.Parallel() // own binary run, data dir and ports
 	bin := build(t)
 	dir := t.TempDir()
 	p := start(t, bin, dir)
@@ -153,6 +184,7 @@ func TestSIGTERMFinishesInFlightDeposit(t *testing.T) {
 }
 
 func TestInvalidConfigNamesVariable(t *testing.T) {
+	t.Parallel() // own binary run, data dir and ports
 	bin := build(t)
 	cmd := exec.Command(bin)
 	cmd.Env = append(os.Environ(), "VOICEMAIL_HTTP_ADDR=nonsense", "VOICEMAIL_HEALTH_TIMEOUT=soon")

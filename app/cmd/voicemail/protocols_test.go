@@ -34,6 +34,7 @@ func freeUDPAddr(t *testing.T) string {
 // TestBinaryServesSIPAndIMAP: with both addresses set the one process answers SIP OPTIONS and
 // greets IMAP clients, and SIGTERM still ends it cleanly.
 func TestBinaryServesSIPAndIMAP(t *testing.T) {
+	t.Parallel() // own binary run, data dir and ports
 	bin := build(t)
 	sipAddr, imapAddr := freeUDPAddr(t), freeAddr(t)
 	p := start(t, bin, t.TempDir(), "VOICEMAIL_SIP_ADDR="+sipAddr, "VOICEMAIL_IMAP_ADDR="+imapAddr,
@@ -80,6 +81,7 @@ func TestBinaryServesSIPAndIMAP(t *testing.T) {
 // TestBadProtocolConfigFailsAtStart: a malformed SIP setting stops the process before it serves,
 // naming the variable.
 func TestBadProtocolConfigFailsAtStart(t *testing.T) {
+	t.Parallel() // own binary run, data dir and ports
 	bin := build(t)
 	cmd := exec.Command(bin)
 	cmd.Env = append(cmd.Environ(), "VOICEMAIL_DATA_DIR="+t.TempDir(), "VOICEMAIL_HTTP_ADDR="+freeAddr(t),
@@ -92,6 +94,7 @@ func TestBadProtocolConfigFailsAtStart(t *testing.T) {
 
 // TestProtocolListenFailureStopsProcess: a stamp must not keep serving HTTP with IMAP missing.
 func TestProtocolListenFailureStopsProcess(t *testing.T) {
+	t.Parallel() // own binary run, data dir and ports
 	bin := build(t)
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
