@@ -25,23 +25,29 @@ func TestMain(m *testing.M) {
 	os.Exit(func() int {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
-		a, err := azurite.Start(ctx, azurite.Options{InMemory: true})
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "FAIL: azurite (npm install -g azurite@3.37.0):", err)
-			return 1
-		}
-		defer a.Close()
-		shared = a
 		dir, err := os.MkdirTemp("", "manager-test")
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "FAIL:", err)
 			return 1
 		}
 		defer os.RemoveAll(dir)
+		// Build the binary while Azurite boots: both take seconds.
 		voicemailBin = filepath.Join(dir, "voicemail")
-		build := exec.CommandContext(ctx, "go", "build", "-o", voicemailBin, "github.com/voicemail-platform/voicemail/app/cmd/voicemail")
-		build.Stdout, build.Stderr = os.Stderr, os.Stderr
-		if err := build.Run(); err != nil {
+		built := make(chan error, 1)
+		go func() {
+			build := exec.CommandContext(ctx, "go", "build", "-o", voicemailBin, "github.com/voicemail-platform/voicemail/app/cmd/voicemail")
+			build.Stdout, build.Stderr = os.Stderr, os.Stderr
+			built <- build.Run()
+		}()
+		a, err := azurite.Start(ctx, azurite.Options{InMemory: true})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "FAIL: azurite (npm install -g azurite@3.37.0):", err)
+			<-built
+			return 1
+		}
+		defer a.Close()
+		shared = a
+		if err := <-built; err != nil {
 			fmt.Fprintln(os.Stderr, "FAIL: build app/cmd/voicemail:", err)
 			return 1
 		}
