@@ -4,8 +4,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
-
 	"github.com/voicemail-platform/voicemail/internal/topology"
 )
 
@@ -38,10 +36,4 @@ func FromTopology(t topology.Topology) Topology {
 		out.Regions = append(out.Regions, region)
 	}
 	return out
-}
-
-// ExportTopology evaluates the plan and exports the figures as the
-// "availability" stack output. main.go calls it after building the topology.
-func ExportTopology(ctx *pulumi.Context, t topology.Topology) (Result, error) {
-	return Export(ctx, FromTopology(t))
 }

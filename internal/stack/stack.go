@@ -89,9 +89,11 @@ func Deploy(ctx *pulumi.Context) (*Deployment, error) {
 	}
 
 	exportOutputs(ctx, d)
-	if _, err := availability.ExportTopology(ctx, topo); err != nil {
+	avail, err := availability.Evaluate(availability.FromTopology(topo))
+	if err != nil {
 		return nil, fmt.Errorf("availability: %w", err)
 	}
+	ctx.Export(availability.OutputName, pulumi.ToMap(availability.Outputs(avail)))
 	return d, nil
 }
 
