@@ -142,11 +142,30 @@ func TestPullRequestWorkflowPreviewsEveryStackWithPolicies(t *testing.T) {
 	require.NotNil(t, preview)
 	assert.Equal(t, "write", wfPermission(preview, "pull-requests"))
 	steps := wfUses(preview, "pulumi/actions")
-	require.Len(t, steps, 1)
-	assert.Equal(t, "preview", wfInput(steps[0], "command"))
-	assert.Equal(t, "true", wfInput(steps[0], "comment-on-pr"))
-	assert.Equal(t, "policy", wfInput(steps[0], "policyPacks"))
-	assert.Contains(t, wfInput(steps[0], "stack-name"), "matrix.stack")
+	require.Len(t, steps, 2, "one step installs the CLI, one previews")
+	assert.Empty(t, wfInput(steps[0], "command"), "the first only installs the CLI")
+	last := steps[len(steps)-1]
+	assert.Equal(t, "preview", wfInput(last, "command"))
+	assert.Equal(t, "true", wfInput(last, "comment-on-pr"))
+	assert.Equal(t, "policy", wfInput(last, "policyPacks"))
+	assert.Contains(t, wfInput(last, "stack-name"), "matrix.stack")
+
+	// Before the preview, the deployed image and manager package replace the committed
+	// placeholders, so the preview diff is the pull request's own.
+	var before []string
+	for _, s := range preview.Steps {
+		if s.Exec == actionlint.Exec(last) {
+			break
+		}
+		if r, ok := s.Exec.(*actionlint.ExecRun); ok {
+			before = append(before, wfStr(r.Run))
+		}
+	}
+	script := strings.Join(before, "\n")
+	assert.Contains(t, script, "pulumi stack output --json")
+	assert.Contains(t, script, "pulumi config set voicemail:image")
+	assert.Contains(t, script, "voicemail:functions.package")
+	assert.Contains(t, script, "managerPackageUrl")
 	require.NotNil(t, preview.Strategy)
 	assert.Contains(t, preview.Strategy.Matrix.Rows, "stack")
 	var stacks []string

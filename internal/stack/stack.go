@@ -108,6 +108,7 @@ const (
 	OutHeadroomPercent     = "headroomPercent"
 	OutStamps              = "stamps"
 	OutRegions             = "regions"
+	OutImage               = "image"
 )
 
 func exportOutputs(ctx *pulumi.Context, d *Deployment) {
@@ -122,6 +123,8 @@ func exportOutputs(ctx *pulumi.Context, d *Deployment) {
 	})
 	ctx.Export(OutRegionalRedundancy, pulumi.Bool(t.Capacity.RegionalRedundancy))
 	ctx.Export(OutHeadroomPercent, pulumi.Float64(t.Capacity.HeadroomPercent))
+	// The image the stamps run, so a preview can start from what is deployed (pr.yml).
+	ctx.Export(OutImage, pulumi.String(t.Config.Image))
 
 	scheme := "http"
 	if t.Monitor.Protocol == "HTTPS" {
