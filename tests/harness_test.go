@@ -18,6 +18,7 @@ import (
 	"github.com/voicemail-platform/voicemail/app/deploy/deploytest"
 	"github.com/voicemail-platform/voicemail/internal/config"
 	"github.com/voicemail-platform/voicemail/internal/naming"
+	"github.com/voicemail-platform/voicemail/internal/stack"
 )
 
 const subscription = "00000000-0000-0000-0000-000000000001"
@@ -192,6 +193,27 @@ func run(t testing.TB, stack string, cfg map[string]string, fn pulumi.RunFunc) (
 	m := &mocks{}
 	err := pulumi.RunErr(fn, pulumi.WithMocks("voicemail", stack, m), withConfig(cfg))
 	return m, err
+}
+
+// stackRuns memoises one run of the real program per committed stack config: most graph
+// tests only read what the mocks recorded, and a prod run takes about half a second.
+var stackRuns sync.Map // stack name -> *stackRun
+
+type stackRun struct {
+	once sync.Once
+	m    *mocks
+	err  error
+}
+
+// stackGraph returns the shared, read-only recording of the program run for a committed
+// stack config. Tests that change config, or that must see a fresh run, call run.
+func stackGraph(t testing.TB, st string) *mocks {
+	t.Helper()
+	v, _ := stackRuns.LoadOrStore(st, &stackRun{})
+	r := v.(*stackRun)
+	r.once.Do(func() { r.m, r.err = run(t, st, stackConfig(t, st), stack.Run) })
+	require.NoError(t, r.err, "stack %s", st)
+	return r.m
 }
 
 // sorted returns the resources ordered by (type, name) as the snapshot lists them.

@@ -9,7 +9,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/voicemail-platform/voicemail/internal/stack"
 	"github.com/voicemail-platform/voicemail/policy/rules"
 )
 
@@ -18,9 +17,7 @@ import (
 // state the mocks returned (AnalyzeStack sees outputs).
 func polGraph(t *testing.T, name string) (inputs, outputs []rules.Resource) {
 	t.Helper()
-	m, err := run(t, name, stackConfig(t, name), stack.Run)
-	require.NoError(t, err)
-	for _, r := range m.sorted() {
+	for _, r := range stackGraph(t, name).sorted() {
 		inputs = append(inputs, rules.Resource{Type: r.Type, Name: r.Name, Parent: r.Parent, Inputs: r.Inputs})
 		outputs = append(outputs, rules.Resource{Type: r.Type, Name: r.Name, Parent: r.Parent, Inputs: r.Outputs})
 	}
