@@ -81,63 +81,46 @@ func (s *Service) Deposit(ctx context.Context, number string, d Deposit) (Messag
 	// the row is withdrawn again). A caller-chosen id may be a retry of a stored message, so that
 	// is checked before anything is written, and its row follows its audio, so a retry that finds
 	// the row can trust the audio.
-	putErr := make(chan error, 1)
 	put := func() error {
 		return s.bounded(ctx, func(ctx context.Context) error { return s.b.Blobs.Put(ctx, info.AudioRef, d.Audio) })
 	}
-	if fresh {
-		go func() { putErr <- put() }()
-	}
-	mb, count, existing, outage, err := s.depositCheck(ctx, number, d.ID)
-	if err == nil && existing != nil {
-		if fresh {
-			<-putErr
-		}
-		return *existing, nil // retry of a stored deposit
-	}
-	if err == nil && count >= mb.MaxMessages {
-		err = fmt.Errorf("mailbox %s holds %d of %d messages: %w", number, count, mb.MaxMessages, ErrMailboxFull)
-	}
-	if lim := time.Duration(mb.MaxMessageSeconds) * time.Second; err == nil && w.Duration() > lim+durationGrace {
-		err = fmt.Errorf("%w: %s over the mailbox's %s", ErrTooLong, w.Duration().Round(time.Millisecond), lim)
-	}
-	if err != nil {
-		if fresh && <-putErr == nil {
-			s.deleteBlob(context.WithoutCancel(ctx), info.AudioRef)
-		}
-		return Message{}, err
-	}
-	var msg Message
-	writeRow := func() error {
-		return s.bounded(ctx, func(ctx context.Context) (err error) {
-			msg, err = s.storeRow(ctx, number, d.ID, info)
-			return err
-		})
-	}
-	// After an answer from the outage cache the row is not tried: the queue is quicker than
-	// waiting for the write to fail too.
-	rowErr := outage
+	var v admission
 	var perr error
 	if fresh {
-		if outage == nil {
-			rowErr = writeRow()
+		admitted := make(chan admission, 1)
+		go func() { admitted <- s.admit(ctx, number, d.ID, w.Duration(), &info) }()
+		perr = put() // the long step stays on this goroutine: no hand-off when it ends
+		v = <-admitted
+	} else {
+		v = s.admit(ctx, number, d.ID, w.Duration(), nil)
+		if v.err == nil && v.existing == nil {
+			if perr = put(); perr == nil && v.outage == nil {
+				v.msg, v.rowErr = s.writeRow(ctx, number, d.ID, info)
+				v.rowTried = true
+			}
 		}
-		perr = <-putErr
-	} else if perr = put(); perr == nil && outage == nil {
-		rowErr = writeRow()
 	}
-	if perr == nil && rowErr == nil {
+	if v.existing != nil {
+		return *v.existing, nil // retry of a stored deposit
+	}
+	if v.err != nil {
+		if fresh && perr == nil {
+			s.deleteBlob(context.WithoutCancel(ctx), info.AudioRef)
+		}
+		return Message{}, v.err
+	}
+	if perr == nil && v.rowErr == nil {
 		s.observeDeposit("direct")
 		s.rememberDeposit(number)
 		s.publish(ctx, number, EventDeposited, d.ID)
-		s.announce(msg)
-		return msg, nil
+		s.announce(v.msg)
+		return v.msg, nil
 	}
-	if perr == nil && !errors.Is(rowErr, ErrUnavailable) {
-		return Message{}, rowErr
+	if perr == nil && !errors.Is(v.rowErr, ErrUnavailable) {
+		return Message{}, v.rowErr
 	}
-	err = rowErr
-	rowWritten := fresh && outage == nil && rowErr == nil // the audio is what is missing
+	err = v.rowErr
+	rowWritten := v.rowTried && v.rowErr == nil // the audio is what is missing
 	if perr != nil {
 		err = wrapStore("store audio", perr)
 	}
@@ -152,6 +135,46 @@ func (s *Service) Deposit(ctx context.Context, number string, d Deposit) (Messag
 	s.observeDeposit("queue")
 	s.rememberDeposit(number)
 	return toMessage(number, d.ID, crdt.Message{Info: &info}), nil
+}
+
+// admission is the metadata side of a deposit: the mailbox's verdict and, when asked for, the
+// row write.
+type admission struct {
+	existing *Message // a stored message with the same id: the deposit is a retry
+	// outage is the store's error when the verdict came from the outage cache; the row is then
+	// not tried, as the queue is quicker than waiting for the write to fail too.
+	outage   error
+	err      error // refusal (unknown or full mailbox, too long) or a failed read
+	msg      Message
+	rowErr   error // the row write's error, or outage; nil once the row is written
+	rowTried bool
+}
+
+// admit checks that the mailbox takes a message of length dur and, when info is given and the
+// store answered, writes the message row.
+func (s *Service) admit(ctx context.Context, number, id string, dur time.Duration, info *crdt.MessageInfo) admission {
+	mb, count, existing, outage, err := s.depositCheck(ctx, number, id)
+	if err == nil && existing == nil && count >= mb.MaxMessages {
+		err = fmt.Errorf("mailbox %s holds %d of %d messages: %w", number, count, mb.MaxMessages, ErrMailboxFull)
+	}
+	if lim := time.Duration(mb.MaxMessageSeconds) * time.Second; err == nil && existing == nil && dur > lim+durationGrace {
+		err = fmt.Errorf("%w: %s over the mailbox's %s", ErrTooLong, dur.Round(time.Millisecond), lim)
+	}
+	v := admission{existing: existing, outage: outage, err: err, rowErr: outage}
+	if err == nil && existing == nil && outage == nil && info != nil {
+		v.msg, v.rowErr = s.writeRow(ctx, number, id, *info)
+		v.rowTried = true
+	}
+	return v
+}
+
+// writeRow is storeRow under StoreTimeout.
+func (s *Service) writeRow(ctx context.Context, number, id string, info crdt.MessageInfo) (msg Message, err error) {
+	err = s.bounded(ctx, func(ctx context.Context) (err error) {
+		msg, err = s.storeRow(ctx, number, id, info)
+		return err
+	})
+	return msg, err
 }
 
 // depositCheck reads the mailbox for a deposit (from the outage cache if the store is down)
