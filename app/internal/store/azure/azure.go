@@ -199,7 +199,7 @@ type entity struct {
 	PartitionKey string          `json:"PartitionKey"`
 	RowKey       string          `json:"RowKey"`
 	V            json.RawMessage `json:"V"` // Edm.Int64 arrives as a JSON string; a number is accepted too
-	D            string          `json:"D"`
+	D            *string         `json:"D"`
 }
 
 func decodeEntity(raw []byte) (store.Row, error) {
@@ -211,7 +211,10 @@ func decodeEntity(raw []byte) (store.Row, error) {
 }
 
 func (e entity) row() (store.Row, error) {
-	r := store.Row{Partition: e.PartitionKey, Key: e.RowKey, Data: []byte(e.D)}
+	r := store.Row{Partition: e.PartitionKey, Key: e.RowKey}
+	if e.D != nil {
+		r.Data = []byte(*e.D)
+	}
 	if v := strings.Trim(string(e.V), `"`); v != "" && v != "null" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
