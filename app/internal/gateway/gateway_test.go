@@ -244,6 +244,7 @@ func (u *uac) inDialog(gw, method string, cseq int, ok *sipMsg) {
 }
 
 func TestSIPThroughGatewayBothTransports(t *testing.T) {
+	t.Parallel() // own stamps, gateway and ports
 	a, b := newStamp(t, "a"), newStamp(t, "b")
 	gw := startGateway(t, a.stamp(1), b.stamp(1))
 	for _, tr := range []string{"UDP", "TCP"} {
@@ -266,13 +267,20 @@ func TestSIPThroughGatewayBothTransports(t *testing.T) {
 }
 
 func TestSIPDepositWithSippViaGateway(t *testing.T) {
+	t.Parallel() // own stamps, gateway and ports
 	a, b := newStamp(t, "a"), newStamp(t, "b")
 	gw := startGateway(t, a.stamp(1), b.stamp(1))
-	for _, tr := range []string{"u1", "t1"} {
-		runSipp(t, gw.SIPAddr(), "deposit_short.xml", map[string]string{"ruri": "sip:1001@" + gw.SIPAddr(),
-			"caller": "5550" + strconv.Itoa(len(tr)+int(tr[0])), "pcap": "/usr/share/sip-tester/g711a.pcap", "diversion": "<sip:1001@example.com>;reason=no-answer"},
-			"-d", "1500", "-t", tr)
-	}
+	// The UDP and the TCP call at the same time: each is mostly real-time audio.
+	t.Run("calls", func(t *testing.T) {
+		for _, tr := range []string{"u1", "t1"} {
+			t.Run(tr, func(t *testing.T) {
+				t.Parallel()
+				runSipp(t, gw.SIPAddr(), "deposit_short.xml", map[string]string{"ruri": "sip:1001@" + gw.SIPAddr(),
+					"caller": "5550" + strconv.Itoa(len(tr)+int(tr[0])), "pcap": "/usr/share/sip-tester/g711a.pcap", "diversion": "<sip:1001@example.com>;reason=no-answer"},
+					"-d", "1500", "-t", tr)
+			})
+		}
+	})
 	require.Eventually(t, func() bool {
 		n := 0
 		for _, f := range []*stampFixture{a, b} {
@@ -285,6 +293,7 @@ func TestSIPDepositWithSippViaGateway(t *testing.T) {
 }
 
 func TestNewDialogsAvoidUnhealthyStampAndInFlightCallsKeepTheirStamp(t *testing.T) {
+	t.Parallel() // own stamps, gateway and ports
 	a, b := newStamp(t, "a"), newStamp(t, "b")
 	gw := startGateway(t, a.stamp(1), b.stamp(2))
 	u := newUAC(t, "UDP", "")
@@ -328,6 +337,7 @@ func TestNewDialogsAvoidUnhealthyStampAndInFlightCallsKeepTheirStamp(t *testing.
 }
 
 func TestTwoInstancesRouteAlikeWithoutSharedState(t *testing.T) {
+	t.Parallel() // own stamps, gateway and ports
 	a, b, c := newStamp(t, "a"), newStamp(t, "b"), newStamp(t, "c")
 	stamps := []Stamp{a.stamp(1), b.stamp(1), c.stamp(1)}
 	gw1, gw2 := startGateway(t, stamps...), startGateway(t, stamps...)
@@ -373,6 +383,7 @@ func TestTwoInstancesRouteAlikeWithoutSharedState(t *testing.T) {
 }
 
 func TestIMAPSpliceAndStampFailure(t *testing.T) {
+	t.Parallel() // own stamps, gateway and ports
 	a, b := newStamp(t, "a"), newStamp(t, "b")
 	gw := startGateway(t, a.stamp(1), b.stamp(2))
 	login := func() (net.Conn, *bufio.Reader) {
@@ -425,6 +436,7 @@ func TestIMAPSpliceAndStampFailure(t *testing.T) {
 }
 
 func TestSIPErrors(t *testing.T) {
+	t.Parallel() // own stamps, gateway and ports
 	a := newStamp(t, "a")
 	gw := startGateway(t, a.stamp(1))
 	u := newUAC(t, "UDP", "")
@@ -459,25 +471,39 @@ func runSipp(t *testing.T, target, scenario string, keys map[string]string, extr
 	}
 	sf, err := filepath.Abs(filepath.Join("..", "sip", "testdata", scenario))
 	require.NoError(t, err)
-	dir := t.TempDir()
-	args := []string{"-sf", sf, "-i", "127.0.0.1", "-mi", "127.0.0.1", "-p", strconv.Itoa(freeUDP(t)),
-		"-mp", strconv.Itoa(freeUDP(t) &^ 1), "-nostdin", "-trace_err", "-timeout", "30s", "-timeout_error", "-m", "1"}
-	for k, v := range keys {
-		args = append(args, "-key", k, v)
-	}
-	args = append(args, extra...)
-	args = append(args, target)
-	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, args...)
-	cmd.Dir = dir
-	out, err := cmd.CombinedOutput()
-	if err != nil {
+	var out []byte
+	var detail string
+	for attempt := 0; ; attempt++ {
+		dir := t.TempDir()
+		// -p is sipp's SIP port over UDP and TCP; -mp the first of its media ports (RTP, echo
+		// and RTCP pairs).
+		args := []string{"-sf", sf, "-i", "127.0.0.1", "-mi", "127.0.0.1", "-p", strconv.Itoa(freeUDPTCP(t)),
+			"-mp", strconv.Itoa(freeMediaPorts(t)), "-nostdin", "-trace_err", "-timeout", "30s", "-timeout_error", "-m", "1"}
+		for k, v := range keys {
+			args = append(args, "-key", k, v)
+		}
+		args = append(args, extra...)
+		args = append(args, target)
+		ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+		cmd := exec.CommandContext(ctx, bin, args...)
+		cmd.Dir = dir
+		var err error
+		out, err = cmd.CombinedOutput()
+		cancel()
+		if err == nil {
+			return
+		}
 		logs, _ := filepath.Glob(filepath.Join(dir, "*_errors.log"))
-		var detail string
+		detail = ""
 		for _, f := range logs {
 			b, _ := os.ReadFile(f)
 			detail += string(b)
+		}
+		// A port picked as free can be taken by a test running alongside before sipp binds
+		// it: that is no verdict on the gateway, so pick new ports once more.
+		if attempt == 0 && strings.Contains(string(out)+detail, "in use") {
+			t.Logf("sipp could not bind its ports, retrying: %s", lastLine(string(out)+detail))
+			continue
 		}
 		o := string(out)
 		if len(o) > 2000 {
@@ -485,6 +511,44 @@ func runSipp(t *testing.T, target, scenario string, keys map[string]string, extr
 		}
 		t.Fatalf("sipp %s: %v\n%s\n%s", scenario, err, o, detail)
 	}
+}
+
+func lastLine(s string) string {
+	s = strings.TrimSpace(s)
+	return s[strings.LastIndexByte(s, '\n')+1:]
+}
+
+// freeUDPTCP returns a loopback port that was free for both UDP and TCP a moment ago.
+func freeUDPTCP(t *testing.T) int {
+	t.Helper()
+	for range 50 {
+		p := freeUDP(t)
+		if l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p)); err == nil {
+			l.Close()
+			return p
+		}
+	}
+	t.Fatal("no loopback port free for UDP and TCP")
+	return 0
+}
+
+// freeMediaPorts returns an even UDP port p with p..p+3 free a moment ago.
+func freeMediaPorts(t *testing.T) int {
+	t.Helper()
+next:
+	for range 50 {
+		p := freeUDP(t) &^ 1
+		for j := range 4 {
+			c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: p + j})
+			if err != nil {
+				continue next
+			}
+			c.Close()
+		}
+		return p
+	}
+	t.Fatal("no free media ports")
+	return 0
 }
 
 func testLogger() *slog.Logger {
@@ -502,6 +566,7 @@ func freeUDP(t *testing.T) int {
 }
 
 func TestInFlightCallEndsWithItsStampAndNewCallsSucceed(t *testing.T) {
+	t.Parallel() // own stamps, gateway and ports
 	a, b := newStamp(t, "a"), newStamp(t, "b")
 	gw := startGateway(t, a.stamp(1), b.stamp(2))
 	u := newUAC(t, "TCP", gw.SIPAddr())
