@@ -1,6 +1,7 @@
 package crdt
 
 import (
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"testing"
@@ -247,4 +248,27 @@ func TestThreeRegionsConverge(t *testing.T) {
 		}
 		assert.Equal(t, want.VisibleIDs(), regions[2].view().VisibleIDs())
 	}
+}
+
+// Message rows leave unset fields out; rows written before that (every field present, zero
+// ones included) decode to the same state, and the compact form round-trips.
+func TestMessageRowsOldAndCompact(t *testing.T) {
+	old := `{"i":{"c":"+4917","r":1700000000000,"d":30000,"s":480044,"a":"audio/100/x.wav","dt":{"w":1700000000001,"n":"west"}},` +
+		`"h":{"v":false,"t":{}},"f":{"v":"","t":{}},"x":{}}`
+	var fromOld Message
+	require.NoError(t, json.Unmarshal([]byte(old), &fromOld))
+	compact, err := json.Marshal(fromOld)
+	require.NoError(t, err)
+	assert.NotContains(t, string(compact), `"h"`)
+	assert.NotContains(t, string(compact), `"x"`)
+	var back Message
+	require.NoError(t, json.Unmarshal(compact, &back))
+	assert.True(t, fromOld.Equal(back))
+
+	set := Message{Info: fromOld.Info, Heard: Register[bool]{V: true, TS: Timestamp{Wall: 5, Node: "a"}}, Deleted: Timestamp{Wall: 6, Node: "b"}}
+	b, err := json.Marshal(set)
+	require.NoError(t, err)
+	var got Message
+	require.NoError(t, json.Unmarshal(b, &got))
+	assert.True(t, set.Equal(got), "set fields are kept")
 }

@@ -129,11 +129,13 @@ type MessageInfo struct {
 // Message is the replicated state of one message.
 type Message struct {
 	// Info is nil in a region's row that only changed flags of a message deposited elsewhere.
+	// Unset fields are left out of the stored row (a fresh message's row is mostly them);
+	// absent fields decode to the same zero values.
 	Info   *MessageInfo     `json:"i,omitempty"`
-	Heard  Register[bool]   `json:"h"`
-	Folder Register[string] `json:"f"`
+	Heard  Register[bool]   `json:"h,omitzero"`
+	Folder Register[string] `json:"f,omitzero"`
 	// Deleted is a tombstone: once set in any replica the message is gone for good.
-	Deleted Timestamp `json:"x"`
+	Deleted Timestamp `json:"x,omitzero"`
 }
 
 // Merge joins two replicas of a message.
