@@ -191,7 +191,23 @@ func sipp(t testing.TB, target, scenario string, keys map[string]string, extra .
 	require.NoError(t, err)
 }
 
+// runSipp runs sipp again when it could not bind a port: ports are picked free but can be
+// taken by a test running alongside before sipp binds them. The bind errors seen come at
+// start-up, before any call; a retry after a call had started would leave a second message
+// and fail the test's checks rather than hide anything.
 func runSipp(t testing.TB, target, scenario string, keys map[string]string, extra ...string) error {
+	t.Helper()
+	var err error
+	for range 3 {
+		if err = runSippOnce(t, target, scenario, keys, extra...); err == nil || !strings.Contains(err.Error(), "(Address already in use)") {
+			return err
+		}
+		t.Logf("sipp %s could not bind a port, retrying", scenario)
+	}
+	return err
+}
+
+func runSippOnce(t testing.TB, target, scenario string, keys map[string]string, extra ...string) error {
 	t.Helper()
 	if _, err := os.Stat(sippBin); err != nil {
 		t.Fatalf("sipp is required for the SIP tests (Debian package sip-tester): %v", err)

@@ -39,6 +39,7 @@ const okOptions = "OPTIONS sip:voicemail@127.0.0.1 SIP/2.0\r\n" +
 	"To: <sip:voicemail@127.0.0.1>\r\nCall-ID: opt-1\r\nCSeq: 1 OPTIONS\r\nMax-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
 
 func TestMalformedSIPGets400AndServerKeepsRunning(t *testing.T) {
+	t.Parallel() // its own server; the no-answer cases wait a second each
 	f := start(t, Config{})
 	for _, tc := range []struct {
 		name string
