@@ -51,6 +51,9 @@ type Options struct {
 	// so the traffic manager moves away first (VOICEMAIL_SHUTDOWN_DELAY, default 0).
 	ShutdownDelay time.Duration
 	SIP, IMAP     bool // give every stamp SIP and IMAP listeners
+	// RTPPortBase is the first RTP port: stamp i takes base+400*i .. base+400*i+398. Default
+	// 20000; two clusters in one process need ranges that do not overlap.
+	RTPPortBase int
 
 	// Traffic Manager monitor overrides; zero keeps the stack's values.
 	ProbeInterval     time.Duration
@@ -139,6 +142,9 @@ func Start(ctx context.Context, opt Options) (_ *Cluster, err error) {
 	def(&opt.ReplicationInterval, time.Second)
 	if opt.Gateways <= 0 {
 		opt.Gateways = 2
+	}
+	if opt.RTPPortBase <= 0 {
+		opt.RTPPortBase = 20000
 	}
 	if opt.OperatorToken == "" {
 		opt.OperatorToken = "local-operator-token-0123456789"
@@ -408,7 +414,7 @@ func (c *Cluster) newStamp(index int, s topology.Stamp) (*StampProc, error) {
 		// Stamps share one host: media on loopback, each in its own RTP port range.
 		"VOICEMAIL_SIP_MEDIA_IP=127.0.0.1",
 		"VOICEMAIL_SIP_RTP_BIND_IP=127.0.0.1",
-		fmt.Sprintf("VOICEMAIL_SIP_RTP_PORTS=%d-%d", 20000+index*400, 20000+index*400+398),
+		fmt.Sprintf("VOICEMAIL_SIP_RTP_PORTS=%d-%d", c.opt.RTPPortBase+index*400, c.opt.RTPPortBase+index*400+398),
 	)
 	return sp, nil
 }

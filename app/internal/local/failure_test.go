@@ -55,28 +55,21 @@ const (
 	detection = (tolerated+1)*probeInterval + probeTimeout + 3*time.Second
 )
 
-var binDir string
+// The service binary is built once, in the background from TestMain, so the build overlaps
+// the tests that need no stamps (and Azurite's start-up).
+var (
+	binPath  string
+	binErr   error
+	binBuilt = make(chan struct{})
+)
 
 func TestMain(m *testing.M) {
 	d, err := os.MkdirTemp("", "voicemail-failure-bin-")
 	if err != nil {
 		panic(err)
 	}
-	binDir = d
-	code := m.Run()
-	os.RemoveAll(d)
-	os.Exit(code)
-}
-
-var (
-	binOnce sync.Once
-	binPath string
-	binErr  error
-)
-
-func voicemailBin(t *testing.T) string {
-	t.Helper()
-	binOnce.Do(func() {
+	go func() {
+		defer close(binBuilt)
 		// FAILURE_VOICEMAIL_BIN runs the suite against a prebuilt service binary.
 		if p := os.Getenv("FAILURE_VOICEMAIL_BIN"); p != "" {
 			binPath = p
@@ -84,8 +77,17 @@ func voicemailBin(t *testing.T) string {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 		defer cancel()
-		binPath, binErr = BuildVoicemail(ctx, binDir)
-	})
+		binPath, binErr = BuildVoicemail(ctx, d)
+	}()
+	code := m.Run()
+	<-binBuilt
+	os.RemoveAll(d)
+	os.Exit(code)
+}
+
+func voicemailBin(t *testing.T) string {
+	t.Helper()
+	<-binBuilt
 	require.NoError(t, binErr)
 	return binPath
 }
@@ -98,7 +100,9 @@ type fixture struct {
 	checked   int // accepted deposits already verified
 }
 
-func startFixture(t *testing.T, stack string, mailboxes int) *fixture {
+// startFixture starts a cluster of the stack; rtpBase keeps its stamps' RTP ports apart from
+// those of a cluster another test runs at the same time.
+func startFixture(t *testing.T, stack string, mailboxes, rtpBase int) *fixture {
 	t.Helper()
 	cfg, err := config.LoadStackFile(stack)
 	require.NoError(t, err)
@@ -111,7 +115,7 @@ func startFixture(t *testing.T, stack string, mailboxes int) *fixture {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	c, err := Start(ctx, Options{
-		Topology: topo, VoicemailBin: bin, Dir: t.TempDir(), SIP: true, IMAP: true,
+		Topology: topo, VoicemailBin: bin, Dir: t.TempDir(), SIP: true, IMAP: true, RTPPortBase: rtpBase,
 		HealthTimeout: healthTimeout, HealthCacheTTL: healthTTL, DrainInterval: 200 * time.Millisecond, DrainVisibility: 2 * time.Second,
 		ShutdownGrace: 10 * time.Second, ShutdownDelay: shutdownDelay, ProbeInterval: probeInterval, ProbeTimeout: probeTimeout,
 		ToleratedFailures: &tol, ReplicationInterval: 300 * time.Millisecond,
@@ -119,7 +123,13 @@ func startFixture(t *testing.T, stack string, mailboxes int) *fixture {
 		Log:         debugLog(),
 	})
 	require.NoError(t, err)
-	t.Cleanup(c.Close)
+	t.Cleanup(func() {
+		// The cases are over: no graceful stop (its shutdown delay alone is 3 s per stamp).
+		for _, sp := range c.Stamps {
+			_ = sp.Signal(syscall.SIGKILL)
+		}
+		c.Close()
+	})
 	f := &fixture{t: t, c: c}
 	for i := range mailboxes {
 		f.mailboxes = append(f.mailboxes, fmt.Sprintf("3000%02d", i))
@@ -252,7 +262,11 @@ func (f *fixture) waitRouting(t *testing.T, d time.Duration) time.Duration {
 	return f.eventually(t, d, "all stamps in rotation", func() error {
 		for _, st := range f.c.TM.Statuses() {
 			if st.Status != trafficmanager.Online {
-				return fmt.Errorf("traffic manager: %s is %s (%s)", st.Name, st.Status, st.LastErr)
+				var unhealthy []string
+				if sp := f.c.Stamp(st.Name); sp != nil {
+					unhealthy = stampHealth(sp).unhealthy
+				}
+				return fmt.Errorf("traffic manager: %s is %s (%s; unhealthy %v)", st.Name, st.Status, st.LastErr, unhealthy)
 			}
 		}
 		for i, g := range f.c.Gateways {
@@ -372,8 +386,17 @@ func stampHealth(sp *StampProc) healthAnswer {
 	return healthAnswer{code: res.StatusCode, latency: time.Since(start), unhealthy: rep.Unhealthy}
 }
 
+// faultCases lets one suite at a time inject faults. The two suites start their clusters side
+// by side (each its own Azurite, stamps, ports and RTP ranges; start-up is most of a suite's
+// CPU), but their cases, which measure detection and recovery times under steady load, run
+// one suite after the other so that neither suite's load slows the other's stamps.
+var faultCases sync.Mutex
+
 func TestFailureOneRegion(t *testing.T) {
-	f := startFixture(t, "../../../Pulumi.dev.yaml", 8)
+	t.Parallel()
+	f := startFixture(t, "../../../Pulumi.dev.yaml", 8, 20000)
+	faultCases.Lock()
+	defer faultCases.Unlock()
 	c := f.c
 	z1, z2 := c.Stamps[0], c.Stamps[1]
 	var table strings.Builder
@@ -552,7 +575,10 @@ func TestFailureOneRegion(t *testing.T) {
 }
 
 func TestFailureTwoRegions(t *testing.T) {
-	f := startFixture(t, "testdata/Pulumi.tworegion.yaml", 6)
+	t.Parallel()
+	f := startFixture(t, "testdata/Pulumi.tworegion.yaml", 6, 22000)
+	faultCases.Lock()
+	defer faultCases.Unlock()
 	c := f.c
 	east, central := c.Regions[0], c.Regions[1]
 	eastStamps := c.StampsIn(east.Name)

@@ -18,6 +18,7 @@ import (
 )
 
 func TestReplicatorCopiesPartitionsAndResumes(t *testing.T) {
+	t.Parallel() // its own Azurite
 	ctx := context.Background()
 	// Two regions' stores in one Azurite (own table and containers each); west's table sits
 	// behind a fault proxy so the test can take it down.
