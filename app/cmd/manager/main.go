@@ -48,14 +48,16 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, log); err != nil {
+	if err := run(ctx, log, os.Getenv); err != nil {
 		log.Error("manager stopped", "err", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, log *slog.Logger) error {
-	cfg, err := manager.FromEnv(os.Getenv, healthPath, stateComponent)
+// run serves until ctx ends; getenv is os.Getenv (tests pass their own, so they can run in
+// parallel).
+func run(ctx context.Context, log *slog.Logger, getenv func(string) string) error {
+	cfg, err := manager.FromEnv(getenv, healthPath, stateComponent)
 	if err != nil {
 		return err
 	}

@@ -77,13 +77,14 @@ func TestFunctionAppFiles(t *testing.T) {
 
 // The binary serves the custom-handler contract on FUNCTIONS_CUSTOMHANDLER_PORT.
 func TestRunAsCustomHandler(t *testing.T) {
+	t.Parallel() // its own Azurite and port
 	az := azurite.StartT(t, azurite.Options{InMemory: true, Services: []azurite.Service{azurite.Blob}})
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	port := l.Addr().(*net.TCPAddr).Port
 	l.Close()
 	const token = "manager-operator-token-0123"
-	for k, v := range map[string]string{
+	env := map[string]string{
 		manager.EnvFunctionsPort:    fmt.Sprint(port),
 		manager.EnvRegion:           "eastus2",
 		manager.EnvStamps:           `[{"id":"eastus2-z1-v1","url":"http://127.0.0.1:1","stateBlob":"eastus2-z1-v1"}]`,
@@ -91,12 +92,10 @@ func TestRunAsCustomHandler(t *testing.T) {
 		manager.EnvContainer:        "state",
 		manager.EnvOperatorToken:    token,
 		manager.EnvProbeTimeout:     "500ms",
-	} {
-		t.Setenv(k, v)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, slog.New(slog.DiscardHandler)) }()
+	go func() { done <- run(ctx, slog.New(slog.DiscardHandler), func(k string) string { return env[k] }) }()
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
 
 	var resp *http.Response
@@ -137,8 +136,8 @@ func TestRunAsCustomHandler(t *testing.T) {
 }
 
 func TestRunRejectsBadConfig(t *testing.T) {
-	t.Setenv(manager.EnvRegion, "")
-	err := run(context.Background(), slog.New(slog.DiscardHandler))
+	t.Parallel()
+	err := run(context.Background(), slog.New(slog.DiscardHandler), func(string) string { return "" })
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), manager.EnvRegion)
 }

@@ -40,6 +40,7 @@ func buildTiny(t *testing.T, goarch string) string {
 // function folders at the root, the binary under host.json's executable name and
 // executable, every function.json valid, and a content-addressed blob name on stdout.
 func TestPackageLayout(t *testing.T) {
+	t.Parallel() // own temp dirs
 	exe := buildTiny(t, "amd64")
 	out := filepath.Join(t.TempDir(), "manager.zip")
 	var stdout bytes.Buffer
@@ -128,6 +129,7 @@ func TestPackageLayout(t *testing.T) {
 
 // Only a binary the Linux x86-64 host can exec is packaged; the error says how to build one.
 func TestPackageRejectsWrongExecutable(t *testing.T) {
+	t.Parallel() // own temp dirs
 	app, err := fs.Sub(functionApp, "functionapp")
 	require.NoError(t, err)
 	arm, err := os.ReadFile(buildTiny(t, "arm64"))
@@ -150,6 +152,7 @@ func TestPackageRejectsWrongExecutable(t *testing.T) {
 
 // host.json and function.json mistakes stop packaging instead of shipping a dead app.
 func TestPackageRejectsBrokenFunctionApp(t *testing.T) {
+	t.Parallel() // own temp dirs
 	exe, err := os.ReadFile(buildTiny(t, "amd64"))
 	require.NoError(t, err)
 	host := func(exe string) *fstest.MapFile {
