@@ -253,8 +253,8 @@ type bodyKey struct{}
 
 // takeBody is a per-call pipeline policy. For a request marked with bodyKey it hands the
 // response body to the caller and gives the SDK an empty entity list to decode instead: the
-// SDK would decode every entity into a map and encode it again before we decode it once more,
-// which made reading a mailbox most of a deposit's CPU time in this process.
+// SDK would decode every entity into a map and encode it again before we decode it once more;
+// that was about half the CPU this process spent reading a mailbox on each deposit.
 type takeBody struct{}
 
 func (takeBody) Do(req *policy.Request) (*http.Response, error) {
