@@ -3,7 +3,9 @@ package main_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -110,10 +112,21 @@ func TestInitStateAzure(t *testing.T) {
 	require.Equal(t, 0, code, out)
 	assert.Equal(t, "present", outcome, out)
 	assert.Equal(t, before, readBlob(t, cl, "state", "weu-2-v1"))
+}
 
-	// Storage unreachable: a non-zero exit, so the Job retries (backoffLimit).
-	az.Close()
-	code, _, out = initState(t, bin, env("weu-3-v1")...)
+// Storage unreachable (nothing listens on the blob endpoint's port): a non-zero exit, so the
+// Job retries (backoffLimit). A test of its own, as the client's retries take seconds.
+func TestInitStateAzureUnreachable(t *testing.T) {
+	t.Parallel()
+	bin := build(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	dead := l.Addr().String()
+	require.NoError(t, l.Close())
+	conn := fmt.Sprintf("DefaultEndpointsProtocol=http;AccountName=%s;AccountKey=%s;BlobEndpoint=http://%s/%s;",
+		azurite.Account, azurite.Key, dead, azurite.Account)
+	code, _, out := initState(t, bin, "VOICEMAIL_STORAGE_CONNECTION_STRING="+conn, "VOICEMAIL_REGION=westeurope",
+		"VOICEMAIL_STAMP=weu-3-v1", "VOICEMAIL_STATE_BLOB=weu-3-v1", "VOICEMAIL_STATE_CONTAINER=state")
 	assert.Equal(t, 1, code, out)
 }
 
