@@ -73,14 +73,11 @@ func (s *Service) Deposit(ctx context.Context, number string, d Deposit) (Messag
 		Size:       int64(len(d.Audio)),
 		AudioRef:   fmt.Sprintf("audio/%s/%s.wav", number, d.ID),
 	}
-	// For a fresh id the audio uploads while the mailbox is read and, once the mailbox accepts
-	// the message, while its row is written: the deposit then takes about as long as the upload
-	// alone, with the metadata round trips beside it rather than after it. If the mailbox refuses
-	// the message the blob is deleted again. The row can be listed a moment before its audio is
-	// complete; if the upload fails, the audio goes through the queue (or, when that fails too,
-	// the row is withdrawn again). A caller-chosen id may be a retry of a stored message, so that
-	// is checked before anything is written, and its row follows its audio, so a retry that finds
-	// the row can trust the audio.
+	// For a fresh id the audio uploads while the mailbox is read; the row is written once both
+	// are done, so no listed message ever points at audio that is not stored (a crash between
+	// the two leaves at most an unlisted blob, never an unplayable message). If the mailbox
+	// refuses the message the blob is deleted again. A caller-chosen id may be a retry of a
+	// stored message, so that is checked before anything is written.
 	put := func() error {
 		return s.bounded(ctx, func(ctx context.Context) error { return s.b.Blobs.Put(ctx, info.AudioRef, d.Audio) })
 	}
@@ -88,17 +85,17 @@ func (s *Service) Deposit(ctx context.Context, number string, d Deposit) (Messag
 	var perr error
 	if fresh {
 		admitted := make(chan admission, 1)
-		go func() { admitted <- s.admit(ctx, number, d.ID, w.Duration(), &info) }()
+		go func() { admitted <- s.admit(ctx, number, d.ID, w.Duration()) }()
 		perr = put() // the long step stays on this goroutine: no hand-off when it ends
 		v = <-admitted
 	} else {
-		v = s.admit(ctx, number, d.ID, w.Duration(), nil)
+		v = s.admit(ctx, number, d.ID, w.Duration())
 		if v.err == nil && v.existing == nil {
-			if perr = put(); perr == nil && v.outage == nil {
-				v.msg, v.rowErr = s.writeRow(ctx, number, d.ID, info)
-				v.rowTried = true
-			}
+			perr = put()
 		}
+	}
+	if v.err == nil && v.existing == nil && v.outage == nil && perr == nil {
+		v.msg, v.rowErr = s.writeRow(ctx, number, d.ID, info)
 	}
 	if v.existing != nil {
 		return *v.existing, nil // retry of a stored deposit
@@ -120,16 +117,12 @@ func (s *Service) Deposit(ctx context.Context, number string, d Deposit) (Messag
 		return Message{}, v.rowErr
 	}
 	err = v.rowErr
-	rowWritten := v.rowTried && v.rowErr == nil // the audio is what is missing
 	if perr != nil {
 		err = wrapStore("store audio", perr)
 	}
 	// Second path: the queue. The message counts as accepted only once the queue has it.
 	s.log.Warn("store failed during deposit; using queue path", "mailbox", number, "id", d.ID, "err", err)
 	if qerr := s.enqueueDeposit(ctx, number, d.ID, info, d.Audio, perr == nil); qerr != nil {
-		if rowWritten {
-			s.withdraw(context.WithoutCancel(ctx), number, d.ID)
-		}
 		return Message{}, fmt.Errorf("deposit %s: store and queue both failed: %w", d.ID, errors.Join(err, qerr))
 	}
 	s.observeDeposit("queue")
@@ -137,22 +130,19 @@ func (s *Service) Deposit(ctx context.Context, number string, d Deposit) (Messag
 	return toMessage(number, d.ID, crdt.Message{Info: &info}), nil
 }
 
-// admission is the metadata side of a deposit: the mailbox's verdict and, when asked for, the
-// row write.
+// admission is the mailbox's verdict on a deposit.
 type admission struct {
 	existing *Message // a stored message with the same id: the deposit is a retry
 	// outage is the store's error when the verdict came from the outage cache; the row is then
 	// not tried, as the queue is quicker than waiting for the write to fail too.
-	outage   error
-	err      error // refusal (unknown or full mailbox, too long) or a failed read
-	msg      Message
-	rowErr   error // the row write's error, or outage; nil once the row is written
-	rowTried bool
+	outage error
+	err    error // refusal (unknown or full mailbox, too long) or a failed read
+	msg    Message
+	rowErr error // the row write's error, or outage; nil once the row is written
 }
 
-// admit checks that the mailbox takes a message of length dur and, when info is given and the
-// store answered, writes the message row.
-func (s *Service) admit(ctx context.Context, number, id string, dur time.Duration, info *crdt.MessageInfo) admission {
+// admit checks that the mailbox takes a message of length dur.
+func (s *Service) admit(ctx context.Context, number, id string, dur time.Duration) admission {
 	mb, count, existing, outage, err := s.depositCheck(ctx, number, id)
 	if err == nil && existing == nil && count >= mb.MaxMessages {
 		err = fmt.Errorf("mailbox %s holds %d of %d messages: %w", number, count, mb.MaxMessages, ErrMailboxFull)
@@ -160,12 +150,7 @@ func (s *Service) admit(ctx context.Context, number, id string, dur time.Duratio
 	if lim := time.Duration(mb.MaxMessageSeconds) * time.Second; err == nil && existing == nil && dur > lim+durationGrace {
 		err = fmt.Errorf("%w: %s over the mailbox's %s", ErrTooLong, dur.Round(time.Millisecond), lim)
 	}
-	v := admission{existing: existing, outage: outage, err: err, rowErr: outage}
-	if err == nil && existing == nil && outage == nil && info != nil {
-		v.msg, v.rowErr = s.writeRow(ctx, number, id, *info)
-		v.rowTried = true
-	}
-	return v
+	return admission{existing: existing, outage: outage, err: err, rowErr: outage}
 }
 
 // writeRow is storeRow under StoreTimeout.
@@ -237,22 +222,6 @@ func (s *Service) storeRow(ctx context.Context, number, id string, info crdt.Mes
 		return Message{}, err
 	}
 	return toMessage(number, id, stored), nil
-}
-
-// withdraw tombstones the row of a deposit that was refused after its row was written (audio
-// upload and queue both failed), so no listed message is left without audio. Best effort: the
-// store that failed may be the only one still up.
-func (s *Service) withdraw(ctx context.Context, number, id string) {
-	ts := s.clock.Now()
-	err := s.bounded(ctx, func(ctx context.Context) error {
-		return update(ctx, s, number, entMsg+id, func(m *crdt.Message) error {
-			m.Deleted = crdt.Max(m.Deleted, ts)
-			return nil
-		})
-	})
-	if err != nil {
-		s.log.Error("withdraw row of a failed deposit; it stays listed without audio", "mailbox", number, "id", id, "err", err)
-	}
 }
 
 // store writes the audio (when given), then the message row; the drainer's path. Both steps

@@ -2,7 +2,8 @@ package azure_test
 
 import (
 	"context"
-	"strings"
+	"encoding/json"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/voicemail-platform/voicemail/app/internal/audio"
 	"github.com/voicemail-platform/voicemail/app/internal/azurite"
+	"github.com/voicemail-platform/voicemail/app/internal/crdt"
 	"github.com/voicemail-platform/voicemail/app/internal/store"
 	"github.com/voicemail-platform/voicemail/app/internal/store/azure"
 	vm "github.com/voicemail-platform/voicemail/app/internal/voicemail"
@@ -19,52 +21,23 @@ import (
 )
 
 // killingMeta stops real Azurite services when a deposit writes its message row: the store
-// then fails in the middle of a deposit, after the mailbox was read and while the audio
-// uploads. With afterRow the row is written first; gate, when set, holds the audio upload until
-// then, so the upload is the step that fails.
+// then fails in the middle of a deposit, after the mailbox was read and the audio stored.
 type killingMeta struct {
 	store.Metadata
-	t        *testing.T
-	kill     []azurite.Service
-	afterRow bool
-	arm      atomic.Bool
-	gate     chan struct{}
+	t    *testing.T
+	kill []azurite.Service
+	arm  atomic.Bool
 }
 
 func (k *killingMeta) Insert(ctx context.Context, partition, key string, data []byte) (store.Row, error) {
-	if !k.arm.CompareAndSwap(true, false) {
-		return k.Metadata.Insert(ctx, partition, key, data)
-	}
-	var row store.Row
-	var err error
-	if k.afterRow {
-		row, err = k.Metadata.Insert(ctx, partition, key, data)
-	}
-	for _, s := range k.kill {
-		if serr := az.Stop(s); serr != nil {
-			k.t.Errorf("stop %s: %v", s, serr)
+	if k.arm.CompareAndSwap(true, false) {
+		for _, s := range k.kill {
+			if serr := az.Stop(s); serr != nil {
+				k.t.Errorf("stop %s: %v", s, serr)
+			}
 		}
 	}
-	if k.gate != nil {
-		close(k.gate)
-	}
-	if !k.afterRow {
-		row, err = k.Metadata.Insert(ctx, partition, key, data)
-	}
-	return row, err
-}
-
-// gatedBlobs holds audio uploads until gate is closed.
-type gatedBlobs struct {
-	store.Blobs
-	gate chan struct{}
-}
-
-func (g gatedBlobs) Put(ctx context.Context, name string, data []byte) error {
-	if strings.HasPrefix(name, "audio/") {
-		<-g.gate
-	}
-	return g.Blobs.Put(ctx, name, data)
+	return k.Metadata.Insert(ctx, partition, key, data)
 }
 
 // drainUntil runs the drainer until the message is listed and its audio can be read.
@@ -127,64 +100,70 @@ func TestDepositSurvivesTableOutageMidDeposit(t *testing.T) {
 	assert.Len(t, list, 1)
 }
 
-// The row of a fresh deposit is written while its audio uploads. When the blob service dies
-// after the row is written, the audio goes through the queue and joins the row later.
-func TestDepositSurvivesBlobOutageAfterRowWritten(t *testing.T) {
-	ctx := context.Background()
-	b, err := azure.Open(ctx, config(az.ConnectionString()))
-	require.NoError(t, err)
-	gate := make(chan struct{})
-	km := &killingMeta{Metadata: b.Meta, t: t, kill: []azurite.Service{azurite.Blob}, afterRow: true, gate: gate}
-	b.Meta, b.Blobs = km, gatedBlobs{Blobs: b.Blobs, gate: gate}
-	svc, err := vm.New(vm.Options{Backend: b, Region: "west", DrainVisibility: time.Second})
-	require.NoError(t, err)
-	voicemailtest.Provision(t, svc, "4930310", "1234")
-	events, cancel := svc.Subscribe("4930310")
-	defer cancel()
-
-	wav := voicemailtest.WAV(audio.PCM16, 30*time.Second) // 480 kB: chunked through the queue
-	km.arm.Store(true)
-	t.Cleanup(func() { _ = az.Restart(context.Background(), azurite.Blob) })
-	m, err := svc.Deposit(ctx, "4930310", vm.Deposit{Caller: "+4917", Audio: wav})
-	require.NoError(t, err, "deposit accepted through the queue although the blob service died mid-deposit")
-	_, err = svc.Audio(ctx, "4930310", m.ID)
-	assert.ErrorIs(t, err, vm.ErrUnavailable, "the audio is not stored yet")
-	_, _ = svc.Drain(ctx) // chunks cannot be staged yet; nothing may be lost
-
-	require.NoError(t, az.Restart(ctx, azurite.Blob))
-	drainUntil(t, svc, "4930310", m.ID)
-	got, err := svc.Audio(ctx, "4930310", m.ID)
-	require.NoError(t, err)
-	assert.Equal(t, wav, got)
-	select {
-	case ev := <-events:
-		assert.Equal(t, vm.EventDeposited, ev.Kind)
-		assert.Equal(t, m.ID, ev.MessageID)
-	case <-time.After(5 * time.Second):
-		t.Fatal("no deposit event once the queued audio was stored")
-	}
-	list, err := svc.Messages(ctx, "4930310", "")
-	require.NoError(t, err)
-	assert.Len(t, list, 1)
-	pending, err := b.Blobs.List(ctx, "pending/")
-	require.NoError(t, err)
-	assert.Empty(t, pending, "staging blobs cleaned up")
+// order records, per deposit, whether the message row was inserted before its audio upload
+// had finished: orderedBlobs and orderedMeta wrap the two stores around one order.
+type order struct {
+	mu          sync.Mutex
+	uploaded    map[string]bool // audio ref -> upload finished
+	inserts     int
+	rowTooEarly []string
 }
 
-// When the audio upload and the queue both fail after the row was written, the deposit is
-// refused and its row withdrawn: no message is listed without audio.
-func TestRefusedDepositWithdrawsItsRow(t *testing.T) {
+type orderedBlobs struct {
+	store.Blobs
+	o *order
+}
+
+func (b orderedBlobs) Put(ctx context.Context, name string, data []byte) error {
+	err := b.Blobs.Put(ctx, name, data)
+	b.o.mu.Lock()
+	defer b.o.mu.Unlock()
+	b.o.uploaded[name] = err == nil
+	return err
+}
+
+type orderedMeta struct {
+	store.Metadata
+	o *order
+}
+
+func (m orderedMeta) Insert(ctx context.Context, partition, key string, data []byte) (store.Row, error) {
+	var msg crdt.Message
+	if json.Unmarshal(data, &msg) == nil && msg.Info != nil && msg.Info.AudioRef != "" {
+		m.o.mu.Lock()
+		m.o.inserts++
+		if !m.o.uploaded[msg.Info.AudioRef] {
+			m.o.rowTooEarly = append(m.o.rowTooEarly, msg.Info.AudioRef)
+		}
+		m.o.mu.Unlock()
+	}
+	return m.Metadata.Insert(ctx, partition, key, data)
+}
+
+// A message row is written only once its audio is stored, so no listed message ever points at
+// missing audio, not even for a moment or after a crash; when the audio cannot be stored and
+// the queue fails too, the deposit is refused and nothing is listed.
+func TestDepositWritesNoRowBeforeItsAudio(t *testing.T) {
 	ctx := context.Background()
 	b, err := azure.Open(ctx, config(az.ConnectionString()))
 	require.NoError(t, err)
-	gate := make(chan struct{})
-	km := &killingMeta{Metadata: b.Meta, t: t, kill: []azurite.Service{azurite.Blob, azurite.Queue}, afterRow: true, gate: gate}
-	b.Meta, b.Blobs = km, gatedBlobs{Blobs: b.Blobs, gate: gate}
+	o := &order{uploaded: map[string]bool{}}
+	b.Meta, b.Blobs = orderedMeta{b.Meta, o}, orderedBlobs{b.Blobs, o}
 	svc, err := vm.New(vm.Options{Backend: b, Region: "west"})
 	require.NoError(t, err)
 	voicemailtest.Provision(t, svc, "4930320", "1234")
 
-	km.arm.Store(true)
+	for range 5 {
+		_, err := svc.Deposit(ctx, "4930320", vm.Deposit{Caller: "+4917", Audio: voicemailtest.WAV(audio.PCM16, 30*time.Second)})
+		require.NoError(t, err)
+	}
+	o.mu.Lock()
+	assert.Equal(t, 5, o.inserts, "one row per deposit")
+	assert.Empty(t, o.rowTooEarly, "rows written before their audio was stored")
+	o.mu.Unlock()
+
+	require.NoError(t, az.Stop(azurite.Blob))
+	require.NoError(t, az.Stop(azurite.Queue))
 	t.Cleanup(func() {
 		_ = az.Restart(context.Background(), azurite.Blob)
 		_ = az.Restart(context.Background(), azurite.Queue)
@@ -193,7 +172,10 @@ func TestRefusedDepositWithdrawsItsRow(t *testing.T) {
 	require.ErrorIs(t, err, vm.ErrUnavailable)
 	list, err := svc.Messages(ctx, "4930320", "")
 	require.NoError(t, err)
-	assert.Empty(t, list, "the refused deposit's row was withdrawn")
+	assert.Len(t, list, 5, "the refused deposit left no row")
+	o.mu.Lock()
+	assert.Equal(t, 5, o.inserts, "no row was tried for audio that was never stored")
+	o.mu.Unlock()
 }
 
 func TestDepositSurvivesBlobOutage(t *testing.T) {
