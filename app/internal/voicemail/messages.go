@@ -73,51 +73,61 @@ func (s *Service) Deposit(ctx context.Context, number string, d Deposit) (Messag
 		Size:       int64(len(d.Audio)),
 		AudioRef:   fmt.Sprintf("audio/%s/%s.wav", number, d.ID),
 	}
-	// For a fresh id the audio uploads while the mailbox is read; the row is written once both
-	// are done, so no listed message ever points at audio that is not stored (a crash between
-	// the two leaves at most an unlisted blob, never an unplayable message). If the mailbox
-	// refuses the message the blob is deleted again. A caller-chosen id may be a retry of a
-	// stored message, so that is checked before anything is written.
+	// For a fresh id, upload the audio while the mailbox is read: a deposit then costs about one
+	// blob upload plus one row insert. If the mailbox refuses the message the blob is deleted
+	// again; no row points at it meanwhile. A caller-chosen id may be a retry of a stored
+	// message, so that is checked before anything is written.
+	putErr := make(chan error, 1)
 	put := func() error {
 		return s.bounded(ctx, func(ctx context.Context) error { return s.b.Blobs.Put(ctx, info.AudioRef, d.Audio) })
 	}
-	var v admission
-	var perr error
 	if fresh {
-		admitted := make(chan admission, 1)
-		go func() { admitted <- s.admit(ctx, number, d.ID, w.Duration()) }()
-		perr = put() // the long step stays on this goroutine: no hand-off when it ends
-		v = <-admitted
-	} else {
-		v = s.admit(ctx, number, d.ID, w.Duration())
-		if v.err == nil && v.existing == nil {
-			perr = put()
+		go func() { putErr <- put() }()
+	}
+	mb, count, existing, outage, err := s.depositCheck(ctx, number, d.ID)
+	if err == nil && existing != nil {
+		if fresh {
+			<-putErr
 		}
+		return *existing, nil // retry of a stored deposit
 	}
-	if v.err == nil && v.existing == nil && v.outage == nil && perr == nil {
-		v.msg, v.rowErr = s.writeRow(ctx, number, d.ID, info)
+	if err == nil && count >= mb.MaxMessages {
+		err = fmt.Errorf("mailbox %s holds %d of %d messages: %w", number, count, mb.MaxMessages, ErrMailboxFull)
 	}
-	if v.existing != nil {
-		return *v.existing, nil // retry of a stored deposit
+	if lim := time.Duration(mb.MaxMessageSeconds) * time.Second; err == nil && w.Duration() > lim+durationGrace {
+		err = fmt.Errorf("%w: %s over the mailbox's %s", ErrTooLong, w.Duration().Round(time.Millisecond), lim)
 	}
-	if v.err != nil {
-		if fresh && perr == nil {
+	if err != nil {
+		if fresh && <-putErr == nil {
 			s.deleteBlob(context.WithoutCancel(ctx), info.AudioRef)
 		}
-		return Message{}, v.err
+		return Message{}, err
 	}
-	if perr == nil && v.rowErr == nil {
-		s.observeDeposit("direct")
-		s.rememberDeposit(number)
-		s.publish(ctx, number, EventDeposited, d.ID)
-		s.announce(v.msg)
-		return v.msg, nil
+	if !fresh {
+		putErr <- put()
 	}
-	if perr == nil && !errors.Is(v.rowErr, ErrUnavailable) {
-		return Message{}, v.rowErr
-	}
-	err = v.rowErr
-	if perr != nil {
+	perr := <-putErr
+	if perr == nil && outage != nil {
+		// The metadata store just failed or hung on the read: the queue is quicker than
+		// waiting for the write to fail too.
+		err = outage
+	} else if perr == nil {
+		var msg Message
+		err = s.bounded(ctx, func(ctx context.Context) (err error) {
+			msg, err = s.storeRow(ctx, number, d.ID, info)
+			return err
+		})
+		if err == nil {
+			s.observeDeposit("direct")
+			s.rememberDeposit(number)
+			s.publish(ctx, number, EventDeposited, d.ID)
+			s.announce(msg)
+			return msg, nil
+		}
+		if !errors.Is(err, ErrUnavailable) {
+			return Message{}, err
+		}
+	} else {
 		err = wrapStore("store audio", perr)
 	}
 	// Second path: the queue. The message counts as accepted only once the queue has it.
@@ -128,38 +138,6 @@ func (s *Service) Deposit(ctx context.Context, number string, d Deposit) (Messag
 	s.observeDeposit("queue")
 	s.rememberDeposit(number)
 	return toMessage(number, d.ID, crdt.Message{Info: &info}), nil
-}
-
-// admission is the mailbox's verdict on a deposit.
-type admission struct {
-	existing *Message // a stored message with the same id: the deposit is a retry
-	// outage is the store's error when the verdict came from the outage cache; the row is then
-	// not tried, as the queue is quicker than waiting for the write to fail too.
-	outage error
-	err    error // refusal (unknown or full mailbox, too long) or a failed read
-	msg    Message
-	rowErr error // the row write's error, or outage; nil once the row is written
-}
-
-// admit checks that the mailbox takes a message of length dur.
-func (s *Service) admit(ctx context.Context, number, id string, dur time.Duration) admission {
-	mb, count, existing, outage, err := s.depositCheck(ctx, number, id)
-	if err == nil && existing == nil && count >= mb.MaxMessages {
-		err = fmt.Errorf("mailbox %s holds %d of %d messages: %w", number, count, mb.MaxMessages, ErrMailboxFull)
-	}
-	if lim := time.Duration(mb.MaxMessageSeconds) * time.Second; err == nil && existing == nil && dur > lim+durationGrace {
-		err = fmt.Errorf("%w: %s over the mailbox's %s", ErrTooLong, dur.Round(time.Millisecond), lim)
-	}
-	return admission{existing: existing, outage: outage, err: err, rowErr: outage}
-}
-
-// writeRow is storeRow under StoreTimeout.
-func (s *Service) writeRow(ctx context.Context, number, id string, info crdt.MessageInfo) (msg Message, err error) {
-	err = s.bounded(ctx, func(ctx context.Context) (err error) {
-		msg, err = s.storeRow(ctx, number, id, info)
-		return err
-	})
-	return msg, err
 }
 
 // depositCheck reads the mailbox for a deposit (from the outage cache if the store is down)

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -18,9 +17,6 @@ import (
 //   - when the audio blob could not be written: the WAV in "chunk" messages (each under the
 //     queue's message limit), then one "deposit" message naming the chunk count;
 //   - when only the metadata write failed: one "deposit" message (the audio is already stored).
-//
-// A fresh deposit writes its row while the audio uploads, so a queued deposit with chunks may
-// find its row already stored: the drainer then only stores the audio.
 //
 // The drainer moves each chunk into a staging blob ("pending/<id>/<n>") and deletes it from the
 // queue; it completes a "deposit" message only when all its chunks are staged, and deletes the
@@ -187,32 +183,18 @@ func (s *Service) completeQueued(ctx context.Context, m queueMsg) (bool, error) 
 	if err != nil {
 		return false, err
 	}
-	existing, ok := doc.Messages[m.ID]
-	rowStored := ok && existing.Info != nil
-	if !rowStored && !doc.Mailbox.Exists() {
+	if existing, ok := doc.Messages[m.ID]; ok && existing.Info != nil {
+		s.cleanupPending(ctx, m.ID)
+		return true, nil // stored by an earlier pass or another drainer
+	}
+	if !doc.Mailbox.Exists() {
 		// The mailbox was removed after the deposit was accepted; there is nowhere to put it.
 		s.log.Warn("queued deposit for a removed mailbox dropped", "mailbox", m.Mailbox, "id", m.ID)
 		s.cleanupPending(ctx, m.ID)
 		return true, nil
 	}
-	audioStored := m.Chunks == 0
-	if rowStored && !audioStored && !doc.Visible(m.ID) {
-		audioStored = true // deleted meanwhile (or its mailbox removed): the audio is not needed
-	}
-	if rowStored && !audioStored {
-		// Deposit writes a fresh message's row while its audio uploads; when that upload failed,
-		// the row is there and the audio only in the chunks. A row from an earlier pass of this
-		// drainer comes with its audio.
-		if audioStored, err = s.blobExists(ctx, m.Info.AudioRef); err != nil {
-			return false, err
-		}
-	}
-	if rowStored && audioStored {
-		s.cleanupPending(ctx, m.ID)
-		return true, nil // stored by an earlier pass or another drainer
-	}
 	var wav []byte
-	if !audioStored {
+	if m.Chunks > 0 {
 		names, err := s.b.Blobs.List(ctx, pendingPrefix(m.ID))
 		if err != nil {
 			return false, err
@@ -231,33 +213,17 @@ func (s *Service) completeQueued(ctx context.Context, m queueMsg) (bool, error) 
 			return false, fmt.Errorf("reassembled %d bytes, want %d", len(wav), m.Info.Size)
 		}
 	}
-	var msg Message
-	if rowStored {
-		if err := s.b.Blobs.Put(ctx, m.Info.AudioRef, wav); err != nil {
-			return false, wrapStore("store audio", err)
-		}
-		msg = toMessage(m.Mailbox, m.ID, existing)
-	} else {
-		// Limits were checked when the deposit was accepted; an accepted message is stored even
-		// if the mailbox filled up meanwhile.
-		if msg, err = s.store(ctx, m.Mailbox, m.ID, m.Info, wav); err != nil {
-			return false, err
-		}
+	// Limits were checked when the deposit was accepted; an accepted message is stored even if
+	// the mailbox filled up meanwhile.
+	msg, err := s.store(ctx, m.Mailbox, m.ID, m.Info, wav)
+	if err != nil {
+		return false, err
 	}
 	s.announce(msg)
 	s.cleanupPending(ctx, m.ID)
 	s.log.Info("queued deposit stored", "mailbox", m.Mailbox, "id", m.ID)
 	s.publish(ctx, m.Mailbox, EventDeposited, m.ID)
 	return true, nil
-}
-
-// blobExists reports whether a blob is stored (a listing, not a download).
-func (s *Service) blobExists(ctx context.Context, name string) (bool, error) {
-	names, err := s.b.Blobs.List(ctx, name)
-	if err != nil {
-		return false, wrapStore("list audio", err)
-	}
-	return slices.Contains(names, name), nil
 }
 
 func (s *Service) cleanupPending(ctx context.Context, id string) {
