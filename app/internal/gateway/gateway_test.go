@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -24,6 +23,7 @@ import (
 	"github.com/voicemail-platform/voicemail/app/internal/audio"
 	"github.com/voicemail-platform/voicemail/app/internal/imap"
 	"github.com/voicemail-platform/voicemail/app/internal/sip"
+	"github.com/voicemail-platform/voicemail/app/internal/sip/sipptest"
 	"github.com/voicemail-platform/voicemail/app/internal/voicemail"
 	"github.com/voicemail-platform/voicemail/app/internal/voicemail/voicemailtest"
 )
@@ -465,90 +465,9 @@ func TestSIPErrors(t *testing.T) {
 // runSipp runs a scenario of the telephony package against target; sipp is a required peer.
 func runSipp(t *testing.T, target, scenario string, keys map[string]string, extra ...string) {
 	t.Helper()
-	const bin = "/usr/bin/sipp"
-	if _, err := os.Stat(bin); err != nil {
-		t.Fatalf("sipp is required (Debian package sip-tester): %v", err)
-	}
 	sf, err := filepath.Abs(filepath.Join("..", "sip", "testdata", scenario))
 	require.NoError(t, err)
-	var out []byte
-	var detail string
-	for attempt := 0; ; attempt++ {
-		dir := t.TempDir()
-		// -p is sipp's SIP port over UDP and TCP; -mp the first of its media ports (RTP, echo
-		// and RTCP pairs).
-		args := []string{"-sf", sf, "-i", "127.0.0.1", "-mi", "127.0.0.1", "-p", strconv.Itoa(freeUDPTCP(t)),
-			"-mp", strconv.Itoa(freeMediaPorts(t)), "-nostdin", "-trace_err", "-timeout", "30s", "-timeout_error", "-m", "1"}
-		for k, v := range keys {
-			args = append(args, "-key", k, v)
-		}
-		args = append(args, extra...)
-		args = append(args, target)
-		ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
-		cmd := exec.CommandContext(ctx, bin, args...)
-		cmd.Dir = dir
-		var err error
-		out, err = cmd.CombinedOutput()
-		cancel()
-		if err == nil {
-			return
-		}
-		logs, _ := filepath.Glob(filepath.Join(dir, "*_errors.log"))
-		detail = ""
-		for _, f := range logs {
-			b, _ := os.ReadFile(f)
-			detail += string(b)
-		}
-		// A port picked as free can be taken by a test running alongside before sipp binds
-		// it: that is no verdict on the gateway, so pick new ports once more.
-		if attempt == 0 && strings.Contains(string(out)+detail, "in use") {
-			t.Logf("sipp could not bind its ports, retrying: %s", lastLine(string(out)+detail))
-			continue
-		}
-		o := string(out)
-		if len(o) > 2000 {
-			o = o[len(o)-2000:]
-		}
-		t.Fatalf("sipp %s: %v\n%s\n%s", scenario, err, o, detail)
-	}
-}
-
-func lastLine(s string) string {
-	s = strings.TrimSpace(s)
-	return s[strings.LastIndexByte(s, '\n')+1:]
-}
-
-// freeUDPTCP returns a loopback port that was free for both UDP and TCP a moment ago.
-func freeUDPTCP(t *testing.T) int {
-	t.Helper()
-	for range 50 {
-		p := freeUDP(t)
-		if l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p)); err == nil {
-			l.Close()
-			return p
-		}
-	}
-	t.Fatal("no loopback port free for UDP and TCP")
-	return 0
-}
-
-// freeMediaPorts returns an even UDP port p with p..p+3 free a moment ago.
-func freeMediaPorts(t *testing.T) int {
-	t.Helper()
-next:
-	for range 50 {
-		p := freeUDP(t) &^ 1
-		for j := range 4 {
-			c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: p + j})
-			if err != nil {
-				continue next
-			}
-			c.Close()
-		}
-		return p
-	}
-	t.Fatal("no free media ports")
-	return 0
+	require.NoError(t, sipptest.Run(t, sf, target, keys, append([]string{"-timeout", "30s"}, extra...)...))
 }
 
 func testLogger() *slog.Logger {
@@ -556,13 +475,6 @@ func testLogger() *slog.Logger {
 		return nil
 	}
 	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-func freeUDP(t *testing.T) int {
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	require.NoError(t, err)
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
 }
 
 func TestInFlightCallEndsWithItsStampAndNewCallsSucceed(t *testing.T) {

@@ -2,26 +2,22 @@ package sip
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/voicemail-platform/voicemail/app/internal/sip/sipptest"
 	"github.com/voicemail-platform/voicemail/app/internal/voicemail"
 	"github.com/voicemail-platform/voicemail/app/internal/voicemail/voicemailtest"
 )
 
-const sippBin = "/usr/bin/sipp"
-const sippShare = "/usr/share/sip-tester"
+const sippShare = sipptest.Share
 
 // logEntry is one record of the server's call log, with attributes flattened.
 type logEntry struct {
@@ -151,120 +147,21 @@ func startWith(t testing.TB, svc *voicemail.Service, cfg Config) *fixture {
 }
 
 // freePort returns a UDP port that was free a moment ago.
-func freePort(t testing.TB) int {
-	t.Helper()
-	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	require.NoError(t, err)
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
-}
-
-// freeEvenPortPair returns an even port p with p and p+1..p+3 free (sipp uses p for RTP and
-// neighbours for echo/RTCP).
-func freeMediaPort(t testing.TB) int {
-	t.Helper()
-	for i := 0; i < 50; i++ {
-		p := freePort(t)
-		p -= p % 2
-		ok := true
-		for j := 0; j < 4; j++ {
-			c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: p + j})
-			if err != nil {
-				ok = false
-				break
-			}
-			c.Close()
-		}
-		if ok {
-			return p
-		}
-	}
-	t.Fatal("no free media ports")
-	return 0
-}
+func freePort(t testing.TB) int { return sipptest.FreeUDPPort(t) }
 
 // sipp runs one sipp scenario from testdata against the server and fails the test (with
-// sipp's own error log) unless every call succeeds. It never skips: sipp is a required peer.
+// sipp's own error log) unless every call succeeds.
 func sipp(t testing.TB, target, scenario string, keys map[string]string, extra ...string) {
 	t.Helper()
-	err := runSipp(t, target, scenario, keys, extra...)
-	require.NoError(t, err)
+	require.NoError(t, runSipp(t, target, scenario, keys, extra...))
 }
 
-// runSipp runs sipp again when it could not bind a port: ports are picked free but can be
-// taken by a test running alongside before sipp binds them. The bind errors seen come at
-// start-up, before any call; a retry after a call had started would leave a second message
-// and fail the test's checks rather than hide anything.
+// runSipp runs one scenario from testdata (see sipptest.Run).
 func runSipp(t testing.TB, target, scenario string, keys map[string]string, extra ...string) error {
 	t.Helper()
-	var err error
-	for range 3 {
-		if err = runSippOnce(t, target, scenario, keys, extra...); err == nil || !strings.Contains(err.Error(), "(Address already in use)") {
-			return err
-		}
-		t.Logf("sipp %s could not bind a port, retrying", scenario)
-	}
-	return err
-}
-
-func runSippOnce(t testing.TB, target, scenario string, keys map[string]string, extra ...string) error {
-	t.Helper()
-	if _, err := os.Stat(sippBin); err != nil {
-		t.Fatalf("sipp is required for the SIP tests (Debian package sip-tester): %v", err)
-	}
 	sf, err := filepath.Abs(filepath.Join("testdata", scenario))
 	require.NoError(t, err)
-	dir := t.TempDir()
-	args := []string{"-sf", sf, "-i", "127.0.0.1", "-mi", "127.0.0.1",
-		"-cp", strconv.Itoa(freePort(t)), "-mp", strconv.Itoa(freeMediaPort(t)),
-		"-nostdin", "-trace_err", "-timeout_error", "-max_recv_loops", "1000"}
-	if !hasFlag(extra, "-p") {
-		args = append(args, "-p", strconv.Itoa(freePort(t)))
-	}
-	if !hasFlag(extra, "-timeout") {
-		args = append(args, "-timeout", "60s")
-	}
-	for k, v := range keys {
-		args = append(args, "-key", k, v)
-	}
-	args = append(args, extra...)
-	if !hasFlag(extra, "-m") {
-		args = append(args, "-m", "1")
-	}
-	if target != "" {
-		args = append(args, target)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, sippBin, args...)
-	cmd.Dir = dir
-	outb, err := cmd.CombinedOutput()
-	if err != nil {
-		errs, _ := filepath.Glob(filepath.Join(dir, "*_errors.log"))
-		var detail strings.Builder
-		for _, f := range errs {
-			b, _ := os.ReadFile(f)
-			detail.Write(b)
-		}
-		return fmt.Errorf("sipp %s: %w\nargs: %v\noutput tail: %s\nerrors: %s", scenario, err, args, tail(string(outb), 3000), tail(detail.String(), 4000))
-	}
-	return nil
-}
-
-func hasFlag(args []string, f string) bool {
-	for _, a := range args {
-		if a == f {
-			return true
-		}
-	}
-	return false
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return s[len(s)-n:]
-	}
-	return s
+	return sipptest.Run(t, sf, target, keys, extra...)
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
