@@ -4,14 +4,13 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/voicemail-platform/voicemail/app/internal/azurite"
+	"github.com/voicemail-platform/voicemail/app/internal/local"
 )
 
 // Set once by TestMain before any test runs: the Azurite every test shares (each test uses
@@ -32,12 +31,11 @@ func TestMain(m *testing.M) {
 		}
 		defer os.RemoveAll(dir)
 		// Build the binary while Azurite boots: both take seconds.
-		voicemailBin = filepath.Join(dir, "voicemail")
 		built := make(chan error, 1)
 		go func() {
-			build := exec.CommandContext(ctx, "go", "build", "-o", voicemailBin, "github.com/voicemail-platform/voicemail/app/cmd/voicemail")
-			build.Stdout, build.Stderr = os.Stderr, os.Stderr
-			built <- build.Run()
+			var err error
+			voicemailBin, err = local.BuildVoicemail(ctx, dir)
+			built <- err
 		}()
 		a, err := azurite.Start(ctx, azurite.Options{InMemory: true})
 		if err != nil {
