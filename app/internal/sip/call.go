@@ -371,14 +371,23 @@ func (s *Server) untrack(id string) {
 	s.calls.Done()
 }
 
+// liveCall is the call in progress that an in-dialog request belongs to.
+func (s *Server) liveCall(req *sip.Request) (liveCall, bool) {
+	id, err := sip.DialogIDFromRequestUAS(req)
+	if err != nil {
+		return liveCall{}, false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	lc, ok := s.live[id]
+	return lc, ok
+}
+
 // onReInvite answers a session refresh or hold with the SDP we already gave: media stays as
 // it is. Unknown dialogs get 481.
 func (s *Server) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
-	id, err := sip.DialogIDFromRequestUAS(req)
-	s.mu.Lock()
-	lc, ok := s.live[id]
-	s.mu.Unlock()
-	if err != nil || !ok {
+	lc, ok := s.liveCall(req)
+	if !ok {
 		s.respond(tx, req, 481, "Call/Transaction Does Not Exist")
 		return
 	}
@@ -393,11 +402,8 @@ func (s *Server) onReInvite(req *sip.Request, tx sip.ServerTransaction) {
 // onInfo takes keys sent as SIP INFO (application/dtmf-relay "Signal=5", or application/dtmf
 // "5") by gateways that do not send RFC 4733 events.
 func (s *Server) onInfo(req *sip.Request, tx sip.ServerTransaction) {
-	id, err := sip.DialogIDFromRequestUAS(req)
-	s.mu.Lock()
-	lc, ok := s.live[id]
-	s.mu.Unlock()
-	if err != nil || !ok {
+	lc, ok := s.liveCall(req)
+	if !ok {
 		s.respond(tx, req, 481, "Call/Transaction Does Not Exist")
 		return
 	}

@@ -278,15 +278,10 @@ func (s *Server) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 
 func (s *Server) onAck(req *sip.Request, tx sip.ServerTransaction) {
 	if len(req.Body()) > 0 {
-		if id, err := sip.DialogIDFromRequestUAS(req); err == nil {
-			s.mu.Lock()
-			lc, ok := s.live[id]
-			s.mu.Unlock()
-			if ok {
-				select {
-				case lc.ack <- req.Body():
-				default:
-				}
+		if lc, ok := s.liveCall(req); ok {
+			select {
+			case lc.ack <- req.Body():
+			default:
 			}
 		}
 	}
