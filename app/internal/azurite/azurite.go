@@ -1,7 +1,8 @@
 // Package azurite starts Azurite's Blob, Queue and Table services as three separate processes
 // (azurite-blob, azurite-queue, azurite-table) on free loopback ports, so tests and the local
-// runner can stop and restart one service to simulate its outage. Data is persisted on disk in
-// Dir by default, so a restarted service still has it.
+// runner can stop and restart one service to simulate its outage; Options.Combined starts them
+// in one azurite process instead, for users that never stop a service alone. Data is persisted
+// on disk in Dir by default, so a restarted service still has it.
 package azurite
 
 import (
@@ -44,6 +45,9 @@ type Options struct {
 	InMemory bool
 	// Services to start; empty means all three.
 	Services []Service
+	// Combined runs the services in one azurite process instead of one each: node's start-up,
+	// most of the cost, is paid once. Stop and Restart then refuse (no service stops alone).
+	Combined bool
 	// Log receives the processes' output (default discarded).
 	Log *os.File
 }
@@ -81,11 +85,15 @@ func Start(ctx context.Context, opt Options) (*Azurite, error) {
 	}
 	// Start the services side by side: node takes seconds to boot on a busy machine.
 	errs := make(chan error, len(a.opt.Services))
-	for _, s := range a.opt.Services {
+	procs := a.opt.Services
+	if a.opt.Combined {
+		procs = []Service{combined}
+	}
+	for _, s := range procs {
 		go func() { errs <- a.start(ctx, s) }()
 	}
 	var err error
-	for range a.opt.Services {
+	for range procs {
 		err = errors.Join(err, <-errs)
 	}
 	if err != nil {
@@ -118,20 +126,27 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
+// combined is the process key of Options.Combined: one azurite process for every service.
+const combined Service = "combined"
+
 func (a *Azurite) start(ctx context.Context, s Service) error {
 	bin := "azurite-" + string(s)
+	services := []Service{s}
+	if s == combined {
+		bin, services = "azurite", a.opt.Services
+	}
 	path, err := exec.LookPath(bin)
 	if err != nil {
 		return fmt.Errorf("azurite: %s not on PATH: %w", bin, err)
 	}
-	port := a.ports[s]
-	args := []string{
-		"--" + string(s) + "Host", "127.0.0.1",
-		"--" + string(s) + "Port", fmt.Sprint(port),
-		"--skipApiVersionCheck", "--disableTelemetry", "--silent", "--loose",
-	}
-	if s != Queue { // a short keep-alive lets a graceful stop finish quickly (queue has no flag)
-		args = append(args, "--"+string(s)+"KeepAliveTimeout", "1")
+	args := []string{"--skipApiVersionCheck", "--disableTelemetry", "--silent", "--loose"}
+	for _, svc := range services {
+		args = append(args, "--"+string(svc)+"Host", "127.0.0.1", "--"+string(svc)+"Port", fmt.Sprint(a.ports[svc]))
+		// A short keep-alive lets a graceful stop finish quickly (azurite-queue has no flag; the
+		// combined azurite has it for every service).
+		if svc != Queue || s == combined {
+			args = append(args, "--"+string(svc)+"KeepAliveTimeout", "1")
+		}
 	}
 	if a.opt.InMemory {
 		args = append(args, "--inMemoryPersistence") // Azurite refuses it together with --location
@@ -153,23 +168,27 @@ func (a *Azurite) start(ctx context.Context, s Service) error {
 	a.procs[s], a.exited[s] = cmd, done
 	a.mu.Unlock()
 	deadline := time.Now().Add(startTimeout)
-	for {
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 200*time.Millisecond)
-		if err == nil {
-			c.Close()
-			return nil
-		}
-		select {
-		case <-done:
-			return fmt.Errorf("azurite: %s exited before listening on %d", bin, port)
-		case <-ctx.Done():
-			return fmt.Errorf("azurite: %s not listening on %d: %w", bin, port, ctx.Err())
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("azurite: %s not listening on %d after %s", bin, port, startTimeout)
+	for _, svc := range services {
+		port := a.ports[svc]
+		for {
+			c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 200*time.Millisecond)
+			if err == nil {
+				c.Close()
+				break
+			}
+			select {
+			case <-done:
+				return fmt.Errorf("azurite: %s exited before listening on %d", bin, port)
+			case <-ctx.Done():
+				return fmt.Errorf("azurite: %s not listening on %d: %w", bin, port, ctx.Err())
+			case <-time.After(50 * time.Millisecond):
+			}
+			if time.Now().After(deadline) {
+				return fmt.Errorf("azurite: %s not listening on %d after %s", bin, port, startTimeout)
+			}
 		}
 	}
+	return nil
 }
 
 // Port returns a service's port.
@@ -193,6 +212,13 @@ func (a *Azurite) ConnectionString() string {
 // Stop terminates one service with SIGINT, on which Azurite flushes its data to disk (on SIGTERM
 // the table service loses recent writes); SIGKILL after 5 s.
 func (a *Azurite) Stop(s Service) error {
+	if a.opt.Combined {
+		return fmt.Errorf("azurite: cannot stop %s alone: the services run combined (Options.Combined)", s)
+	}
+	return a.stop(s)
+}
+
+func (a *Azurite) stop(s Service) error {
 	a.mu.Lock()
 	cmd, done := a.procs[s], a.exited[s]
 	delete(a.procs, s)
@@ -212,6 +238,9 @@ func (a *Azurite) Stop(s Service) error {
 
 // Restart starts a stopped service again on the same port with the same data directory.
 func (a *Azurite) Restart(ctx context.Context, s Service) error {
+	if a.opt.Combined {
+		return fmt.Errorf("azurite: cannot restart %s alone: the services run combined (Options.Combined)", s)
+	}
 	a.mu.Lock()
 	running := a.procs[s] != nil
 	a.mu.Unlock()
@@ -232,8 +261,9 @@ func (a *Azurite) Restart(ctx context.Context, s Service) error {
 // Close stops every service and removes a temporary workspace.
 func (a *Azurite) Close() {
 	for _, s := range a.opt.Services {
-		_ = a.Stop(s)
+		_ = a.stop(s)
 	}
+	_ = a.stop(combined)
 	if a.tempDir {
 		_ = os.RemoveAll(a.opt.Dir)
 	}
