@@ -37,7 +37,7 @@ func TestMain(m *testing.M) {
 			voicemailBin, err = local.BuildVoicemail(ctx, dir)
 			built <- err
 		}()
-		a, err := azurite.Start(ctx, azurite.Options{InMemory: true})
+		a, err := azurite.Start(ctx, azurite.Options{InMemory: true, Combined: true})
 		if err != nil {
 			fmt.Fprintln(os.Stderr, "FAIL: azurite (npm install -g azurite@3.37.0):", err)
 			<-built
