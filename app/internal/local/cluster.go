@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"syscall"
@@ -63,6 +64,11 @@ type Options struct {
 	ReplicationInterval time.Duration // default 1 s
 	Gateways            int           // protocol gateway instances, default 2
 	GatewayPoll         gateway.PoolConfig
+
+	// CombinedAzurite lists regions whose Azurite runs Blob, Queue and Table in one process
+	// (node's start-up, most of a cluster's, paid once instead of three times). Their services
+	// cannot be stopped one by one; the other regions' can (Region.Azurite.Stop).
+	CombinedAzurite []string
 
 	// Listen addresses; default 127.0.0.1:0 (a free port).
 	TrafficManagerAddr string
@@ -180,7 +186,8 @@ func Start(ctx context.Context, opt Options) (_ *Cluster, err error) {
 		wg.Go(func() {
 			slots <- struct{}{}
 			defer func() { <-slots }()
-			az, err := azurite.Start(ctx, azurite.Options{Dir: filepath.Join(c.Dir, "azurite-"+r.Name)})
+			az, err := azurite.Start(ctx, azurite.Options{Dir: filepath.Join(c.Dir, "azurite-"+r.Name),
+				Combined: slices.Contains(opt.CombinedAzurite, r.Name)})
 			if err != nil {
 				errs[i] = fmt.Errorf("region %s: %w", r.Name, err)
 				return

@@ -101,13 +101,20 @@ type fixture struct {
 }
 
 // startFixture starts a cluster of the stack; rtpBase keeps its stamps' RTP ports apart from
-// those of a cluster another test runs at the same time.
-func startFixture(t *testing.T, stack string, mailboxes, rtpBase int) *fixture {
+// those of a cluster another test runs at the same time. The cases stop single Azurite services
+// only in the stopServicesIn regions; every other region's Azurite is one combined process.
+func startFixture(t *testing.T, stack string, mailboxes, rtpBase int, stopServicesIn ...string) *fixture {
 	t.Helper()
 	cfg, err := config.LoadStackFile(stack)
 	require.NoError(t, err)
 	topo, err := topology.Build(cfg)
 	require.NoError(t, err)
+	var combined []string
+	for _, r := range topo.Regions {
+		if !slices.Contains(stopServicesIn, r.Name) {
+			combined = append(combined, r.Name)
+		}
+	}
 	tol := tolerated
 	begin := time.Now()
 	bin := voicemailBin(t)
@@ -118,7 +125,7 @@ func startFixture(t *testing.T, stack string, mailboxes, rtpBase int) *fixture {
 		Topology: topo, VoicemailBin: bin, Dir: t.TempDir(), SIP: true, IMAP: true, RTPPortBase: rtpBase,
 		HealthTimeout: healthTimeout, HealthCacheTTL: healthTTL, DrainInterval: 200 * time.Millisecond, DrainVisibility: 2 * time.Second,
 		ShutdownGrace: 10 * time.Second, ShutdownDelay: shutdownDelay, ProbeInterval: probeInterval, ProbeTimeout: probeTimeout,
-		ToleratedFailures: &tol, ReplicationInterval: 300 * time.Millisecond,
+		ToleratedFailures: &tol, ReplicationInterval: 300 * time.Millisecond, CombinedAzurite: combined,
 		GatewayPoll: gateway.PoolConfig{Interval: gatewayPoll, Timeout: 500 * time.Millisecond, FailuresToDown: gatewayDown},
 		Log:         debugLog(),
 	})
@@ -576,7 +583,7 @@ func TestFailureOneRegion(t *testing.T) {
 
 func TestFailureTwoRegions(t *testing.T) {
 	t.Parallel()
-	f := startFixture(t, "testdata/Pulumi.tworegion.yaml", 6, 22000)
+	f := startFixture(t, "testdata/Pulumi.tworegion.yaml", 6, 22000, "eastus2") // case 3 stops its table
 	faultCases.Lock()
 	defer faultCases.Unlock()
 	c := f.c

@@ -22,7 +22,7 @@ func TestReplicatorCopiesPartitionsAndResumes(t *testing.T) {
 	ctx := context.Background()
 	// Two regions' stores in one Azurite (own table and containers each); west's table sits
 	// behind a fault proxy so the test can take it down.
-	az := azurite.StartT(t, azurite.Options{InMemory: true})
+	az := azurite.StartT(t, azurite.Options{InMemory: true, Combined: true})
 	tableProxy, err := NewFaultProxy(fmt.Sprintf("127.0.0.1:%d", az.Port(azurite.Table)))
 	require.NoError(t, err)
 	defer tableProxy.Close()
