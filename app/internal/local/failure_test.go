@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -436,13 +437,9 @@ func TestFailureOneRegion(t *testing.T) {
 			return nil
 		})
 		moved := f.tmChanged(z1.Stamp.ID, fault)
-		time.Sleep(2 * time.Second) // load keeps flowing on the surviving stamp
-		end := time.Now()
-		w := f.load.window(fault, end, z1.Stamp.ID)
-		after := f.load.window(fault.Add(moved+probeInterval), end)
-		assert.Zero(t, after.failedByKind["deposit"], "deposits succeed once routing moved: %v", after.firstErrs)
-		recovery := recoveredAfter(fault, w)
-		assert.Less(t, recovery, detection, "traffic moves within the probe window")
+		// Load keeps flowing on the surviving stamp for at least 2 s; the SIP call below runs
+		// inside that period (the stamp is still dead), so the window also covers the call.
+		flowing := time.Now()
 
 		sipDeposit := "not run (stamps serve no SIP)"
 		if f.load.sip {
@@ -468,6 +465,13 @@ func TestFailureOneRegion(t *testing.T) {
 			})
 			sipDeposit = "ok"
 		}
+		time.Sleep(2*time.Second - time.Since(flowing)) // no-op when the call took longer
+		end := time.Now()
+		w := f.load.window(fault, end, z1.Stamp.ID)
+		after := f.load.window(fault.Add(moved+probeInterval), end)
+		assert.Zero(t, after.failedByKind["deposit"], "deposits succeed once routing moved: %v", after.firstErrs)
+		recovery := recoveredAfter(fault, w)
+		assert.Less(t, recovery, detection, "traffic moves within the probe window")
 
 		require.NoError(t, z1.Start(context.Background()))
 		f.waitRouting(t, 30*time.Second)
@@ -503,15 +507,18 @@ func TestFailureOneRegion(t *testing.T) {
 				return nil
 			})
 		}
-		time.Sleep(time.Second)
+		// Requests routed to the stamp before the drain finish; every later one is routed
+		// by the drained traffic manager and gateways.
+		f.load.settle(time.Now())
 		drainedAt := time.Now()
-		w := f.load.window(fault, drainedAt, z2.Stamp.ID)
+		time.Sleep(time.Second)
+		observed := time.Now()
+		assert.True(t, f.load.window(drainedAt, observed, z2.Stamp.ID).lastServed.IsZero(), "no request reaches the drained stamp")
+		w := f.load.window(fault, observed, z2.Stamp.ID)
 		recovery := w.lastServed.Sub(fault)
 		if w.lastServed.IsZero() {
 			recovery = 0
 		}
-		time.Sleep(time.Second)
-		assert.True(t, f.load.window(drainedAt, time.Now(), z2.Stamp.ID).lastServed.IsZero(), "no request reaches the drained stamp")
 
 		restore := time.Now()
 		require.NoError(t, c.WriteStateBlob(context.Background(), z2.Stamp.ID))
@@ -551,7 +558,18 @@ func TestFailureOneRegion(t *testing.T) {
 		fault := time.Now()
 		require.NoError(t, z1.Signal(syscall.SIGTERM))
 		// The rest of the body arrives after the listener closed (after the shutdown delay).
-		time.Sleep(shutdownDelay + 500*time.Millisecond)
+		closed := f.eventually(t, shutdownDelay+10*time.Second, "listener closes after the shutdown delay", func() error {
+			conn, err := net.DialTimeout("tcp", z1.HTTP, time.Second)
+			if errors.Is(err, syscall.ECONNREFUSED) {
+				return nil
+			}
+			if err != nil {
+				return err
+			}
+			conn.Close()
+			return errors.New("listener still open")
+		})
+		assert.GreaterOrEqual(t, closed, shutdownDelay, "the listener stays open for the shutdown delay")
 		_, err = pw.Write(wav[half:])
 		require.NoError(t, pw.Close())
 		require.NoError(t, err)
@@ -576,7 +594,7 @@ func TestFailureOneRegion(t *testing.T) {
 		f.waitRouting(t, 30*time.Second)
 		accepted, lost := f.verify(t, 30*time.Second)
 		report(t, 5, "sigterm-during-deposits", w, recovery, accepted, lost,
-			fmt.Sprintf("inflight_deposit_ok=%t tm_degraded_after=%.2fs", r.ok, moved.Seconds()))
+			fmt.Sprintf("inflight_deposit_ok=%t tm_degraded_after=%.2fs listener_closed_after=%.2fs", r.ok, moved.Seconds(), closed.Seconds()))
 		assert.Zero(t, lost)
 	})
 }
@@ -619,12 +637,19 @@ func TestFailureTwoRegions(t *testing.T) {
 		moved := max(f.tmChanged(eastIDs[0], fault), f.tmChanged(eastIDs[1], fault))
 		// Deposits a stamp of the failed region takes meanwhile go through the queue path.
 		var during []deposit
-		for i := range 5 {
-			d, ok := f.load.depositOnce(context.Background(), "http://"+eastStamps[i%2].HTTP, f.mailboxes[i%len(f.mailboxes)])
-			if ok {
-				during = append(during, d)
-			}
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		for i := range 5 { // side by side, as callers arrive
+			wg.Go(func() {
+				d, ok := f.load.depositOnce(context.Background(), "http://"+eastStamps[i%2].HTTP, f.mailboxes[i%len(f.mailboxes)])
+				if ok {
+					mu.Lock()
+					during = append(during, d)
+					mu.Unlock()
+				}
+			})
 		}
+		wg.Wait()
 		assert.NotEmpty(t, during, "the region's stamps still accept deposits (queue path)")
 		time.Sleep(time.Second)
 		end := time.Now()
