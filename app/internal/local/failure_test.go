@@ -142,8 +142,15 @@ func startFixture(t *testing.T, stack string, mailboxes, rtpBase int, stopServic
 	for i := range mailboxes {
 		f.mailboxes = append(f.mailboxes, fmt.Sprintf("3000%02d", i))
 	}
-	for _, mb := range f.mailboxes {
-		f.provision(mb)
+	// Provisioned side by side: the PUTs are independent, and the stamps' first requests are slow.
+	errs := make([]error, len(f.mailboxes))
+	var wg sync.WaitGroup
+	for i, mb := range f.mailboxes {
+		wg.Go(func() { errs[i] = f.put(mb) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		require.NoError(t, err)
 	}
 	// Every region must know the mailboxes before its stamps can take deposits for them.
 	f.eventually(t, 30*time.Second, "mailboxes replicated to every region", func() error {
@@ -215,16 +222,28 @@ func debugLog() *slog.Logger {
 
 func (f *fixture) provision(mb string) {
 	f.t.Helper()
+	require.NoError(f.t, f.put(mb))
+}
+
+// put provisions mailbox mb through the traffic manager.
+func (f *fixture) put(mb string) error {
 	body := strings.NewReader(`{"pin":"2468","displayName":"Load ` + mb + `","maxMessages":10000,"maxMessageSeconds":60}`)
 	req, err := http.NewRequest(http.MethodPut, f.c.TMURL+"/v1/mailboxes/"+mb, body)
-	require.NoError(f.t, err)
+	if err != nil {
+		return err
+	}
 	req.Header.Set("Authorization", "Bearer "+f.c.Token)
 	req.Header.Set("Content-Type", "application/json")
 	res, err := http.DefaultClient.Do(req)
-	require.NoError(f.t, err)
+	if err != nil {
+		return fmt.Errorf("provision %s: %w", mb, err)
+	}
 	b, _ := io.ReadAll(res.Body)
 	res.Body.Close()
-	require.Contains(f.t, []int{200, 201}, res.StatusCode, string(b))
+	if res.StatusCode != http.StatusOK && res.StatusCode != http.StatusCreated {
+		return fmt.Errorf("provision %s: %d %s", mb, res.StatusCode, b)
+	}
+	return nil
 }
 
 // putGreeting records a 300 ms unavailable greeting for mb through the traffic manager.
@@ -864,8 +883,10 @@ func sipp(t *testing.T, gw, mailbox, caller string) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
 	defer cancel()
+	// -d 1000: both pauses of the scenario, 1 s for the 300 ms greeting and the 300 ms beep,
+	// then 1 s of audio before the BYE.
 	cmd := exec.CommandContext(ctx, bin, "-sf", sf, "-i", "127.0.0.1", "-mi", "127.0.0.1", "-p", port(), "-mp", port(),
-		"-nostdin", "-timeout", "30s", "-timeout_error", "-m", "1", "-d", "1500",
+		"-nostdin", "-timeout", "30s", "-timeout_error", "-m", "1", "-d", "1000",
 		"-key", "ruri", "sip:"+mailbox+"@"+gw, "-key", "caller", caller,
 		"-key", "pcap", "/usr/share/sip-tester/g711a.pcap", "-key", "diversion", "<sip:"+mailbox+"@example.com>;reason=no-answer", gw)
 	cmd.Dir = t.TempDir()
