@@ -121,7 +121,8 @@ type Message struct {
 type Deposit struct {
 	ID       string
 	Caller   string
-	Audio    []byte // WAV
+	Audio    []byte   // WAV
+	Arrival  *Arrival // instead of Audio: a WAV still arriving
 	Received time.Time
 }
 
