@@ -7,6 +7,10 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -147,3 +151,68 @@ func BenchmarkDepositVsRawBlobPaired(b *testing.B) {
 	b.ReportMetric(float64(rawNs)/n, "rawblob-ns/op")
 	b.ReportMetric(float64(rawNs)/float64(depositNs), "deposit/raw-throughput")
 }
+
+// BenchmarkDepositCPU shows where the machine's CPU goes per operation, for 200 raw uploads and
+// then 200 HTTP deposits: this process (client, API, service, SDK) and each Azurite service,
+// from /proc (Linux). On a 2-core machine the deposit/raw ratio above is bound by these sums.
+//
+//	go test -run '^$' -bench DepositCPU -benchtime 1x ./app/internal/store/azure/
+func BenchmarkDepositCPU(b *testing.B) {
+	r := newBenchRig(b, "49304")
+	for range b.N {
+		for _, arm := range []string{"raw", "deposit"} {
+			before := processCPU(b)
+			for i := range 200 {
+				if arm == "raw" {
+					r.upload(i)
+				} else {
+					r.nextMailbox(i)
+					r.deposit()
+				}
+			}
+			time.Sleep(200 * time.Millisecond) // let the asynchronous notifications finish
+			for name, ms := range processCPU(b) {
+				b.ReportMetric((ms-before[name])/200, arm+"-"+name+"-cpu-ms/op")
+			}
+		}
+	}
+}
+
+// processCPU returns the CPU time (user + system, ms) of this process ("go") and of each child
+// process, keyed by its program name (azurite-blob, ...).
+func processCPU(b *testing.B) map[string]float64 {
+	out := map[string]float64{}
+	me := strconv.Itoa(os.Getpid())
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, f := range stats {
+		raw, err := os.ReadFile(f)
+		if err != nil {
+			continue // exited meanwhile
+		}
+		s := string(raw)
+		fields := strings.Fields(s[strings.LastIndex(s, ")")+2:]) // state, ppid, ...
+		pid := filepath.Base(filepath.Dir(f))
+		name := "go"
+		if pid != me {
+			if fields[1] != me {
+				continue
+			}
+			cmd, _ := os.ReadFile("/proc/" + pid + "/cmdline")
+			args := strings.Split(string(cmd), "\x00")
+			if len(args) < 2 {
+				continue
+			}
+			name = filepath.Base(args[1]) // node <script>
+		}
+		utime, _ := strconv.ParseFloat(fields[11], 64)
+		stime, _ := strconv.ParseFloat(fields[12], 64)
+		out[name] += (utime + stime) * 1000 / clockTicks
+	}
+	if len(out) < 2 {
+		b.Fatal("no Azurite child processes found in /proc")
+	}
+	return out
+}
+
+// clockTicks is USER_HZ, 100 on every Linux platform Go supports.
+const clockTicks = 100
