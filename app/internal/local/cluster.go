@@ -35,8 +35,10 @@ import (
 // Options configure a local deployment. Zero durations take the defaults noted.
 type Options struct {
 	Topology topology.Topology
-	// VoicemailBin is the service binary (see BuildVoicemail).
-	VoicemailBin string
+	// VoicemailBin is the service binary (see BuildVoicemail). Instead, VoicemailBinFunc may
+	// yield it: Start calls it once the stores are up, so a build overlaps Azurite's start-up.
+	VoicemailBin     string
+	VoicemailBinFunc func(context.Context) (string, error)
 	// Dir holds data and logs; empty means a temporary directory removed by Close.
 	Dir           string
 	OperatorToken string // default: a fixed local token
@@ -129,7 +131,7 @@ type StampProc struct {
 // Start brings the deployment up: Azurite per region, stamps, replicator, traffic manager and
 // gateways. On error everything started so far is stopped.
 func Start(ctx context.Context, opt Options) (_ *Cluster, err error) {
-	if opt.VoicemailBin == "" {
+	if opt.VoicemailBin == "" && opt.VoicemailBinFunc == nil {
 		return nil, errors.New("local: VoicemailBin is required (see BuildVoicemail)")
 	}
 	if len(opt.Topology.Stamps) == 0 {
@@ -213,6 +215,11 @@ func Start(ctx context.Context, opt Options) (_ *Cluster, err error) {
 	}
 
 	// Stamps.
+	if c.opt.VoicemailBin == "" {
+		if c.opt.VoicemailBin, err = opt.VoicemailBinFunc(ctx); err != nil {
+			return nil, fmt.Errorf("local: voicemail binary: %w", err)
+		}
+	}
 	for i, s := range opt.Topology.Stamps {
 		sp, err := c.newStamp(i, s)
 		if err != nil {

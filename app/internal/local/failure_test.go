@@ -57,7 +57,7 @@ const (
 )
 
 // The service binary is built once, in the background from TestMain, so the build overlaps
-// the tests that need no stamps (and Azurite's start-up).
+// the tests that need no stamps and Azurite's start-up (Options.VoicemailBinFunc).
 var (
 	binPath  string
 	binErr   error
@@ -86,13 +86,6 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func voicemailBin(t *testing.T) string {
-	t.Helper()
-	<-binBuilt
-	require.NoError(t, binErr)
-	return binPath
-}
-
 type fixture struct {
 	t         *testing.T
 	c         *Cluster
@@ -118,12 +111,22 @@ func startFixture(t *testing.T, stack string, mailboxes, rtpBase int, stopServic
 	}
 	tol := tolerated
 	begin := time.Now()
-	bin := voicemailBin(t)
-	built := time.Since(begin)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	// The stores boot while TestMain's build finishes; the stamps wait for the binary.
+	var built time.Duration
+	bin := func(ctx context.Context) (string, error) {
+		w := time.Now()
+		defer func() { built = time.Since(w) }()
+		select {
+		case <-binBuilt:
+			return binPath, binErr
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute) // the build may take 3
 	defer cancel()
 	c, err := Start(ctx, Options{
-		Topology: topo, VoicemailBin: bin, Dir: t.TempDir(), SIP: true, IMAP: true, RTPPortBase: rtpBase,
+		Topology: topo, VoicemailBinFunc: bin, Dir: t.TempDir(), SIP: true, IMAP: true, RTPPortBase: rtpBase,
 		HealthTimeout: healthTimeout, HealthCacheTTL: healthTTL, DrainInterval: 200 * time.Millisecond, DrainVisibility: 2 * time.Second,
 		ShutdownGrace: 10 * time.Second, ShutdownDelay: shutdownDelay, ProbeInterval: probeInterval, ProbeTimeout: probeTimeout,
 		ToleratedFailures: &tol, ReplicationInterval: 300 * time.Millisecond, CombinedAzurite: combined,
@@ -165,7 +168,7 @@ func startFixture(t *testing.T, stack string, mailboxes, rtpBase int, stopServic
 		return nil
 	})
 	f.waitRouting(t, 30*time.Second)
-	t.Logf("fixture %s: %d regions, %d stamps up in %.1fs (binary build %.1fs)", stack, len(c.Regions), len(c.Stamps),
+	t.Logf("fixture %s: %d regions, %d stamps up in %.1fs (waited %.1fs for the binary build)", stack, len(c.Regions), len(c.Stamps),
 		time.Since(begin).Seconds(), built.Seconds())
 	f.load = newLoad(c, f.mailboxes)
 	f.load.sip, f.load.imap = servesSIP(c.Stamps[0].SIP), servesIMAP(c.Stamps[0].IMAP)
