@@ -18,7 +18,8 @@ import (
 )
 
 func TestReplicatorCopiesPartitionsAndResumes(t *testing.T) {
-	t.Parallel() // its own Azurite
+	// Not parallel: it runs beside TestMain's service build, before the failure suites start.
+	// As a parallel test it took one of the -parallel slots (GOMAXPROCS, 2 here) from them.
 	ctx := context.Background()
 	// Two regions' stores in one Azurite (own table and containers each); west's table sits
 	// behind a fault proxy so the test can take it down.
