@@ -133,7 +133,6 @@ func (r *streamRig) nothingStored(number string) {
 // A sender slower than the store timeout and the SDK's per-try timeout is not a store outage: the upload waits for it, the
 // deposit is stored directly (not queued), and the upload had started before the last byte.
 func TestStreamedDepositWaitsForASlowSender(t *testing.T) {
-	t.Parallel() // after the tests that stop Azurite services
 	r := newStreamRig(t, az.ConnectionString(), 300*time.Millisecond)
 	voicemailtest.Provision(t, r.svc, "4930700", "1234")
 	wav := voicemailtest.WAV(audio.PCM16, 30*time.Second)
@@ -161,7 +160,6 @@ func TestStreamedDepositWaitsForASlowSender(t *testing.T) {
 
 // A sender that goes away mid-body never had its deposit accepted: nothing of it is stored.
 func TestStreamedDepositSenderGoneStoresNothing(t *testing.T) {
-	t.Parallel() // after the tests that stop Azurite services
 	r := newStreamRig(t, az.ConnectionString(), time.Second)
 	voicemailtest.Provision(t, r.svc, "4930701", "1234")
 	wav := voicemailtest.WAV(audio.PCM16, 30*time.Second)
@@ -176,7 +174,6 @@ func TestStreamedDepositSenderGoneStoresNothing(t *testing.T) {
 // A deposit the mailbox refuses while its audio is still arriving (full, unknown, too long)
 // gets its error and leaves no audio behind.
 func TestStreamedDepositRefusedWhileArrivingStoresNothing(t *testing.T) {
-	t.Parallel() // after the tests that stop Azurite services
 	r := newStreamRig(t, az.ConnectionString(), time.Second)
 	ctx := context.Background()
 	_, _, err := r.svc.Provision(ctx, "4930702", vm.ProvisionRequest{PIN: "1234", MaxMessages: 1})
@@ -214,10 +211,33 @@ func TestStreamedDepositRefusedWhileArrivingStoresNothing(t *testing.T) {
 	}
 }
 
+// Blob Storage down while the audio arrives: the deposit is accepted through the queue with
+// all of its audio and reaches the mailbox once the store is back.
+func TestStreamedDepositBlobOutageTakesQueue(t *testing.T) {
+	r := newStreamRig(t, az.ConnectionString(), time.Second)
+	voicemailtest.Provision(t, r.svc, "4930705", "1234")
+	wav := voicemailtest.WAV(audio.PCM16, 30*time.Second)
+	require.NoError(t, az.Stop(azurite.Blob))
+	t.Cleanup(func() { _ = az.Restart(context.Background(), azurite.Blob) })
+
+	c := r.post("4930705", wav, 64<<10)
+	time.Sleep(300 * time.Millisecond)
+	_, err := c.Write(wav[64<<10:])
+	require.NoError(t, err)
+	status, body := r.response(c)
+	require.Equal(t, http.StatusCreated, status, body)
+
+	require.NoError(t, az.Restart(context.Background(), azurite.Blob))
+	id := body["id"].(string)
+	drainUntil(t, r.svc, "4930705", id)
+	got, err := r.svc.Audio(context.Background(), "4930705", id)
+	require.NoError(t, err)
+	assert.Equal(t, wav, got)
+}
+
 // Blob Storage that takes the upload and never answers: StoreTimeout after the last byte the
 // deposit goes to the queue instead, and reaches the mailbox once the store answers again.
 func TestStreamedDepositHangingBlobTakesQueueAfterLastByte(t *testing.T) {
-	t.Parallel() // after the tests that stop Azurite services
 	proxy := newHangProxy(t, net.JoinHostPort("127.0.0.1", strconv.Itoa(az.Port(azurite.Blob))))
 	cs := strings.Replace(az.ConnectionString(), az.Endpoint(azurite.Blob), "http://"+proxy.addr()+"/"+azurite.Account, 1)
 	r := newStreamRig(t, cs, 500*time.Millisecond)
