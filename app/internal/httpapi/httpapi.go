@@ -242,12 +242,17 @@ var wavTypes = map[string]bool{"audio/wav": true, "audio/x-wav": true, "audio/wa
 
 // readWAV reads an audio/wav body of at most limit bytes; it answers the error itself.
 func readWAV(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool) {
-	body, ok := wavBody(w, r, limit)
-	if !ok {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || !wavTypes[mt] {
+		writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "send audio/wav (8 kHz mono PCM16, A-law or µ-law)")
 		return nil, false
 	}
+	if r.ContentLength > limit {
+		writeError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("body of %d bytes exceeds %d", r.ContentLength, limit))
+		return nil, false
+	}
+	body := http.MaxBytesReader(w, r.Body, limit)
 	var b []byte
-	var err error
 	if r.ContentLength > 0 {
 		// Sized upload: one allocation instead of ReadAll's doubling copies (30 s of PCM is
 		// half a megabyte).
@@ -260,34 +265,15 @@ func readWAV(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool)
 		b, err = io.ReadAll(body)
 	}
 	if err != nil {
-		bodyError(w, err, limit)
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("body exceeds %d bytes", limit))
+		} else {
+			writeError(w, http.StatusBadRequest, "bad_body", "reading body: "+err.Error())
+		}
 		return nil, false
 	}
 	return b, true
-}
-
-// wavBody checks an audio upload's content type and announced size and returns its body,
-// limited to limit bytes.
-func wavBody(w http.ResponseWriter, r *http.Request, limit int64) (io.Reader, bool) {
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || !wavTypes[mt] {
-		writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "send audio/wav (8 kHz mono PCM16, A-law or µ-law)")
-		return nil, false
-	}
-	if r.ContentLength > limit {
-		writeError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("body of %d bytes exceeds %d", r.ContentLength, limit))
-		return nil, false
-	}
-	return http.MaxBytesReader(w, r.Body, limit), true
-}
-
-func bodyError(w http.ResponseWriter, err error, limit int64) {
-	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
-		writeError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("body exceeds %d bytes", limit))
-	} else {
-		writeError(w, http.StatusBadRequest, "bad_body", "reading body: "+err.Error())
-	}
 }
 
 // --- mailboxes ---
@@ -406,7 +392,11 @@ func (a *API) deposit(w http.ResponseWriter, r *http.Request, _ authKind) {
 		}
 		limit = wavOverhead + int64(mb.MaxMessageSeconds+1)*bytesPerSecond
 	}
-	d := voicemail.Deposit{Caller: r.Header.Get("X-Caller-Id"), ID: r.Header.Get("X-Message-Id")}
+	wav, ok := readWAV(w, r, limit)
+	if !ok {
+		return
+	}
+	d := voicemail.Deposit{Caller: r.Header.Get("X-Caller-Id"), Audio: wav, ID: r.Header.Get("X-Message-Id")}
 	if s := r.Header.Get("X-Received"); s != "" {
 		t, err := time.Parse(time.RFC3339, s)
 		if err != nil {
@@ -415,36 +405,7 @@ func (a *API) deposit(w http.ResponseWriter, r *http.Request, _ authKind) {
 		}
 		d.Received = t
 	}
-	if r.ContentLength <= 0 {
-		wav, ok := readWAV(w, r, limit)
-		if !ok {
-			return
-		}
-		d.Audio = wav
-		m, err := a.svc.Deposit(r.Context(), number, d)
-		a.deposited(w, r, number, m, err)
-		return
-	}
-	// A sized upload streams: the service checks the WAV header as soon as it is in and
-	// uploads the audio while the rest arrives.
-	body, ok := wavBody(w, r, limit)
-	if !ok {
-		return
-	}
-	d.Arrival = voicemail.NewArrival(int(r.ContentLength))
-	filled := make(chan error, 1)
-	go func() { filled <- d.Arrival.Fill(body) }()
 	m, err := a.svc.Deposit(r.Context(), number, d)
-	// The handler must not return while the body is still being read. A refused deposit
-	// reads the rest too, as a buffered upload would have.
-	if ferr := <-filled; ferr != nil && err != nil {
-		bodyError(w, ferr, limit)
-		return
-	}
-	a.deposited(w, r, number, m, err)
-}
-
-func (a *API) deposited(w http.ResponseWriter, r *http.Request, number string, m voicemail.Message, err error) {
 	if err != nil {
 		a.serviceError(w, r, err)
 		return

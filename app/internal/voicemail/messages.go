@@ -5,9 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"time"
 
+	"github.com/voicemail-platform/voicemail/app/internal/audio"
 	"github.com/voicemail-platform/voicemail/app/internal/crdt"
 	"github.com/voicemail-platform/voicemail/app/internal/store"
 )
@@ -46,17 +46,10 @@ func (s *Service) depositView(ctx context.Context, number string) (Mailbox, int,
 // unknown or full mailbox, or a message over the mailbox's length limit. If the audio or the
 // metadata store fails, the deposit goes to the queue and the drainer stores it later; the
 // returned message is then already final (same id). Retrying with the same d.ID is idempotent.
-// With d.Arrival set the audio may still be arriving: its header is checked as soon as it is
-// in, the upload starts while the rest comes, and a sender that stops (ErrArrival) leaves
-// nothing stored.
 func (s *Service) Deposit(ctx context.Context, number string, d Deposit) (Message, error) {
-	arr := d.Arrival
-	if arr == nil {
-		arr = Arrived(d.Audio)
-	}
-	h, err := arr.header(ctx)
+	w, err := audio.Parse(d.Audio)
 	if err != nil {
-		return Message{}, err
+		return Message{}, fmt.Errorf("%w: %w", ErrBadAudio, err)
 	}
 	if d.Received.IsZero() {
 		d.Received = s.now()
@@ -76,18 +69,18 @@ func (s *Service) Deposit(ctx context.Context, number string, d Deposit) (Messag
 	info := crdt.MessageInfo{
 		Caller:     d.Caller,
 		Received:   d.Received.UnixMilli(),
-		DurationMs: h.Duration().Milliseconds(),
-		Size:       int64(arr.Size()),
+		DurationMs: w.Duration().Milliseconds(),
+		Size:       int64(len(d.Audio)),
 		AudioRef:   fmt.Sprintf("audio/%s/%s.wav", number, d.ID),
 	}
 	// For a fresh id, upload the audio while the mailbox is read: a deposit then costs about one
-	// blob upload plus one row insert. If the mailbox refuses the message the upload is stopped
-	// and the blob deleted again; no row points at it meanwhile. A caller-chosen id may be a
-	// retry of a stored message, so that is checked before anything is written.
-	putCtx, stopPut := context.WithCancel(ctx)
-	defer stopPut()
+	// blob upload plus one row insert. If the mailbox refuses the message the blob is deleted
+	// again; no row points at it meanwhile. A caller-chosen id may be a retry of a stored
+	// message, so that is checked before anything is written.
 	putErr := make(chan error, 1)
-	put := func() error { return s.putAudio(putCtx, info.AudioRef, arr) }
+	put := func() error {
+		return s.bounded(ctx, func(ctx context.Context) error { return s.b.Blobs.Put(ctx, info.AudioRef, d.Audio) })
+	}
 	if fresh {
 		go func() { putErr <- put() }()
 	}
@@ -101,15 +94,11 @@ func (s *Service) Deposit(ctx context.Context, number string, d Deposit) (Messag
 	if err == nil && count >= mb.MaxMessages {
 		err = fmt.Errorf("mailbox %s holds %d of %d messages: %w", number, count, mb.MaxMessages, ErrMailboxFull)
 	}
-	if lim := time.Duration(mb.MaxMessageSeconds) * time.Second; err == nil && h.Duration() > lim+durationGrace {
-		err = fmt.Errorf("%w: %s over the mailbox's %s", ErrTooLong, h.Duration().Round(time.Millisecond), lim)
+	if lim := time.Duration(mb.MaxMessageSeconds) * time.Second; err == nil && w.Duration() > lim+durationGrace {
+		err = fmt.Errorf("%w: %s over the mailbox's %s", ErrTooLong, w.Duration().Round(time.Millisecond), lim)
 	}
 	if err != nil {
-		if fresh {
-			stopPut()
-			<-putErr
-			// Delete even when the stopped upload reported failure: it may have been stored
-			// just before the stop took effect.
+		if fresh && <-putErr == nil {
 			s.deleteBlob(context.WithoutCancel(ctx), info.AudioRef)
 		}
 		return Message{}, err
@@ -118,11 +107,6 @@ func (s *Service) Deposit(ctx context.Context, number string, d Deposit) (Messag
 		putErr <- put()
 	}
 	perr := <-putErr
-	if perr != nil && arr.Err() != nil {
-		// The sender stopped mid-upload: the message was never accepted.
-		s.deleteBlob(context.WithoutCancel(ctx), info.AudioRef)
-		return Message{}, perr
-	}
 	if perr == nil && outage != nil {
 		// The metadata store just failed or hung on the read: the queue is quicker than
 		// waiting for the write to fail too.
@@ -146,95 +130,14 @@ func (s *Service) Deposit(ctx context.Context, number string, d Deposit) (Messag
 	} else {
 		err = wrapStore("store audio", perr)
 	}
-	// Second path: the queue. The message counts as accepted only once the queue has it, with
-	// all of its audio.
-	wav, aerr := arr.Bytes()
-	if aerr != nil {
-		return Message{}, aerr
-	}
+	// Second path: the queue. The message counts as accepted only once the queue has it.
 	s.log.Warn("store failed during deposit; using queue path", "mailbox", number, "id", d.ID, "err", err)
-	if qerr := s.enqueueDeposit(ctx, number, d.ID, info, wav, perr == nil); qerr != nil {
+	if qerr := s.enqueueDeposit(ctx, number, d.ID, info, d.Audio, perr == nil); qerr != nil {
 		return Message{}, fmt.Errorf("deposit %s: store and queue both failed: %w", d.ID, errors.Join(err, qerr))
 	}
 	s.observeDeposit("queue")
 	s.rememberDeposit(number)
 	return toMessage(number, d.ID, crdt.Message{Info: &info}), nil
-}
-
-// streamPutter is a blob store that can store a blob while its bytes still arrive (Azure: one
-// PUT whose body is the arriving audio), so receiving and uploading overlap.
-type streamPutter interface {
-	PutStream(ctx context.Context, name string, body io.ReadSeekCloser) error
-}
-
-// errLastByteTimeout cancels an upload the store has not finished StoreTimeout after the last
-// byte arrived.
-var errLastByteTimeout = errors.New("no answer after the last byte")
-
-// putAudio stores the audio under StoreTimeout. Audio still arriving streams into a store that
-// can take it; the timeout then starts once the last byte is in, so a slow sender is not taken
-// for a store outage. Other stores, and a streamed upload that failed otherwise, get the audio
-// with Put once it has all arrived.
-func (s *Service) putAudio(ctx context.Context, ref string, a *Arrival) error {
-	if sp, ok := s.b.Blobs.(streamPutter); ok && !a.complete() {
-		err := s.putStream(ctx, sp, ref, a)
-		if err == nil || a.Err() != nil || ctx.Err() != nil || errors.Is(err, errLastByteTimeout) {
-			return err
-		}
-		s.log.Warn("streamed audio upload failed; storing it whole", "blob", ref, "err", err)
-	}
-	select {
-	case <-a.Done():
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	wav, err := a.Bytes()
-	if err != nil {
-		return err
-	}
-	return s.bounded(ctx, func(ctx context.Context) error { return s.b.Blobs.Put(ctx, ref, wav) })
-}
-
-// putStream is one streamed upload. It fails with the sender's ErrArrival if the audio stops
-// arriving, and with ErrUnavailable if the store has not answered StoreTimeout after the last
-// byte.
-func (s *Service) putStream(ctx context.Context, sp streamPutter, ref string, a *Arrival) error {
-	pctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	finished := make(chan struct{})
-	defer close(finished)
-	go func() {
-		select {
-		case <-a.Done():
-		case <-finished:
-			return
-		}
-		if err := a.Err(); err != nil {
-			cancel(err) // the upload cannot complete; do not wait for the store to notice
-			return
-		}
-		t := time.NewTimer(s.opt.StoreTimeout)
-		defer t.Stop()
-		select {
-		case <-t.C:
-			cancel(errLastByteTimeout)
-		case <-finished:
-		}
-	}()
-	body := a.Reader(pctx.Done())
-	defer body.Close() // ends a Read the failed upload's writer may still be blocked in
-	err := sp.PutStream(pctx, ref, body)
-	switch {
-	case err == nil:
-		return nil
-	case a.Err() != nil:
-		return a.Err() // the sender stopped, not the store
-	case ctx.Err() != nil:
-		return ctx.Err()
-	case errors.Is(context.Cause(pctx), errLastByteTimeout):
-		return fmt.Errorf("%w: %w (%s): %w", ErrUnavailable, errLastByteTimeout, s.opt.StoreTimeout, err)
-	}
-	return err
 }
 
 // depositCheck reads the mailbox for a deposit (from the outage cache if the store is down)

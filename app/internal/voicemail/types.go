@@ -121,8 +121,7 @@ type Message struct {
 type Deposit struct {
 	ID       string
 	Caller   string
-	Audio    []byte   // WAV
-	Arrival  *Arrival // instead of Audio: a WAV still arriving
+	Audio    []byte // WAV
 	Received time.Time
 }
 

@@ -61,7 +61,6 @@ type Backend struct {
 	blobs     *azblob.Client
 	queue     *azqueue.QueueClient
 	notify    *azqueue.QueueClient
-	retry     policy.RetryOptions
 	audio     string
 	stateCont string
 	stateBlob string
@@ -94,7 +93,7 @@ func Open(ctx context.Context, cfg Config) (*store.Backend, error) {
 	core := azcore.ClientOptions{Retry: retry, Transport: cfg.Transport}
 	tableCore := core
 	tableCore.PerCallPolicies = []policy.Policy{takeBody{}}
-	b := &Backend{retry: retry, audio: cfg.AudioContainer, stateCont: cfg.StateContainer, stateBlob: cfg.StateBlob}
+	b := &Backend{audio: cfg.AudioContainer, stateCont: cfg.StateContainer, stateBlob: cfg.StateBlob}
 	var err error
 	if cfg.ConnectionString != "" {
 		var tsvc *aztables.ServiceClient
@@ -457,20 +456,6 @@ type Blobs struct{ b *Backend }
 // Put implements store.Blobs.
 func (s *Blobs) Put(ctx context.Context, name string, data []byte) error {
 	if _, err := s.b.blobs.UploadBuffer(ctx, s.b.audio, name, data, nil); err != nil {
-		return fmt.Errorf("put blob %s: %w", name, classify(err))
-	}
-	return nil
-}
-
-// PutStream stores a blob whose bytes may still be arriving, in one PUT: body reports its full
-// size at io.SeekEnd. It makes a single try without a per-try timeout: the PUT lasts as long as
-// the sender takes and the caller bounds it from the last byte, and a retry would rewind a body
-// that the failed try's writer may still be reading. The caller retries with Put instead.
-func (s *Blobs) PutStream(ctx context.Context, name string, body io.ReadSeekCloser) error {
-	once := s.b.retry
-	once.MaxRetries, once.TryTimeout = -1, 0 // -1: no retries (0 would mean the default 3)
-	bb := s.b.blobs.ServiceClient().NewContainerClient(s.b.audio).NewBlockBlobClient(name)
-	if _, err := bb.Upload(policy.WithRetryOptions(ctx, once), body, nil); err != nil {
 		return fmt.Errorf("put blob %s: %w", name, classify(err))
 	}
 	return nil
