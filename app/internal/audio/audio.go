@@ -56,103 +56,65 @@ func (w WAV) Duration() time.Duration {
 	return time.Duration(samples) * time.Second / SampleRate
 }
 
-// Parse validates b as an 8 kHz mono WAV in one of the accepted encodings.
+// Parse validates b as an 8 kHz mono WAV in one of the accepted encodings. It walks the RIFF
+// chunks rather than assuming a 44-byte header, because real encoders add LIST and fact chunks.
 func Parse(b []byte) (WAV, error) {
-	h, err := ParseHeader(b, len(b))
-	if errors.Is(err, ErrNeedMore) {
-		return WAV{}, fmt.Errorf("%w: no data chunk", ErrInvalid) // all of b was there
-	}
-	if err != nil {
-		return WAV{}, err
-	}
-	return WAV{Encoding: h.Encoding, Data: b[h.DataOffset : h.DataOffset+h.DataLen]}, nil
-}
-
-// Header is what a WAV file says before its samples: the encoding and where the samples are.
-type Header struct {
-	Encoding   Encoding
-	DataOffset int // the samples are file[DataOffset : DataOffset+DataLen]
-	DataLen    int // whole samples only
-}
-
-// Duration is the playing time of the samples.
-func (h Header) Duration() time.Duration {
-	return time.Duration(h.DataLen/h.Encoding.BytesPerSample()) * time.Second / SampleRate
-}
-
-// ErrNeedMore is returned by ParseHeader when prefix ends before the data chunk starts.
-var ErrNeedMore = errors.New("WAV header incomplete")
-
-// ParseHeader validates the chunks of a WAV file of size bytes up to the start of its
-// samples, given the file's first bytes (prefix), so audio still arriving can be refused or
-// accepted before its samples are in. It walks the RIFF chunks rather than assuming a
-// 44-byte header, because real encoders add LIST and fact chunks.
-func ParseHeader(prefix []byte, size int) (Header, error) {
-	b := prefix[:min(len(prefix), size)]
-	if size < 12 {
-		return Header{}, fmt.Errorf("%w: not a RIFF/WAVE file", ErrInvalid)
-	}
-	if len(b) < 12 {
-		return Header{}, ErrNeedMore
-	}
-	if string(b[0:4]) != "RIFF" || string(b[8:12]) != "WAVE" {
-		return Header{}, fmt.Errorf("%w: not a RIFF/WAVE file", ErrInvalid)
+	if len(b) < 12 || string(b[0:4]) != "RIFF" || string(b[8:12]) != "WAVE" {
+		return WAV{}, fmt.Errorf("%w: not a RIFF/WAVE file", ErrInvalid)
 	}
 	var (
 		haveFmt bool
 		enc     Encoding
 	)
-	for off := 12; off+8 <= size; {
-		if off+8 > len(b) {
-			return Header{}, ErrNeedMore
-		}
+	for off := 12; off+8 <= len(b); {
 		id := string(b[off : off+4])
-		n := int(binary.LittleEndian.Uint32(b[off+4 : off+8]))
+		size := int(binary.LittleEndian.Uint32(b[off+4 : off+8]))
 		body := off + 8
-		if n < 0 || body+n > size {
+		if size < 0 || body+size > len(b) {
 			if id == "data" && haveFmt {
 				// Streaming writers leave the data size unset or too large; take what is there.
-				n = size - body
+				size = len(b) - body
 			} else {
-				return Header{}, fmt.Errorf("%w: chunk %q overruns the file", ErrInvalid, id)
+				return WAV{}, fmt.Errorf("%w: chunk %q overruns the file", ErrInvalid, id)
 			}
 		}
 		switch id {
 		case "fmt ":
-			if n < 16 {
-				return Header{}, fmt.Errorf("%w: fmt chunk too short", ErrInvalid)
+			if size < 16 {
+				return WAV{}, fmt.Errorf("%w: fmt chunk too short", ErrInvalid)
 			}
-			if body+n > len(b) {
-				return Header{}, ErrNeedMore
-			}
-			f := b[body : body+n]
+			f := b[body : body+size]
 			tag := Encoding(binary.LittleEndian.Uint16(f[0:2]))
 			channels := binary.LittleEndian.Uint16(f[2:4])
 			rate := binary.LittleEndian.Uint32(f[4:8])
 			bits := binary.LittleEndian.Uint16(f[14:16])
-			if tag == 0xFFFE && n >= 40 { // WAVE_FORMAT_EXTENSIBLE: the real tag leads the sub-format GUID
+			if tag == 0xFFFE && size >= 40 { // WAVE_FORMAT_EXTENSIBLE: the real tag leads the sub-format GUID
 				tag = Encoding(binary.LittleEndian.Uint16(f[24:26]))
 			}
 			switch {
 			case tag != PCM16 && tag != ALaw && tag != ULaw:
-				return Header{}, fmt.Errorf("%w: format tag %d (want PCM, A-law or µ-law)", ErrInvalid, tag)
+				return WAV{}, fmt.Errorf("%w: format tag %d (want PCM, A-law or µ-law)", ErrInvalid, tag)
 			case channels != 1:
-				return Header{}, fmt.Errorf("%w: %d channels (want mono)", ErrInvalid, channels)
+				return WAV{}, fmt.Errorf("%w: %d channels (want mono)", ErrInvalid, channels)
 			case rate != SampleRate:
-				return Header{}, fmt.Errorf("%w: %d Hz (want 8000)", ErrInvalid, rate)
+				return WAV{}, fmt.Errorf("%w: %d Hz (want 8000)", ErrInvalid, rate)
 			case int(bits) != 8*tag.BytesPerSample():
-				return Header{}, fmt.Errorf("%w: %d bits per sample for %s", ErrInvalid, bits, tag)
+				return WAV{}, fmt.Errorf("%w: %d bits per sample for %s", ErrInvalid, bits, tag)
 			}
 			enc, haveFmt = tag, true
 		case "data":
 			if !haveFmt {
-				return Header{}, fmt.Errorf("%w: data chunk before fmt chunk", ErrInvalid)
+				return WAV{}, fmt.Errorf("%w: data chunk before fmt chunk", ErrInvalid)
 			}
-			return Header{Encoding: enc, DataOffset: body, DataLen: n - n%enc.BytesPerSample()}, nil
+			data := b[body : body+size]
+			if len(data)%enc.BytesPerSample() != 0 {
+				data = data[:len(data)-len(data)%enc.BytesPerSample()]
+			}
+			return WAV{Encoding: enc, Data: data}, nil
 		}
-		off = body + n + n%2 // chunks are word aligned
+		off = body + size + size%2 // chunks are word aligned
 	}
-	return Header{}, fmt.Errorf("%w: no data chunk", ErrInvalid)
+	return WAV{}, fmt.Errorf("%w: no data chunk", ErrInvalid)
 }
 
 // Encode writes samples as a canonical WAV file.
