@@ -46,6 +46,7 @@ type Config struct {
 
 	HealthTimeout    time.Duration
 	HealthCacheTTL   time.Duration
+	HealthWindow     time.Duration
 	ShutdownGrace    time.Duration
 	ShutdownDelay    time.Duration
 	DrainInterval    time.Duration
@@ -87,6 +88,7 @@ var Vars = []Var{
 	{"VOICEMAIL_STATE_BLOB", "<stamp>", "this stamp's state blob (embedded: file <data dir>/<name>); removing it drains the stamp"},
 	{"VOICEMAIL_HEALTH_TIMEOUT", "3s", "overall timeout of one round of health checks"},
 	{"VOICEMAIL_HEALTH_CACHE_TTL", "10s", "how long a health result is served from cache"},
+	{"VOICEMAIL_HEALTH_WINDOW", "60s", "window of the health model (share of 5xx and slow API answers); a stamp it took out of rotation returns at most this long after the failures stop"},
 	{"VOICEMAIL_SHUTDOWN_GRACE", "25s", "time in-flight requests get to finish after SIGTERM"},
 	{"VOICEMAIL_SHUTDOWN_DELAY", "0s", "time /health/ready reports 503 before the listener closes (lets Kubernetes stop routing)"},
 	{"VOICEMAIL_DRAIN_INTERVAL", "2s", "how often the deposit queue is drained"},
@@ -184,6 +186,7 @@ func load(getenv func(string) string, needToken bool) (Config, error) {
 		StateContainer:   get("VOICEMAIL_STATE_CONTAINER", "state"),
 		HealthTimeout:    dur("VOICEMAIL_HEALTH_TIMEOUT", "3s", 100*time.Millisecond, time.Minute),
 		HealthCacheTTL:   dur("VOICEMAIL_HEALTH_CACHE_TTL", "10s", 0, 10*time.Minute),
+		HealthWindow:     dur("VOICEMAIL_HEALTH_WINDOW", "60s", 5*time.Second, 10*time.Minute),
 		ShutdownGrace:    dur("VOICEMAIL_SHUTDOWN_GRACE", "25s", 0, 10*time.Minute),
 		ShutdownDelay:    dur("VOICEMAIL_SHUTDOWN_DELAY", "0s", 0, 5*time.Minute),
 		DrainInterval:    dur("VOICEMAIL_DRAIN_INTERVAL", "2s", 10*time.Millisecond, 10*time.Minute),

@@ -36,6 +36,7 @@ func TestErrorsNameTheVariable(t *testing.T) {
 		{map[string]string{"VOICEMAIL_REGION": "West Europe"}, []string{"VOICEMAIL_REGION"}},
 		{map[string]string{"VOICEMAIL_HEALTH_TIMEOUT": "3"}, []string{"VOICEMAIL_HEALTH_TIMEOUT"}},
 		{map[string]string{"VOICEMAIL_HEALTH_CACHE_TTL": "-1s"}, []string{"VOICEMAIL_HEALTH_CACHE_TTL"}},
+		{map[string]string{"VOICEMAIL_HEALTH_WINDOW": "1s"}, []string{"VOICEMAIL_HEALTH_WINDOW"}},
 		{map[string]string{"VOICEMAIL_STORE_TIMEOUT": "2"}, []string{"VOICEMAIL_STORE_TIMEOUT"}},
 		{map[string]string{"VOICEMAIL_STORE_TIMEOUT": "10ms"}, []string{"VOICEMAIL_STORE_TIMEOUT"}},
 		{map[string]string{"VOICEMAIL_OPERATOR_TOKEN": "short"}, []string{"VOICEMAIL_OPERATOR_TOKEN"}},

@@ -181,6 +181,27 @@ func TestEachFailingComponentTurnsStamp503(t *testing.T) {
 	}
 }
 
+// Failures keep the stamp out of rotation for the model's window after they stop (no traffic
+// reaches it to dilute them), and no longer: the window is the stamp's return time.
+func TestModelFailuresAgeOutAfterTheWindow(t *testing.T) {
+	for _, window := range []time.Duration{0, 15 * time.Second} { // 0: the 60 s default
+		f := setup(t, health.Options{CacheTTL: time.Nanosecond, Model: health.ModelOptions{Window: window}})
+		for range 30 {
+			f.hs.Observe("/v1/mailboxes/{number}/messages", 500, time.Millisecond)
+		}
+		if window == 0 {
+			window = time.Minute
+		}
+		f.clock.add(window - 2*time.Second)
+		code, rep := f.stamp(t)
+		assert.Equal(t, 503, code, "window %s: failures still inside it", window)
+		assert.Equal(t, []string{health.Model}, rep.Unhealthy)
+		f.clock.add(2 * time.Second)
+		code, rep = f.stamp(t)
+		assert.Equal(t, 200, code, "window %s: failures aged out: %v", window, rep.Unhealthy)
+	}
+}
+
 func TestStateRemovalDrainsWithinOneCacheWindow(t *testing.T) {
 	f := setup(t, health.Options{CacheTTL: 10 * time.Second})
 	code, _ := f.stamp(t)

@@ -46,6 +46,7 @@ type Options struct {
 	// Stamp settings (VOICEMAIL_*).
 	HealthTimeout  time.Duration // default 3 s
 	HealthCacheTTL time.Duration // default 10 s
+	HealthWindow   time.Duration // health model window, default 60 s
 	DrainInterval  time.Duration // default 2 s
 	// DrainVisibility is the queued-deposit retry delay (VOICEMAIL_DRAIN_VISIBILITY), default 30 s.
 	DrainVisibility time.Duration
@@ -144,6 +145,7 @@ func Start(ctx context.Context, opt Options) (_ *Cluster, err error) {
 	}
 	def(&opt.HealthTimeout, 3*time.Second)
 	def(&opt.HealthCacheTTL, 10*time.Second)
+	def(&opt.HealthWindow, time.Minute)
 	def(&opt.DrainInterval, 2*time.Second)
 	def(&opt.DrainVisibility, 30*time.Second)
 	def(&opt.ShutdownGrace, 25*time.Second)
@@ -421,6 +423,7 @@ func (c *Cluster) newStamp(index int, s topology.Stamp) (*StampProc, error) {
 		"VOICEMAIL_STORAGE_CONNECTION_STRING="+cs,
 		"VOICEMAIL_HEALTH_TIMEOUT="+c.opt.HealthTimeout.String(),
 		"VOICEMAIL_HEALTH_CACHE_TTL="+c.opt.HealthCacheTTL.String(),
+		"VOICEMAIL_HEALTH_WINDOW="+c.opt.HealthWindow.String(),
 		"VOICEMAIL_DRAIN_INTERVAL="+c.opt.DrainInterval.String(),
 		"VOICEMAIL_DRAIN_VISIBILITY="+c.opt.DrainVisibility.String(),
 		"VOICEMAIL_SHUTDOWN_GRACE="+c.opt.ShutdownGrace.String(),

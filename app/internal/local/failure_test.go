@@ -40,10 +40,13 @@ import (
 // printed with t.Logf as "FAILURE-CASE <n> ..." lines (go test -v -run TestFailure).
 
 // Short windows so the suite stays well under CI's time: health cached 1 s (3 s check timeout
-// as in production), Traffic Manager probes every 600 ms with one tolerated failure.
+// as in production), a 15 s health-model window (a stamp whose requests failed during a fault
+// is back in rotation within it, not within production's 60 s), Traffic Manager probes every
+// 600 ms with one tolerated failure.
 const (
 	healthTTL     = time.Second
 	healthTimeout = 3 * time.Second
+	healthWindow  = 15 * time.Second
 	probeInterval = 600 * time.Millisecond
 	probeTimeout  = 500 * time.Millisecond
 	tolerated     = 1
@@ -127,7 +130,7 @@ func startFixture(t *testing.T, stack string, mailboxes, rtpBase int, stopServic
 	defer cancel()
 	c, err := Start(ctx, Options{
 		Topology: topo, VoicemailBinFunc: bin, Dir: t.TempDir(), SIP: true, IMAP: true, RTPPortBase: rtpBase,
-		HealthTimeout: healthTimeout, HealthCacheTTL: healthTTL, DrainInterval: 200 * time.Millisecond, DrainVisibility: 2 * time.Second,
+		HealthTimeout: healthTimeout, HealthCacheTTL: healthTTL, HealthWindow: healthWindow, DrainInterval: 200 * time.Millisecond, DrainVisibility: 2 * time.Second,
 		ShutdownGrace: 10 * time.Second, ShutdownDelay: shutdownDelay, ProbeInterval: probeInterval, ProbeTimeout: probeTimeout,
 		ToleratedFailures: &tol, ReplicationInterval: 300 * time.Millisecond, CombinedAzurite: combined,
 		GatewayPoll: gateway.PoolConfig{Interval: gatewayPoll, Timeout: 500 * time.Millisecond, FailuresToDown: gatewayDown},

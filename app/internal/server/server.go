@@ -96,6 +96,7 @@ func New(ctx context.Context, cfg appconfig.Config, log *slog.Logger) (*App, err
 	hs := health.New(health.Options{
 		Backend: b, Stamp: cfg.Stamp, Region: cfg.Region,
 		Timeout: cfg.HealthTimeout, CacheTTL: cfg.HealthCacheTTL, Recorder: m, Logger: log,
+		Model: health.ModelOptions{Window: cfg.HealthWindow},
 	})
 	mux := http.NewServeMux()
 	httpapi.New(httpapi.Options{Service: svc, OperatorToken: cfg.OperatorToken, Logger: log}).Register(mux)
