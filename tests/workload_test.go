@@ -363,6 +363,24 @@ func TestWorkloadStampReplacement(t *testing.T) {
 	}
 }
 
+// trafficManager.healthWindowSeconds reaches every stamp's service as VOICEMAIL_HEALTH_WINDOW.
+func TestWorkloadHealthWindowFromStackConfig(t *testing.T) {
+	cfg := wlConfig(t, filepath.Join("..", "Pulumi.dev.yaml"))
+	tm := map[string]any{}
+	if raw, ok := cfg["voicemail:trafficManager"]; ok {
+		require.NoError(t, json.Unmarshal([]byte(raw), &tm))
+	}
+	tm["healthWindowSeconds"] = 25
+	b, err := json.Marshal(tm)
+	require.NoError(t, err)
+	cfg["voicemail:trafficManager"] = string(b)
+	g := wlRun(t, "dev", cfg)
+	for _, s := range g.topo.Stamps {
+		cm := wlDecode(t, g.reg(t, "kubernetes:core/v1:ConfigMap", deploy.WorkloadName(s.ID)+"-config")).(*corev1.ConfigMap)
+		assert.Equal(t, "25s", cm.Data["VOICEMAIL_HEALTH_WINDOW"], s.ID)
+	}
+}
+
 // The whole graph with the workloads in it passes the guardrail policy rules.
 func TestWorkloadGraphPassesPolicy(t *testing.T) {
 	for _, st := range []string{"dev", "prod"} {

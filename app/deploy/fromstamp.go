@@ -35,6 +35,7 @@ func ArgsForStamp(ctx *pulumi.Context, t topology.Topology, g *global.Global, s 
 		"VOICEMAIL_STATE_BLOB":       s.StateBlob,
 		"VOICEMAIL_HEALTH_TIMEOUT":   pulumi.String("3s"),
 		"VOICEMAIL_HEALTH_CACHE_TTL": pulumi.String("10s"),
+		"VOICEMAIL_HEALTH_WINDOW":    pulumi.Sprintf("%ds", t.Config.TrafficManager.HealthWindowSeconds),
 		"VOICEMAIL_LOG_LEVEL":        pulumi.String("info"),
 	}
 	return &Args{

@@ -74,6 +74,9 @@ type TrafficManager struct {
 	IntervalSeconds   int    `json:"intervalSeconds"`
 	TimeoutSeconds    int    `json:"timeoutSeconds"`
 	ToleratedFailures int    `json:"toleratedFailures"`
+	// HealthWindowSeconds is the stamps' health-model window (VOICEMAIL_HEALTH_WINDOW): a stamp
+	// taken out of rotation for failing requests returns at most this long after they stop.
+	HealthWindowSeconds int `json:"healthWindowSeconds"`
 }
 
 // AKS sizes every stamp cluster.
@@ -133,7 +136,7 @@ func Defaults() Config {
 	return Config{
 		ReplicaCapacity: ReplicaCapacity{ConcurrentCalls: 200, RequestsPerSecond: 200, MinReplicas: 2},
 		TrafficManager: TrafficManager{RoutingMethod: "Performance", Protocol: "HTTP", Port: 80, TTL: 30,
-			IntervalSeconds: 10, TimeoutSeconds: 5, ToleratedFailures: 3},
+			IntervalSeconds: 10, TimeoutSeconds: 5, ToleratedFailures: 3, HealthWindowSeconds: 60},
 		AKS: AKS{Tier: "Standard", SystemVMSize: "Standard_D4ds_v5", SystemNodeCount: 3,
 			UserVMSize: "Standard_D8ds_v5", UserMinCount: 3, UserMaxCount: 20, MaxPods: 50,
 			UpgradeChannel: "patch", NodeOSUpgradeChannel: "NodeImage"},

@@ -107,6 +107,8 @@ func TestParseInvalidNamesTheKey(t *testing.T) {
 		{"interval 20", "trafficManager", `{"intervalSeconds":20}`, "voicemail:trafficManager.intervalSeconds"},
 		{"timeout 10 at 10s interval", "trafficManager", `{"timeoutSeconds":10}`, "voicemail:trafficManager.timeoutSeconds"},
 		{"tolerated 10", "trafficManager", `{"toleratedFailures":10}`, "voicemail:trafficManager.toleratedFailures"},
+		{"health window 5", "trafficManager", `{"healthWindowSeconds":5}`, "voicemail:trafficManager.healthWindowSeconds"},
+		{"health window 601", "trafficManager", `{"healthWindowSeconds":601}`, "voicemail:trafficManager.healthWindowSeconds"},
 		{"aks tier", "aks", `{"tier":"Gold"}`, "voicemail:aks.tier"},
 		{"aks vm size", "aks", `{"userVmSize":"D8"}`, "voicemail:aks.userVmSize"},
 		{"aks system vm size", "aks", `{"systemVmSize":"big"}`, "voicemail:aks.systemVmSize"},

@@ -182,6 +182,9 @@ func (c Config) Validate() []error {
 	if tm.ToleratedFailures < 0 || tm.ToleratedFailures > 9 {
 		e.add("trafficManager.toleratedFailures", "%d must be 0-9", tm.ToleratedFailures)
 	}
+	if tm.HealthWindowSeconds < 10 || tm.HealthWindowSeconds > 600 {
+		e.add("trafficManager.healthWindowSeconds", "%d s must be 10-600 (the stamps' health-model window)", tm.HealthWindowSeconds)
+	}
 
 	a := c.AKS
 	if a.KubernetesVersion != "" && !k8sVerRe.MatchString(a.KubernetesVersion) {
