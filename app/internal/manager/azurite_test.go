@@ -59,11 +59,13 @@ func startAzurite(t *testing.T) string {
 	return shared.ConnectionString()
 }
 
-// newContainer returns a fresh state container on Azurite.
+// newContainer returns a fresh state container on Azurite. It is deleted when the test ends,
+// so the tests can run again in the same process (go test -count=N) on the shared Azurite.
 func newContainer(t *testing.T, conn, name string) *Container {
 	t.Helper()
 	c, err := NewContainerFromConnectionString(conn, name, "manager/test.json")
 	require.NoError(t, err)
 	require.NoError(t, c.EnsureContainer(context.Background()))
+	t.Cleanup(func() { _, _ = c.c.Delete(context.Background(), nil) }) // a second delete finds none
 	return c
 }
