@@ -169,26 +169,33 @@ func (a *Azurite) start(ctx context.Context, s Service) error {
 	a.mu.Unlock()
 	deadline := time.Now().Add(startTimeout)
 	for _, svc := range services {
-		port := a.ports[svc]
-		for {
-			c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 200*time.Millisecond)
-			if err == nil {
-				c.Close()
-				break
-			}
-			select {
-			case <-done:
-				return fmt.Errorf("azurite: %s exited before listening on %d", bin, port)
-			case <-ctx.Done():
-				return fmt.Errorf("azurite: %s not listening on %d: %w", bin, port, ctx.Err())
-			case <-time.After(50 * time.Millisecond):
-			}
-			if time.Now().After(deadline) {
-				return fmt.Errorf("azurite: %s not listening on %d after %s", bin, port, startTimeout)
-			}
+		if err := waitListening(ctx, bin, a.ports[svc], done, deadline); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// waitListening polls until the process bin, which closes done when it exits, accepts
+// connections on port.
+func waitListening(ctx context.Context, bin string, port int, done <-chan struct{}, deadline time.Time) error {
+	for {
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 200*time.Millisecond)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		select {
+		case <-done:
+			return fmt.Errorf("azurite: %s exited before listening on %d", bin, port)
+		case <-ctx.Done():
+			return fmt.Errorf("azurite: %s not listening on %d: %w", bin, port, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("azurite: %s not listening on %d after %s", bin, port, startTimeout)
+		}
+	}
 }
 
 // Port returns a service's port.

@@ -133,7 +133,7 @@ type StampProc struct {
 // gateways. On error everything started so far is stopped.
 func Start(ctx context.Context, opt Options) (_ *Cluster, err error) {
 	if opt.VoicemailBin == "" && opt.VoicemailBinFunc == nil {
-		return nil, errors.New("local: VoicemailBin is required (see BuildVoicemail)")
+		return nil, errors.New("local: VoicemailBin or VoicemailBinFunc is required (see BuildVoicemail)")
 	}
 	if len(opt.Topology.Stamps) == 0 {
 		return nil, errors.New("local: topology has no stamps")
