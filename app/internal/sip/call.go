@@ -174,12 +174,14 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		s.live[dlg.ID] = lc
 		s.mu.Unlock()
 	}
-	callCtx, stop := context.WithTimeout(dlg.Context(), s.cfg.MaxCallDuration)
-	defer stop()
+	timed, stopTimer := context.WithTimeout(dlg.Context(), s.cfg.MaxCallDuration)
+	defer stopTimer()
+	callCtx, stop := context.WithCancelCause(timed)
+	defer stop(nil)
 	go func() { // server shutdown ends the call too
 		select {
 		case <-s.base.Done():
-			stop()
+			stop(nil)
 		case <-callCtx.Done():
 		}
 	}()
@@ -260,6 +262,9 @@ loop:
 	for {
 		select {
 		case <-c.ctx.Done():
+			if errors.Is(context.Cause(c.ctx), errNoMedia) {
+				reason = stopNoMedia // watchMedia saw it first
+			}
 			break loop
 		case k := <-c.m.digits:
 			if k == '#' {
@@ -310,8 +315,11 @@ func (c *call) hangup() {
 	}
 }
 
+// errNoMedia is the cause of a call's end when its RTP stopped.
+var errNoMedia = errors.New("rtp timeout")
+
 // watchMedia ends the call when RTP stops for RTPTimeout (a leg lost without BYE).
-func (c *call) watchMedia(cancel context.CancelFunc) {
+func (c *call) watchMedia(cancel context.CancelCauseFunc) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
@@ -321,7 +329,7 @@ func (c *call) watchMedia(cancel context.CancelFunc) {
 		case <-t.C:
 			if _, _, idle := c.m.status(); idle >= c.s.cfg.RTPTimeout {
 				c.log.Info("rtp timeout, ending call")
-				cancel()
+				cancel(errNoMedia)
 				return
 			}
 		}

@@ -64,7 +64,7 @@ func TestSippLostLegEndsByRTPTimeoutAndKeepsMessage(t *testing.T) {
 	sipp(t, f.addr, "deposit_vanish.xml", map[string]string{"ruri": "sip:3003@" + f.addr, "caller": "5550188", "pcap": sippShare + "/g711a.pcap"}, "-d", "2000")
 	// The server's BYE ends sipp; recording and storing finish after it, so wait for the store.
 	f.log.waitFor(t, 3*time.Second, "message stored", map[string]string{"mailbox": "3003"})
-	assert.NotEmpty(t, f.log.find("recorded", map[string]string{"reason": "rtp-timeout"}))
+	assert.NotEmpty(t, f.log.find("recorded", map[string]string{"reason": "rtp-timeout"}), "recorded: %v", f.log.find("recorded", nil))
 	assert.InDelta(t, 7.08, onlyMessage(t, f.svc, "3003").Seconds, 0.2)
 }
 

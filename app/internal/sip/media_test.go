@@ -105,3 +105,20 @@ func TestLevelMatchesAudioPackage(t *testing.T) {
 	}
 	assert.Zero(t, level(nil, audio.ALaw))
 }
+
+// A recording that ends because watchMedia ended the call on lost RTP says so, even when that
+// goroutine noticed before the recording's own check; a call ended otherwise is a hang-up.
+func TestRecordReasonWhenTheCallEndsFirst(t *testing.T) {
+	for _, tc := range []struct {
+		cause error
+		want  stopReason
+	}{{errNoMedia, stopNoMedia}, {nil, stopHangup}} {
+		m, _ := mediaPair(t)
+		ctx, end := context.WithCancelCause(context.Background())
+		end(tc.cause)
+		c := &call{s: &Server{cfg: Config{RTPTimeout: time.Hour, SilenceTimeout: time.Hour}}, ctx: ctx, m: m,
+			log: slog.New(slog.DiscardHandler)}
+		_, reason := c.record(time.Minute)
+		assert.Equal(t, tc.want, reason, "cause %v", tc.cause)
+	}
+}
