@@ -151,10 +151,20 @@ func (a *App) Serve(ctx context.Context, l net.Listener) error {
 	return nil
 }
 
-// Close stops the drainer and closes the backend.
+// notifyFlushTimeout bounds the wait for deposit notifications at Close; it fits the margin the
+// pod spec leaves after the shutdown grace (deploy.TerminationGraceSecond).
+const notifyFlushTimeout = 3 * time.Second
+
+// Close sends the deposit notifications still in flight (for at most notifyFlushTimeout), stops
+// the drainer and closes the backend.
 func (a *App) Close() error {
 	var err error
 	a.closeOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), notifyFlushTimeout)
+		if ferr := a.Service.FlushNotifications(ctx); ferr != nil {
+			a.Log.Warn("closing with deposit notifications unsent", "err", ferr)
+		}
+		cancel()
 		a.drainStop()
 		<-a.drainDone
 		if a.Backend.Close != nil {

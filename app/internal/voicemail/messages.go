@@ -356,6 +356,27 @@ type DepositNotice struct {
 	Region          string    `json:"region"`
 }
 
+// FlushNotifications waits until the deposit notifications already being sent have been sent
+// (or have failed), or until ctx ends. Shutdown calls it after the last deposit, so the
+// notices of the last deposits do not die with the process.
+func (s *Service) FlushNotifications(ctx context.Context) error {
+	taken := 0 // holding every slot means no send is in flight
+	defer func() {
+		for range taken {
+			<-s.announcing
+		}
+	}()
+	for taken < cap(s.announcing) {
+		select {
+		case s.announcing <- struct{}{}:
+			taken++
+		case <-ctx.Done():
+			return fmt.Errorf("deposit notifications still being sent: %w", ctx.Err())
+		}
+	}
+	return nil
+}
+
 // announce sends a deposit notification to the notification queue in the background: it is
 // best effort and must not slow the deposit down. At most maxAnnouncing sends are in flight;
 // beyond that notifications are dropped with a warning.

@@ -422,6 +422,51 @@ func TestDepositNoticeOnNotificationQueue(t *testing.T) {
 		Received: m.Received, DurationSeconds: 1, Region: "local"}, n)
 }
 
+// gatedQueue holds every Send until gate is closed.
+type gatedQueue struct {
+	store.Queue
+	gate chan struct{}
+}
+
+func (q gatedQueue) Send(ctx context.Context, text string) error {
+	select {
+	case <-q.gate:
+		return q.Queue.Send(ctx, text)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func TestFlushNotificationsWaitsForNoticesInFlight(t *testing.T) {
+	ctx := context.Background()
+	b, err := embedded.Open(t.TempDir(), embedded.Options{})
+	require.NoError(t, err)
+	defer b.Close()
+	gate := make(chan struct{})
+	b.Notify = gatedQueue{Queue: b.Notify, gate: gate}
+	svc, _ := voicemailtest.NewWithOptions(t, vm.Options{Backend: b})
+	voicemailtest.Provision(t, svc, "100200", "4321")
+	require.NoError(t, svc.FlushNotifications(ctx), "nothing in flight")
+
+	m := voicemailtest.Deposit(t, svc, "100200", "+4917", time.Second)
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	require.ErrorIs(t, svc.FlushNotifications(short), context.DeadlineExceeded, "the notice is held at the gate")
+
+	close(gate)
+	require.NoError(t, svc.FlushNotifications(ctx))
+	notes, err := b.Notify.Receive(ctx, 10, time.Minute) // no waiting: the flush did that
+	require.NoError(t, err)
+	require.Len(t, notes, 1)
+	assert.Contains(t, notes[0].Text, m.ID)
+	require.NoError(t, svc.FlushNotifications(ctx), "a flush frees its slots again")
+	voicemailtest.Deposit(t, svc, "100200", "+4918", time.Second)
+	require.NoError(t, svc.FlushNotifications(ctx))
+	notes, err = b.Notify.Receive(ctx, 10, time.Minute)
+	require.NoError(t, err)
+	assert.Len(t, notes, 1, "notifications are sent after a flush")
+}
+
 func TestMWITargetsListsMailboxesWithATarget(t *testing.T) {
 	ctx := context.Background()
 	svc, _ := voicemailtest.NewWithOptions(t, vm.Options{})
