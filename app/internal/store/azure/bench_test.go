@@ -144,7 +144,7 @@ func BenchmarkRawBlobUpload(b *testing.B) {
 func BenchmarkDepositVsRawBlobPaired(b *testing.B) {
 	r := newBenchRig(b, "49302")
 	b.ResetTimer()
-	took := r.pairedBlocks(b.N, r.upload, func(i int) time.Duration { r.nextMailbox(i); return r.deposit() })
+	took := pairedBlocks(b.N, r.upload, func(i int) time.Duration { r.nextMailbox(i); return r.deposit() })
 	n := float64(b.N)
 	b.ReportMetric(float64(took[1])/n, "deposit-ns/op")
 	b.ReportMetric(float64(took[0])/n, "rawblob-ns/op")
@@ -156,7 +156,7 @@ func BenchmarkDepositVsRawBlobPaired(b *testing.B) {
 // after the response), which slows whatever runs next; in blocks that work is charged to the
 // deposits themselves, as in a stream of deposits, except at block edges. Alternating single
 // operations would charge about half of it to the raw uploads.
-func (r *benchRig) pairedBlocks(n int, arms ...func(i int) time.Duration) []time.Duration {
+func pairedBlocks(n int, arms ...func(i int) time.Duration) []time.Duration {
 	const block = 10
 	took := make([]time.Duration, len(arms))
 	for first := 0; first < n; first += block {
@@ -170,8 +170,9 @@ func (r *benchRig) pairedBlocks(n int, arms ...func(i int) time.Duration) []time
 	return took
 }
 
-// BenchmarkDepositParts splits the deposit/raw ratio into its parts. Each iteration runs
-// the raw upload and three POSTs of the same WAV over loopback HTTP (see pairedBlocks):
+// BenchmarkDepositParts splits the deposit/raw ratio into its parts. Each iteration runs the
+// raw upload and four POSTs of the same WAV over loopback HTTP, two to a handler that does only
+// the named storage calls and two to the service (see pairedBlocks):
 //
 //   - store: the handler uploads the audio, then inserts its row, the least any deposit must do
 //     (the row only once the audio is stored);
@@ -244,7 +245,7 @@ func BenchmarkDepositParts(b *testing.B) {
 	}
 	silent := newRig(b, "49306", false)
 	b.ResetTimer()
-	took := r.pairedBlocks(b.N, r.upload,
+	took := pairedBlocks(b.N, r.upload,
 		func(i int) time.Duration { r.nextMailbox(i); return post("store", i) },
 		func(i int) time.Duration { r.nextMailbox(i); return post("checked", i) },
 		func(i int) time.Duration { silent.nextMailbox(i); return silent.deposit() },
@@ -261,7 +262,7 @@ func BenchmarkDepositParts(b *testing.B) {
 //
 //	go test -run '^$' -bench DepositCPU -benchtime 1x ./app/internal/store/azure/
 func BenchmarkDepositCPU(b *testing.B) {
-	r := newBenchRig(b, "4930")
+	r := newBenchRig(b, "49304")
 	for n := range b.N {
 		for _, arm := range []string{"raw", "deposit"} {
 			before := processCPU(b)
