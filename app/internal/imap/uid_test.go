@@ -117,16 +117,46 @@ func TestClientFlagsArePermanent(t *testing.T) {
 
 	web := startHTTP(t, e.svc)
 	assert.Equal(t, []string{`\Answered`, `\Flagged`}, web.message(m.ID).Flags, "HTTP sees the flags")
+	code, body := web.do("PATCH", "/v1/mailboxes/"+testNumber+"/messages/"+m.ID, []byte(`{"flags":{"\\Draft":true}}`), false,
+		map[string]string{"Content-Type": "application/json"})
+	require.Equal(t, 200, code, string(body))
+	assert.Equal(t, []string{"* 1 FETCH (UID " + uid + ` FLAGS (\Answered \Flagged \Draft))`, "h OK NOOP completed"}, rc.cmd("h", "NOOP"))
+	code, body = web.do("PATCH", "/v1/mailboxes/"+testNumber+"/messages/"+m.ID, []byte(`{"flags":{"\\Draft":false,"$Junk":true}}`), false,
+		map[string]string{"Content-Type": "application/json"})
+	assert.Equal(t, 400, code, "only the kept flags: %s", body)
 
 	rc2 := dialRaw(t, e.addr)
 	rc2.login()
 	rc2.cmd("s", "SELECT INBOX")
-	assert.Equal(t, []string{`* 1 FETCH (FLAGS (\Answered \Flagged))`, "g OK FETCH completed"}, rc2.cmd("g", "FETCH 1 FLAGS"))
-	assert.Equal(t, []string{`* 1 FETCH (FLAGS (\Answered))`, "g OK STORE completed"}, rc2.cmd("g", `STORE 1 -FLAGS (\Flagged)`))
+	assert.Equal(t, []string{`* 1 FETCH (FLAGS (\Answered \Flagged \Draft))`, "g OK FETCH completed"}, rc2.cmd("g", "FETCH 1 FLAGS"))
+	assert.Equal(t, []string{`* 1 FETCH (FLAGS (\Answered))`, "g OK STORE completed"}, rc2.cmd("g", `STORE 1 -FLAGS (\Flagged \Draft)`))
 	// The first session learns of the change on NOOP.
 	assert.Equal(t, []string{"* 1 FETCH (UID " + uid + ` FLAGS (\Answered))`, "n OK NOOP completed"}, rc.cmd("n", "NOOP"))
 	got, err := e.svc.Message(context.Background(), testNumber, m.ID)
 	require.NoError(t, err)
 	assert.Equal(t, []string{`\Answered`}, got.Flags)
 	assert.False(t, got.Heard, "client flags leave heard alone")
+}
+
+// RFC 3501 6.4.5: any non-PEEK BODY[section] fetch sets \Seen, the audio part's included. VVM
+// clients fetch with BODY.PEEK and STORE \Seen when the subscriber plays the message.
+func TestBodySectionFetchMarksHeard(t *testing.T) {
+	t.Parallel()
+	e := startEnv(t, Config{})
+	voicemailtest.Provision(t, e.svc, testNumber, testPIN)
+	m := voicemailtest.Deposit(t, e.svc, testNumber, "+15551110001", time.Second)
+	rc := dialRaw(t, e.addr)
+	rc.login()
+	rc.cmd("s", "SELECT INBOX")
+	heard := func() bool {
+		got, err := e.svc.Message(context.Background(), testNumber, m.ID)
+		require.NoError(t, err)
+		return got.Heard
+	}
+	peek := rc.cmd("p", "FETCH 1 (BODY.PEEK[2])")
+	assert.NotContains(t, strings.Join(peek, "\n"), `\Seen`)
+	assert.False(t, heard(), "BODY.PEEK[2] leaves it unheard")
+	body := rc.cmd("b", "FETCH 1 (BODY[2])")
+	assert.Contains(t, body[len(body)-2], `FLAGS (\Seen))`, "the new flag is sent with the data")
+	assert.True(t, heard(), "BODY[2] marks it heard")
 }
