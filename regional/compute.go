@@ -6,6 +6,7 @@ import (
 	resources "github.com/pulumi/pulumi-azure-native-sdk/resources/v2/v20220901"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/voicemail-platform/voicemail/contract"
 	"github.com/voicemail-platform/voicemail/internal/arm"
 	"github.com/voicemail-platform/voicemail/internal/topology"
 )
@@ -37,13 +38,13 @@ func (r *Regional) functions(ctx *pulumi.Context, t topology.Topology, reg topol
 		{pulumi.String("AzureWebJobsStorage__accountName"), pulumi.String(reg.Names.QueueAccount)},
 		{pulumi.String("APPLICATIONINSIGHTS_CONNECTION_STRING"), r.AppInsightsConnStr},
 		{pulumi.String("APPLICATIONINSIGHTS_AUTHENTICATION_STRING"), pulumi.String("Authorization=AAD")},
-		{pulumi.String("VOICEMAIL_MANAGER_REGION"), pulumi.String(reg.Name)},
-		{pulumi.String("VOICEMAIL_MANAGER_STAMPS"), pulumi.String(stamps)},
-		{pulumi.String("VOICEMAIL_MANAGER_STATE_CONTAINER_URL"), pulumi.Sprintf("%s%s", r.BlobEndpoint, topology.StateContainer)},
-		{pulumi.String("VOICEMAIL_MANAGER_HEALTH_PATH"), pulumi.String(topology.HealthPath)},
+		{pulumi.String(contract.EnvManagerRegion.Name), pulumi.String(reg.Name)},
+		{pulumi.String(contract.EnvManagerStamps.Name), pulumi.String(stamps)},
+		{pulumi.String(contract.EnvManagerContainerURL.Name), pulumi.Sprintf("%s%s", r.BlobEndpoint, contract.StateContainer)},
+		{pulumi.String(contract.EnvManagerHealthPath.Name), pulumi.String(contract.StampHealthPath)},
 		// A Key Vault reference: the platform resolves it with the app's identity, so the
 		// operator API works without the token ever entering config or state.
-		{pulumi.String("VOICEMAIL_MANAGER_OPERATOR_TOKEN"), pulumi.Sprintf("@Microsoft.KeyVault(SecretUri=%ssecrets/%s/)", r.KeyVaultURI, topology.OperatorTokenSecret)},
+		{pulumi.String(contract.EnvManagerOperatorToken.Name), pulumi.Sprintf("@Microsoft.KeyVault(SecretUri=%ssecrets/%s/)", r.KeyVaultURI, contract.OperatorTokenSecret)},
 	}
 	r.ManagerPackageURL = pulumi.String("").ToStringOutput()
 	if pkg := t.Config.Functions.Package; pkg != "" {

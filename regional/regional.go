@@ -4,7 +4,6 @@
 package regional
 
 import (
-	"encoding/json"
 	"fmt"
 
 	registry "github.com/pulumi/pulumi-azure-native-sdk/containerregistry/v2/v20221201"
@@ -14,6 +13,7 @@ import (
 	resources "github.com/pulumi/pulumi-azure-native-sdk/resources/v2/v20220901"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/voicemail-platform/voicemail/contract"
 	"github.com/voicemail-platform/voicemail/global"
 	"github.com/voicemail-platform/voicemail/internal/arm"
 	"github.com/voicemail-platform/voicemail/internal/topology"
@@ -193,27 +193,18 @@ func (r *Regional) network(ctx *pulumi.Context, reg topology.Region, rg *resourc
 	return &vnet, &subnet, nil
 }
 
-// managerStamp is one entry of the management service's stamp list (VOICEMAIL_MANAGER_STAMPS).
-type managerStamp struct {
-	ID        string `json:"id"`
-	URL       string `json:"url"`
-	StateBlob string `json:"stateBlob"`
-	Drained   bool   `json:"drained,omitempty"`
-}
-
 // ManagerStamps renders the region's stamps as the management service expects them.
 func ManagerStamps(t topology.Topology, region string) (string, error) {
-	var list []managerStamp
+	var list []contract.ManagerStamp
 	scheme := "http"
 	if t.Monitor.Protocol == "HTTPS" {
 		scheme = "https"
 	}
 	for _, s := range t.StampsIn(region) {
-		list = append(list, managerStamp{
+		list = append(list, contract.ManagerStamp{
 			ID: s.ID, URL: fmt.Sprintf("%s://%s:%d", scheme, s.FQDN, t.Monitor.Port),
 			StateBlob: s.StateBlob, Drained: s.Drained,
 		})
 	}
-	b, err := json.Marshal(list)
-	return string(b), err
+	return contract.StampsJSON(list)
 }

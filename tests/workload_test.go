@@ -23,6 +23,7 @@ import (
 
 	"github.com/voicemail-platform/voicemail/app/deploy"
 	"github.com/voicemail-platform/voicemail/app/deploy/deploytest"
+	"github.com/voicemail-platform/voicemail/contract"
 	"github.com/voicemail-platform/voicemail/internal/config"
 	"github.com/voicemail-platform/voicemail/internal/stack"
 	"github.com/voicemail-platform/voicemail/internal/topology"
@@ -275,7 +276,7 @@ func TestWorkloadWiring(t *testing.T) {
 				assert.Equal(t, "true", job.Spec.Template.Labels["azure.workload.identity/use"])
 				assert.Equal(t, c.Image, jc.Image)
 				assert.Regexp(t, `@sha256:[0-9a-f]{64}$`, jc.Image)
-				assert.Equal(t, []string{deploy.StateInitArg}, jc.Args)
+				assert.Equal(t, []string{contract.InitStateArg}, jc.Args)
 				require.Len(t, jc.EnvFrom, 1)
 				assert.Equal(t, cm.Name, jc.EnvFrom[0].ConfigMapRef.Name)
 				assert.Equal(t, pod.SecurityContext, jp.SecurityContext)

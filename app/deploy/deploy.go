@@ -24,7 +24,7 @@ import (
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
-	"github.com/voicemail-platform/voicemail/internal/topology"
+	"github.com/voicemail-platform/voicemail/contract"
 )
 
 // Type is the component's Pulumi type token.
@@ -40,13 +40,6 @@ const (
 	ServiceIMAPPort = 143
 )
 
-// Probe paths. The tests check them against the routes the service really serves.
-const (
-	StampHealthPath = "/health/stamp"
-	LivenessPath    = "/health/liveness"
-	ReadinessPath   = "/health/ready"
-)
-
 // Pod timing. Kubernetes counts terminationGracePeriodSeconds from the start of preStop: the
 // preStop delay (the load balancer and endpoints stop sending new work), then the service's
 // own shutdown grace, which must cover the longest deposit (a SIP recording of the longest
@@ -59,15 +52,9 @@ const (
 	TerminationGraceSecond = PreStopSeconds + ShutdownGraceSeconds + 5
 )
 
-// The state-init Job's name (also its pods' app.kubernetes.io/name) and the binary's mode.
-const (
-	StateInitName = "state-init"
-	StateInitArg  = "init-state"
-)
-
-// OperatorTokenSecret is the Key Vault secret (and synced Kubernetes Secret key) holding the
-// operator bearer token; operators create it (README, Operating stamps).
-const OperatorTokenSecret = topology.OperatorTokenSecret
+// StateInitName is the state-init Job's name (also its pods' app.kubernetes.io/name); the Job
+// runs the binary in its contract.InitStateArg mode.
+const StateInitName = "state-init"
 
 // Names of the Key Vault plumbing in the namespace.
 const (
@@ -84,8 +71,8 @@ type Args struct {
 	Zone    string
 	Version string
 
-	// Names in the cluster; empty takes DefaultNamespace / DefaultServiceAccount. They must
-	// equal the subject of the app identity's federated credential.
+	// Names in the cluster; empty takes contract.Namespace / contract.ServiceAccount. They
+	// must equal the subject of the app identity's federated credential.
 	Namespace      string
 	ServiceAccount string
 
@@ -99,10 +86,10 @@ type Args struct {
 	AppClientID pulumi.StringInput
 	TenantID    pulumi.StringPtrInput // optional; the webhook defaults to the cluster's tenant
 
-	// KeyVaultName (optional) is the regional Key Vault holding OperatorTokenSecret. When
-	// set, a SecretProviderClass (AKS Key Vault secrets provider, read with the workload
-	// identity) syncs it into the Secret the pods read VOICEMAIL_OPERATOR_TOKEN from; the
-	// service refuses to start on Azure storage without it.
+	// KeyVaultName (optional) is the regional Key Vault holding contract.OperatorTokenSecret.
+	// When set, a SecretProviderClass (AKS Key Vault secrets provider, read with the workload
+	// identity) syncs it into the Secret the pods read the operator token from; the service
+	// refuses to start on Azure storage without it.
 	KeyVaultName pulumi.StringInput
 
 	// Image is the stack config's image, "registry/repository@sha256:<digest>". The pods pull
@@ -116,7 +103,12 @@ type Args struct {
 	PublicIPResourceGroup pulumi.StringInput
 	PublicIPAddress       pulumi.StringInput // advertised in SDP as the media address
 
-	// Service configuration (ConfigMap).
+	// Service is the stamp binary's configuration (contract.DefaultStamp when nil). The
+	// component sets what it decides itself (listen addresses matching the container ports,
+	// region, stamp, RTP ports, shutdown timing) and writes the rest as Service.Environ().
+	Service *contract.Stamp
+	// Env adds settings only known at deployment (endpoints, names of created resources),
+	// keyed by contract variable names; they override Service.
 	Env map[string]pulumi.StringInput
 
 	// Capacity.
@@ -130,8 +122,6 @@ type Args struct {
 
 // Defaults for Args.
 const (
-	DefaultNamespace         = "voicemail"
-	DefaultServiceAccount    = "voicemail"
 	DefaultKubeloginMode     = "azurecli"
 	DefaultRequestsPerSecond = 50
 	DefaultRTPPortMin        = 10000
@@ -156,10 +146,10 @@ func ImageFromRegistry(loginServer, configImage string) (string, error) {
 func (a *Args) withDefaults() Args {
 	c := *a
 	if c.Namespace == "" {
-		c.Namespace = DefaultNamespace
+		c.Namespace = contract.Namespace
 	}
 	if c.ServiceAccount == "" {
-		c.ServiceAccount = DefaultServiceAccount
+		c.ServiceAccount = contract.ServiceAccount
 	}
 	if c.KubeloginMode == "" {
 		c.KubeloginMode = DefaultKubeloginMode
@@ -172,6 +162,10 @@ func (a *Args) withDefaults() Args {
 	}
 	if c.MaxReplicas == 0 {
 		c.MaxReplicas = 3 * c.Replicas
+	}
+	if c.Service == nil {
+		d := contract.DefaultStamp()
+		c.Service = &d
 	}
 	return c
 }
@@ -305,16 +299,9 @@ func NewWorkload(ctx *pulumi.Context, name string, in *Args, opts ...pulumi.Reso
 		return nil, err
 	}
 
-	cmData := pulumi.StringMap{}
-	for k, v := range args.Env {
-		cmData[k] = v
-	}
-	for k, v := range runtimeEnv(args) {
-		cmData[k] = v
-	}
 	cm, err := register(ctx, "v1", "ConfigMap", name+"-config", obj{
 		"metadata": meta("voicemail-config"),
-		"data":     cmData,
+		"data":     configMapData(args),
 	}, inNS...)
 	if err != nil {
 		return nil, err
@@ -330,13 +317,13 @@ func NewWorkload(ctx *pulumi.Context, name string, in *Args, opts ...pulumi.Reso
 					"clientID":       args.AppClientID,
 					"keyvaultName":   args.KeyVaultName,
 					"tenantId":       args.TenantID.ToStringPtrOutput().Elem(),
-					"objects":        pulumi.String("array:\n  - |\n    objectName: " + OperatorTokenSecret + "\n    objectType: secret\n"),
+					"objects":        pulumi.String("array:\n  - |\n    objectName: " + contract.OperatorTokenSecret + "\n    objectType: secret\n"),
 				},
 				"secretObjects": list{obj{
 					"secretName": pulumi.String(syncedSecret),
 					"type":       pulumi.String("Opaque"),
 					"data": list{obj{
-						"objectName": pulumi.String(OperatorTokenSecret), "key": pulumi.String(OperatorTokenSecret),
+						"objectName": pulumi.String(contract.OperatorTokenSecret), "key": pulumi.String(contract.OperatorTokenSecret),
 					}},
 				}},
 			},
@@ -500,3 +487,6 @@ func merge(a, b pulumi.StringMap) pulumi.StringMap {
 	}
 	return out
 }
+
+// WorkloadName is the logical name of a stamp's workload component.
+func WorkloadName(stampID string) string { return strings.TrimSuffix(stampID, "-") + "-app" }

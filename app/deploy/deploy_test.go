@@ -15,6 +15,7 @@ import (
 
 	"github.com/voicemail-platform/voicemail/app/deploy"
 	"github.com/voicemail-platform/voicemail/app/deploy/deploytest"
+	"github.com/voicemail-platform/voicemail/contract"
 )
 
 type echoMocks struct{}
@@ -41,7 +42,7 @@ func testArgs(stamp string) *deploy.Args {
 		PublicIPName:          pulumi.String("pip-" + stamp),
 		PublicIPResourceGroup: pulumi.String("rg-" + stamp),
 		PublicIPAddress:       pulumi.String("20.0.0.1"),
-		Env:                   map[string]pulumi.StringInput{"VOICEMAIL_TABLE_ENDPOINT": pulumi.String("https://cosmos.table.cosmos.azure.com")},
+		Env:                   map[string]pulumi.StringInput{contract.EnvTableEndpoint.Name: pulumi.String("https://cosmos.table.cosmos.azure.com")},
 		Replicas:              3,
 	}
 }
@@ -135,8 +136,8 @@ func TestWorkloadManifests(t *testing.T) {
 	assert.Equal(t, int64(deploy.TerminationGraceSecond), *pod.TerminationGracePeriodSeconds)
 	assert.Greater(t, *pod.TerminationGracePeriodSeconds, int64(deploy.MaxDepositSeconds+deploy.PreStopSeconds))
 	assert.Equal(t, int64(deploy.PreStopSeconds), c.Lifecycle.PreStop.Sleep.Seconds)
-	assert.Equal(t, deploy.ReadinessPath, c.ReadinessProbe.HTTPGet.Path)
-	assert.Equal(t, deploy.LivenessPath, c.LivenessProbe.HTTPGet.Path)
+	assert.Equal(t, contract.ReadinessPath, c.ReadinessProbe.HTTPGet.Path)
+	assert.Equal(t, contract.LivenessPath, c.LivenessProbe.HTTPGet.Path)
 	assert.NotNil(t, c.StartupProbe)
 	require.Len(t, pod.TopologySpreadConstraints, 1)
 	assert.Equal(t, "kubernetes.io/hostname", pod.TopologySpreadConstraints[0].TopologyKey)
@@ -285,7 +286,7 @@ func TestWorkloadOperatorTokenFromKeyVault(t *testing.T) {
 	assert.Equal(t, "kv-weu", params["keyvaultName"])
 	assert.Equal(t, "client-s1", params["clientID"])
 	assert.Equal(t, "tenant-1", params["tenantId"])
-	assert.Contains(t, params["objects"], "objectName: "+deploy.OperatorTokenSecret)
+	assert.Contains(t, params["objects"], "objectName: "+contract.OperatorTokenSecret)
 
 	obj, err := deploytest.StrictDecode("kubernetes:apps/v1:Deployment", find(t, regs, "kubernetes:apps/v1:Deployment", "s1-app-deployment").Inputs)
 	require.NoError(t, err)
@@ -293,7 +294,7 @@ func TestWorkloadOperatorTokenFromKeyVault(t *testing.T) {
 	env := pod.Containers[0].Env
 	require.Len(t, env, 1)
 	assert.Equal(t, "VOICEMAIL_OPERATOR_TOKEN", env[0].Name)
-	assert.Equal(t, deploy.OperatorTokenSecret, env[0].ValueFrom.SecretKeyRef.Key)
+	assert.Equal(t, contract.OperatorTokenSecret, env[0].ValueFrom.SecretKeyRef.Key)
 	var csi bool
 	for _, v := range pod.Volumes {
 		csi = csi || (v.CSI != nil && v.CSI.Driver == "secrets-store.csi.k8s.io")
@@ -303,12 +304,12 @@ func TestWorkloadOperatorTokenFromKeyVault(t *testing.T) {
 
 // The probe paths are the ones the service's real health handler serves.
 func TestProbePathsAreServed(t *testing.T) {
-	for _, p := range []string{deploy.ReadinessPath, deploy.LivenessPath} {
+	for _, p := range []string{contract.ReadinessPath, contract.LivenessPath} {
 		code, err := deploytest.ServedStatus(t.TempDir(), p)
 		require.NoError(t, err)
 		assert.Equal(t, 200, code, p)
 	}
-	code, err := deploytest.ServedStatus(t.TempDir(), deploy.StampHealthPath)
+	code, err := deploytest.ServedStatus(t.TempDir(), contract.StampHealthPath)
 	require.NoError(t, err)
 	assert.NotEqual(t, 404, code)
 }
@@ -334,7 +335,7 @@ func TestStateInitJob(t *testing.T) {
 	require.Len(t, js.Containers, 1)
 	jc, dc := js.Containers[0], dp.Containers[0]
 	assert.Equal(t, dc.Image, jc.Image)
-	assert.Equal(t, []string{deploy.StateInitArg}, jc.Args)
+	assert.Equal(t, []string{contract.InitStateArg}, jc.Args)
 	assert.Empty(t, jc.Command, "the image's entrypoint is the voicemail binary")
 	assert.Equal(t, dc.EnvFrom, jc.EnvFrom)
 	assert.Equal(t, dp.ServiceAccountName, js.ServiceAccountName)

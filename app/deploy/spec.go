@@ -2,8 +2,11 @@ package deploy
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/voicemail-platform/voicemail/contract"
 )
 
 // Manifests are written as plain maps in the Kubernetes API's own field names: the typed
@@ -17,22 +20,28 @@ type (
 // runAsUser is distroless' "nonroot" user.
 const runAsUser = 65532
 
-// runtimeEnv is the part of the ConfigMap the component itself decides: listen addresses
-// that match the container ports, the stamp's identity, and the media settings that match
-// the Service.
-func runtimeEnv(a Args) pulumi.StringMap {
-	return pulumi.StringMap{
-		"VOICEMAIL_HTTP_ADDR":      pulumi.Sprintf(":%d", HTTPPort),
-		"VOICEMAIL_SIP_ADDR":       pulumi.Sprintf(":%d", SIPPort),
-		"VOICEMAIL_IMAP_ADDR":      pulumi.Sprintf(":%d", IMAPPort),
-		"VOICEMAIL_REGION":         pulumi.String(a.Region),
-		"VOICEMAIL_STAMP":          pulumi.String(a.Stamp),
-		"VOICEMAIL_SIP_MEDIA_IP":   a.PublicIPAddress,
-		"VOICEMAIL_SIP_RTP_PORTS":  pulumi.Sprintf("%d-%d", a.RTPPortMin, a.RTPPortMax),
-		"VOICEMAIL_SIP_MAX_CALLS":  pulumi.Sprintf("%d", rtpPortCount(a)),
-		"VOICEMAIL_SHUTDOWN_GRACE": pulumi.Sprintf("%ds", ShutdownGraceSeconds),
-		"VOICEMAIL_SHUTDOWN_DELAY": pulumi.String("0s"), // preStop already waited
+// configMapData is the ConfigMap: the service configuration with the parts the component
+// decides itself (listen addresses that match the container ports, the stamp's identity, the
+// media settings that match the Service, shutdown timing that matches the pod's), then Env.
+func configMapData(a Args) pulumi.StringMap {
+	svc := *a.Service
+	svc.HTTPAddr = fmt.Sprintf(":%d", HTTPPort)
+	svc.SIPAddr = fmt.Sprintf(":%d", SIPPort)
+	svc.IMAPAddr = fmt.Sprintf(":%d", IMAPPort)
+	svc.Region, svc.Stamp = a.Region, a.Stamp
+	svc.SIP.RTPPortMin, svc.SIP.RTPPortMax = a.RTPPortMin, a.RTPPortMax
+	svc.SIP.MaxCalls = rtpPortCount(a)
+	svc.ShutdownGrace = ShutdownGraceSeconds * time.Second
+	svc.ShutdownDelay = 0 // preStop already waited
+	data := pulumi.StringMap{}
+	for k, v := range svc.EnvironMap() {
+		data[k] = pulumi.String(v)
 	}
+	data[contract.EnvSIPMediaIP.Name] = a.PublicIPAddress
+	for k, v := range a.Env {
+		data[k] = v
+	}
+	return data
 }
 
 // rtpPortCount is how many calls a pod can carry: one even port each.
@@ -99,9 +108,9 @@ func deploymentSpec(a Args, image, configMap, serviceAccount pulumi.StringInput)
 		},
 		// Ready means the process can take work; the stamp's dependencies are judged by
 		// Traffic Manager on /health/stamp, not per pod.
-		"readinessProbe": httpProbe(ReadinessPath, 5, 2, 3),
-		"livenessProbe":  httpProbe(LivenessPath, 10, 2, 3),
-		"startupProbe":   httpProbe(LivenessPath, 2, 2, 30),
+		"readinessProbe": httpProbe(contract.ReadinessPath, 5, 2, 3),
+		"livenessProbe":  httpProbe(contract.LivenessPath, 10, 2, 3),
+		"startupProbe":   httpProbe(contract.LivenessPath, 2, 2, 30),
 		"lifecycle": obj{
 			"preStop": obj{"sleep": obj{"seconds": pulumi.Int(PreStopSeconds)}},
 		},
@@ -114,8 +123,8 @@ func deploymentSpec(a Args, image, configMap, serviceAccount pulumi.StringInput)
 			"driver": pulumi.String("secrets-store.csi.k8s.io"), "readOnly": pulumi.Bool(true),
 			"volumeAttributes": pulumi.StringMap{"secretProviderClass": pulumi.String(secretProviderClass)},
 		}})
-		container["env"] = list{obj{"name": pulumi.String("VOICEMAIL_OPERATOR_TOKEN"), "valueFrom": obj{
-			"secretKeyRef": obj{"name": pulumi.String(syncedSecret), "key": pulumi.String(OperatorTokenSecret)},
+		container["env"] = list{obj{"name": pulumi.String(contract.EnvOperatorToken.Name), "valueFrom": obj{
+			"secretKeyRef": obj{"name": pulumi.String(syncedSecret), "key": pulumi.String(contract.OperatorTokenSecret)},
 		}}}
 	}
 	container["volumeMounts"] = mounts
@@ -177,7 +186,7 @@ func serviceSpec(a Args) obj {
 		"ports":    servicePorts(a),
 		// Local keeps the caller's address (SIP needs it) and skips a second hop; the Azure
 		// load balancer then probes kube-proxy's health node port, so only nodes with a ready
-		// pod (readiness on ReadinessPath) receive traffic.
+		// pod (readiness on contract.ReadinessPath) receive traffic.
 		"externalTrafficPolicy": pulumi.String("Local"),
 		// A caller's SIP and RTP come from one address; affinity keeps them on one pod.
 		"sessionAffinity": pulumi.String("ClientIP"),
@@ -254,7 +263,7 @@ func stateInitSpec(a Args, image, configMap, serviceAccount pulumi.StringInput) 
 					"name":            pulumi.String(StateInitName),
 					"image":           image,
 					"imagePullPolicy": pulumi.String("IfNotPresent"),
-					"args":            pulumi.StringArray{pulumi.String(StateInitArg)},
+					"args":            pulumi.StringArray{pulumi.String(contract.InitStateArg)},
 					"envFrom":         envFromConfigMap(configMap),
 					"resources": obj{
 						"requests": pulumi.StringMap{"cpu": pulumi.String("50m"), "memory": pulumi.String("64Mi")},

@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/voicemail-platform/voicemail/contract"
 )
 
 // Stamp is one backend the gateway may route to.
@@ -56,7 +58,7 @@ func (s SRV) Stamps(ctx context.Context) ([]Stamp, error) {
 	}
 	path := s.HealthPath
 	if path == "" {
-		path = "/health/stamp"
+		path = contract.StampHealthPath
 	}
 	_, recs, err := r.LookupSRV(ctx, "sip", "udp", s.Domain)
 	if err != nil {

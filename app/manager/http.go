@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+
+	"github.com/voicemail-platform/voicemail/contract"
 )
 
 // Routes served by Handler. TimerPath is where the Functions host delivers the timer
@@ -88,7 +90,7 @@ func (h *Handler) timer(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) auth(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if h.OperatorToken == "" {
-			writeErr(w, http.StatusServiceUnavailable, "operator_api_off", "no operator token is configured ("+EnvOperatorToken+")")
+			writeErr(w, http.StatusServiceUnavailable, "operator_api_off", "no operator token is configured ("+contract.EnvManagerOperatorToken.Name+")")
 			return
 		}
 		tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")

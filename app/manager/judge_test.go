@@ -33,57 +33,6 @@ func TestJudge(t *testing.T) {
 	}
 }
 
-func TestFromEnv(t *testing.T) {
-	base := map[string]string{
-		EnvRegion:           "westeurope",
-		EnvStamps:           `[{"id":"a","url":"http://a","stateBlob":"stamps/a"}]`,
-		EnvConnectionString: "UseDevelopmentStorage=true",
-		EnvContainer:        "state",
-		EnvOperatorToken:    "0123456789abcdef",
-	}
-	env := func(over map[string]string) func(string) string {
-		return func(k string) string {
-			if v, ok := over[k]; ok {
-				return v
-			}
-			return base[k]
-		}
-	}
-	c, err := FromEnv(env(nil), "/health/stamp", "state")
-	require.NoError(t, err)
-	assert.Equal(t, "manager/westeurope.json", c.StateBlob)
-	assert.Equal(t, "/health/stamp", c.HealthPath)
-
-	c, err = FromEnv(env(map[string]string{EnvFunctionsPort: "7777", EnvFailThreshold: "5", EnvInterval: "2s"}), "/h", "s")
-	require.NoError(t, err)
-	assert.Equal(t, ":7777", c.Addr)
-	assert.Equal(t, 5, c.FailThreshold)
-
-	bad := []struct{ key, val string }{
-		{EnvRegion, ""},
-		{EnvStamps, ""},
-		{EnvStamps, `[{"id":"a","url":"http://a","stateBlob":"x","extra":1}]`},
-		{EnvStamps, `[{"id":"a","url":"http://a","stateBlob":"x"},{"id":"a","url":"http://b","stateBlob":"y"}]`},
-		{EnvStamps, `[{"id":"a","url":"","stateBlob":"x"}]`},
-		{EnvConnectionString, ""},
-		{EnvOperatorToken, "short"}, // set but too short
-		{EnvFailThreshold, "zero"},
-		{EnvProbeTimeout, "5 parsecs"},
-		{EnvFunctionsPort, "http"},
-	}
-	for _, b := range bad {
-		t.Run(b.key+"="+b.val, func(t *testing.T) {
-			_, err := FromEnv(env(map[string]string{b.key: b.val}), "/h", "s")
-			require.Error(t, err)
-			name := b.key
-			if b.key == EnvConnectionString {
-				name = EnvContainerURL // the error names both alternatives
-			}
-			assert.True(t, strings.Contains(err.Error(), name), err.Error())
-		})
-	}
-}
-
 func TestOperatorAPIOffWithoutToken(t *testing.T) {
 	srv := httptest.NewServer(&Handler{})
 	defer srv.Close()

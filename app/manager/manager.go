@@ -18,19 +18,12 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/voicemail-platform/voicemail/contract"
 )
 
-// Stamp is one stamp the manager looks after.
-type Stamp struct {
-	ID string `json:"id"`
-	// URL is the stamp's base URL (scheme and host, e.g. http://vm-dev-weu-1.westeurope.cloudapp.azure.com).
-	URL string `json:"url"`
-	// StateBlob is the name of the stamp's state blob in the state container.
-	StateBlob string `json:"stateBlob"`
-	// Drained is the stack config's drained flag: the stamp is on its way out and the manager
-	// keeps it drained like an operator drain, whatever its health.
-	Drained bool `json:"drained,omitempty"`
-}
+// Stamp is one stamp the manager looks after, as the program lists it.
+type Stamp = contract.ManagerStamp
 
 // Config sets the rules. Zero values take the defaults.
 type Config struct {
@@ -46,26 +39,18 @@ type Config struct {
 	ProbeTimeout time.Duration
 }
 
-// Defaults for Config.
-const (
-	DefaultFailThreshold    = 3
-	DefaultRecoverThreshold = 3
-	DefaultHistoryLen       = 30
-	DefaultProbeTimeout     = 5 * time.Second
-)
-
 func (c Config) withDefaults() Config {
 	if c.FailThreshold <= 0 {
-		c.FailThreshold = DefaultFailThreshold
+		c.FailThreshold = contract.DefaultFailThreshold
 	}
 	if c.RecoverThreshold <= 0 {
-		c.RecoverThreshold = DefaultRecoverThreshold
+		c.RecoverThreshold = contract.DefaultRecoverThreshold
 	}
 	if c.HistoryLen <= 0 {
-		c.HistoryLen = DefaultHistoryLen
+		c.HistoryLen = contract.DefaultHistoryLen
 	}
 	if c.ProbeTimeout <= 0 {
-		c.ProbeTimeout = DefaultProbeTimeout
+		c.ProbeTimeout = contract.DefaultProbeTimeout
 	}
 	return c
 }
@@ -75,26 +60,8 @@ func (c Config) Validate() error {
 	if c.Region == "" {
 		return errors.New("manager config: region is empty")
 	}
-	if len(c.Stamps) == 0 {
-		return errors.New("manager config: stamps is empty")
-	}
-	seen := map[string]bool{}
-	blobs := map[string]bool{}
-	for i, s := range c.Stamps {
-		switch {
-		case s.ID == "":
-			return fmt.Errorf("manager config: stamps[%d].id is empty", i)
-		case s.URL == "":
-			return fmt.Errorf("manager config: stamps[%d].url is empty (stamp %s)", i, s.ID)
-		case s.StateBlob == "":
-			return fmt.Errorf("manager config: stamps[%d].stateBlob is empty (stamp %s)", i, s.ID)
-		case seen[s.ID]:
-			return fmt.Errorf("manager config: stamps[%d].id %q is listed twice", i, s.ID)
-		case blobs[s.StateBlob]:
-			return fmt.Errorf("manager config: stamps[%d].stateBlob %q is used by two stamps", i, s.StateBlob)
-		}
-		seen[s.ID] = true
-		blobs[s.StateBlob] = true
+	if err := contract.ValidateManagerStamps(c.Stamps); err != nil {
+		return err
 	}
 	if c.FailThreshold < 0 || c.RecoverThreshold < 0 {
 		return errors.New("manager config: thresholds must be positive")

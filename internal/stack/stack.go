@@ -9,7 +9,6 @@ import (
 	azurenative "github.com/pulumi/pulumi-azure-native-sdk/v2"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
-	appdeploy "github.com/voicemail-platform/voicemail/app/deploy"
 	"github.com/voicemail-platform/voicemail/global"
 	"github.com/voicemail-platform/voicemail/internal/availability"
 	"github.com/voicemail-platform/voicemail/internal/config"
@@ -82,8 +81,8 @@ func Deploy(ctx *pulumi.Context) (*Deployment, error) {
 			return nil, fmt.Errorf("stamp %s: %w", s.ID, err)
 		}
 		d.Stamps = append(d.Stamps, st)
-		// The voicemail workload in the stamp's cluster (issue 4).
-		if _, err := appdeploy.ForStamp(ctx, topo, d.Global, st); err != nil {
+		// The voicemail workload in the stamp's cluster.
+		if _, err := workloadForStamp(ctx, topo, d.Global, st); err != nil {
 			return nil, fmt.Errorf("stamp %s workload: %w", s.ID, err)
 		}
 	}

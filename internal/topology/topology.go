@@ -9,33 +9,32 @@ import (
 	"sort"
 	"time"
 
+	"github.com/voicemail-platform/voicemail/contract"
 	"github.com/voicemail-platform/voicemail/internal/config"
 	"github.com/voicemail-platform/voicemail/internal/naming"
 )
 
-// Names the app and the program must agree on; issue 4's deploy component reuses them.
+// Names of the plan. Those the binaries must spell the same come from package contract.
 const (
 	Project = "voicemail"
 	// AppNamespace and AppServiceAccount are the Kubernetes namespace and service account
 	// the app runs as; the workload identity's federated credential trusts exactly them.
-	AppNamespace      = "voicemail"
-	AppServiceAccount = "voicemail"
+	AppNamespace      = contract.Namespace
+	AppServiceAccount = contract.ServiceAccount
 	// WorkloadIdentityAudience is the token audience of AKS workload identity.
 	WorkloadIdentityAudience = "api://AzureADTokenExchange"
 	// FederatedCredentialName names the credential on each stamp's app identity.
 	FederatedCredentialName = "voicemail-aks"
 
-	HealthPath   = "/health/stamp"
-	LivenessPath = "/health/liveness"
+	HealthPath   = contract.StampHealthPath
+	LivenessPath = contract.LivenessPath
 
-	// OperatorTokenSecret is the regional Key Vault secret holding the operator token, read by
-	// the stamps (CSI driver) and the management service (Key Vault reference).
-	OperatorTokenSecret = "operator-token"
+	OperatorTokenSecret = contract.OperatorTokenSecret
 
-	AudioContainer    = "audio"
-	StateContainer    = "state"
-	DepositQueue      = "deposits"
-	NotificationQueue = "notifications"
+	AudioContainer    = contract.AudioContainer
+	StateContainer    = contract.StateContainer
+	DepositQueue      = contract.DepositQueue
+	NotificationQueue = contract.NotificationQueue
 
 	SystemPool = "system"
 	UserPool   = "user"
@@ -52,9 +51,8 @@ func FederatedSubject() string {
 	return "system:serviceaccount:" + AppNamespace + ":" + AppServiceAccount
 }
 
-// ServiceTable is the table the voicemail service keeps its CRDT rows in (its
-// VOICEMAIL_TABLE default, app/internal/appconfig).
-const ServiceTable = "voicemail"
+// ServiceTable is the table the voicemail service keeps its CRDT rows in.
+const ServiceTable = contract.ServiceTable
 
 // Tables are the Cosmos DB tables the program creates: the service's table plus the
 // per-entity tables of the original plan.

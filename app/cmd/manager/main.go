@@ -13,9 +13,9 @@
 // at a time (the host's blob lease), and the manager's state is a blob written with ETag
 // preconditions, so a scale-out or restart never loses or duplicates a decision.
 //
-// Outside Functions (local runs), set VOICEMAIL_MANAGER_INTERVAL to tick by itself.
+// Outside Functions (local runs), set an interval (contract.EnvManagerInterval) to tick by itself.
 // "manager package -o manager.zip" writes the run-from-package zip (package.go).
-// Configuration: environment variables, see package manager (Env*).
+// Configuration: environment variables, see contract.LoadManager.
 package main
 
 import (
@@ -33,6 +33,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/voicemail-platform/voicemail/app/manager"
+	"github.com/voicemail-platform/voicemail/contract"
 )
 
 func main() {
@@ -57,7 +58,7 @@ func main() {
 // run serves until ctx ends; getenv is os.Getenv (tests pass their own, so they can run in
 // parallel).
 func run(ctx context.Context, log *slog.Logger, getenv func(string) string) error {
-	cfg, err := manager.FromEnv(getenv, healthPath, stateComponent)
+	cfg, err := contract.LoadManager(getenv)
 	if err != nil {
 		return err
 	}
@@ -83,7 +84,11 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string) erro
 		Path:           cfg.HealthPath,
 		StateComponent: cfg.StateComponent,
 	}
-	m, err := manager.New(cfg.Config, store, store, prober, nil, log)
+	rules := manager.Config{
+		Region: cfg.Region, Stamps: cfg.Stamps, FailThreshold: cfg.FailThreshold,
+		RecoverThreshold: cfg.RecoverThreshold, HistoryLen: cfg.HistoryLen, ProbeTimeout: cfg.ProbeTimeout,
+	}
+	m, err := manager.New(rules, store, store, prober, nil, log)
 	if err != nil {
 		return err
 	}

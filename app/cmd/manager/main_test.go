@@ -19,6 +19,7 @@ import (
 
 	"github.com/voicemail-platform/voicemail/app/local/azurite"
 	"github.com/voicemail-platform/voicemail/app/manager"
+	"github.com/voicemail-platform/voicemail/contract"
 )
 
 // The files shipped in the Functions zip agree with the handler: the timer function's folder
@@ -85,13 +86,13 @@ func TestRunAsCustomHandler(t *testing.T) {
 	l.Close()
 	const token = "manager-operator-token-0123"
 	env := map[string]string{
-		manager.EnvFunctionsPort:    fmt.Sprint(port),
-		manager.EnvRegion:           "eastus2",
-		manager.EnvStamps:           `[{"id":"eastus2-z1-v1","url":"http://127.0.0.1:1","stateBlob":"eastus2-z1-v1"}]`,
-		manager.EnvConnectionString: az.ConnectionString(),
-		manager.EnvContainer:        "state",
-		manager.EnvOperatorToken:    token,
-		manager.EnvProbeTimeout:     "500ms",
+		contract.EnvFunctionsPort.Name:           fmt.Sprint(port),
+		contract.EnvManagerRegion.Name:           "eastus2",
+		contract.EnvManagerStamps.Name:           `[{"id":"eastus2-z1-v1","url":"http://127.0.0.1:1","stateBlob":"eastus2-z1-v1"}]`,
+		contract.EnvManagerConnectionString.Name: az.ConnectionString(),
+		contract.EnvManagerContainer.Name:        "state",
+		contract.EnvManagerOperatorToken.Name:    token,
+		contract.EnvManagerProbeTimeout.Name:     "500ms",
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -139,5 +140,5 @@ func TestRunRejectsBadConfig(t *testing.T) {
 	t.Parallel()
 	err := run(context.Background(), slog.New(slog.DiscardHandler), func(string) string { return "" })
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), manager.EnvRegion)
+	assert.Contains(t, err.Error(), contract.EnvManagerRegion.Name)
 }

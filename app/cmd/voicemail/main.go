@@ -1,6 +1,6 @@
 // Command voicemail is one stamp's voicemail process: HTTP API, health and metrics (and SIP and
-// IMAP when configured). Configuration comes from VOICEMAIL_* environment variables; with no
-// Azure storage configured it runs on the embedded store in VOICEMAIL_DATA_DIR.
+// IMAP when configured). Its configuration is the stamp contract (contract.LoadStamp); with no
+// Azure storage configured it runs on the embedded store in its data directory.
 package main
 
 import (
@@ -13,16 +13,16 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/voicemail-platform/voicemail/app/internal/appconfig"
 	"github.com/voicemail-platform/voicemail/app/internal/server"
+	"github.com/voicemail-platform/voicemail/contract"
 )
 
 func main() {
 	switch {
-	case len(os.Args) == 2 && os.Args[1] == "init-state":
+	case len(os.Args) == 2 && os.Args[1] == contract.InitStateArg:
 		os.Exit(initState())
 	case len(os.Args) > 1:
-		fmt.Fprintf(os.Stderr, "usage: voicemail [init-state]\n  unknown arguments %q\n", os.Args[1:])
+		fmt.Fprintf(os.Stderr, "usage: voicemail [%s]\n  unknown arguments %q\n", contract.InitStateArg, os.Args[1:])
 		os.Exit(2)
 	}
 	os.Exit(run())
@@ -31,7 +31,7 @@ func main() {
 // initState creates the stamp's state marker if it does not exist, and exits: the workload's
 // state-init Job runs it once when the stamp is created, so the stamp starts healthy.
 func initState() int {
-	cfg, err := appconfig.LoadForInitState(os.Getenv)
+	cfg, err := contract.LoadStampForInitState(os.Getenv)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
@@ -49,18 +49,18 @@ func initState() int {
 }
 
 func run() int {
-	cfg, err := appconfig.Load(os.Getenv)
+	cfg, err := contract.LoadStamp(os.Getenv)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: cfg.LogLevel}))
-	if err := cfg.EnsureLocalToken(); err != nil {
+	if err := server.EnsureLocalToken(&cfg); err != nil {
 		log.Error("operator token", "err", err)
 		return 2
 	}
 	if cfg.OperatorTokenFile != "" {
-		log.Warn("VOICEMAIL_OPERATOR_TOKEN unset; using a generated token for this local store", "file", cfg.OperatorTokenFile)
+		log.Warn(contract.EnvOperatorToken.Name+" unset; using a generated token for this local store", "file", cfg.OperatorTokenFile)
 	}
 
 	sigCtx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
@@ -76,7 +76,7 @@ func run() int {
 	defer app.Close()
 	l, err := net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
-		log.Error("listen", "var", "VOICEMAIL_HTTP_ADDR", "err", err)
+		log.Error("listen", "var", contract.EnvHTTPAddr.Name, "err", err)
 		return 1
 	}
 

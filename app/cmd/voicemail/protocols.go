@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"sync"
 
 	"github.com/voicemail-platform/voicemail/app/internal/imap"
@@ -32,18 +31,15 @@ func startProtocols(ctx context.Context, cancel context.CancelCauseFunc, app *se
 	cfg := app.Config
 	var sipSrv *sip.Server
 	if cfg.SIPAddr != "" {
-		scfg, err := sip.ConfigFromEnv(os.Getenv)
-		if err != nil {
-			return nil, err
-		}
-		if sipSrv, err = sip.New(app.Service, scfg, log); err != nil {
+		var err error
+		if sipSrv, err = sip.New(app.Service, cfg.SIP, log); err != nil {
 			return nil, err // validation errors name their VOICEMAIL_SIP_* variable
 		}
 	}
 	var imapSrv *imap.Server
-	tlsAddr := os.Getenv(imap.EnvTLSAddr)
+	tlsAddr := cfg.IMAP.TLSAddr
 	if cfg.IMAPAddr != "" || tlsAddr != "" {
-		icfg, err := imap.ConfigFromEnv(os.Getenv)
+		icfg, err := imap.FromContract(cfg.IMAP)
 		if err != nil {
 			return nil, err
 		}

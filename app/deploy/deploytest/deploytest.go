@@ -25,11 +25,9 @@ import (
 	networkingv1 "k8s.io/api/networking/v1"
 	policyv1 "k8s.io/api/policy/v1"
 
-	"github.com/voicemail-platform/voicemail/app/internal/appconfig"
 	"github.com/voicemail-platform/voicemail/app/internal/health"
-	"github.com/voicemail-platform/voicemail/app/internal/imap"
-	"github.com/voicemail-platform/voicemail/app/internal/sip"
 	"github.com/voicemail-platform/voicemail/app/internal/store/embedded"
+	"github.com/voicemail-platform/voicemail/contract"
 )
 
 // IsCredentialsCall reports whether an invoke token asks AKS for user credentials (any API version).
@@ -311,20 +309,14 @@ func ServedStatus(dir, path string) (int, error) {
 	return resp.StatusCode, nil
 }
 
-// CheckServiceEnv runs the service's own configuration loaders (core, SIP, IMAP) over env, as
-// the pod would see it, and reports any error plus every key no loader read: a ConfigMap key
-// the service ignores is a typo or a stale name.
+// CheckServiceEnv loads env as the pod would see it with the stamp contract's loader, and
+// reports any error plus every key it did not read: a ConfigMap key the service ignores is a
+// typo or a stale name.
 func CheckServiceEnv(env map[string]string) (unread []string, err error) {
 	read := map[string]bool{}
 	getenv := func(k string) string { read[k] = true; return env[k] }
-	if _, err := appconfig.Load(getenv); err != nil {
-		return nil, fmt.Errorf("appconfig: %w", err)
-	}
-	if _, err := sip.ConfigFromEnv(getenv); err != nil {
-		return nil, fmt.Errorf("sip: %w", err)
-	}
-	if _, err := imap.ConfigFromEnv(getenv); err != nil {
-		return nil, fmt.Errorf("imap: %w", err)
+	if _, err := contract.LoadStamp(getenv); err != nil {
+		return nil, err
 	}
 	for k := range env {
 		if !read[k] {

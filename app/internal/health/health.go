@@ -1,4 +1,4 @@
-// Package health is the stamp's HealthService (design.md): GET|HEAD /health/stamp answers 200
+// Package health is the stamp's HealthService: GET|HEAD /health/stamp answers 200
 // or 503 with a JSON summary per component; checks run in parallel under an overall timeout
 // and the result is cached, with single-flight, so any number of probers (Traffic Manager, the
 // management service, the local traffic manager) cause at most one round of backend calls per
@@ -20,6 +20,7 @@ import (
 
 	"github.com/voicemail-platform/voicemail/app/internal/store"
 	"github.com/voicemail-platform/voicemail/app/internal/voicemail"
+	"github.com/voicemail-platform/voicemail/contract"
 )
 
 // Component names in the JSON summary.
@@ -27,7 +28,7 @@ const (
 	MetadataRead  = "metadata-read"
 	MetadataWrite = "metadata-write"
 	Queue         = "queue"
-	State         = "state"
+	State         = contract.StateComponent // the state blob; the manager ignores it when judging
 	Model         = "health-model"
 )
 
@@ -130,11 +131,11 @@ func (s *Service) Observe(route string, code int, latency time.Duration) {
 
 // Register adds the health routes.
 func (s *Service) Register(mux *http.ServeMux) {
-	mux.HandleFunc("/health/stamp", s.serveStamp)
-	mux.HandleFunc("/health/liveness", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc(contract.StampHealthPath, s.serveStamp)
+	mux.HandleFunc(contract.LivenessPath, func(w http.ResponseWriter, r *http.Request) {
 		writeStatus(w, r, http.StatusOK, map[string]string{"status": "alive"})
 	})
-	mux.HandleFunc("/health/ready", func(w http.ResponseWriter, r *http.Request) {
+	mux.HandleFunc(contract.ReadinessPath, func(w http.ResponseWriter, r *http.Request) {
 		if !s.ready.Load() {
 			writeStatus(w, r, http.StatusServiceUnavailable, map[string]string{"status": "shutting-down"})
 			return

@@ -4,77 +4,26 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
-	"strings"
-	"time"
+
+	"github.com/voicemail-platform/voicemail/contract"
 )
 
-// Environment variables read by ConfigFromEnv. VOICEMAIL_IMAP_ADDR (plain IMAP with STARTTLS)
-// and VOICEMAIL_IMAPS_ADDR (implicit TLS) are the listen addresses passed to Run.
-const (
-	EnvAddr           = "VOICEMAIL_IMAP_ADDR"
-	EnvTLSAddr        = "VOICEMAIL_IMAPS_ADDR"
-	EnvTLSCert        = "VOICEMAIL_IMAP_TLS_CERT"
-	EnvTLSKey         = "VOICEMAIL_IMAP_TLS_KEY"
-	EnvRequireTLS     = "VOICEMAIL_IMAP_REQUIRE_TLS"
-	EnvDomain         = "VOICEMAIL_IMAP_DOMAIN"
-	EnvLanguages      = "VOICEMAIL_IMAP_LANGUAGES"
-	EnvIdleTimeout    = "VOICEMAIL_IMAP_IDLE_TIMEOUT"
-	EnvMaxConnections = "VOICEMAIL_IMAP_MAX_CONNECTIONS"
-)
-
-// ConfigFromEnv builds a Config from VOICEMAIL_IMAP_* variables (getenv is usually os.Getenv).
-// Errors name the offending variable.
-func ConfigFromEnv(getenv func(string) string) (Config, error) {
-	var cfg Config
-	cert, key := getenv(EnvTLSCert), getenv(EnvTLSKey)
-	switch {
-	case cert != "" && key != "":
-		t, err := LoadTLS(cert, key)
+// FromContract builds a Config from the stamp contract's IMAP settings, loading the
+// certificate files. Errors name the offending variable.
+func FromContract(c contract.IMAP) (Config, error) {
+	cfg := Config{
+		RequireTLS: c.RequireTLS, Domain: c.Domain, Languages: c.Languages,
+		IdleTimeout: c.IdleTimeout, MaxConnections: c.MaxConnections,
+	}
+	if c.TLSCert != "" || c.TLSKey != "" {
+		t, err := LoadTLS(c.TLSCert, c.TLSKey)
 		if err != nil {
-			return Config{}, fmt.Errorf("%s/%s: %w", EnvTLSCert, EnvTLSKey, err)
+			return Config{}, fmt.Errorf("%s/%s: %w", contract.EnvIMAPTLSCert.Name, contract.EnvIMAPTLSKey.Name, err)
 		}
 		cfg.TLS = t
-	case cert != "" || key != "":
-		return Config{}, fmt.Errorf("%s and %s must be set together", EnvTLSCert, EnvTLSKey)
 	}
-	if v := getenv(EnvRequireTLS); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return Config{}, fmt.Errorf("%s: %q is not a boolean", EnvRequireTLS, v)
-		}
-		if b && cfg.TLS == nil {
-			return Config{}, fmt.Errorf("%s needs %s and %s", EnvRequireTLS, EnvTLSCert, EnvTLSKey)
-		}
-		cfg.RequireTLS = b
-	}
-	if v := getenv(EnvTLSAddr); v != "" && cfg.TLS == nil {
-		return Config{}, fmt.Errorf("%s needs %s and %s", EnvTLSAddr, EnvTLSCert, EnvTLSKey)
-	}
-	cfg.Domain = getenv(EnvDomain)
-	if strings.ContainsAny(cfg.Domain, " <>@\r\n") {
-		return Config{}, fmt.Errorf("%s: %q is not a domain name", EnvDomain, cfg.Domain)
-	}
-	if v := getenv(EnvLanguages); v != "" {
-		for _, l := range strings.Split(v, ",") {
-			if l = strings.TrimSpace(l); l != "" {
-				cfg.Languages = append(cfg.Languages, l)
-			}
-		}
-	}
-	if v := getenv(EnvIdleTimeout); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d < time.Minute {
-			return Config{}, fmt.Errorf("%s: %q must be a duration of at least 1m", EnvIdleTimeout, v)
-		}
-		cfg.IdleTimeout = d
-	}
-	if v := getenv(EnvMaxConnections); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 {
-			return Config{}, fmt.Errorf("%s: %q must be a positive integer", EnvMaxConnections, v)
-		}
-		cfg.MaxConnections = n
+	if (c.RequireTLS || c.TLSAddr != "") && cfg.TLS == nil {
+		return Config{}, fmt.Errorf("%s and %s are required for TLS", contract.EnvIMAPTLSCert.Name, contract.EnvIMAPTLSKey.Name)
 	}
 	return cfg, nil
 }

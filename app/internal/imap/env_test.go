@@ -11,17 +11,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/voicemail-platform/voicemail/app/internal/voicemail/voicemailtest"
+	"github.com/voicemail-platform/voicemail/contract"
 )
 
-func TestConfigFromEnv(t *testing.T) {
+func TestFromContract(t *testing.T) {
 	_, caFile := selfSigned(t)
 	keyFile := filepath.Join(filepath.Dir(caFile), "key.pem")
-	env := func(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
-
-	cfg, err := ConfigFromEnv(env(map[string]string{
-		EnvTLSCert: caFile, EnvTLSKey: keyFile, EnvRequireTLS: "true", EnvDomain: "vvm.example.com",
-		EnvLanguages: "en, de,fr", EnvIdleTimeout: "10m", EnvMaxConnections: "50", EnvTLSAddr: ":993",
-	}))
+	cfg, err := FromContract(contract.IMAP{TLSCert: caFile, TLSKey: keyFile, RequireTLS: true, Domain: "vvm.example.com",
+		Languages: []string{"en", "de", "fr"}, IdleTimeout: 10 * time.Minute, MaxConnections: 50, TLSAddr: ":993"})
 	require.NoError(t, err)
 	assert.NotNil(t, cfg.TLS)
 	assert.True(t, cfg.RequireTLS)
@@ -30,23 +27,13 @@ func TestConfigFromEnv(t *testing.T) {
 	assert.Equal(t, 10*time.Minute, cfg.IdleTimeout)
 	assert.Equal(t, 50, cfg.MaxConnections)
 
-	empty, err := ConfigFromEnv(env(nil))
+	empty, err := FromContract(contract.DefaultIMAP())
 	require.NoError(t, err)
 	assert.Nil(t, empty.TLS)
 
-	for key, kv := range map[string]map[string]string{
-		EnvTLSKey:         {EnvTLSCert: caFile},
-		EnvTLSCert:        {EnvTLSCert: "/nonexistent.pem", EnvTLSKey: keyFile},
-		EnvRequireTLS:     {EnvRequireTLS: "yes please"},
-		EnvTLSAddr:        {EnvTLSAddr: ":993"},
-		EnvDomain:         {EnvDomain: "a b"},
-		EnvIdleTimeout:    {EnvIdleTimeout: "5s"},
-		EnvMaxConnections: {EnvMaxConnections: "0"},
-	} {
-		_, err := ConfigFromEnv(env(kv))
-		require.Error(t, err, key)
-		assert.Contains(t, err.Error(), key, "the error names the variable")
-	}
+	_, err = FromContract(contract.IMAP{TLSCert: "/nonexistent.pem", TLSKey: keyFile})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), contract.EnvIMAPTLSCert.Name, "the error names the variable")
 }
 
 func TestRunServesBothListenersAndStops(t *testing.T) {

@@ -28,6 +28,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/voicemail-platform/voicemail/app/internal/voicemail"
+	"github.com/voicemail-platform/voicemail/contract"
 )
 
 // Service is the part of *voicemail.Service this package uses.
@@ -81,17 +82,18 @@ const (
 )
 
 func (c Config) withDefaults() Config {
+	d := contract.DefaultIMAP()
 	if c.Domain == "" {
-		c.Domain = "voicemail.invalid"
+		c.Domain = d.Domain
 	}
 	if c.IdleTimeout <= 0 {
-		c.IdleTimeout = 30 * time.Minute
+		c.IdleTimeout = d.IdleTimeout
 	}
 	if c.CommandTimeout <= 0 {
 		c.CommandTimeout = 30 * time.Second
 	}
 	if c.MaxConnections <= 0 {
-		c.MaxConnections = 1000
+		c.MaxConnections = d.MaxConnections
 	}
 	if c.MaxLiteral <= 0 {
 		c.MaxLiteral = 8 << 20

@@ -14,7 +14,6 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
-	"github.com/voicemail-platform/voicemail/app/internal/appconfig"
 	"github.com/voicemail-platform/voicemail/app/internal/health"
 	"github.com/voicemail-platform/voicemail/app/internal/httpapi"
 	"github.com/voicemail-platform/voicemail/app/internal/metrics"
@@ -22,11 +21,12 @@ import (
 	"github.com/voicemail-platform/voicemail/app/internal/store/azure"
 	"github.com/voicemail-platform/voicemail/app/internal/store/embedded"
 	"github.com/voicemail-platform/voicemail/app/internal/voicemail"
+	"github.com/voicemail-platform/voicemail/contract"
 )
 
 // App is one voicemail process.
 type App struct {
-	Config  appconfig.Config
+	Config  contract.Stamp
 	Log     *slog.Logger
 	Backend *store.Backend
 	Service *voicemail.Service
@@ -42,11 +42,11 @@ type App struct {
 }
 
 // OpenBackend opens the storage the configuration selects.
-func OpenBackend(ctx context.Context, cfg appconfig.Config) (*store.Backend, error) {
+func OpenBackend(ctx context.Context, cfg contract.Stamp) (*store.Backend, error) {
 	if !cfg.Azure() {
 		b, err := embedded.Open(cfg.DataDir, embedded.Options{StateFile: cfg.StateBlob})
 		if err != nil {
-			return nil, fmt.Errorf("VOICEMAIL_DATA_DIR: %w", err)
+			return nil, fmt.Errorf("%s: %w", contract.EnvDataDir.Name, err)
 		}
 		return b, nil
 	}
@@ -76,7 +76,7 @@ func OpenBackend(ctx context.Context, cfg appconfig.Config) (*store.Backend, err
 }
 
 // New builds the process and starts the queue drainer.
-func New(ctx context.Context, cfg appconfig.Config, log *slog.Logger) (*App, error) {
+func New(ctx context.Context, cfg contract.Stamp, log *slog.Logger) (*App, error) {
 	b, err := OpenBackend(ctx, cfg)
 	if err != nil {
 		return nil, err

@@ -19,6 +19,7 @@ import (
 
 	"github.com/voicemail-platform/voicemail/app/internal/prompts"
 	"github.com/voicemail-platform/voicemail/app/internal/voicemail"
+	"github.com/voicemail-platform/voicemail/contract"
 )
 
 const allow = "INVITE, ACK, BYE, CANCEL, OPTIONS, SUBSCRIBE, NOTIFY, INFO"
@@ -58,8 +59,8 @@ type Server struct {
 
 // New builds a server; nothing listens until Serve.
 func New(svc Service, cfg Config, logger *slog.Logger) (*Server, error) {
-	cfg = cfg.withDefaults()
-	if err := cfg.validate(); err != nil {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	if logger == nil {
@@ -109,11 +110,11 @@ func New(svc Service, cfg Config, logger *slog.Logger) (*Server, error) {
 	return s, nil
 }
 
-// ListenAndServe is the one-call form for cmd/voicemail: configuration from the VOICEMAIL_SIP_*
+// ListenAndServe is the one-call form: configuration from the stamp contract's SIP
 // variables (getenv is os.Getenv), then New and Serve. It returns after ctx ends and every call
 // in progress has been hung up and its recording stored, so close the store only after it.
 func ListenAndServe(ctx context.Context, addr string, svc Service, getenv func(string) string, logger *slog.Logger) error {
-	cfg, err := ConfigFromEnv(getenv)
+	cfg, err := contract.LoadSIP(getenv)
 	if err != nil {
 		return err
 	}
@@ -148,17 +149,17 @@ func (s *Server) listen(addr string) error {
 	}
 	host, portStr, err := net.SplitHostPort(addr)
 	if err != nil {
-		return fmt.Errorf("VOICEMAIL_SIP_ADDR: %q: %w", addr, err)
+		return fmt.Errorf("%s: %q: %w", contract.EnvSIPAddr.Name, addr, err)
 	}
 	port, err := strconv.Atoi(portStr)
 	if err != nil {
-		return fmt.Errorf("VOICEMAIL_SIP_ADDR: port %q: %w", portStr, err)
+		return fmt.Errorf("%s: port %q: %w", contract.EnvSIPAddr.Name, portStr, err)
 	}
 	ip := net.ParseIP(host)
 	if host != "" && ip == nil {
 		ips, err := net.LookupIP(host)
 		if err != nil || len(ips) == 0 {
-			return fmt.Errorf("VOICEMAIL_SIP_ADDR: resolve %q: %w", host, err)
+			return fmt.Errorf("%s: resolve %q: %w", contract.EnvSIPAddr.Name, host, err)
 		}
 		ip = ips[0]
 	}

@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -30,6 +31,7 @@ import (
 	"github.com/voicemail-platform/voicemail/app/local/azurite"
 	"github.com/voicemail-platform/voicemail/app/local/faultproxy"
 	"github.com/voicemail-platform/voicemail/app/local/tmemulator"
+	"github.com/voicemail-platform/voicemail/contract"
 	"github.com/voicemail-platform/voicemail/internal/topology"
 )
 
@@ -44,16 +46,16 @@ type Options struct {
 	Dir           string
 	OperatorToken string // default: a fixed local token
 
-	// Stamp settings (VOICEMAIL_*).
-	HealthTimeout  time.Duration // default 3 s
-	HealthCacheTTL time.Duration // default 10 s
-	HealthWindow   time.Duration // health model window, default 60 s
-	DrainInterval  time.Duration // default 2 s
-	// DrainVisibility is the queued-deposit retry delay (VOICEMAIL_DRAIN_VISIBILITY), default 30 s.
+	// Stamp settings (the stamp contract's; zero takes its default).
+	HealthTimeout  time.Duration
+	HealthCacheTTL time.Duration
+	HealthWindow   time.Duration // health model window
+	DrainInterval  time.Duration
+	// DrainVisibility is the queued-deposit retry delay.
 	DrainVisibility time.Duration
-	ShutdownGrace   time.Duration // default 25 s
+	ShutdownGrace   time.Duration
 	// ShutdownDelay keeps a stamp's listener open after SIGTERM while /health/stamp answers 503,
-	// so the traffic manager moves away first (VOICEMAIL_SHUTDOWN_DELAY, default 0).
+	// so the traffic manager moves away first (default 0).
 	ShutdownDelay time.Duration
 	SIP, IMAP     bool // give every stamp SIP and IMAP listeners
 	// RTPPortBase is the first RTP port: stamp i takes base+400*i .. base+400*i+398. Default
@@ -144,12 +146,13 @@ func Start(ctx context.Context, opt Options) (_ *Cluster, err error) {
 			*d = v
 		}
 	}
-	def(&opt.HealthTimeout, 3*time.Second)
-	def(&opt.HealthCacheTTL, 10*time.Second)
-	def(&opt.HealthWindow, time.Minute)
-	def(&opt.DrainInterval, 2*time.Second)
-	def(&opt.DrainVisibility, 30*time.Second)
-	def(&opt.ShutdownGrace, 25*time.Second)
+	d := contract.DefaultStamp()
+	def(&opt.HealthTimeout, d.HealthTimeout)
+	def(&opt.HealthCacheTTL, d.HealthCacheTTL)
+	def(&opt.HealthWindow, d.HealthWindow)
+	def(&opt.DrainInterval, d.DrainInterval)
+	def(&opt.DrainVisibility, d.DrainVisibility)
+	def(&opt.ShutdownGrace, d.ShutdownGrace)
 	def(&opt.ReplicationInterval, time.Second)
 	if opt.Gateways <= 0 {
 		opt.Gateways = 2
@@ -412,28 +415,23 @@ func (c *Cluster) newStamp(index int, s topology.Stamp) (*StampProc, error) {
 			return nil, err
 		}
 	}
-	sp.env = append(os.Environ(),
-		"VOICEMAIL_HTTP_ADDR="+sp.HTTP,
-		"VOICEMAIL_SIP_ADDR="+sp.SIP,
-		"VOICEMAIL_IMAP_ADDR="+sp.IMAP,
-		"VOICEMAIL_DATA_DIR="+sp.DataDir,
-		"VOICEMAIL_OPERATOR_TOKEN="+c.Token,
-		"VOICEMAIL_REGION="+s.Region,
-		"VOICEMAIL_STAMP="+s.ID,
-		"VOICEMAIL_STATE_BLOB="+s.StateBlob,
-		"VOICEMAIL_STORAGE_CONNECTION_STRING="+cs,
-		"VOICEMAIL_HEALTH_TIMEOUT="+c.opt.HealthTimeout.String(),
-		"VOICEMAIL_HEALTH_CACHE_TTL="+c.opt.HealthCacheTTL.String(),
-		"VOICEMAIL_HEALTH_WINDOW="+c.opt.HealthWindow.String(),
-		"VOICEMAIL_DRAIN_INTERVAL="+c.opt.DrainInterval.String(),
-		"VOICEMAIL_DRAIN_VISIBILITY="+c.opt.DrainVisibility.String(),
-		"VOICEMAIL_SHUTDOWN_GRACE="+c.opt.ShutdownGrace.String(),
-		"VOICEMAIL_SHUTDOWN_DELAY="+c.opt.ShutdownDelay.String(),
-		// Stamps share one host: media on loopback, each in its own RTP port range.
-		"VOICEMAIL_SIP_MEDIA_IP=127.0.0.1",
-		"VOICEMAIL_SIP_RTP_BIND_IP=127.0.0.1",
-		fmt.Sprintf("VOICEMAIL_SIP_RTP_PORTS=%d-%d", c.opt.RTPPortBase+index*400, c.opt.RTPPortBase+index*400+398),
-	)
+	cfg := contract.DefaultStamp()
+	cfg.HTTPAddr, cfg.SIPAddr, cfg.IMAPAddr, cfg.DataDir = sp.HTTP, sp.SIP, sp.IMAP, sp.DataDir
+	cfg.OperatorToken, cfg.Region, cfg.Stamp, cfg.StateBlob = c.Token, s.Region, s.ID, s.StateBlob
+	cfg.ConnectionString = cs
+	cfg.HealthTimeout, cfg.HealthCacheTTL, cfg.HealthWindow = c.opt.HealthTimeout, c.opt.HealthCacheTTL, c.opt.HealthWindow
+	cfg.DrainInterval, cfg.DrainVisibility = c.opt.DrainInterval, c.opt.DrainVisibility
+	cfg.ShutdownGrace, cfg.ShutdownDelay = c.opt.ShutdownGrace, c.opt.ShutdownDelay
+	// Stamps share one host: media on loopback, each in its own RTP port range.
+	cfg.SIP.MediaIP, cfg.SIP.RTPBindIP = "127.0.0.1", "127.0.0.1"
+	cfg.SIP.RTPPortMin, cfg.SIP.RTPPortMax = c.opt.RTPPortBase+index*400, c.opt.RTPPortBase+index*400+398
+	// The parent's own VOICEMAIL_* settings must not leak into a stamp.
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, contract.EnvPrefix) {
+			sp.env = append(sp.env, kv)
+		}
+	}
+	sp.env = append(sp.env, cfg.Environ()...)
 	return sp, nil
 }
 

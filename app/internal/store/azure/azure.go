@@ -29,6 +29,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azqueue/queueerror"
 
 	"github.com/voicemail-platform/voicemail/app/internal/store"
+	"github.com/voicemail-platform/voicemail/contract"
 )
 
 // Config selects the endpoints and names. Either ConnectionString (Azurite) or the three
@@ -571,7 +572,7 @@ func (s *State) Present(ctx context.Context) (bool, error) {
 
 // Write implements store.State.
 func (s *State) Write(ctx context.Context) error {
-	if _, err := s.b.blobs.UploadBuffer(ctx, s.b.stateCont, s.b.stateBlob, []byte("in-service\n"), nil); err != nil {
+	if _, err := s.b.blobs.UploadBuffer(ctx, s.b.stateCont, s.b.stateBlob, contract.InServiceBody, nil); err != nil {
 		return fmt.Errorf("write state blob: %w", classify(err))
 	}
 	return nil

@@ -17,20 +17,18 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
 
 	"github.com/voicemail-platform/voicemail/app/internal/store"
+	"github.com/voicemail-platform/voicemail/contract"
 )
-
-// InitMarkerPrefix names the blob that records a stamp's initialisation: "init/<state blob>"
-// in the state container. State blob names have no '/', so the two never collide.
-const InitMarkerPrefix = "init/"
 
 // InitState creates the stamp's state blob once, when the stamp is created (the workload's
 // state-init Job runs `voicemail init-state`). It only needs the blob endpoint (or an Azurite
 // connection string) and Storage Blob Data Contributor.
 //
-// The blob is created with If-None-Match: *, so a blob already there is never rewritten. A
-// marker blob then records that the stamp was initialised: a later run (the Job re-created
-// after its TTL removed it and `pulumi refresh` forgot it, or replaced by hand) finds the
-// marker and leaves a missing state blob missing, because by then its absence is a drain.
+// It follows contract.StateBlob's rules: the blob is created with If-None-Match: *, so a blob
+// already there is never rewritten, and a marker blob then records that the stamp was
+// initialised: a later run (the Job re-created after its TTL removed it and `pulumi refresh`
+// forgot it, or replaced by hand) finds the marker and leaves a missing state blob missing,
+// because by then its absence is a drain.
 func InitState(ctx context.Context, cfg Config) (store.InitOutcome, error) {
 	if cfg.StateContainer == "" {
 		cfg.StateContainer = "state"
@@ -59,7 +57,7 @@ func InitState(ctx context.Context, cfg Config) (store.InitOutcome, error) {
 		return "", fmt.Errorf("blob client: %w", err)
 	}
 	c := cl.ServiceClient().NewContainerClient(cfg.StateContainer)
-	marker := InitMarkerPrefix + cfg.StateBlob
+	marker := contract.StateBlob{Container: cfg.StateContainer, Name: cfg.StateBlob}.InitMarker()
 
 	done, err := blobExists(ctx, c, marker)
 	if err != nil {
@@ -68,13 +66,13 @@ func InitState(ctx context.Context, cfg Config) (store.InitOutcome, error) {
 	if done {
 		return store.InitDone, nil
 	}
-	out, err := createIfAbsent(ctx, c, cfg.StateBlob, []byte("in-service\n"))
+	out, err := createIfAbsent(ctx, c, cfg.StateBlob, contract.InServiceBody)
 	if bloberror.HasCode(err, bloberror.ContainerNotFound) {
 		// In Azure the program creates the container; Azurite starts empty.
 		if _, cerr := c.Create(ctx, nil); cerr != nil && !bloberror.HasCode(cerr, bloberror.ContainerAlreadyExists) {
 			return "", fmt.Errorf("create state container %s: %w", cfg.StateContainer, classify(cerr))
 		}
-		out, err = createIfAbsent(ctx, c, cfg.StateBlob, []byte("in-service\n"))
+		out, err = createIfAbsent(ctx, c, cfg.StateBlob, contract.InServiceBody)
 	}
 	if err != nil {
 		return "", fmt.Errorf("create state blob %s/%s: %w", cfg.StateContainer, cfg.StateBlob, classify(err))

@@ -22,6 +22,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/voicemail-platform/voicemail/app/internal/store"
+	"github.com/voicemail-platform/voicemail/contract"
 )
 
 // Options configure Open.
@@ -444,7 +445,7 @@ func (s *State) Present(context.Context) (bool, error) {
 
 // Write implements store.State.
 func (s *State) Write(context.Context) error {
-	if err := os.WriteFile(s.path, []byte("in-service\n"), 0o640); err != nil {
+	if err := os.WriteFile(s.path, contract.InServiceBody, 0o640); err != nil {
 		return fmt.Errorf("write state file: %w", err)
 	}
 	return nil

@@ -8,12 +8,14 @@ import (
 	"path/filepath"
 
 	"github.com/voicemail-platform/voicemail/app/internal/store"
+	"github.com/voicemail-platform/voicemail/contract"
 )
 
-// InitState is `voicemail init-state` for the embedded store: it creates the state file in dir
-// only if it does not exist, then records the initialisation in "<state file>.initialized" so
-// that a later run leaves a removed (drained) state file removed. It does not open the
-// databases, so it works beside a running process.
+// InitState is the init-state mode for the embedded store, following contract.StateBlob's
+// rules with the data directory as the container: it creates the state file in dir only if it
+// does not exist, then records the initialisation in the marker file beside it so that a later
+// run leaves a removed (drained) state file removed. It does not open the databases, so it
+// works beside a running process.
 func InitState(dir, stateFile string) (store.InitOutcome, error) {
 	if stateFile == "" {
 		stateFile = "stamp-state"
@@ -21,7 +23,7 @@ func InitState(dir, stateFile string) (store.InitOutcome, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return "", fmt.Errorf("embedded store: %w", err)
 	}
-	marker := filepath.Join(dir, stateFile+".initialized")
+	marker := filepath.Join(dir, contract.StateBlob{Container: dir, Name: stateFile}.InitMarkerFile())
 	if _, err := os.Stat(marker); err == nil {
 		return store.InitDone, nil
 	} else if !errors.Is(err, fs.ErrNotExist) {
@@ -31,7 +33,7 @@ func InitState(dir, stateFile string) (store.InitOutcome, error) {
 	f, err := os.OpenFile(filepath.Join(dir, stateFile), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
 	switch {
 	case err == nil:
-		_, werr := f.WriteString("in-service\n")
+		_, werr := f.Write(contract.InServiceBody)
 		if err := errors.Join(werr, f.Close()); err != nil {
 			return "", fmt.Errorf("write state file: %w", err)
 		}

@@ -1,8 +1,7 @@
-package appconfig
+package contract
 
 import (
-	"os"
-	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -13,7 +12,7 @@ import (
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
 func TestDefaults(t *testing.T) {
-	c, err := Load(env(nil))
+	c, err := LoadStamp(env(nil))
 	require.NoError(t, err)
 	assert.Equal(t, ":8080", c.HTTPAddr)
 	assert.Equal(t, "./data", c.DataDir)
@@ -48,7 +47,7 @@ func TestErrorsNameTheVariable(t *testing.T) {
 		{map[string]string{"VOICEMAIL_STORAGE_CONNECTION_STRING": "UseDevelopmentStorage", "VOICEMAIL_OPERATOR_TOKEN": "0123456789abcdef"}, []string{"VOICEMAIL_STORAGE_CONNECTION_STRING"}},
 		{map[string]string{"VOICEMAIL_AUDIO_CONTAINER": "Audio_Files", "VOICEMAIL_TABLE": "1x"}, []string{"VOICEMAIL_AUDIO_CONTAINER", "VOICEMAIL_TABLE"}},
 	} {
-		_, err := Load(env(tc.env))
+		_, err := LoadStamp(env(tc.env))
 		require.Error(t, err, tc.env)
 		for _, w := range tc.want {
 			assert.Contains(t, err.Error(), w+":", tc.env)
@@ -57,7 +56,7 @@ func TestErrorsNameTheVariable(t *testing.T) {
 }
 
 func TestAzureConfig(t *testing.T) {
-	c, err := Load(env(map[string]string{
+	c, err := LoadStamp(env(map[string]string{
 		"VOICEMAIL_TABLE_ENDPOINT": "https://a.table.cosmos.azure.com/", "VOICEMAIL_BLOB_ENDPOINT": "https://a.blob.core.windows.net/",
 		"VOICEMAIL_QUEUE_ENDPOINT": "https://a.queue.core.windows.net/", "VOICEMAIL_OPERATOR_TOKEN": "0123456789abcdef",
 		"VOICEMAIL_STAMP": "weu-1", "VOICEMAIL_REGION": "westeurope",
@@ -67,17 +66,59 @@ func TestAzureConfig(t *testing.T) {
 	assert.Equal(t, "weu-1", c.StateBlob)
 }
 
-func TestLocalTokenIsGeneratedOnceAndKept(t *testing.T) {
-	dir := t.TempDir()
-	c, err := Load(env(map[string]string{"VOICEMAIL_DATA_DIR": dir}))
+func TestEnvironIsTheInverseOfLoad(t *testing.T) {
+	d := DefaultStamp()
+	back, err := LoadStamp(env(d.EnvironMap()))
 	require.NoError(t, err)
-	require.NoError(t, c.EnsureLocalToken())
-	assert.Len(t, c.OperatorToken, 48)
-	assert.Equal(t, filepath.Join(dir, "operator-token"), c.OperatorTokenFile)
-	fi, err := os.Stat(c.OperatorTokenFile)
+	assert.Equal(t, d, back)
+
+	c := DefaultStamp()
+	c.SIPAddr, c.IMAPAddr, c.Region, c.Stamp, c.StateBlob = ":5060", ":1143", "eastus2", "eastus2-z1-v1", "eastus2-z1-v1"
+	c.TableEndpoint, c.BlobEndpoint, c.QueueEndpoint = "https://a.table.cosmos.azure.com/", "https://a.blob.core.windows.net/", "https://a.queue.core.windows.net/"
+	c.OperatorToken = "0123456789abcdef"
+	c.HealthWindow, c.ShutdownGrace, c.DrainVisibility = 25*time.Second, 330*time.Second, 1500*time.Millisecond
+	c.SIP.RTPPortMin, c.SIP.RTPPortMax, c.SIP.MaxCalls, c.SIP.MediaIP = 10000, 10398, 200, "203.0.113.5"
+	c.SIP.AccessNumbers = []string{"8500", "8501"}
+	c.IMAP.Languages, c.IMAP.Domain = []string{"en", "de"}, "vvm.example.com"
+	back, err = LoadStamp(env(c.EnvironMap()))
 	require.NoError(t, err)
-	assert.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
-	c2, _ := Load(env(map[string]string{"VOICEMAIL_DATA_DIR": dir}))
-	require.NoError(t, c2.EnsureLocalToken())
-	assert.Equal(t, c.OperatorToken, c2.OperatorToken, "a restart keeps the token")
+	assert.Equal(t, c, back)
+	m := c.EnvironMap()
+	assert.Equal(t, "5m30s", m[EnvShutdownGrace.Name])
+	assert.Equal(t, "5m", m[EnvLockoutDuration.Name], "no trailing zero units")
+	assert.Equal(t, "1h", m[EnvSIPMaxCallDuration.Name])
+	assert.Equal(t, "1.5s", m[EnvDrainVisibility.Name])
+	assert.Equal(t, "0s", m[EnvShutdownDelay.Name])
+}
+
+func TestEnvironWritesOnlyContractVariables(t *testing.T) {
+	names := map[string]bool{}
+	for _, v := range StampVars() {
+		assert.False(t, names[v.Name], "%s listed twice", v.Name)
+		names[v.Name] = true
+	}
+	c := DefaultStamp()
+	c.OperatorToken = "0123456789abcdef"
+	for _, kv := range c.Environ() {
+		k, _, _ := strings.Cut(kv, "=")
+		assert.True(t, names[k], "%s is not a contract variable", k)
+	}
+}
+
+func TestStampReadsEveryVariable(t *testing.T) {
+	read := map[string]bool{}
+	_, _ = LoadStamp(func(k string) string { read[k] = true; return "" })
+	for _, v := range StampVars() {
+		assert.True(t, read[v.Name], "LoadStamp does not read %s", v.Name)
+	}
+	assert.Len(t, read, len(StampVars()), "LoadStamp reads a variable StampVars does not list")
+}
+
+func TestStateBlob(t *testing.T) {
+	b := StampStateBlob("eastus2-z1-v1")
+	assert.Equal(t, StateContainer, b.Container)
+	assert.Equal(t, "init/eastus2-z1-v1", b.InitMarker())
+	assert.NoError(t, b.Validate())
+	assert.Error(t, StateBlob{Name: "Has/Slash"}.Validate())
+	assert.Equal(t, StateBlob{Container: StateContainer, Name: "local-1"}, DefaultStamp().State(), "the state blob defaults to the stamp name")
 }

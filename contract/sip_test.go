@@ -1,4 +1,4 @@
-package sip
+package contract
 
 import (
 	"testing"
@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-func TestConfigFromEnv(t *testing.T) {
+func TestLoadSIP(t *testing.T) {
 	env := func(kv ...string) func(string) string {
 		m := map[string]string{}
 		for i := 0; i+1 < len(kv); i += 2 {
@@ -16,13 +16,13 @@ func TestConfigFromEnv(t *testing.T) {
 		}
 		return func(k string) string { return m[k] }
 	}
-	c, err := ConfigFromEnv(env())
+	c, err := LoadSIP(env())
 	require.NoError(t, err)
-	d := c.withDefaults()
-	assert.Equal(t, 10000, d.RTPPortMin)
-	assert.Equal(t, 10*time.Second, d.SilenceTimeout)
+	assert.Equal(t, 10000, c.RTPPortMin)
+	assert.Equal(t, 10*time.Second, c.SilenceTimeout)
+	assert.Equal(t, c, SIP{}.WithDefaults(), "an unset variable and a zero field take the same default")
 
-	c, err = ConfigFromEnv(env("VOICEMAIL_SIP_RTP_PORTS", "30000-30100", "VOICEMAIL_SIP_ACCESS_NUMBERS", "8500, 8501",
+	c, err = LoadSIP(env("VOICEMAIL_SIP_RTP_PORTS", "30000-30100", "VOICEMAIL_SIP_ACCESS_NUMBERS", "8500, 8501",
 		"VOICEMAIL_SIP_MEDIA_IP", "203.0.113.5", "VOICEMAIL_SIP_SILENCE_TIMEOUT", "4s", "VOICEMAIL_SIP_MAX_CALLS", "300"))
 	require.NoError(t, err)
 	assert.Equal(t, []string{"8500", "8501"}, c.AccessNumbers)
@@ -43,7 +43,7 @@ func TestConfigFromEnv(t *testing.T) {
 		{"VOICEMAIL_SIP_MAX_CALL_DURATION", "forever"},
 		{"VOICEMAIL_SIP_ACCESS_NUMBERS", "8500,sip:x@y"},
 	} {
-		_, err := ConfigFromEnv(env(tc.key, tc.val))
+		_, err := LoadSIP(env(tc.key, tc.val))
 		require.Error(t, err, "%s=%s", tc.key, tc.val)
 		assert.Contains(t, err.Error(), tc.key, "the error names the variable")
 	}

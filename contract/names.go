@@ -1,0 +1,41 @@
+package contract
+
+// Paths the stamp binary serves and its probes use.
+const (
+	// StampHealthPath answers 200 or 503 with a JSON summary per component. Traffic Manager
+	// and the management service probe it; it is what takes a stamp out of rotation.
+	StampHealthPath = "/health/stamp"
+	// LivenessPath answers 200 while the process runs (Kubernetes liveness and startup).
+	LivenessPath = "/health/liveness"
+	// ReadinessPath answers 200 while the pod takes new work, 503 once it is shutting down.
+	ReadinessPath = "/health/ready"
+)
+
+// StateComponent is the name the stamp's health summary gives its state-blob check. The
+// management service judges a stamp by every component except this one, or a drained stamp
+// could never prove it has recovered.
+const StateComponent = "state"
+
+// Kubernetes names. The app identity's federated credential trusts exactly this namespace and
+// service account.
+const (
+	Namespace      = "voicemail"
+	ServiceAccount = "voicemail"
+)
+
+// Storage names the program creates and the binaries use.
+const (
+	// ServiceTable is the Cosmos DB table of the service's CRDT rows.
+	ServiceTable      = "voicemail"
+	AudioContainer    = "audio"
+	StateContainer    = "state"
+	DepositQueue      = "deposits"
+	NotificationQueue = "notifications"
+	// OperatorTokenSecret is the regional Key Vault secret holding the operator token, read by
+	// the stamps (CSI driver) and the management service (Key Vault reference).
+	OperatorTokenSecret = "operator-token"
+)
+
+// InitStateArg is the stamp binary's one-shot mode that creates the stamp's state blob (see
+// StateBlob); the workload's state-init Job runs the binary with it.
+const InitStateArg = "init-state"

@@ -1,0 +1,81 @@
+package stack
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/voicemail-platform/voicemail/app/deploy"
+	"github.com/voicemail-platform/voicemail/contract"
+	"github.com/voicemail-platform/voicemail/global"
+	"github.com/voicemail-platform/voicemail/internal/topology"
+	"github.com/voicemail-platform/voicemail/stamp"
+)
+
+// ArgsForStamp maps the stamp component's seam onto the workload's Args: everything the
+// workload needs comes from the stamp (cluster, identity, public IP, endpoints), the global
+// layer (tenant) and the plan (replicas, image, names).
+func ArgsForStamp(ctx *pulumi.Context, t topology.Topology, g *global.Global, s *stamp.Stamp) (*deploy.Args, error) {
+	info := s.Info
+	reg, ok := t.Region(info.Region)
+	if !ok {
+		return nil, fmt.Errorf("stamp %s: region %s is not in the topology", info.ID, info.Region)
+	}
+	rc := t.Config.ReplicaCapacity
+	if rc.ConcurrentCalls < 1 {
+		return nil, fmt.Errorf("stamp %s: replicaCapacity.concurrentCalls must be positive", info.ID)
+	}
+	svc := contract.DefaultStamp()
+	svc.Table = contract.ServiceTable
+	svc.Queue = contract.DepositQueue
+	svc.HealthWindow = time.Duration(t.Config.TrafficManager.HealthWindowSeconds) * time.Second
+	// Settings whose values are outputs of the stamp's resources.
+	env := map[string]pulumi.StringInput{
+		contract.EnvTableEndpoint.Name:  s.CosmosTableEndpoint,
+		contract.EnvBlobEndpoint.Name:   s.BlobEndpoint,
+		contract.EnvQueueEndpoint.Name:  s.QueueEndpoint,
+		contract.EnvAudioContainer.Name: s.AudioContainer,
+		contract.EnvStateContainer.Name: s.StateContainer,
+		contract.EnvStateBlob.Name:      s.StateBlob,
+	}
+	return &deploy.Args{
+		Stamp:   info.ID,
+		Region:  info.Region,
+		Zone:    fmt.Sprint(info.Zone),
+		Version: info.Version,
+
+		Namespace:      contract.Namespace,
+		ServiceAccount: contract.ServiceAccount,
+
+		Kubeconfig:   s.UserKubeconfig(ctx),
+		AppClientID:  s.AppIdentityClientID,
+		TenantID:     g.TenantID,
+		KeyVaultName: pulumi.String(reg.Names.KeyVault),
+
+		RegistryLoginServer: s.RegistryLoginServer,
+		Image:               t.Config.Image,
+
+		PublicIPName:          s.PublicIPName,
+		PublicIPResourceGroup: s.ResourceGroupName,
+		PublicIPAddress:       s.PublicIPAddress,
+
+		Service:  &svc,
+		Env:      env,
+		Replicas: info.Replicas,
+		// A pod is sized for replicaCapacity: one RTP port per concurrent call, and the HPA
+		// adds pods at 70 % of the requests per second one pod is rated for.
+		RTPPortMin:        deploy.DefaultRTPPortMin,
+		RTPPortMax:        deploy.DefaultRTPPortMin + 2*(rc.ConcurrentCalls-1),
+		RequestsPerSecond: max(1, rc.RequestsPerSecond*7/10),
+	}, nil
+}
+
+// workloadForStamp deploys the voicemail workload into one stamp, as its child.
+func workloadForStamp(ctx *pulumi.Context, t topology.Topology, g *global.Global, s *stamp.Stamp) (*deploy.Workload, error) {
+	args, err := ArgsForStamp(ctx, t, g, s)
+	if err != nil {
+		return nil, err
+	}
+	return deploy.NewWorkload(ctx, deploy.WorkloadName(s.Info.ID), args, pulumi.Parent(s))
+}
