@@ -196,7 +196,7 @@ func TestDispatcherCallsFromOneSourceEachRecordedIntoItsMailbox(t *testing.T) {
 	for i := range n {
 		msg, pcm := recording(t, st.svc, strconv.Itoa(4101+i))
 		assert.Equal(t, "555020"+strconv.Itoa(i), msg.Caller)
-		assert.InDelta(t, 7.08, msg.Seconds, 0.3, "mailbox %d: whole stream recorded", 4101+i)
+		assert.InDelta(t, 7.08, msg.Duration.Seconds(), 0.3, "mailbox %d: whole stream recorded", 4101+i)
 		assert.Equal(t, freqs[i], dominant(pcm, freqs), "mailbox %d holds its own caller's audio", 4101+i)
 	}
 	for i, c := range st.calls() {
@@ -247,7 +247,7 @@ func TestDispatcherDrainLetsCallsFinishAndMovesNewCalls(t *testing.T) {
 	assert.Positive(t, onA)
 	for i := range 8 {
 		msg, _ := recording(t, st.svc, strconv.Itoa(4201+i))
-		assert.InDelta(t, 7.08, msg.Seconds, 0.3, "mailbox %d recorded whole", 4201+i)
+		assert.InDelta(t, 7.08, msg.Duration.Seconds(), 0.3, "mailbox %d recorded whole", 4201+i)
 	}
 	select {
 	case err := <-a.done:
@@ -290,11 +290,11 @@ func TestDispatcherLostReplicaEndsOnlyItsCalls(t *testing.T) {
 		number := strconv.Itoa(4301 + i)
 		msg, _ := recording(t, st.svc, number)
 		if i < 4 && strings.Contains(strings.Join(aCalls, ","), number) {
-			assert.Less(t, msg.Seconds, 5.0, "mailbox %s: the lost replica's call ended early", number)
+			assert.Less(t, msg.Duration.Seconds(), 5.0, "mailbox %s: the lost replica's call ended early", number)
 			continue
 		}
 		require.NoError(t, errs[i], "call %d", i)
-		assert.InDelta(t, 7.08, msg.Seconds, 0.3, "mailbox %s recorded whole", number)
+		assert.InDelta(t, 7.08, msg.Duration.Seconds(), 0.3, "mailbox %s recorded whole", number)
 	}
 	assert.Len(t, b.log.find("deposit call", nil), 8-len(aCalls), "every other call, old and new, went to the replica left")
 }
