@@ -3,6 +3,8 @@ package global
 import (
 	operationalinsights "github.com/pulumi/pulumi-azure-native-sdk/operationalinsights/v2/v20201001"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/voicemail-platform/voicemail/internal/arm"
 )
 
 // LockType is a management lock on one resource's scope, registered by token (the
@@ -22,7 +24,7 @@ const LockName = "do-not-delete"
 // is therefore a deliberate two-step change, described in the README: drain and move its
 // stamps first, then remove the region.
 func Lock(ctx *pulumi.Context, name string, scope pulumi.StringInput, opts ...pulumi.ResourceOption) error {
-	var l Resource
+	var l arm.Resource
 	return ctx.RegisterResource(LockType, name+"-lock", pulumi.Map{
 		"lockName": pulumi.String(LockName), "scope": scope, "level": pulumi.String("CanNotDelete"),
 		"notes": pulumi.String("Voicemail data store. To remove a region, drain and move its stamps, then remove the region from the stack config (see README, Removing a region)."),

@@ -6,6 +6,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/voicemail-platform/voicemail/global"
+	"github.com/voicemail-platform/voicemail/internal/arm"
 	"github.com/voicemail-platform/voicemail/internal/privatenet"
 	"github.com/voicemail-platform/voicemail/internal/topology"
 )
@@ -24,7 +25,7 @@ func (r *Regional) jumpboxNSG(ctx *pulumi.Context, reg topology.Region, rg *reso
 // endpoints the jump box and the Functions app use: the region's audio/state and host/package
 // storage, its Key Vault, and the global Cosmos DB account and registry (for operators).
 // Subnets of one VNet are created one after another: Azure rejects concurrent subnet writes.
-func (r *Regional) privateDataPlane(ctx *pulumi.Context, reg topology.Region, rg *resources.ResourceGroup, vnet, previous *global.Resource, g *global.Global, tags pulumi.StringMap) error {
+func (r *Regional) privateDataPlane(ctx *pulumi.Context, reg topology.Region, rg *resources.ResourceGroup, vnet, previous *arm.Resource, g *global.Global, tags pulumi.StringMap) error {
 	p := reg.Name + "-"
 	peNSG, err := privatenet.NewNSG(ctx, p+"nsg-pe", topology.NSGName(reg.Names.VNet, topology.PrivateEndpointSubnet), rg.Name, reg.Name, []privatenet.Rule{
 		{Name: "allow-https-from-vnet", Priority: 100, Direction: "Inbound", Access: "Allow", Protocol: "Tcp",
@@ -35,8 +36,8 @@ func (r *Regional) privateDataPlane(ctx *pulumi.Context, reg topology.Region, rg
 	if err != nil {
 		return err
 	}
-	var peSubnet global.Resource
-	if err := global.Register(ctx, global.SubnetType, p+"snet-pe", pulumi.Map{
+	var peSubnet arm.Resource
+	if err := arm.Register(ctx, arm.SubnetType, p+"snet-pe", pulumi.Map{
 		"subnetName": pulumi.String(topology.PrivateEndpointSubnet), "virtualNetworkName": vnet.Name, "resourceGroupName": rg.Name,
 		"addressPrefix":        pulumi.String(reg.PrivateEndpointRange()),
 		"networkSecurityGroup": pulumi.Map{"id": peNSG.ID()},
@@ -55,8 +56,8 @@ func (r *Regional) privateDataPlane(ctx *pulumi.Context, reg topology.Region, rg
 	if err != nil {
 		return err
 	}
-	var funcSubnet global.Resource
-	if err := global.Register(ctx, global.SubnetType, p+"snet-func", pulumi.Map{
+	var funcSubnet arm.Resource
+	if err := arm.Register(ctx, arm.SubnetType, p+"snet-func", pulumi.Map{
 		"subnetName": pulumi.String(topology.FunctionsSubnet), "virtualNetworkName": vnet.Name, "resourceGroupName": rg.Name,
 		"addressPrefix":        pulumi.String(reg.FunctionsRange()),
 		"networkSecurityGroup": pulumi.Map{"id": funcNSG.ID()},

@@ -6,7 +6,7 @@ import (
 	resources "github.com/pulumi/pulumi-azure-native-sdk/resources/v2/v20220901"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
-	"github.com/voicemail-platform/voicemail/global"
+	"github.com/voicemail-platform/voicemail/internal/arm"
 	"github.com/voicemail-platform/voicemail/internal/privatenet"
 	"github.com/voicemail-platform/voicemail/internal/topology"
 )
@@ -44,7 +44,7 @@ func (s *Stamp) nodeNSG(ctx *pulumi.Context, st topology.Stamp, rg *resources.Re
 // store the stamp's pods and nodes use: Cosmos DB (Table), every region's audio account (the
 // local replica first, then the origin region's), the region's queue account and Key Vault,
 // and the registry (nodes pull images through it).
-func (s *Stamp) privateDataPlane(ctx *pulumi.Context, args *Args, rg *resources.ResourceGroup, vnet, previous *global.Resource, tags pulumi.StringMap) error {
+func (s *Stamp) privateDataPlane(ctx *pulumi.Context, args *Args, rg *resources.ResourceGroup, vnet, previous *arm.Resource, tags pulumi.StringMap) error {
 	st, g, r := args.Stamp, args.Global, args.Region
 	p := st.ID + "-"
 	nsg, err := privatenet.NewNSG(ctx, p+"nsg-pe", topology.NSGName(st.Names.VNet, topology.PrivateEndpointSubnet), rg.Name, st.Region, []privatenet.Rule{
@@ -56,8 +56,8 @@ func (s *Stamp) privateDataPlane(ctx *pulumi.Context, args *Args, rg *resources.
 	if err != nil {
 		return err
 	}
-	var subnet global.Resource
-	if err := global.Register(ctx, global.SubnetType, p+"snet-pe", pulumi.Map{
+	var subnet arm.Resource
+	if err := arm.Register(ctx, arm.SubnetType, p+"snet-pe", pulumi.Map{
 		"subnetName": pulumi.String(topology.PrivateEndpointSubnet), "virtualNetworkName": vnet.Name, "resourceGroupName": rg.Name,
 		"addressPrefix":        pulumi.String(st.PrivateEndpointRange()),
 		"networkSecurityGroup": pulumi.Map{"id": nsg.ID()},
