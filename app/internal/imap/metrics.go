@@ -20,7 +20,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "voicemail_imap_commands_total", Help: "IMAP commands by command and result (OK, NO, BAD).",
 		}, []string{"command", "status"}),
 		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "voicemail_imap_logins_total", Help: "IMAP logins by result (ok, failed, locked).",
+			Name: "voicemail_imap_logins_total", Help: "IMAP logins by result (ok, failed, throttled, locked).",
 		}, []string{"result"}),
 	}
 	if reg != nil {

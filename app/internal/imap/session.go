@@ -478,12 +478,14 @@ func (s *session) login(ctx context.Context, user, pin string) (string, error) {
 	}
 	// OMTP clients may send "number@domain"; the mailbox is the number.
 	number, _, _ := strings.Cut(user, "@")
-	err := s.srv.svc.Login(ctx, number, pin)
+	err := s.srv.svc.Login(voicemail.WithSource(ctx, "ip:"+s.remoteIP()), number, pin)
 	if err != nil {
 		var out error
 		switch {
+		case errors.Is(err, voicemail.ErrThrottled):
+			out = no("[UNAVAILABLE] too many failed logins from this address, try later")
 		case errors.Is(err, voicemail.ErrLocked):
-			out = no("[AUTHENTICATIONFAILED] mailbox locked after repeated wrong PINs, try later")
+			out = no("[AUTHENTICATIONFAILED] mailbox locked by the operator")
 		case errors.Is(err, voicemail.ErrBadPIN), errors.Is(err, voicemail.ErrNotFound),
 			errors.Is(err, voicemail.ErrInvalid):
 			out = no("[AUTHENTICATIONFAILED] invalid mailbox number or PIN")
@@ -492,8 +494,11 @@ func (s *session) login(ctx context.Context, user, pin string) (string, error) {
 		}
 		s.fails++
 		result := "failed"
-		if errors.Is(err, voicemail.ErrLocked) {
+		switch {
+		case errors.Is(err, voicemail.ErrLocked):
 			result = "locked"
+		case errors.Is(err, voicemail.ErrThrottled):
+			result = "throttled"
 		}
 		s.srv.metrics.logins.WithLabelValues(result).Inc()
 		s.log.Info("imap login failed", "mailbox", number, "err", err)
@@ -548,4 +553,13 @@ func (s *session) serviceError(err error) (string, string) {
 	}
 	s.log.Error("imap command failed", "err", err)
 	return "NO", "[SERVERBUG] internal error"
+}
+
+// remoteIP is the client's address, whose wrong PINs the service slows down.
+func (s *session) remoteIP() string {
+	host, _, err := net.SplitHostPort(s.raw.RemoteAddr().String())
+	if err != nil {
+		return s.raw.RemoteAddr().String()
+	}
+	return host
 }

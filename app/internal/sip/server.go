@@ -47,8 +47,9 @@ type Server struct {
 	ready   chan struct{}
 
 	base   context.Context // cancelled on shutdown; calls and subscriptions hang off it
-	active atomic.Int64
-	calls  sync.WaitGroup
+	active  atomic.Int64
+	calls   sync.WaitGroup
+	refused atomic.Int64 // requests from strangers refused in trusted-peers mode
 
 	mu      sync.Mutex
 	closing bool
@@ -209,7 +210,10 @@ func (s *Server) serve(ctx context.Context) error {
 	go func() { errc <- s.srv.ServeUDP(s.udp) }()
 	go func() { errc <- s.srv.ServeTCP(trackingListener{Listener: s.tcpL, streams: &s.tcp}) }()
 	close(s.ready)
-	s.log.Info("sip listening", "addr", s.Addr(), "transports", "udp,tcp")
+	s.log.Info("sip listening", "addr", s.Addr(), "transports", "udp,tcp", "trusted_peers", s.cfg.TrustedPeers.String())
+	if len(s.cfg.TrustedPeers) == 0 {
+		s.log.Warn("no VOICEMAIL_SIP_TRUSTED_PEERS: anyone may call and subscribe, and no identity header is believed")
+	}
 	go s.watchTargets(ctx)
 	var err error
 	select {
