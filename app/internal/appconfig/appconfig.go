@@ -46,16 +46,16 @@ type Config struct {
 	StateContainer   string
 	StateBlob        string
 
-	HealthTimeout    time.Duration
-	HealthCacheTTL   time.Duration
-	HealthWindow     time.Duration
-	ShutdownGrace    time.Duration
-	ShutdownDelay    time.Duration
-	DrainInterval    time.Duration
-	DrainVisibility  time.Duration
-	StoreTimeout     time.Duration
-	Auth             voicemail.AuthPolicy
-	LogLevel         slog.Level
+	HealthTimeout   time.Duration
+	HealthCacheTTL  time.Duration
+	HealthWindow    time.Duration
+	ShutdownGrace   time.Duration
+	ShutdownDelay   time.Duration
+	DrainInterval   time.Duration
+	DrainVisibility time.Duration
+	StoreTimeout    time.Duration
+	Auth            voicemail.AuthPolicy
+	LogLevel        slog.Level
 }
 
 // Azure reports whether Azure (or Azurite) storage is configured.

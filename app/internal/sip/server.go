@@ -46,7 +46,7 @@ type Server struct {
 	dialogs *sipgo.DialogServerCache
 	ready   chan struct{}
 
-	base   context.Context // cancelled on shutdown; calls and subscriptions hang off it
+	base    context.Context // cancelled on shutdown; calls and subscriptions hang off it
 	active  atomic.Int64
 	calls   sync.WaitGroup
 	refused atomic.Int64 // requests from strangers refused in trusted-peers mode
