@@ -110,19 +110,26 @@ func (s *session) run() {
 	if s.flush() != nil {
 		return
 	}
+	started := time.Now()
 	for s.state != stateLogout {
-		s.raw.SetReadDeadline(time.Now().Add(s.srv.cfg.IdleTimeout))
+		deadline := time.Now().Add(s.srv.cfg.IdleTimeout)
+		if s.state == stateNotAuth {
+			// A stranger gets a short leash: idle or not, it logs in within PreAuthTimeout
+			// of connecting or is disconnected (Dovecot does the same to pre-login clients).
+			deadline = started.Add(s.srv.cfg.PreAuthTimeout)
+		}
+		s.raw.SetReadDeadline(deadline)
 		if s.ctx.Err() != nil {
 			s.bye("server shutting down")
 			return
 		}
 		// Only a logged-in subscriber may send big literals (a greeting), so strangers cannot
 		// make us buffer megabytes.
-		maxLiteral := s.srv.cfg.MaxLiteral
+		maxLiteral, maxTotal := s.srv.cfg.MaxLiteral, maxLineLength+s.srv.cfg.MaxLiteral
 		if s.state == stateNotAuth {
-			maxLiteral = preAuthMaxLiteral
+			maxLiteral, maxTotal = preAuthMaxLiteral, preAuthMaxCommand
 		}
-		raw, err := readCommand(s.br, maxLineLength, maxLiteral, func() error {
+		raw, err := readCommand(s.br, maxLineLength, maxLiteral, maxTotal, func() error {
 			s.writef("+ Ready for literal data\r\n")
 			return s.flush()
 		})
@@ -513,6 +520,7 @@ func (s *session) login(ctx context.Context, user, pin string) (string, error) {
 	s.srv.metrics.logins.WithLabelValues("ok").Inc()
 	s.number = number
 	s.state = stateAuth
+	s.srv.loggedIn(s)
 	s.log = s.log.With("mailbox", number)
 	ch, cancel := s.srv.svc.Subscribe(number)
 	done := make(chan struct{})
