@@ -465,7 +465,7 @@ func TestSIPErrors(t *testing.T) {
 // runSipp runs a scenario of the telephony package against target; sipp is a required peer.
 func runSipp(t *testing.T, target, scenario string, keys map[string]string, extra ...string) {
 	t.Helper()
-	sf, err := filepath.Abs(filepath.Join("..", "sip", "testdata", scenario))
+	sf, err := filepath.Abs(filepath.Join("..", "internal", "sip", "testdata", scenario))
 	require.NoError(t, err)
 	require.NoError(t, sipptest.Run(t, sf, target, keys, append([]string{"-timeout", "30s"}, extra...)...))
 }
