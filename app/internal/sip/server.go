@@ -104,6 +104,10 @@ func New(svc Service, cfg Config, logger *slog.Logger) (*Server, error) {
 	srv.OnSubscribe(s.guard(s.onSubscribe))
 	srv.OnInfo(s.guard(s.onInfo))
 	srv.OnNotify(s.guard(func(req *sip.Request, tx sip.ServerTransaction) { s.respond(tx, req, 200, "OK") }))
+	// RFC 3261 8.2.1: a 405 lists the methods we do support.
+	srv.OnNoRoute(s.guard(func(req *sip.Request, tx sip.ServerTransaction) {
+		s.respond(tx, req, 405, "Method Not Allowed", sip.NewHeader("Allow", allow))
+	}))
 	return s, nil
 }
 

@@ -292,11 +292,17 @@ func toMessage(number, id string, m crdt.Message) Message {
 	if m.Tombstoned() {
 		msg.Folder = FolderDeleted
 	}
+	for _, f := range ClientFlags {
+		if m.Flags[f].V {
+			msg.Flags = append(msg.Flags, f)
+		}
+	}
 	if i := m.Info; i != nil {
 		msg.Caller = i.Caller
 		msg.Received = time.UnixMilli(i.Received).UTC()
 		msg.Duration = time.Duration(i.DurationMs) * time.Millisecond
-		msg.Seconds = msg.Duration.Seconds()
+		msg.DurationMs = i.DurationMs
+		msg.Seconds = (i.DurationMs + 500) / 1000
 		msg.Size = i.Size
 		msg.AudioRef = i.AudioRef
 	}

@@ -518,3 +518,22 @@ func TestMWITargetsListsMailboxesWithATarget(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []string{"4915550013"}, got)
 }
+
+// durationSeconds is whole seconds, rounded to the nearest, for a deposit of any length (a
+// phone recording is rarely a whole number of seconds); durationMs keeps the exact length.
+func TestDurationSecondsIsWholeSeconds(t *testing.T) {
+	svc := voicemailtest.New(t)
+	voicemailtest.Provision(t, svc, "100200", "1234")
+	for _, c := range []struct {
+		length time.Duration
+		want   int64
+	}{{1600 * time.Millisecond, 2}, {2400 * time.Millisecond, 2}, {2 * time.Second, 2}, {400 * time.Millisecond, 0}} {
+		m := voicemailtest.Deposit(t, svc, "100200", "+491701", c.length)
+		b, err := json.Marshal(m)
+		require.NoError(t, err)
+		var v map[string]any
+		require.NoError(t, json.Unmarshal(b, &v))
+		assert.Equal(t, float64(c.want), v["durationSeconds"], "%s", c.length)
+		assert.Equal(t, float64(c.length.Milliseconds()), v["durationMs"], "%s", c.length)
+	}
+}
