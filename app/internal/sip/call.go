@@ -32,6 +32,9 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		s.onReInvite(req, tx)
 		return
 	}
+	if s.refuseDraining(req, tx) {
+		return
+	}
 	log := s.log.With("call", req.CallID().Value())
 	if !s.admitted(req) {
 		s.refuse(tx, req)

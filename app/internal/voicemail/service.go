@@ -399,7 +399,7 @@ func (s *Service) publish(ctx context.Context, number string, kind EventKind, id
 	if !s.hasSubscribers(number) {
 		return
 	}
-	ev := Event{Mailbox: number, Kind: kind, MessageID: id}
+	ev := Event{Mailbox: number, Kind: kind, MessageID: id, Local: true}
 	s.watchMu.Lock() // read and record atomically with respect to the watcher
 	defer s.watchMu.Unlock()
 	var doc crdt.Doc

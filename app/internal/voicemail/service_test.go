@@ -143,7 +143,7 @@ func TestMessagesLifecycle(t *testing.T) {
 
 	m1 := voicemailtest.Deposit(t, svc, "100200", "+491701", 2*time.Second)
 	ev := <-events
-	assert.Equal(t, vm.Event{Mailbox: "100200", Kind: vm.EventDeposited, MessageID: m1.ID, Summary: vm.Summary{New: 1}}, ev)
+	assert.Equal(t, vm.Event{Mailbox: "100200", Kind: vm.EventDeposited, MessageID: m1.ID, Summary: vm.Summary{New: 1}, Local: true}, ev)
 	m2 := voicemailtest.Deposit(t, svc, "100200", "+491702", time.Second)
 	<-events
 	assert.True(t, vm.ValidMessageID(m1.ID), m1.ID)
