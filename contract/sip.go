@@ -3,6 +3,7 @@ package contract
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -22,13 +23,16 @@ var (
 	EnvSIPMaxCalls          = Var{"VOICEMAIL_SIP_MAX_CALLS", "1000", "further INVITEs get 503"}
 	EnvSIPMaxCallDuration   = Var{"VOICEMAIL_SIP_MAX_CALL_DURATION", "1h", "any call is hung up after this long"}
 	EnvSIPMWIExpires        = Var{"VOICEMAIL_SIP_MWI_EXPIRES", "3600", "longest SUBSCRIBE expiry granted (seconds)"}
+	EnvSIPTrustedPeers      = Var{"VOICEMAIL_SIP_TRUSTED_PEERS", "", "addresses or CIDR prefixes (the stamp's dispatcher, the operator's SBCs) that may start calls and subscriptions and whose P-Asserted-Identity is believed; empty: anyone may call and no identity header is believed"}
+	EnvSIPDrainTimeout      = Var{"VOICEMAIL_SIP_DRAIN_TIMEOUT", "", "how long calls in progress may go on once the server is told to stop; empty: the longest deposit (greeting + message + 15 s)"}
 )
 
 func sipVars() []Var {
 	return []Var{
 		EnvSIPMediaIP, EnvSIPRTPBindIP, EnvSIPRTPPorts, EnvSIPAccessNumbers, EnvSIPDomain,
 		EnvSIPSilenceTimeout, EnvSIPRTPTimeout, EnvSIPDigitTimeout, EnvSIPMaxMessageSeconds,
-		EnvSIPMaxCalls, EnvSIPMaxCallDuration, EnvSIPMWIExpires,
+		EnvSIPMaxCalls, EnvSIPMaxCallDuration, EnvSIPMWIExpires, EnvSIPTrustedPeers,
+		EnvSIPDrainTimeout,
 	}
 }
 
@@ -69,6 +73,15 @@ type SIP struct {
 	MaxCalls int
 	// MaxCallDuration hangs up any call after this long (a stuck menu, a forgotten line).
 	MaxCallDuration time.Duration
+	// TrustedPeers are the addresses (the stamp's dispatcher, the operator's SBCs) that may
+	// start calls and subscriptions and whose P-Asserted-Identity is believed. Empty: anyone
+	// may call (local runs) and no identity header is believed.
+	TrustedPeers []netip.Prefix
+	// DrainTimeout is how long calls in progress may go on once the server is told to stop:
+	// new INVITEs and SUBSCRIBEs and OPTIONS probes get 503 meanwhile, so a dispatcher moves
+	// new dialogs to other replicas. Default DefaultDrainTimeout of the message and greeting
+	// limits.
+	DrainTimeout time.Duration
 	// VoiceLevel is the RMS level (16-bit scale) that counts as speech for the silence timeout.
 	VoiceLevel float64
 }
@@ -109,10 +122,19 @@ func (c SIP) WithDefaults() SIP {
 	defD(&c.RTPTimeout, d.RTPTimeout)
 	defD(&c.DigitTimeout, d.DigitTimeout)
 	defD(&c.MaxCallDuration, d.MaxCallDuration)
+	defD(&c.DrainTimeout, DefaultDrainTimeout(c.MaxMessageSeconds, c.MaxGreetingSeconds))
 	if c.VoiceLevel == 0 {
 		c.VoiceLevel = d.VoiceLevel
 	}
 	return c
+}
+
+// DefaultDrainTimeout is the drain a pod needs so that a deposit that began just before it was
+// told to stop still ends normally: a greeting of up to maxGreeting seconds, a message of up
+// to maxMessage seconds, and 15 s for prompts and storing. The deployment's termination grace
+// period is derived from it.
+func DefaultDrainTimeout(maxMessage, maxGreeting int) time.Duration {
+	return time.Duration(maxMessage+maxGreeting+15) * time.Second
 }
 
 // Validate reports the first problem, naming its variable.
@@ -124,7 +146,7 @@ func (c SIP) Validate() error {
 		return fmt.Errorf("%s: %q is not an IP address", EnvSIPMediaIP.Name, c.MediaIP)
 	case c.RTPBindIP != "" && net.ParseIP(c.RTPBindIP) == nil:
 		return fmt.Errorf("%s: %q is not an IP address", EnvSIPRTPBindIP.Name, c.RTPBindIP)
-	case c.SilenceTimeout < 0 || c.RTPTimeout < 0 || c.DigitTimeout < 0 || c.MaxCallDuration < 0:
+	case c.SilenceTimeout < 0 || c.RTPTimeout < 0 || c.DigitTimeout < 0 || c.MaxCallDuration < 0 || c.DrainTimeout < 0:
 		return fmt.Errorf("VOICEMAIL_SIP_*_TIMEOUT: timeouts must be positive")
 	}
 	for _, n := range c.AccessNumbers {
@@ -154,6 +176,20 @@ func (r *reader) sip() SIP {
 		} else {
 			c.RTPPortMin, c.RTPPortMax = a, b
 		}
+	}
+	if v := r.str(EnvSIPTrustedPeers); v != "" {
+		ps, err := ParsePeers(v)
+		if err != nil {
+			r.bad(EnvSIPTrustedPeers, "%v", err)
+		}
+		c.TrustedPeers = ps
+	}
+	if v := r.str(EnvSIPDrainTimeout); v != "" {
+		x, err := time.ParseDuration(v)
+		if err != nil || x <= 0 {
+			r.bad(EnvSIPDrainTimeout, "%q is not a positive duration like 10s", v)
+		}
+		c.DrainTimeout = x
 	}
 	for _, d := range []struct {
 		v   Var
@@ -188,6 +224,9 @@ func (r *reader) sip() SIP {
 		}
 		*d.dst = x
 	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = DefaultDrainTimeout(c.MaxMessageSeconds, c.MaxGreetingSeconds)
+	}
 	if len(r.errs) == before {
 		if err := c.Validate(); err != nil {
 			r.errs = append(r.errs, err)
@@ -211,4 +250,39 @@ func (c SIP) environ(e *environ) {
 	e.optInt(EnvSIPMaxCalls, c.MaxCalls)
 	e.optDur(EnvSIPMaxCallDuration, c.MaxCallDuration)
 	e.optInt(EnvSIPMWIExpires, c.MWIExpires)
+	ps := make([]string, len(c.TrustedPeers))
+	for i, p := range c.TrustedPeers {
+		ps[i] = p.String()
+	}
+	e.list(EnvSIPTrustedPeers, ps)
+	// A drain derived from the limits is left derived, so it follows them.
+	if c.DrainTimeout != DefaultDrainTimeout(c.MaxMessageSeconds, c.MaxGreetingSeconds) {
+		e.optDur(EnvSIPDrainTimeout, c.DrainTimeout)
+	}
+}
+
+// ParsePeers reads "10.0.0.0/16, 192.0.2.7" (addresses or CIDR prefixes); an address is a
+// prefix of its full length.
+func ParsePeers(v string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(v, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if !strings.Contains(f, "/") {
+			a, err := netip.ParseAddr(f)
+			if err != nil {
+				return nil, fmt.Errorf("%q is not an address or prefix", f)
+			}
+			out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not an address or prefix", f)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }

@@ -21,34 +21,38 @@ type Var struct {
 
 // The stamp binary's core variables. SIP and IMAP settings are in sip.go and imap.go.
 var (
-	EnvHTTPAddr         = Var{"VOICEMAIL_HTTP_ADDR", ":8080", "HTTP listen address (host:port)"}
-	EnvSIPAddr          = Var{"VOICEMAIL_SIP_ADDR", "", "SIP listen address (UDP and TCP); empty disables SIP"}
-	EnvIMAPAddr         = Var{"VOICEMAIL_IMAP_ADDR", "", "IMAP listen address; empty disables IMAP"}
-	EnvDataDir          = Var{"VOICEMAIL_DATA_DIR", "./data", "embedded store directory (used when no Azure storage is configured)"}
-	EnvOperatorToken    = Var{"VOICEMAIL_OPERATOR_TOKEN", "", "bearer token for provisioning and deposits (at least 16 characters); required with Azure storage; without it a local run generates one into <data dir>/operator-token"}
-	EnvRegion           = Var{"VOICEMAIL_REGION", "local", "region id written into CRDT row keys ([a-z0-9-], at most 32)"}
-	EnvStamp            = Var{"VOICEMAIL_STAMP", "local-1", "stamp name, used for the health probe row and the default state blob ([a-z0-9-], at most 63)"}
-	EnvTableEndpoint    = Var{"VOICEMAIL_TABLE_ENDPOINT", "", "Cosmos DB for Table / Table Storage endpoint URL (workload identity)"}
-	EnvBlobEndpoint     = Var{"VOICEMAIL_BLOB_ENDPOINT", "", "Blob Storage endpoint URL (workload identity)"}
-	EnvQueueEndpoint    = Var{"VOICEMAIL_QUEUE_ENDPOINT", "", "Queue Storage endpoint URL (workload identity)"}
-	EnvConnectionString = Var{"VOICEMAIL_STORAGE_CONNECTION_STRING", "", "Azurite connection string (development only; replaces the three endpoints)"}
-	EnvTable            = Var{"VOICEMAIL_TABLE", ServiceTable, "metadata table name"}
-	EnvAudioContainer   = Var{"VOICEMAIL_AUDIO_CONTAINER", AudioContainer, "audio blob container"}
-	EnvQueue            = Var{"VOICEMAIL_QUEUE", DepositQueue, "deposit fallback queue"}
-	EnvNotifyQueue      = Var{"VOICEMAIL_NOTIFY_QUEUE", NotificationQueue, "queue that receives a JSON notice per stored deposit (for e-mail/SMS notifiers)"}
-	EnvStateContainer   = Var{"VOICEMAIL_STATE_CONTAINER", StateContainer, "container of the stamps' state blobs"}
-	EnvStateBlob        = Var{"VOICEMAIL_STATE_BLOB", "", "this stamp's state blob, by default the stamp name (embedded: file <data dir>/<name>); removing it drains the stamp"}
-	EnvHealthTimeout    = Var{"VOICEMAIL_HEALTH_TIMEOUT", "3s", "overall timeout of one round of health checks"}
-	EnvHealthCacheTTL   = Var{"VOICEMAIL_HEALTH_CACHE_TTL", "10s", "how long a health result is served from cache"}
-	EnvHealthWindow     = Var{"VOICEMAIL_HEALTH_WINDOW", "60s", "window of the health model (share of 5xx and slow API answers); a stamp it took out of rotation returns at most this long after the failures stop"}
-	EnvShutdownGrace    = Var{"VOICEMAIL_SHUTDOWN_GRACE", "25s", "time in-flight requests get to finish after SIGTERM"}
-	EnvShutdownDelay    = Var{"VOICEMAIL_SHUTDOWN_DELAY", "0s", "time " + ReadinessPath + " reports 503 before the listener closes (lets Kubernetes stop routing)"}
-	EnvDrainInterval    = Var{"VOICEMAIL_DRAIN_INTERVAL", "2s", "how often the deposit queue is drained"}
-	EnvDrainVisibility  = Var{"VOICEMAIL_DRAIN_VISIBILITY", "30s", "how long a queued deposit a drainer took stays hidden from other drainers (its retry delay when the store is down)"}
-	EnvStoreTimeout     = Var{"VOICEMAIL_STORE_TIMEOUT", "2s", "deadline of each store call on the deposit path; a store that does not answer in time is treated as down and the deposit takes the queue path"}
-	EnvLockoutThreshold = Var{"VOICEMAIL_LOCKOUT_THRESHOLD", "5", "wrong PINs before a mailbox locks"}
-	EnvLockoutDuration  = Var{"VOICEMAIL_LOCKOUT_DURATION", "5m", "how long a locked mailbox stays locked"}
-	EnvLogLevel         = Var{"VOICEMAIL_LOG_LEVEL", "info", "debug, info, warn or error"}
+	EnvHTTPAddr           = Var{"VOICEMAIL_HTTP_ADDR", ":8080", "HTTP listen address (host:port)"}
+	EnvSIPAddr            = Var{"VOICEMAIL_SIP_ADDR", "", "SIP listen address (UDP and TCP); empty disables SIP"}
+	EnvIMAPAddr           = Var{"VOICEMAIL_IMAP_ADDR", "", "IMAP listen address; empty disables IMAP"}
+	EnvDataDir            = Var{"VOICEMAIL_DATA_DIR", "./data", "embedded store directory (used when no Azure storage is configured)"}
+	EnvOperatorToken      = Var{"VOICEMAIL_OPERATOR_TOKEN", "", "bearer token for provisioning and deposits (at least 16 characters); required with Azure storage; without it a local run generates one into <data dir>/operator-token"}
+	EnvRegion             = Var{"VOICEMAIL_REGION", "local", "region id written into CRDT row keys ([a-z0-9-], at most 32)"}
+	EnvStamp              = Var{"VOICEMAIL_STAMP", "local-1", "stamp name, used for the health probe row and the default state blob ([a-z0-9-], at most 63)"}
+	EnvTableEndpoint      = Var{"VOICEMAIL_TABLE_ENDPOINT", "", "Cosmos DB for Table / Table Storage endpoint URL (workload identity)"}
+	EnvBlobEndpoint       = Var{"VOICEMAIL_BLOB_ENDPOINT", "", "Blob Storage endpoint URL (workload identity)"}
+	EnvQueueEndpoint      = Var{"VOICEMAIL_QUEUE_ENDPOINT", "", "Queue Storage endpoint URL (workload identity)"}
+	EnvConnectionString   = Var{"VOICEMAIL_STORAGE_CONNECTION_STRING", "", "Azurite connection string (development only; replaces the three endpoints)"}
+	EnvTable              = Var{"VOICEMAIL_TABLE", ServiceTable, "metadata table name"}
+	EnvAudioContainer     = Var{"VOICEMAIL_AUDIO_CONTAINER", AudioContainer, "audio blob container"}
+	EnvQueue              = Var{"VOICEMAIL_QUEUE", DepositQueue, "deposit fallback queue"}
+	EnvNotifyQueue        = Var{"VOICEMAIL_NOTIFY_QUEUE", NotificationQueue, "queue that receives a JSON notice per stored deposit (for e-mail/SMS notifiers)"}
+	EnvStateContainer     = Var{"VOICEMAIL_STATE_CONTAINER", StateContainer, "container of the stamps' state blobs"}
+	EnvStateBlob          = Var{"VOICEMAIL_STATE_BLOB", "", "this stamp's state blob, by default the stamp name (embedded: file <data dir>/<name>); removing it drains the stamp"}
+	EnvHealthTimeout      = Var{"VOICEMAIL_HEALTH_TIMEOUT", "3s", "overall timeout of one round of health checks"}
+	EnvHealthCacheTTL     = Var{"VOICEMAIL_HEALTH_CACHE_TTL", "10s", "how long a health result is served from cache"}
+	EnvHealthWindow       = Var{"VOICEMAIL_HEALTH_WINDOW", "60s", "window of the health model (share of 5xx and slow API answers); a stamp it took out of rotation returns at most this long after the failures stop"}
+	EnvShutdownGrace      = Var{"VOICEMAIL_SHUTDOWN_GRACE", "25s", "time in-flight requests get to finish after SIGTERM"}
+	EnvShutdownDelay      = Var{"VOICEMAIL_SHUTDOWN_DELAY", "0s", "time " + ReadinessPath + " reports 503 before the listener closes (lets Kubernetes stop routing)"}
+	EnvDrainInterval      = Var{"VOICEMAIL_DRAIN_INTERVAL", "2s", "how often the deposit queue is drained"}
+	EnvDrainVisibility    = Var{"VOICEMAIL_DRAIN_VISIBILITY", "30s", "how long a queued deposit a drainer took stays hidden from other drainers (its retry delay when the store is down)"}
+	EnvStoreTimeout       = Var{"VOICEMAIL_STORE_TIMEOUT", "2s", "deadline of each store call on the deposit path; a store that does not answer in time is treated as down and the deposit takes the queue path"}
+	EnvPINFreeFailures    = Var{"VOICEMAIL_PIN_FREE_FAILURES", "3", "wrong PINs a source (client address, or caller asserted by a trusted SIP peer) may send before it must wait (1-20)"}
+	EnvPINPenaltyMax      = Var{"VOICEMAIL_PIN_PENALTY_MAX", "15s", "longest wait of a source; it doubles from 1 s with each further wrong PIN (1s-10m)"}
+	EnvPINMailboxFailures = Var{"VOICEMAIL_PIN_MAILBOX_FAILURES", "10", "wrong PINs on one mailbox from any sources within the failure window before the mailbox's slow lane starts (3-1000)"}
+	EnvPINMailboxDelayMax = Var{"VOICEMAIL_PIN_MAILBOX_DELAY_MAX", "30s", "longest wait between PIN evaluations in a mailbox's slow lane (1s-10m); wrong PINs never lock a mailbox"}
+	EnvPINFailureWindow   = Var{"VOICEMAIL_PIN_FAILURE_WINDOW", "15m", "wrong PINs older than this are forgotten (1m-24h)"}
+	EnvPINFailureDelay    = Var{"VOICEMAIL_PIN_FAILURE_DELAY", "250ms", "least time a failed login takes, so unknown numbers and wrong PINs answer alike (10ms-5s)"}
+	EnvLogLevel           = Var{"VOICEMAIL_LOG_LEVEL", "info", "debug, info, warn or error"}
 )
 
 func coreVars() []Var {
@@ -57,8 +61,9 @@ func coreVars() []Var {
 		EnvTableEndpoint, EnvBlobEndpoint, EnvQueueEndpoint, EnvConnectionString, EnvTable,
 		EnvAudioContainer, EnvQueue, EnvNotifyQueue, EnvStateContainer, EnvStateBlob,
 		EnvHealthTimeout, EnvHealthCacheTTL, EnvHealthWindow, EnvShutdownGrace, EnvShutdownDelay,
-		EnvDrainInterval, EnvDrainVisibility, EnvStoreTimeout, EnvLockoutThreshold,
-		EnvLockoutDuration, EnvLogLevel,
+		EnvDrainInterval, EnvDrainVisibility, EnvStoreTimeout, EnvPINFreeFailures,
+		EnvPINPenaltyMax, EnvPINMailboxFailures, EnvPINMailboxDelayMax, EnvPINFailureWindow,
+		EnvPINFailureDelay, EnvLogLevel,
 	}
 }
 
@@ -93,20 +98,31 @@ type Stamp struct {
 	StateContainer   string
 	StateBlob        string
 
-	HealthTimeout    time.Duration
-	HealthCacheTTL   time.Duration
-	HealthWindow     time.Duration
-	ShutdownGrace    time.Duration
-	ShutdownDelay    time.Duration
-	DrainInterval    time.Duration
-	DrainVisibility  time.Duration
-	StoreTimeout     time.Duration
-	LockoutThreshold int
-	LockoutDuration  time.Duration
-	LogLevel         slog.Level
+	HealthTimeout   time.Duration
+	HealthCacheTTL  time.Duration
+	HealthWindow    time.Duration
+	ShutdownGrace   time.Duration
+	ShutdownDelay   time.Duration
+	DrainInterval   time.Duration
+	DrainVisibility time.Duration
+	StoreTimeout    time.Duration
+	PIN             PINPolicy
+	LogLevel        slog.Level
 
 	SIP  SIP
 	IMAP IMAP
+}
+
+// PINPolicy tunes how wrong PINs are paid for: a source's wait grows with its wrong PINs, and
+// many wrong PINs on one mailbox slow that mailbox's evaluations; nothing locks a mailbox. It
+// has the fields, in order, of the service's voicemail.AuthPolicy, which converts from it.
+type PINPolicy struct {
+	FreeFailures    int
+	PenaltyMax      time.Duration
+	MailboxFailures int
+	MailboxDelayMax time.Duration
+	FailureWindow   time.Duration
+	FailureDelay    time.Duration
 }
 
 // Azure reports whether Azure (or Azurite) storage is configured.
@@ -277,8 +293,14 @@ func loadStamp(getenv func(string) string, needToken bool) (Stamp, error) {
 		DrainInterval:    r.dur(EnvDrainInterval, 10*time.Millisecond, 10*time.Minute),
 		DrainVisibility:  r.dur(EnvDrainVisibility, time.Second, time.Hour),
 		StoreTimeout:     r.dur(EnvStoreTimeout, 100*time.Millisecond, time.Minute),
-		LockoutThreshold: r.integer(EnvLockoutThreshold, 1, 100),
-		LockoutDuration:  r.dur(EnvLockoutDuration, time.Second, 24*time.Hour),
+		PIN: PINPolicy{
+			FreeFailures:    r.integer(EnvPINFreeFailures, 1, 20),
+			PenaltyMax:      r.dur(EnvPINPenaltyMax, time.Second, 10*time.Minute),
+			MailboxFailures: r.integer(EnvPINMailboxFailures, 3, 1000),
+			MailboxDelayMax: r.dur(EnvPINMailboxDelayMax, time.Second, 10*time.Minute),
+			FailureWindow:   r.dur(EnvPINFailureWindow, time.Minute, 24*time.Hour),
+			FailureDelay:    r.dur(EnvPINFailureDelay, 10*time.Millisecond, 5*time.Second),
+		},
 	}
 	if c.StateBlob == "" {
 		c.StateBlob = c.Stamp
@@ -373,8 +395,12 @@ func (c Stamp) Environ() []string {
 	e.dur(EnvDrainInterval, c.DrainInterval)
 	e.dur(EnvDrainVisibility, c.DrainVisibility)
 	e.dur(EnvStoreTimeout, c.StoreTimeout)
-	e.integer(EnvLockoutThreshold, c.LockoutThreshold)
-	e.dur(EnvLockoutDuration, c.LockoutDuration)
+	e.integer(EnvPINFreeFailures, c.PIN.FreeFailures)
+	e.dur(EnvPINPenaltyMax, c.PIN.PenaltyMax)
+	e.integer(EnvPINMailboxFailures, c.PIN.MailboxFailures)
+	e.dur(EnvPINMailboxDelayMax, c.PIN.MailboxDelayMax)
+	e.dur(EnvPINFailureWindow, c.PIN.FailureWindow)
+	e.dur(EnvPINFailureDelay, c.PIN.FailureDelay)
 	e.str(EnvLogLevel, strings.ToLower(c.LogLevel.String()))
 	c.SIP.environ(&e)
 	c.IMAP.environ(&e)

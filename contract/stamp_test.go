@@ -39,7 +39,8 @@ func TestErrorsNameTheVariable(t *testing.T) {
 		{map[string]string{"VOICEMAIL_STORE_TIMEOUT": "2"}, []string{"VOICEMAIL_STORE_TIMEOUT"}},
 		{map[string]string{"VOICEMAIL_STORE_TIMEOUT": "10ms"}, []string{"VOICEMAIL_STORE_TIMEOUT"}},
 		{map[string]string{"VOICEMAIL_OPERATOR_TOKEN": "short"}, []string{"VOICEMAIL_OPERATOR_TOKEN"}},
-		{map[string]string{"VOICEMAIL_LOCKOUT_THRESHOLD": "zero"}, []string{"VOICEMAIL_LOCKOUT_THRESHOLD"}},
+		{map[string]string{"VOICEMAIL_PIN_FREE_FAILURES": "zero"}, []string{"VOICEMAIL_PIN_FREE_FAILURES"}},
+		{map[string]string{"VOICEMAIL_PIN_PENALTY_MAX": "1h"}, []string{"VOICEMAIL_PIN_PENALTY_MAX"}},
 		{map[string]string{"VOICEMAIL_LOG_LEVEL": "loud"}, []string{"VOICEMAIL_LOG_LEVEL"}},
 		{map[string]string{"VOICEMAIL_TABLE_ENDPOINT": "https://a.table.cosmos.azure.com/", "VOICEMAIL_OPERATOR_TOKEN": "0123456789abcdef"},
 			[]string{"VOICEMAIL_BLOB_ENDPOINT", "VOICEMAIL_QUEUE_ENDPOINT"}},
@@ -85,7 +86,7 @@ func TestEnvironIsTheInverseOfLoad(t *testing.T) {
 	assert.Equal(t, c, back)
 	m := c.EnvironMap()
 	assert.Equal(t, "5m30s", m[EnvShutdownGrace.Name])
-	assert.Equal(t, "5m", m[EnvLockoutDuration.Name], "no trailing zero units")
+	assert.Equal(t, "15m", m[EnvPINFailureWindow.Name], "no trailing zero units")
 	assert.Equal(t, "1h", m[EnvSIPMaxCallDuration.Name])
 	assert.Equal(t, "1.5s", m[EnvDrainVisibility.Name])
 	assert.Equal(t, "0s", m[EnvShutdownDelay.Name])
