@@ -24,6 +24,12 @@ var (
 	EnvSIPMaxCallDuration   = Var{"VOICEMAIL_SIP_MAX_CALL_DURATION", "1h", "any call is hung up after this long"}
 	EnvSIPMWIExpires        = Var{"VOICEMAIL_SIP_MWI_EXPIRES", "3600", "longest SUBSCRIBE expiry granted (seconds)"}
 	EnvSIPTrustedPeers      = Var{"VOICEMAIL_SIP_TRUSTED_PEERS", "", "addresses or CIDR prefixes (the stamp's dispatcher, the operator's SBCs) that may start calls and subscriptions and whose P-Asserted-Identity is believed; empty: anyone may call and no identity header is believed"}
+	EnvSIPDialogRate        = Var{"VOICEMAIL_SIP_DIALOG_RATE", "5", "new dialogs (INVITE, SUBSCRIBE) per second from one untrusted source"}
+	EnvSIPDialogBurst       = Var{"VOICEMAIL_SIP_DIALOG_BURST", "20", "burst of new dialogs from one untrusted source"}
+	EnvSIPMaxCallsPerSource = Var{"VOICEMAIL_SIP_MAX_CALLS_PER_SOURCE", "8", "concurrent calls from one untrusted source"}
+	EnvSIPMaxCallsPerCaller = Var{"VOICEMAIL_SIP_MAX_CALLS_PER_CALLER", "4", "concurrent calls of one caller asserted by a trusted peer"}
+	EnvSIPMaxSubsPerMailbox = Var{"VOICEMAIL_SIP_MAX_SUBSCRIPTIONS_PER_MAILBOX", "8", "MWI subscriptions per mailbox"}
+	EnvSIPMaxSubsPerSource  = Var{"VOICEMAIL_SIP_MAX_SUBSCRIPTIONS_PER_SOURCE", "64", "MWI subscriptions per untrusted source"}
 	EnvSIPDrainTimeout      = Var{"VOICEMAIL_SIP_DRAIN_TIMEOUT", "", "how long calls in progress may go on once the server is told to stop; empty: the longest deposit (greeting + message + 15 s)"}
 )
 
@@ -32,7 +38,8 @@ func sipVars() []Var {
 		EnvSIPMediaIP, EnvSIPRTPBindIP, EnvSIPRTPPorts, EnvSIPAccessNumbers, EnvSIPDomain,
 		EnvSIPSilenceTimeout, EnvSIPRTPTimeout, EnvSIPDigitTimeout, EnvSIPMaxMessageSeconds,
 		EnvSIPMaxCalls, EnvSIPMaxCallDuration, EnvSIPMWIExpires, EnvSIPTrustedPeers,
-		EnvSIPDrainTimeout,
+		EnvSIPDialogRate, EnvSIPDialogBurst, EnvSIPMaxCallsPerSource, EnvSIPMaxCallsPerCaller,
+		EnvSIPMaxSubsPerMailbox, EnvSIPMaxSubsPerSource, EnvSIPDrainTimeout,
 	}
 }
 
@@ -82,6 +89,15 @@ type SIP struct {
 	// new dialogs to other replicas. Default DefaultDrainTimeout of the message and greeting
 	// limits.
 	DrainTimeout time.Duration
+	// DialogRate and DialogBurst limit new dialogs (INVITE, SUBSCRIBE) per second from one
+	// untrusted source.
+	DialogRate, DialogBurst int
+	// MaxCallsPerSource caps concurrent calls from one untrusted source; MaxCallsPerCaller caps
+	// concurrent calls of one caller asserted by a trusted peer.
+	MaxCallsPerSource, MaxCallsPerCaller int
+	// MaxSubsPerMailbox and MaxSubsPerSource bound MWI subscriptions (a trusted peer's
+	// subscriptions are bounded per mailbox only).
+	MaxSubsPerMailbox, MaxSubsPerSource int
 	// VoiceLevel is the RMS level (16-bit scale) that counts as speech for the silence timeout.
 	VoiceLevel float64
 }
@@ -118,6 +134,12 @@ func (c SIP) WithDefaults() SIP {
 	def(&c.MaxGreetingSeconds, d.MaxGreetingSeconds)
 	def(&c.MWIExpires, d.MWIExpires)
 	def(&c.MaxCalls, d.MaxCalls)
+	def(&c.DialogRate, d.DialogRate)
+	def(&c.DialogBurst, d.DialogBurst)
+	def(&c.MaxCallsPerSource, d.MaxCallsPerSource)
+	def(&c.MaxCallsPerCaller, d.MaxCallsPerCaller)
+	def(&c.MaxSubsPerMailbox, d.MaxSubsPerMailbox)
+	def(&c.MaxSubsPerSource, d.MaxSubsPerSource)
 	defD(&c.SilenceTimeout, d.SilenceTimeout)
 	defD(&c.RTPTimeout, d.RTPTimeout)
 	defD(&c.DigitTimeout, d.DigitTimeout)
@@ -215,6 +237,12 @@ func (r *reader) sip() SIP {
 		{EnvSIPMaxCalls, &c.MaxCalls},
 		{EnvSIPMWIExpires, &c.MWIExpires},
 		{EnvSIPMaxMessageSeconds, &c.MaxMessageSeconds},
+		{EnvSIPDialogRate, &c.DialogRate},
+		{EnvSIPDialogBurst, &c.DialogBurst},
+		{EnvSIPMaxCallsPerSource, &c.MaxCallsPerSource},
+		{EnvSIPMaxCallsPerCaller, &c.MaxCallsPerCaller},
+		{EnvSIPMaxSubsPerMailbox, &c.MaxSubsPerMailbox},
+		{EnvSIPMaxSubsPerSource, &c.MaxSubsPerSource},
 	} {
 		s := r.str(d.v)
 		x, err := strconv.Atoi(s)
@@ -250,6 +278,12 @@ func (c SIP) environ(e *environ) {
 	e.optInt(EnvSIPMaxCalls, c.MaxCalls)
 	e.optDur(EnvSIPMaxCallDuration, c.MaxCallDuration)
 	e.optInt(EnvSIPMWIExpires, c.MWIExpires)
+	e.optInt(EnvSIPDialogRate, c.DialogRate)
+	e.optInt(EnvSIPDialogBurst, c.DialogBurst)
+	e.optInt(EnvSIPMaxCallsPerSource, c.MaxCallsPerSource)
+	e.optInt(EnvSIPMaxCallsPerCaller, c.MaxCallsPerCaller)
+	e.optInt(EnvSIPMaxSubsPerMailbox, c.MaxSubsPerMailbox)
+	e.optInt(EnvSIPMaxSubsPerSource, c.MaxSubsPerSource)
 	ps := make([]string, len(c.TrustedPeers))
 	for i, p := range c.TrustedPeers {
 		ps[i] = p.String()

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"os"
 	"os/exec"
@@ -424,6 +425,8 @@ func (c *Cluster) newStamp(index int, s topology.Stamp) (*StampProc, error) {
 	cfg.ShutdownGrace, cfg.ShutdownDelay = c.opt.ShutdownGrace, c.opt.ShutdownDelay
 	// Stamps share one host: media on loopback, each in its own RTP port range.
 	cfg.SIP.MediaIP, cfg.SIP.RTPBindIP = "127.0.0.1", "127.0.0.1"
+	// The gateway and the test callers stand in for the operator's SBCs.
+	cfg.SIP.TrustedPeers = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 	cfg.SIP.RTPPortMin, cfg.SIP.RTPPortMax = c.opt.RTPPortBase+index*400, c.opt.RTPPortBase+index*400+398
 	// The parent's own VOICEMAIL_* settings must not leak into a stamp.
 	for _, kv := range os.Environ() {
