@@ -290,7 +290,7 @@ func (s *session) fetchOne(ctx context.Context, idx int, it *item, items []fetch
 		flagsDue = true
 	}
 	parts := make([]string, 0, len(items)+1)
-	var literals [][]byte // written in order where parts hold a "\x00" placeholder
+	var literals []literal // written in order where parts hold a "\x00" placeholder
 	seenUID, seenFlags := false, false
 	for _, f := range items {
 		switch f.name {
@@ -299,14 +299,14 @@ func (s *session) fetchOne(ctx context.Context, idx int, it *item, items []fetch
 				continue
 			}
 			seenUID = true
-			parts = append(parts, fmt.Sprintf("UID %d", it.uid))
+			parts = append(parts, "UID "+strconv.FormatUint(uint64(it.uid), 10))
 		case "FLAGS":
 			seenFlags = true
 			parts = append(parts, "FLAGS "+it.flags())
 		case "INTERNALDATE":
 			parts = append(parts, "INTERNALDATE \""+it.internal.Format("02-Jan-2006 15:04:05 -0700")+"\"")
 		case "RFC822.SIZE":
-			parts = append(parts, fmt.Sprintf("RFC822.SIZE %d", it.mime.size()))
+			parts = append(parts, "RFC822.SIZE "+strconv.FormatInt(it.mime.size(), 10))
 		case "ENVELOPE":
 			parts = append(parts, "ENVELOPE "+it.mime.envelope())
 		case "BODY":
@@ -315,26 +315,29 @@ func (s *session) fetchOne(ctx context.Context, idx int, it *item, items []fetch
 			parts = append(parts, "BODYSTRUCTURE "+it.mime.bodyStructure(true))
 		case "RFC822":
 			parts = append(parts, "RFC822 \x00")
-			literals = append(literals, it.mime.content(section{}, audio))
+			literals = append(literals, it.mime.section(section{}, audio))
 		case "RFC822.HEADER":
 			parts = append(parts, "RFC822.HEADER \x00")
-			literals = append(literals, it.mime.header)
+			literals = append(literals, bytesLiteral(it.mime.header))
 		case "RFC822.TEXT":
 			parts = append(parts, "RFC822.TEXT \x00")
-			literals = append(literals, it.mime.body(audio))
+			literals = append(literals, it.mime.section(section{spec: "TEXT"}, audio))
 		case "BODY[]":
-			data := it.mime.content(f.sec, audio)
 			label := f.sec.label
-			if f.sec.partial {
-				label += fmt.Sprintf("<%d>", f.sec.start)
-				if f.sec.start >= int64(len(data)) {
-					data = nil
-				} else {
-					data = data[f.sec.start:min(int64(len(data)), f.sec.start+f.sec.count)]
-				}
+			if !f.sec.partial {
+				parts = append(parts, label+" \x00")
+				literals = append(literals, it.mime.section(f.sec, audio))
+				continue
+			}
+			data := it.mime.content(f.sec, audio)
+			label += "<" + strconv.FormatInt(f.sec.start, 10) + ">"
+			if f.sec.start >= int64(len(data)) {
+				data = nil
+			} else {
+				data = data[f.sec.start:min(int64(len(data)), f.sec.start+f.sec.count)]
 			}
 			parts = append(parts, label+" \x00")
-			literals = append(literals, data)
+			literals = append(literals, bytesLiteral(data))
 		}
 	}
 	if flagsDue && !seenFlags {
@@ -343,17 +346,20 @@ func (s *session) fetchOne(ctx context.Context, idx int, it *item, items []fetch
 	s.writef("* %d FETCH (", idx+1)
 	for i, p := range parts {
 		if i > 0 {
-			s.writef(" ")
+			s.bw.WriteByte(' ')
 		}
 		if strings.HasSuffix(p, "\x00") {
-			s.writef("%s{%d}\r\n", p[:len(p)-1], len(literals[0]))
-			s.bw.Write(literals[0])
+			s.bw.WriteString(p[:len(p)-1])
+			s.bw.WriteByte('{')
+			s.bw.WriteString(strconv.FormatInt(literals[0].n, 10))
+			s.bw.WriteString("}\r\n")
+			literals[0].write(s.bw)
 			literals = literals[1:]
 			continue
 		}
-		s.writef("%s", p)
+		s.bw.WriteString(p)
 	}
-	s.writef(")\r\n")
+	s.bw.WriteString(")\r\n")
 	return nil
 }
 
