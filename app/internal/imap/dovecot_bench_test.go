@@ -43,7 +43,8 @@ import (
 //     with one UID FETCH <uid> (BODY.PEEK[2]) per message; every attachment is decoded and
 //     compared with the WAV that was deposited.
 //
-// VOICEMAIL_IMAP_BENCH_CPUPROFILE=<file> writes the server process's CPU profile.
+// VOICEMAIL_IMAP_BENCH_CPUPROFILE=<file> writes the server process's CPU profile;
+// VOICEMAIL_IMAP_BENCH_NOCACHE=1 turns the part cache off (every fetch reads and encodes).
 //
 // Metrics: <workload>-time-ratio and <workload>-cpu-ratio are this server / Dovecot (below 1
 // means ahead), and the per-iteration times and CPU of each.
@@ -94,6 +95,9 @@ const (
 	benchServeEnv = "VOICEMAIL_IMAP_BENCH_SERVE" // set: the test binary serves a benchmark mailbox
 	// benchProfileEnv names a file for the server process's CPU profile (go tool pprof).
 	benchProfileEnv = "VOICEMAIL_IMAP_BENCH_CPUPROFILE"
+	// benchNoCacheEnv set turns the server's part cache off, to measure every fetch reading
+	// and encoding the audio.
+	benchNoCacheEnv = "VOICEMAIL_IMAP_BENCH_NOCACHE"
 )
 
 // benchWAV is the audio of message i, the same in the server process and the client.
@@ -156,7 +160,11 @@ func serveBench(dir string) error {
 		io.Copy(io.Discard, os.Stdin)
 		cancel()
 	}()
-	return New(svc, Config{}, nil).ServeListener(ctx, ln, false)
+	cfg := Config{}
+	if os.Getenv(benchNoCacheEnv) != "" {
+		cfg.PartCacheBytes = -1
+	}
+	return New(svc, cfg, nil).ServeListener(ctx, ln, false)
 }
 
 // benchTarget is one server under test.

@@ -37,6 +37,11 @@ func (sec section) needsAudio() bool {
 	return false
 }
 
+// isAudioPart reports a request for the whole audio part (BODY[2], BODY.PEEK[2]).
+func (sec section) isAudioPart() bool {
+	return len(sec.part) == 1 && sec.part[0] == 2 && sec.spec == "" && !sec.partial
+}
+
 // parseFetchItems reads the FETCH attribute argument: one item, a macro or a list.
 func parseFetchItems(v value) ([]fetchItem, error) {
 	var atoms []value
@@ -266,13 +271,19 @@ func (s *session) matching(set seqSet, byUID bool) []int {
 func (s *session) fetchOne(ctx context.Context, idx int, it *item, items []fetchItem) error {
 	var audio []byte
 	needAudio, setSeen := false, false
+	// The audio part alone, whole, is what VVM clients fetch: it may come from the part cache.
+	var part []byte
+	partKey := s.sel.name + "/" + it.key
 	for _, f := range items {
 		switch f.name {
 		case "RFC822", "RFC822.TEXT":
 			needAudio = true
 			setSeen = true
 		case "BODY[]":
-			needAudio = needAudio || f.sec.needsAudio()
+			if f.sec.isAudioPart() && part == nil {
+				part, _ = s.srv.parts.get(partKey)
+			}
+			needAudio = needAudio || (f.sec.needsAudio() && !(f.sec.isAudioPart() && part != nil))
 			setSeen = setSeen || !f.sec.peek
 		}
 	}
@@ -324,6 +335,15 @@ func (s *session) fetchOne(ctx context.Context, idx int, it *item, items []fetch
 			literals = append(literals, it.mime.section(section{spec: "TEXT"}, audio))
 		case "BODY[]":
 			label := f.sec.label
+			if f.sec.isAudioPart() {
+				if part == nil {
+					part = base64Wrapped(audio)
+					s.srv.parts.put(partKey, part)
+				}
+				parts = append(parts, label+" \x00")
+				literals = append(literals, bytesLiteral(part))
+				continue
+			}
 			if !f.sec.partial {
 				parts = append(parts, label+" \x00")
 				literals = append(literals, it.mime.section(f.sec, audio))

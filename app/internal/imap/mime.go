@@ -102,6 +102,9 @@ func newMIMEMessage(p voiceParams, load func(ctx context.Context) ([]byte, error
 
 // cleanHeader keeps a value on one printable ASCII line so the headers stay well-formed.
 func cleanHeader(s string, max int) string {
+	if len(s) <= max && printable(s) {
+		return strings.TrimSpace(s) // the common case: nothing to drop
+	}
 	var b strings.Builder
 	for _, r := range s {
 		if b.Len() >= max {
@@ -117,10 +120,12 @@ func cleanHeader(s string, max int) string {
 // addrLocal makes s usable as an address local part (callers are numbers; anything else is
 // reduced to safe characters).
 func addrLocal(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool { return !addrRune(r) }) < 0 {
+		return s
+	}
 	var b strings.Builder
 	for _, r := range s {
-		switch {
-		case r >= '0' && r <= '9', r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', strings.ContainsRune("+-._", r):
+		if addrRune(r) {
 			b.WriteRune(r)
 		}
 	}
@@ -128,6 +133,20 @@ func addrLocal(s string) string {
 		return "unknown"
 	}
 	return b.String()
+}
+
+func addrRune(r rune) bool {
+	return r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r == '+' || r == '-' || r == '.' || r == '_'
+}
+
+// printable reports whether s is all printable ASCII.
+func printable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 func cleanID(id string) string {

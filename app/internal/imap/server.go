@@ -73,6 +73,9 @@ type Config struct {
 	// MaxLoginFailures ends a session after this many failed logins (default 3); the
 	// service's lockout applies across all sessions and interfaces regardless.
 	MaxLoginFailures int
+	// PartCacheBytes bounds the cache of encoded audio parts shared by all sessions (default
+	// 32 MiB; negative disables it).
+	PartCacheBytes int64
 }
 
 const (
@@ -99,6 +102,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxLoginFailures <= 0 {
 		c.MaxLoginFailures = 3
 	}
+	if c.PartCacheBytes == 0 {
+		c.PartCacheBytes = 32 << 20
+	}
 	return c
 }
 
@@ -109,6 +115,7 @@ type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	metrics *metrics
+	parts   *partCache
 	slots   chan struct{}
 	wg      sync.WaitGroup
 }
@@ -124,6 +131,7 @@ func New(svc Service, cfg Config, logger *slog.Logger) *Server {
 		cfg:     cfg,
 		log:     logger.With("component", "imap"),
 		metrics: newMetrics(cfg.Registerer),
+		parts:   newPartCache(cfg.PartCacheBytes),
 		slots:   make(chan struct{}, cfg.MaxConnections),
 	}
 }
