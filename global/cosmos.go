@@ -4,7 +4,7 @@ import (
 	resources "github.com/pulumi/pulumi-azure-native-sdk/resources/v2/v20220901"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
-	"github.com/voicemail-platform/voicemail/internal/naming"
+	"github.com/voicemail-platform/voicemail/internal/arm"
 	"github.com/voicemail-platform/voicemail/internal/topology"
 )
 
@@ -62,7 +62,8 @@ func (g *Global) cosmos(ctx *pulumi.Context, t topology.Topology, rg *resources.
 		"disableLocalAuth":                   pulumi.Bool(true),
 		"disableKeyBasedMetadataWriteAccess": pulumi.Bool(true),
 		"minimalTlsVersion":                  pulumi.String("Tls12"),
-		"publicNetworkAccess":                pulumi.String("Enabled"),
+		// Reached only through private endpoints in the stamps' and regions' VNets.
+		"publicNetworkAccess": pulumi.String("Disabled"),
 		"backupPolicy": pulumi.Map{
 			"type":                     pulumi.String("Continuous"),
 			"continuousModeProperties": pulumi.Map{"tier": pulumi.String(t.Config.Cosmos.BackupTier)},
@@ -85,7 +86,7 @@ func (g *Global) cosmos(ctx *pulumi.Context, t topology.Topology, rg *resources.
 			return err
 		}
 	}
-	if _, err := NewDiagnostics(ctx, "cosmos", DiagnosticsArgs{ResourceID: acct.ID().ToStringOutput(), WorkspaceID: g.WorkspaceID, Logs: true}, pulumi.Parent(&acct)); err != nil {
+	if _, err := arm.NewDiagnostics(ctx, "cosmos", arm.DiagnosticsArgs{ResourceID: acct.ID().ToStringOutput(), WorkspaceID: g.WorkspaceID, Logs: true}, pulumi.Parent(&acct)); err != nil {
 		return err
 	}
 	g.CosmosAccountName = acct.Name
@@ -107,9 +108,9 @@ func (g *Global) NewCosmosDataContributor(ctx *pulumi.Context, name string, args
 	err := ctx.RegisterResource(CosmosRoleAssignmentType, name, pulumi.Map{
 		"accountName":       g.CosmosAccountName,
 		"resourceGroupName": g.ResourceGroupName,
-		"roleAssignmentId":  pulumi.String(naming.GUID("cosmos", args.Key, CosmosDataContributor)),
+		"roleAssignmentId":  pulumi.String(arm.AssignmentName("cosmos", args.Key, arm.CosmosDataContributor)),
 		"roleDefinitionId": g.CosmosAccountID.ApplyT(func(id string) string {
-			return id + "/sqlRoleDefinitions/" + CosmosDataContributor
+			return id + "/sqlRoleDefinitions/" + arm.CosmosDataContributor.ID
 		}).(pulumi.StringOutput),
 		"scope":       g.CosmosAccountID,
 		"principalId": args.PrincipalID,

@@ -12,6 +12,7 @@ import (
 	resources "github.com/pulumi/pulumi-azure-native-sdk/resources/v2/v20220901"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/voicemail-platform/voicemail/internal/arm"
 	"github.com/voicemail-platform/voicemail/internal/topology"
 )
 
@@ -88,6 +89,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		WorkspaceName: pulumi.String(names.Workspace), ResourceGroupName: monRG.Name, Location: home,
 		Sku:             &operationalinsights.WorkspaceSkuArgs{Name: pulumi.String("PerGB2018")},
 		RetentionInDays: retention, Tags: tags,
+		WorkspaceCapping: dailyCap(t.Config.Monitoring.DailyCapGB.Global),
 	}, parent, pulumi.RetainOnDelete(true))
 	if err != nil {
 		return nil, err
@@ -99,6 +101,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			Location:        pulumi.String(s.Region),
 			Sku:             &operationalinsights.WorkspaceSkuArgs{Name: pulumi.String("PerGB2018")},
 			RetentionInDays: retention, Tags: pulumi.ToStringMap(s.Tags),
+			WorkspaceCapping: dailyCap(t.Config.Monitoring.DailyCapGB.Stamp),
 		}, parent, pulumi.RetainOnDelete(true))
 		if err != nil {
 			return nil, err
@@ -107,6 +110,9 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	}
 
 	if err := g.cosmos(ctx, t, rg, tags); err != nil {
+		return nil, err
+	}
+	if err := Lock(ctx, "cosmos", g.CosmosAccountID, pulumi.Parent(g)); err != nil {
 		return nil, err
 	}
 	if err := g.registry(ctx, t, rg, tags); err != nil {
@@ -143,7 +149,8 @@ func (g *Global) registry(ctx *pulumi.Context, t topology.Topology, rg *resource
 		AdminUserEnabled:    pulumi.Bool(false),
 		ZoneRedundancy:      pulumi.String("Enabled"),
 		DataEndpointEnabled: pulumi.Bool(true),
-		PublicNetworkAccess: pulumi.String("Enabled"),
+		PublicNetworkAccess: pulumi.String(registryPublicAccess(t)),
+		NetworkRuleSet:      registryNetworkRules(t),
 		Policies: &registry.PoliciesArgs{
 			RetentionPolicy: &registry.RetentionPolicyArgs{Days: pulumi.Int(30), Status: pulumi.String("enabled")},
 		},
@@ -152,7 +159,7 @@ func (g *Global) registry(ctx *pulumi.Context, t topology.Topology, rg *resource
 	if err != nil {
 		return err
 	}
-	if _, err := NewDiagnostics(ctx, "acr", DiagnosticsArgs{ResourceID: acr.ID().ToStringOutput(), WorkspaceID: g.WorkspaceID, Logs: true}, pulumi.Parent(acr)); err != nil {
+	if _, err := arm.NewDiagnostics(ctx, "acr", arm.DiagnosticsArgs{ResourceID: acr.ID().ToStringOutput(), WorkspaceID: g.WorkspaceID, Logs: true}, pulumi.Parent(acr)); err != nil {
 		return err
 	}
 	g.RegistryName = acr.Name
@@ -192,7 +199,7 @@ func (g *Global) trafficManager(ctx *pulumi.Context, t topology.Topology, rg *re
 	if err != nil {
 		return err
 	}
-	if _, err := NewDiagnostics(ctx, "traffic-manager", DiagnosticsArgs{ResourceID: tm.ID().ToStringOutput(), WorkspaceID: g.WorkspaceID, Logs: true}, pulumi.Parent(tm)); err != nil {
+	if _, err := arm.NewDiagnostics(ctx, "traffic-manager", arm.DiagnosticsArgs{ResourceID: tm.ID().ToStringOutput(), WorkspaceID: g.WorkspaceID, Logs: true}, pulumi.Parent(tm)); err != nil {
 		return err
 	}
 	g.TrafficManagerProfileName = pulumi.String(t.Global.TrafficManager).ToStringOutput()

@@ -15,6 +15,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/voicemail-platform/voicemail/global"
+	"github.com/voicemail-platform/voicemail/internal/arm"
 	"github.com/voicemail-platform/voicemail/internal/topology"
 	"github.com/voicemail-platform/voicemail/regional"
 )
@@ -28,6 +29,9 @@ type Args struct {
 	Stamp    topology.Stamp
 	Region   *regional.Regional
 	Global   *global.Global
+	// Regions are every region of the stack: a stamp reads audio from the origin region's
+	// account when the local replica lags, so it has a private endpoint to each.
+	Regions map[string]*regional.Regional
 }
 
 // Stamp exposes everything the app deployment (issue 4) and stack outputs need.
@@ -92,8 +96,8 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	s.ResourceGroupName = rg.Name
 	rgID := rg.ID().ToStringOutput()
 
-	var vnet global.Resource
-	if err := global.Register(ctx, global.VirtualNetworkType, p+"vnet", pulumi.Map{
+	var vnet arm.Resource
+	if err := arm.Register(ctx, arm.VirtualNetworkType, p+"vnet", pulumi.Map{
 		"virtualNetworkName": pulumi.String(n.VNet), "resourceGroupName": rg.Name, "location": loc,
 		"addressSpace": pulumi.Map{"addressPrefixes": pulumi.StringArray{pulumi.String(st.AddressSpace)}},
 		// The SDK's defaults, sent explicitly so the provider sees the same inputs.
@@ -102,22 +106,30 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	}, &vnet, parent, pulumi.IgnoreChanges([]string{"subnets"})); err != nil {
 		return nil, err
 	}
-	var subnet global.Resource
-	if err := global.Register(ctx, global.SubnetType, p+"snet-aks", pulumi.Map{
+	nsg, err := s.nodeNSG(ctx, st, rg, tags)
+	if err != nil {
+		return nil, err
+	}
+	var subnet arm.Resource
+	if err := arm.Register(ctx, arm.SubnetType, p+"snet-aks", pulumi.Map{
 		"subnetName": pulumi.String(n.Subnet), "virtualNetworkName": vnet.Name, "resourceGroupName": rg.Name,
-		"addressPrefix": pulumi.String(st.NodeSubnet),
+		"addressPrefix":        pulumi.String(st.NodeSubnet),
+		"networkSecurityGroup": pulumi.Map{"id": nsg.ID()},
 	}, &subnet, pulumi.Parent(&vnet)); err != nil {
+		return nil, err
+	}
+	if err := s.privateDataPlane(ctx, args, rg, &vnet, &subnet, tags); err != nil {
 		return nil, err
 	}
 	ws := g.StampWorkspaceIDs[st.ID]
 	s.WorkspaceID = ws
-	if _, err := global.NewDiagnostics(ctx, p+"vnet", global.DiagnosticsArgs{ResourceID: vnet.ID().ToStringOutput(), WorkspaceID: ws, Logs: true}, pulumi.Parent(&vnet)); err != nil {
+	if _, err := arm.NewDiagnostics(ctx, p+"vnet", arm.DiagnosticsArgs{ResourceID: vnet.ID().ToStringOutput(), WorkspaceID: ws, Logs: true}, pulumi.Parent(&vnet)); err != nil {
 		return nil, err
 	}
 
 	// Zonal Standard IP in the stamp's zone, so the stamp's whole data path shares one zone.
-	var pip global.PublicIP
-	if err := global.Register(ctx, global.PublicIPAddressType, p+"pip", pulumi.Map{
+	var pip arm.PublicIP
+	if err := arm.Register(ctx, arm.PublicIPAddressType, p+"pip", pulumi.Map{
 		"publicIpAddressName": pulumi.String(n.PublicIP), "resourceGroupName": rg.Name, "location": loc,
 		"sku":                      pulumi.Map{"name": pulumi.String("Standard")},
 		"publicIPAllocationMethod": pulumi.String("Static"), "publicIPAddressVersion": pulumi.String("IPv4"),
@@ -132,7 +144,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	s.PublicIPAddress = pip.IPAddress
 	s.PublicIPFQDN = pip.DNSSettings.MapIndex(pulumi.String("fqdn"))
 
-	if _, err := global.NewDiagnostics(ctx, p+"pip", global.DiagnosticsArgs{ResourceID: s.PublicIPID, WorkspaceID: ws, Logs: true}, pulumi.Parent(&pip)); err != nil {
+	if _, err := arm.NewDiagnostics(ctx, p+"pip", arm.DiagnosticsArgs{ResourceID: s.PublicIPID, WorkspaceID: ws, Logs: true}, pulumi.Parent(&pip)); err != nil {
 		return nil, err
 	}
 
@@ -185,7 +197,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	return s, nil
 }
 
-func (s *Stamp) cluster(ctx *pulumi.Context, t topology.Topology, st topology.Stamp, rg *resources.ResourceGroup, rgID pulumi.StringOutput, subnet *global.Resource, ws pulumi.StringOutput, tags pulumi.StringMap, g *global.Global) error {
+func (s *Stamp) cluster(ctx *pulumi.Context, t topology.Topology, st topology.Stamp, rg *resources.ResourceGroup, rgID pulumi.StringOutput, subnet *arm.Resource, ws pulumi.StringOutput, tags pulumi.StringMap, g *global.Global) error {
 	a := t.Config.AKS
 	n := st.Names
 	p := st.ID + "-"
@@ -199,8 +211,8 @@ func (s *Stamp) cluster(ctx *pulumi.Context, t topology.Topology, st topology.St
 	if err != nil {
 		return err
 	}
-	netRole, err := global.NewRoleAssignment(ctx, p+"aks-network", global.RoleArgs{
-		Key: st.ID + "/aks-network", Scope: rgID, RoleID: global.RoleNetworkContributor, PrincipalID: cid.PrincipalId,
+	netRole, err := arm.NewRoleAssignment(ctx, p+"aks-network", arm.RoleArgs{
+		Key: st.ID + "/aks-network", Scope: rgID, Role: arm.NetworkContributor, PrincipalID: cid.PrincipalId,
 	}, pulumi.Parent(cid))
 	if err != nil {
 		return err
@@ -272,11 +284,18 @@ func (s *Stamp) cluster(ctx *pulumi.Context, t topology.Topology, st topology.St
 	if a.KubernetesVersion != "" {
 		args.KubernetesVersion = pulumi.String(a.KubernetesVersion)
 	}
+	withOperations(args, a, ws)
 	aks, err := containerservice.NewManagedCluster(ctx, p+"aks", args, pulumi.Parent(s), pulumi.DependsOn([]pulumi.Resource{netRole}))
 	if err != nil {
 		return err
 	}
-	if _, err := global.NewDiagnostics(ctx, p+"aks", global.DiagnosticsArgs{ResourceID: aks.ID().ToStringOutput(), WorkspaceID: ws, Logs: true}, pulumi.Parent(aks)); err != nil {
+	if err := s.maintenance(ctx, t, st, rg, aks); err != nil {
+		return err
+	}
+	if err := s.containerInsights(ctx, st, rg, aks, ws, tags); err != nil {
+		return err
+	}
+	if _, err := arm.NewDiagnostics(ctx, p+"aks", arm.DiagnosticsArgs{ResourceID: aks.ID().ToStringOutput(), WorkspaceID: ws, Logs: true}, pulumi.Parent(aks)); err != nil {
 		return err
 	}
 	s.ClusterName = aks.Name
@@ -285,8 +304,8 @@ func (s *Stamp) cluster(ctx *pulumi.Context, t topology.Topology, st topology.St
 	s.KubeletObjectID = aks.IdentityProfile.MapIndex(pulumi.String("kubeletidentity")).ObjectId().Elem()
 
 	// Nodes pull the app image from the registry (its nearest replica) as the kubelet identity.
-	_, err = global.NewRoleAssignment(ctx, p+"acr-pull", global.RoleArgs{
-		Key: st.ID + "/acr-pull", Scope: g.RegistryID, RoleID: global.RoleAcrPull, PrincipalID: s.KubeletObjectID,
+	_, err = arm.NewRoleAssignment(ctx, p+"acr-pull", arm.RoleArgs{
+		Key: st.ID + "/acr-pull", Scope: g.RegistryID, Role: arm.AcrPull, PrincipalID: s.KubeletObjectID,
 	}, pulumi.Parent(aks))
 	return err
 }
@@ -315,16 +334,17 @@ func (s *Stamp) appIdentity(ctx *pulumi.Context, st topology.Stamp, rg *resource
 		return err
 	}
 	roles := []struct {
-		name, role string
-		scope      pulumi.StringInput
+		name  string
+		role  arm.Role
+		scope pulumi.StringInput
 	}{
-		{"app-blob", global.RoleStorageBlobDataContributor, r.BlobAccountID},
-		{"app-queue", global.RoleStorageQueueDataContrib, r.QueueAccountID},
-		{"app-keyvault", global.RoleKeyVaultSecretsUser, r.KeyVaultID},
+		{"app-blob", arm.StorageBlobDataContributor, r.BlobAccountID},
+		{"app-queue", arm.StorageQueueDataContributor, r.QueueAccountID},
+		{"app-keyvault", arm.KeyVaultSecretsUser, r.KeyVaultID},
 	}
 	for _, ro := range roles {
-		if _, err := global.NewRoleAssignment(ctx, p+ro.name, global.RoleArgs{
-			Key: st.ID + "/" + ro.name, Scope: ro.scope, RoleID: ro.role, PrincipalID: id.PrincipalId,
+		if _, err := arm.NewRoleAssignment(ctx, p+ro.name, arm.RoleArgs{
+			Key: st.ID + "/" + ro.name, Scope: ro.scope, Role: ro.role, PrincipalID: id.PrincipalId,
 		}, pulumi.Parent(id)); err != nil {
 			return err
 		}

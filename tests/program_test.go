@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/voicemail-platform/voicemail/global"
+	"github.com/voicemail-platform/voicemail/internal/arm"
 	"github.com/voicemail-platform/voicemail/internal/config"
 	"github.com/voicemail-platform/voicemail/internal/stack"
 	"github.com/voicemail-platform/voicemail/internal/topology"
@@ -51,29 +51,40 @@ func TestResourceCountsFollowTopology(t *testing.T) {
 			}
 		}
 		want := map[string]int{
-			"voicemail:global:Global":       1,
-			"voicemail:regional:Region":     R,
-			"voicemail:stamp:Stamp":         S,
-			"DatabaseAccount":               1,
-			"TableResourceTable":            len(topology.Tables()),
-			"Registry":                      1,
-			"Replication":                   R - 1,
-			"Profile":                       1,
-			"Endpoint":                      S,
-			"ResourceGroup":                 2 + R + S,
-			"Workspace":                     1 + R + S,
-			"Component":                     R,
-			"Vault":                         R,
-			"StorageAccount":                2 * R,
-			"BlobServiceProperties":         R,
-			"BlobContainer":                 R*len(topology.Containers()) + R, // + the manager's deployments container
-			"Queue":                         R * len(topology.Queues()),
-			"ObjectReplicationPolicy":       2 * replicated,
-			"AppServicePlan":                R,
-			"WebApp":                        R,
-			"VirtualMachineScaleSet":        R,
-			"VirtualNetwork":                R + S,
-			"Subnet":                        R + S,
+			"voicemail:global:Global":   1,
+			"voicemail:regional:Region": R,
+			"voicemail:stamp:Stamp":     S,
+			"DatabaseAccount":           1,
+			"TableResourceTable":        len(topology.Tables()),
+			"Registry":                  1,
+			"Replication":               R - 1,
+			"Profile":                   1,
+			"Endpoint":                  S,
+			"ResourceGroup":             2 + R + S,
+			"Workspace":                 1 + R + S,
+			"Component":                 R,
+			"Vault":                     R,
+			"StorageAccount":            2 * R,
+			"BlobServiceProperties":     R,
+			"BlobContainer":             R*len(topology.Containers()) + R, // + the manager's deployments container
+			"Queue":                     R * len(topology.Queues()),
+			"ObjectReplicationPolicy":   2 * replicated,
+			"AppServicePlan":            R,
+			"WebApp":                    R,
+			"VirtualMachineScaleSet":    R,
+			"VirtualNetwork":            R + S,
+			"Subnet":                    3*R + 2*S, // region: jump box, endpoints, Functions; stamp: nodes, endpoints
+			"NetworkSecurityGroup":      3*R + 2*S, // one per subnet
+			// Region VNet: audio, host blob, host queue, Key Vault, Cosmos, ACR; stamp VNet:
+			// Cosmos, queue, Key Vault, ACR and every region's audio account.
+			"PrivateEndpoint":               6*R + (4+R)*S,
+			"PrivateDnsZoneGroup":           6*R + (4+R)*S,
+			"PrivateZone":                   5 * (R + S), // each VNet its own five zones, linked to it alone
+			"VirtualNetworkLink":            5 * (R + S),
+			"MaintenanceConfiguration":      2 * S, // auto-upgrade and node-OS windows
+			"DataCollectionRule":            S,     // Container insights with managed identity
+			"DataCollectionRuleAssociation": S,
+			"ManagementLockByScope":         1 + 2*R, // Cosmos DB and every storage account
 			"ManagedCluster":                S,
 			"PublicIPAddress":               S,
 			"UserAssignedIdentity":          2 * S,
@@ -287,9 +298,9 @@ func TestRoleAssignments(t *testing.T) {
 		queue, _ := m.byName(s.Region + "-st-queue")
 		kv, _ := m.byName(s.Region + "-kv")
 		want := map[string]string{
-			global.RoleStorageBlobDataContributor: blob.ID,
-			global.RoleStorageQueueDataContrib:    queue.ID,
-			global.RoleKeyVaultSecretsUser:        kv.ID,
+			arm.StorageBlobDataContributor.ID:  blob.ID,
+			arm.StorageQueueDataContributor.ID: queue.ID,
+			arm.KeyVaultSecretsUser.ID:         kv.ID,
 		}
 		got := map[string]string{}
 		for _, r := range m.ofType("RoleAssignment") {
@@ -304,13 +315,13 @@ func TestRoleAssignments(t *testing.T) {
 		cosmos, ok := m.byName(s.ID + "-app-cosmos")
 		require.True(t, ok)
 		assert.Equal(t, principal, cosmos.Inputs["principalId"])
-		assert.True(t, strings.HasSuffix(cosmos.Inputs["roleDefinitionId"].(string), "/sqlRoleDefinitions/"+global.CosmosDataContributor))
+		assert.True(t, strings.HasSuffix(cosmos.Inputs["roleDefinitionId"].(string), "/sqlRoleDefinitions/"+arm.CosmosDataContributor.ID))
 
 		aks, _ := m.byName(s.ID + "-aks")
 		pull, ok := m.byName(s.ID + "-acr-pull")
 		require.True(t, ok)
 		assert.Equal(t, get(aks.Outputs, "identityProfile", "kubeletidentity", "objectId"), pull.Inputs["principalId"])
-		assert.Equal(t, global.RoleAcrPull, roleOf(pull))
+		assert.Equal(t, arm.AcrPull.ID, roleOf(pull))
 	}
 	// The management service reads the operator token through a Key Vault reference, so its
 	// identity must be a Secrets User on its own region's vault.
@@ -328,7 +339,7 @@ func TestRoleAssignments(t *testing.T) {
 		assert.Equal(t, "@Microsoft.KeyVault(SecretUri=https://"+region.Names.KeyVault+".vault.azure.net/secrets/"+topology.OperatorTokenSecret+"/)", ref, region.Name)
 		grant, ok := m.byName(region.Name + "-func-keyvault")
 		require.True(t, ok, region.Name)
-		assert.Equal(t, global.RoleKeyVaultSecretsUser, roleOf(grant))
+		assert.Equal(t, arm.KeyVaultSecretsUser.ID, roleOf(grant))
 		assert.Equal(t, kv.ID, grant.Inputs["scope"])
 		assert.Equal(t, fn.Outputs["identity"].(map[string]any)["principalId"], grant.Inputs["principalId"])
 	}

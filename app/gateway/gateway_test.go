@@ -64,7 +64,8 @@ func newStamp(t *testing.T, id string) *stampFixture {
 	base := 30000 + (os.Getpid()%500)*40 + int(rtpBase.Add(1))*400%8000
 	base -= base % 2
 	srv, err := sip.New(svc, sip.Config{RTPPortMin: base, RTPPortMax: base + 398, SilenceTimeout: 30 * time.Second,
-		RTPTimeout: 10 * time.Second}, slog.New(slog.DiscardHandler))
+		RTPTimeout: 10 * time.Second, DrainTimeout: 100 * time.Millisecond}, // stop: the stamp goes away, calls end
+		slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	f.stop = cancel

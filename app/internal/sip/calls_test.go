@@ -80,9 +80,10 @@ func TestSippDepositOverTCP(t *testing.T) {
 	assert.InDelta(t, 1.0, onlyMessage(t, f.svc, "3004").Duration.Seconds(), 0.3)
 }
 
+// A call still going when the drain timeout ends is hung up and what was recorded is kept.
 func TestShutdownStoresCallInProgress(t *testing.T) {
 	t.Parallel()
-	f := start(t, Config{SilenceTimeout: 30 * time.Second})
+	f := start(t, Config{SilenceTimeout: 30 * time.Second, DrainTimeout: 100 * time.Millisecond})
 	voicemailtest.Provision(t, f.svc, "3005", "2468")
 	require.NoError(t, f.svc.PutGreeting(context.Background(), "3005", voicemail.GreetingUnavailable, toneWAV(600, 300)))
 

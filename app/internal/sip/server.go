@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"strconv"
 	"sync"
@@ -45,9 +46,11 @@ type Server struct {
 	dialogs *sipgo.DialogServerCache
 	ready   chan struct{}
 
-	base   context.Context // cancelled on shutdown; calls and subscriptions hang off it
-	active atomic.Int64
-	calls  sync.WaitGroup
+	base     context.Context // cancelled when the drain ends; calls and subscriptions hang off it
+	active   atomic.Int64
+	calls    sync.WaitGroup
+	draining atomic.Bool  // no new dialogs; OPTIONS answers 503
+	refused  atomic.Int64 // requests from strangers refused in trusted-peers mode
 
 	mu      sync.Mutex
 	closing bool
@@ -124,8 +127,10 @@ func ListenAndServe(ctx context.Context, addr string, svc Service, getenv func(s
 	return s.Serve(ctx, addr)
 }
 
-// Serve listens on addr (UDP and TCP, same port) until ctx ends, then hangs up every call
-// (recordings in progress are stored) and returns.
+// Serve listens on addr (UDP and TCP, same port) until ctx ends, then drains: new INVITEs,
+// SUBSCRIBEs and OPTIONS probes get 503 (a dispatcher takes the server out of rotation and
+// sends new calls elsewhere) while calls in progress go on, up to Config.DrainTimeout; then it
+// hangs up what is left (recordings in progress are stored) and returns.
 func (s *Server) Serve(ctx context.Context, addr string) error {
 	if err := s.listen(addr); err != nil {
 		return err
@@ -141,6 +146,27 @@ func (s *Server) Addr() string { return net.JoinHostPort(s.host, strconv.Itoa(s.
 
 // ActiveCalls is the number of calls in progress.
 func (s *Server) ActiveCalls() int { return int(s.active.Load()) }
+
+// Drain stops taking new dialogs: from now on INVITEs and SUBSCRIBEs that start a dialog, and
+// OPTIONS probes, are answered 503 with Retry-After, while requests within dialogs in progress
+// are served as before. Serve's context ending drains too.
+func (s *Server) Drain() {
+	if !s.draining.Swap(true) {
+		s.log.Info("sip draining", "calls", s.active.Load())
+	}
+}
+
+// Draining reports whether Drain was called or Serve's context ended.
+func (s *Server) Draining() bool { return s.draining.Load() }
+
+// refuseDraining answers a dialog-starting request with 503 while draining, and reports it.
+func (s *Server) refuseDraining(req *sip.Request, tx sip.ServerTransaction) bool {
+	if !s.draining.Load() {
+		return false
+	}
+	s.respond(tx, req, 503, "Service Unavailable", sip.NewHeader("Retry-After", "30"))
+	return true
+}
 
 func (s *Server) listen(addr string) error {
 	if s.udp != nil {
@@ -205,21 +231,26 @@ func (s *Server) listen(addr string) error {
 }
 
 func (s *Server) serve(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	s.base = ctx
+	base, stopAll := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopAll()
+	s.base = base
 	errc := make(chan error, 2)
 	go func() { errc <- s.srv.ServeUDP(s.udp) }()
 	go func() { errc <- s.srv.ServeTCP(trackingListener{Listener: s.tcpL, streams: &s.tcp}) }()
 	close(s.ready)
-	s.log.Info("sip listening", "addr", s.Addr(), "transports", "udp,tcp")
-	go s.watchTargets(ctx)
+	s.log.Info("sip listening", "addr", s.Addr(), "transports", "udp,tcp", "trusted_peers", s.cfg.TrustedPeers.String())
+	if len(s.cfg.TrustedPeers) == 0 {
+		s.log.Warn("no VOICEMAIL_SIP_TRUSTED_PEERS: anyone may call and subscribe, and no identity header is believed")
+	}
+	go s.watchTargets(base)
 	var err error
 	select {
 	case <-ctx.Done():
+		s.Drain()
+		s.awaitCalls(s.cfg.DrainTimeout)
 	case err = <-errc:
-		cancel()
 	}
+	stopAll()
 	s.mu.Lock()
 	s.closing = true
 	s.mu.Unlock()
@@ -231,6 +262,21 @@ func (s *Server) serve(ctx context.Context) error {
 		return fmt.Errorf("sip serve: %w", err)
 	}
 	return nil
+}
+
+// awaitCalls waits until no call is in progress or d has passed.
+func (s *Server) awaitCalls(d time.Duration) {
+	deadline := time.Now().Add(d)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for s.active.Load() > 0 && time.Now().Before(deadline) {
+		<-tick.C
+	}
+	if n := s.active.Load(); n > 0 {
+		s.log.Warn("sip drain timeout: hanging up calls in progress", "calls", n, "drainTimeout", d)
+	} else {
+		s.log.Info("sip drained")
+	}
 }
 
 // contact is our Contact header for a transport.
@@ -274,7 +320,12 @@ func (s *Server) respond(tx sip.ServerTransaction, req *sip.Request, code int, r
 	}
 }
 
+// onOptions answers probes, notably the stamp dispatcher's: 503 while draining takes this
+// server out of rotation.
 func (s *Server) onOptions(req *sip.Request, tx sip.ServerTransaction) {
+	if s.refuseDraining(req, tx) {
+		return
+	}
 	s.respond(tx, req, 200, "OK",
 		sip.NewHeader("Allow", allow),
 		sip.NewHeader("Accept", "application/sdp"))
@@ -321,32 +372,32 @@ func localIPFor(remote net.IP) net.IP {
 	return c.LocalAddr().(*net.UDPAddr).IP
 }
 
-// portPool hands out even RTP ports round-robin so a just-closed port is not reused at once.
+// portPool hands out even RTP ports at random within the range, as rtpengine and Asterisk do:
+// a port that follows the last call's cannot be guessed, so a stranger cannot aim at a call
+// about to start, and a just-closed port is rarely reused at once.
 type portPool struct {
 	ip       net.IP
 	min, max int
-	mu       sync.Mutex
-	next     int
 }
 
 func newPortPool(bind string, lo, hi int) *portPool {
 	if lo%2 == 1 {
 		lo++
 	}
-	return &portPool{ip: net.ParseIP(bind), min: lo, max: hi, next: lo}
+	return &portPool{ip: net.ParseIP(bind), min: lo, max: hi}
 }
 
 func (p *portPool) listen() (*net.UDPConn, error) {
-	n := (p.max - p.min) / 2
-	for i := 0; i <= n; i++ {
-		p.mu.Lock()
-		port := p.next
-		p.next += 2
-		if p.next > p.max {
-			p.next = p.min
+	n := (p.max-p.min)/2 + 1
+	// Random probes first; a nearly full range then gets an ordered sweep from a random start
+	// so a free port is found whenever there is one.
+	start := rand.IntN(n)
+	for i := 0; i < n+16; i++ {
+		k := rand.IntN(n)
+		if i >= 16 {
+			k = (start + i - 16) % n
 		}
-		p.mu.Unlock()
-		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: p.ip, Port: port})
+		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: p.ip, Port: p.min + 2*k})
 		if err == nil {
 			_ = c.SetReadBuffer(256 << 10)
 			return c, nil

@@ -162,6 +162,11 @@ type Event struct {
 	Kind      EventKind
 	MessageID string
 	Summary   Summary
+	// Local is set when this process made the change; events of changes made elsewhere
+	// (other replicas, stamps or regions) and found by polling have it unset. A notification
+	// that must go out once per change (unsolicited MWI) is sent only for local events, so
+	// exactly one replica, the one that made the change, sends it.
+	Local bool
 }
 
 // Sentinel errors; wrap with %w.
