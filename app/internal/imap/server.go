@@ -9,9 +9,9 @@
 // forking imapserver.
 //
 // Mapping to the voicemail service: INBOX lists the mailbox's new and saved messages, each a
-// multipart/mixed message (text part + audio/wav part). \Seen is the message's heard flag.
-// \Deleted is kept in the session until EXPUNGE or CLOSE deletes the message through the
-// service, as IMAP intends. The Greetings folder lists recorded greetings and accepts APPEND of
+// multipart/mixed message (text part + audio/wav part). \Seen is the message's heard flag;
+// \Answered, \Flagged and \Draft are kept by the service like it. \Deleted is kept in the
+// session until EXPUNGE or CLOSE deletes the message through the service, as IMAP intends. The Greetings folder lists recorded greetings and accepts APPEND of
 // a new one (OMTP: X-CNS-Greeting-Type header, $CNS-Greeting-On flag to make it active).
 package imap
 
