@@ -158,10 +158,15 @@ func TestInteropBaresipThroughKamailio(t *testing.T) {
 	// hangs up after its silence timeout.
 	speech := filepath.Join(dir, "speech.wav")
 	require.NoError(t, os.WriteFile(speech, voicemailtest.WAV(audio.PCM16, 8*time.Second), 0o600))
-	bport, cport := freePort(t), freePort(t)
-	conf := filepath.Join(dir, "baresip")
-	require.NoError(t, os.Mkdir(conf, 0o700))
-	require.NoError(t, os.WriteFile(filepath.Join(conf, "config"), []byte(fmt.Sprintf(`sip_listen 127.0.0.1:%d
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	var ualog func() string
+	// baresip also binds TCP and TLS next to its UDP port; another test may hold one of
+	// them, so a start that fails to bind is retried on other ports.
+	for attempt := 0; ; attempt++ {
+		conf := filepath.Join(dir, fmt.Sprintf("baresip%d", attempt))
+		require.NoError(t, os.Mkdir(conf, 0o700))
+		require.NoError(t, os.WriteFile(filepath.Join(conf, "config"), []byte(fmt.Sprintf(`sip_listen 127.0.0.1:%d
 audio_player aufile,%s/heard.wav
 audio_source aufile,%s
 audio_alert aufile,%s/alert.wav
@@ -170,18 +175,21 @@ module g711.so
 module aufile.so
 module_app account.so
 module_app menu.so
-module ctrl_tcp.so
-ctrl_tcp_listen 127.0.0.1:%d
-rtp_ports 30000-30999
-`, bport, dir, speech, dir, cport)), 0o600))
-	require.NoError(t, os.WriteFile(filepath.Join(conf, "accounts"),
-		[]byte(fmt.Sprintf("<sip:%s@127.0.0.1>;regint=0;audio_codecs=PCMA,PCMU\n", caller)), 0o600))
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	ua := exec.CommandContext(ctx, need(t, "baresip"), "-f", conf, "-e", fmt.Sprintf("/dial sip:+4930999@%s", kaddr), "-t", "25")
-	ualog := logFile(t, ua, filepath.Join(dir, "baresip.log"))
-	require.NoError(t, ua.Start())
-	t.Cleanup(func() { stopProcess(ua) })
+`, freePort(t), dir, speech, dir)), 0o600))
+		require.NoError(t, os.WriteFile(filepath.Join(conf, "accounts"),
+			[]byte(fmt.Sprintf("<sip:%s@127.0.0.1>;regint=0;audio_codecs=PCMA,PCMU\n", caller)), 0o600))
+		ua := exec.CommandContext(ctx, need(t, "baresip"), "-f", conf, "-e", fmt.Sprintf("/dial sip:+4930999@%s", kaddr), "-t", "25")
+		ualog = logFile(t, ua, filepath.Join(conf, "baresip.log"))
+		require.NoError(t, ua.Start())
+		t.Cleanup(func() { stopProcess(ua) })
+		for i := 0; i < 20 && !strings.Contains(ualog(), "baresip is ready") && !strings.Contains(ualog(), "init failed"); i++ {
+			time.Sleep(100 * time.Millisecond)
+		}
+		if !strings.Contains(ualog(), "init failed") {
+			break
+		}
+		require.Less(t, attempt, 4, "baresip could not bind: %s", ualog())
+	}
 
 	deadline = time.Now().Add(40 * time.Second)
 	for len(f.log.find("message stored", map[string]string{"mailbox": mailbox})) == 0 {
