@@ -55,7 +55,9 @@ type Config struct {
 	DrainVisibility time.Duration
 	StoreTimeout    time.Duration
 	Auth            voicemail.AuthPolicy
-	LogLevel        slog.Level
+	// AllowGuessablePINs accepts PINs the policy refuses (VOICEMAIL_PIN_ALLOW_GUESSABLE).
+	AllowGuessablePINs bool
+	LogLevel           slog.Level
 }
 
 // Azure reports whether Azure (or Azurite) storage is configured.
