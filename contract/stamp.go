@@ -52,6 +52,7 @@ var (
 	EnvPINMailboxDelayMax = Var{"VOICEMAIL_PIN_MAILBOX_DELAY_MAX", "30s", "longest wait between PIN evaluations in a mailbox's slow lane (1s-10m); wrong PINs never lock a mailbox"}
 	EnvPINFailureWindow   = Var{"VOICEMAIL_PIN_FAILURE_WINDOW", "15m", "wrong PINs older than this are forgotten (1m-24h)"}
 	EnvPINFailureDelay    = Var{"VOICEMAIL_PIN_FAILURE_DELAY", "250ms", "least time a failed login takes, so unknown numbers and wrong PINs answer alike (10ms-5s)"}
+	EnvPINAllowGuessable  = Var{"VOICEMAIL_PIN_ALLOW_GUESSABLE", "false", "accept PINs like 0000, 1234, 1212, 2580 or the mailbox number (refused by default)"}
 	EnvLogLevel           = Var{"VOICEMAIL_LOG_LEVEL", "info", "debug, info, warn or error"}
 )
 
@@ -63,7 +64,7 @@ func coreVars() []Var {
 		EnvHealthTimeout, EnvHealthCacheTTL, EnvHealthWindow, EnvShutdownGrace, EnvShutdownDelay,
 		EnvDrainInterval, EnvDrainVisibility, EnvStoreTimeout, EnvPINFreeFailures,
 		EnvPINPenaltyMax, EnvPINMailboxFailures, EnvPINMailboxDelayMax, EnvPINFailureWindow,
-		EnvPINFailureDelay, EnvLogLevel,
+		EnvPINFailureDelay, EnvPINAllowGuessable, EnvLogLevel,
 	}
 }
 
@@ -107,7 +108,9 @@ type Stamp struct {
 	DrainVisibility time.Duration
 	StoreTimeout    time.Duration
 	PIN             PINPolicy
-	LogLevel        slog.Level
+	// AllowGuessablePINs accepts PINs the policy refuses.
+	AllowGuessablePINs bool
+	LogLevel           slog.Level
 
 	SIP  SIP
 	IMAP IMAP
@@ -305,6 +308,7 @@ func loadStamp(getenv func(string) string, needToken bool) (Stamp, error) {
 	if c.StateBlob == "" {
 		c.StateBlob = c.Stamp
 	}
+	c.AllowGuessablePINs = r.boolean(EnvPINAllowGuessable)
 	if err := c.LogLevel.UnmarshalText([]byte(r.str(EnvLogLevel))); err != nil {
 		r.bad(EnvLogLevel, "%q is not debug, info, warn or error", r.str(EnvLogLevel))
 	}
@@ -401,6 +405,7 @@ func (c Stamp) Environ() []string {
 	e.dur(EnvPINMailboxDelayMax, c.PIN.MailboxDelayMax)
 	e.dur(EnvPINFailureWindow, c.PIN.FailureWindow)
 	e.dur(EnvPINFailureDelay, c.PIN.FailureDelay)
+	e.boolean(EnvPINAllowGuessable, c.AllowGuessablePINs)
 	e.str(EnvLogLevel, strings.ToLower(c.LogLevel.String()))
 	c.SIP.environ(&e)
 	c.IMAP.environ(&e)
