@@ -96,6 +96,8 @@ func TestPolicyRulesCatchBrokenInputs(t *testing.T) {
 		{"deployment without liveness", polEdit("voicemail", nil, "spec", "template", "spec", "containers", 0, "livenessProbe"), "k8s-probes"},
 		{"deployment without readiness", polEdit("voicemail", nil, "spec", "template", "spec", "containers", 0, "readinessProbe"), "k8s-probes"},
 		{"pdb selects other pods", polEdit("voicemail", map[string]any{"app": "other"}, "spec", "template", "metadata", "labels"), "k8s-pdb"},
+		{"one media address for all pods", polEdit("voicemail-config", "20.0.0.1", "data", "VOICEMAIL_SIP_MEDIA_IP"), "sip-no-shared-media-ip"},
+		{"rtp through the load balancer", polEdit("voicemail-svc", map[string]any{"name": "rtp-10000", "port": 10000.0, "protocol": "UDP"}, "spec", "ports", 0), "sip-no-media-through-lb"},
 		{"pdb in another namespace", polEdit("voicemail", map[string]any{"namespace": "other"}, "metadata"), "k8s-pdb"},
 	}
 	fired := map[string]bool{}

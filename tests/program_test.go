@@ -51,29 +51,34 @@ func TestResourceCountsFollowTopology(t *testing.T) {
 			}
 		}
 		want := map[string]int{
-			"voicemail:global:Global":       1,
-			"voicemail:regional:Region":     R,
-			"voicemail:stamp:Stamp":         S,
-			"DatabaseAccount":               1,
-			"TableResourceTable":            len(topology.Tables()),
-			"Registry":                      1,
-			"Replication":                   R - 1,
-			"Profile":                       1,
-			"Endpoint":                      S,
-			"ResourceGroup":                 2 + R + S,
-			"Workspace":                     1 + R + S,
-			"Component":                     R,
-			"Vault":                         R,
-			"StorageAccount":                2 * R,
-			"BlobServiceProperties":         R,
-			"BlobContainer":                 R*len(topology.Containers()) + R, // + the manager's deployments container
-			"Queue":                         R * len(topology.Queues()),
-			"ObjectReplicationPolicy":       2 * replicated,
-			"AppServicePlan":                R,
-			"WebApp":                        R,
-			"VirtualMachineScaleSet":        R,
-			"VirtualNetwork":                R + S,
-			"Subnet":                        R + S,
+			"voicemail:global:Global":   1,
+			"voicemail:regional:Region": R,
+			"voicemail:stamp:Stamp":     S,
+			"DatabaseAccount":           1,
+			"TableResourceTable":        len(topology.Tables()),
+			"Registry":                  1,
+			"Replication":               R - 1,
+			"Profile":                   1,
+			"Endpoint":                  S,
+			"ResourceGroup":             2 + R + S,
+			"Workspace":                 1 + R + S,
+			"Component":                 R,
+			"Vault":                     R,
+			"StorageAccount":            2 * R,
+			"BlobServiceProperties":     R,
+			"BlobContainer":             R*len(topology.Containers()) + R, // + the manager's deployments container
+			"Queue":                     R * len(topology.Queues()),
+			"ObjectReplicationPolicy":   2 * replicated,
+			"AppServicePlan":            R,
+			"WebApp":                    R,
+			"VirtualMachineScaleSet":    R,
+			"VirtualNetwork":            R + S,
+			"Subnet":                    R + 2*S, // stamps: nodes and pods
+			// SIP ingress: one private zone linked to every stamp VNet, an A record per
+			// stamp and the SRV sets (shared, per region, per stamp; three services each).
+			"PrivateZone":                   1,
+			"VirtualNetworkLink":            S,
+			"PrivateRecordSet":              S + 3*(1+R+S),
 			"ManagedCluster":                S,
 			"PublicIPAddress":               S,
 			"UserAssignedIdentity":          2 * S,
@@ -82,15 +87,18 @@ func TestResourceCountsFollowTopology(t *testing.T) {
 			"RoleAssignment":                4*R + 5*S, // Functions: host blob, host queue, state, Key Vault
 			"pulumi:providers:azure-native": 1,
 			// The voicemail workload in every stamp (app/deploy; workload_test.go checks it).
-			"voicemail:app:Workload":                                       S,
-			"pulumi:providers:kubernetes":                                  S,
-			"kubernetes:core/v1:Namespace":                                 S,
-			"kubernetes:core/v1:ServiceAccount":                            S,
-			"kubernetes:core/v1:ConfigMap":                                 S,
-			"kubernetes:core/v1:Service":                                   S,
-			"kubernetes:apps/v1:Deployment":                                S,
+			"voicemail:app:Workload":            S,
+			"pulumi:providers:kubernetes":       S,
+			"kubernetes:core/v1:Namespace":      S,
+			"kubernetes:core/v1:ServiceAccount": S,
+			// The service's and the SIP dispatcher's ConfigMap, Deployment and budget; the
+			// public Service, the headless one the dispatcher resolves, and the internal load
+			// balancer's SIP and IMAP Services.
+			"kubernetes:core/v1:ConfigMap":                                 2 * S,
+			"kubernetes:core/v1:Service":                                   4 * S,
+			"kubernetes:apps/v1:Deployment":                                2 * S,
 			"kubernetes:autoscaling/v2:HorizontalPodAutoscaler":            S,
-			"kubernetes:policy/v1:PodDisruptionBudget":                     S,
+			"kubernetes:policy/v1:PodDisruptionBudget":                     2 * S,
 			"kubernetes:networking.k8s.io/v1:NetworkPolicy":                S,
 			"kubernetes:secrets-store.csi.x-k8s.io/v1:SecretProviderClass": S,
 			"kubernetes:batch/v1:Job":                                      S,
@@ -245,13 +253,16 @@ func TestStampClusters(t *testing.T) {
 				assert.Equal(t, []any{strconv.Itoa(s.Zone)}, get(p, "availabilityZones"), "pool pinned to the stamp's zone")
 				assert.Equal(t, true, get(p, "enableAutoScaling"))
 				assert.NotEmpty(t, get(p, "vnetSubnetID"))
+				assert.NotEmpty(t, get(p, "podSubnetID"), "pods take VNet addresses from the pod subnet")
 				modes = append(modes, get(p, "mode").(string))
 			}
 			assert.ElementsMatch(t, []string{"System", "User"}, modes)
 			assert.Equal(t, true, get(in, "oidcIssuerProfile", "enabled"))
 			assert.Equal(t, true, get(in, "securityProfile", "workloadIdentity", "enabled"))
 			assert.Equal(t, "azure", get(in, "networkProfile", "networkPlugin"))
-			assert.Equal(t, "overlay", get(in, "networkProfile", "networkPluginMode"))
+			// Azure CNI with a pod subnet, not overlay: pods are addressable from the SBCs.
+			np, _ := in["networkProfile"].(map[string]any)
+			assert.NotContains(t, np, "networkPluginMode")
 			assert.Equal(t, true, get(in, "aadProfile", "managed"))
 			assert.Equal(t, true, get(in, "aadProfile", "enableAzureRBAC"))
 			assert.Equal(t, true, in["disableLocalAccounts"])
