@@ -29,6 +29,9 @@ type Args struct {
 	Stamp    topology.Stamp
 	Region   *regional.Regional
 	Global   *global.Global
+	// Regions are every region of the stack: a stamp reads audio from the origin region's
+	// account when the local replica lags, so it has a private endpoint to each.
+	Regions map[string]*regional.Regional
 }
 
 // Stamp exposes everything the app deployment (issue 4) and stack outputs need.
@@ -103,18 +106,27 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	}, &vnet, parent, pulumi.IgnoreChanges([]string{"subnets"})); err != nil {
 		return nil, err
 	}
+	nsg, err := s.nodeNSG(ctx, st, rg, tags)
+	if err != nil {
+		return nil, err
+	}
 	var subnet arm.Resource
 	if err := arm.Register(ctx, arm.SubnetType, p+"snet-aks", pulumi.Map{
 		"subnetName": pulumi.String(n.Subnet), "virtualNetworkName": vnet.Name, "resourceGroupName": rg.Name,
-		"addressPrefix": pulumi.String(st.NodeSubnet),
+		"addressPrefix":        pulumi.String(st.NodeSubnet),
+		"networkSecurityGroup": pulumi.Map{"id": nsg.ID()},
 	}, &subnet, pulumi.Parent(&vnet)); err != nil {
 		return nil, err
 	}
+<<<<<<< HEAD
 	pods, err := podSubnet(ctx, p, st, rg, &vnet, &subnet)
 	if err != nil {
 		return nil, err
 	}
 	if err := linkSIPZone(ctx, p, g.SIPZoneName, g.ResourceGroupName, &vnet, tags); err != nil {
+=======
+	if err := s.privateDataPlane(ctx, args, rg, &vnet, &subnet, tags); err != nil {
+>>>>>>> main
 		return nil, err
 	}
 	ws := g.StampWorkspaceIDs[st.ID]
@@ -283,8 +295,15 @@ func (s *Stamp) cluster(ctx *pulumi.Context, t topology.Topology, st topology.St
 	if a.KubernetesVersion != "" {
 		args.KubernetesVersion = pulumi.String(a.KubernetesVersion)
 	}
+	withOperations(args, a, ws)
 	aks, err := containerservice.NewManagedCluster(ctx, p+"aks", args, pulumi.Parent(s), pulumi.DependsOn([]pulumi.Resource{netRole}))
 	if err != nil {
+		return err
+	}
+	if err := s.maintenance(ctx, t, st, rg, aks); err != nil {
+		return err
+	}
+	if err := s.containerInsights(ctx, st, rg, aks, ws, tags); err != nil {
 		return err
 	}
 	if _, err := arm.NewDiagnostics(ctx, p+"aks", arm.DiagnosticsArgs{ResourceID: aks.ID().ToStringOutput(), WorkspaceID: ws, Logs: true}, pulumi.Parent(aks)); err != nil {

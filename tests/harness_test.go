@@ -56,6 +56,8 @@ func nameKey(typ string) string {
 		"FederatedIdentityCredential": "federatedIdentityCredentialResourceName",
 		"ObjectReplicationPolicy":     "objectReplicationPolicyId", "SqlResourceSqlRoleAssignment": "roleAssignmentId",
 		"BlobServiceProperties": "blobServicesName",
+		"NetworkSecurityGroup":  "networkSecurityGroupName", "PrivateEndpoint": "privateEndpointName",
+		"PrivateZone": "privateZoneName",
 	}[kind]
 }
 
@@ -70,6 +72,7 @@ func armType(kind string) string {
 		"VirtualNetwork":       "Microsoft.Network/virtualNetworks", "PublicIPAddress": "Microsoft.Network/publicIPAddresses",
 		"VirtualMachineScaleSet": "Microsoft.Compute/virtualMachineScaleSets",
 		"AppServicePlan":         "Microsoft.Web/serverfarms", "WebApp": "Microsoft.Web/sites",
+		"NetworkSecurityGroup": "Microsoft.Network/networkSecurityGroups", "PrivateZone": "Microsoft.Network/privateDnsZones",
 	}[kind]
 }
 

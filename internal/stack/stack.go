@@ -77,7 +77,7 @@ func Deploy(ctx *pulumi.Context) (*Deployment, error) {
 		}
 	}
 	for _, s := range topo.Stamps {
-		st, err := stamp.New(ctx, s.ID, &stamp.Args{Topology: topo, Stamp: s, Region: d.Regions[s.Region], Global: d.Global}, withProv)
+		st, err := stamp.New(ctx, s.ID, &stamp.Args{Topology: topo, Stamp: s, Region: d.Regions[s.Region], Global: d.Global, Regions: d.Regions}, withProv)
 		if err != nil {
 			return nil, fmt.Errorf("stamp %s: %w", s.ID, err)
 		}

@@ -7,6 +7,10 @@ import (
 
 // ResourceRules returns every rule that judges one resource alone.
 func ResourceRules() []ResourceRule {
+	return append(coreResourceRules(), operationsResourceRules()...)
+}
+
+func coreResourceRules() []ResourceRule {
 	return []ResourceRule{
 		{
 			ID:          "cosmos-multi-region-write",

@@ -7,6 +7,10 @@ import (
 
 // StackRules returns the rules that need to see several resources at once.
 func StackRules() []StackRule {
+	return append(coreStackRules(), operationsStackRules()...)
+}
+
+func coreStackRules() []StackRule {
 	return []StackRule{
 		{
 			ID:          "cosmos-stamp-regions-writable",
