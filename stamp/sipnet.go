@@ -5,6 +5,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/voicemail-platform/voicemail/internal/arm"
+	"github.com/voicemail-platform/voicemail/internal/privatenet"
 	"github.com/voicemail-platform/voicemail/internal/topology"
 )
 
@@ -15,11 +16,14 @@ import (
 // so BYE, NOTIFY and RTP leave from the address the pod advertised. It is created after the
 // node subnet: Azure rejects concurrent changes to one VNet's subnets.
 // https://learn.microsoft.com/en-us/azure/aks/configure-azure-cni-dynamic-ip-allocation
-func podSubnet(ctx *pulumi.Context, p string, st topology.Stamp, rg *resources.ResourceGroup, vnet, nodes *arm.Resource) (*arm.Resource, error) {
+//
+// It shares the node subnet's network security group: pods and nodes take the same traffic.
+func podSubnet(ctx *pulumi.Context, p string, st topology.Stamp, rg *resources.ResourceGroup, vnet, nodes *arm.Resource, nsg *privatenet.Resource) (*arm.Resource, error) {
 	var pods arm.Resource
 	err := arm.Register(ctx, arm.SubnetType, p+"snet-pods", pulumi.Map{
 		"subnetName": pulumi.String("snet-pods"), "virtualNetworkName": vnet.Name, "resourceGroupName": rg.Name,
-		"addressPrefix": pulumi.String(st.PodSubnet),
+		"addressPrefix":        pulumi.String(st.PodSubnet),
+		"networkSecurityGroup": pulumi.Map{"id": nsg.ID()},
 	}, &pods, pulumi.Parent(vnet), pulumi.DependsOn([]pulumi.Resource{nodes}))
 	return &pods, err
 }

@@ -118,15 +118,14 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	}, &subnet, pulumi.Parent(&vnet)); err != nil {
 		return nil, err
 	}
-<<<<<<< HEAD
-	pods, err := podSubnet(ctx, p, st, rg, &vnet, &subnet)
+	if err := s.privateDataPlane(ctx, args, rg, &vnet, &subnet, tags); err != nil {
+		return nil, err
+	}
+	pods, err := podSubnet(ctx, p, st, rg, &vnet, &subnet, nsg)
 	if err != nil {
 		return nil, err
 	}
 	if err := linkSIPZone(ctx, p, g.SIPZoneName, g.ResourceGroupName, &vnet, tags); err != nil {
-=======
-	if err := s.privateDataPlane(ctx, args, rg, &vnet, &subnet, tags); err != nil {
->>>>>>> main
 		return nil, err
 	}
 	ws := g.StampWorkspaceIDs[st.ID]

@@ -73,27 +73,22 @@ func TestResourceCountsFollowTopology(t *testing.T) {
 			"WebApp":                    R,
 			"VirtualMachineScaleSet":    R,
 			"VirtualNetwork":            R + S,
-<<<<<<< HEAD
-			"Subnet":                    R + 2*S, // stamps: nodes and pods
-			// SIP ingress: one private zone linked to every stamp VNet, an A record per
-			// stamp and the SRV sets (shared, per region, per stamp; three services each).
-			"PrivateZone":                   1,
-			"VirtualNetworkLink":            S,
-			"PrivateRecordSet":              S + 3*(1+R+S),
-=======
-			"Subnet":                    3*R + 2*S, // region: jump box, endpoints, Functions; stamp: nodes, endpoints
-			"NetworkSecurityGroup":      3*R + 2*S, // one per subnet
+			"Subnet":                    3*R + 3*S, // region: jump box, endpoints, Functions; stamp: nodes, endpoints, pods
+			"NetworkSecurityGroup":      3*R + 2*S, // one per subnet; the pod subnet shares the nodes'
 			// Region VNet: audio, host blob, host queue, Key Vault, Cosmos, ACR; stamp VNet:
 			// Cosmos, queue, Key Vault, ACR and every region's audio account.
-			"PrivateEndpoint":               6*R + (4+R)*S,
-			"PrivateDnsZoneGroup":           6*R + (4+R)*S,
-			"PrivateZone":                   5 * (R + S), // each VNet its own five zones, linked to it alone
-			"VirtualNetworkLink":            5 * (R + S),
+			"PrivateEndpoint":     6*R + (4+R)*S,
+			"PrivateDnsZoneGroup": 6*R + (4+R)*S,
+			// Each VNet its own five data-plane zones, linked to it alone; plus the SIP zone,
+			// linked to every stamp VNet, with an A record per stamp and the SRV sets (shared,
+			// per region, per stamp; three services each).
+			"PrivateZone":                   5*(R+S) + 1,
+			"VirtualNetworkLink":            5*(R+S) + S,
+			"PrivateRecordSet":              S + 3*(1+R+S),
 			"MaintenanceConfiguration":      2 * S, // auto-upgrade and node-OS windows
 			"DataCollectionRule":            S,     // Container insights with managed identity
 			"DataCollectionRuleAssociation": S,
 			"ManagementLockByScope":         1 + 2*R, // Cosmos DB and every storage account
->>>>>>> main
 			"ManagedCluster":                S,
 			"PublicIPAddress":               S,
 			"UserAssignedIdentity":          2 * S,

@@ -151,13 +151,8 @@ type SIP struct {
 // Keys lists every config key the program reads, without the namespace.
 func Keys() []string {
 	return []string{"environment", "namePrefix", "regions", "stamps", "peakLoad", "replicaCapacity",
-<<<<<<< HEAD
 		"image", "trafficManager", "aks", "cosmos", "storage", "functions", "jumpbox", "sip",
-		"objectReplication", "logRetentionDays"}
-=======
-		"image", "trafficManager", "aks", "cosmos", "storage", "functions", "jumpbox",
 		"objectReplication", "logRetentionDays", "network", "maintenance", "monitoring"}
->>>>>>> main
 }
 
 // Defaults returns the configuration values used for keys and fields a stack leaves out.
@@ -294,13 +289,10 @@ func Parse(raw map[string]string) (Config, error) {
 	object("storage", &c.Storage)
 	object("functions", &c.Functions)
 	object("jumpbox", &c.Jumpbox)
-<<<<<<< HEAD
 	object("sip", &c.SIP)
-=======
 	object("network", &c.Network)
 	object("maintenance", &c.Maintenance)
 	object("monitoring", &c.Monitoring)
->>>>>>> main
 
 	if len(e) == 0 {
 		e = append(e, c.Validate()...)
