@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -38,6 +39,9 @@ type stampUnderTest struct {
 func startStamp(t *testing.T, n int, cfg Config) *stampUnderTest {
 	t.Helper()
 	st := &stampUnderTest{svc: voicemailtest.New(t)}
+	if cfg.TrustedPeers == nil {
+		cfg.TrustedPeers = peers{netip.MustParsePrefix("127.0.0.0/8")} // the dispatcher
+	}
 	var targets []kamailio.Target
 	for i := range n {
 		f := startAt(t, st.svc, cfg, fmt.Sprintf("127.0.0.%d", 2+i))
