@@ -28,7 +28,10 @@ type Args struct {
 type Global struct {
 	pulumi.ResourceState
 
-	TenantID                    pulumi.StringOutput
+	TenantID pulumi.StringOutput
+	// SubscriptionID is known at plan time (from the provider's client config), for ids that
+	// must be plain strings, such as the hidden-link tag of availability tests.
+	SubscriptionID              string
 	ResourceGroupName           pulumi.StringOutput
 	MonitoringResourceGroupName pulumi.StringOutput
 	WorkspaceID                 pulumi.StringOutput
@@ -72,6 +75,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return nil, fmt.Errorf("get Azure client config: %w", err)
 	}
 	g.TenantID = pulumi.String(cc.TenantID).ToStringOutput()
+	g.SubscriptionID = cc.SubscriptionID
 
 	rg, err := resources.NewResourceGroup(ctx, "global-rg", &resources.ResourceGroupArgs{
 		ResourceGroupName: pulumi.String(names.ResourceGroup), Location: home, Tags: tags,

@@ -57,7 +57,7 @@ func nameKey(typ string) string {
 		"ObjectReplicationPolicy":     "objectReplicationPolicyId", "SqlResourceSqlRoleAssignment": "roleAssignmentId",
 		"BlobServiceProperties": "blobServicesName",
 		"NetworkSecurityGroup":  "networkSecurityGroupName", "PrivateEndpoint": "privateEndpointName",
-		"PrivateZone": "privateZoneName",
+		"PrivateZone": "privateZoneName", "ActionGroup": "actionGroupName",
 	}[kind]
 }
 

@@ -62,7 +62,7 @@ func TestResourceCountsFollowTopology(t *testing.T) {
 			"Endpoint":                  S,
 			"ResourceGroup":             2 + R + S,
 			"Workspace":                 1 + R + S,
-			"Component":                 R,
+			"Component":                 R + 1, // + the availability tests\' component
 			"Vault":                     R,
 			"StorageAccount":            2 * R,
 			"BlobServiceProperties":     R,
@@ -89,13 +89,21 @@ func TestResourceCountsFollowTopology(t *testing.T) {
 			"DataCollectionRule":            S,     // Container insights with managed identity
 			"DataCollectionRuleAssociation": S,
 			"ManagementLockByScope":         1 + 2*R, // Cosmos DB and every storage account
-			"ManagedCluster":                S,
-			"PublicIPAddress":               S,
-			"UserAssignedIdentity":          2 * S,
-			"FederatedIdentityCredential":   S,
-			"SqlResourceSqlRoleAssignment":  S,
-			"RoleAssignment":                4*R + 5*S, // Functions: host blob, host queue, state, Key Vault
-			"pulumi:providers:azure-native": 1,
+			// The health model (monitoring/): KQL functions per workspace, alerts, tests, workbook.
+			"voicemail:monitoring:HealthModel": 1,
+			"SavedSearch":                      5 + R + 4*S,
+			"ActionGroup":                      len(topo.Config.Monitoring.ActionGroups),
+			"ScheduledQueryRule":               4 + R + S,           // root, degraded, region, stamp-from-outside; certificates per region; each stamp from inside
+			"MetricAlert":                      R + 1 + min(R-1, 1), // queue backlog per region, Cosmos 429s, Cosmos replication lag (several regions)
+			"WebTest":                          S + 1,
+			"Workbook":                         1,
+			"ManagedCluster":                   S,
+			"PublicIPAddress":                  S,
+			"UserAssignedIdentity":             2 * S,
+			"FederatedIdentityCredential":      S,
+			"SqlResourceSqlRoleAssignment":     S,
+			"RoleAssignment":                   4*R + 5*S, // Functions: host blob, host queue, state, Key Vault
+			"pulumi:providers:azure-native":    1,
 			// The voicemail workload in every stamp (app/deploy; workload_test.go checks it).
 			"voicemail:app:Workload":            S,
 			"pulumi:providers:kubernetes":       S,
