@@ -36,7 +36,7 @@ type stampUnderTest struct {
 	addr     string // the dispatcher's SIP address (UDP and TCP)
 }
 
-func startStamp(t *testing.T, n int, cfg Config) *stampUnderTest {
+func startStamp(t testing.TB, n int, cfg Config) *stampUnderTest {
 	t.Helper()
 	st := &stampUnderTest{svc: voicemailtest.New(t)}
 	if cfg.TrustedPeers == nil {
