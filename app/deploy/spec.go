@@ -22,7 +22,7 @@ const runAsUser = 65532
 
 // configMapData is the ConfigMap: the service configuration with the parts the component
 // decides itself (listen addresses that match the container ports, the stamp's identity, the
-// media settings that match the Service, shutdown timing that matches the pod's), then Env.
+// RTP ports and drain and shutdown timing that match the pod's), then Env.
 func configMapData(a Args) pulumi.StringMap {
 	svc := *a.Service
 	svc.HTTPAddr = fmt.Sprintf(":%d", HTTPPort)
@@ -32,12 +32,14 @@ func configMapData(a Args) pulumi.StringMap {
 	svc.SIP.RTPPortMin, svc.SIP.RTPPortMax = a.RTPPortMin, a.RTPPortMax
 	svc.SIP.MaxCalls = rtpPortCount(a)
 	svc.ShutdownGrace = ShutdownGraceSeconds * time.Second
+	svc.SIP.DrainTimeout = SIPDrainSeconds * time.Second
 	svc.ShutdownDelay = 0 // preStop already waited
 	data := pulumi.StringMap{}
 	for k, v := range svc.EnvironMap() {
 		data[k] = pulumi.String(v)
 	}
-	data[contract.EnvSIPMediaIP.Name] = a.PublicIPAddress
+	// No media address here: each pod advertises its own (status.podIP, set in the pod spec),
+	// so RTP reaches the pod that owns the call.
 	for k, v := range a.Env {
 		data[k] = v
 	}
@@ -86,6 +88,17 @@ func envFromConfigMap(configMap pulumi.StringInput) list {
 	return list{obj{"configMapRef": obj{"name": configMap}}}
 }
 
+// podIPEnv gives each pod its own VNet address (Azure CNI pod subnet) as the address it
+// advertises in SIP Contact and SDP and binds RTP to: the SBC sends a call's media straight to
+// the pod that answered it, never through a load balancer.
+func podIPEnv() list {
+	podIP := obj{"fieldRef": obj{"fieldPath": pulumi.String("status.podIP")}}
+	return list{
+		obj{"name": pulumi.String(contract.EnvSIPMediaIP.Name), "valueFrom": podIP},
+		obj{"name": pulumi.String(contract.EnvSIPRTPBindIP.Name), "valueFrom": podIP},
+	}
+}
+
 func deploymentSpec(a Args, image, configMap, serviceAccount pulumi.StringInput) obj {
 	podLabels := merge(Labels(a.Stamp), pulumi.StringMap{"azure.workload.identity/use": pulumi.String("true")})
 	ports := list{
@@ -102,6 +115,7 @@ func deploymentSpec(a Args, image, configMap, serviceAccount pulumi.StringInput)
 		"imagePullPolicy": pulumi.String("IfNotPresent"),
 		"ports":           ports,
 		"envFrom":         envFromConfigMap(configMap),
+		"env":             podIPEnv(),
 		"resources": obj{
 			"requests": pulumi.StringMap{"cpu": pulumi.String("500m"), "memory": pulumi.String("512Mi")},
 			"limits":   pulumi.StringMap{"memory": pulumi.String("1Gi")},
@@ -123,9 +137,9 @@ func deploymentSpec(a Args, image, configMap, serviceAccount pulumi.StringInput)
 			"driver": pulumi.String("secrets-store.csi.k8s.io"), "readOnly": pulumi.Bool(true),
 			"volumeAttributes": pulumi.StringMap{"secretProviderClass": pulumi.String(secretProviderClass)},
 		}})
-		container["env"] = list{obj{"name": pulumi.String(contract.EnvOperatorToken.Name), "valueFrom": obj{
+		container["env"] = append(podIPEnv(), obj{"name": pulumi.String(contract.EnvOperatorToken.Name), "valueFrom": obj{
 			"secretKeyRef": obj{"name": pulumi.String(syncedSecret), "key": pulumi.String(contract.OperatorTokenSecret)},
-		}}}
+		}})
 	}
 	container["volumeMounts"] = mounts
 	return obj{
@@ -162,19 +176,15 @@ func deploymentSpec(a Args, image, configMap, serviceAccount pulumi.StringInput)
 	}
 }
 
-// servicePorts are the Service's ports: HTTP, SIP over UDP and TCP, IMAP, and the RTP ports.
+// servicePorts are the public Service's ports: HTTP and IMAP. SIP enters through the stamp's
+// internal dispatcher and RTP goes to each pod's own address, so neither is here.
 func servicePorts(a Args) list {
 	port := func(name string, p int, target pulumi.Input, proto string) obj {
 		return obj{"name": pulumi.String(name), "port": pulumi.Int(p), "targetPort": target, "protocol": pulumi.String(proto)}
 	}
 	ports := list{
 		port("http", ServiceHTTPPort, pulumi.String("http"), "TCP"),
-		port("sip-udp", SIPPort, pulumi.String("sip-udp"), "UDP"),
-		port("sip-tcp", SIPPort, pulumi.String("sip-tcp"), "TCP"),
 		port("imap", ServiceIMAPPort, pulumi.String("imap"), "TCP"),
-	}
-	for p := a.RTPPortMin; p <= a.RTPPortMax; p += 2 {
-		ports = append(ports, port(fmt.Sprintf("rtp-%d", p), p, pulumi.Int(p), "UDP"))
 	}
 	return ports
 }
@@ -184,15 +194,10 @@ func serviceSpec(a Args) obj {
 		"type":     pulumi.String("LoadBalancer"),
 		"selector": selectorLabels(),
 		"ports":    servicePorts(a),
-		// Local keeps the caller's address (SIP needs it) and skips a second hop; the Azure
-		// load balancer then probes kube-proxy's health node port, so only nodes with a ready
-		// pod (readiness on contract.ReadinessPath) receive traffic.
+		// Local keeps the client's address and skips a second hop; the Azure load balancer
+		// then probes kube-proxy's health node port, so only nodes with a ready pod
+		// (readiness on contract.ReadinessPath) receive traffic.
 		"externalTrafficPolicy": pulumi.String("Local"),
-		// A caller's SIP and RTP come from one address; affinity keeps them on one pod.
-		"sessionAffinity": pulumi.String("ClientIP"),
-		"sessionAffinityConfig": obj{
-			"clientIP": obj{"timeoutSeconds": pulumi.Int(3 * 3600)},
-		},
 	}
 }
 

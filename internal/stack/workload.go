@@ -60,6 +60,12 @@ func ArgsForStamp(ctx *pulumi.Context, t topology.Topology, g *global.Global, s 
 		PublicIPResourceGroup: s.ResourceGroupName,
 		PublicIPAddress:       s.PublicIPAddress,
 
+		DispatcherImage:    t.Config.SIP.DispatcherImage,
+		DispatcherReplicas: t.Config.SIP.DispatcherReplicas,
+		SIPDispatcherIP:    info.SIPDispatcherIP,
+		NodeSubnetName:     info.Names.Subnet,
+		IdleTimeoutMinutes: t.Config.SIP.IdleTimeoutMinutes,
+
 		Service:  &svc,
 		Env:      env,
 		Replicas: info.Replicas,

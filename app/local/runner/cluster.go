@@ -423,6 +423,9 @@ func (c *Cluster) newStamp(index int, s topology.Stamp) (*StampProc, error) {
 	cfg.HealthTimeout, cfg.HealthCacheTTL, cfg.HealthWindow = c.opt.HealthTimeout, c.opt.HealthCacheTTL, c.opt.HealthWindow
 	cfg.DrainInterval, cfg.DrainVisibility = c.opt.DrainInterval, c.opt.DrainVisibility
 	cfg.ShutdownGrace, cfg.ShutdownDelay = c.opt.ShutdownGrace, c.opt.ShutdownDelay
+	// A local stamp is one process, not a replica behind a dispatcher: on SIGTERM it hangs up
+	// its calls (recordings kept) within its shutdown grace instead of draining them.
+	cfg.SIP.DrainTimeout = time.Second
 	// Stamps share one host: media on loopback, each in its own RTP port range.
 	cfg.SIP.MediaIP, cfg.SIP.RTPBindIP = "127.0.0.1", "127.0.0.1"
 	// The gateway and the test callers stand in for the operator's SBCs.
