@@ -4,7 +4,6 @@ import (
 	resources "github.com/pulumi/pulumi-azure-native-sdk/resources/v2/v20220901"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
-	"github.com/voicemail-platform/voicemail/internal/naming"
 	"github.com/voicemail-platform/voicemail/internal/topology"
 )
 
@@ -13,9 +12,12 @@ import (
 // (it calls a PkgVersion function the root no longer has). The azure-native provider
 // serves these tokens all the same; the structs below declare the outputs we read.
 const (
-	CosmosAccountType        = "azure-native:documentdb/v20230415:DatabaseAccount"
-	CosmosTableType          = "azure-native:documentdb/v20230415:TableResourceTable"
-	CosmosRoleAssignmentType = "azure-native:documentdb/v20230415:SqlResourceSqlRoleAssignment"
+	CosmosAccountType = "azure-native:documentdb/v20230415:DatabaseAccount"
+	CosmosTableType   = "azure-native:documentdb/v20230415:TableResourceTable"
+	// Table accounts authorise data-plane calls with table role definitions and assignments
+	// (API 2024-12-01-preview, served by the azure-native provider this program pins), not the
+	// SQL ones: https://learn.microsoft.com/en-us/azure/cosmos-db/table/security/how-to-grant-data-plane-role-based-access
+	CosmosRoleAssignmentType = "azure-native:documentdb/v20241201preview:TableResourceTableRoleAssignment"
 )
 
 // CosmosAccount is a Cosmos DB database account.
@@ -85,7 +87,7 @@ func (g *Global) cosmos(ctx *pulumi.Context, t topology.Topology, rg *resources.
 			return err
 		}
 	}
-	if _, err := NewDiagnostics(ctx, "cosmos", DiagnosticsArgs{ResourceID: acct.ID().ToStringOutput(), WorkspaceID: g.WorkspaceID, Logs: true}, pulumi.Parent(&acct)); err != nil {
+	if _, err := NewDiagnostics(ctx, "cosmos", DiagnosticsArgs{ResourceID: acct.ID().ToStringOutput(), WorkspaceID: g.WorkspaceID, Logs: true, Metrics: MetricsRequests}, pulumi.Parent(&acct)); err != nil {
 		return err
 	}
 	g.CosmosAccountName = acct.Name
@@ -95,24 +97,27 @@ func (g *Global) cosmos(ctx *pulumi.Context, t topology.Topology, rg *resources.
 	return nil
 }
 
-// CosmosRoleArgs grants the Cosmos DB Built-in Data Contributor role on the whole account.
+// CosmosRoleArgs grants the Cosmos DB for Table Built-in Data Contributor role on the account.
 type CosmosRoleArgs struct {
-	Key         string // makes the assignment GUID deterministic and unique
 	PrincipalID pulumi.StringInput
 }
 
 // NewCosmosDataContributor grants a principal data-plane read/write on the global account.
+// The assignment's id is derived from scope, principal and role like an RBAC assignment's.
 func (g *Global) NewCosmosDataContributor(ctx *pulumi.Context, name string, args CosmosRoleArgs, opts ...pulumi.ResourceOption) (*CosmosRoleAssignment, error) {
 	var ra CosmosRoleAssignment
+	roleDef := g.CosmosAccountID.ApplyT(func(id string) string {
+		return id + "/tableRoleDefinitions/" + CosmosTableDataContributor
+	}).(pulumi.StringOutput)
 	err := ctx.RegisterResource(CosmosRoleAssignmentType, name, pulumi.Map{
 		"accountName":       g.CosmosAccountName,
 		"resourceGroupName": g.ResourceGroupName,
-		"roleAssignmentId":  pulumi.String(naming.GUID("cosmos", args.Key, CosmosDataContributor)),
-		"roleDefinitionId": g.CosmosAccountID.ApplyT(func(id string) string {
-			return id + "/sqlRoleDefinitions/" + CosmosDataContributor
+		"roleAssignmentId": pulumi.All(g.CosmosAccountID, args.PrincipalID, roleDef).ApplyT(func(v []any) string {
+			return RoleAssignmentName(v[0].(string), v[1].(string), v[2].(string))
 		}).(pulumi.StringOutput),
-		"scope":       g.CosmosAccountID,
-		"principalId": args.PrincipalID,
+		"roleDefinitionId": roleDef,
+		"scope":            g.CosmosAccountID,
+		"principalId":      args.PrincipalID,
 	}, &ra, opts...)
 	if err != nil {
 		return nil, err

@@ -27,7 +27,10 @@ type Args struct {
 type Global struct {
 	pulumi.ResourceState
 
-	TenantID                    pulumi.StringOutput
+	TenantID pulumi.StringOutput
+	// DeployerObjectID is the Entra object id of the principal running `pulumi up`; it is
+	// granted the Kubernetes data-plane role it needs to deploy the app into each cluster.
+	DeployerObjectID            pulumi.StringOutput
 	ResourceGroupName           pulumi.StringOutput
 	MonitoringResourceGroupName pulumi.StringOutput
 	WorkspaceID                 pulumi.StringOutput
@@ -50,6 +53,7 @@ type Global struct {
 type clientConfig struct {
 	TenantID       string `pulumi:"tenantId"`
 	SubscriptionID string `pulumi:"subscriptionId"`
+	ObjectID       string `pulumi:"objectId"`
 }
 
 // New builds the global layer.
@@ -69,6 +73,10 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return nil, fmt.Errorf("get Azure client config: %w", err)
 	}
 	g.TenantID = pulumi.String(cc.TenantID).ToStringOutput()
+	if cc.ObjectID == "" {
+		return nil, fmt.Errorf("get Azure client config: no objectId for the deploying principal (sign in with az login or a federated service principal)")
+	}
+	g.DeployerObjectID = pulumi.String(cc.ObjectID).ToStringOutput()
 
 	rg, err := resources.NewResourceGroup(ctx, "global-rg", &resources.ResourceGroupArgs{
 		ResourceGroupName: pulumi.String(names.ResourceGroup), Location: home, Tags: tags,

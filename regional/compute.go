@@ -74,7 +74,7 @@ func (r *Regional) functions(ctx *pulumi.Context, t topology.Topology, reg topol
 			"localMySqlEnabled": pulumi.Bool(false), "netFrameworkVersion": pulumi.String("v4.6"),
 		},
 		"tags": tags,
-	}, &app, pulumi.Parent(r)); err != nil {
+	}, &app, pulumi.Parent(r), pulumi.DependsOn([]pulumi.Resource{r.OperatorTokenSecret})); err != nil {
 		return err
 	}
 	principal := app.PrincipalID()
@@ -86,10 +86,15 @@ func (r *Regional) functions(ctx *pulumi.Context, t topology.Topology, reg topol
 		{"func-host-queue", global.RoleStorageQueueDataContrib, r.QueueAccountID},
 		{"func-state-blob", global.RoleStorageBlobDataContributor, pulumi.Sprintf("%s/blobServices/default/containers/%s", r.BlobAccountID, topology.StateContainer)},
 		{"func-keyvault", global.RoleKeyVaultSecretsUser, r.KeyVaultID},
+		// Application Insights has local auth off (APPLICATIONINSIGHTS_AUTHENTICATION_STRING is
+		// Authorization=AAD): the host's telemetry is accepted only from an identity with
+		// Monitoring Metrics Publisher on the component
+		// (https://learn.microsoft.com/en-us/azure/azure-monitor/app/azure-ad-authentication).
+		{"func-appinsights", global.RoleMonitoringMetricsPublisher, r.AppInsightsID},
 	}
 	for _, ro := range roles {
 		if _, err := global.NewRoleAssignment(ctx, p+ro.name, global.RoleArgs{
-			Key: reg.Name + "/" + ro.name, Scope: ro.scope, RoleID: ro.role, PrincipalID: principal,
+			Scope: ro.scope, RoleID: ro.role, PrincipalID: principal,
 		}, pulumi.Parent(&app)); err != nil {
 			return err
 		}

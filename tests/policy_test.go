@@ -98,6 +98,7 @@ func TestPolicyRulesCatchBrokenInputs(t *testing.T) {
 		{"pdb selects other pods", polEdit("voicemail", map[string]any{"app": "other"}, "spec", "template", "metadata", "labels"), "k8s-pdb"},
 		{"pdb in another namespace", polEdit("voicemail", map[string]any{"namespace": "other"}, "metadata"), "k8s-pdb"},
 	}
+	cases = append(cases, polDeployCases()...)
 	fired := map[string]bool{}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -2,6 +2,7 @@ package deploy
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -24,8 +25,24 @@ func ArgsForStamp(ctx *pulumi.Context, t topology.Topology, g *global.Global, s 
 	if rc.ConcurrentCalls < 1 {
 		return nil, fmt.Errorf("stamp %s: replicaCapacity.concurrentCalls must be positive", info.ID)
 	}
+	if len(s.CosmosTableEndpoints) == 0 {
+		return nil, fmt.Errorf("stamp %s: no Cosmos DB table endpoints", info.ID)
+	}
+	var blobRegions []any
+	format := ""
+	for _, name := range sortedKeys(s.BlobRegions) {
+		format += "," + name + "=%s"
+		blobRegions = append(blobRegions, s.BlobRegions[name])
+	}
 	env := map[string]pulumi.StringInput{
-		"VOICEMAIL_TABLE_ENDPOINT":   s.CosmosTableEndpoint,
+		// The stamp's own region's Table endpoint, then the others in failover order: the app
+		// writes to its region and moves to the next while that endpoint fails.
+		"VOICEMAIL_TABLE_ENDPOINT":           pulumi.String(s.CosmosTableEndpoints[0]),
+		"VOICEMAIL_TABLE_FALLBACK_ENDPOINTS": pulumi.String(strings.Join(s.CosmosTableEndpoints[1:], ",")),
+		// Other regions' audio accounts (region=endpoint): a message names the region that
+		// stored its audio, read from this region's replica of it or, while replication lags,
+		// from the origin or another replica.
+		"VOICEMAIL_BLOB_REGIONS":     pulumi.Sprintf(strings.TrimPrefix(format, ","), blobRegions...),
 		"VOICEMAIL_BLOB_ENDPOINT":    s.BlobEndpoint,
 		"VOICEMAIL_QUEUE_ENDPOINT":   s.QueueEndpoint,
 		"VOICEMAIL_TABLE":            pulumi.String(topology.ServiceTable),
@@ -59,8 +76,9 @@ func ArgsForStamp(ctx *pulumi.Context, t topology.Topology, g *global.Global, s 
 		PublicIPResourceGroup: s.ResourceGroupName,
 		PublicIPAddress:       s.PublicIPAddress,
 
-		Env:      env,
-		Replicas: info.Replicas,
+		Env:          env,
+		Replicas:     info.Replicas,
+		Dependencies: s.WorkloadDependencies,
 		// A pod is sized for replicaCapacity: one RTP port per concurrent call, and the HPA
 		// adds pods at 70 % of the requests per second one pod is rated for.
 		RTPPortMin:        DefaultRTPPortMin,
@@ -76,6 +94,15 @@ func ForStamp(ctx *pulumi.Context, t topology.Topology, g *global.Global, s *sta
 		return nil, err
 	}
 	return NewWorkload(ctx, WorkloadName(s.Info.ID), args, pulumi.Parent(s))
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // WorkloadName is the logical name of a stamp's workload component.

@@ -7,9 +7,10 @@ import (
 
 // ResourceRules returns every rule that judges one resource alone.
 func ResourceRules() []ResourceRule {
-	return []ResourceRule{
+	return append(deployRules(), []ResourceRule{
 		{
 			ID:          "cosmos-multi-region-write",
+			Doc:         "https://learn.microsoft.com/en-us/azure/cosmos-db/how-to-multi-master",
 			Description: "Cosmos DB accounts accept writes in every region (enableMultipleWriteLocations).",
 			Types:       []TypeRef{cosmosAccount},
 			Check: func(r Resource) []string {
@@ -18,12 +19,14 @@ func ResourceRules() []ResourceRule {
 		},
 		{
 			ID:          "cosmos-zone-redundant",
+			Doc:         "https://learn.microsoft.com/en-us/azure/reliability/reliability-cosmos-db-nosql",
 			Description: "Every Cosmos DB location is zone redundant.",
 			Types:       []TypeRef{cosmosAccount},
 			Check:       checkCosmosZones,
 		},
 		{
 			ID:          "cosmos-local-auth-disabled",
+			Doc:         "https://learn.microsoft.com/en-us/azure/cosmos-db/table/security/how-to-grant-data-plane-role-based-access",
 			Description: "Cosmos DB key (local) auth is disabled; clients use Entra ID.",
 			Types:       []TypeRef{cosmosAccount},
 			Check: func(r Resource) []string {
@@ -32,12 +35,14 @@ func ResourceRules() []ResourceRule {
 		},
 		{
 			ID:          "storage-zone-redundant",
+			Doc:         "https://learn.microsoft.com/en-us/azure/storage/common/storage-redundancy",
 			Description: "Storage accounts use ZRS or better (ZRS, GZRS, RA-GZRS, Premium ZRS).",
 			Types:       []TypeRef{storageAccount},
 			Check:       checkStorageSku,
 		},
 		{
 			ID:          "storage-shared-key-disabled",
+			Doc:         "https://learn.microsoft.com/en-us/azure/storage/common/shared-key-authorization-prevent",
 			Description: "Storage shared key access is disabled.",
 			Types:       []TypeRef{storageAccount},
 			Check: func(r Resource) []string {
@@ -46,18 +51,21 @@ func ResourceRules() []ResourceRule {
 		},
 		{
 			ID:          "storage-tls12",
+			Doc:         "https://learn.microsoft.com/en-us/azure/storage/common/transport-layer-security-configure-minimum-version",
 			Description: "Storage accounts require TLS 1.2 or newer.",
 			Types:       []TypeRef{storageAccount},
 			Check:       checkStorageTLS,
 		},
 		{
 			ID:          "storage-no-public-blob",
+			Doc:         "https://learn.microsoft.com/en-us/azure/storage/blobs/anonymous-read-access-prevent",
 			Description: "No anonymous public blob access on accounts or containers.",
 			Types:       []TypeRef{storageAccount, blobContainer},
 			Check:       checkPublicBlob,
 		},
 		{
 			ID:          "acr-premium",
+			Doc:         "https://learn.microsoft.com/en-us/azure/container-registry/container-registry-skus",
 			Description: "Container registries use the Premium SKU (zone redundancy, geo-replication).",
 			Types:       []TypeRef{registry},
 			Check: func(r Resource) []string {
@@ -66,6 +74,7 @@ func ResourceRules() []ResourceRule {
 		},
 		{
 			ID:          "acr-zone-redundant",
+			Doc:         "https://learn.microsoft.com/en-us/azure/container-registry/zone-redundancy",
 			Description: "Container registries and their replicas are zone redundant.",
 			Types:       []TypeRef{registry, registryReplication},
 			Check: func(r Resource) []string {
@@ -74,6 +83,7 @@ func ResourceRules() []ResourceRule {
 		},
 		{
 			ID:          "acr-admin-disabled",
+			Doc:         "https://learn.microsoft.com/en-us/azure/container-registry/container-registry-authentication#admin-account",
 			Description: "The container registry admin user is off.",
 			Types:       []TypeRef{registry},
 			Check: func(r Resource) []string {
@@ -83,6 +93,7 @@ func ResourceRules() []ResourceRule {
 		},
 		{
 			ID:          "keyvault-purge-protection",
+			Doc:         "https://learn.microsoft.com/en-us/azure/key-vault/general/soft-delete-overview",
 			Description: "Key Vaults have purge protection on.",
 			Types:       []TypeRef{keyVault},
 			Check: func(r Resource) []string {
@@ -91,6 +102,7 @@ func ResourceRules() []ResourceRule {
 		},
 		{
 			ID:          "keyvault-rbac",
+			Doc:         "https://learn.microsoft.com/en-us/azure/key-vault/general/rbac-guide",
 			Description: "Key Vaults use Azure RBAC, not access policies.",
 			Types:       []TypeRef{keyVault},
 			Check: func(r Resource) []string {
@@ -99,12 +111,14 @@ func ResourceRules() []ResourceRule {
 		},
 		{
 			ID:          "aks-single-zone",
+			Doc:         "https://learn.microsoft.com/en-us/azure/aks/availability-zones",
 			Description: "An AKS stamp is pinned to one availability zone: every agent pool lists exactly that one zone.",
 			Types:       []TypeRef{managedCluster, agentPool},
 			Check:       checkAKSZone,
 		},
 		{
 			ID:          "aks-local-accounts-disabled",
+			Doc:         "https://learn.microsoft.com/en-us/azure/aks/manage-local-accounts-managed-azure-ad",
 			Description: "AKS local accounts are disabled (Entra ID + Azure RBAC only).",
 			Types:       []TypeRef{managedCluster},
 			Check: func(r Resource) []string {
@@ -113,6 +127,7 @@ func ResourceRules() []ResourceRule {
 		},
 		{
 			ID:          "aks-workload-identity",
+			Doc:         "https://learn.microsoft.com/en-us/azure/aks/workload-identity-overview",
 			Description: "AKS has the OIDC issuer and workload identity on, so pods need no secrets.",
 			Types:       []TypeRef{managedCluster},
 			Check: func(r Resource) []string {
@@ -122,29 +137,33 @@ func ResourceRules() []ResourceRule {
 		},
 		{
 			ID:          "trafficmanager-ttl",
+			Doc:         "https://learn.microsoft.com/en-us/azure/traffic-manager/traffic-manager-monitoring",
 			Description: "Traffic Manager DNS TTL is at most 30 s so clients leave a failed stamp quickly.",
 			Types:       []TypeRef{tmProfile},
 			Check:       checkTMTTL,
 		},
 		{
 			ID:          "trafficmanager-monitor-path",
+			Doc:         "https://learn.microsoft.com/en-us/azure/traffic-manager/traffic-manager-monitoring",
 			Description: "Traffic Manager probes an HTTP(S) health path on every endpoint.",
 			Types:       []TypeRef{tmProfile},
 			Check:       checkTMMonitor,
 		},
 		{
 			ID:          "k8s-non-root",
+			Doc:         "https://kubernetes.io/docs/concepts/security/pod-security-standards/",
 			Description: "Kubernetes workloads run as a non-root user.",
 			Types:       []TypeRef{deployment, statefulSet},
 			Check:       checkNonRoot,
 		},
 		{
 			ID:          "k8s-probes",
+			Doc:         "https://kubernetes.io/docs/tasks/configure-pod-container/configure-liveness-readiness-startup-probes/",
 			Description: "Every workload container has liveness and readiness probes.",
 			Types:       []TypeRef{deployment, statefulSet},
 			Check:       checkProbes,
 		},
-	}
+	}...)
 }
 
 // wantString reports a message unless the value at path is one of allowed.

@@ -33,7 +33,14 @@ type Config struct {
 	Stamp             string
 
 	// Azure storage; all empty means the embedded store in DataDir.
-	TableEndpoint    string
+	TableEndpoint string
+	// TableFallbackEndpoints are the other regions' Table endpoints of the same multi-region
+	// account, in failover order: the store moves to the next while the one before fails.
+	TableFallbackEndpoints []string
+	// BlobRegions are the other regions' audio accounts (region -> blob endpoint): audio a
+	// message's origin region stored is read from this region's replica of it, else from the
+	// origin's account or another region's replica.
+	BlobRegions      map[string]string
 	BlobEndpoint     string
 	QueueEndpoint    string
 	ConnectionString string // Azurite only
@@ -76,7 +83,9 @@ var Vars = []Var{
 	{"VOICEMAIL_OPERATOR_TOKEN", "", "bearer token for provisioning and deposits (at least 16 characters); required with Azure storage; without it a local run generates one into <data dir>/operator-token"},
 	{"VOICEMAIL_REGION", "local", "region id written into CRDT row keys ([a-z0-9-], at most 32)"},
 	{"VOICEMAIL_STAMP", "local-1", "stamp name, used for the health probe row and the default state blob ([a-z0-9-], at most 63)"},
-	{"VOICEMAIL_TABLE_ENDPOINT", "", "Cosmos DB for Table / Table Storage endpoint URL (workload identity)"},
+	{"VOICEMAIL_TABLE_ENDPOINT", "", "Cosmos DB for Table / Table Storage endpoint URL (workload identity): the stamp's own region's endpoint of the account"},
+	{"VOICEMAIL_TABLE_FALLBACK_ENDPOINTS", "", "comma-separated Table endpoints of the account's other regions, in failover order; used while the one before fails"},
+	{"VOICEMAIL_BLOB_REGIONS", "", "other regions' audio accounts, region=https://endpoint,...: where audio another region stored is read from while this region's replica lags"},
 	{"VOICEMAIL_BLOB_ENDPOINT", "", "Blob Storage endpoint URL (workload identity)"},
 	{"VOICEMAIL_QUEUE_ENDPOINT", "", "Queue Storage endpoint URL (workload identity)"},
 	{"VOICEMAIL_STORAGE_CONNECTION_STRING", "", "Azurite connection string (development only; replaces the three endpoints)"},
@@ -195,6 +204,31 @@ func load(getenv func(string) string, needToken bool) (Config, error) {
 		LockoutDuration:  dur("VOICEMAIL_LOCKOUT_DURATION", "5m", time.Second, 24*time.Hour),
 	}
 	c.StateBlob = get("VOICEMAIL_STATE_BLOB", c.Stamp)
+	if v := get("VOICEMAIL_TABLE_FALLBACK_ENDPOINTS", ""); v != "" {
+		for _, e := range strings.Split(v, ",") {
+			e = strings.TrimSpace(e)
+			if u, err := url.Parse(e); err != nil || u.Scheme != "https" || u.Host == "" {
+				bad("VOICEMAIL_TABLE_FALLBACK_ENDPOINTS", "%q is not an https URL", e)
+				continue
+			}
+			c.TableFallbackEndpoints = append(c.TableFallbackEndpoints, e)
+		}
+	}
+	if v := get("VOICEMAIL_BLOB_REGIONS", ""); v != "" {
+		c.BlobRegions = map[string]string{}
+		for _, kv := range strings.Split(v, ",") {
+			region, endpoint, ok := strings.Cut(strings.TrimSpace(kv), "=")
+			u, err := url.Parse(endpoint)
+			switch {
+			case !ok || !regionRe.MatchString(region):
+				bad("VOICEMAIL_BLOB_REGIONS", "%q is not region=https://endpoint", kv)
+			case err != nil || u.Host == "" || (u.Scheme != "https" && !strings.HasPrefix(endpoint, "http://127.")):
+				bad("VOICEMAIL_BLOB_REGIONS", "%q: the endpoint must be an https URL (http only for a loopback Azurite)", kv)
+			default:
+				c.BlobRegions[region] = endpoint
+			}
+		}
+	}
 
 	if n, err := strconv.Atoi(get("VOICEMAIL_LOCKOUT_THRESHOLD", "5")); err != nil || n < 1 || n > 100 {
 		bad("VOICEMAIL_LOCKOUT_THRESHOLD", "%q is not a number from 1 to 100", getenv("VOICEMAIL_LOCKOUT_THRESHOLD"))
@@ -243,6 +277,9 @@ func load(getenv func(string) string, needToken bool) (Config, error) {
 				bad(name, "required when any Azure storage endpoint is set")
 			}
 		}
+	}
+	if len(c.TableFallbackEndpoints) > 0 && c.TableEndpoint == "" {
+		bad("VOICEMAIL_TABLE_FALLBACK_ENDPOINTS", "needs VOICEMAIL_TABLE_ENDPOINT")
 	}
 	if needToken && c.Azure() && c.OperatorToken == "" {
 		bad("VOICEMAIL_OPERATOR_TOKEN", "required with Azure storage (from Key Vault via the stamp's secret)")
