@@ -38,6 +38,11 @@ type EnvConfig struct {
 	Container        string
 	StateBlob        string
 	OperatorToken    string
+	// OperatorTokenUnresolved is set when the token variable still holds the Key Vault
+	// reference text: App Service passes the reference itself until it resolves (identity not
+	// yet granted, secret missing), and that text is derivable from resource names, so it is
+	// never accepted as a token; the operator API answers 503 until a restart resolves it.
+	OperatorTokenUnresolved bool
 	// Interval > 0 makes the process tick by itself (outside Functions, whose timer trigger
 	// calls TimerPath instead).
 	Interval       time.Duration
@@ -88,6 +93,9 @@ func FromEnv(getenv func(string) string, defaultHealthPath, defaultStateComponen
 	}
 	// Without a token the operator API is off; probing, draining and restoring still run.
 	c.OperatorToken = getenv(EnvOperatorToken)
+	if IsKeyVaultReference(c.OperatorToken) {
+		c.OperatorToken, c.OperatorTokenUnresolved = "", true
+	}
 	if c.OperatorToken != "" && len(c.OperatorToken) < 16 {
 		return c, fmt.Errorf("%s must be at least 16 characters", EnvOperatorToken)
 	}
@@ -129,4 +137,11 @@ func FromEnv(getenv func(string) string, defaultHealthPath, defaultStateComponen
 		return c, fmt.Errorf("%s: %w", EnvStamps, err)
 	}
 	return c, nil
+}
+
+// IsKeyVaultReference reports whether an app setting's value is an unresolved App Service Key
+// Vault reference (https://learn.microsoft.com/en-us/azure/app-service/app-service-key-vault-references):
+// "@Microsoft.KeyVault(...)" is what the app sees while the reference cannot be resolved.
+func IsKeyVaultReference(v string) bool {
+	return strings.HasPrefix(strings.ToLower(strings.TrimSpace(v)), "@microsoft.keyvault(")
 }

@@ -94,3 +94,26 @@ func TestOperatorAPIOffWithoutToken(t *testing.T) {
 	resp.Body.Close()
 	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
 }
+
+// Until App Service resolves a Key Vault reference it hands the reference text to the app; that
+// text is derivable from resource names and must never work as a token.
+func TestUnresolvedKeyVaultReferenceIsNoToken(t *testing.T) {
+	ref := "@Microsoft.KeyVault(SecretUri=https://kv-vmp-prod-eus2.vault.azure.net/secrets/operator-token/)"
+	env := map[string]string{
+		EnvRegion: "eastus2", EnvStamps: `[{"id":"a","url":"http://127.0.0.1:1","stateBlob":"a"}]`,
+		EnvContainerURL: "https://st.blob.core.windows.net/state", EnvOperatorToken: ref,
+	}
+	cfg, err := FromEnv(func(k string) string { return env[k] }, "/health/stamp", "state")
+	require.NoError(t, err)
+	assert.Empty(t, cfg.OperatorToken)
+	assert.True(t, cfg.OperatorTokenUnresolved)
+
+	srv := httptest.NewServer(&Handler{OperatorToken: cfg.OperatorToken, TokenUnresolved: cfg.OperatorTokenUnresolved})
+	defer srv.Close()
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+StampsPath, nil)
+	req.Header.Set("Authorization", "Bearer "+ref)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+}

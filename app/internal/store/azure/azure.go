@@ -48,6 +48,7 @@ type Config struct {
 	StateBlob      string // the stamp's state blob; default "stamp"
 	// WriteInitialState creates the state blob at Open when it is missing.
 	WriteInitialState bool
+
 	// Retry overrides the SDK retry policy (default: 2 retries, 100 ms..1 s backoff, 10 s per
 	// try) so an outage is detected in about a second rather than after the SDK's minute.
 	Retry *policy.RetryOptions
@@ -66,7 +67,10 @@ type Backend struct {
 	stateBlob string
 }
 
-// Open connects and creates the table, containers and queue if missing.
+// Open builds the clients. With a connection string (Azurite) it creates the table,
+// containers and queues when missing; with endpoints (Azure) it makes no call at all: the
+// program owns those resources, and a process that needed storage to start could not start or
+// scale out while storage is down, defeating the queue fallback.
 func Open(ctx context.Context, cfg Config) (*store.Backend, error) {
 	if cfg.Table == "" {
 		cfg.Table = "voicemail"
@@ -127,8 +131,10 @@ func Open(ctx context.Context, cfg Config) (*store.Backend, error) {
 		}
 		b.queue, b.notify = qsvc.NewQueueClient(cfg.Queue), qsvc.NewQueueClient(cfg.NotifyQueue)
 	}
-	if err := b.ensure(ctx, cfg); err != nil {
-		return nil, err
+	if cfg.ConnectionString != "" {
+		if err := b.ensure(ctx, cfg); err != nil {
+			return nil, err
+		}
 	}
 	st := &State{b: b}
 	if cfg.WriteInitialState {
