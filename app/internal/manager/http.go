@@ -28,7 +28,7 @@ type Handler struct {
 	// TokenUnresolved makes the /api routes answer 503: the token setting still holds its
 	// Key Vault reference.
 	TokenUnresolved bool
-	Log           *slog.Logger
+	Log             *slog.Logger
 }
 
 // invocationResponse is the custom handler's answer to a non-HTTP trigger.
