@@ -4,6 +4,7 @@ import (
 	resources "github.com/pulumi/pulumi-azure-native-sdk/resources/v2/v20220901"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/voicemail-platform/voicemail/internal/arm"
 	"github.com/voicemail-platform/voicemail/internal/topology"
 )
 
@@ -87,7 +88,7 @@ func (g *Global) cosmos(ctx *pulumi.Context, t topology.Topology, rg *resources.
 			return err
 		}
 	}
-	if _, err := NewDiagnostics(ctx, "cosmos", DiagnosticsArgs{ResourceID: acct.ID().ToStringOutput(), WorkspaceID: g.WorkspaceID, Logs: true, Metrics: MetricsRequests}, pulumi.Parent(&acct)); err != nil {
+	if _, err := arm.NewDiagnostics(ctx, "cosmos", arm.DiagnosticsArgs{ResourceID: acct.ID().ToStringOutput(), WorkspaceID: g.WorkspaceID, Logs: true, Metrics: arm.MetricsRequests}, pulumi.Parent(&acct)); err != nil {
 		return err
 	}
 	g.CosmosAccountName = acct.Name
@@ -107,13 +108,13 @@ type CosmosRoleArgs struct {
 func (g *Global) NewCosmosDataContributor(ctx *pulumi.Context, name string, args CosmosRoleArgs, opts ...pulumi.ResourceOption) (*CosmosRoleAssignment, error) {
 	var ra CosmosRoleAssignment
 	roleDef := g.CosmosAccountID.ApplyT(func(id string) string {
-		return id + "/tableRoleDefinitions/" + CosmosTableDataContributor
+		return id + "/tableRoleDefinitions/" + arm.CosmosTableDataContributor.ID
 	}).(pulumi.StringOutput)
 	err := ctx.RegisterResource(CosmosRoleAssignmentType, name, pulumi.Map{
 		"accountName":       g.CosmosAccountName,
 		"resourceGroupName": g.ResourceGroupName,
 		"roleAssignmentId": pulumi.All(g.CosmosAccountID, args.PrincipalID, roleDef).ApplyT(func(v []any) string {
-			return RoleAssignmentName(v[0].(string), v[1].(string), v[2].(string))
+			return arm.AssignmentName(v[0].(string), v[1].(string), v[2].(string))
 		}).(pulumi.StringOutput),
 		"roleDefinitionId": roleDef,
 		"scope":            g.CosmosAccountID,

@@ -12,6 +12,7 @@ import (
 	resources "github.com/pulumi/pulumi-azure-native-sdk/resources/v2/v20220901"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/voicemail-platform/voicemail/internal/arm"
 	"github.com/voicemail-platform/voicemail/internal/topology"
 )
 
@@ -160,7 +161,7 @@ func (g *Global) registry(ctx *pulumi.Context, t topology.Topology, rg *resource
 	if err != nil {
 		return err
 	}
-	if _, err := NewDiagnostics(ctx, "acr", DiagnosticsArgs{ResourceID: acr.ID().ToStringOutput(), WorkspaceID: g.WorkspaceID, Logs: true}, pulumi.Parent(acr)); err != nil {
+	if _, err := arm.NewDiagnostics(ctx, "acr", arm.DiagnosticsArgs{ResourceID: acr.ID().ToStringOutput(), WorkspaceID: g.WorkspaceID, Logs: true}, pulumi.Parent(acr)); err != nil {
 		return err
 	}
 	g.RegistryName = acr.Name
@@ -200,7 +201,7 @@ func (g *Global) trafficManager(ctx *pulumi.Context, t topology.Topology, rg *re
 	if err != nil {
 		return err
 	}
-	if _, err := NewDiagnostics(ctx, "traffic-manager", DiagnosticsArgs{ResourceID: tm.ID().ToStringOutput(), WorkspaceID: g.WorkspaceID, Logs: true}, pulumi.Parent(tm)); err != nil {
+	if _, err := arm.NewDiagnostics(ctx, "traffic-manager", arm.DiagnosticsArgs{ResourceID: tm.ID().ToStringOutput(), WorkspaceID: g.WorkspaceID, Logs: true}, pulumi.Parent(tm)); err != nil {
 		return err
 	}
 	g.TrafficManagerProfileName = pulumi.String(t.Global.TrafficManager).ToStringOutput()

@@ -6,7 +6,7 @@ import (
 	resources "github.com/pulumi/pulumi-azure-native-sdk/resources/v2/v20220901"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
-	"github.com/voicemail-platform/voicemail/global"
+	"github.com/voicemail-platform/voicemail/internal/arm"
 	"github.com/voicemail-platform/voicemail/internal/topology"
 )
 
@@ -15,8 +15,8 @@ import (
 // managed identity alone (no content share, which would need a shared key).
 func (r *Regional) functions(ctx *pulumi.Context, t topology.Topology, reg topology.Region, rg *resources.ResourceGroup, tags pulumi.StringMap) error {
 	p := reg.Name + "-"
-	var plan global.Resource
-	if err := global.Register(ctx, global.AppServicePlanType, p+"plan", pulumi.Map{
+	var plan arm.Resource
+	if err := arm.Register(ctx, arm.AppServicePlanType, p+"plan", pulumi.Map{
 		"name": pulumi.String(reg.Names.FunctionPlan), "resourceGroupName": rg.Name, "location": pulumi.String(reg.Name),
 		"kind": pulumi.String("linux"), "reserved": pulumi.Bool(true), "perSiteScaling": pulumi.Bool(false),
 		"sku":  pulumi.Map{"name": pulumi.String(t.Config.Functions.PlanSKU), "capacity": pulumi.Int(len(reg.Zones))},
@@ -24,7 +24,7 @@ func (r *Regional) functions(ctx *pulumi.Context, t topology.Topology, reg topol
 	}, &plan, pulumi.Parent(r)); err != nil {
 		return err
 	}
-	if _, err := global.NewDiagnostics(ctx, p+"plan", global.DiagnosticsArgs{ResourceID: plan.ID().ToStringOutput(), WorkspaceID: r.WorkspaceID}, pulumi.Parent(&plan)); err != nil {
+	if _, err := arm.NewDiagnostics(ctx, p+"plan", arm.DiagnosticsArgs{ResourceID: plan.ID().ToStringOutput(), WorkspaceID: r.WorkspaceID}, pulumi.Parent(&plan)); err != nil {
 		return err
 	}
 	stamps, err := ManagerStamps(t, reg.Name)
@@ -60,8 +60,8 @@ func (r *Regional) functions(ctx *pulumi.Context, t topology.Topology, reg topol
 	for _, s := range settings {
 		appSettings = append(appSettings, pulumi.Map{"name": s.k, "value": s.v})
 	}
-	var app global.WebApp
-	if err := global.Register(ctx, global.WebAppType, p+"func", pulumi.Map{
+	var app arm.WebApp
+	if err := arm.Register(ctx, arm.WebAppType, p+"func", pulumi.Map{
 		"name": pulumi.String(reg.Names.FunctionApp), "resourceGroupName": rg.Name, "location": pulumi.String(reg.Name),
 		"kind": pulumi.String("functionapp,linux"), "reserved": pulumi.Bool(true), "serverFarmId": plan.ID(),
 		"httpsOnly": pulumi.Bool(true), "clientAffinityEnabled": pulumi.Bool(false),
@@ -79,27 +79,28 @@ func (r *Regional) functions(ctx *pulumi.Context, t topology.Topology, reg topol
 	}
 	principal := app.PrincipalID()
 	roles := []struct {
-		name, role string
-		scope      pulumi.StringInput
+		name  string
+		role  arm.Role
+		scope pulumi.StringInput
 	}{
-		{"func-host-blob", global.RoleStorageBlobDataOwner, r.QueueAccountID},
-		{"func-host-queue", global.RoleStorageQueueDataContrib, r.QueueAccountID},
-		{"func-state-blob", global.RoleStorageBlobDataContributor, pulumi.Sprintf("%s/blobServices/default/containers/%s", r.BlobAccountID, topology.StateContainer)},
-		{"func-keyvault", global.RoleKeyVaultSecretsUser, r.KeyVaultID},
+		{"func-host-blob", arm.StorageBlobDataOwner, r.QueueAccountID},
+		{"func-host-queue", arm.StorageQueueDataContributor, r.QueueAccountID},
+		{"func-state-blob", arm.StorageBlobDataContributor, pulumi.Sprintf("%s/blobServices/default/containers/%s", r.BlobAccountID, topology.StateContainer)},
+		{"func-keyvault", arm.KeyVaultSecretsUser, r.KeyVaultID},
 		// Application Insights has local auth off (APPLICATIONINSIGHTS_AUTHENTICATION_STRING is
 		// Authorization=AAD): the host's telemetry is accepted only from an identity with
 		// Monitoring Metrics Publisher on the component
 		// (https://learn.microsoft.com/en-us/azure/azure-monitor/app/azure-ad-authentication).
-		{"func-appinsights", global.RoleMonitoringMetricsPublisher, r.AppInsightsID},
+		{"func-appinsights", arm.MonitoringMetricsPublisher, r.AppInsightsID},
 	}
 	for _, ro := range roles {
-		if _, err := global.NewRoleAssignment(ctx, p+ro.name, global.RoleArgs{
-			Scope: ro.scope, RoleID: ro.role, PrincipalID: principal,
+		if _, err := arm.NewRoleAssignment(ctx, p+ro.name, arm.RoleArgs{
+			Scope: ro.scope, Role: ro.role, PrincipalID: principal,
 		}, pulumi.Parent(&app)); err != nil {
 			return err
 		}
 	}
-	if _, err := global.NewDiagnostics(ctx, p+"func", global.DiagnosticsArgs{ResourceID: app.ID().ToStringOutput(), WorkspaceID: r.WorkspaceID, Logs: true}, pulumi.Parent(&app)); err != nil {
+	if _, err := arm.NewDiagnostics(ctx, p+"func", arm.DiagnosticsArgs{ResourceID: app.ID().ToStringOutput(), WorkspaceID: r.WorkspaceID, Logs: true}, pulumi.Parent(&app)); err != nil {
 		return err
 	}
 	r.FunctionAppName = app.Name
@@ -109,15 +110,15 @@ func (r *Regional) functions(ctx *pulumi.Context, t topology.Topology, reg topol
 
 // jumpbox is a zone-spread scale set without public IPs; operators sign in with Entra ID
 // (AADSSHLoginForLinux), and its managed identity reaches Azure without stored secrets.
-func (r *Regional) jumpbox(ctx *pulumi.Context, t topology.Topology, reg topology.Region, rg *resources.ResourceGroup, subnet *global.Resource, tags pulumi.StringMap) error {
+func (r *Regional) jumpbox(ctx *pulumi.Context, t topology.Topology, reg topology.Region, rg *resources.ResourceGroup, subnet *arm.Resource, tags pulumi.StringMap) error {
 	jb := t.Config.Jumpbox
 	const admin = "azureops"
 	var zones pulumi.StringArray
 	for _, z := range reg.Zones {
 		zones = append(zones, pulumi.String(strconv.Itoa(z)))
 	}
-	var vmss global.Resource
-	err := global.Register(ctx, global.ScaleSetType, reg.Name+"-jumpbox", pulumi.Map{
+	var vmss arm.Resource
+	err := arm.Register(ctx, arm.ScaleSetType, reg.Name+"-jumpbox", pulumi.Map{
 		"vmScaleSetName": pulumi.String(reg.Names.Jumpbox), "resourceGroupName": rg.Name, "location": pulumi.String(reg.Name),
 		"orchestrationMode": pulumi.String("Uniform"),
 		"sku":               pulumi.Map{"name": pulumi.String(jb.VMSize), "tier": pulumi.String("Standard"), "capacity": pulumi.Float64(jb.Instances)},
@@ -168,6 +169,6 @@ func (r *Regional) jumpbox(ctx *pulumi.Context, t topology.Topology, reg topolog
 	if err != nil {
 		return err
 	}
-	_, err = global.NewDiagnostics(ctx, reg.Name+"-jumpbox", global.DiagnosticsArgs{ResourceID: vmss.ID().ToStringOutput(), WorkspaceID: r.WorkspaceID}, pulumi.Parent(&vmss))
+	_, err = arm.NewDiagnostics(ctx, reg.Name+"-jumpbox", arm.DiagnosticsArgs{ResourceID: vmss.ID().ToStringOutput(), WorkspaceID: r.WorkspaceID}, pulumi.Parent(&vmss))
 	return err
 }

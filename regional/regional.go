@@ -16,6 +16,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/voicemail-platform/voicemail/global"
+	"github.com/voicemail-platform/voicemail/internal/arm"
 	"github.com/voicemail-platform/voicemail/internal/topology"
 )
 
@@ -139,7 +140,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return nil, err
 	}
 	r.KeyVaultURI = pulumi.Sprintf("https://%s.vault.azure.net/", n.KeyVault)
-	if _, err := global.NewDiagnostics(ctx, p+"kv", global.DiagnosticsArgs{ResourceID: r.KeyVaultID, WorkspaceID: r.WorkspaceID, Logs: true}, pulumi.Parent(kv)); err != nil {
+	if _, err := arm.NewDiagnostics(ctx, p+"kv", arm.DiagnosticsArgs{ResourceID: r.KeyVaultID, WorkspaceID: r.WorkspaceID, Logs: true}, pulumi.Parent(kv)); err != nil {
 		return nil, err
 	}
 
@@ -179,10 +180,10 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	return r, nil
 }
 
-func (r *Regional) network(ctx *pulumi.Context, reg topology.Region, rg *resources.ResourceGroup, tags pulumi.StringMap) (*global.Resource, *global.Resource, error) {
+func (r *Regional) network(ctx *pulumi.Context, reg topology.Region, rg *resources.ResourceGroup, tags pulumi.StringMap) (*arm.Resource, *arm.Resource, error) {
 	p := reg.Name + "-"
-	var vnet global.Resource
-	if err := global.Register(ctx, global.VirtualNetworkType, p+"vnet", pulumi.Map{
+	var vnet arm.Resource
+	if err := arm.Register(ctx, arm.VirtualNetworkType, p+"vnet", pulumi.Map{
 		"virtualNetworkName": pulumi.String(reg.Names.VNet), "resourceGroupName": rg.Name, "location": pulumi.String(reg.Name),
 		"addressSpace": pulumi.Map{"addressPrefixes": pulumi.StringArray{pulumi.String(reg.AddressSpace)}},
 		// The SDK's defaults, sent explicitly so the provider sees the same inputs.
@@ -191,14 +192,14 @@ func (r *Regional) network(ctx *pulumi.Context, reg topology.Region, rg *resourc
 	}, &vnet, pulumi.Parent(r), pulumi.IgnoreChanges([]string{"subnets"})); err != nil {
 		return nil, nil, err
 	}
-	var subnet global.Resource
-	if err := global.Register(ctx, global.SubnetType, p+"snet-jumpbox", pulumi.Map{
+	var subnet arm.Resource
+	if err := arm.Register(ctx, arm.SubnetType, p+"snet-jumpbox", pulumi.Map{
 		"subnetName": pulumi.String(reg.Names.JumpboxSubnet), "virtualNetworkName": vnet.Name, "resourceGroupName": rg.Name,
 		"addressPrefix": pulumi.String(reg.JumpboxSubnet),
 	}, &subnet, pulumi.Parent(&vnet)); err != nil {
 		return nil, nil, err
 	}
-	if _, err := global.NewDiagnostics(ctx, p+"vnet", global.DiagnosticsArgs{ResourceID: vnet.ID().ToStringOutput(), WorkspaceID: r.WorkspaceID, Logs: true}, pulumi.Parent(&vnet)); err != nil {
+	if _, err := arm.NewDiagnostics(ctx, p+"vnet", arm.DiagnosticsArgs{ResourceID: vnet.ID().ToStringOutput(), WorkspaceID: r.WorkspaceID, Logs: true}, pulumi.Parent(&vnet)); err != nil {
 		return nil, nil, err
 	}
 	return &vnet, &subnet, nil

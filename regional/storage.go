@@ -8,7 +8,7 @@ import (
 	storage "github.com/pulumi/pulumi-azure-native-sdk/storage/v2/v20220901"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
-	"github.com/voicemail-platform/voicemail/global"
+	"github.com/voicemail-platform/voicemail/internal/arm"
 	"github.com/voicemail-platform/voicemail/internal/topology"
 )
 
@@ -33,7 +33,7 @@ func (r *Regional) account(ctx *pulumi.Context, logical, name, sku, kind string,
 	if err != nil {
 		return nil, err
 	}
-	if _, err := global.NewDiagnostics(ctx, logical, global.DiagnosticsArgs{ResourceID: acct.ID().ToStringOutput(), WorkspaceID: r.WorkspaceID, Metrics: global.MetricsTransaction}, pulumi.Parent(acct)); err != nil {
+	if _, err := arm.NewDiagnostics(ctx, logical, arm.DiagnosticsArgs{ResourceID: acct.ID().ToStringOutput(), WorkspaceID: r.WorkspaceID, Metrics: arm.MetricsTransaction}, pulumi.Parent(acct)); err != nil {
 		return nil, err
 	}
 	return acct, nil
@@ -62,9 +62,9 @@ func (r *Regional) storage(ctx *pulumi.Context, t topology.Topology, reg topolog
 	if err != nil {
 		return err
 	}
-	if _, err := global.NewDiagnostics(ctx, p+"st-blob-service", global.DiagnosticsArgs{
+	if _, err := arm.NewDiagnostics(ctx, p+"st-blob-service", arm.DiagnosticsArgs{
 		ResourceID: pulumi.Sprintf("%s/blobServices/default", blob.ID()), WorkspaceID: r.WorkspaceID, Logs: true,
-		Metrics: global.MetricsTransaction,
+		Metrics: arm.MetricsTransaction,
 	}, pulumi.Parent(blob)); err != nil {
 		return err
 	}
@@ -112,9 +112,9 @@ func (r *Regional) storage(ctx *pulumi.Context, t topology.Topology, reg topolog
 	if err != nil {
 		return err
 	}
-	if _, err := global.NewDiagnostics(ctx, p+"st-queue-service", global.DiagnosticsArgs{
+	if _, err := arm.NewDiagnostics(ctx, p+"st-queue-service", arm.DiagnosticsArgs{
 		ResourceID: pulumi.Sprintf("%s/queueServices/default", queue.ID()), WorkspaceID: r.WorkspaceID, Logs: true,
-		Metrics: global.MetricsTransaction,
+		Metrics: arm.MetricsTransaction,
 	}, pulumi.Parent(queue)); err != nil {
 		return err
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/voicemail-platform/voicemail/global"
+	"github.com/voicemail-platform/voicemail/internal/arm"
 	"github.com/voicemail-platform/voicemail/internal/topology"
 	"github.com/voicemail-platform/voicemail/regional"
 )
@@ -104,8 +105,8 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	s.ResourceGroupName = rg.Name
 	rgID := rg.ID().ToStringOutput()
 
-	var vnet global.Resource
-	if err := global.Register(ctx, global.VirtualNetworkType, p+"vnet", pulumi.Map{
+	var vnet arm.Resource
+	if err := arm.Register(ctx, arm.VirtualNetworkType, p+"vnet", pulumi.Map{
 		"virtualNetworkName": pulumi.String(n.VNet), "resourceGroupName": rg.Name, "location": loc,
 		"addressSpace": pulumi.Map{"addressPrefixes": pulumi.StringArray{pulumi.String(st.AddressSpace)}},
 		// The SDK's defaults, sent explicitly so the provider sees the same inputs.
@@ -114,8 +115,8 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	}, &vnet, parent, pulumi.IgnoreChanges([]string{"subnets"})); err != nil {
 		return nil, err
 	}
-	var subnet global.Resource
-	if err := global.Register(ctx, global.SubnetType, p+"snet-aks", pulumi.Map{
+	var subnet arm.Resource
+	if err := arm.Register(ctx, arm.SubnetType, p+"snet-aks", pulumi.Map{
 		"subnetName": pulumi.String(n.Subnet), "virtualNetworkName": vnet.Name, "resourceGroupName": rg.Name,
 		"addressPrefix": pulumi.String(st.NodeSubnet),
 	}, &subnet, pulumi.Parent(&vnet)); err != nil {
@@ -123,13 +124,13 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	}
 	ws := g.StampWorkspaceIDs[st.ID]
 	s.WorkspaceID = ws
-	if _, err := global.NewDiagnostics(ctx, p+"vnet", global.DiagnosticsArgs{ResourceID: vnet.ID().ToStringOutput(), WorkspaceID: ws, Logs: true}, pulumi.Parent(&vnet)); err != nil {
+	if _, err := arm.NewDiagnostics(ctx, p+"vnet", arm.DiagnosticsArgs{ResourceID: vnet.ID().ToStringOutput(), WorkspaceID: ws, Logs: true}, pulumi.Parent(&vnet)); err != nil {
 		return nil, err
 	}
 
 	// Zonal Standard IP in the stamp's zone, so the stamp's whole data path shares one zone.
-	var pip global.PublicIP
-	if err := global.Register(ctx, global.PublicIPAddressType, p+"pip", pulumi.Map{
+	var pip arm.PublicIP
+	if err := arm.Register(ctx, arm.PublicIPAddressType, p+"pip", pulumi.Map{
 		"publicIpAddressName": pulumi.String(n.PublicIP), "resourceGroupName": rg.Name, "location": loc,
 		"sku":                      pulumi.Map{"name": pulumi.String("Standard")},
 		"publicIPAllocationMethod": pulumi.String("Static"), "publicIPAddressVersion": pulumi.String("IPv4"),
@@ -144,7 +145,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	s.PublicIPAddress = pip.IPAddress
 	s.PublicIPFQDN = pip.DNSSettings.MapIndex(pulumi.String("fqdn"))
 
-	if _, err := global.NewDiagnostics(ctx, p+"pip", global.DiagnosticsArgs{ResourceID: s.PublicIPID, WorkspaceID: ws, Logs: true}, pulumi.Parent(&pip)); err != nil {
+	if _, err := arm.NewDiagnostics(ctx, p+"pip", arm.DiagnosticsArgs{ResourceID: s.PublicIPID, WorkspaceID: ws, Logs: true}, pulumi.Parent(&pip)); err != nil {
 		return nil, err
 	}
 
@@ -204,7 +205,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	return s, nil
 }
 
-func (s *Stamp) cluster(ctx *pulumi.Context, t topology.Topology, st topology.Stamp, rg *resources.ResourceGroup, rgID pulumi.StringOutput, subnet *global.Resource, ws pulumi.StringOutput, tags pulumi.StringMap, g *global.Global) error {
+func (s *Stamp) cluster(ctx *pulumi.Context, t topology.Topology, st topology.Stamp, rg *resources.ResourceGroup, rgID pulumi.StringOutput, subnet *arm.Resource, ws pulumi.StringOutput, tags pulumi.StringMap, g *global.Global) error {
 	a := t.Config.AKS
 	n := st.Names
 	p := st.ID + "-"
@@ -218,8 +219,8 @@ func (s *Stamp) cluster(ctx *pulumi.Context, t topology.Topology, st topology.St
 	if err != nil {
 		return err
 	}
-	netRole, err := global.NewRoleAssignment(ctx, p+"aks-network", global.RoleArgs{
-		Scope: rgID, RoleID: global.RoleNetworkContributor, PrincipalID: cid.PrincipalId,
+	netRole, err := arm.NewRoleAssignment(ctx, p+"aks-network", arm.RoleArgs{
+		Scope: rgID, Role: arm.NetworkContributor, PrincipalID: cid.PrincipalId,
 	}, pulumi.Parent(cid))
 	if err != nil {
 		return err
@@ -314,15 +315,15 @@ func (s *Stamp) cluster(ctx *pulumi.Context, t topology.Topology, st topology.St
 	// needs a Kubernetes data-plane role on the cluster or the first object gets 403
 	// (https://learn.microsoft.com/en-us/azure/aks/manage-azure-rbac). New assignments take
 	// up to five minutes to reach the cluster (README, First deployment).
-	admin, err := global.NewRoleAssignment(ctx, p+"aks-deployer", global.RoleArgs{
-		Scope: aks.ID().ToStringOutput(), RoleID: global.RoleAKSRBACClusterAdmin, PrincipalID: g.DeployerObjectID,
+	admin, err := arm.NewRoleAssignment(ctx, p+"aks-deployer", arm.RoleArgs{
+		Scope: aks.ID().ToStringOutput(), Role: arm.AKSRBACClusterAdmin, PrincipalID: g.DeployerObjectID,
 		AnyPrincipal: true,
 	}, pulumi.Parent(aks))
 	if err != nil {
 		return err
 	}
 	s.WorkloadDependencies = append(s.WorkloadDependencies, userPool, admin)
-	if _, err := global.NewDiagnostics(ctx, p+"aks", global.DiagnosticsArgs{ResourceID: aks.ID().ToStringOutput(), WorkspaceID: ws, Logs: true}, pulumi.Parent(aks)); err != nil {
+	if _, err := arm.NewDiagnostics(ctx, p+"aks", arm.DiagnosticsArgs{ResourceID: aks.ID().ToStringOutput(), WorkspaceID: ws, Logs: true}, pulumi.Parent(aks)); err != nil {
 		return err
 	}
 	s.ClusterName = aks.Name
@@ -331,8 +332,8 @@ func (s *Stamp) cluster(ctx *pulumi.Context, t topology.Topology, st topology.St
 	s.KubeletObjectID = aks.IdentityProfile.MapIndex(pulumi.String("kubeletidentity")).ObjectId().Elem()
 
 	// Nodes pull the app image from the registry (its nearest replica) as the kubelet identity.
-	pull, err := global.NewRoleAssignment(ctx, p+"acr-pull", global.RoleArgs{
-		Scope: g.RegistryID, RoleID: global.RoleAcrPull, PrincipalID: s.KubeletObjectID,
+	pull, err := arm.NewRoleAssignment(ctx, p+"acr-pull", arm.RoleArgs{
+		Scope: g.RegistryID, Role: arm.AcrPull, PrincipalID: s.KubeletObjectID,
 	}, pulumi.Parent(aks))
 	s.WorkloadDependencies = append(s.WorkloadDependencies, pull)
 	return err
@@ -362,12 +363,13 @@ func (s *Stamp) appIdentity(ctx *pulumi.Context, st topology.Stamp, rg *resource
 		return err
 	}
 	roles := []struct {
-		name, role string
-		scope      pulumi.StringInput
+		name  string
+		role  arm.Role
+		scope pulumi.StringInput
 	}{
-		{"app-blob", global.RoleStorageBlobDataContributor, r.BlobAccountID},
-		{"app-queue", global.RoleStorageQueueDataContrib, r.QueueAccountID},
-		{"app-keyvault", global.RoleKeyVaultSecretsUser, r.KeyVaultID},
+		{"app-blob", arm.StorageBlobDataContributor, r.BlobAccountID},
+		{"app-queue", arm.StorageQueueDataContributor, r.QueueAccountID},
+		{"app-keyvault", arm.KeyVaultSecretsUser, r.KeyVaultID},
 	}
 	// Audio another region stored is read from this region's replica of it, else from the
 	// origin's account or another region's replica while replication lags: read access to
@@ -375,14 +377,15 @@ func (s *Stamp) appIdentity(ctx *pulumi.Context, st topology.Stamp, rg *resource
 	for _, name := range sortedRegions(regions) {
 		if name != st.Region {
 			roles = append(roles, struct {
-				name, role string
-				scope      pulumi.StringInput
-			}{"app-blob-read-" + name, global.RoleStorageBlobDataReader, regions[name].BlobAccountID})
+				name  string
+				role  arm.Role
+				scope pulumi.StringInput
+			}{"app-blob-read-" + name, arm.StorageBlobDataReader, regions[name].BlobAccountID})
 		}
 	}
 	for _, ro := range roles {
-		if _, err := global.NewRoleAssignment(ctx, p+ro.name, global.RoleArgs{
-			Scope: ro.scope, RoleID: ro.role, PrincipalID: id.PrincipalId,
+		if _, err := arm.NewRoleAssignment(ctx, p+ro.name, arm.RoleArgs{
+			Scope: ro.scope, Role: ro.role, PrincipalID: id.PrincipalId,
 		}, pulumi.Parent(id)); err != nil {
 			return err
 		}

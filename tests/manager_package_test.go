@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/voicemail-platform/voicemail/global"
+	"github.com/voicemail-platform/voicemail/internal/arm"
 	"github.com/voicemail-platform/voicemail/internal/stack"
 	"github.com/voicemail-platform/voicemail/regional"
 )
@@ -105,7 +105,7 @@ func TestManagerRunsFromPackage(t *testing.T) {
 				require.True(t, ok)
 				assert.Equal(t, principal, grant.Inputs["principalId"])
 				assert.Equal(t, queue.ID, grant.Inputs["scope"])
-				assert.True(t, strings.HasSuffix(grant.Inputs["roleDefinitionId"].(string), "/"+global.RoleStorageBlobDataOwner))
+				assert.True(t, strings.HasSuffix(grant.Inputs["roleDefinitionId"].(string), "/"+arm.StorageBlobDataOwner.ID))
 
 				o := outs[i]
 				assert.Equal(t, region.Name, o["name"])

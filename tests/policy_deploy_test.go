@@ -6,6 +6,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 
+	"github.com/voicemail-platform/voicemail/internal/arm"
 	"github.com/voicemail-platform/voicemail/internal/naming"
 	"github.com/voicemail-platform/voicemail/policy/rules"
 )
@@ -183,5 +184,16 @@ func TestRoleAssignmentNamesUniqueAcrossStacks(t *testing.T) {
 				owner[name] = st + " " + r.Name
 			}
 		}
+	}
+}
+
+// The policy pack's table of built-in roles and the program's roles are the same facts: the
+// pack must not reject a role the program grants, nor accept a GUID the program mistyped.
+func TestPolicyBuiltinRolesMatchTheProgram(t *testing.T) {
+	for _, r := range arm.Roles() {
+		if r == arm.CosmosTableDataContributor {
+			continue // a Cosmos DB table role definition, not an Azure RBAC one
+		}
+		assert.Equal(t, r.Name, rules.BuiltinRoles[r.ID], "role %s", r.Name)
 	}
 }

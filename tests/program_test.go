@@ -12,7 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/voicemail-platform/voicemail/global"
+	"github.com/voicemail-platform/voicemail/internal/arm"
 	"github.com/voicemail-platform/voicemail/internal/config"
 	"github.com/voicemail-platform/voicemail/internal/stack"
 	"github.com/voicemail-platform/voicemail/internal/topology"
@@ -300,14 +300,14 @@ func TestRoleAssignments(t *testing.T) {
 		queue, _ := m.byName(s.Region + "-st-queue")
 		kv, _ := m.byName(s.Region + "-kv")
 		want := map[string]string{
-			blob.ID:  global.RoleStorageBlobDataContributor,
-			queue.ID: global.RoleStorageQueueDataContrib,
-			kv.ID:    global.RoleKeyVaultSecretsUser,
+			blob.ID:  arm.StorageBlobDataContributor.ID,
+			queue.ID: arm.StorageQueueDataContributor.ID,
+			kv.ID:    arm.KeyVaultSecretsUser.ID,
 		}
 		for _, other := range topo.Regions {
 			if other.Name != s.Region {
 				acct, _ := m.byName(other.Name + "-st-blob")
-				want[acct.ID] = global.RoleStorageBlobDataReader
+				want[acct.ID] = arm.StorageBlobDataReader.ID
 			}
 		}
 		got := map[string]string{}
@@ -323,13 +323,13 @@ func TestRoleAssignments(t *testing.T) {
 		cosmos, ok := m.byName(s.ID + "-app-cosmos")
 		require.True(t, ok)
 		assert.Equal(t, principal, cosmos.Inputs["principalId"])
-		assert.True(t, strings.HasSuffix(cosmos.Inputs["roleDefinitionId"].(string), "/tableRoleDefinitions/"+global.CosmosTableDataContributor))
+		assert.True(t, strings.HasSuffix(cosmos.Inputs["roleDefinitionId"].(string), "/tableRoleDefinitions/"+arm.CosmosTableDataContributor.ID))
 
 		aks, _ := m.byName(s.ID + "-aks")
 		pull, ok := m.byName(s.ID + "-acr-pull")
 		require.True(t, ok)
 		assert.Equal(t, get(aks.Outputs, "identityProfile", "kubeletidentity", "objectId"), pull.Inputs["principalId"])
-		assert.Equal(t, global.RoleAcrPull, roleOf(pull))
+		assert.Equal(t, arm.AcrPull.ID, roleOf(pull))
 	}
 	// The management service reads the operator token through a Key Vault reference, so its
 	// identity must be a Secrets User on its own region's vault.
@@ -347,7 +347,7 @@ func TestRoleAssignments(t *testing.T) {
 		assert.Equal(t, "@Microsoft.KeyVault(SecretUri=https://"+region.Names.KeyVault+".vault.azure.net/secrets/"+topology.OperatorTokenSecret+"/)", ref, region.Name)
 		grant, ok := m.byName(region.Name + "-func-keyvault")
 		require.True(t, ok, region.Name)
-		assert.Equal(t, global.RoleKeyVaultSecretsUser, roleOf(grant))
+		assert.Equal(t, arm.KeyVaultSecretsUser.ID, roleOf(grant))
 		assert.Equal(t, kv.ID, grant.Inputs["scope"])
 		assert.Equal(t, fn.Outputs["identity"].(map[string]any)["principalId"], grant.Inputs["principalId"])
 	}

@@ -75,12 +75,6 @@ const (
 	syncedSecret        = "voicemail-secrets"
 )
 
-// Well-known Azure built-in role definition ids.
-const (
-	roleAcrPull            = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
-	roleNetworkContributor = "4d97b98b-1d4f-4787-a291-c67834d212e7"
-)
-
 // Args is what the component needs from its stamp, region and the stack config. Inputs are
 // Pulumi inputs so the component does not care which layer produced them.
 type Args struct {

@@ -16,7 +16,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/voicemail-platform/voicemail/app/internal/gateway"
+	"github.com/voicemail-platform/voicemail/app/gateway"
 )
 
 func main() {

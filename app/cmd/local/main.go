@@ -18,8 +18,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/voicemail-platform/voicemail/app/internal/gateway"
-	"github.com/voicemail-platform/voicemail/app/internal/local"
+	"github.com/voicemail-platform/voicemail/app/gateway"
+	"github.com/voicemail-platform/voicemail/app/local/runner"
 	"github.com/voicemail-platform/voicemail/internal/config"
 	"github.com/voicemail-platform/voicemail/internal/topology"
 )
@@ -67,7 +67,7 @@ func run() error {
 		}
 		defer os.RemoveAll(tmp)
 		fmt.Println("building the voicemail binary ...")
-		if *bin, err = local.BuildVoicemail(ctx, tmp); err != nil {
+		if *bin, err = runner.BuildVoicemail(ctx, tmp); err != nil {
 			return err
 		}
 	} else if *bin, err = filepath.Abs(*bin); err != nil {
@@ -77,7 +77,7 @@ func run() error {
 	if !topo.Capacity.RegionalRedundancy {
 		fmt.Println("note: a single-region stack has no regional redundancy")
 	}
-	c, err := local.Start(ctx, local.Options{
+	c, err := runner.Start(ctx, runner.Options{
 		Topology: topo, VoicemailBin: *bin, Dir: *dir, SIP: true, IMAP: true,
 		HealthCacheTTL: *cacheTTL, ProbeInterval: *interval, ProbeTimeout: *timeout,
 		ReplicationInterval: *repl, TrafficManagerAddr: *tmAddr,
@@ -96,7 +96,7 @@ func run() error {
 	defer tick.Stop()
 	for {
 		rows := c.Rows(ctx)
-		if s := local.Summary(rows); s != last {
+		if s := runner.Summary(rows); s != last {
 			last = s
 			fmt.Printf("--- %s\n", time.Now().UTC().Format(time.RFC3339))
 			c.WriteRows(os.Stdout, rows)

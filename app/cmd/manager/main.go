@@ -32,7 +32,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
-	"github.com/voicemail-platform/voicemail/app/internal/manager"
+	"github.com/voicemail-platform/voicemail/app/manager"
 )
 
 func main() {

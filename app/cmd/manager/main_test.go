@@ -17,8 +17,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/voicemail-platform/voicemail/app/internal/azurite"
-	"github.com/voicemail-platform/voicemail/app/internal/manager"
+	"github.com/voicemail-platform/voicemail/app/local/azurite"
+	"github.com/voicemail-platform/voicemail/app/manager"
 )
 
 // The files shipped in the Functions zip agree with the handler: the timer function's folder

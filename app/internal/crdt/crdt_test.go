@@ -49,6 +49,12 @@ func randMessage(r *rand.Rand) Message {
 	if r.IntN(4) == 0 {
 		m.Deleted = randTS(r)
 	}
+	if r.IntN(2) == 0 {
+		m.Flags = map[string]Register[bool]{}
+		for range r.IntN(3) {
+			m.Flags[[]string{`\Flagged`, `\Answered`, `\Draft`}[r.IntN(3)]] = Register[bool]{V: r.IntN(2) == 0, TS: randTS(r)}
+		}
+	}
 	if r.IntN(3) > 0 {
 		m.Info = &MessageInfo{Caller: randStr(r), Received: r.Int64N(3), DurationMs: r.Int64N(3), Size: r.Int64N(3), AudioRef: randStr(r), Deposited: randTS(r)}
 	}
@@ -95,6 +101,22 @@ func TestMergeLaws(t *testing.T) {
 	lattice(t, "Message", randMessage, Message.Merge, Message.Equal)
 	lattice(t, "Lock", func(r *rand.Rand) Lock { return Lock{Failures: r.IntN(3), LockedUntil: r.Int64N(3), TS: randTS(r)} }, Lock.Merge, func(a, b Lock) bool { return a == b })
 	lattice(t, "Doc", randDoc, Doc.Merge, Doc.Equal)
+}
+
+// Flags set in different regions each survive the merge; the same flag set and cleared
+// concurrently resolves the same way in every replica (the later write).
+func TestClientFlagsMergePerFlag(t *testing.T) {
+	ts := func(w int64, n string) Timestamp { return Timestamp{Wall: w, Node: n} }
+	east := Message{Flags: map[string]Register[bool]{`\Flagged`: {V: true, TS: ts(5, "east")}}}
+	west := Message{Flags: map[string]Register[bool]{
+		`\Answered`: {V: true, TS: ts(6, "west")},
+		`\Flagged`:  {V: false, TS: ts(4, "west")},
+	}}
+	for _, got := range []Message{east.Merge(west), west.Merge(east)} {
+		assert.True(t, got.Flags[`\Flagged`].V, "the later set wins over the earlier clear")
+		assert.True(t, got.Flags[`\Answered`].V, "a flag set elsewhere is kept")
+		assert.Equal(t, ts(6, "west"), got.Latest())
+	}
 }
 
 func TestTombstoneWins(t *testing.T) {

@@ -72,15 +72,7 @@ func (m Mailbox) Merge(o Mailbox) Mailbox {
 		Email:             m.Email.Merge(o.Email),
 		PINHash:           m.PINHash.Merge(o.PINHash),
 	}
-	if len(m.Greetings)+len(o.Greetings) > 0 {
-		out.Greetings = maps.Clone(m.Greetings)
-		if out.Greetings == nil {
-			out.Greetings = map[string]Register[string]{}
-		}
-		for k, v := range o.Greetings {
-			out.Greetings[k] = out.Greetings[k].Merge(v)
-		}
-	}
+	out.Greetings = mergeRegisters(m.Greetings, o.Greetings)
 	return out
 }
 
@@ -103,6 +95,9 @@ func (m Message) Latest() Timestamp {
 	ts := Max(m.Heard.TS, Max(m.Folder.TS, m.Deleted))
 	if m.Info != nil {
 		ts = Max(ts, m.Info.Deposited)
+	}
+	for _, f := range m.Flags {
+		ts = Max(ts, f.TS)
 	}
 	return ts
 }
@@ -136,6 +131,9 @@ type Message struct {
 	Folder Register[string] `json:"f,omitzero"`
 	// Deleted is a tombstone: once set in any replica the message is gone for good.
 	Deleted Timestamp `json:"x,omitzero"`
+	// Flags holds the flags clients set (IMAP \Flagged, \Answered, \Draft), each an LWW
+	// register of its own, so setting one flag in a region never undoes another set elsewhere.
+	Flags map[string]Register[bool] `json:"fl,omitempty"`
 }
 
 // Merge joins two replicas of a message.
@@ -144,6 +142,7 @@ func (m Message) Merge(o Message) Message {
 		Heard:   m.Heard.Merge(o.Heard),
 		Folder:  m.Folder.Merge(o.Folder),
 		Deleted: Max(m.Deleted, o.Deleted),
+		Flags:   mergeRegisters(m.Flags, o.Flags),
 	}
 	switch {
 	case m.Info == nil:
@@ -164,7 +163,22 @@ func (m Message) Equal(o Message) bool {
 	if (m.Info == nil) != (o.Info == nil) || (m.Info != nil && *m.Info != *o.Info) {
 		return false
 	}
-	return m.Heard == o.Heard && m.Folder == o.Folder && m.Deleted == o.Deleted
+	return m.Heard == o.Heard && m.Folder == o.Folder && m.Deleted == o.Deleted && maps.Equal(m.Flags, o.Flags)
+}
+
+// mergeRegisters merges two maps of registers key by key; nil when both are empty.
+func mergeRegisters[T comparable](a, b map[string]Register[T]) map[string]Register[T] {
+	if len(a)+len(b) == 0 {
+		return nil
+	}
+	out := maps.Clone(a)
+	if out == nil {
+		out = map[string]Register[T]{}
+	}
+	for k, v := range b {
+		out[k] = out[k].Merge(v)
+	}
+	return out
 }
 
 // Tombstoned reports whether the message was deleted.

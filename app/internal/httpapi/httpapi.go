@@ -453,8 +453,8 @@ func (a *API) updateMessage(w http.ResponseWriter, r *http.Request, _ authKind) 
 	if !decodeJSON(w, r, &u) {
 		return
 	}
-	if u.Heard == nil && u.Folder == nil {
-		writeError(w, http.StatusBadRequest, "invalid", `set "heard" and/or "folder"`)
+	if u.Heard == nil && u.Folder == nil && len(u.Flags) == 0 {
+		writeError(w, http.StatusBadRequest, "invalid", `set "heard", "folder" and/or "flags"`)
 		return
 	}
 	m, err := a.svc.UpdateMessage(r.Context(), r.PathValue("number"), r.PathValue("id"), u)

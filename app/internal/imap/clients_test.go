@@ -300,6 +300,8 @@ func TestStartTLSAndImplicitTLS(t *testing.T) {
 		StartTLSSelect  string   `json:"starttls_select"`
 		ImplicitVersion string   `json:"implicit_version"`
 		ImplicitLogin   string   `json:"implicit_login"`
+		ImplicitEnd     string   `json:"implicit_end"`
+		StartTLSEnd     string   `json:"starttls_end"`
 	}
 	python(t, &got, "tls.py", "127.0.0.1", plainPort, tlsPort, caFile, testNumber, testPIN)
 	assert.Contains(t, got.PlainCaps, "STARTTLS")
@@ -311,6 +313,9 @@ func TestStartTLSAndImplicitTLS(t *testing.T) {
 	assert.Equal(t, "OK", got.StartTLSSelect)
 	assert.Contains(t, []string{"TLSv1.2", "TLSv1.3"}, got.ImplicitVersion)
 	assert.Equal(t, "OK", got.ImplicitLogin)
+	// RFC 8446 6.1: the server ends its TLS sessions with close_notify.
+	assert.Equal(t, "close_notify", got.ImplicitEnd)
+	assert.Equal(t, "close_notify", got.StartTLSEnd)
 
 	// curl: STARTTLS (--ssl-reqd on imap://) and imaps://.
 	for _, url := range []string{"imap://127.0.0.1:" + plainPort + "/", "imaps://127.0.0.1:" + tlsPort + "/"} {

@@ -2,17 +2,18 @@ package imap
 
 import (
 	"bytes"
+	"cmp"
 	"context"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"mime"
 	"mime/multipart"
 	"mime/quotedprintable"
 	"net/mail"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -52,44 +53,49 @@ func greetingKindOf(s string) (voicemail.GreetingKind, bool) {
 	return k, k.Valid()
 }
 
-// loadGreetings lists the recorded greetings as messages, in the order of GreetingKinds.
-func (s *session) loadGreetings(ctx context.Context) ([]*item, error) {
-	mb, err := s.srv.svc.Mailbox(ctx, s.number)
-	if err != nil {
-		return nil, err
-	}
+// greetingItems lists the recorded greetings of a snapshot as messages in UID order, and
+// the folder's UIDNEXT.
+func (s *session) greetingItems(ctx context.Context, snap voicemail.Snapshot) ([]*item, uint32, error) {
+	created := snap.Mailbox.Created
 	var items []*item
-	for _, kind := range voicemail.GreetingKinds {
-		wav, err := s.srv.svc.Greeting(ctx, s.number, kind)
-		if errors.Is(err, voicemail.ErrNotFound) {
+	next := uint32(1)
+	for _, g := range snap.Greetings {
+		uid := greetingUID(created, g.Written, g.Kind)
+		next = max(next, uid+1)
+		if !g.Present {
 			continue
 		}
-		if err != nil {
-			return nil, err
+		wav, err := s.srv.svc.GreetingAudio(ctx, g)
+		if errors.Is(err, voicemail.ErrNotFound) {
+			continue // replaced since the snapshot: the next refresh shows the new one
 		}
-		sum := sha256.Sum256(wav)
-		hash := hex.EncodeToString(sum[:8])
+		if err != nil {
+			return nil, 0, err
+		}
 		var secs float64
 		if w, err := audio.Parse(wav); err == nil {
 			secs = w.Duration().Seconds()
 		}
-		data := wav
+		kind := g.Kind
+		written := strconv.FormatInt(g.Written.UnixMilli(), 10)
 		items = append(items, &item{
-			key:      string(kind) + ":" + hash,
+			uid:      uid,
+			key:      string(kind) + ":" + written,
 			kind:     kind,
 			seen:     true,
-			active:   mb.ActiveGreeting == kind,
-			internal: mb.Created,
+			active:   snap.Mailbox.ActiveGreeting == kind,
+			internal: g.Written,
 			mime: newMIMEMessage(voiceParams{
-				ID: "greeting-" + string(kind) + "-" + hash, Caller: s.number, Mailbox: s.number,
-				Domain: s.srv.cfg.Domain, Received: mb.Created, Seconds: secs, Size: int64(len(wav)),
+				ID: "greeting-" + string(kind) + "-" + written, Caller: s.number, Mailbox: s.number,
+				Domain: s.srv.cfg.Domain, Received: g.Written, Seconds: int64(math.Round(secs)), Size: int64(len(wav)),
 				Extra:   [][2]string{{"X-CNS-Greeting-Type", omtpGreetingType(kind)}},
 				Subject: "Greeting: " + omtpGreetingType(kind),
 				Text:    "Recorded " + string(kind) + " greeting.",
-			}, func(context.Context) ([]byte, error) { return data, nil }),
+			}, func(context.Context) ([]byte, error) { return wav, nil }),
 		})
 	}
-	return items, nil
+	slices.SortFunc(items, func(a, b *item) int { return cmp.Compare(a.uid, b.uid) })
+	return items, next, nil
 }
 
 // cmdAppend accepts a greeting into the Greetings folder (OMTP greeting upload). INBOX only

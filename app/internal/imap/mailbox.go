@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 
@@ -22,21 +22,24 @@ const (
 // item is one message of the selected mailbox as this session sees it.
 type item struct {
 	uid      uint32
-	key      string // message id; for greetings kind+content hash, so a re-recording is a new message
+	key      string // message id; for greetings kind and write time, so a re-recording is a new message
 	msgID    string // message id (INBOX) or "" (Greetings)
+	msg      voicemail.Message
 	kind     voicemail.GreetingKind
 	seen     bool
-	deleted  bool // session \Deleted, applied by EXPUNGE/CLOSE
-	active   bool // greeting is the active one ($CNS-Greeting-On)
+	deleted  bool     // session \Deleted, applied by EXPUNGE/CLOSE
+	active   bool     // greeting is the active one ($CNS-Greeting-On)
+	kept     []string // client flags the service keeps (voicemail.ClientFlags), in that order
 	internal time.Time
 	mime     *mimeMessage
 }
 
 func (it *item) flags() string {
-	var f []string
+	f := make([]string, 0, 4)
 	if it.seen {
 		f = append(f, flagSeen)
 	}
+	f = append(f, it.kept...)
 	if it.deleted {
 		f = append(f, flagDeleted)
 	}
@@ -44,6 +47,15 @@ func (it *item) flags() string {
 		f = append(f, flagGreetOn)
 	}
 	return "(" + strings.Join(f, " ") + ")"
+}
+
+func (it *item) has(flag string) bool {
+	for _, f := range it.kept {
+		if strings.EqualFold(f, flag) {
+			return true
+		}
+	}
+	return false
 }
 
 // selection is the selected mailbox: items in UID order (sequence number = index+1).
@@ -73,55 +85,46 @@ func mailboxName(v value) (string, error) {
 	return "", no("[NONEXISTENT] no mailbox %q (there are INBOX and Greetings)", name)
 }
 
-// loadInbox reads the mailbox's messages and derives their UIDs.
-func (s *session) loadInbox(ctx context.Context) (uint32, []*item, uint32, error) {
-	mb, err := s.srv.svc.Mailbox(ctx, s.number)
-	if err != nil {
-		return 0, nil, 0, err
-	}
-	msgs, err := s.srv.svc.Messages(ctx, s.number, "")
-	if err != nil {
-		return 0, nil, 0, err
-	}
-	sort.Slice(msgs, func(i, j int) bool { return msgs[i].ID < msgs[j].ID })
-	times := make([]time.Time, len(msgs))
-	for i, m := range msgs {
-		times[i] = depositTime(m)
-	}
-	uids := assignUIDs(mb.Created, times)
-	items := make([]*item, len(msgs))
-	for i, m := range msgs {
-		items[i] = s.messageItem(m, uids[i])
-	}
-	next := uidBase(mb.Created, time.Now())
-	if len(uids) > 0 && uids[len(uids)-1] >= next {
-		next = uids[len(uids)-1] + 1
-	}
-	return inboxUIDValidity(mb.Created), items, next, nil
+// folder is one folder's content with its UIDVALIDITY and UIDNEXT.
+type folder struct {
+	validity, uidNext uint32
+	items             []*item
 }
 
-// depositTime is the time a message's UID is derived from: the deposit time the id carries,
-// falling back to the received time.
-func depositTime(m voicemail.Message) time.Time {
-	if t, ok := idTime(m.ID); ok {
-		return t
+// load reads a folder from one snapshot of the mailbox and derives its UIDs.
+func (s *session) load(ctx context.Context, name string) (folder, error) {
+	snap, err := s.srv.svc.Snapshot(ctx, s.number)
+	if err != nil {
+		return folder{}, err
 	}
-	return m.Received
+	f := folder{validity: uidValidity(snap.Mailbox.Created)}
+	if name == greetingsName {
+		f.items, f.uidNext, err = s.greetingItems(ctx, snap)
+		return f, err
+	}
+	uids, next := historyUIDs(snap.Mailbox.Created, snap.History)
+	f.uidNext = next
+	f.items = make([]*item, len(snap.Messages))
+	for i, m := range snap.Messages {
+		f.items[i] = s.messageItem(m, uids[m.ID])
+	}
+	return f, nil
 }
 
 func (s *session) messageItem(m voicemail.Message, uid uint32) *item {
-	number, id := s.number, m.ID
 	svc := s.srv.svc
 	return &item{
 		uid:      uid,
 		key:      m.ID,
 		msgID:    m.ID,
+		msg:      m,
 		seen:     m.Heard,
+		kept:     m.Flags,
 		internal: m.Received,
 		mime: newMIMEMessage(voiceParams{
 			ID: m.ID, Caller: m.Caller, Mailbox: s.number, Domain: s.srv.cfg.Domain,
 			Received: m.Received, Seconds: m.Seconds, Size: m.Size,
-		}, func(ctx context.Context) ([]byte, error) { return svc.Audio(ctx, number, id) }),
+		}, func(ctx context.Context) ([]byte, error) { return svc.MessageAudio(ctx, m) }),
 	}
 }
 
@@ -136,31 +139,14 @@ func (s *session) cmdSelect(ctx context.Context, cmd command) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	sel := &selection{name: name, readOnly: cmd.name == "EXAMINE"}
-	if name == inboxName {
-		sel.validity, sel.items, sel.uidNext, err = s.loadInbox(ctx)
-	} else {
-		var items []*item
-		items, err = s.loadGreetings(ctx)
-		// Greetings carry no deposit time to derive UIDs from, so each SELECT starts a new
-		// UIDVALIDITY epoch (always greater, as RFC 3501 requires) with UIDs 1..n.
-		sel.validity = uint32(time.Now().Unix())
-		for i, it := range items {
-			it.uid = uint32(i + 1)
-		}
-		sel.items = items
-		sel.uidNext = uint32(len(items) + 1)
-	}
+	f, err := s.load(ctx, name)
 	if err != nil {
 		return "", err
 	}
+	sel := &selection{name: name, readOnly: cmd.name == "EXAMINE", validity: f.validity, uidNext: f.uidNext, items: f.items}
 	s.sel = sel
 	s.state = stateSelected
-	if name == greetingsName {
-		s.writef("* FLAGS (%s %s %s)\r\n", flagSeen, flagDeleted, flagGreetOn)
-	} else {
-		s.writef("* FLAGS (%s %s)\r\n", flagSeen, flagDeleted)
-	}
+	s.writef("* FLAGS %s\r\n", permanentFlags(name))
 	s.writef("* %d EXISTS\r\n* 0 RECENT\r\n", len(sel.items))
 	for i, it := range sel.items {
 		if !it.seen {
@@ -174,12 +160,18 @@ func (s *session) cmdSelect(ctx context.Context, cmd command) (string, error) {
 		s.writef("* OK [PERMANENTFLAGS ()] read-only\r\n")
 		return "[READ-ONLY] EXAMINE completed", nil
 	}
-	if name == greetingsName {
-		s.writef("* OK [PERMANENTFLAGS (%s %s %s)] limited\r\n", flagSeen, flagDeleted, flagGreetOn)
-	} else {
-		s.writef("* OK [PERMANENTFLAGS (%s %s)] limited\r\n", flagSeen, flagDeleted)
-	}
+	s.writef("* OK [PERMANENTFLAGS %s] limited\r\n", permanentFlags(name))
 	return "[READ-WRITE] SELECT completed", nil
+}
+
+// permanentFlags lists the flags a folder keeps. INBOX keeps \Seen (the heard flag) and the
+// client flags every interface merges; Greetings keeps which greeting is active. Other flags
+// are not offered, so clients do not expect them back.
+func permanentFlags(name string) string {
+	if name == greetingsName {
+		return "(" + flagSeen + " " + flagDeleted + " " + flagGreetOn + ")"
+	}
+	return "(" + flagSeen + " " + strings.Join(voicemail.ClientFlags, " ") + " " + flagDeleted + ")"
 }
 
 // refresh brings the selection up to date with the service and announces the differences:
@@ -187,23 +179,17 @@ func (s *session) cmdSelect(ctx context.Context, cmd command) (string, error) {
 // EXISTS for new deposits.
 func (s *session) refresh(ctx context.Context) error {
 	sel := s.sel
-	var fresh []*item
-	var err error
-	if sel.name == inboxName {
-		var validity uint32
-		validity, fresh, _, err = s.loadInbox(ctx)
-		if err == nil && validity != sel.validity {
-			// The mailbox was removed and provisioned again under us.
-			s.writef("* BYE mailbox was re-created, select it again\r\n")
-			s.state = stateLogout
-			return nil
-		}
-	} else {
-		fresh, err = s.loadGreetings(ctx)
-	}
+	f, err := s.load(ctx, sel.name)
 	if err != nil {
 		return err
 	}
+	if f.validity != sel.validity {
+		// The mailbox was removed and provisioned again under us.
+		s.writef("* BYE mailbox was re-created, select it again\r\n")
+		s.state = stateLogout
+		return nil
+	}
+	fresh := f.items
 	byKey := make(map[string]*item, len(fresh))
 	for _, it := range fresh {
 		byKey[it.key] = it
@@ -215,12 +201,12 @@ func (s *session) refresh(ctx context.Context) error {
 		}
 	}
 	for _, it := range sel.items {
-		f, ok := byKey[it.key]
+		cur, ok := byKey[it.key]
 		if !ok {
 			continue
 		}
-		if f.seen != it.seen || f.active != it.active {
-			it.seen, it.active = f.seen, f.active
+		if cur.seen != it.seen || cur.active != it.active || !slices.Equal(cur.kept, it.kept) {
+			it.seen, it.active, it.kept, it.msg = cur.seen, cur.active, cur.kept, cur.msg
 			s.writef("* %d FETCH (UID %d FLAGS %s)\r\n", len(kept)+1, it.uid, it.flags())
 		}
 		kept = append(kept, it)
@@ -231,18 +217,14 @@ func (s *session) refresh(ctx context.Context) error {
 		if _, isNew := byKey[it.key]; !isNew {
 			continue
 		}
-		if sel.name == greetingsName {
-			it.uid = sel.uidNext
-		} else if it.uid <= maxUIDOf(kept) {
+		if it.uid <= maxUIDOf(kept) {
 			continue // arrived late with a lower UID: shown from the next SELECT on
 		}
 		kept = append(kept, it)
-		if it.uid >= sel.uidNext {
-			sel.uidNext = it.uid + 1
-		}
 		added = true
 	}
 	sel.items = kept
+	sel.uidNext = max(sel.uidNext, f.uidNext)
 	if added {
 		s.writef("* %d EXISTS\r\n", len(kept))
 	}
@@ -264,19 +246,11 @@ func (s *session) cmdStatus(ctx context.Context, cmd command) error {
 	if err != nil {
 		return err
 	}
-	var (
-		validity, next uint32
-		items          []*item
-	)
-	if name == inboxName {
-		validity, items, next, err = s.loadInbox(ctx)
-	} else {
-		items, err = s.loadGreetings(ctx)
-		validity, next = uint32(time.Now().Unix()), uint32(len(items)+1)
-	}
+	f, err := s.load(ctx, name)
 	if err != nil {
 		return err
 	}
+	validity, next, items := f.validity, f.uidNext, f.items
 	var out []string
 	for _, v := range cmd.args[1].list {
 		switch key := strings.ToUpper(v.s); key {

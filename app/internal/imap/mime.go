@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
-	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -33,7 +32,7 @@ type voiceParams struct {
 	Mailbox  string
 	Domain   string
 	Received time.Time
-	Seconds  float64
+	Seconds  int64 // whole seconds
 	Size     int64
 	// Extra top-level headers (e.g. X-CNS-Greeting-Type for the Greetings folder), in order.
 	Extra [][2]string
@@ -48,7 +47,7 @@ func newMIMEMessage(p voiceParams, load func(ctx context.Context) ([]byte, error
 		caller = "unknown"
 	}
 	domain := p.Domain
-	secs := int(math.Round(p.Seconds))
+	secs := p.Seconds
 	date := p.Received.UTC().Format(time.RFC1123Z)
 	subject := p.Subject
 	if subject == "" {
@@ -75,7 +74,7 @@ func newMIMEMessage(p voiceParams, load func(ctx context.Context) ([]byte, error
 	hdr("Subject", subject)
 	hdr("Message-ID", "<"+idPart+"@"+domain+">")
 	hdr("Message-Context", "voice-message")
-	hdr("Content-Duration", strconv.Itoa(secs))
+	hdr("Content-Duration", strconv.FormatInt(secs, 10))
 	for _, kv := range p.Extra {
 		hdr(kv[0], cleanHeader(kv[1], 200))
 	}
@@ -87,7 +86,7 @@ func newMIMEMessage(p voiceParams, load func(ctx context.Context) ([]byte, error
 	audioHead := "Content-Type: audio/wav; name=\"" + filename + "\"\r\n" +
 		"Content-Transfer-Encoding: base64\r\n" +
 		"Content-Disposition: attachment; filename=\"" + filename + "\"\r\n" +
-		"Content-Duration: " + strconv.Itoa(secs) + "\r\n\r\n"
+		"Content-Duration: " + strconv.FormatInt(secs, 10) + "\r\n\r\n"
 	return &mimeMessage{
 		header:    h.Bytes(),
 		boundary:  boundary,

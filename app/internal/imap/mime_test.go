@@ -27,7 +27,7 @@ func testMIME(t *testing.T, wav []byte) *mimeMessage {
 	t.Helper()
 	return newMIMEMessage(voiceParams{
 		ID: "20261122T071500.123Z-abc", Caller: "+15551230000", Mailbox: "5550100", Domain: "vvm.example",
-		Received: time.Date(2026, 11, 22, 7, 15, 0, 0, time.UTC), Seconds: 1.5, Size: int64(len(wav)),
+		Received: time.Date(2026, 11, 22, 7, 15, 0, 0, time.UTC), Seconds: 2, Size: int64(len(wav)),
 	}, func(context.Context) ([]byte, error) { return wav, nil })
 }
 
@@ -132,8 +132,8 @@ func TestUIDsAscendWithDepositOrder(t *testing.T) {
 	}
 	assert.Equal(t, uids, assignUIDs(created, deposits), "derived, so every stamp computes the same")
 	assert.Equal(t, uidBase(created, deposits[5]), uids[5], "no collision: the tick itself")
-	assert.EqualValues(t, created.Unix(), inboxUIDValidity(created))
-	assert.Greater(t, inboxUIDValidity(created.Add(time.Second)), inboxUIDValidity(created),
+	assert.EqualValues(t, created.Unix(), uidValidity(created))
+	assert.Greater(t, uidValidity(created.Add(time.Second)), uidValidity(created),
 		"a re-created mailbox gets a greater UIDVALIDITY")
 }
 

@@ -34,13 +34,14 @@ import (
 type Service interface {
 	Login(ctx context.Context, number, pin string) error
 	Mailbox(ctx context.Context, number string) (voicemail.Mailbox, error)
+	Snapshot(ctx context.Context, number string) (voicemail.Snapshot, error)
+	MessageAudio(ctx context.Context, m voicemail.Message) ([]byte, error)
+	GreetingAudio(ctx context.Context, g voicemail.GreetingState) ([]byte, error)
 	Configure(ctx context.Context, number string, p voicemail.MailboxPatch) (voicemail.Mailbox, error)
 	ChangePIN(ctx context.Context, number, newPIN string) error
 	PutGreeting(ctx context.Context, number string, kind voicemail.GreetingKind, wav []byte) error
-	Greeting(ctx context.Context, number string, kind voicemail.GreetingKind) ([]byte, error)
 	DeleteGreeting(ctx context.Context, number string, kind voicemail.GreetingKind) error
 	Messages(ctx context.Context, number string, folder voicemail.Folder) ([]voicemail.Message, error)
-	Audio(ctx context.Context, number, id string) ([]byte, error)
 	UpdateMessage(ctx context.Context, number, id string, u voicemail.MessageUpdate) (voicemail.Message, error)
 	DeleteMessage(ctx context.Context, number, id string) error
 	Subscribe(number string) (<-chan voicemail.Event, func())

@@ -168,7 +168,7 @@ func TestPythonImaplibSession(t *testing.T) {
 		assert.Equal(t, "<"+m.Caller+"@vvm.test>", pm.From)
 		assert.Equal(t, "Voice message from "+m.Caller, pm.Subject)
 		assert.Equal(t, "<"+m.ID+"@vvm.test>", pm.MessageID)
-		assert.Equal(t, strconv.Itoa(int(m.Seconds+0.5)), pm.Duration)
+		assert.Equal(t, strconv.FormatInt(m.Seconds, 10), pm.Duration)
 		assert.Equal(t, m.Received.UTC().Format(time.RFC1123Z), pm.Date)
 	}
 	wav, err := e.svc.Audio(ctx, testNumber, m1.ID)

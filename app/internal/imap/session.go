@@ -83,7 +83,9 @@ func (s *session) setConn(c net.Conn) {
 }
 
 func (s *session) run() {
-	defer s.raw.Close()
+	// Closing the outermost layer ends a TLS session (implicit or after STARTTLS) with
+	// close_notify, so the client can tell the end from a truncation (RFC 8446 6.1).
+	defer func() { s.conn.Close() }()
 	defer func() {
 		if s.unsub != nil {
 			s.unsub()

@@ -3,6 +3,7 @@ package imap
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -74,6 +75,7 @@ func (s *session) cmdStore(ctx context.Context, cmd command) error {
 		return bad("%v", err)
 	}
 	var seen, deleted, active bool
+	var kept []string // client flags named, in voicemail.ClientFlags spelling
 	for _, f := range flags {
 		switch {
 		case strings.EqualFold(f, flagSeen):
@@ -82,19 +84,28 @@ func (s *session) cmdStore(ctx context.Context, cmd command) error {
 			deleted = true
 		case strings.EqualFold(f, flagGreetOn):
 			active = true
+		default:
+			for _, c := range voicemail.ClientFlags {
+				if strings.EqualFold(f, c) && s.sel.name == inboxName && !slices.Contains(kept, c) {
+					kept = append(kept, c)
+				}
+			}
 		}
 		// Other flags are not permanent here (PERMANENTFLAGS says so); they are dropped.
 	}
+	want := func(has, cur bool) bool {
+		switch op {
+		case "+FLAGS":
+			return cur || has
+		case "-FLAGS":
+			return cur && !has
+		}
+		return has
+	}
 	for _, i := range s.matching(set, byUID) {
 		it := s.sel.items[i]
-		want := func(has, cur bool) bool {
-			switch op {
-			case "+FLAGS":
-				return cur || has
-			case "-FLAGS":
-				return cur && !has
-			}
-			return has
+		if err := s.storeKept(ctx, it, op, kept); err != nil {
+			return err
 		}
 		if ns := want(seen, it.seen); ns != it.seen {
 			if err := s.setSeen(ctx, it, ns); err != nil {
@@ -122,6 +133,33 @@ func (s *session) cmdStore(ctx context.Context, cmd command) error {
 			s.writef("* %d FETCH (%sFLAGS %s)\r\n", i+1, uid, it.flags())
 		}
 	}
+	return nil
+}
+
+// storeKept applies a STORE of client flags (named: the ones the command lists) to a message
+// through the service, which merges them like any other message state; only changes are sent.
+func (s *session) storeKept(ctx context.Context, it *item, op string, named []string) error {
+	if s.sel.name != inboxName {
+		return nil
+	}
+	change := map[string]bool{}
+	for _, c := range voicemail.ClientFlags {
+		has, in := it.has(c), slices.Contains(named, c)
+		switch {
+		case op == "+FLAGS" && in && !has, op == "FLAGS" && in && !has:
+			change[c] = true
+		case op == "-FLAGS" && in && has, op == "FLAGS" && !in && has:
+			change[c] = false
+		}
+	}
+	if len(change) == 0 {
+		return nil
+	}
+	m, err := s.srv.svc.UpdateMessage(ctx, s.number, it.msgID, voicemail.MessageUpdate{Flags: change})
+	if err != nil {
+		return err
+	}
+	it.kept, it.msg.Flags = m.Flags, m.Flags
 	return nil
 }
 
@@ -243,10 +281,11 @@ func (p *searchParser) key(depth int) (searchKey, error) {
 	switch key := strings.ToUpper(v.s); key {
 	case "ALL", "OLD":
 		return always(true), nil
-	case "NEW", "RECENT", "ANSWERED", "FLAGGED", "DRAFT":
+	case "NEW", "RECENT":
 		return always(false), nil
-	case "UNANSWERED", "UNFLAGGED", "UNDRAFT":
-		return always(true), nil
+	case "ANSWERED", "FLAGGED", "DRAFT", "UNANSWERED", "UNFLAGGED", "UNDRAFT":
+		flag := `\` + strings.TrimPrefix(key, "UN")
+		return func(_ uint32, it *item) bool { return it.has(flag) != strings.HasPrefix(key, "UN") }, nil
 	case "SEEN":
 		return func(_ uint32, it *item) bool { return it.seen }, nil
 	case "UNSEEN":

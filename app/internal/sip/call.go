@@ -32,6 +32,9 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		s.onReInvite(req, tx)
 		return
 	}
+	if s.refuseDraining(req, tx) {
+		return
+	}
 	log := s.log.With("call", req.CallID().Value())
 	// Stop INVITE retransmissions while the store is consulted (RFC 3261 §8.2.6.1).
 	s.respond(tx, req, 100, "Trying")

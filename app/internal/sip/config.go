@@ -39,6 +39,12 @@ type Config struct {
 	// MaxCallDuration hangs up any call after this long (a stuck menu, a forgotten line).
 	// Default 1 h.
 	MaxCallDuration time.Duration
+	// DrainTimeout is how long calls in progress may go on once the server is told to stop
+	// (Serve's context ends): new INVITEs and SUBSCRIBEs and OPTIONS probes get 503 meanwhile,
+	// so a dispatcher moves new dialogs to other replicas. Default the longest deposit: the
+	// greeting, the message and 15 s of prompts and storing (MaxGreetingSeconds +
+	// MaxMessageSeconds + 15 s).
+	DrainTimeout time.Duration
 	// VoiceLevel is the RMS level (16-bit scale) that counts as speech for the silence timeout.
 	// Default 300.
 	VoiceLevel float64
@@ -65,10 +71,19 @@ func (c Config) withDefaults() Config {
 	defD(&c.RTPTimeout, 30*time.Second)
 	defD(&c.DigitTimeout, 6*time.Second)
 	defD(&c.MaxCallDuration, time.Hour)
+	defD(&c.DrainTimeout, DefaultDrainTimeout(c.MaxMessageSeconds, c.MaxGreetingSeconds))
 	if c.VoiceLevel == 0 {
 		c.VoiceLevel = 300
 	}
 	return c
+}
+
+// DefaultDrainTimeout is the drain a pod needs so that a deposit that began just before it was
+// told to stop still ends normally: a greeting of up to maxGreeting seconds, a message of up
+// to maxMessage seconds, and 15 s for prompts and storing. The deployment's termination grace
+// period is derived from it.
+func DefaultDrainTimeout(maxMessage, maxGreeting int) time.Duration {
+	return time.Duration(maxMessage+maxGreeting+15) * time.Second
 }
 
 func (c Config) validate() error {
@@ -79,7 +94,7 @@ func (c Config) validate() error {
 		return fmt.Errorf("VOICEMAIL_SIP_MEDIA_IP: %q is not an IP address", c.MediaIP)
 	case c.RTPBindIP != "" && net.ParseIP(c.RTPBindIP) == nil:
 		return fmt.Errorf("VOICEMAIL_SIP_RTP_BIND_IP: %q is not an IP address", c.RTPBindIP)
-	case c.SilenceTimeout < 0 || c.RTPTimeout < 0 || c.DigitTimeout < 0 || c.MaxCallDuration < 0:
+	case c.SilenceTimeout < 0 || c.RTPTimeout < 0 || c.DigitTimeout < 0 || c.MaxCallDuration < 0 || c.DrainTimeout < 0:
 		return fmt.Errorf("VOICEMAIL_SIP_*_TIMEOUT: timeouts must be positive")
 	}
 	for _, n := range c.AccessNumbers {
@@ -119,6 +134,7 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		{"VOICEMAIL_SIP_RTP_TIMEOUT", &c.RTPTimeout},
 		{"VOICEMAIL_SIP_DIGIT_TIMEOUT", &c.DigitTimeout},
 		{"VOICEMAIL_SIP_MAX_CALL_DURATION", &c.MaxCallDuration},
+		{"VOICEMAIL_SIP_DRAIN_TIMEOUT", &c.DrainTimeout},
 	}
 	for _, d := range durations {
 		if v := getenv(d.key); v != "" {

@@ -99,7 +99,8 @@ func (h *callLog) waitFor(t *testing.T, d time.Duration, msg string, want map[st
 }
 
 type fixture struct {
-	stop func() // cancels Serve; cleanup waits for it to return
+	stop func()     // cancels Serve; cleanup waits for it to return
+	done chan error // Serve's result, once
 	svc  *voicemail.Service
 	srv  *Server
 	log  *callLog
@@ -115,7 +116,17 @@ func start(t testing.TB, cfg Config) *fixture {
 // startWith runs a SIP server on a free loopback port in front of svc.
 func startWith(t testing.TB, svc *voicemail.Service, cfg Config) *fixture {
 	t.Helper()
+	return startAt(t, svc, cfg, "127.0.0.1")
+}
+
+// startAt runs a SIP server on a free port of the loopback address ip, which it advertises in
+// Contact and SDP and binds its RTP to (a pod with its own address).
+func startAt(t testing.TB, svc *voicemail.Service, cfg Config, ip string) *fixture {
+	t.Helper()
 	cl := newCallLog()
+	if ip != "127.0.0.1" {
+		cfg.MediaIP, cfg.RTPBindIP = ip, ip
+	}
 	if cfg.RTPPortMin == 0 {
 		base := 20000 + (os.Getpid()*37+int(time.Now().UnixNano()/1000))%20000
 		base -= base % 2
@@ -125,17 +136,18 @@ func startWith(t testing.TB, svc *voicemail.Service, cfg Config) *fixture {
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, "127.0.0.1:0") }()
+	go func() { done <- srv.Serve(ctx, ip+":0") }()
 	select {
 	case <-srv.Ready():
 	case err := <-done:
 		cancel()
 		t.Fatalf("serve: %v", err)
 	}
+	served := make(chan error, 1)
 	t.Cleanup(func() {
 		cancel()
 		select {
-		case err := <-done:
+		case err := <-served:
 			if err != nil {
 				t.Errorf("serve returned %v", err)
 			}
@@ -143,7 +155,9 @@ func startWith(t testing.TB, svc *voicemail.Service, cfg Config) *fixture {
 			t.Errorf("server did not stop")
 		}
 	})
-	return &fixture{stop: cancel, svc: svc, srv: srv, log: cl, addr: srv.Addr()}
+	out := make(chan error, 1)
+	go func() { err := <-done; out <- err; served <- err }()
+	return &fixture{stop: cancel, done: out, svc: svc, srv: srv, log: cl, addr: srv.Addr()}
 }
 
 // freePort returns a UDP port that was free a moment ago.

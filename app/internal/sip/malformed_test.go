@@ -102,6 +102,18 @@ func TestMalformedSIPGets400AndServerKeepsRunning(t *testing.T) {
 	assert.Equal(t, "SIP/2.0 400 Bad Request\r\n", line)
 }
 
+// RFC 3261 8.2.1: a method we do not serve gets 405 with the Allow header listing ours.
+func TestUnknownMethodGets405WithAllow(t *testing.T) {
+	t.Parallel()
+	f := start(t, Config{})
+	for _, method := range []string{"MESSAGE", "PUBLISH", "REGISTER"} {
+		msg := strings.NewReplacer("OPTIONS", method, "opt-1", "m405-"+method, "z9hG4bK-opt1", "z9hG4bK-405"+method).Replace(okOptions)
+		resp := exchange(t, f.addr, msg)
+		assert.Equal(t, "SIP/2.0 405 Method Not Allowed", statusOf(resp), method)
+		assert.Contains(t, resp, "\r\nAllow: "+allow+"\r\n", method)
+	}
+}
+
 func TestBadRequestEchoesHeaders(t *testing.T) {
 	resp := badRequest([]byte("INVITE sip:x@y SIP/2.0\r\nv: SIP/2.0/UDP h;branch=z9hG4bK1\r\nf: <sip:a@b>;tag=1\r\nt: <sip:x@y>\r\ni: cid\r\nCSeq: zz\r\nX: y\r\n\r\nbody"))
 	require.NotNil(t, resp)

@@ -53,8 +53,12 @@ type menu struct {
 
 	enteredMailbox bool // the caller typed the mailbox number, so a failed login asks for it again
 
+	// msgs is the folder as listed when it was opened; a message keeps its number (position
+	// + 1) while the caller moves through it, and one deleted or saved out of the folder is
+	// marked gone and skipped rather than removed, so the next one is not renumbered.
 	folder voicemail.Folder
 	msgs   []voicemail.Message
+	gone   []bool
 	idx    int
 }
 
@@ -244,7 +248,7 @@ func (m *menu) mainKey(ctx context.Context, k rune) out {
 		if err != nil || len(msgs) == 0 {
 			return say("no-messages", "main-menu")
 		}
-		m.msgs, m.idx, m.state = msgs, 0, stMessage
+		m.msgs, m.gone, m.idx, m.state = msgs, make([]bool, len(msgs)), 0, stMessage
 		return m.playCurrent(ctx)
 	case '0':
 		m.state = stOptions
@@ -276,10 +280,14 @@ func (m *menu) messageKey(ctx context.Context, k rune) out {
 	msg := m.msgs[m.idx]
 	switch k {
 	case '4':
-		if m.idx == 0 {
+		prev := m.idx - 1
+		for prev >= 0 && m.gone[prev] {
+			prev--
+		}
+		if prev < 0 {
 			return say("first-message", "message-menu")
 		}
-		m.idx--
+		m.idx = prev
 		return m.playCurrent(ctx)
 	case '5':
 		return m.playCurrent(ctx)
@@ -289,8 +297,7 @@ func (m *menu) messageKey(ctx context.Context, k rune) out {
 		if err := m.svc.DeleteMessage(ctx, m.number, msg.ID); err != nil {
 			return say("invalid", "message-menu")
 		}
-		m.msgs = append(m.msgs[:m.idx], m.msgs[m.idx+1:]...)
-		m.idx--
+		m.gone[m.idx] = true
 		return m.next(ctx, []string{"deleted"})
 	case '9':
 		saved := voicemail.FolderSaved
@@ -298,8 +305,7 @@ func (m *menu) messageKey(ctx context.Context, k rune) out {
 			return say("invalid", "message-menu")
 		}
 		if m.folder == voicemail.FolderNew {
-			m.msgs = append(m.msgs[:m.idx], m.msgs[m.idx+1:]...)
-			m.idx--
+			m.gone[m.idx] = true
 		}
 		return m.next(ctx, []string{"saved"})
 	case '*':
@@ -311,13 +317,18 @@ func (m *menu) messageKey(ctx context.Context, k rune) out {
 	return say("invalid", "message-menu")
 }
 
-// next moves to the following message, or back to the main menu after the last one.
+// next moves to the following message still in the folder, or back to the main menu after
+// the last one.
 func (m *menu) next(ctx context.Context, before []string) out {
-	if m.idx+1 >= len(m.msgs) {
+	n := m.idx + 1
+	for n < len(m.msgs) && m.gone[n] {
+		n++
+	}
+	if n >= len(m.msgs) {
 		m.state = stMain
 		return say(append(before, "no-more", "main-menu")...)
 	}
-	m.idx++
+	m.idx = n
 	o := m.playCurrent(ctx)
 	o.Play = append(items(before...), o.Play...)
 	return o

@@ -61,9 +61,12 @@ func TestMenuLoginAndMessageNavigation(t *testing.T) {
 	assert.Equal(t, []string{"message", "digit-2", "msg:b", "message-menu"}, names(m.key(ctx, '6')))
 	assert.Equal(t, []string{"message", "digit-2", "msg:b", "message-menu"}, names(m.key(ctx, '5')), "5 repeats")
 	assert.Equal(t, []string{"message", "digit-1", "msg:c", "message-menu"}, names(m.key(ctx, '4')))
-	// 7 deletes c and moves on to b; 9 saves b and moves on to a.
-	assert.Equal(t, []string{"deleted", "message", "digit-1", "msg:b", "message-menu"}, names(m.key(ctx, '7')))
-	assert.Equal(t, []string{"saved", "message", "digit-1", "msg:a", "message-menu"}, names(m.key(ctx, '9')))
+	// 7 deletes c and moves on to b; 9 saves b and moves on to a. Each keeps the number it was
+	// listed with, and going back skips the ones that left the folder.
+	assert.Equal(t, []string{"deleted", "message", "digit-2", "msg:b", "message-menu"}, names(m.key(ctx, '7')))
+	assert.Equal(t, []string{"saved", "message", "digit-3", "msg:a", "message-menu"}, names(m.key(ctx, '9')))
+	assert.Equal(t, []string{"first-message", "message-menu"}, names(m.key(ctx, '4')))
+	assert.Equal(t, []string{"message", "digit-3", "msg:a", "message-menu"}, names(m.key(ctx, '5')))
 	assert.Equal(t, []string{"no-more", "main-menu"}, names(m.key(ctx, '6')))
 	assert.Equal(t, []string{"invalid", "main-menu"}, names(m.key(ctx, '8')))
 	assert.Equal(t, []string{"main-menu", "help"}, names(m.key(ctx, '*')))

@@ -30,9 +30,47 @@ type subscription struct {
 	target    sip.Uri // their Contact
 	transport string
 	source    string
-	cseq      atomic.Uint32
-	refresh   chan int // new expiry in seconds; 0 ends the subscription
-	once      sync.Once
+	// routes is the dialog's route set (RFC 3261 §12.1.1): the SUBSCRIBE's Record-Route
+	// values in order. A NOTIFY carries them as Route headers and goes to the first, so it
+	// follows the proxies (a stamp dispatcher, an SBC) that asked to stay in the dialog.
+	routes  []string
+	cseq    atomic.Uint32
+	refresh chan int // new expiry in seconds; 0 ends the subscription
+	once    sync.Once
+}
+
+// splitRoutes splits a Record-Route value into its comma-separated name-addrs (commas inside
+// <...> belong to the URI).
+func splitRoutes(v string) []string {
+	var out []string
+	depth, start := 0, 0
+	for i, c := range v {
+		switch c {
+		case '<':
+			depth++
+		case '>':
+			depth--
+		case ',':
+			if depth == 0 {
+				out = append(out, strings.TrimSpace(v[start:i]))
+				start = i + 1
+			}
+		}
+	}
+	if rest := strings.TrimSpace(v[start:]); rest != "" {
+		out = append(out, rest)
+	}
+	return out
+}
+
+// routeURI is the URI of a name-addr ("<sip:p.example;lr>;x=y" gives "sip:p.example;lr").
+func routeURI(v string) string {
+	if i := strings.IndexByte(v, '<'); i >= 0 {
+		if j := strings.IndexByte(v[i:], '>'); j > 0 {
+			return v[i+1 : i+j]
+		}
+	}
+	return strings.TrimSpace(v)
 }
 
 func messageSummary(account string, sum voicemail.Summary) []byte {
@@ -83,6 +121,9 @@ func (s *Server) onSubscribe(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 
+	if s.refuseDraining(req, tx) {
+		return
+	}
 	s.mu.Lock()
 	n := len(s.subs)
 	s.mu.Unlock()
@@ -112,6 +153,10 @@ func (s *Server) onSubscribe(req *sip.Request, tx sip.ServerTransaction) {
 		number: number, callID: req.CallID().Value(), local: req.To().Address, localTag: sip.GenerateTagN(16),
 		remote: req.From().Address, remoteTag: fromTag, target: req.Contact().Address,
 		transport: req.Transport(), source: req.Source(), refresh: make(chan int, 1),
+	}
+	for _, h := range req.GetHeaders("Record-Route") {
+		// One header may carry several comma-separated values.
+		sub.routes = append(sub.routes, splitRoutes(h.Value())...)
 	}
 	sub.id = sub.callID + "|" + sub.localTag + "|" + sub.remoteTag
 	sub.cseq.Store(uint32(time.Now().Unix() % 100000))
@@ -225,6 +270,19 @@ func (s *Server) sendNotify(ctx context.Context, sub *subscription, sum voicemai
 	req.SetBody(messageSummary(s.account(sub.number), sum))
 	req.SetTransport(sub.transport)
 	req.SetDestination(sub.source) // where the SUBSCRIBE came from: works behind NAT
+	if len(sub.routes) > 0 {
+		for _, r := range sub.routes {
+			req.AppendHeader(sip.NewHeader("Route", r))
+		}
+		// Loose routing: the request goes to the first route, over its transport.
+		var first sip.Uri
+		if err := sip.ParseUri(routeURI(sub.routes[0]), &first); err == nil {
+			req.SetDestination(first.HostPort())
+			if tr, ok := first.UriParams.Get("transport"); ok {
+				req.SetTransport(strings.ToUpper(tr))
+			}
+		}
+	}
 	res, err := s.client.Do(ctx, req)
 	if err != nil {
 		s.log.Info("mwi notify failed", "mailbox", sub.number, "error", err)
@@ -295,7 +353,13 @@ func (s *Server) watch(number string) {
 	}()
 }
 
+// unsolicited sends the out-of-dialog NOTIFY for a change this process made. Every replica
+// watches the mailbox, but only the one that made the change sends, so the target gets one
+// NOTIFY per change, not one per replica.
 func (s *Server) unsolicited(ev voicemail.Event) {
+	if !ev.Local {
+		return
+	}
 	ctx, cancel := s.deadline(10 * time.Second)
 	defer cancel()
 	mb, err := s.svc.Mailbox(ctx, ev.Mailbox)

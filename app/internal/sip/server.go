@@ -45,9 +45,10 @@ type Server struct {
 	dialogs *sipgo.DialogServerCache
 	ready   chan struct{}
 
-	base   context.Context // cancelled on shutdown; calls and subscriptions hang off it
-	active atomic.Int64
-	calls  sync.WaitGroup
+	base     context.Context // cancelled when the drain ends; calls and subscriptions hang off it
+	active   atomic.Int64
+	calls    sync.WaitGroup
+	draining atomic.Bool // no new dialogs; OPTIONS answers 503
 
 	mu      sync.Mutex
 	closing bool
@@ -102,6 +103,10 @@ func New(svc Service, cfg Config, logger *slog.Logger) (*Server, error) {
 	srv.OnSubscribe(s.guard(s.onSubscribe))
 	srv.OnInfo(s.guard(s.onInfo))
 	srv.OnNotify(s.guard(func(req *sip.Request, tx sip.ServerTransaction) { s.respond(tx, req, 200, "OK") }))
+	// RFC 3261 8.2.1: a 405 lists the methods we do support.
+	srv.OnNoRoute(s.guard(func(req *sip.Request, tx sip.ServerTransaction) {
+		s.respond(tx, req, 405, "Method Not Allowed", sip.NewHeader("Allow", allow))
+	}))
 	return s, nil
 }
 
@@ -120,8 +125,10 @@ func ListenAndServe(ctx context.Context, addr string, svc Service, getenv func(s
 	return s.Serve(ctx, addr)
 }
 
-// Serve listens on addr (UDP and TCP, same port) until ctx ends, then hangs up every call
-// (recordings in progress are stored) and returns.
+// Serve listens on addr (UDP and TCP, same port) until ctx ends, then drains: new INVITEs,
+// SUBSCRIBEs and OPTIONS probes get 503 (a dispatcher takes the server out of rotation and
+// sends new calls elsewhere) while calls in progress go on, up to Config.DrainTimeout; then it
+// hangs up what is left (recordings in progress are stored) and returns.
 func (s *Server) Serve(ctx context.Context, addr string) error {
 	if err := s.listen(addr); err != nil {
 		return err
@@ -137,6 +144,27 @@ func (s *Server) Addr() string { return net.JoinHostPort(s.host, strconv.Itoa(s.
 
 // ActiveCalls is the number of calls in progress.
 func (s *Server) ActiveCalls() int { return int(s.active.Load()) }
+
+// Drain stops taking new dialogs: from now on INVITEs and SUBSCRIBEs that start a dialog, and
+// OPTIONS probes, are answered 503 with Retry-After, while requests within dialogs in progress
+// are served as before. Serve's context ending drains too.
+func (s *Server) Drain() {
+	if !s.draining.Swap(true) {
+		s.log.Info("sip draining", "calls", s.active.Load())
+	}
+}
+
+// Draining reports whether Drain was called or Serve's context ended.
+func (s *Server) Draining() bool { return s.draining.Load() }
+
+// refuseDraining answers a dialog-starting request with 503 while draining, and reports it.
+func (s *Server) refuseDraining(req *sip.Request, tx sip.ServerTransaction) bool {
+	if !s.draining.Load() {
+		return false
+	}
+	s.respond(tx, req, 503, "Service Unavailable", sip.NewHeader("Retry-After", "30"))
+	return true
+}
 
 func (s *Server) listen(addr string) error {
 	if s.udp != nil {
@@ -201,21 +229,23 @@ func (s *Server) listen(addr string) error {
 }
 
 func (s *Server) serve(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	s.base = ctx
+	base, stopAll := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopAll()
+	s.base = base
 	errc := make(chan error, 2)
 	go func() { errc <- s.srv.ServeUDP(s.udp) }()
 	go func() { errc <- s.srv.ServeTCP(trackingListener{Listener: s.tcpL, streams: &s.tcp}) }()
 	close(s.ready)
 	s.log.Info("sip listening", "addr", s.Addr(), "transports", "udp,tcp")
-	go s.watchTargets(ctx)
+	go s.watchTargets(base)
 	var err error
 	select {
 	case <-ctx.Done():
+		s.Drain()
+		s.awaitCalls(s.cfg.DrainTimeout)
 	case err = <-errc:
-		cancel()
 	}
+	stopAll()
 	s.mu.Lock()
 	s.closing = true
 	s.mu.Unlock()
@@ -227,6 +257,21 @@ func (s *Server) serve(ctx context.Context) error {
 		return fmt.Errorf("sip serve: %w", err)
 	}
 	return nil
+}
+
+// awaitCalls waits until no call is in progress or d has passed.
+func (s *Server) awaitCalls(d time.Duration) {
+	deadline := time.Now().Add(d)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for s.active.Load() > 0 && time.Now().Before(deadline) {
+		<-tick.C
+	}
+	if n := s.active.Load(); n > 0 {
+		s.log.Warn("sip drain timeout: hanging up calls in progress", "calls", n, "drainTimeout", d)
+	} else {
+		s.log.Info("sip drained")
+	}
 }
 
 // contact is our Contact header for a transport.
@@ -270,7 +315,12 @@ func (s *Server) respond(tx sip.ServerTransaction, req *sip.Request, code int, r
 	}
 }
 
+// onOptions answers probes, notably the stamp dispatcher's: 503 while draining takes this
+// server out of rotation.
 func (s *Server) onOptions(req *sip.Request, tx sip.ServerTransaction) {
+	if s.refuseDraining(req, tx) {
+		return
+	}
 	s.respond(tx, req, 200, "OK",
 		sip.NewHeader("Allow", allow),
 		sip.NewHeader("Accept", "application/sdp"))

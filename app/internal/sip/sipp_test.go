@@ -47,7 +47,7 @@ func TestSippDepositStoresStreamedAudio(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, msgs, 1)
 	assert.Equal(t, "5550100", msgs[0].Caller)
-	assert.InDelta(t, 7.08, msgs[0].Seconds, 0.2, "duration of the streamed pcap")
+	assert.InDelta(t, 7.08, msgs[0].Duration.Seconds(), 0.2, "duration of the streamed pcap")
 
 	wav, err := f.svc.Audio(ctx, "1001", msgs[0].ID)
 	require.NoError(t, err)

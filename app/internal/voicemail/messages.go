@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/voicemail-platform/voicemail/app/internal/audio"
@@ -278,7 +279,7 @@ func (s *Service) Audio(ctx context.Context, number, id string) ([]byte, error) 
 	return b, nil
 }
 
-// UpdateMessage changes the heard flag and/or folder (new, saved; deleted deletes).
+// UpdateMessage changes the heard flag, the folder (new, saved; deleted deletes) and client flags.
 func (s *Service) UpdateMessage(ctx context.Context, number, id string, u MessageUpdate) (Message, error) {
 	if u.Folder != nil {
 		switch *u.Folder {
@@ -293,6 +294,11 @@ func (s *Service) UpdateMessage(ctx context.Context, number, id string, u Messag
 			return Message{}, fmt.Errorf("%w: folder %q is not new, saved or deleted", ErrInvalid, *u.Folder)
 		}
 	}
+	for f := range u.Flags {
+		if !slices.Contains(ClientFlags, f) {
+			return Message{}, fmt.Errorf("%w: flag %q is not one of %v", ErrInvalid, f, ClientFlags)
+		}
+	}
 	if _, err := s.Message(ctx, number, id); err != nil {
 		return Message{}, err
 	}
@@ -303,6 +309,14 @@ func (s *Service) UpdateMessage(ctx context.Context, number, id string, u Messag
 		}
 		if u.Folder != nil {
 			m.Folder.Set(string(*u.Folder), ts)
+		}
+		for f, on := range u.Flags {
+			if m.Flags == nil {
+				m.Flags = map[string]crdt.Register[bool]{}
+			}
+			r := m.Flags[f]
+			r.Set(on, ts)
+			m.Flags[f] = r
 		}
 		return nil
 	}); err != nil {
@@ -352,7 +366,7 @@ type DepositNotice struct {
 	MessageID       string    `json:"id"`
 	Caller          string    `json:"caller"`
 	Received        time.Time `json:"received"`
-	DurationSeconds float64   `json:"durationSeconds"`
+	DurationSeconds int64     `json:"durationSeconds"`
 	Region          string    `json:"region"`
 }
 

@@ -281,11 +281,17 @@ func toMessage(number, id string, m crdt.Message) Message {
 	if m.Tombstoned() {
 		msg.Folder = FolderDeleted
 	}
+	for _, f := range ClientFlags {
+		if m.Flags[f].V {
+			msg.Flags = append(msg.Flags, f)
+		}
+	}
 	if i := m.Info; i != nil {
 		msg.Caller = i.Caller
 		msg.Received = time.UnixMilli(i.Received).UTC()
 		msg.Duration = time.Duration(i.DurationMs) * time.Millisecond
-		msg.Seconds = msg.Duration.Seconds()
+		msg.DurationMs = i.DurationMs
+		msg.Seconds = (i.DurationMs + 500) / 1000
 		msg.Size = i.Size
 		msg.AudioRef = i.AudioRef
 	}
@@ -382,7 +388,7 @@ func (s *Service) publish(ctx context.Context, number string, kind EventKind, id
 	if !s.hasSubscribers(number) {
 		return
 	}
-	ev := Event{Mailbox: number, Kind: kind, MessageID: id}
+	ev := Event{Mailbox: number, Kind: kind, MessageID: id, Local: true}
 	s.watchMu.Lock() // read and record atomically with respect to the watcher
 	defer s.watchMu.Unlock()
 	var doc crdt.Doc

@@ -122,7 +122,7 @@ func TestMessagesLifecycle(t *testing.T) {
 
 	m1 := voicemailtest.Deposit(t, svc, "100200", "+491701", 2*time.Second)
 	ev := <-events
-	assert.Equal(t, vm.Event{Mailbox: "100200", Kind: vm.EventDeposited, MessageID: m1.ID, Summary: vm.Summary{New: 1}}, ev)
+	assert.Equal(t, vm.Event{Mailbox: "100200", Kind: vm.EventDeposited, MessageID: m1.ID, Summary: vm.Summary{New: 1}, Local: true}, ev)
 	m2 := voicemailtest.Deposit(t, svc, "100200", "+491702", time.Second)
 	<-events
 	assert.True(t, vm.ValidMessageID(m1.ID), m1.ID)
@@ -496,4 +496,23 @@ func TestMWITargetsListsMailboxesWithATarget(t *testing.T) {
 	got, err = fresh.MWITargets(ctx)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"4915550013"}, got)
+}
+
+// durationSeconds is whole seconds, rounded to the nearest, for a deposit of any length (a
+// phone recording is rarely a whole number of seconds); durationMs keeps the exact length.
+func TestDurationSecondsIsWholeSeconds(t *testing.T) {
+	svc := voicemailtest.New(t)
+	voicemailtest.Provision(t, svc, "100200", "1234")
+	for _, c := range []struct {
+		length time.Duration
+		want   int64
+	}{{1600 * time.Millisecond, 2}, {2400 * time.Millisecond, 2}, {2 * time.Second, 2}, {400 * time.Millisecond, 0}} {
+		m := voicemailtest.Deposit(t, svc, "100200", "+491701", c.length)
+		b, err := json.Marshal(m)
+		require.NoError(t, err)
+		var v map[string]any
+		require.NoError(t, json.Unmarshal(b, &v))
+		assert.Equal(t, float64(c.want), v["durationSeconds"], "%s", c.length)
+		assert.Equal(t, float64(c.length.Milliseconds()), v["durationMs"], "%s", c.length)
+	}
 }

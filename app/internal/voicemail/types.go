@@ -109,12 +109,21 @@ type Message struct {
 	Caller   string        `json:"caller"`
 	Received time.Time     `json:"received"`
 	Duration time.Duration `json:"-"`
-	Seconds  float64       `json:"durationSeconds"`
-	Size     int64         `json:"size"` // bytes of the WAV
-	AudioRef string        `json:"-"`
-	Folder   Folder        `json:"folder"`
-	Heard    bool          `json:"heard"`
+	// Seconds is the length in whole seconds, rounded to the nearest, whichever way the message
+	// was deposited: the number the phone menu, IMAP's Content-Duration and the HTTP API show.
+	Seconds    int64  `json:"durationSeconds"`
+	DurationMs int64  `json:"durationMs"`
+	Size       int64  `json:"size"` // bytes of the WAV
+	AudioRef   string `json:"-"`
+	Folder     Folder `json:"folder"`
+	Heard      bool   `json:"heard"`
+	// Flags are the flags a client set (ClientFlags), sorted; empty when none is set.
+	Flags []string `json:"flags,omitempty"`
 }
+
+// ClientFlags are the IMAP flags a client may set on a message and every interface keeps.
+// \Seen is Heard, and \Deleted deletes; other flags are refused with ErrInvalid.
+var ClientFlags = []string{`\Answered`, `\Flagged`, `\Draft`}
 
 // Deposit is a message being left. ID may be set by the caller (so a retried deposit is
 // idempotent); empty means the service assigns one.
@@ -129,6 +138,8 @@ type Deposit struct {
 type MessageUpdate struct {
 	Heard  *bool   `json:"heard,omitempty"`
 	Folder *Folder `json:"folder,omitempty"`
+	// Flags sets (true) or clears (false) client flags; names are from ClientFlags.
+	Flags map[string]bool `json:"flags,omitempty"`
 }
 
 // Summary is what MWI announces: new = not yet heard, old = heard (deleted not counted).
@@ -151,6 +162,11 @@ type Event struct {
 	Kind      EventKind
 	MessageID string
 	Summary   Summary
+	// Local is set when this process made the change; events of changes made elsewhere
+	// (other replicas, stamps or regions) and found by polling have it unset. A notification
+	// that must go out once per change (unsolicited MWI) is sent only for local events, so
+	// exactly one replica, the one that made the change, sends it.
+	Local bool
 }
 
 // Sentinel errors; wrap with %w.

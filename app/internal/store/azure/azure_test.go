@@ -12,10 +12,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/voicemail-platform/voicemail/app/internal/azurite"
 	"github.com/voicemail-platform/voicemail/app/internal/store"
 	"github.com/voicemail-platform/voicemail/app/internal/store/azure"
 	"github.com/voicemail-platform/voicemail/app/internal/store/storetest"
+	"github.com/voicemail-platform/voicemail/app/local/azurite"
 )
 
 // One Azurite for the package, persisted on disk so a service stopped by a test keeps its data

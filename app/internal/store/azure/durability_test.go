@@ -12,12 +12,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/voicemail-platform/voicemail/app/internal/audio"
-	"github.com/voicemail-platform/voicemail/app/internal/azurite"
 	"github.com/voicemail-platform/voicemail/app/internal/crdt"
 	"github.com/voicemail-platform/voicemail/app/internal/store"
 	"github.com/voicemail-platform/voicemail/app/internal/store/azure"
 	vm "github.com/voicemail-platform/voicemail/app/internal/voicemail"
 	"github.com/voicemail-platform/voicemail/app/internal/voicemail/voicemailtest"
+	"github.com/voicemail-platform/voicemail/app/local/azurite"
 )
 
 // killingMeta stops real Azurite services when a deposit writes its message row: the store

@@ -8,10 +8,10 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/voicemail-platform/voicemail/app/internal/azurite"
 	"github.com/voicemail-platform/voicemail/app/internal/health"
 	"github.com/voicemail-platform/voicemail/app/internal/store"
 	"github.com/voicemail-platform/voicemail/app/internal/store/azure"
+	"github.com/voicemail-platform/voicemail/app/local/azurite"
 )
 
 // newHealth checks b on every call (no cache), as a stamp would after each cache window.

@@ -13,10 +13,10 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/voicemail-platform/voicemail/app/internal/audio"
-	"github.com/voicemail-platform/voicemail/app/internal/azurite"
 	"github.com/voicemail-platform/voicemail/app/internal/store/azure"
 	vm "github.com/voicemail-platform/voicemail/app/internal/voicemail"
 	"github.com/voicemail-platform/voicemail/app/internal/voicemail/voicemailtest"
+	"github.com/voicemail-platform/voicemail/app/local/azurite"
 )
 
 // recorder is an SDK transport that notes "<service> <method>" for every request it sends.

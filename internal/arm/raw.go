@@ -1,4 +1,4 @@
-package global
+package arm
 
 import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"

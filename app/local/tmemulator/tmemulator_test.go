@@ -1,4 +1,4 @@
-package trafficmanager
+package tmemulator
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package local
+package runner
 
 import (
 	"context"
@@ -11,10 +11,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/voicemail-platform/voicemail/app/internal/audio"
-	"github.com/voicemail-platform/voicemail/app/internal/azurite"
 	"github.com/voicemail-platform/voicemail/app/internal/store"
 	"github.com/voicemail-platform/voicemail/app/internal/store/azure"
 	"github.com/voicemail-platform/voicemail/app/internal/voicemail"
+	"github.com/voicemail-platform/voicemail/app/local/azurite"
+	"github.com/voicemail-platform/voicemail/app/local/faultproxy"
 )
 
 func TestReplicatorCopiesPartitionsAndResumes(t *testing.T) {
@@ -24,7 +25,7 @@ func TestReplicatorCopiesPartitionsAndResumes(t *testing.T) {
 	// Two regions' stores in one Azurite (own table and containers each); west's table sits
 	// behind a fault proxy so the test can take it down.
 	az := azurite.StartT(t, azurite.Options{InMemory: true, Combined: true})
-	tableProxy, err := NewFaultProxy(fmt.Sprintf("127.0.0.1:%d", az.Port(azurite.Table)))
+	tableProxy, err := faultproxy.New(fmt.Sprintf("127.0.0.1:%d", az.Port(azurite.Table)))
 	require.NoError(t, err)
 	defer tableProxy.Close()
 	names := []string{"east", "west"}

@@ -9,8 +9,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/voicemail-platform/voicemail/app/internal/azurite"
-	"github.com/voicemail-platform/voicemail/app/internal/local"
+	"github.com/voicemail-platform/voicemail/app/local/azurite"
+	"github.com/voicemail-platform/voicemail/app/local/runner"
 )
 
 // Set once by TestMain before any test runs: the Azurite every test shares (each test uses
@@ -34,7 +34,7 @@ func TestMain(m *testing.M) {
 		built := make(chan error, 1)
 		go func() {
 			var err error
-			voicemailBin, err = local.BuildVoicemail(ctx, dir)
+			voicemailBin, err = runner.BuildVoicemail(ctx, dir)
 			built <- err
 		}()
 		a, err := azurite.Start(ctx, azurite.Options{InMemory: true, Combined: true})

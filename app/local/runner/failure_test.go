@@ -1,4 +1,4 @@
-package local
+package runner
 
 import (
 	"bufio"
@@ -26,11 +26,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/voicemail-platform/voicemail/app/gateway"
 	"github.com/voicemail-platform/voicemail/app/internal/audio"
-	"github.com/voicemail-platform/voicemail/app/internal/azurite"
-	"github.com/voicemail-platform/voicemail/app/internal/gateway"
-	"github.com/voicemail-platform/voicemail/app/internal/trafficmanager"
 	"github.com/voicemail-platform/voicemail/app/internal/voicemail"
+	"github.com/voicemail-platform/voicemail/app/local/azurite"
+	"github.com/voicemail-platform/voicemail/app/local/tmemulator"
 	"github.com/voicemail-platform/voicemail/internal/config"
 	"github.com/voicemail-platform/voicemail/internal/topology"
 )
@@ -294,7 +294,7 @@ func (f *fixture) waitRouting(t *testing.T, d time.Duration) time.Duration {
 	t.Helper()
 	return f.eventually(t, d, "all stamps in rotation", func() error {
 		for _, st := range f.c.TM.Statuses() {
-			if st.Status != trafficmanager.Online {
+			if st.Status != tmemulator.Online {
 				var unhealthy []string
 				if sp := f.c.Stamp(st.Name); sp != nil {
 					unhealthy = stampHealth(sp).unhealthy
@@ -321,7 +321,7 @@ func (f *fixture) tmChanged(id string, t time.Time) time.Duration {
 	return 0
 }
 
-func (f *fixture) tmStatus(id string) trafficmanager.Status {
+func (f *fixture) tmStatus(id string) tmemulator.Status {
 	for _, st := range f.c.TM.Statuses() {
 		if st.Name == id {
 			return st.Status
@@ -456,7 +456,7 @@ func TestFailureOneRegion(t *testing.T) {
 		fault := time.Now()
 		require.NoError(t, z1.Signal(syscall.SIGKILL))
 		f.eventually(t, detection, "traffic manager degrades the killed stamp", func() error {
-			if st := f.tmStatus(z1.Stamp.ID); st != trafficmanager.Degraded {
+			if st := f.tmStatus(z1.Stamp.ID); st != tmemulator.Degraded {
 				return fmt.Errorf("status %s", st)
 			}
 			return nil
@@ -519,7 +519,7 @@ func TestFailureOneRegion(t *testing.T) {
 		})
 		assert.LessOrEqual(t, unhealthy, healthTTL+time.Second, "drained within one health cache window")
 		f.eventually(t, detection, "traffic manager drains the stamp", func() error {
-			if st := f.tmStatus(z2.Stamp.ID); st != trafficmanager.Degraded {
+			if st := f.tmStatus(z2.Stamp.ID); st != tmemulator.Degraded {
 				return fmt.Errorf("status %s", st)
 			}
 			return nil
@@ -605,7 +605,7 @@ func TestFailureOneRegion(t *testing.T) {
 		require.True(t, exited, "stamp exits after its grace period")
 		assert.NoError(t, exitErr, "clean exit (status 0) after SIGTERM")
 		f.eventually(t, detection, "traffic manager degrades the stopped stamp", func() error {
-			if st := f.tmStatus(z1.Stamp.ID); st != trafficmanager.Degraded {
+			if st := f.tmStatus(z1.Stamp.ID); st != tmemulator.Degraded {
 				return fmt.Errorf("status %s", st)
 			}
 			return nil
@@ -653,7 +653,7 @@ func TestFailureTwoRegions(t *testing.T) {
 		}
 		f.eventually(t, detection, "traffic leaves the region", func() error {
 			for _, id := range eastIDs {
-				if st := f.tmStatus(id); st != trafficmanager.Degraded {
+				if st := f.tmStatus(id); st != tmemulator.Degraded {
 					return fmt.Errorf("%s is %s", id, st)
 				}
 			}
@@ -811,7 +811,7 @@ func TestFailureTwoRegions(t *testing.T) {
 		})
 		assert.InDelta(t, healthTimeout.Seconds(), first.latency.Seconds(), 1.0, "unhealthy answer at the check timeout")
 		f.eventually(t, detection, "traffic manager moves traffic off the hung stamp", func() error {
-			if st := f.tmStatus(sp.Stamp.ID); st != trafficmanager.Degraded {
+			if st := f.tmStatus(sp.Stamp.ID); st != tmemulator.Degraded {
 				return fmt.Errorf("status %s", st)
 			}
 			return nil
@@ -879,7 +879,7 @@ func sipp(t *testing.T, gw, mailbox, caller string) {
 	const bin = "/usr/bin/sipp"
 	_, err := os.Stat(bin)
 	require.NoError(t, err, "sipp is required (Debian package sip-tester)")
-	sf, err := filepath.Abs("../sip/testdata/deposit_short.xml")
+	sf, err := filepath.Abs("../../internal/sip/testdata/deposit_short.xml")
 	require.NoError(t, err)
 	port := func() string {
 		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})

@@ -1,4 +1,4 @@
-package local
+package runner
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 	"sync"
 	"text/tabwriter"
 
-	"github.com/voicemail-platform/voicemail/app/internal/azurite"
+	"github.com/voicemail-platform/voicemail/app/local/azurite"
 )
 
 // Row is one stamp's line in the status table.

@@ -13,9 +13,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/voicemail-platform/voicemail/app/internal/azurite"
 	"github.com/voicemail-platform/voicemail/app/internal/health"
-	"github.com/voicemail-platform/voicemail/app/internal/local"
+	"github.com/voicemail-platform/voicemail/app/local/azurite"
+	"github.com/voicemail-platform/voicemail/app/local/faultproxy"
 )
 
 // The stamp health path and the state component the real service reports.
@@ -26,19 +26,19 @@ const (
 
 // realStamp is the voicemail binary on the Azure backend, all on the shared Azurite: blobs and
 // queue directly (so the manager and the stamp see the same state blob), metadata in a table
-// of its own reached through a local.FaultProxy that Break sets refusing (open connections are
+// of its own reached through a faultproxy.Proxy that Break sets refusing (open connections are
 // cut and new ones closed at once, as when the table service stops) and Heal restores. That is
 // a real dependency outage without booting a table service per stamp.
 type realStamp struct {
 	id    string
 	url   string
-	table *local.FaultProxy
+	table *faultproxy.Proxy
 	cmd   *exec.Cmd
 }
 
 func newRealStamp(t *testing.T, container, id, blob string) *realStamp {
 	t.Helper()
-	table, err := local.NewFaultProxy(fmt.Sprintf("127.0.0.1:%d", shared.Port(azurite.Table)))
+	table, err := faultproxy.New(fmt.Sprintf("127.0.0.1:%d", shared.Port(azurite.Table)))
 	require.NoError(t, err)
 	t.Cleanup(table.Close)
 

@@ -1,4 +1,7 @@
-package global
+// Package arm holds the Azure Resource Manager pieces every layer of the program uses: the
+// built-in roles it grants (by name and definition id), role assignments with names derived
+// from what they grant, diagnostic settings, and registration of resources by type token.
+package arm
 
 import (
 	"strings"
@@ -10,27 +13,52 @@ import (
 	"github.com/voicemail-platform/voicemail/internal/naming"
 )
 
-// Built-in Azure role definition GUIDs used by the program, as "Azure built-in roles"
-// (https://learn.microsoft.com/en-us/azure/role-based-access-control/built-in-roles) lists
-// them. The policy pack keeps the same table (policy/rules) and rejects any other GUID, so a
-// mistyped id fails a test instead of `pulumi up`.
-const (
-	RoleNetworkContributor         = "4d97b98b-1d4f-4787-a291-c67834d212e7"
-	RoleStorageBlobDataContributor = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
-	RoleStorageBlobDataOwner       = "b7e6dc6d-f1e8-4753-8033-0f276bb0955b"
-	RoleStorageBlobDataReader      = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"
-	RoleStorageQueueDataContrib    = "974c5e8b-45b9-4653-ba55-5f855dd0fb88"
-	RoleKeyVaultSecretsUser        = "4633458b-17de-408a-b874-0445c86b69e6"
-	RoleAcrPull                    = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
-	RoleMonitoringMetricsPublisher = "3913510d-42f4-4e42-8a64-420c390055eb"
-	// RoleAKSRBACClusterAdmin is the Kubernetes data-plane role of clusters that use Azure
-	// RBAC for Kubernetes authorization (Microsoft Entra ID authorization).
-	RoleAKSRBACClusterAdmin = "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b"
-	// CosmosTableDataContributor is Cosmos DB for Table's "Cosmos DB Built-in Data
-	// Contributor", a table role definition (tableRoleDefinitions/<id>) of the account, not a
-	// SQL one: https://learn.microsoft.com/en-us/azure/cosmos-db/table/security/how-to-grant-data-plane-role-based-access
-	CosmosTableDataContributor = "00000000-0000-0000-0000-000000000002"
+// Role is an Azure built-in role: its name as Azure lists it and its role definition id,
+// which is the same in every tenant and subscription. The ids are the documented ones:
+// https://learn.microsoft.com/azure/role-based-access-control/built-in-roles (control and
+// storage data plane) and
+// https://learn.microsoft.com/azure/cosmos-db/table/security/how-to-grant-data-plane-role-based-access
+// (Cosmos DB for Table data plane). The policy pack keeps the same table (policy/rules) and
+// rejects any other id, so a mistyped id fails a test instead of `pulumi up`.
+type Role struct {
+	Name string
+	ID   string
+}
+
+// The built-in roles the program grants.
+var (
+	NetworkContributor          = Role{"Network Contributor", "4d97b98b-1d4f-4787-a291-c67834d212e7"}
+	StorageBlobDataContributor  = Role{"Storage Blob Data Contributor", "ba92f5b4-2d11-453d-a403-e96b0029c9fe"}
+	StorageBlobDataOwner        = Role{"Storage Blob Data Owner", "b7e6dc6d-f1e8-4753-8033-0f276bb0955b"}
+	StorageBlobDataReader       = Role{"Storage Blob Data Reader", "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"}
+	StorageQueueDataContributor = Role{"Storage Queue Data Contributor", "974c5e8b-45b9-4653-ba55-5f855dd0fb88"}
+	KeyVaultSecretsUser         = Role{"Key Vault Secrets User", "4633458b-17de-408a-b874-0445c86b69e6"}
+	AcrPull                     = Role{"AcrPull", "7f951dda-4ed3-4680-a7ca-43fe172d538d"}
+	MonitoringMetricsPublisher  = Role{"Monitoring Metrics Publisher", "3913510d-42f4-4e42-8a64-420c390055eb"}
+	// AKSRBACClusterAdmin is the Kubernetes data-plane role of clusters that use Azure RBAC
+	// for Kubernetes authorization.
+	AKSRBACClusterAdmin = Role{"Azure Kubernetes Service RBAC Cluster Admin", "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b"}
+	// CosmosTableDataContributor is a Cosmos DB for Table data-plane role: a table role
+	// definition of the account (tableRoleDefinitions/<id>), not an Azure RBAC role and not a
+	// SQL role definition.
+	CosmosTableDataContributor = Role{"Cosmos DB Built-in Data Contributor", "00000000-0000-0000-0000-000000000002"}
 )
+
+// Roles lists every role above, for tests that check them against the documentation.
+func Roles() []Role {
+	return []Role{NetworkContributor, StorageBlobDataContributor, StorageBlobDataOwner, StorageBlobDataReader,
+		StorageQueueDataContributor, KeyVaultSecretsUser, AcrPull, MonitoringMetricsPublisher, AKSRBACClusterAdmin,
+		CosmosTableDataContributor}
+}
+
+// AssignmentName is the name of the assignment of roleDefinitionID to principal on scope.
+// Role assignment names are GUIDs that must be unique in the whole Entra tenant, whatever
+// their scope, so the name is derived from all three, as Microsoft recommends
+// (https://learn.microsoft.com/en-us/azure/azure-resource-manager/bicep/scenarios-rbac#name):
+// two stacks, or two assignments of one stack, never collide, and the same grant keeps its name.
+func AssignmentName(scope, principal, roleDefinitionID string) string {
+	return naming.GUID(strings.ToLower(scope), strings.ToLower(principal), strings.ToLower(roleDefinitionID))
+}
 
 // Metric categories of diagnostic settings. Storage accounts and their blob and queue services
 // offer Transaction (and Capacity, which is not exportable) only; Cosmos DB accounts offer
@@ -75,7 +103,7 @@ func NewDiagnostics(ctx *pulumi.Context, name string, args DiagnosticsArgs, opts
 // RoleArgs grants a built-in role to a principal on a scope.
 type RoleArgs struct {
 	Scope       pulumi.StringInput
-	RoleID      string // built-in role GUID
+	Role        Role
 	PrincipalID pulumi.StringInput
 	// PrincipalType is "ServicePrincipal" (the default) for managed identities: ARM then does
 	// not wait for the new identity to replicate in Entra ID. AnyPrincipal omits it, for
@@ -85,17 +113,8 @@ type RoleArgs struct {
 }
 
 // RoleDefinitionID is the subscription-scoped id of a built-in role.
-func RoleDefinitionID(scope, roleID string) string {
-	return SubscriptionScope(scope) + "/providers/Microsoft.Authorization/roleDefinitions/" + roleID
-}
-
-// RoleAssignmentName is the name of the assignment of roleDefinitionID to principal on scope.
-// Role assignment names are GUIDs that must be unique in the whole Entra tenant, whatever
-// their scope, so the name is derived from all three (as Microsoft recommends:
-// https://learn.microsoft.com/en-us/azure/azure-resource-manager/bicep/scenarios-rbac#name):
-// two stacks, or two assignments of one stack, never collide, and the same grant keeps its name.
-func RoleAssignmentName(scope, principal, roleDefinitionID string) string {
-	return naming.GUID(strings.ToLower(scope), strings.ToLower(principal), strings.ToLower(roleDefinitionID))
+func RoleDefinitionID(scope string, r Role) string {
+	return SubscriptionScope(scope) + "/providers/Microsoft.Authorization/roleDefinitions/" + r.ID
 }
 
 // RoleAssignmentType is the assignment's type token, for AnyPrincipal assignments registered
@@ -103,14 +122,14 @@ func RoleAssignmentName(scope, principal, roleDefinitionID string) string {
 // ARM rejects for a service principal (UnmatchedPrincipalType).
 const RoleAssignmentType = "azure-native:authorization/v20220401:RoleAssignment"
 
-// NewRoleAssignment creates an Azure RBAC role assignment.
+// NewRoleAssignment creates an Azure RBAC role assignment named by AssignmentName.
 func NewRoleAssignment(ctx *pulumi.Context, name string, args RoleArgs, opts ...pulumi.ResourceOption) (pulumi.Resource, error) {
 	roleDef := args.Scope.ToStringOutput().ApplyT(func(scope string) string {
-		return RoleDefinitionID(scope, args.RoleID)
+		return RoleDefinitionID(scope, args.Role)
 	}).(pulumi.StringOutput)
 	a := &authorization.RoleAssignmentArgs{
 		RoleAssignmentName: pulumi.All(args.Scope, args.PrincipalID, roleDef).ApplyT(func(v []any) string {
-			return RoleAssignmentName(v[0].(string), v[1].(string), v[2].(string))
+			return AssignmentName(v[0].(string), v[1].(string), v[2].(string))
 		}).(pulumi.StringOutput),
 		Scope:            args.Scope,
 		PrincipalId:      args.PrincipalID,

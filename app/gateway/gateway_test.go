@@ -64,7 +64,8 @@ func newStamp(t *testing.T, id string) *stampFixture {
 	base := 30000 + (os.Getpid()%500)*40 + int(rtpBase.Add(1))*400%8000
 	base -= base % 2
 	srv, err := sip.New(svc, sip.Config{RTPPortMin: base, RTPPortMax: base + 398, SilenceTimeout: 30 * time.Second,
-		RTPTimeout: 10 * time.Second}, slog.New(slog.DiscardHandler))
+		RTPTimeout: 10 * time.Second, DrainTimeout: 100 * time.Millisecond}, // stop: the stamp goes away, calls end
+		slog.New(slog.DiscardHandler))
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	f.stop = cancel
@@ -465,7 +466,7 @@ func TestSIPErrors(t *testing.T) {
 // runSipp runs a scenario of the telephony package against target; sipp is a required peer.
 func runSipp(t *testing.T, target, scenario string, keys map[string]string, extra ...string) {
 	t.Helper()
-	sf, err := filepath.Abs(filepath.Join("..", "sip", "testdata", scenario))
+	sf, err := filepath.Abs(filepath.Join("..", "internal", "sip", "testdata", scenario))
 	require.NoError(t, err)
 	require.NoError(t, sipptest.Run(t, sf, target, keys, append([]string{"-timeout", "30s"}, extra...)...))
 }

@@ -1,9 +1,9 @@
-// Package trafficmanager emulates Azure Traffic Manager on one machine: it probes every stamp's
+// Package tmemulator emulates Azure Traffic Manager on one machine: it probes every stamp's
 // health endpoint with Traffic Manager's monitor rules (interval, timeout, tolerated failures,
 // expected status range) and answers each request with a healthy endpoint chosen by the routing
 // method (Weighted, Priority, Performance). Handler proxies HTTP to the chosen endpoint, so a
 // local client sees the failover a DNS client of Traffic Manager would see, without the TTL.
-package trafficmanager
+package tmemulator
 
 import (
 	"context"

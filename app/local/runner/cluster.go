@@ -1,10 +1,10 @@
-// Package local runs a whole deployment on one machine: one voicemail process per stamp of a
+// Package runner runs a whole deployment on one machine: one voicemail process per stamp of a
 // stack's topology (read through internal/config and internal/topology, as the Pulumi program
 // reads it), grouped by region, each region with its own Azurite (Blob, Queue, Table) that its
 // stamps share through per-stamp fault proxies; a replicator copying each region's CRDT rows to
 // the other regions; the local Traffic Manager for HTTP; and two protocol gateway instances for
 // SIP and IMAP. The failure-injection suite drives faults through it.
-package local
+package runner
 
 import (
 	"context"
@@ -24,11 +24,12 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/voicemail-platform/voicemail/app/internal/azurite"
-	"github.com/voicemail-platform/voicemail/app/internal/gateway"
+	"github.com/voicemail-platform/voicemail/app/gateway"
 	"github.com/voicemail-platform/voicemail/app/internal/store"
 	"github.com/voicemail-platform/voicemail/app/internal/store/azure"
-	"github.com/voicemail-platform/voicemail/app/internal/trafficmanager"
+	"github.com/voicemail-platform/voicemail/app/local/azurite"
+	"github.com/voicemail-platform/voicemail/app/local/faultproxy"
+	"github.com/voicemail-platform/voicemail/app/local/tmemulator"
 	"github.com/voicemail-platform/voicemail/internal/topology"
 )
 
@@ -86,7 +87,7 @@ type Cluster struct {
 	Topology topology.Topology
 	Regions  []*Region
 	Stamps   []*StampProc
-	TM       *trafficmanager.Manager
+	TM       *tmemulator.Manager
 	TMURL    string
 	Gateways []*gateway.Gateway
 	Repl     *Replicator
@@ -116,7 +117,7 @@ type StampProc struct {
 	HTTP    string // host:port
 	SIP     string
 	IMAP    string
-	Proxies map[azurite.Service]*FaultProxy
+	Proxies map[azurite.Service]*faultproxy.Proxy
 	DataDir string
 	LogFile string
 
@@ -247,7 +248,7 @@ func Start(ctx context.Context, opt Options) (_ *Cluster, err error) {
 	for _, sp := range c.Stamps {
 		base[sp.Stamp.ID] = &url.URL{Scheme: "http", Host: sp.HTTP}
 	}
-	tmCfg, eps := trafficmanager.FromTopology(opt.Topology, base)
+	tmCfg, eps := tmemulator.FromTopology(opt.Topology, base)
 	if opt.ProbeInterval > 0 {
 		tmCfg.Interval = opt.ProbeInterval
 	}
@@ -259,7 +260,7 @@ func Start(ctx context.Context, opt Options) (_ *Cluster, err error) {
 	}
 	tmCfg.ClientRegion = opt.Topology.Regions[0].Name
 	tmCfg.Logger = c.log.With("component", "trafficmanager")
-	if c.TM, err = trafficmanager.New(tmCfg, eps); err != nil {
+	if c.TM, err = tmemulator.New(tmCfg, eps); err != nil {
 		return nil, err
 	}
 	c.TM.ProbeAll(ctx)
@@ -382,7 +383,7 @@ func (c *Cluster) StampsIn(region string) []*StampProc {
 
 func (c *Cluster) newStamp(index int, s topology.Stamp) (*StampProc, error) {
 	reg := c.Region(s.Region)
-	sp := &StampProc{Stamp: s, bin: c.opt.VoicemailBin, Proxies: map[azurite.Service]*FaultProxy{},
+	sp := &StampProc{Stamp: s, bin: c.opt.VoicemailBin, Proxies: map[azurite.Service]*faultproxy.Proxy{},
 		DataDir: filepath.Join(c.Dir, "stamps", s.ID), LogFile: filepath.Join(c.Dir, "stamps", s.ID+".log")}
 	if err := os.MkdirAll(sp.DataDir, 0o750); err != nil {
 		return nil, err
@@ -390,7 +391,7 @@ func (c *Cluster) newStamp(index int, s topology.Stamp) (*StampProc, error) {
 	names := map[azurite.Service]string{azurite.Blob: "BlobEndpoint", azurite.Queue: "QueueEndpoint", azurite.Table: "TableEndpoint"}
 	cs := fmt.Sprintf("DefaultEndpointsProtocol=http;AccountName=%s;AccountKey=%s;", azurite.Account, azurite.Key)
 	for _, svc := range []azurite.Service{azurite.Blob, azurite.Queue, azurite.Table} {
-		p, err := NewFaultProxy(fmt.Sprintf("127.0.0.1:%d", reg.Azurite.Port(svc)))
+		p, err := faultproxy.New(fmt.Sprintf("127.0.0.1:%d", reg.Azurite.Port(svc)))
 		if err != nil {
 			return nil, err
 		}

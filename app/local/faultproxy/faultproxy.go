@@ -1,4 +1,6 @@
-package local
+// Package faultproxy puts a loopback TCP proxy between a process and one of its dependencies,
+// so a test or the local runner can make that dependency hang or refuse connections.
+package faultproxy
 
 import (
 	"errors"
@@ -8,11 +10,11 @@ import (
 	"sync/atomic"
 )
 
-// FaultProxy is a loopback TCP proxy in front of a dependency (one Azurite service for one
+// Proxy is a loopback TCP proxy in front of a dependency (one Azurite service for one
 // stamp). In black-hole mode it stops forwarding: connections are accepted and read but never
 // answered, in flight or new, the way a hung dependency or a silently dropping network looks to
 // a client. Restoring closes the held connections, so clients reconnect to a healthy path.
-type FaultProxy struct {
+type Proxy struct {
 	ln       net.Listener
 	upstream string
 	hole     atomic.Bool
@@ -26,26 +28,26 @@ type FaultProxy struct {
 	closed bool
 }
 
-// NewFaultProxy listens on a free loopback port and forwards to upstream (host:port).
-func NewFaultProxy(upstream string) (*FaultProxy, error) {
+// New listens on a free loopback port and forwards to upstream (host:port).
+func New(upstream string) (*Proxy, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	p := &FaultProxy{ln: ln, upstream: upstream, conns: map[net.Conn]net.Conn{}}
+	p := &Proxy{ln: ln, upstream: upstream, conns: map[net.Conn]net.Conn{}}
 	p.wg.Add(1)
 	go p.serve()
 	return p, nil
 }
 
 // Addr is the proxy's listen address.
-func (p *FaultProxy) Addr() string { return p.ln.Addr().String() }
+func (p *Proxy) Addr() string { return p.ln.Addr().String() }
 
 // Port is the proxy's listen port.
-func (p *FaultProxy) Port() int { return p.ln.Addr().(*net.TCPAddr).Port }
+func (p *Proxy) Port() int { return p.ln.Addr().(*net.TCPAddr).Port }
 
 // BlackHole stops forwarding: existing connections freeze, new ones are held unanswered.
-func (p *FaultProxy) BlackHole() {
+func (p *Proxy) BlackHole() {
 	p.hole.Store(true)
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -58,7 +60,7 @@ func (p *FaultProxy) BlackHole() {
 	}
 }
 
-func (p *FaultProxy) hold() {
+func (p *Proxy) hold() {
 	n := p.held.Add(1)
 	for {
 		old := p.peak.Load()
@@ -69,7 +71,7 @@ func (p *FaultProxy) hold() {
 }
 
 // Refuse makes the dependency look down: every connection is closed, new ones at once.
-func (p *FaultProxy) Refuse() {
+func (p *Proxy) Refuse() {
 	p.refuse.Store(true)
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -82,7 +84,7 @@ func (p *FaultProxy) Refuse() {
 }
 
 // Restore resumes forwarding and closes every held connection.
-func (p *FaultProxy) Restore() {
+func (p *Proxy) Restore() {
 	p.refuse.Store(false)
 	p.hole.Store(false)
 	p.mu.Lock()
@@ -95,11 +97,11 @@ func (p *FaultProxy) Restore() {
 }
 
 // Held is the number of connections held in the hole now; PeakHeld the most held at once.
-func (p *FaultProxy) Held() int64     { return p.held.Load() }
-func (p *FaultProxy) PeakHeld() int64 { return p.peak.Load() }
+func (p *Proxy) Held() int64     { return p.held.Load() }
+func (p *Proxy) PeakHeld() int64 { return p.peak.Load() }
 
 // Close stops the proxy and closes every connection.
-func (p *FaultProxy) Close() {
+func (p *Proxy) Close() {
 	p.mu.Lock()
 	p.closed = true
 	p.ln.Close()
@@ -113,7 +115,7 @@ func (p *FaultProxy) Close() {
 	p.wg.Wait()
 }
 
-func (p *FaultProxy) serve() {
+func (p *Proxy) serve() {
 	defer p.wg.Done()
 	for {
 		c, err := p.ln.Accept()
@@ -128,7 +130,7 @@ func (p *FaultProxy) serve() {
 	}
 }
 
-func (p *FaultProxy) handle(c net.Conn) {
+func (p *Proxy) handle(c net.Conn) {
 	defer p.wg.Done()
 	defer c.Close()
 	if p.refuse.Load() {

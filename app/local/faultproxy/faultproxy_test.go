@@ -1,4 +1,4 @@
-package local
+package faultproxy
 
 import (
 	"bufio"
@@ -46,7 +46,7 @@ func roundTrip(t *testing.T, c net.Conn, r *bufio.Reader, msg string, wait time.
 
 func TestFaultProxyBlackHoleAndRestore(t *testing.T) {
 	t.Parallel() // its own echo server and proxy
-	p, err := NewFaultProxy(echoServer(t))
+	p, err := New(echoServer(t))
 	require.NoError(t, err)
 	defer p.Close()
 
@@ -98,7 +98,7 @@ func TestFaultProxyUpstreamDownClosesClient(t *testing.T) {
 	require.NoError(t, err)
 	addr := l.Addr().String()
 	l.Close()
-	p, err := NewFaultProxy(addr)
+	p, err := New(addr)
 	require.NoError(t, err)
 	defer p.Close()
 	c, err := net.Dial("tcp", p.Addr())

@@ -1,0 +1,84 @@
+package voicemail
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+)
+
+// Snapshot is a mailbox as one read of its merged state shows it. IMAP builds a selected
+// folder from it, so a SELECT costs one metadata read whatever the number of messages.
+type Snapshot struct {
+	Mailbox Mailbox
+	// Messages are the visible messages (new and saved) in ascending id, i.e. deposit, order.
+	Messages []Message
+	// History is the id of every message deposited since the mailbox was created, deleted
+	// ones included, ascending. Every region agrees on it once replication has caught up, and
+	// it only grows: stable IMAP UIDs are derived from it.
+	History []string
+	// Greetings has one entry per greeting kind ever written, in GreetingKinds order.
+	Greetings []GreetingState
+}
+
+// GreetingState is a greeting kind's replicated register: the last write (a recording, or a
+// deletion when Present is false) and when it happened. Every region agrees on Written.
+type GreetingState struct {
+	Kind    GreetingKind
+	Written time.Time
+	Present bool
+	ref     string
+}
+
+// Snapshot reads a mailbox's settings, messages and greetings at once.
+func (s *Service) Snapshot(ctx context.Context, number string) (Snapshot, error) {
+	doc, err := s.mailboxDoc(ctx, number)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	snap := Snapshot{Mailbox: toMailbox(number, doc.Mailbox)}
+	for id, m := range doc.Messages {
+		if m.Info == nil || m.Info.Deposited.After(doc.Mailbox.Removed) {
+			snap.History = append(snap.History, id)
+		}
+	}
+	slices.Sort(snap.History)
+	for _, id := range snap.History {
+		if doc.Visible(id) {
+			snap.Messages = append(snap.Messages, toMessage(number, id, doc.Messages[id]))
+		}
+	}
+	for _, k := range GreetingKinds {
+		r, ok := doc.Mailbox.Greetings[string(k)]
+		if !ok || r.TS.IsZero() {
+			continue
+		}
+		snap.Greetings = append(snap.Greetings, GreetingState{Kind: k, Written: r.TS.Time(), Present: r.V != "", ref: r.V})
+	}
+	return snap, nil
+}
+
+// MessageAudio reads the WAV of a message taken from Messages or a Snapshot without reading
+// the mailbox again; a message deleted since gives ErrNotFound.
+func (s *Service) MessageAudio(ctx context.Context, m Message) ([]byte, error) {
+	if m.AudioRef == "" {
+		return nil, fmt.Errorf("message %s: %w", m.ID, ErrNotFound)
+	}
+	b, err := s.b.Blobs.Get(ctx, m.AudioRef)
+	if err != nil {
+		return nil, wrapStore("read audio", err)
+	}
+	return b, nil
+}
+
+// GreetingAudio reads the WAV of a greeting taken from a Snapshot.
+func (s *Service) GreetingAudio(ctx context.Context, g GreetingState) ([]byte, error) {
+	if !g.Present {
+		return nil, fmt.Errorf("greeting %s: %w", g.Kind, ErrNotFound)
+	}
+	b, err := s.b.Blobs.Get(ctx, g.ref)
+	if err != nil {
+		return nil, wrapStore("read greeting audio", err)
+	}
+	return b, nil
+}
