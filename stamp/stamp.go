@@ -373,14 +373,19 @@ func (s *Stamp) appIdentity(ctx *pulumi.Context, st topology.Stamp, rg *resource
 	}
 	// Audio another region stored is read from this region's replica of it, else from the
 	// origin's account or another region's replica while replication lags: read access to
-	// every other region's audio account.
+	// every other region's audio account. A message deleted here is deleted at its origin
+	// (replicas are read-only): write access to the other regions' audio containers.
+	type grant = struct {
+		name  string
+		role  arm.Role
+		scope pulumi.StringInput
+	}
 	for _, name := range sortedRegions(regions) {
 		if name != st.Region {
-			roles = append(roles, struct {
-				name  string
-				role  arm.Role
-				scope pulumi.StringInput
-			}{"app-blob-read-" + name, arm.StorageBlobDataReader, regions[name].BlobAccountID})
+			roles = append(roles,
+				grant{"app-blob-read-" + name, arm.StorageBlobDataReader, regions[name].BlobAccountID},
+				grant{"app-blob-origin-" + name, arm.StorageBlobDataContributor,
+					pulumi.Sprintf("%s/blobServices/default/containers/%s", regions[name].BlobAccountID, topology.AudioContainer)})
 		}
 	}
 	for _, ro := range roles {

@@ -84,8 +84,8 @@ func TestResourceCountsFollowTopology(t *testing.T) {
 			"TableResourceTableRoleAssignment": S,
 			// Functions: host blob, host queue, state, Key Vault, App Insights; stamps: cluster
 			// network, AcrPull, deployer on the cluster, app blob/queue/Key Vault, and read on
-			// every other region's audio.
-			"RoleAssignment":                5*R + 6*S + S*(R-1),
+			// every other region's audio account, write on every other region's audio container.
+			"RoleAssignment":                5*R + 6*S + 2*S*(R-1),
 			"pulumi:providers:azure-native": 1,
 			// The voicemail workload in every stamp (app/deploy; workload_test.go checks it).
 			"voicemail:app:Workload":                                       S,
@@ -308,6 +308,7 @@ func TestRoleAssignments(t *testing.T) {
 			if other.Name != s.Region {
 				acct, _ := m.byName(other.Name + "-st-blob")
 				want[acct.ID] = arm.StorageBlobDataReader.ID
+				want[acct.ID+"/blobServices/default/containers/audio"] = arm.StorageBlobDataContributor.ID
 			}
 		}
 		got := map[string]string{}

@@ -46,6 +46,9 @@ type Config struct {
 	NotifyQueue    string // default "notifications"
 	StateContainer string // default "state"
 	StateBlob      string // the stamp's state blob; default "stamp"
+	// BlobRegions are the other regions' audio accounts (region -> blob endpoint); with them
+	// the backend reads audio those regions stored (Backend.Regions).
+	BlobRegions map[string]string
 	// WriteInitialState creates the state blob at Open when it is missing.
 	WriteInitialState bool
 
@@ -146,7 +149,15 @@ func Open(ctx context.Context, cfg Config) (*store.Backend, error) {
 			}
 		}
 	}
-	return &store.Backend{Meta: &Meta{b: b}, Blobs: &Blobs{b: b}, Queue: &Queue{q: b.queue}, Notify: &Queue{q: b.notify}, State: st}, nil
+	sb := &store.Backend{Meta: &Meta{b: b}, Blobs: &Blobs{b: b}, Queue: &Queue{q: b.queue}, Notify: &Queue{q: b.notify}, State: st}
+	if len(cfg.BlobRegions) > 0 {
+		regions, err := newRegions(cfg, b.blobs, &azblob.ClientOptions{ClientOptions: core})
+		if err != nil {
+			return nil, err
+		}
+		sb.Regions = regions
+	}
+	return sb, nil
 }
 
 func (b *Backend) ensure(ctx context.Context, cfg Config) error {
