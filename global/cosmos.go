@@ -65,7 +65,8 @@ func (g *Global) cosmos(ctx *pulumi.Context, t topology.Topology, rg *resources.
 		"disableLocalAuth":                   pulumi.Bool(true),
 		"disableKeyBasedMetadataWriteAccess": pulumi.Bool(true),
 		"minimalTlsVersion":                  pulumi.String("Tls12"),
-		"publicNetworkAccess":                pulumi.String("Enabled"),
+		// Reached only through private endpoints in the stamps' and regions' VNets.
+		"publicNetworkAccess": pulumi.String("Disabled"),
 		"backupPolicy": pulumi.Map{
 			"type":                     pulumi.String("Continuous"),
 			"continuousModeProperties": pulumi.Map{"tier": pulumi.String(t.Config.Cosmos.BackupTier)},

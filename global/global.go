@@ -97,6 +97,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		WorkspaceName: pulumi.String(names.Workspace), ResourceGroupName: monRG.Name, Location: home,
 		Sku:             &operationalinsights.WorkspaceSkuArgs{Name: pulumi.String("PerGB2018")},
 		RetentionInDays: retention, Tags: tags,
+		WorkspaceCapping: dailyCap(t.Config.Monitoring.DailyCapGB.Global),
 	}, parent, pulumi.RetainOnDelete(true))
 	if err != nil {
 		return nil, err
@@ -108,6 +109,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			Location:        pulumi.String(s.Region),
 			Sku:             &operationalinsights.WorkspaceSkuArgs{Name: pulumi.String("PerGB2018")},
 			RetentionInDays: retention, Tags: pulumi.ToStringMap(s.Tags),
+			WorkspaceCapping: dailyCap(t.Config.Monitoring.DailyCapGB.Stamp),
 		}, parent, pulumi.RetainOnDelete(true))
 		if err != nil {
 			return nil, err
@@ -116,6 +118,9 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	}
 
 	if err := g.cosmos(ctx, t, rg, tags); err != nil {
+		return nil, err
+	}
+	if err := Lock(ctx, "cosmos", g.CosmosAccountID, pulumi.Parent(g)); err != nil {
 		return nil, err
 	}
 	if err := g.registry(ctx, t, rg, tags); err != nil {
@@ -152,7 +157,8 @@ func (g *Global) registry(ctx *pulumi.Context, t topology.Topology, rg *resource
 		AdminUserEnabled:    pulumi.Bool(false),
 		ZoneRedundancy:      pulumi.String("Enabled"),
 		DataEndpointEnabled: pulumi.Bool(true),
-		PublicNetworkAccess: pulumi.String("Enabled"),
+		PublicNetworkAccess: pulumi.String(registryPublicAccess(t)),
+		NetworkRuleSet:      registryNetworkRules(t),
 		Policies: &registry.PoliciesArgs{
 			RetentionPolicy: &registry.RetentionPolicyArgs{Days: pulumi.Int(30), Status: pulumi.String("enabled")},
 		},

@@ -36,6 +36,7 @@ func TestAnalyzeReportsResourceViolations(t *testing.T) {
 		"allowSharedKeyAccess":  false,
 		"minimumTlsVersion":     "TLS1_2",
 		"allowBlobPublicAccess": false,
+		"publicNetworkAccess":   "Disabled",
 	})
 	resp, err := a.Analyze(context.Background(), &pulumirpc.AnalyzeRequest{
 		Type: "azure-native:storage/v20230501:StorageAccount", Name: "st",
@@ -57,6 +58,7 @@ func TestAnalyzeSkipsUnknownsAndHonoursDisabled(t *testing.T) {
 		"allowSharedKeyAccess":  resource.MakeComputed(resource.NewStringProperty("")),
 		"minimumTlsVersion":     "TLS1_0",
 		"allowBlobPublicAccess": false,
+		"publicNetworkAccess":   "Disabled",
 	})
 	req := &pulumirpc.AnalyzeRequest{Type: "azure-native:storage:StorageAccount", Name: "st", Properties: wire(t, props)}
 	resp, err := a.Analyze(context.Background(), req)
@@ -87,6 +89,7 @@ func TestAnalyzeStackRunsStackRules(t *testing.T) {
 		{Type: "azure-native:documentdb/v20230415:DatabaseAccount", Name: "cosmos", Properties: wire(t, cosmos), Urn: cosmosURN},
 	}})
 	require.NoError(t, err)
+	resp.Diagnostics = only(resp.Diagnostics, "cosmos-stamp-regions-writable") // the fixture has no endpoints, locks or windows
 	require.Len(t, resp.Diagnostics, 1)
 	assert.Equal(t, "cosmos-stamp-regions-writable", resp.Diagnostics[0].PolicyName)
 	assert.Equal(t, cosmosURN, resp.Diagnostics[0].Urn)
@@ -129,14 +132,27 @@ func TestAnalyzeStackLinksChildrenThroughPropertyDependencies(t *testing.T) {
 					"sourceAccount": {Urns: []string{urn(acct, "src")}}, "destinationAccount": {Urns: []string{urn(acct, "dst")}}}},
 		}}
 	}
+	const rule = "storage-versioning-for-replication" // the fixture has no endpoints or locks
 	resp, err := a.AnalyzeStack(context.Background(), stackReq(true))
 	require.NoError(t, err)
-	assert.Empty(t, resp.Diagnostics)
+	assert.Empty(t, only(resp.Diagnostics, rule))
 
 	resp, err = a.AnalyzeStack(context.Background(), stackReq(false))
 	require.NoError(t, err)
+	resp.Diagnostics = only(resp.Diagnostics, rule)
 	require.Len(t, resp.Diagnostics, 1)
 	assert.Equal(t, "storage-versioning-for-replication", resp.Diagnostics[0].PolicyName)
 	assert.Equal(t, urn(orp, "or"), resp.Diagnostics[0].Urn)
 	assert.Contains(t, resp.Diagnostics[0].Message, "source account src")
+}
+
+// only keeps one policy's diagnostics.
+func only(ds []*pulumirpc.AnalyzeDiagnostic, policy string) []*pulumirpc.AnalyzeDiagnostic {
+	var out []*pulumirpc.AnalyzeDiagnostic
+	for _, d := range ds {
+		if d.PolicyName == policy {
+			out = append(out, d)
+		}
+	}
+	return out
 }

@@ -68,13 +68,20 @@ func (r *Regional) functions(ctx *pulumi.Context, t topology.Topology, reg topol
 		// The SDK's defaults, sent explicitly so the provider sees the same inputs.
 		"hyperV": pulumi.Bool(false), "isXenon": pulumi.Bool(false), "scmSiteAlsoStopped": pulumi.Bool(false),
 		"identity": pulumi.Map{"type": pulumi.String("SystemAssigned")},
+		// Regional VNet integration: all outbound traffic (storage, Key Vault references)
+		// goes through the VNet and resolves the private endpoints' zones.
+		"virtualNetworkSubnetId": r.FunctionsSubnetID, "vnetRouteAllEnabled": pulumi.Bool(true),
 		"siteConfig": pulumi.Map{
 			"alwaysOn": pulumi.Bool(true), "minTlsVersion": pulumi.String("1.2"), "ftpsState": pulumi.String("Disabled"),
 			"http20Enabled": pulumi.Bool(true), "appSettings": appSettings,
 			"localMySqlEnabled": pulumi.Bool(false), "netFrameworkVersion": pulumi.String("v4.6"),
 		},
 		"tags": tags,
+<<<<<<< HEAD
 	}, &app, pulumi.Parent(r), pulumi.DependsOn([]pulumi.Resource{r.OperatorTokenSecret})); err != nil {
+=======
+	}, &app, pulumi.Parent(r), pulumi.Aliases([]pulumi.Alias{{Type: pulumi.String(arm.WebAppPreviousType)}})); err != nil {
+>>>>>>> main
 		return err
 	}
 	principal := app.PrincipalID()

@@ -63,6 +63,8 @@ type Regional struct {
 	ManagerPackageContainerURL pulumi.StringOutput
 	ManagerPackageURL          pulumi.StringOutput
 	VNetID                     pulumi.StringOutput
+	// FunctionsSubnetID is the Functions app's VNet-integration subnet.
+	FunctionsSubnetID pulumi.StringOutput
 }
 
 // New builds one region.
@@ -90,6 +92,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		WorkspaceName: pulumi.String(n.Workspace), ResourceGroupName: rg.Name, Location: loc,
 		Sku:             &operationalinsights.WorkspaceSkuArgs{Name: pulumi.String("PerGB2018")},
 		RetentionInDays: pulumi.Int(t.Config.LogRetentionDays), Tags: tags,
+		WorkspaceCapping: &operationalinsights.WorkspaceCappingArgs{DailyQuotaGb: pulumi.Float64(float64(t.Config.Monitoring.DailyCapGB.Region))},
 	}, parent)
 	if err != nil {
 		return nil, err
@@ -128,8 +131,14 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			EnableSoftDelete:          pulumi.Bool(true),
 			SoftDeleteRetentionInDays: pulumi.Int(90),
 			EnablePurgeProtection:     pulumi.Bool(true),
+<<<<<<< HEAD
 			PublicNetworkAccess:       pulumi.String("Enabled"),
 			CreateMode:                vaultCreateMode(reg),
+=======
+			// Reached only through private endpoints (stamps, jump box, Functions).
+			PublicNetworkAccess: pulumi.String("Disabled"),
+			NetworkAcls:         &keyvault.NetworkRuleSetArgs{DefaultAction: pulumi.String("Deny"), Bypass: pulumi.String("None")},
+>>>>>>> main
 		},
 	}, parent, pulumi.IgnoreChanges([]string{"properties.createMode"}))
 	if err != nil {
@@ -147,11 +156,19 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	if err := r.storage(ctx, t, reg, rg, tags); err != nil {
 		return nil, err
 	}
+	for name, id := range map[string]pulumi.StringOutput{p + "st-blob": r.BlobAccountID, p + "st-queue": r.QueueAccountID} {
+		if err := global.Lock(ctx, name, id, parent); err != nil {
+			return nil, err
+		}
+	}
 	vnet, subnet, err := r.network(ctx, reg, rg, tags)
 	if err != nil {
 		return nil, err
 	}
 	r.VNetID = vnet.ID().ToStringOutput()
+	if err := r.privateDataPlane(ctx, reg, rg, vnet, subnet, g, tags); err != nil {
+		return nil, err
+	}
 	if t.Config.Functions.Enabled {
 		if err := r.functions(ctx, t, reg, rg, tags); err != nil {
 			return nil, err
@@ -192,10 +209,15 @@ func (r *Regional) network(ctx *pulumi.Context, reg topology.Region, rg *resourc
 	}, &vnet, pulumi.Parent(r), pulumi.IgnoreChanges([]string{"subnets"})); err != nil {
 		return nil, nil, err
 	}
+	nsg, err := r.jumpboxNSG(ctx, reg, rg, tags)
+	if err != nil {
+		return nil, nil, err
+	}
 	var subnet arm.Resource
 	if err := arm.Register(ctx, arm.SubnetType, p+"snet-jumpbox", pulumi.Map{
 		"subnetName": pulumi.String(reg.Names.JumpboxSubnet), "virtualNetworkName": vnet.Name, "resourceGroupName": rg.Name,
-		"addressPrefix": pulumi.String(reg.JumpboxSubnet),
+		"addressPrefix":        pulumi.String(reg.JumpboxSubnet),
+		"networkSecurityGroup": pulumi.Map{"id": nsg.ID()},
 	}, &subnet, pulumi.Parent(&vnet)); err != nil {
 		return nil, nil, err
 	}

@@ -12,8 +12,10 @@ import (
 	"github.com/voicemail-platform/voicemail/internal/topology"
 )
 
-// account creates a locked-down storage account: no shared keys, no public blobs, TLS 1.2.
-func (r *Regional) account(ctx *pulumi.Context, logical, name, sku, kind string, reg topology.Region, rg *resources.ResourceGroup, tags pulumi.StringMap) (*storage.StorageAccount, error) {
+// account creates a locked-down storage account: no shared keys, no public blobs, TLS 1.2,
+// reached through private endpoints only (the package account also from the deploy runners'
+// ranges when config lists them).
+func (r *Regional) account(ctx *pulumi.Context, t topology.Topology, logical, name, sku, kind string, reg topology.Region, rg *resources.ResourceGroup, tags pulumi.StringMap) (*storage.StorageAccount, error) {
 	a := &storage.StorageAccountArgs{
 		AccountName: pulumi.String(name), ResourceGroupName: rg.Name, Location: pulumi.String(reg.Name),
 		Sku: &storage.SkuArgs{Name: pulumi.String(sku)}, Kind: pulumi.String(kind),
@@ -23,8 +25,16 @@ func (r *Regional) account(ctx *pulumi.Context, logical, name, sku, kind string,
 		AllowCrossTenantReplication:  pulumi.Bool(false),
 		MinimumTlsVersion:            pulumi.String("TLS1_2"),
 		EnableHttpsTrafficOnly:       pulumi.Bool(true),
-		PublicNetworkAccess:          pulumi.String("Enabled"),
+		PublicNetworkAccess:          pulumi.String("Disabled"),
+		NetworkRuleSet:               &storage.NetworkRuleSetArgs{DefaultAction: storage.DefaultActionDeny, Bypass: pulumi.String("None")},
 		Tags:                         tags,
+	}
+	if name == reg.Names.QueueAccount {
+		// The package account is the one the deploy pipeline writes to (the manager package).
+		if runners := t.Config.Network.DeployRunnerIPRanges; len(runners) > 0 {
+			a.PublicNetworkAccess = pulumi.String("Enabled")
+			a.NetworkRuleSet = &storage.NetworkRuleSetArgs{DefaultAction: storage.DefaultActionDeny, Bypass: pulumi.String("None"), IpRules: storageIPRules(runners)}
+		}
 	}
 	if kind == "StorageV2" {
 		a.AccessTier = storage.AccessTierHot
@@ -46,7 +56,7 @@ func (r *Regional) storage(ctx *pulumi.Context, t topology.Topology, reg topolog
 	if strings.HasPrefix(sku, "Premium_") {
 		kind = "BlockBlobStorage" // premium blobs; queues stay on the standard queue account
 	}
-	blob, err := r.account(ctx, p+"st-blob", reg.Names.BlobAccount, sku, kind, reg, rg, tags)
+	blob, err := r.account(ctx, t, p+"st-blob", reg.Names.BlobAccount, sku, kind, reg, rg, tags)
 	if err != nil {
 		return err
 	}
@@ -108,7 +118,7 @@ func (r *Regional) storage(ctx *pulumi.Context, t topology.Topology, reg topolog
 	r.AudioContainerName = pulumi.String(topology.AudioContainer).ToStringOutput()
 	r.StateContainerName = pulumi.String(topology.StateContainer).ToStringOutput()
 
-	queue, err := r.account(ctx, p+"st-queue", reg.Names.QueueAccount, "Standard_ZRS", "StorageV2", reg, rg, tags)
+	queue, err := r.account(ctx, t, p+"st-queue", reg.Names.QueueAccount, "Standard_ZRS", "StorageV2", reg, rg, tags)
 	if err != nil {
 		return err
 	}

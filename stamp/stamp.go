@@ -30,8 +30,13 @@ type Args struct {
 	Stamp    topology.Stamp
 	Region   *regional.Regional
 	Global   *global.Global
+<<<<<<< HEAD
 	// Regions are every region of the stack: the app reads audio that other regions stored
 	// from their accounts while replication lags, and is granted read access to them.
+=======
+	// Regions are every region of the stack: a stamp reads audio from the origin region's
+	// account when the local replica lags, so it has a private endpoint to each.
+>>>>>>> main
 	Regions map[string]*regional.Regional
 }
 
@@ -115,11 +120,19 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	}, &vnet, parent, pulumi.IgnoreChanges([]string{"subnets"})); err != nil {
 		return nil, err
 	}
+	nsg, err := s.nodeNSG(ctx, st, rg, tags)
+	if err != nil {
+		return nil, err
+	}
 	var subnet arm.Resource
 	if err := arm.Register(ctx, arm.SubnetType, p+"snet-aks", pulumi.Map{
 		"subnetName": pulumi.String(n.Subnet), "virtualNetworkName": vnet.Name, "resourceGroupName": rg.Name,
-		"addressPrefix": pulumi.String(st.NodeSubnet),
+		"addressPrefix":        pulumi.String(st.NodeSubnet),
+		"networkSecurityGroup": pulumi.Map{"id": nsg.ID()},
 	}, &subnet, pulumi.Parent(&vnet)); err != nil {
+		return nil, err
+	}
+	if err := s.privateDataPlane(ctx, args, rg, &vnet, &subnet, tags); err != nil {
 		return nil, err
 	}
 	ws := g.StampWorkspaceIDs[st.ID]
@@ -290,6 +303,7 @@ func (s *Stamp) cluster(ctx *pulumi.Context, t topology.Topology, st topology.St
 	if a.KubernetesVersion != "" {
 		args.KubernetesVersion = pulumi.String(a.KubernetesVersion)
 	}
+<<<<<<< HEAD
 	aks, err := containerservice.NewManagedCluster(ctx, p+"aks", args, pulumi.Parent(s), pulumi.DependsOn([]pulumi.Resource{netRole}),
 		pulumi.IgnoreChanges([]string{"agentPoolProfiles"}))
 	if err != nil {
@@ -323,6 +337,19 @@ func (s *Stamp) cluster(ctx *pulumi.Context, t topology.Topology, st topology.St
 		return err
 	}
 	s.WorkloadDependencies = append(s.WorkloadDependencies, userPool, admin)
+=======
+	withOperations(args, a, ws)
+	aks, err := containerservice.NewManagedCluster(ctx, p+"aks", args, pulumi.Parent(s), pulumi.DependsOn([]pulumi.Resource{netRole}))
+	if err != nil {
+		return err
+	}
+	if err := s.maintenance(ctx, t, st, rg, aks); err != nil {
+		return err
+	}
+	if err := s.containerInsights(ctx, st, rg, aks, ws, tags); err != nil {
+		return err
+	}
+>>>>>>> main
 	if _, err := arm.NewDiagnostics(ctx, p+"aks", arm.DiagnosticsArgs{ResourceID: aks.ID().ToStringOutput(), WorkspaceID: ws, Logs: true}, pulumi.Parent(aks)); err != nil {
 		return err
 	}

@@ -54,9 +54,16 @@ func nameKey(typ string) string {
 		"BlobContainer": "containerName", "Queue": "queueName", "TableResourceTable": "tableName",
 		"Replication": "replicationName", "RoleAssignment": "roleAssignmentName",
 		"FederatedIdentityCredential": "federatedIdentityCredentialResourceName",
+<<<<<<< HEAD
 		"ObjectReplicationPolicy":     "objectReplicationPolicyId", "TableResourceTableRoleAssignment": "roleAssignmentId",
 		"BlobServiceProperties": "blobServicesName", "Secret": "secretName", "AgentPool": "agentPoolName",
 		"ManagementPolicy": "managementPolicyName",
+=======
+		"ObjectReplicationPolicy":     "objectReplicationPolicyId", "SqlResourceSqlRoleAssignment": "roleAssignmentId",
+		"BlobServiceProperties": "blobServicesName",
+		"NetworkSecurityGroup":  "networkSecurityGroupName", "PrivateEndpoint": "privateEndpointName",
+		"PrivateZone": "privateZoneName",
+>>>>>>> main
 	}[kind]
 }
 
@@ -71,6 +78,7 @@ func armType(kind string) string {
 		"VirtualNetwork":       "Microsoft.Network/virtualNetworks", "PublicIPAddress": "Microsoft.Network/publicIPAddresses",
 		"VirtualMachineScaleSet": "Microsoft.Compute/virtualMachineScaleSets",
 		"AppServicePlan":         "Microsoft.Web/serverfarms", "WebApp": "Microsoft.Web/sites",
+		"NetworkSecurityGroup": "Microsoft.Network/networkSecurityGroups", "PrivateZone": "Microsoft.Network/privateDnsZones",
 	}[kind]
 }
 

@@ -15,7 +15,11 @@ const (
 	PublicIPAddressType = "azure-native:network/v20190601:PublicIPAddress"
 	ScaleSetType        = "azure-native:compute/v20230301:VirtualMachineScaleSet"
 	AppServicePlanType  = "azure-native:web/v20160901:AppServicePlan"
-	WebAppType          = "azure-native:web/v20181101:WebApp"
+	// WebAppType is the first API version with VNet integration as a site property
+	// (virtualNetworkSubnetId, vnetRouteAllEnabled); WebAppPreviousType is the one sites were
+	// created with, kept as an alias so the change of version updates them in place.
+	WebAppType         = "azure-native:web/v20230101:WebApp"
+	WebAppPreviousType = "azure-native:web/v20181101:WebApp"
 )
 
 // Resource is an azure-native resource whose only output we read is its name.

@@ -33,6 +33,9 @@ type Config struct {
 	Jumpbox           Jumpbox         `json:"jumpbox"`
 	ObjectReplication bool            `json:"objectReplication"`
 	LogRetentionDays  int             `json:"logRetentionDays"`
+	Network           Network         `json:"network"`
+	Maintenance       Maintenance     `json:"maintenance"`
+	Monitoring        Monitoring      `json:"monitoring"`
 }
 
 // Region is an Azure region and the availability zones the stack uses in it. The order of
@@ -95,6 +98,10 @@ type AKS struct {
 	MaxPods              int    `json:"maxPods"`
 	UpgradeChannel       string `json:"upgradeChannel"`
 	NodeOSUpgradeChannel string `json:"nodeOsUpgradeChannel"`
+	// Defender turns on Microsoft Defender for Containers' sensor; AzurePolicy the Azure
+	// Policy add-on. Both cost money and are switchable per stack.
+	Defender    bool `json:"defender"`
+	AzurePolicy bool `json:"azurePolicy"`
 }
 
 // Cosmos sizes the Cosmos DB for Table account.
@@ -132,7 +139,7 @@ type Jumpbox struct {
 func Keys() []string {
 	return []string{"environment", "namePrefix", "regions", "stamps", "peakLoad", "replicaCapacity",
 		"image", "trafficManager", "aks", "cosmos", "storage", "functions", "jumpbox",
-		"objectReplication", "logRetentionDays"}
+		"objectReplication", "logRetentionDays", "network", "maintenance", "monitoring"}
 }
 
 // Defaults returns the configuration values used for keys and fields a stack leaves out.
@@ -143,13 +150,17 @@ func Defaults() Config {
 			IntervalSeconds: 10, TimeoutSeconds: 5, ToleratedFailures: 3, HealthWindowSeconds: 60},
 		AKS: AKS{Tier: "Standard", SystemVMSize: "Standard_D4ds_v5", SystemNodeCount: 3,
 			UserVMSize: "Standard_D8ds_v5", UserMinCount: 3, UserMaxCount: 20, MaxPods: 50,
-			UpgradeChannel: "patch", NodeOSUpgradeChannel: "NodeImage"},
+			UpgradeChannel: "patch", NodeOSUpgradeChannel: "NodeImage", Defender: true, AzurePolicy: true},
 		Cosmos:            Cosmos{MaxThroughput: 4000, BackupTier: "Continuous30Days"},
 		Storage:           Storage{SKU: "Standard_ZRS"},
 		Functions:         Functions{Enabled: true, PlanSKU: "P1v3"},
 		Jumpbox:           Jumpbox{Enabled: true, VMSize: "Standard_B2s", Instances: 1},
 		ObjectReplication: true,
 		LogRetentionDays:  30,
+		Maintenance:       Maintenance{DurationHours: 4, ZoneStaggerHours: 24},
+		Monitoring: Monitoring{DailyCapGB: DailyCaps{Global: 10, Region: 10, Stamp: 20},
+			HealthThreshold: 0.5, DegradedThreshold: 0.8, QueueBacklog: 1000,
+			ReplicationLagMinutes: 15, CertificateExpiryDays: 21},
 	}
 }
 
@@ -264,6 +275,9 @@ func Parse(raw map[string]string) (Config, error) {
 	object("storage", &c.Storage)
 	object("functions", &c.Functions)
 	object("jumpbox", &c.Jumpbox)
+	object("network", &c.Network)
+	object("maintenance", &c.Maintenance)
+	object("monitoring", &c.Monitoring)
 
 	if len(e) == 0 {
 		e = append(e, c.Validate()...)

@@ -274,6 +274,9 @@ func (c Config) Validate() []error {
 	if c.LogRetentionDays < 30 || c.LogRetentionDays > 730 {
 		e.add("logRetentionDays", "%d must be 30-730", c.LogRetentionDays)
 	}
+	if len(e) == 0 {
+		e = append(e, c.validateOperations()...)
+	}
 	return e
 }
 

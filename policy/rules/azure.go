@@ -7,7 +7,15 @@ import (
 
 // ResourceRules returns every rule that judges one resource alone.
 func ResourceRules() []ResourceRule {
+<<<<<<< HEAD
 	return append(deployRules(), []ResourceRule{
+=======
+	return append(coreResourceRules(), operationsResourceRules()...)
+}
+
+func coreResourceRules() []ResourceRule {
+	return []ResourceRule{
+>>>>>>> main
 		{
 			ID:          "cosmos-multi-region-write",
 			Doc:         "https://learn.microsoft.com/en-us/azure/cosmos-db/how-to-multi-master",

@@ -7,7 +7,15 @@ import (
 
 // StackRules returns the rules that need to see several resources at once.
 func StackRules() []StackRule {
+<<<<<<< HEAD
 	return append(deployStackRules(), []StackRule{
+=======
+	return append(coreStackRules(), operationsStackRules()...)
+}
+
+func coreStackRules() []StackRule {
+	return []StackRule{
+>>>>>>> main
 		{
 			ID:          "cosmos-stamp-regions-writable",
 			Doc:         "https://learn.microsoft.com/en-us/azure/cosmos-db/how-to-multi-master",

@@ -17,6 +17,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/voicemail-platform/voicemail/app/internal/voicemail"
 )
 
 // Config is the validated configuration.
@@ -51,17 +53,16 @@ type Config struct {
 	StateContainer   string
 	StateBlob        string
 
-	HealthTimeout    time.Duration
-	HealthCacheTTL   time.Duration
-	HealthWindow     time.Duration
-	ShutdownGrace    time.Duration
-	ShutdownDelay    time.Duration
-	DrainInterval    time.Duration
-	DrainVisibility  time.Duration
-	StoreTimeout     time.Duration
-	LockoutThreshold int
-	LockoutDuration  time.Duration
-	LogLevel         slog.Level
+	HealthTimeout   time.Duration
+	HealthCacheTTL  time.Duration
+	HealthWindow    time.Duration
+	ShutdownGrace   time.Duration
+	ShutdownDelay   time.Duration
+	DrainInterval   time.Duration
+	DrainVisibility time.Duration
+	StoreTimeout    time.Duration
+	Auth            voicemail.AuthPolicy
+	LogLevel        slog.Level
 }
 
 // Azure reports whether Azure (or Azurite) storage is configured.
@@ -103,8 +104,12 @@ var Vars = []Var{
 	{"VOICEMAIL_DRAIN_INTERVAL", "2s", "how often the deposit queue is drained"},
 	{"VOICEMAIL_DRAIN_VISIBILITY", "30s", "how long a queued deposit a drainer took stays hidden from other drainers (its retry delay when the store is down)"},
 	{"VOICEMAIL_STORE_TIMEOUT", "2s", "deadline of each store call on the deposit path; a store that does not answer in time is treated as down and the deposit takes the queue path"},
-	{"VOICEMAIL_LOCKOUT_THRESHOLD", "5", "wrong PINs before a mailbox locks"},
-	{"VOICEMAIL_LOCKOUT_DURATION", "5m", "how long a locked mailbox stays locked"},
+	{"VOICEMAIL_PIN_FREE_FAILURES", "3", "wrong PINs a source (client address, or caller asserted by a trusted SIP peer) may send before it must wait (1-20)"},
+	{"VOICEMAIL_PIN_PENALTY_MAX", "15s", "longest wait of a source; it doubles from 1 s with each further wrong PIN (1s-10m)"},
+	{"VOICEMAIL_PIN_MAILBOX_FAILURES", "10", "wrong PINs on one mailbox from any sources within the failure window before the mailbox's slow lane starts (3-1000)"},
+	{"VOICEMAIL_PIN_MAILBOX_DELAY_MAX", "30s", "longest wait between PIN evaluations in a mailbox's slow lane (1s-10m); wrong PINs never lock a mailbox"},
+	{"VOICEMAIL_PIN_FAILURE_WINDOW", "15m", "wrong PINs older than this are forgotten (1m-24h)"},
+	{"VOICEMAIL_PIN_FAILURE_DELAY", "250ms", "least time a failed login takes, so unknown numbers and wrong PINs answer alike (10ms-5s)"},
 	{"VOICEMAIL_LOG_LEVEL", "info", "debug, info, warn or error"},
 }
 
@@ -201,7 +206,12 @@ func load(getenv func(string) string, needToken bool) (Config, error) {
 		DrainInterval:    dur("VOICEMAIL_DRAIN_INTERVAL", "2s", 10*time.Millisecond, 10*time.Minute),
 		DrainVisibility:  dur("VOICEMAIL_DRAIN_VISIBILITY", "30s", time.Second, time.Hour),
 		StoreTimeout:     dur("VOICEMAIL_STORE_TIMEOUT", "2s", 100*time.Millisecond, time.Minute),
-		LockoutDuration:  dur("VOICEMAIL_LOCKOUT_DURATION", "5m", time.Second, 24*time.Hour),
+		Auth: voicemail.AuthPolicy{
+			PenaltyMax:      dur("VOICEMAIL_PIN_PENALTY_MAX", "15s", time.Second, 10*time.Minute),
+			MailboxDelayMax: dur("VOICEMAIL_PIN_MAILBOX_DELAY_MAX", "30s", time.Second, 10*time.Minute),
+			FailureWindow:   dur("VOICEMAIL_PIN_FAILURE_WINDOW", "15m", time.Minute, 24*time.Hour),
+			FailureDelay:    dur("VOICEMAIL_PIN_FAILURE_DELAY", "250ms", 10*time.Millisecond, 5*time.Second),
+		},
 	}
 	c.StateBlob = get("VOICEMAIL_STATE_BLOB", c.Stamp)
 	if v := get("VOICEMAIL_TABLE_FALLBACK_ENDPOINTS", ""); v != "" {
@@ -230,11 +240,16 @@ func load(getenv func(string) string, needToken bool) (Config, error) {
 		}
 	}
 
-	if n, err := strconv.Atoi(get("VOICEMAIL_LOCKOUT_THRESHOLD", "5")); err != nil || n < 1 || n > 100 {
-		bad("VOICEMAIL_LOCKOUT_THRESHOLD", "%q is not a number from 1 to 100", getenv("VOICEMAIL_LOCKOUT_THRESHOLD"))
-	} else {
-		c.LockoutThreshold = n
+	integer := func(name, def string, min, max int) int {
+		v := get(name, def)
+		n, err := strconv.Atoi(v)
+		if err != nil || n < min || n > max {
+			bad(name, "%q is not a number from %d to %d", v, min, max)
+		}
+		return n
 	}
+	c.Auth.FreeFailures = integer("VOICEMAIL_PIN_FREE_FAILURES", "3", 1, 20)
+	c.Auth.MailboxFailures = integer("VOICEMAIL_PIN_MAILBOX_FAILURES", "10", 3, 1000)
 	if err := c.LogLevel.UnmarshalText([]byte(get("VOICEMAIL_LOG_LEVEL", "info"))); err != nil {
 		bad("VOICEMAIL_LOG_LEVEL", "%q is not debug, info, warn or error", getenv("VOICEMAIL_LOG_LEVEL"))
 	}

@@ -190,8 +190,10 @@ func (m Message) Tombstoned() bool { return !m.Deleted.IsZero() }
 // Lock is one region's record of wrong PIN attempts. It is an LWW register per region; readers
 // combine regions with Locked, so a lockout set anywhere holds everywhere.
 type Lock struct {
-	Failures    int       `json:"f"`
-	LockedUntil int64     `json:"u"` // unix ms
+	Failures    int       `json:"f"`           // wrong PINs within the failure window
+	LockedUntil int64     `json:"u"`           // unix ms; set only by an operator
+	Last        int64     `json:"l,omitempty"` // unix ms of the last wrong PIN
+	Next        int64     `json:"n,omitempty"` // unix ms before which the mailbox's slow lane refuses
 	TS          Timestamp `json:"t"`
 }
 

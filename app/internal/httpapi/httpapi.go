@@ -14,7 +14,9 @@ import (
 	"io"
 	"log/slog"
 	"mime"
+	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -132,9 +134,11 @@ func (a *API) serviceError(w http.ResponseWriter, r *http.Request, err error) {
 		writeError(w, http.StatusNotFound, "not_found", err.Error())
 	case errors.Is(err, voicemail.ErrExists):
 		writeError(w, http.StatusConflict, "exists", err.Error())
+	case errors.Is(err, voicemail.ErrThrottled):
+		w.Header().Set("Retry-After", strconv.Itoa(int(voicemail.RetryAfter(err).Round(time.Second)/time.Second)))
+		writeError(w, http.StatusTooManyRequests, "throttled", "too many wrong PINs; retry later")
 	case errors.Is(err, voicemail.ErrLocked):
-		w.Header().Set("Retry-After", "300")
-		writeError(w, http.StatusLocked, "locked", err.Error())
+		writeError(w, http.StatusLocked, "locked", "the mailbox is locked by the operator")
 	case errors.Is(err, voicemail.ErrBadPIN):
 		w.Header().Set("WWW-Authenticate", `Basic realm="voicemail"`)
 		writeError(w, http.StatusUnauthorized, "unauthorized", "wrong number or PIN")
@@ -200,7 +204,7 @@ func (a *API) subscriber(h func(http.ResponseWriter, *http.Request, authKind)) h
 			writeError(w, http.StatusForbidden, "forbidden", "credentials are for another mailbox")
 			return
 		}
-		if err := a.svc.Login(r.Context(), number, pin); err != nil {
+		if err := a.svc.Login(voicemail.WithSource(r.Context(), "ip:"+clientIP(r)), number, pin); err != nil {
 			if errors.Is(err, voicemail.ErrNotFound) || errors.Is(err, voicemail.ErrInvalid) {
 				err = voicemail.ErrBadPIN // do not reveal which numbers exist
 			}
@@ -209,6 +213,16 @@ func (a *API) subscriber(h func(http.ResponseWriter, *http.Request, authKind)) h
 		}
 		h(w, r, authSubscriber)
 	}
+}
+
+// clientIP is the address a request came from: the connection's peer. Forwarding headers are
+// not believed (the public Service keeps client addresses: externalTrafficPolicy Local).
+func clientIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
 
 // --- bodies ---

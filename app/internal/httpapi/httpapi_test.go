@@ -139,8 +139,8 @@ func TestMailboxLifecycle(t *testing.T) {
 	assert.Equal(t, "route_not_found", errCode(v))
 }
 
-func TestSubscriberAuthAndLockout(t *testing.T) {
-	c := setup(t, vm.Options{LockoutThreshold: 3, LockoutDuration: time.Hour})
+func TestSubscriberAuthAndThrottling(t *testing.T) {
+	c := setup(t, vm.Options{Auth: vm.AuthPolicy{FreeFailures: 2, FailureDelay: time.Millisecond}})
 	voicemailtest.Provision(t, c.svc, "4930111", "1234")
 	voicemailtest.Provision(t, c.svc, "4930222", "1234")
 	resp, v := c.json("GET", "/v1/mailboxes/4930111/messages", basic("4930222", "1234"), "")
@@ -154,12 +154,12 @@ func TestSubscriberAuthAndLockout(t *testing.T) {
 		resp, v = c.json("GET", "/v1/mailboxes/4930111/messages", basic("4930111", "0000"), "")
 		assert.Equal(t, 401, resp.StatusCode)
 	}
-	resp, v = c.json("GET", "/v1/mailboxes/4930111/messages", basic("4930111", "0000"), "")
-	assert.Equal(t, 423, resp.StatusCode)
-	assert.Equal(t, "locked", errCode(v))
 	resp, v = c.json("GET", "/v1/mailboxes/4930111/messages", basic("4930111", "1234"), "")
-	assert.Equal(t, 423, resp.StatusCode, "locked for the right PIN too")
-	assert.ErrorIs(t, c.svc.Login(context.Background(), "4930111", "1234"), vm.ErrLocked, "the lockout is the service's, shared with SIP and IMAP")
+	assert.Equal(t, 429, resp.StatusCode, "this client must wait, even with the right PIN")
+	assert.Equal(t, "throttled", errCode(v))
+	assert.NotEmpty(t, resp.Header.Get("Retry-After"))
+	assert.NoError(t, c.svc.Login(vm.WithSource(context.Background(), "ip:192.0.2.77"), "4930111", "1234"),
+		"the mailbox is not locked: its owner elsewhere gets in")
 }
 
 func TestGreetingsAndMessages(t *testing.T) {

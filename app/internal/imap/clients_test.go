@@ -172,7 +172,7 @@ func mustCreated(t *testing.T, e *env) time.Time {
 	return mb.Created
 }
 
-func TestWrongPINLockoutIsShared(t *testing.T) {
+func TestWrongPINsSlowTheAddressNotTheMailbox(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewRegistry()
 	e := startEnv(t, Config{Registerer: reg})
@@ -182,8 +182,9 @@ func TestWrongPINLockoutIsShared(t *testing.T) {
 		Wrong       []string `json:"wrong"`
 		Right       string   `json:"right"`
 	}
-	// 3 failures in the first session (then BYE), 2 more in fresh ones reach the service's
-	// threshold of 5; the 6th attempt already meets the lock.
+	// 3 failures in the first session (then BYE) are the free ones; the 4th, in a fresh
+	// session, is evaluated and makes this address wait: the next attempts, even with the
+	// right PIN, are refused without looking at the PIN.
 	python(t, &got, "lockout.py", e.host, e.port, testNumber, "0000", testPIN, "3")
 	require.Len(t, got.SameSession, 3)
 	assert.Contains(t, got.SameSession[0], "[AUTHENTICATIONFAILED] invalid mailbox number or PIN")
@@ -191,15 +192,15 @@ func TestWrongPINLockoutIsShared(t *testing.T) {
 	assert.Contains(t, got.SameSession[2], "abort", "the session ends after its third failure")
 	require.Len(t, got.Wrong, 3)
 	assert.Contains(t, got.Wrong[0], "invalid mailbox number or PIN")
-	assert.Contains(t, got.Wrong[1], "locked")
-	assert.Contains(t, got.Wrong[2], "locked")
-	assert.Contains(t, got.Right, "locked", "the right PIN is refused while locked")
-	// The lock is the service's: HTTP and the phone menu see it too.
-	assert.ErrorIs(t, e.svc.Login(context.Background(), testNumber, testPIN), voicemail.ErrLocked)
+	assert.Contains(t, got.Wrong[1], "UNAVAILABLE")
+	assert.Contains(t, got.Wrong[2], "UNAVAILABLE")
+	assert.Contains(t, got.Right, "UNAVAILABLE", "the right PIN waits too")
+	// Only this address waits: the mailbox is not locked for HTTP or the phone.
+	assert.NoError(t, e.svc.Login(voicemail.WithSource(context.Background(), "ip:192.0.2.9"), testNumber, testPIN))
 
 	srv := e.srv.metrics
 	assert.Equal(t, 4.0, testutil.ToFloat64(srv.logins.WithLabelValues("failed")))
-	assert.Equal(t, 3.0, testutil.ToFloat64(srv.logins.WithLabelValues("locked")))
+	assert.Equal(t, 3.0, testutil.ToFloat64(srv.logins.WithLabelValues("throttled")))
 	assert.Equal(t, 7.0, testutil.ToFloat64(srv.commands.WithLabelValues("LOGIN", "NO")))
 	n, err := testutil.GatherAndCount(reg, "voicemail_imap_logins_total", "voicemail_imap_sessions")
 	require.NoError(t, err)

@@ -338,12 +338,14 @@ func (s *session) cmdChangePIN(ctx context.Context, cmd command) error {
 	case len(newPIN) > 10:
 		return no("password too long")
 	}
-	if err := s.srv.svc.Login(ctx, s.number, oldPIN); err != nil {
+	if err := s.srv.svc.Login(voicemail.WithSource(ctx, "ip:"+s.remoteIP()), s.number, oldPIN); err != nil {
 		switch {
+		case errors.Is(err, voicemail.ErrThrottled):
+			return no("too many wrong passwords, try later")
 		case errors.Is(err, voicemail.ErrBadPIN):
 			return no("old password mismatch")
 		case errors.Is(err, voicemail.ErrLocked):
-			return no("mailbox locked after repeated wrong PINs")
+			return no("mailbox locked by the operator")
 		}
 		return err
 	}

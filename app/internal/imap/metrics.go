@@ -9,6 +9,7 @@ type metrics struct {
 	sessions prometheus.Gauge
 	commands *prometheus.CounterVec
 	logins   *prometheus.CounterVec
+	evicted  prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -20,11 +21,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "voicemail_imap_commands_total", Help: "IMAP commands by command and result (OK, NO, BAD).",
 		}, []string{"command", "status"}),
 		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "voicemail_imap_logins_total", Help: "IMAP logins by result (ok, failed, locked).",
+			Name: "voicemail_imap_logins_total", Help: "IMAP logins by result (ok, failed, throttled, locked).",
 		}, []string{"result"}),
+		evicted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "voicemail_imap_preauth_evicted_total", Help: "Connections that had not logged in, closed to make room for a new one.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.sessions, m.commands, m.logins)
+		reg.MustRegister(m.sessions, m.commands, m.logins, m.evicted)
 	}
 	return m
 }

@@ -25,8 +25,11 @@ var (
 type rawCommand []byte
 
 // readCommand reads one command, sending a continuation (cont) before the bytes of every
-// synchronising literal. maxLine bounds the text outside literals, maxLiteral each literal.
-func readCommand(r *bufio.Reader, maxLine, maxLiteral int, cont func() error) (rawCommand, error) {
+// synchronising literal. maxLine bounds the text outside literals, maxLiteral each literal and
+// maxTotal the whole command (a command may chain many literals). A literal's buffer grows
+// with the bytes that arrive, not with the size it announces, so a stalled sender holds only
+// what it sent.
+func readCommand(r *bufio.Reader, maxLine, maxLiteral, maxTotal int, cont func() error) (rawCommand, error) {
 	var buf []byte
 	text := 0 // bytes outside literals, bounded by maxLine
 	for {
@@ -40,7 +43,7 @@ func readCommand(r *bufio.Reader, maxLine, maxLiteral int, cont func() error) (r
 		if !ok {
 			return rawCommand(buf), nil
 		}
-		if n > int64(maxLiteral) {
+		if n > int64(maxLiteral) || int64(len(buf))+n > int64(maxTotal) {
 			if sync {
 				// The client waits for our continuation, so nothing more of this command comes.
 				return rawCommand(buf), errLiteralRejected
@@ -52,12 +55,14 @@ func readCommand(r *bufio.Reader, maxLine, maxLiteral int, cont func() error) (r
 				return nil, err
 			}
 		}
-		buf = append(buf, '\r', '\n')
-		start := len(buf)
-		buf = append(buf, make([]byte, n)...)
-		if _, err := io.ReadFull(r, buf[start:]); err != nil {
+		bb := bytes.NewBuffer(append(buf, '\r', '\n'))
+		if _, err := io.CopyN(bb, r, n); err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
+			}
 			return nil, err
 		}
+		buf = bb.Bytes()
 	}
 }
 

@@ -16,7 +16,7 @@ func list(vs ...value) value { return value{kind: kindList, list: append([]value
 func read(t *testing.T, in string) (rawCommand, error, int) {
 	t.Helper()
 	conts := 0
-	raw, err := readCommand(bufio.NewReaderSize(strings.NewReader(in), 16), 200, 100, func() error { conts++; return nil })
+	raw, err := readCommand(bufio.NewReaderSize(strings.NewReader(in), 16), 200, 100, 1<<20, func() error { conts++; return nil })
 	return raw, err, conts
 }
 
@@ -91,22 +91,22 @@ func TestReadCommandLiterals(t *testing.T) {
 func TestReadCommandLimits(t *testing.T) {
 	r := bufio.NewReaderSize(strings.NewReader("a1 NOOP "+strings.Repeat("x", 500)+"\r\na2 NOOP\r\n"), 16)
 	noCont := func() error { t.Fatal("no continuation expected"); return nil }
-	_, err := readCommand(r, 200, 100, noCont)
+	_, err := readCommand(r, 200, 100, 1<<20, noCont)
 	assert.ErrorIs(t, err, errLineTooLong)
-	raw, err := readCommand(r, 200, 100, noCont)
+	raw, err := readCommand(r, 200, 100, 1<<20, noCont)
 	require.NoError(t, err, "the next command is read normally")
 	assert.Equal(t, "a2 NOOP", string(raw))
 
 	r = bufio.NewReader(strings.NewReader("a1 APPEND x {1000}\r\na2 NOOP\r\n"))
-	raw, err = readCommand(r, 200, 100, noCont)
+	raw, err = readCommand(r, 200, 100, 1<<20, noCont)
 	assert.ErrorIs(t, err, errLiteralRejected)
 	assert.Equal(t, "a1 APPEND x {1000}", string(raw))
-	raw, err = readCommand(r, 200, 100, noCont)
+	raw, err = readCommand(r, 200, 100, 1<<20, noCont)
 	require.NoError(t, err)
 	assert.Equal(t, "a2 NOOP", string(raw))
 
 	r = bufio.NewReader(strings.NewReader("a1 APPEND x {1000+}\r\n"))
-	_, err = readCommand(r, 200, 100, noCont)
+	_, err = readCommand(r, 200, 100, 1<<20, noCont)
 	assert.ErrorIs(t, err, errLiteralTooLarge)
 }
 
@@ -158,7 +158,7 @@ func FuzzParseCommand(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		r := bufio.NewReaderSize(bytes.NewReader(data), 16)
 		for i := 0; i < 8; i++ {
-			raw, err := readCommand(r, 1024, 1024, func() error { return nil })
+			raw, err := readCommand(r, 1024, 1024, 1<<20, func() error { return nil })
 			if err != nil && raw == nil {
 				return
 			}

@@ -141,7 +141,8 @@ func uidOf(t *testing.T, rc *rawConn, seq int) string {
 
 func TestConnectionLimit(t *testing.T) {
 	e := startEnv(t, Config{MaxConnections: 1})
-	dialRaw(t, e.addr)
+	voicemailtest.Provision(t, e.svc, testNumber, testPIN)
+	dialRaw(t, e.addr).login() // a subscriber's session is never evicted
 	c, err := net.Dial("tcp", e.addr)
 	require.NoError(t, err)
 	defer c.Close()

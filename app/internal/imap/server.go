@@ -60,8 +60,12 @@ type Config struct {
 	IdleTimeout time.Duration
 	// CommandTimeout bounds the service calls of one command (default 30 s).
 	CommandTimeout time.Duration
-	// MaxConnections caps concurrent sessions (default 1000).
+	// MaxConnections caps concurrent sessions (default 1000). When it is reached, a new
+	// connection evicts the oldest one that has not logged in (as Dovecot's login process
+	// does), so strangers holding idle connections cannot keep subscribers out.
 	MaxConnections int
+	// PreAuthTimeout is how long a connection may stay without logging in (default 60 s).
+	PreAuthTimeout time.Duration
 	// MaxLiteral caps one literal, i.e. an APPENDed greeting (default 8 MiB: a 300 s PCM16
 	// greeting is 4.8 MB, 6.4 MB in base64). Before login the cap is preAuthMaxLiteral.
 	MaxLiteral int
@@ -78,6 +82,9 @@ type Config struct {
 const (
 	maxLineLength     = 64 * 1024
 	preAuthMaxLiteral = 1024
+	// preAuthMaxCommand bounds a whole command before login (LOGIN and AUTHENTICATE need far
+	// less), however many literals it chains.
+	preAuthMaxCommand = 8 * 1024
 )
 
 func (c Config) withDefaults() Config {
@@ -92,6 +99,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MaxConnections <= 0 {
 		c.MaxConnections = 1000
+	}
+	if c.PreAuthTimeout <= 0 {
+		c.PreAuthTimeout = time.Minute
 	}
 	if c.MaxLiteral <= 0 {
 		c.MaxLiteral = 8 << 20
@@ -111,6 +121,9 @@ type Server struct {
 	metrics *metrics
 	slots   chan struct{}
 	wg      sync.WaitGroup
+
+	mu      sync.Mutex
+	preAuth map[*session]time.Time // sessions not logged in, with when they connected
 }
 
 // New returns a server over svc. A nil logger discards logs.
@@ -125,6 +138,7 @@ func New(svc Service, cfg Config, logger *slog.Logger) *Server {
 		log:     logger.With("component", "imap"),
 		metrics: newMetrics(cfg.Registerer),
 		slots:   make(chan struct{}, cfg.MaxConnections),
+		preAuth: map[*session]time.Time{},
 	}
 }
 
@@ -173,9 +187,7 @@ func (s *Server) ServeListener(ctx context.Context, ln net.Listener, implicitTLS
 			}
 			break
 		}
-		select {
-		case s.slots <- struct{}{}:
-		default:
+		if !s.takeSlot() {
 			conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
 			fmt.Fprint(conn, "* BYE too many connections, try again later\r\n")
 			conn.Close()
@@ -183,17 +195,61 @@ func (s *Server) ServeListener(ctx context.Context, ln net.Listener, implicitTLS
 		}
 		s.wg.Add(1)
 		s.metrics.sessions.Inc()
+		if implicitTLS {
+			conn = tls.Server(conn, s.cfg.TLS)
+		}
+		sess := newSession(ctx, s, conn, implicitTLS)
+		s.mu.Lock()
+		s.preAuth[sess] = time.Now()
+		s.mu.Unlock()
 		go func() {
-			defer func() { <-s.slots; s.metrics.sessions.Dec(); s.wg.Done() }()
-			if implicitTLS {
-				conn = tls.Server(conn, s.cfg.TLS)
-			}
-			newSession(ctx, s, conn, implicitTLS).run()
+			defer func() { s.loggedIn(sess); <-s.slots; s.metrics.sessions.Dec(); s.wg.Done() }()
+			sess.run()
 		}()
 	}
 	ln.Close()
 	s.wg.Wait()
 	return acceptErr
+}
+
+// takeSlot reserves a session slot. When all are taken it evicts the oldest session that has
+// not logged in and waits briefly for its slot; false when every session is logged in.
+func (s *Server) takeSlot() bool {
+	select {
+	case s.slots <- struct{}{}:
+		return true
+	default:
+	}
+	s.mu.Lock()
+	var oldest *session
+	var at time.Time
+	for sess, t := range s.preAuth {
+		if oldest == nil || t.Before(at) {
+			oldest, at = sess, t
+		}
+	}
+	if oldest != nil {
+		delete(s.preAuth, oldest)
+	}
+	s.mu.Unlock()
+	if oldest == nil {
+		return false
+	}
+	s.metrics.evicted.Inc()
+	oldest.raw.SetDeadline(time.Now()) // its read fails; the session ends and frees its slot
+	select {
+	case s.slots <- struct{}{}:
+		return true
+	case <-time.After(2 * time.Second):
+		return false
+	}
+}
+
+// loggedIn takes a session off the eviction list (it logged in, or ended).
+func (s *Server) loggedIn(sess *session) {
+	s.mu.Lock()
+	delete(s.preAuth, sess)
+	s.mu.Unlock()
 }
 
 // LoadTLS reads a PEM certificate chain and key into a TLS config with TLS 1.2 as the floor.

@@ -112,19 +112,26 @@ func (s *session) run() {
 	if s.flush() != nil {
 		return
 	}
+	started := time.Now()
 	for s.state != stateLogout {
-		s.raw.SetReadDeadline(time.Now().Add(s.srv.cfg.IdleTimeout))
+		deadline := time.Now().Add(s.srv.cfg.IdleTimeout)
+		if s.state == stateNotAuth {
+			// A stranger gets a short leash: idle or not, it logs in within PreAuthTimeout
+			// of connecting or is disconnected (Dovecot does the same to pre-login clients).
+			deadline = started.Add(s.srv.cfg.PreAuthTimeout)
+		}
+		s.raw.SetReadDeadline(deadline)
 		if s.ctx.Err() != nil {
 			s.bye("server shutting down")
 			return
 		}
 		// Only a logged-in subscriber may send big literals (a greeting), so strangers cannot
 		// make us buffer megabytes.
-		maxLiteral := s.srv.cfg.MaxLiteral
+		maxLiteral, maxTotal := s.srv.cfg.MaxLiteral, maxLineLength+s.srv.cfg.MaxLiteral
 		if s.state == stateNotAuth {
-			maxLiteral = preAuthMaxLiteral
+			maxLiteral, maxTotal = preAuthMaxLiteral, preAuthMaxCommand
 		}
-		raw, err := readCommand(s.br, maxLineLength, maxLiteral, func() error {
+		raw, err := readCommand(s.br, maxLineLength, maxLiteral, maxTotal, func() error {
 			s.writef("+ Ready for literal data\r\n")
 			return s.flush()
 		})
@@ -480,12 +487,14 @@ func (s *session) login(ctx context.Context, user, pin string) (string, error) {
 	}
 	// OMTP clients may send "number@domain"; the mailbox is the number.
 	number, _, _ := strings.Cut(user, "@")
-	err := s.srv.svc.Login(ctx, number, pin)
+	err := s.srv.svc.Login(voicemail.WithSource(ctx, "ip:"+s.remoteIP()), number, pin)
 	if err != nil {
 		var out error
 		switch {
+		case errors.Is(err, voicemail.ErrThrottled):
+			out = no("[UNAVAILABLE] too many failed logins from this address, try later")
 		case errors.Is(err, voicemail.ErrLocked):
-			out = no("[AUTHENTICATIONFAILED] mailbox locked after repeated wrong PINs, try later")
+			out = no("[AUTHENTICATIONFAILED] mailbox locked by the operator")
 		case errors.Is(err, voicemail.ErrBadPIN), errors.Is(err, voicemail.ErrNotFound),
 			errors.Is(err, voicemail.ErrInvalid):
 			out = no("[AUTHENTICATIONFAILED] invalid mailbox number or PIN")
@@ -494,8 +503,11 @@ func (s *session) login(ctx context.Context, user, pin string) (string, error) {
 		}
 		s.fails++
 		result := "failed"
-		if errors.Is(err, voicemail.ErrLocked) {
+		switch {
+		case errors.Is(err, voicemail.ErrLocked):
 			result = "locked"
+		case errors.Is(err, voicemail.ErrThrottled):
+			result = "throttled"
 		}
 		s.srv.metrics.logins.WithLabelValues(result).Inc()
 		s.log.Info("imap login failed", "mailbox", number, "err", err)
@@ -510,6 +522,7 @@ func (s *session) login(ctx context.Context, user, pin string) (string, error) {
 	s.srv.metrics.logins.WithLabelValues("ok").Inc()
 	s.number = number
 	s.state = stateAuth
+	s.srv.loggedIn(s)
 	s.log = s.log.With("mailbox", number)
 	ch, cancel := s.srv.svc.Subscribe(number)
 	done := make(chan struct{})
@@ -550,4 +563,13 @@ func (s *session) serviceError(err error) (string, string) {
 	}
 	s.log.Error("imap command failed", "err", err)
 	return "NO", "[SERVERBUG] internal error"
+}
+
+// remoteIP is the client's address, whose wrong PINs the service slows down.
+func (s *session) remoteIP() string {
+	host, _, err := net.SplitHostPort(s.raw.RemoteAddr().String())
+	if err != nil {
+		return s.raw.RemoteAddr().String()
+	}
+	return host
 }

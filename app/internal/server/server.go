@@ -85,7 +85,7 @@ func New(ctx context.Context, cfg appconfig.Config, log *slog.Logger) (*App, err
 	m := metrics.New()
 	svc, err := voicemail.New(voicemail.Options{
 		Backend: b, Region: cfg.Region, Node: cfg.Region + "/" + cfg.Stamp, Logger: log,
-		LockoutThreshold: cfg.LockoutThreshold, LockoutDuration: cfg.LockoutDuration,
+		Auth:          cfg.Auth,
 		DrainInterval: cfg.DrainInterval, DrainVisibility: cfg.DrainVisibility, StoreTimeout: cfg.StoreTimeout, Observer: m,
 	})
 	if err != nil {

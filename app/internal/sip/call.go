@@ -36,13 +36,17 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		return
 	}
 	log := s.log.With("call", req.CallID().Value())
+	if !s.admitted(req) {
+		s.refuse(tx, req)
+		return
+	}
 	// Stop INVITE retransmissions while the store is consulted (RFC 3261 §8.2.6.1).
 	s.respond(tx, req, 100, "Trying")
 	if s.active.Load() >= int64(s.cfg.MaxCalls) {
 		s.respond(tx, req, 503, "Service Unavailable", sip.NewHeader("Retry-After", "5"))
 		return
 	}
-	r := routeOf(req)
+	r := routeOf(req, s.trusted(req))
 	if r.Mailbox == "" {
 		s.respond(tx, req, 404, "Not Found")
 		return
@@ -188,7 +192,7 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		case <-callCtx.Done():
 		}
 	}()
-	c := &call{s: s, ctx: callCtx, dlg: dlg, m: m, log: log}
+	c := &call{s: s, ctx: voicemail.WithSource(callCtx, s.loginSource(req, r)), dlg: dlg, m: m, log: log}
 	go c.watchMedia(stop)
 	if retrieval {
 		log.Info("retrieval call", "mailbox", mbox.Number, "caller", r.Caller, "codec", o.Codec.Name)

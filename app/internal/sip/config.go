@@ -39,6 +39,10 @@ type Config struct {
 	// MaxCallDuration hangs up any call after this long (a stuck menu, a forgotten line).
 	// Default 1 h.
 	MaxCallDuration time.Duration
+	// TrustedPeers are the addresses (the stamp's dispatcher, the operator's SBCs) that may
+	// start calls and subscriptions and whose P-Asserted-Identity is believed. Empty: anyone
+	// may call (local runs) and no identity header is believed.
+	TrustedPeers peers
 	// DrainTimeout is how long calls in progress may go on once the server is told to stop
 	// (Serve's context ends): new INVITEs and SUBSCRIBEs and OPTIONS probes get 503 meanwhile,
 	// so a dispatcher moves new dialogs to other replicas. Default the longest deposit: the
@@ -120,6 +124,13 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 			return c, fmt.Errorf("VOICEMAIL_SIP_RTP_PORTS: %q is not a range like 10000-20000", v)
 		}
 		c.RTPPortMin, c.RTPPortMax = a, b
+	}
+	if v := getenv("VOICEMAIL_SIP_TRUSTED_PEERS"); v != "" {
+		ps, err := parsePeers(v)
+		if err != nil {
+			return c, err
+		}
+		c.TrustedPeers = ps
 	}
 	if v := getenv("VOICEMAIL_SIP_ACCESS_NUMBERS"); v != "" {
 		for _, n := range strings.Split(v, ",") {

@@ -40,7 +40,7 @@ func FuzzParseRequest(f *testing.F) {
 		if req == nil {
 			return
 		}
-		_ = routeOf(req)
+		_ = routeOf(req, true)
 		if len(req.Body()) > 0 {
 			_, _ = parseOffer(req.Body())
 		}

@@ -32,8 +32,9 @@ type media struct {
 	voice   float64 // RMS level above which a packet counts as speech
 
 	mu        sync.Mutex
-	remote    *net.UDPAddr
+	remote    *net.UDPAddr // the signalled media address, then the latched source
 	latched   bool
+	stray     int // packets dropped because they came from anyone but the peer
 	jit       *jitter
 	recording bool
 	rec       []byte
@@ -84,11 +85,16 @@ func (m *media) receive() {
 			continue
 		}
 		m.mu.Lock()
-		m.lastRx = time.Now()
-		if !m.latched {
-			// Symmetric RTP: answer to where media really comes from (callers behind NAT).
-			m.remote, m.latched = src, true
+		if !m.fromPeerLocked(src) {
+			m.stray++
+			first := m.stray == 1
+			m.mu.Unlock()
+			if first { // one line per call, not per packet: a spray must not flood the log
+				m.log.Info("rtp from a stranger dropped", "source", src.String())
+			}
+			continue
 		}
+		m.lastRx = time.Now()
 		m.mu.Unlock()
 		switch {
 		case m.hasDTMF && p.PayloadType == m.dtmfPT:
@@ -111,6 +117,22 @@ func (m *media) receive() {
 			m.mu.Unlock()
 		}
 	}
+}
+
+// fromPeerLocked is the strict-source rule (Asterisk strictrtp, rtpengine strict-source): media
+// is taken only from the address the peer signalled in SDP. The first packet from that IP latches
+// its port (symmetric RTP: a NAT or SBC may send from another port than it signalled); from then
+// on only that exact address is heard. Anyone else, however early, is dropped, so a stranger
+// spraying the port range can neither hear a call (we never answer them) nor inject keys.
+func (m *media) fromPeerLocked(src *net.UDPAddr) bool {
+	if m.latched {
+		return src.Port == m.remote.Port && src.IP.Equal(m.remote.IP)
+	}
+	if m.remote == nil || !src.IP.Equal(m.remote.IP) {
+		return false
+	}
+	m.remote, m.latched = src, true
+	return true
 }
 
 // sinkLocked takes in-order audio from the jitter buffer; m.mu is held.
@@ -271,6 +293,13 @@ func (m *media) counts() (total, before int) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	return m.packets, m.packetsBefore
+}
+
+// strays is how many packets from strangers were dropped.
+func (m *media) strays() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.stray
 }
 
 // level is the RMS of G.711 samples, decoded in place: it runs for every received packet.

@@ -201,6 +201,10 @@ func (m *menu) login(ctx context.Context, pin string) out {
 	case errors.Is(err, voicemail.ErrLocked):
 		m.state = stDone
 		return out{Play: items("locked"), Hangup: true}
+	case errors.Is(err, voicemail.ErrThrottled):
+		// This caller must wait after wrong PINs; the mailbox is not locked.
+		m.state = stDone
+		return out{Play: items("bad-pin", "goodbye"), Hangup: true}
 	case errors.Is(err, voicemail.ErrBadPIN), errors.Is(err, voicemail.ErrNotFound):
 		m.tries++
 		if m.tries >= maxLoginAttempts {

@@ -88,9 +88,9 @@ func TestMenuLoginAndMessageNavigation(t *testing.T) {
 	assert.Equal(t, []string{"goodbye"}, names(o))
 }
 
-func TestMenuWrongPINsAndLockout(t *testing.T) {
-	ctx := context.Background()
-	svc := voicemailtest.New(t)
+func TestMenuWrongPINsSlowTheCallerNotTheMailbox(t *testing.T) {
+	ctx := voicemail.WithSource(context.Background(), "sip:15550001")
+	svc, _ := voicemailtest.NewWithOptions(t, voicemail.Options{Auth: voicemail.AuthPolicy{FailureDelay: time.Millisecond}})
 	voicemailtest.Provision(t, svc, "2002", "4321")
 
 	m := newMenu(svc, "2002")
@@ -100,18 +100,16 @@ func TestMenuWrongPINsAndLockout(t *testing.T) {
 	o := keys(ctx, m, "3333#")
 	assert.True(t, o.Hangup, "three wrong PINs end the call")
 
-	// Keep failing from new calls until the shared lockout (same as HTTP) answers.
-	locked := false
-	for i := 0; i < 20 && !locked; i++ {
-		m := newMenu(svc, "2002")
-		o := keys(ctx, m, "9999#")
-		locked = o.Hangup && names(o)[0] == "locked"
-	}
-	require.True(t, locked, "repeated wrong PINs lock the mailbox")
-	m = newMenu(svc, "2002")
-	o = keys(ctx, m, "4321#")
-	assert.Equal(t, []string{"locked"}, names(o), "even the right PIN is refused while locked")
-	assert.ErrorIs(t, svc.Login(ctx, "2002", "4321"), voicemail.ErrLocked, "the lockout is the service's, shared with HTTP")
+	// One more wrong PIN from this caller, then it must wait: even its right PIN is refused.
+	keys(ctx, newMenu(svc, "2002"), "9999#")
+	o = keys(ctx, newMenu(svc, "2002"), "4321#")
+	assert.Equal(t, []string{"bad-pin", "goodbye"}, names(o))
+	assert.True(t, o.Hangup)
+	// The owner calling from elsewhere is not locked out.
+	owner := voicemail.WithSource(context.Background(), "sip:2002")
+	o = keys(owner, newMenu(svc, "2002"), "4321#")
+	assert.NotContains(t, names(o), "bad-pin")
+	assert.NoError(t, svc.Login(owner, "2002", "4321"))
 }
 
 func TestMenuAccessNumberAsksForMailbox(t *testing.T) {

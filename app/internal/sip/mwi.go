@@ -87,6 +87,10 @@ func (s *Server) account(number string) string {
 }
 
 func (s *Server) onSubscribe(req *sip.Request, tx sip.ServerTransaction) {
+	if _, inDialog := req.To().Params.Get("tag"); !inDialog && !s.admitted(req) {
+		s.refuse(tx, req)
+		return
+	}
 	ev := req.GetHeader("Event")
 	if ev == nil || !strings.EqualFold(strings.TrimSpace(strings.SplitN(ev.Value(), ";", 2)[0]), "message-summary") {
 		s.respond(tx, req, 489, "Bad Event", sip.NewHeader("Allow-Events", "message-summary"))

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"strconv"
 	"sync"
@@ -48,7 +49,8 @@ type Server struct {
 	base     context.Context // cancelled when the drain ends; calls and subscriptions hang off it
 	active   atomic.Int64
 	calls    sync.WaitGroup
-	draining atomic.Bool // no new dialogs; OPTIONS answers 503
+	draining atomic.Bool  // no new dialogs; OPTIONS answers 503
+	refused  atomic.Int64 // requests from strangers refused in trusted-peers mode
 
 	mu      sync.Mutex
 	closing bool
@@ -236,7 +238,10 @@ func (s *Server) serve(ctx context.Context) error {
 	go func() { errc <- s.srv.ServeUDP(s.udp) }()
 	go func() { errc <- s.srv.ServeTCP(trackingListener{Listener: s.tcpL, streams: &s.tcp}) }()
 	close(s.ready)
-	s.log.Info("sip listening", "addr", s.Addr(), "transports", "udp,tcp")
+	s.log.Info("sip listening", "addr", s.Addr(), "transports", "udp,tcp", "trusted_peers", s.cfg.TrustedPeers.String())
+	if len(s.cfg.TrustedPeers) == 0 {
+		s.log.Warn("no VOICEMAIL_SIP_TRUSTED_PEERS: anyone may call and subscribe, and no identity header is believed")
+	}
 	go s.watchTargets(base)
 	var err error
 	select {
@@ -367,32 +372,32 @@ func localIPFor(remote net.IP) net.IP {
 	return c.LocalAddr().(*net.UDPAddr).IP
 }
 
-// portPool hands out even RTP ports round-robin so a just-closed port is not reused at once.
+// portPool hands out even RTP ports at random within the range, as rtpengine and Asterisk do:
+// a port that follows the last call's cannot be guessed, so a stranger cannot aim at a call
+// about to start, and a just-closed port is rarely reused at once.
 type portPool struct {
 	ip       net.IP
 	min, max int
-	mu       sync.Mutex
-	next     int
 }
 
 func newPortPool(bind string, lo, hi int) *portPool {
 	if lo%2 == 1 {
 		lo++
 	}
-	return &portPool{ip: net.ParseIP(bind), min: lo, max: hi, next: lo}
+	return &portPool{ip: net.ParseIP(bind), min: lo, max: hi}
 }
 
 func (p *portPool) listen() (*net.UDPConn, error) {
-	n := (p.max - p.min) / 2
-	for i := 0; i <= n; i++ {
-		p.mu.Lock()
-		port := p.next
-		p.next += 2
-		if p.next > p.max {
-			p.next = p.min
+	n := (p.max-p.min)/2 + 1
+	// Random probes first; a nearly full range then gets an ordered sweep from a random start
+	// so a free port is found whenever there is one.
+	start := rand.IntN(n)
+	for i := 0; i < n+16; i++ {
+		k := rand.IntN(n)
+		if i >= 16 {
+			k = (start + i - 16) % n
 		}
-		p.mu.Unlock()
-		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: p.ip, Port: port})
+		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: p.ip, Port: p.min + 2*k})
 		if err == nil {
 			_ = c.SetReadBuffer(256 << 10)
 			return c, nil

@@ -29,25 +29,27 @@ type routing struct {
 	Cause     Cause
 	Forwarded bool   // some header says the call was diverted (so it is a deposit, never a login)
 	Caller    string // From user, the caller id stored with a message
+	Asserted  bool   // Caller came from P-Asserted-Identity
 }
 
 // routeOf reads the target mailbox and cause from, in order of precedence: the RFC 4458
 // target=/cause= parameters of the Request-URI, History-Info entries (RFC 7044, last wins),
-// the top Diversion header (RFC 5806), and finally the Request-URI user itself.
-func routeOf(req *sip.Request) routing {
+// the top Diversion header (RFC 5806), and finally the Request-URI user itself. The caller is
+// the From user, or the P-Asserted-Identity when trustIdentity says a trusted peer sent it.
+func routeOf(req *sip.Request, trustIdentity bool) routing {
 	r := routing{Mailbox: req.Recipient.User}
 	if from := req.From(); from != nil {
 		r.Caller = from.Address.User
 	}
 	// A trusted network asserts the caller (RFC 3325); From may be anonymous or a display value.
-	if pai := req.GetHeader("P-Asserted-Identity"); pai != nil {
+	if pai := req.GetHeader("P-Asserted-Identity"); pai != nil && trustIdentity {
 		if vals := splitTopLevel(pai.Value()); len(vals) > 0 {
 			v := vals[0]
 			if i, j := strings.IndexByte(v, '<'), strings.IndexByte(v, '>'); i >= 0 && j > i {
 				v = v[i+1 : j]
 			}
 			if u := userOf(v); u != "" {
-				r.Caller = u
+				r.Caller, r.Asserted = u, true
 			}
 		}
 	}

@@ -54,13 +54,13 @@ func TestRouteOf(t *testing.T) {
 			"1009", CauseBusy, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := routeOf(mustParseRequest(t, tc.ruri, tc.headers...))
+			r := routeOf(mustParseRequest(t, tc.ruri, tc.headers...), true)
 			assert.Equal(t, tc.mailbox, r.Mailbox)
 			assert.Equal(t, tc.cause, r.Cause)
 			assert.Equal(t, tc.forwarded, r.Forwarded)
 			assert.Equal(t, "5550100", r.Caller)
 		})
 	}
-	r := routeOf(mustParseRequest(t, "sip:1001@vm.example.com", "P-Asserted-Identity: \"Bob\" <sip:+15550199@carrier.example>, <tel:+15550199>\r\n"))
+	r := routeOf(mustParseRequest(t, "sip:1001@vm.example.com", "P-Asserted-Identity: \"Bob\" <sip:+15550199@carrier.example>, <tel:+15550199>\r\n"), true)
 	assert.Equal(t, "+15550199", r.Caller, "P-Asserted-Identity wins over From")
 }

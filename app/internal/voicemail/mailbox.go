@@ -311,46 +311,114 @@ func greetingOrigin(r crdt.Register[string]) string {
 	return region
 }
 
-// Login checks a PIN. Wrong PINs are counted per region in the mailbox's lock row; reaching
-// the threshold locks the mailbox everywhere (all interfaces, all regions) for the lockout time.
+// Login checks a PIN. Wrong PINs cost the source that sent them (see WithSource): after a few,
+// it must wait, longer after each (Dovecot's auth penalty); its parallel attempts are evaluated
+// one at a time. The mailbox itself is never locked by wrong PINs, so nobody can lock its owner
+// out; only when many sources together keep failing does the mailbox get a slow lane, whose
+// wait is bounded. An operator lock (Lock) is reported only to whoever knows the PIN.
+//
+// An unknown or malformed number fails exactly like a wrong PIN, in the same time: every
+// failure is answered no sooner than the policy's FailureDelay after the attempt began.
 func (s *Service) Login(ctx context.Context, number, pin string) error {
-	doc, err := s.mailboxDoc(ctx, number)
+	start := s.now()
+	done, err := s.penalties.begin(ctx, sourceOf(ctx))
 	if err != nil {
 		return err
 	}
+	err = s.login(ctx, number, pin)
+	failed := errors.Is(err, ErrBadPIN)
+	if failed {
+		// Equal timing for every failure: known or unknown number, counted or not.
+		if wait := s.auth.FailureDelay - s.now().Sub(start); wait > 0 {
+			t := time.NewTimer(wait)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+			}
+			t.Stop()
+		}
+	}
+	done(failed)
+	return err
+}
+
+func (s *Service) login(ctx context.Context, number, pin string) error {
+	number, err := s.Normalize(number)
+	if err != nil {
+		verifyPIN(s.dummyHash, pin)
+		return fmt.Errorf("mailbox %s: %w", number, ErrBadPIN)
+	}
+	unlock, err := s.loginMu.lock(ctx, number)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	doc, err := s.load(ctx, number)
+	if err != nil {
+		return err
+	}
+	if !doc.Mailbox.Exists() {
+		verifyPIN(s.dummyHash, pin)
+		return fmt.Errorf("mailbox %s: %w", number, ErrBadPIN)
+	}
+	s.remember(number, doc)
 	now := s.now()
-	if until := doc.LockedUntil(); until > now.UnixMilli() {
-		return fmt.Errorf("mailbox %s locked until %s: %w", number, time.UnixMilli(until).UTC().Format(time.RFC3339), ErrLocked)
+	own := doc.Locks[s.region]
+	window := s.auth.FailureWindow.Milliseconds()
+	if own.Failures >= s.auth.MailboxFailures && now.UnixMilli()-own.Last <= window && own.Next > now.UnixMilli() {
+		return &ThrottledError{RetryAfter: time.Duration(own.Next-now.UnixMilli()) * time.Millisecond}
 	}
 	if verifyPIN(doc.Mailbox.PINHash.V, pin) {
-		if doc.Locks[s.region].Failures > 0 {
+		if own.Failures > 0 {
 			ts := s.clock.Now()
 			if err := update(ctx, s, number, entLock, func(l *crdt.Lock) error {
-				*l = crdt.Lock{TS: ts}
+				*l = crdt.Lock{TS: ts, LockedUntil: l.LockedUntil}
 				return nil
 			}); err != nil {
 				s.log.Warn("reset PIN failures", "mailbox", number, "err", err)
 			}
 		}
+		if until := doc.LockedUntil(); until > now.UnixMilli() {
+			return fmt.Errorf("mailbox %s locked by the operator until %s: %w", number, time.UnixMilli(until).UTC().Format(time.RFC3339), ErrLocked)
+		}
 		return nil
 	}
-	locked := false
 	ts := s.clock.Now()
 	err = update(ctx, s, number, entLock, func(l *crdt.Lock) error {
+		if now.UnixMilli()-l.Last > window {
+			l.Failures = 0
+		}
 		l.Failures++
-		l.TS = ts
-		if l.Failures >= s.opt.LockoutThreshold {
-			l.Failures, l.LockedUntil, locked = 0, now.Add(s.opt.LockoutDuration).UnixMilli(), true
+		l.Last, l.TS = now.UnixMilli(), ts
+		if over := l.Failures - s.auth.MailboxFailures; over >= 0 {
+			l.Next = now.Add(backoff(over+1, s.auth.MailboxDelayMax)).UnixMilli()
 		}
 		return nil
 	})
 	if err != nil {
 		return err
 	}
-	if locked {
-		return fmt.Errorf("mailbox %s: %w", number, ErrLocked)
-	}
 	return fmt.Errorf("mailbox %s: %w", number, ErrBadPIN)
+}
+
+// Lock is the operator's lock: until then (zero time: unlock) the mailbox refuses logins with
+// ErrLocked, in every region and on every interface, even with the right PIN.
+func (s *Service) Lock(ctx context.Context, number string, until time.Time) error {
+	number, err := s.Normalize(number)
+	if err != nil {
+		return err
+	}
+	if _, err := s.mailboxDoc(ctx, number); err != nil {
+		return err
+	}
+	ts := s.clock.Now()
+	return update(ctx, s, number, entLock, func(l *crdt.Lock) error {
+		l.LockedUntil, l.TS = 0, ts
+		if !until.IsZero() {
+			l.LockedUntil = until.UnixMilli()
+		}
+		return nil
+	})
 }
 
 // ChangePIN sets a new PIN (the caller has authenticated the subscriber).

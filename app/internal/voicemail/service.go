@@ -47,9 +47,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the wall clock (default time.Now).
 	Now func() time.Time
-	// LockoutThreshold wrong PINs lock a mailbox for LockoutDuration (defaults 5 and 5 min).
-	LockoutThreshold int
-	LockoutDuration  time.Duration
+	// Auth is how wrong PINs are paid for (per-source penalty, mailbox slow lane).
+	Auth AuthPolicy
 	// DrainInterval is how often Run drains the deposit queue (default 2 s); DrainVisibility is
 	// how long a received queue message stays hidden from other drainers (default 30 s).
 	DrainInterval   time.Duration
@@ -85,6 +84,11 @@ type Service struct {
 
 	cacheMu sync.Mutex
 	cache   map[string]cachedBox // last merged view per mailbox, for the metadata-outage path
+
+	auth      AuthPolicy
+	penalties *penalties
+	loginMu   keyedMutex // one PIN evaluation at a time per mailbox
+	dummyHash string     // verified against for unknown numbers, so they cost what known ones do
 }
 
 type cachedBox struct {
@@ -114,11 +118,10 @@ func New(opt Options) (*Service, error) {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	if opt.LockoutThreshold <= 0 {
-		opt.LockoutThreshold = 5
-	}
-	if opt.LockoutDuration <= 0 {
-		opt.LockoutDuration = 5 * time.Minute
+	opt.Auth = opt.Auth.withDefaults()
+	dummy, err := hashPIN("0000")
+	if err != nil {
+		return nil, err
 	}
 	if opt.DrainInterval <= 0 {
 		opt.DrainInterval = 2 * time.Second
@@ -144,6 +147,9 @@ func New(opt Options) (*Service, error) {
 		seen:       map[string]mailboxState{},
 		subSince:   map[string]time.Time{},
 		cache:      map[string]cachedBox{},
+		auth:       opt.Auth,
+		penalties:  newPenalties(opt.Auth, opt.Now),
+		dummyHash:  dummy,
 	}, nil
 }
 
@@ -154,6 +160,11 @@ func (s *Service) Region() string { return s.region }
 func (s *Service) Backend() *store.Backend { return s.b }
 
 var numberRe = regexp.MustCompile(`^\+?[0-9]{3,20}$`)
+
+// Normalize returns the one form under which a mailbox number is stored, or ErrInvalid.
+func (s *Service) Normalize(number string) (string, error) {
+	return number, checkNumber(number)
+}
 
 func checkNumber(number string) error {
 	if !numberRe.MatchString(number) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -68,25 +69,45 @@ func TestProvisionAndConfigure(t *testing.T) {
 	assert.ErrorIs(t, svc.Login(ctx, "4915550001", "1234"), vm.ErrBadPIN)
 }
 
-func TestLoginLockout(t *testing.T) {
-	ctx := context.Background()
-	svc, _ := voicemailtest.NewWithOptions(t, vm.Options{LockoutThreshold: 3, LockoutDuration: time.Hour})
+func TestLoginWrongPINsSlowTheSourceNotTheMailbox(t *testing.T) {
+	svc, _ := voicemailtest.NewWithOptions(t, vm.Options{Auth: vm.AuthPolicy{FreeFailures: 2, MailboxFailures: 5, FailureDelay: time.Millisecond}})
+	a := vm.WithSource(context.Background(), "ip:192.0.2.1")
+	b := vm.WithSource(context.Background(), "ip:192.0.2.2")
 	voicemailtest.Provision(t, svc, "100200", "4321")
-	require.NoError(t, svc.Login(ctx, "100200", "4321"))
-	assert.ErrorIs(t, svc.Login(ctx, "100200", "0000"), vm.ErrBadPIN)
-	assert.ErrorIs(t, svc.Login(ctx, "100200", "0000"), vm.ErrBadPIN)
-	assert.ErrorIs(t, svc.Login(ctx, "100200", "0000"), vm.ErrLocked)
-	assert.ErrorIs(t, svc.Login(ctx, "100200", "4321"), vm.ErrLocked, "right PIN is refused while locked")
-	assert.ErrorIs(t, svc.Login(ctx, "999999", "4321"), vm.ErrNotFound)
+	require.NoError(t, svc.Login(a, "100200", "4321"))
+	assert.ErrorIs(t, svc.Login(a, "100200", "0000"), vm.ErrBadPIN)
+	assert.ErrorIs(t, svc.Login(a, "100200", "0000"), vm.ErrBadPIN)
+	assert.ErrorIs(t, svc.Login(a, "100200", "0000"), vm.ErrBadPIN, "the first wrong PIN past the free ones is still evaluated")
+	err := svc.Login(a, "100200", "4321")
+	assert.ErrorIs(t, err, vm.ErrThrottled, "then the source waits, even with the right PIN")
+	assert.Equal(t, time.Second, vm.RetryAfter(err))
+	require.NoError(t, svc.Login(b, "100200", "4321"), "another source is not locked out")
+	assert.ErrorIs(t, svc.Login(b, "999999", "4321"), vm.ErrBadPIN, "an unknown number fails like a wrong PIN")
+	assert.ErrorIs(t, svc.Login(b, "12", "4321"), vm.ErrBadPIN, "so does a malformed one")
 
+	// Many sources together put the mailbox in a slow lane; nobody locks it.
 	voicemailtest.Provision(t, svc, "100300", "4321")
-	assert.ErrorIs(t, svc.Login(ctx, "100300", "0000"), vm.ErrBadPIN)
-	require.NoError(t, svc.Login(ctx, "100300", "4321"), "success resets the count")
-	assert.ErrorIs(t, svc.Login(ctx, "100300", "0000"), vm.ErrBadPIN)
-	assert.ErrorIs(t, svc.Login(ctx, "100300", "0000"), vm.ErrBadPIN)
-	require.NoError(t, svc.ChangePIN(ctx, "100300", "98765"))
-	require.NoError(t, svc.Login(ctx, "100300", "98765"))
-	assert.ErrorIs(t, svc.ChangePIN(ctx, "100300", "12a4"), vm.ErrInvalid)
+	for i := range 5 {
+		src := vm.WithSource(context.Background(), fmt.Sprintf("ip:198.51.100.%d", i))
+		assert.ErrorIs(t, svc.Login(src, "100300", "0000"), vm.ErrBadPIN)
+	}
+	owner := vm.WithSource(context.Background(), "ip:203.0.113.9")
+	err = svc.Login(owner, "100300", "4321")
+	assert.ErrorIs(t, err, vm.ErrThrottled, "the slow lane spaces evaluations")
+	assert.LessOrEqual(t, vm.RetryAfter(err), time.Second)
+	require.Eventually(t, func() bool { return svc.Login(owner, "100300", "4321") == nil }, 3*time.Second, 100*time.Millisecond,
+		"the owner gets in once the slow lane's wait has passed")
+
+	// An operator lock holds for the right PIN only; a wrong PIN still looks wrong.
+	c := vm.WithSource(context.Background(), "ip:192.0.2.3")
+	require.NoError(t, svc.Lock(c, "100300", time.Now().Add(time.Hour)))
+	assert.ErrorIs(t, svc.Login(c, "100300", "4321"), vm.ErrLocked)
+	assert.ErrorIs(t, svc.Login(c, "100300", "0000"), vm.ErrBadPIN)
+	require.NoError(t, svc.Lock(c, "100300", time.Time{}))
+	require.NoError(t, svc.Login(c, "100300", "4321"))
+	require.NoError(t, svc.ChangePIN(c, "100300", "98765"))
+	require.NoError(t, svc.Login(c, "100300", "98765"))
+	assert.ErrorIs(t, svc.ChangePIN(c, "100300", "12a4"), vm.ErrInvalid)
 }
 
 func TestGreetings(t *testing.T) {

@@ -1,4 +1,4 @@
-"""Wrong PINs over IMAP lock the mailbox for every interface.
+"""Wrong PINs over IMAP make the client's address wait.
 
 usage: lockout.py HOST PORT NUMBER WRONG_PIN RIGHT_PIN ATTEMPTS
 """
@@ -21,7 +21,7 @@ for i in range(3):
     except imaplib.IMAP4.error as e:
         out["same_session"].append("NO: " + str(e))
 
-# Fresh sessions until the lockout.
+# Fresh sessions until the address must wait.
 for i in range(attempts):
     M = imaplib.IMAP4(host, port)
     try:

@@ -126,5 +126,3 @@ func (r *Regions) Delete(ctx context.Context, origin, name string) error {
 	}
 	return nil
 }
-
-

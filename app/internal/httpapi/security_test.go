@@ -1,0 +1,87 @@
+package httpapi_test
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	vm "github.com/voicemail-platform/voicemail/app/internal/voicemail"
+	"github.com/voicemail-platform/voicemail/app/internal/voicemail/voicemailtest"
+)
+
+// The TestAttack tests reproduce attacks from a hostile network, bounded in count and time and
+// on loopback only. Each logs the figure it measures.
+
+// clientFrom is an HTTP client whose connections come from the loopback address ip, so a test
+// can play several sources.
+func clientFrom(ip string) *http.Client {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
+	return &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{DialContext: d.DialContext, MaxIdleConnsPerHost: 400}}
+}
+
+func getMessages(t *testing.T, hc *http.Client, url, number, pin string) int {
+	req, err := http.NewRequest("GET", url+"/v1/mailboxes/"+number+"/messages", nil)
+	require.NoError(t, err)
+	req.SetBasicAuth(number, pin)
+	resp, err := hc.Do(req)
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+// 300 parallel guesses at one mailbox from one address, the right PIN sent last: the guesses
+// must be evaluated one at a time, so the source is slowed after a few and the last one fails.
+func TestAttackPINRaceParallelGuesses(t *testing.T) {
+	c := setup(t, vm.Options{})
+	voicemailtest.Provision(t, c.svc, "4930111", "8264")
+	hc := clientFrom("127.0.0.1")
+	const guesses = 300
+	var evaluated, refused atomic.Int64
+	var wg sync.WaitGroup
+	for i := 0; i < guesses-1; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			switch getMessages(t, hc, c.url, "4930111", "0000") {
+			case 401:
+				evaluated.Add(1)
+			case 429:
+				refused.Add(1)
+			}
+		}()
+	}
+	time.Sleep(50 * time.Millisecond)
+	last := getMessages(t, hc, c.url, "4930111", "8264")
+	wg.Wait()
+	t.Logf("%d of %d wrong guesses evaluated, %d refused unevaluated; the right PIN sent last got %d", evaluated.Load(), guesses-1, refused.Load(), last)
+	assert.LessOrEqual(t, evaluated.Load(), int64(4), "guesses evaluated before the source was slowed")
+	assert.NotEqual(t, 200, last, "the right PIN at the end of a parallel guessing run got in")
+}
+
+// An attacker repeating wrong PINs must not lock the owner out: the owner, from another
+// address, gets in over HTTP, and the phone and IMAP paths of the service let it in too.
+func TestAttackAnyoneCanLockAMailbox(t *testing.T) {
+	c := setup(t, vm.Options{})
+	voicemailtest.Provision(t, c.svc, "4930111", "8264")
+	attacker := clientFrom("127.0.0.3")
+	codes := map[int]int{}
+	deadline := time.Now().Add(3 * time.Second)
+	for i := 0; i < 50 && time.Now().Before(deadline); i++ {
+		codes[getMessages(t, attacker, c.url, "4930111", "0000")]++
+	}
+	owner := getMessages(t, clientFrom("127.0.0.2"), c.url, "4930111", "8264")
+	t.Logf("attacker answers %v; then the owner from another address got %d", codes, owner)
+	assert.Equal(t, 200, owner, "the owner is locked out by a stranger's wrong PINs")
+	for _, src := range []string{"sip:4930111", "ip:127.0.0.4"} {
+		assert.NoError(t, c.svc.Login(vm.WithSource(context.Background(), src), "4930111", "8264"), src)
+	}
+}

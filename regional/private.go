@@ -1,0 +1,92 @@
+package regional
+
+import (
+	resources "github.com/pulumi/pulumi-azure-native-sdk/resources/v2/v20220901"
+	storage "github.com/pulumi/pulumi-azure-native-sdk/storage/v2/v20220901"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/voicemail-platform/voicemail/global"
+	"github.com/voicemail-platform/voicemail/internal/arm"
+	"github.com/voicemail-platform/voicemail/internal/privatenet"
+	"github.com/voicemail-platform/voicemail/internal/topology"
+)
+
+// jumpboxNSG admits operators' SSH from the private network only (no public IPs exist here).
+func (r *Regional) jumpboxNSG(ctx *pulumi.Context, reg topology.Region, rg *resources.ResourceGroup, tags pulumi.StringMap) (*privatenet.Resource, error) {
+	return privatenet.NewNSG(ctx, reg.Name+"-nsg-jumpbox", topology.NSGName(reg.Names.VNet, reg.Names.JumpboxSubnet), rg.Name, reg.Name, []privatenet.Rule{
+		{Name: "allow-ssh-from-vnet", Priority: 100, Direction: "Inbound", Access: "Allow", Protocol: "Tcp",
+			Source: "VirtualNetwork", Destination: "*", Ports: []string{"22"},
+			Why: "Operators sign in with Entra ID over SSH from the peered operations network or Bastion."},
+		privatenet.DenyRemainingInbound(),
+	}, tags, pulumi.Parent(r))
+}
+
+// privateDataPlane adds the region VNet's private-endpoint and Functions subnets and the
+// endpoints the jump box and the Functions app use: the region's audio/state and host/package
+// storage, its Key Vault, and the global Cosmos DB account and registry (for operators).
+// Subnets of one VNet are created one after another: Azure rejects concurrent subnet writes.
+func (r *Regional) privateDataPlane(ctx *pulumi.Context, reg topology.Region, rg *resources.ResourceGroup, vnet, previous *arm.Resource, g *global.Global, tags pulumi.StringMap) error {
+	p := reg.Name + "-"
+	peNSG, err := privatenet.NewNSG(ctx, p+"nsg-pe", topology.NSGName(reg.Names.VNet, topology.PrivateEndpointSubnet), rg.Name, reg.Name, []privatenet.Rule{
+		{Name: "allow-https-from-vnet", Priority: 100, Direction: "Inbound", Access: "Allow", Protocol: "Tcp",
+			Source: "VirtualNetwork", Destination: "*", Ports: []string{"443"},
+			Why: "Every data plane behind these endpoints (Cosmos DB Table, Blob, Queue, Key Vault, ACR) is HTTPS."},
+		privatenet.DenyRemainingInbound(),
+	}, tags, pulumi.Parent(r))
+	if err != nil {
+		return err
+	}
+	var peSubnet arm.Resource
+	if err := arm.Register(ctx, arm.SubnetType, p+"snet-pe", pulumi.Map{
+		"subnetName": pulumi.String(topology.PrivateEndpointSubnet), "virtualNetworkName": vnet.Name, "resourceGroupName": rg.Name,
+		"addressPrefix":        pulumi.String(reg.PrivateEndpointRange()),
+		"networkSecurityGroup": pulumi.Map{"id": peNSG.ID()},
+		// NSGs apply to private endpoints only with network policies enabled on the subnet.
+		"privateEndpointNetworkPolicies": pulumi.String("Enabled"),
+	}, &peSubnet, pulumi.Parent(vnet), pulumi.DependsOn([]pulumi.Resource{previous})); err != nil {
+		return err
+	}
+	funcNSG, err := privatenet.NewNSG(ctx, p+"nsg-func", topology.NSGName(reg.Names.VNet, topology.FunctionsSubnet), rg.Name, reg.Name, []privatenet.Rule{
+		{Name: "allow-https-to-vnet", Priority: 100, Direction: "Outbound", Access: "Allow", Protocol: "Tcp",
+			Source: "VirtualNetwork", Destination: "VirtualNetwork", Ports: []string{"443"},
+			Why: "The management service reaches its storage and Key Vault through the private endpoints."},
+		// Integration subnets carry only the app's outbound traffic; inbound rules never match.
+		privatenet.DenyRemainingInbound(),
+	}, tags, pulumi.Parent(r))
+	if err != nil {
+		return err
+	}
+	var funcSubnet arm.Resource
+	if err := arm.Register(ctx, arm.SubnetType, p+"snet-func", pulumi.Map{
+		"subnetName": pulumi.String(topology.FunctionsSubnet), "virtualNetworkName": vnet.Name, "resourceGroupName": rg.Name,
+		"addressPrefix":        pulumi.String(reg.FunctionsRange()),
+		"networkSecurityGroup": pulumi.Map{"id": funcNSG.ID()},
+		"delegations": pulumi.Array{pulumi.Map{
+			"name": pulumi.String("serverfarms"), "serviceName": pulumi.String("Microsoft.Web/serverFarms"),
+		}},
+	}, &funcSubnet, pulumi.Parent(vnet), pulumi.DependsOn([]pulumi.Resource{&peSubnet})); err != nil {
+		return err
+	}
+	r.FunctionsSubnetID = funcSubnet.ID().ToStringOutput()
+
+	return privatenet.NewEndpoints(ctx, privatenet.EndpointsArgs{
+		Prefix: p, NamePrefix: reg.Names.VNet, ResourceGroupName: rg.Name, Location: reg.Name,
+		VNetID: vnet.ID(), SubnetID: peSubnet.ID(), Tags: tags,
+		Targets: []privatenet.Target{
+			{Key: "blob", ResourceID: r.BlobAccountID, GroupID: privatenet.GroupBlob},
+			{Key: "host-blob", ResourceID: r.QueueAccountID, GroupID: privatenet.GroupBlob},
+			{Key: "host-queue", ResourceID: r.QueueAccountID, GroupID: privatenet.GroupQueue},
+			{Key: "kv", ResourceID: r.KeyVaultID, GroupID: privatenet.GroupVault},
+			{Key: "cosmos", ResourceID: g.CosmosAccountID, GroupID: privatenet.GroupCosmosTable},
+			{Key: "acr", ResourceID: g.RegistryID, GroupID: privatenet.GroupRegistry},
+		},
+	}, pulumi.Parent(r))
+}
+
+func storageIPRules(cidrs []string) storage.IPRuleArray {
+	var out storage.IPRuleArray
+	for _, c := range cidrs {
+		out = append(out, storage.IPRuleArgs{IPAddressOrRange: pulumi.String(c), Action: storage.ActionAllow})
+	}
+	return out
+}

@@ -1,0 +1,86 @@
+package stamp
+
+import (
+	"fmt"
+
+	resources "github.com/pulumi/pulumi-azure-native-sdk/resources/v2/v20220901"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/voicemail-platform/voicemail/internal/arm"
+	"github.com/voicemail-platform/voicemail/internal/privatenet"
+	"github.com/voicemail-platform/voicemail/internal/topology"
+)
+
+// Ports the node subnet admits from outside the VNet: the public load balancer's HTTP port
+// (the API and Traffic Manager's probe) and IMAP. SIP and RTP arrive from the SBCs over the
+// peered network.
+const (
+	publicHTTPPort = "80"
+	publicIMAPPort = "143"
+	sipPort        = "5060"
+	rtpPorts       = "1024-65535"
+)
+
+// nodeNSG is the AKS node subnet's NSG. AKS keeps its own NSG on the node NICs; this one on
+// the subnet states what may reach the stamp at all.
+func (s *Stamp) nodeNSG(ctx *pulumi.Context, st topology.Stamp, rg *resources.ResourceGroup, tags pulumi.StringMap) (*privatenet.Resource, error) {
+	return privatenet.NewNSG(ctx, st.ID+"-nsg-aks", topology.NSGName(st.Names.VNet, st.Names.Subnet), rg.Name, st.Region, []privatenet.Rule{
+		{Name: "allow-http-from-internet", Priority: 100, Direction: "Inbound", Access: "Allow", Protocol: "Tcp",
+			Source: "Internet", Destination: "*", Ports: []string{publicHTTPPort},
+			Why: "HTTP API clients and Traffic Manager's health probes reach the stamp's public load balancer."},
+		{Name: "allow-trafficmanager-probe", Priority: 110, Direction: "Inbound", Access: "Allow", Protocol: "Tcp",
+			Source: "AzureTrafficManager", Destination: "*", Ports: []string{publicHTTPPort},
+			Why: "Traffic Manager probes /health/stamp; kept explicit so a narrower HTTP rule never drops it."},
+		{Name: "allow-imap-from-internet", Priority: 120, Direction: "Inbound", Access: "Allow", Protocol: "Tcp",
+			Source: "Internet", Destination: "*", Ports: []string{publicIMAPPort},
+			Why: "IMAP clients arrive through the operator's TCP balancer."},
+		{Name: "allow-sip-rtp-from-vnet", Priority: 130, Direction: "Inbound", Access: "Allow", Protocol: "*",
+			Source: "VirtualNetwork", Destination: "*", Ports: []string{sipPort, rtpPorts},
+			Why: "SBCs send SIP to the dispatcher and RTP straight to the pod over the peered network."},
+	}, tags, pulumi.Parent(s))
+}
+
+// privateDataPlane adds the stamp VNet's private-endpoint subnet and one endpoint per data
+// store the stamp's pods and nodes use: Cosmos DB (Table), every region's audio account (the
+// local replica first, then the origin region's), the region's queue account and Key Vault,
+// and the registry (nodes pull images through it).
+func (s *Stamp) privateDataPlane(ctx *pulumi.Context, args *Args, rg *resources.ResourceGroup, vnet, previous *arm.Resource, tags pulumi.StringMap) error {
+	st, g, r := args.Stamp, args.Global, args.Region
+	p := st.ID + "-"
+	nsg, err := privatenet.NewNSG(ctx, p+"nsg-pe", topology.NSGName(st.Names.VNet, topology.PrivateEndpointSubnet), rg.Name, st.Region, []privatenet.Rule{
+		{Name: "allow-https-from-vnet", Priority: 100, Direction: "Inbound", Access: "Allow", Protocol: "Tcp",
+			Source: "VirtualNetwork", Destination: "*", Ports: []string{"443"},
+			Why: "Every data plane behind these endpoints (Cosmos DB Table, Blob, Queue, Key Vault, ACR) is HTTPS."},
+		privatenet.DenyRemainingInbound(),
+	}, tags, pulumi.Parent(s))
+	if err != nil {
+		return err
+	}
+	var subnet arm.Resource
+	if err := arm.Register(ctx, arm.SubnetType, p+"snet-pe", pulumi.Map{
+		"subnetName": pulumi.String(topology.PrivateEndpointSubnet), "virtualNetworkName": vnet.Name, "resourceGroupName": rg.Name,
+		"addressPrefix":        pulumi.String(st.PrivateEndpointRange()),
+		"networkSecurityGroup": pulumi.Map{"id": nsg.ID()},
+		// NSGs apply to private endpoints only with network policies enabled on the subnet.
+		"privateEndpointNetworkPolicies": pulumi.String("Enabled"),
+	}, &subnet, pulumi.Parent(vnet), pulumi.DependsOn([]pulumi.Resource{previous})); err != nil {
+		return err
+	}
+	targets := []privatenet.Target{
+		{Key: "cosmos", ResourceID: g.CosmosAccountID, GroupID: privatenet.GroupCosmosTable},
+		{Key: "queue", ResourceID: r.QueueAccountID, GroupID: privatenet.GroupQueue},
+		{Key: "kv", ResourceID: r.KeyVaultID, GroupID: privatenet.GroupVault},
+		{Key: "acr", ResourceID: g.RegistryID, GroupID: privatenet.GroupRegistry},
+	}
+	for _, reg := range args.Topology.Regions {
+		other, ok := args.Regions[reg.Name]
+		if !ok {
+			return fmt.Errorf("stamp %s: region %s was not built", st.ID, reg.Name)
+		}
+		targets = append(targets, privatenet.Target{Key: "blob-" + reg.Short, ResourceID: other.BlobAccountID, GroupID: privatenet.GroupBlob})
+	}
+	return privatenet.NewEndpoints(ctx, privatenet.EndpointsArgs{
+		Prefix: p, NamePrefix: st.Names.VNet, ResourceGroupName: rg.Name, Location: st.Region,
+		VNetID: vnet.ID(), SubnetID: subnet.ID(), Targets: targets, Tags: tags,
+	}, pulumi.Parent(s))
+}
