@@ -77,11 +77,8 @@ func (r *Regional) functions(ctx *pulumi.Context, t topology.Topology, reg topol
 			"localMySqlEnabled": pulumi.Bool(false), "netFrameworkVersion": pulumi.String("v4.6"),
 		},
 		"tags": tags,
-<<<<<<< HEAD
-	}, &app, pulumi.Parent(r), pulumi.DependsOn([]pulumi.Resource{r.OperatorTokenSecret})); err != nil {
-=======
-	}, &app, pulumi.Parent(r), pulumi.Aliases([]pulumi.Alias{{Type: pulumi.String(arm.WebAppPreviousType)}})); err != nil {
->>>>>>> main
+	}, &app, pulumi.Parent(r), pulumi.DependsOn([]pulumi.Resource{r.OperatorTokenSecret}),
+		pulumi.Aliases([]pulumi.Alias{{Type: pulumi.String(arm.WebAppPreviousType)}})); err != nil {
 		return err
 	}
 	principal := app.PrincipalID()

@@ -131,14 +131,10 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			EnableSoftDelete:          pulumi.Bool(true),
 			SoftDeleteRetentionInDays: pulumi.Int(90),
 			EnablePurgeProtection:     pulumi.Bool(true),
-<<<<<<< HEAD
-			PublicNetworkAccess:       pulumi.String("Enabled"),
 			CreateMode:                vaultCreateMode(reg),
-=======
 			// Reached only through private endpoints (stamps, jump box, Functions).
 			PublicNetworkAccess: pulumi.String("Disabled"),
 			NetworkAcls:         &keyvault.NetworkRuleSetArgs{DefaultAction: pulumi.String("Deny"), Bypass: pulumi.String("None")},
->>>>>>> main
 		},
 	}, parent, pulumi.IgnoreChanges([]string{"properties.createMode"}))
 	if err != nil {

@@ -30,13 +30,9 @@ type Args struct {
 	Stamp    topology.Stamp
 	Region   *regional.Regional
 	Global   *global.Global
-<<<<<<< HEAD
 	// Regions are every region of the stack: the app reads audio that other regions stored
-	// from their accounts while replication lags, and is granted read access to them.
-=======
-	// Regions are every region of the stack: a stamp reads audio from the origin region's
-	// account when the local replica lags, so it has a private endpoint to each.
->>>>>>> main
+	// from their accounts while replication lags (it has a private endpoint to each), and is
+	// granted read access to them.
 	Regions map[string]*regional.Regional
 }
 
@@ -303,7 +299,7 @@ func (s *Stamp) cluster(ctx *pulumi.Context, t topology.Topology, st topology.St
 	if a.KubernetesVersion != "" {
 		args.KubernetesVersion = pulumi.String(a.KubernetesVersion)
 	}
-<<<<<<< HEAD
+	withOperations(args, a, ws)
 	aks, err := containerservice.NewManagedCluster(ctx, p+"aks", args, pulumi.Parent(s), pulumi.DependsOn([]pulumi.Resource{netRole}),
 		pulumi.IgnoreChanges([]string{"agentPoolProfiles"}))
 	if err != nil {
@@ -337,19 +333,12 @@ func (s *Stamp) cluster(ctx *pulumi.Context, t topology.Topology, st topology.St
 		return err
 	}
 	s.WorkloadDependencies = append(s.WorkloadDependencies, userPool, admin)
-=======
-	withOperations(args, a, ws)
-	aks, err := containerservice.NewManagedCluster(ctx, p+"aks", args, pulumi.Parent(s), pulumi.DependsOn([]pulumi.Resource{netRole}))
-	if err != nil {
-		return err
-	}
 	if err := s.maintenance(ctx, t, st, rg, aks); err != nil {
 		return err
 	}
 	if err := s.containerInsights(ctx, st, rg, aks, ws, tags); err != nil {
 		return err
 	}
->>>>>>> main
 	if _, err := arm.NewDiagnostics(ctx, p+"aks", arm.DiagnosticsArgs{ResourceID: aks.ID().ToStringOutput(), WorkspaceID: ws, Logs: true}, pulumi.Parent(aks)); err != nil {
 		return err
 	}

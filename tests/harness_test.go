@@ -54,16 +54,11 @@ func nameKey(typ string) string {
 		"BlobContainer": "containerName", "Queue": "queueName", "TableResourceTable": "tableName",
 		"Replication": "replicationName", "RoleAssignment": "roleAssignmentName",
 		"FederatedIdentityCredential": "federatedIdentityCredentialResourceName",
-<<<<<<< HEAD
 		"ObjectReplicationPolicy":     "objectReplicationPolicyId", "TableResourceTableRoleAssignment": "roleAssignmentId",
 		"BlobServiceProperties": "blobServicesName", "Secret": "secretName", "AgentPool": "agentPoolName",
-		"ManagementPolicy": "managementPolicyName",
-=======
-		"ObjectReplicationPolicy":     "objectReplicationPolicyId", "SqlResourceSqlRoleAssignment": "roleAssignmentId",
-		"BlobServiceProperties": "blobServicesName",
-		"NetworkSecurityGroup":  "networkSecurityGroupName", "PrivateEndpoint": "privateEndpointName",
+		"ManagementPolicy":     "managementPolicyName",
+		"NetworkSecurityGroup": "networkSecurityGroupName", "PrivateEndpoint": "privateEndpointName",
 		"PrivateZone": "privateZoneName",
->>>>>>> main
 	}[kind]
 }
 

@@ -123,7 +123,7 @@ func polDeployCases() []struct {
 		}, "api-version-features"},
 		{"more service ports than load-balancer rules per NIC", polEdit("weu-service", polPorts(301), "spec", "ports"), "k8s-loadbalancer-rules"},
 		{"SQL role assignment on a Table account", polAppend(rules.Resource{Type: "azure-native:documentdb/v20230415:SqlResourceSqlRoleAssignment", Name: "sql", Inputs: map[string]any{
-			"accountName": "vmcosmos", "roleDefinitionId": polAcct + "/sqlRoleDefinitions/00000000-0000-0000-0000-000000000002"}}), "cosmos-table-rbac"},
+			"accountName": "vm-cosmos", "roleDefinitionId": polAcct + "/sqlRoleDefinitions/00000000-0000-0000-0000-000000000002"}}), "cosmos-table-rbac"},
 		{"table assignment of a SQL role definition", polEdit("app-cosmos", polAcct+"/sqlRoleDefinitions/00000000-0000-0000-0000-000000000002", "roleDefinitionId"), "cosmos-table-rbac"},
 		{"table nobody uses", polAppend(rules.Resource{Type: "azure-native:documentdb/v20230415:TableResourceTable", Name: "mailboxes", Inputs: map[string]any{"tableName": "mailboxes"}}), "cosmos-no-unused-tables"},
 		{"stamp on the global table endpoint", polEdit("weu-config", "https://vmcosmos.table.cosmos.azure.com:443/", "data", "VOICEMAIL_TABLE_ENDPOINT"), "cosmos-stamp-regional-endpoint"},

@@ -14,7 +14,7 @@ import (
 // Versioned and un-versioned type tokens are mixed on purpose.
 const polCompliantStack = `[
  {"type": "azure-native:documentdb/v20230415:DatabaseAccount", "name": "cosmos", "inputs": {
-   "accountName": "vmcosmos", "capabilities": [{"name": "EnableTable"}],
+   "capabilities": [{"name": "EnableTable"}],
    "enableMultipleWriteLocations": true, "disableLocalAuth": true,
    "accountName": "vm-cosmos", "publicNetworkAccess": "Disabled",
    "locations": [

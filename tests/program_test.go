@@ -51,43 +51,6 @@ func TestResourceCountsFollowTopology(t *testing.T) {
 		}
 		require.Equal(t, replicated, replicas)
 		want := map[string]int{
-<<<<<<< HEAD
-			"voicemail:global:Global":          1,
-			"voicemail:regional:Region":        R,
-			"voicemail:stamp:Stamp":            S,
-			"DatabaseAccount":                  1,
-			"TableResourceTable":               len(topology.Tables()),
-			"Registry":                         1,
-			"Replication":                      R - 1,
-			"Profile":                          1,
-			"Endpoint":                         S,
-			"ResourceGroup":                    2 + R + S,
-			"Workspace":                        1 + R + S,
-			"Component":                        R,
-			"Vault":                            R,
-			"StorageAccount":                   2 * R,
-			"BlobServiceProperties":            R,
-			"BlobContainer":                    R*len(topology.Containers()) + replicas + R, // + the manager's deployments container
-			"ManagementPolicy":                 R,
-			"Secret":                           R,
-			"AgentPool":                        S,
-			"Queue":                            R * len(topology.Queues()),
-			"ObjectReplicationPolicy":          2 * replicated,
-			"AppServicePlan":                   R,
-			"WebApp":                           R,
-			"VirtualMachineScaleSet":           R,
-			"VirtualNetwork":                   R + S,
-			"Subnet":                           R + S,
-			"ManagedCluster":                   S,
-			"PublicIPAddress":                  S,
-			"UserAssignedIdentity":             2 * S,
-			"FederatedIdentityCredential":      S,
-			"TableResourceTableRoleAssignment": S,
-			// Functions: host blob, host queue, state, Key Vault, App Insights; stamps: cluster
-			// network, AcrPull, deployer on the cluster, app blob/queue/Key Vault, and read on
-			// every other region's audio account, write on every other region's audio container.
-			"RoleAssignment":                5*R + 6*S + 2*S*(R-1),
-=======
 			"voicemail:global:Global":   1,
 			"voicemail:regional:Region": R,
 			"voicemail:stamp:Stamp":     S,
@@ -103,7 +66,10 @@ func TestResourceCountsFollowTopology(t *testing.T) {
 			"Vault":                     R,
 			"StorageAccount":            2 * R,
 			"BlobServiceProperties":     R,
-			"BlobContainer":             R*len(topology.Containers()) + R, // + the manager's deployments container
+			"BlobContainer":             R*len(topology.Containers()) + replicas + R, // + the manager's deployments container
+			"ManagementPolicy":          R,
+			"Secret":                    R,
+			"AgentPool":                 S,
 			"Queue":                     R * len(topology.Queues()),
 			"ObjectReplicationPolicy":   2 * replicated,
 			"AppServicePlan":            R,
@@ -114,21 +80,23 @@ func TestResourceCountsFollowTopology(t *testing.T) {
 			"NetworkSecurityGroup":      3*R + 2*S, // one per subnet
 			// Region VNet: audio, host blob, host queue, Key Vault, Cosmos, ACR; stamp VNet:
 			// Cosmos, queue, Key Vault, ACR and every region's audio account.
-			"PrivateEndpoint":               6*R + (4+R)*S,
-			"PrivateDnsZoneGroup":           6*R + (4+R)*S,
-			"PrivateZone":                   5 * (R + S), // each VNet its own five zones, linked to it alone
-			"VirtualNetworkLink":            5 * (R + S),
-			"MaintenanceConfiguration":      2 * S, // auto-upgrade and node-OS windows
-			"DataCollectionRule":            S,     // Container insights with managed identity
-			"DataCollectionRuleAssociation": S,
-			"ManagementLockByScope":         1 + 2*R, // Cosmos DB and every storage account
-			"ManagedCluster":                S,
-			"PublicIPAddress":               S,
-			"UserAssignedIdentity":          2 * S,
-			"FederatedIdentityCredential":   S,
-			"SqlResourceSqlRoleAssignment":  S,
-			"RoleAssignment":                4*R + 5*S, // Functions: host blob, host queue, state, Key Vault
->>>>>>> main
+			"PrivateEndpoint":                  6*R + (4+R)*S,
+			"PrivateDnsZoneGroup":              6*R + (4+R)*S,
+			"PrivateZone":                      5 * (R + S), // each VNet its own five zones, linked to it alone
+			"VirtualNetworkLink":               5 * (R + S),
+			"MaintenanceConfiguration":         2 * S, // auto-upgrade and node-OS windows
+			"DataCollectionRule":               S,     // Container insights with managed identity
+			"DataCollectionRuleAssociation":    S,
+			"ManagementLockByScope":            1 + 2*R, // Cosmos DB and every storage account
+			"ManagedCluster":                   S,
+			"PublicIPAddress":                  S,
+			"UserAssignedIdentity":             2 * S,
+			"FederatedIdentityCredential":      S,
+			"TableResourceTableRoleAssignment": S,
+			// Functions: host blob, host queue, state, Key Vault, App Insights; stamps: cluster
+			// network, AcrPull, deployer on the cluster, app blob/queue/Key Vault, and read on
+			// every other region's audio account, write on every other region's audio container.
+			"RoleAssignment":                5*R + 6*S + 2*S*(R-1),
 			"pulumi:providers:azure-native": 1,
 			// The voicemail workload in every stamp (app/deploy; workload_test.go checks it).
 			"voicemail:app:Workload":                                       S,

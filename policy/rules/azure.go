@@ -7,15 +7,11 @@ import (
 
 // ResourceRules returns every rule that judges one resource alone.
 func ResourceRules() []ResourceRule {
-<<<<<<< HEAD
-	return append(deployRules(), []ResourceRule{
-=======
-	return append(coreResourceRules(), operationsResourceRules()...)
+	return append(append(coreResourceRules(), operationsResourceRules()...), deployRules()...)
 }
 
 func coreResourceRules() []ResourceRule {
 	return []ResourceRule{
->>>>>>> main
 		{
 			ID:          "cosmos-multi-region-write",
 			Doc:         "https://learn.microsoft.com/en-us/azure/cosmos-db/how-to-multi-master",
@@ -171,7 +167,7 @@ func coreResourceRules() []ResourceRule {
 			Types:       []TypeRef{deployment, statefulSet},
 			Check:       checkProbes,
 		},
-	}...)
+	}
 }
 
 // wantString reports a message unless the value at path is one of allowed.

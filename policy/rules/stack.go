@@ -7,15 +7,11 @@ import (
 
 // StackRules returns the rules that need to see several resources at once.
 func StackRules() []StackRule {
-<<<<<<< HEAD
-	return append(deployStackRules(), []StackRule{
-=======
-	return append(coreStackRules(), operationsStackRules()...)
+	return append(append(coreStackRules(), operationsStackRules()...), deployStackRules()...)
 }
 
 func coreStackRules() []StackRule {
 	return []StackRule{
->>>>>>> main
 		{
 			ID:          "cosmos-stamp-regions-writable",
 			Doc:         "https://learn.microsoft.com/en-us/azure/cosmos-db/how-to-multi-master",
@@ -40,7 +36,7 @@ func coreStackRules() []StackRule {
 			Description: "Every Kubernetes workload is covered by a PodDisruptionBudget.",
 			Check:       checkPDBs,
 		},
-	}...)
+	}
 }
 
 // cosmosWriteRegions returns the regions that accept writes; ok=false when unknown.
