@@ -120,7 +120,8 @@ func (s *Service) SetReady(ok bool) { s.ready.Store(ok) }
 func (s *Service) Rounds() int64 { return s.rounds.Load() }
 
 // Observe feeds one finished API request to the health model; health and metrics routes are
-// ignored so probes cannot make the stamp judge itself.
+// ignored so probes cannot make the stamp judge itself. latency should be the server's own
+// share of the request (metrics.Observation.Work), not time spent waiting on the client.
 func (s *Service) Observe(route string, code int, latency time.Duration) {
 	if strings.HasPrefix(route, "/health/") || route == "/metrics" {
 		return
@@ -373,7 +374,9 @@ func (m *model) observe(code int, latency time.Duration) {
 	if code >= 500 {
 		b.errors++
 	}
-	if latency > m.opt.SlowLatency {
+	// A 4xx answer is the client's failure (a wrong PIN waits on purpose); its time is not
+	// the stamp's.
+	if latency > m.opt.SlowLatency && (code < 400 || code >= 500) {
 		b.slow++
 	}
 }

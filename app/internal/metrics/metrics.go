@@ -3,8 +3,10 @@
 package metrics
 
 import (
+	"io"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -83,7 +85,24 @@ func (m *Metrics) HealthRound(results map[string]bool) {
 
 type statusWriter struct {
 	http.ResponseWriter
-	code int
+	code   int
+	client *clientClock
+}
+
+// clientClock adds up the time a request spends waiting on its client: reading the body as
+// it arrives and writing the answer while the client is slow to take it.
+type clientClock struct{ d atomic.Int64 }
+
+func (c *clientClock) since(t time.Time) { c.d.Add(int64(time.Since(t))) }
+
+type timedBody struct {
+	io.ReadCloser
+	client *clientClock
+}
+
+func (b timedBody) Read(p []byte) (int, error) {
+	defer b.client.since(time.Now())
+	return b.ReadCloser.Read(p)
 }
 
 func (w *statusWriter) WriteHeader(code int) {
@@ -97,6 +116,7 @@ func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.code == 0 {
 		w.code = http.StatusOK
 	}
+	defer w.client.since(time.Now())
 	return w.ResponseWriter.Write(b)
 }
 
@@ -107,6 +127,22 @@ type Observation struct {
 	Route   string // the mux pattern, "unmatched" if none
 	Code    int
 	Latency time.Duration
+	// Work is Latency less the time spent waiting on the client (reading its body, writing
+	// to it): the server's own share, which is what the health model judges, so a client
+	// that uploads or reads slowly on purpose cannot make the stamp look slow.
+	Work time.Duration
+}
+
+// methods bounds the method label: anything else counts as OTHER, so random methods cannot
+// create new series.
+var methods = map[string]bool{http.MethodGet: true, http.MethodHead: true, http.MethodPost: true, http.MethodPut: true,
+	http.MethodPatch: true, http.MethodDelete: true, http.MethodOptions: true}
+
+func methodLabel(m string) string {
+	if methods[m] {
+		return m
+	}
+	return "OTHER"
 }
 
 // Instrument wraps h, labelling requests with the mux pattern that matched (r.Pattern, set
@@ -115,7 +151,11 @@ type Observation struct {
 func (m *Metrics) Instrument(h http.Handler, observe func(Observation)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		sw := &statusWriter{ResponseWriter: w}
+		client := &clientClock{}
+		sw := &statusWriter{ResponseWriter: w, client: client}
+		if r.Body != nil && r.Body != http.NoBody {
+			r.Body = timedBody{ReadCloser: r.Body, client: client}
+		}
 		h.ServeHTTP(sw, r)
 		if sw.code == 0 {
 			sw.code = http.StatusOK
@@ -125,10 +165,11 @@ func (m *Metrics) Instrument(h http.Handler, observe func(Observation)) http.Han
 			route = "unmatched"
 		}
 		d := time.Since(start)
-		m.requests.WithLabelValues(route, r.Method, strconv.Itoa(sw.code)).Inc()
-		m.latency.WithLabelValues(route, r.Method).Observe(d.Seconds())
+		method := methodLabel(r.Method)
+		m.requests.WithLabelValues(route, method, strconv.Itoa(sw.code)).Inc()
+		m.latency.WithLabelValues(route, method).Observe(d.Seconds())
 		if observe != nil {
-			observe(Observation{Route: route, Code: sw.code, Latency: d})
+			observe(Observation{Route: route, Code: sw.code, Latency: d, Work: max(0, d-time.Duration(client.d.Load()))})
 		}
 	})
 }

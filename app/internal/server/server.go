@@ -105,7 +105,7 @@ func New(ctx context.Context, cfg appconfig.Config, log *slog.Logger) (*App, err
 	mux.Handle("/metrics", m.Handler())
 	a := &App{
 		Config: cfg, Log: log, Backend: b, Service: svc, Health: hs, Metrics: m, Mux: mux,
-		Handler: m.Instrument(mux, func(o metrics.Observation) { hs.Observe(o.Route, o.Code, o.Latency) }),
+		Handler: m.Instrument(mux, func(o metrics.Observation) { hs.Observe(o.Route, o.Code, o.Work) }),
 	}
 	dctx, stop := context.WithCancel(context.Background())
 	a.drainStop, a.drainDone = stop, make(chan struct{})

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"math"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -34,7 +35,8 @@ var (
 //	go test ./app/internal/sip -run '^$' -bench SippDeposits -benchtime 1x -sip.rate 50 -sip.calls 1000
 func BenchmarkSippDeposits(b *testing.B) {
 	const mailboxes = 50
-	f := start(b, Config{SilenceTimeout: 30 * time.Second, RTPPortMin: 30000, RTPPortMax: 40000, MaxCalls: 5000})
+	f := start(b, Config{SilenceTimeout: 30 * time.Second, RTPPortMin: 30000, RTPPortMax: 40000, MaxCalls: 5000,
+		TrustedPeers: peers{netip.MustParsePrefix("127.0.0.0/8")}}) // sipp stands in for an SBC
 	ctx := context.Background()
 	for i := 0; i < mailboxes; i++ {
 		n := fmt.Sprintf("4%03d", i)

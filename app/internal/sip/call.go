@@ -40,6 +40,9 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		s.refuse(tx, req)
 		return
 	}
+	if s.overRate(tx, req) {
+		return
+	}
 	// Stop INVITE retransmissions while the store is consulted (RFC 3261 §8.2.6.1).
 	s.respond(tx, req, 100, "Trying")
 	if s.active.Load() >= int64(s.cfg.MaxCalls) {
@@ -51,6 +54,13 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		s.respond(tx, req, 404, "Not Found")
 		return
 	}
+	release, ok := s.callSlot(req, r)
+	if !ok {
+		s.limited.Add(1)
+		s.respond(tx, req, 503, "Service Unavailable", sip.NewHeader("Retry-After", "5"))
+		return
+	}
+	defer release()
 	// Late offer (RFC 3261 §13.2.1): no SDP in the INVITE, so we offer in the 200 and the
 	// caller answers in the ACK.
 	late := len(bytes.TrimSpace(req.Body())) == 0

@@ -49,6 +49,15 @@ type Config struct {
 	// greeting, the message and 15 s of prompts and storing (MaxGreetingSeconds +
 	// MaxMessageSeconds + 15 s).
 	DrainTimeout time.Duration
+	// DialogRate and DialogBurst limit new dialogs (INVITE, SUBSCRIBE) per second from one
+	// untrusted source (defaults 5 and 20).
+	DialogRate, DialogBurst int
+	// MaxCallsPerSource caps concurrent calls from one untrusted source (default 8);
+	// MaxCallsPerCaller caps concurrent calls of one caller asserted by a trusted peer (default 4).
+	MaxCallsPerSource, MaxCallsPerCaller int
+	// MaxSubsPerMailbox and MaxSubsPerSource bound MWI subscriptions (defaults 8 and 64; a
+	// trusted peer's subscriptions are bounded per mailbox only).
+	MaxSubsPerMailbox, MaxSubsPerSource int
 	// VoiceLevel is the RMS level (16-bit scale) that counts as speech for the silence timeout.
 	// Default 300.
 	VoiceLevel float64
@@ -71,6 +80,12 @@ func (c Config) withDefaults() Config {
 	def(&c.MaxGreetingSeconds, 60)
 	def(&c.MWIExpires, 3600)
 	def(&c.MaxCalls, 1000)
+	def(&c.DialogRate, 5)
+	def(&c.DialogBurst, 20)
+	def(&c.MaxCallsPerSource, 8)
+	def(&c.MaxCallsPerCaller, 4)
+	def(&c.MaxSubsPerMailbox, 8)
+	def(&c.MaxSubsPerSource, 64)
 	defD(&c.SilenceTimeout, 10*time.Second)
 	defD(&c.RTPTimeout, 30*time.Second)
 	defD(&c.DigitTimeout, 6*time.Second)
@@ -163,6 +178,12 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 		{"VOICEMAIL_SIP_MAX_CALLS", &c.MaxCalls},
 		{"VOICEMAIL_SIP_MWI_EXPIRES", &c.MWIExpires},
 		{"VOICEMAIL_SIP_MAX_MESSAGE_SECONDS", &c.MaxMessageSeconds},
+		{"VOICEMAIL_SIP_DIALOG_RATE", &c.DialogRate},
+		{"VOICEMAIL_SIP_DIALOG_BURST", &c.DialogBurst},
+		{"VOICEMAIL_SIP_MAX_CALLS_PER_SOURCE", &c.MaxCallsPerSource},
+		{"VOICEMAIL_SIP_MAX_CALLS_PER_CALLER", &c.MaxCallsPerCaller},
+		{"VOICEMAIL_SIP_MAX_SUBSCRIPTIONS_PER_MAILBOX", &c.MaxSubsPerMailbox},
+		{"VOICEMAIL_SIP_MAX_SUBSCRIPTIONS_PER_SOURCE", &c.MaxSubsPerSource},
 	}
 	for _, d := range ints {
 		if v := getenv(d.key); v != "" {

@@ -2,6 +2,7 @@ package sip
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -135,20 +136,56 @@ func (s *Server) onSubscribe(req *sip.Request, tx sip.ServerTransaction) {
 		s.respond(tx, req, 503, "Service Unavailable", sip.NewHeader("Retry-After", "60"))
 		return
 	}
+	if s.overRate(tx, req) {
+		return
+	}
+	// Only the mailbox's owner may watch it: the subscriber is the caller a trusted peer
+	// asserts (or, from anyone else, the From user). Someone else's mailbox and a mailbox that
+	// does not exist get the same 403, so SUBSCRIBE tells nothing about which numbers exist.
+	who := routeOf(req, s.trusted(req)).Caller
 	number := req.Recipient.User
 	if slices.Contains(s.cfg.AccessNumbers, number) {
-		number = req.From().Address.User
+		number = who
+	}
+	if number == "" || strings.TrimPrefix(number, "+") != strings.TrimPrefix(who, "+") {
+		s.respond(tx, req, 403, "Forbidden")
+		return
 	}
 	ctx, cancel := s.deadline(5 * time.Second)
 	defer cancel()
 	mb, err := s.svc.Mailbox(ctx, number)
 	if err != nil {
 		if isNotFound(err) {
-			s.respond(tx, req, 404, "Not Found")
+			s.respond(tx, req, 403, "Forbidden")
 		} else {
 			s.respond(tx, req, 503, "Service Unavailable")
 		}
 		return
+	}
+	var release []func()
+	if expires > 0 {
+		// Bounded per mailbox, and per source unless a trusted peer carries everyone's.
+		keys := map[string]int{"mbox:" + number: s.cfg.MaxSubsPerMailbox}
+		if !s.trusted(req) {
+			keys["ip:"+sourceIP(req).String()] = s.cfg.MaxSubsPerSource
+		}
+		for k, limit := range keys {
+			r, ok := s.subsBy.take(k, limit)
+			if !ok {
+				for _, r := range release {
+					r()
+				}
+				s.limited.Add(1)
+				s.respond(tx, req, 503, "Service Unavailable", sip.NewHeader("Retry-After", "60"))
+				return
+			}
+			release = append(release, r)
+		}
+	}
+	releaseAll := func() {
+		for _, r := range release {
+			r()
+		}
 	}
 	if mb.Notify.MWITarget != "" {
 		s.watch(number)
@@ -171,6 +208,7 @@ func (s *Server) onSubscribe(req *sip.Request, tx sip.ServerTransaction) {
 	res.AppendHeader(&ct)
 	res.AppendHeader(sip.NewHeader("Expires", strconv.Itoa(expires)))
 	if err := tx.Respond(res); err != nil {
+		releaseAll()
 		s.log.Info("subscribe response", "error", err)
 		return
 	}
@@ -183,7 +221,10 @@ func (s *Server) onSubscribe(req *sip.Request, tx sip.ServerTransaction) {
 	s.subs[sub.id] = sub
 	s.mu.Unlock()
 	s.log.Info("mwi subscribed", "mailbox", number, "expires", expires)
-	go s.runSubscription(sub, expires)
+	go func() {
+		defer releaseAll()
+		s.runSubscription(sub, expires)
+	}()
 }
 
 func (s *Server) notifyOnce(sub *subscription, state string) {
@@ -288,6 +329,9 @@ func (s *Server) sendNotify(ctx context.Context, sub *subscription, sum voicemai
 		}
 	}
 	res, err := s.client.Do(ctx, req)
+	if err == nil && res == nil {
+		err = errors.New("no response") // a transaction torn down under load or at shutdown
+	}
 	if err != nil {
 		s.log.Info("mwi notify failed", "mailbox", sub.number, "error", err)
 		return err

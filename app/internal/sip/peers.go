@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/emiago/sipgo/sip"
 )
@@ -93,4 +94,27 @@ func (s *Server) loginSource(req *sip.Request, r routing) string {
 func (s *Server) refuse(tx sip.ServerTransaction, req *sip.Request) {
 	s.refused.Add(1)
 	s.respond(tx, req, 403, "Forbidden")
+}
+
+// overRate reports (and answers 503 with Retry-After) a new dialog from an untrusted source
+// that is over its rate. No log line per refusal: the counter is the record.
+func (s *Server) overRate(tx sip.ServerTransaction, req *sip.Request) bool {
+	if s.trusted(req) || s.pike.allow(sourceIP(req), time.Now()) {
+		return false
+	}
+	s.limited.Add(1)
+	s.respond(tx, req, 503, "Service Unavailable", sip.NewHeader("Retry-After", "5"))
+	return true
+}
+
+// callSlot bounds the calls one untrusted source, or one caller asserted by a trusted peer,
+// has in progress, so one of them cannot take every media port.
+func (s *Server) callSlot(req *sip.Request, r routing) (func(), bool) {
+	if s.trusted(req) {
+		if !r.Asserted || r.Caller == "" {
+			return func() {}, true // the peer vouches for the call but names nobody to bound
+		}
+		return s.callsBy.take("caller:"+r.Caller, s.cfg.MaxCallsPerCaller)
+	}
+	return s.callsBy.take("ip:"+sourceIP(req).String(), s.cfg.MaxCallsPerSource)
 }

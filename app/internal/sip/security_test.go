@@ -2,13 +2,17 @@ package sip
 
 import (
 	"context"
+	"fmt"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/pion/rtp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/voicemail-platform/voicemail/app/internal/voicemail/voicemailtest"
 )
 
 // The TestAttack tests reproduce attacks from a hostile network, bounded in count and time and
@@ -79,4 +83,132 @@ func TestAttackRTPPortsAreNotPredictable(t *testing.T) {
 	}
 	t.Logf("%d of %d calls got the port after the previous call's", next, calls-1)
 	assert.Less(t, next, 5)
+}
+
+// udpPeer is a SIP endpoint on loopback address ip that sends raw requests.
+type udpPeer struct {
+	t    *testing.T
+	c    *net.UDPConn
+	to   *net.UDPAddr
+	seq  int
+	host string
+}
+
+func newUDPPeer(t *testing.T, ip, server string) *udpPeer {
+	c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.ParseIP(ip)})
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	to, err := net.ResolveUDPAddr("udp", server)
+	require.NoError(t, err)
+	return &udpPeer{t: t, c: c, to: to, host: c.LocalAddr().String()}
+}
+
+// request sends a dialog-creating request (INVITE with an SDP offer, or SUBSCRIBE) from user
+// to mailbox and returns its Call-ID.
+func (p *udpPeer) request(method, mailbox, user string) string {
+	p.seq++
+	id := fmt.Sprintf("%s-%d-%s", method, p.seq, p.host)
+	body, extra := "", ""
+	if method == "INVITE" {
+		ip, port, _ := net.SplitHostPort(p.host)
+		body = "v=0\r\no=- 1 1 IN IP4 " + ip + "\r\ns=-\r\nc=IN IP4 " + ip + "\r\nt=0 0\r\nm=audio " + port + " RTP/AVP 8 101\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\n"
+		extra = "Content-Type: application/sdp\r\n"
+	} else {
+		extra = "Event: message-summary\r\nAccept: application/simple-message-summary\r\nExpires: 600\r\n"
+	}
+	msg := fmt.Sprintf("%s sip:%s@%s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK%s;rport\r\nFrom: <sip:%s@%s>;tag=t%d\r\n"+
+		"To: <sip:%s@%s>\r\nCall-ID: %s\r\nCSeq: 1 %s\r\nContact: <sip:%s@%s>\r\nMax-Forwards: 70\r\n%sContent-Length: %d\r\n\r\n%s",
+		method, mailbox, p.to, p.host, id, user, p.host, p.seq, mailbox, p.to, id, method, user, p.host, extra, len(body), body)
+	_, err := p.c.WriteToUDP([]byte(msg), p.to)
+	require.NoError(p.t, err)
+	return id
+}
+
+// finals collects final response codes per Call-ID until d passes without a new one or n
+// responses have arrived.
+func (p *udpPeer) finals(n int, d time.Duration) map[string]int {
+	out := map[string]int{}
+	buf := make([]byte, 65535)
+	for len(out) < n {
+		p.c.SetReadDeadline(time.Now().Add(d))
+		k, err := p.c.Read(buf)
+		if err != nil {
+			break
+		}
+		msg := string(buf[:k])
+		var code int
+		if _, err := fmt.Sscanf(msg, "SIP/2.0 %d", &code); err != nil || code < 200 {
+			continue
+		}
+		for _, line := range strings.Split(msg, "\r\n") {
+			if v, ok := strings.CutPrefix(line, "Call-ID: "); ok {
+				out[v] = code
+			}
+		}
+	}
+	return out
+}
+
+func tally(m map[string]int) map[int]int {
+	out := map[int]int{}
+	for _, c := range m {
+		out[c]++
+	}
+	return out
+}
+
+// One source floods INVITEs to take every media port; a caller from elsewhere must still be
+// answered.
+func TestAttackSIPInviteFloodFromOneSource(t *testing.T) {
+	base := 30000 + freePort(t)%20000
+	base -= base % 2
+	f := start(t, Config{RTPPortMin: base, RTPPortMax: base + 400, RTPTimeout: 2 * time.Second,
+		SilenceTimeout: time.Second, DrainTimeout: time.Second})
+	voicemailtest.Provision(t, f.svc, "1005", "2468")
+	voicemailtest.Provision(t, f.svc, "1006", "2468")
+	ports := (f.srv.cfg.RTPPortMax-f.srv.cfg.RTPPortMin)/2 + 1
+	attacker := newUDPPeer(t, "127.0.0.1", f.addr)
+	const flood = 1200
+	for i := 0; i < flood; i++ {
+		attacker.request("INVITE", "1005", "5550666")
+		if i%100 == 99 {
+			time.Sleep(10 * time.Millisecond) // let the socket buffer drain: bounded, not lossy
+		}
+	}
+	got := attacker.finals(flood, 500*time.Millisecond)
+	caller := newUDPPeer(t, "127.0.0.2", f.addr)
+	id := caller.request("INVITE", "1006", "5550100")
+	answer := caller.finals(1, 3*time.Second)[id]
+	t.Logf("%d INVITEs from one source against %d media ports: answers %v; then a caller from elsewhere got %d", flood, ports, tally(got), answer)
+	assert.Equal(t, 200, answer, "a legitimate call refused during a flood")
+	assert.LessOrEqual(t, tally(got)[200], 20, "calls the flooding source got")
+}
+
+// A stranger must not read another subscriber's message counts, nor pin unbounded
+// subscriptions.
+func TestAttackSIPSubscribeOthersMailboxAndFlood(t *testing.T) {
+	f := start(t, Config{})
+	voicemailtest.Provision(t, f.svc, "1005", "2468")
+	voicemailtest.Provision(t, f.svc, "1006", "2468")
+	stranger := newUDPPeer(t, "127.0.0.1", f.addr)
+	id := stranger.request("SUBSCRIBE", "1005", "5550666")
+	other := stranger.finals(1, 2*time.Second)[id]
+
+	flooder := newUDPPeer(t, "127.0.0.3", f.addr)
+	const flood = 500
+	for i := 0; i < flood; i++ {
+		flooder.request("SUBSCRIBE", "1005", "1005")
+		if i%100 == 99 {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	got := flooder.finals(flood, 500*time.Millisecond)
+	owner := newUDPPeer(t, "127.0.0.2", f.addr)
+	oid := owner.request("SUBSCRIBE", "1006", "1006")
+	ownerAnswer := owner.finals(1, 2*time.Second)[oid]
+	t.Logf("stranger subscribing to another's mailbox got %d; %d subscriptions from one source: answers %v; another owner then got %d",
+		other, flood, tally(got), ownerAnswer)
+	assert.Equal(t, 403, other, "a stranger subscribed to someone else's mailbox")
+	assert.LessOrEqual(t, tally(got)[200], 20, "subscriptions one source holds")
+	assert.Equal(t, 200, ownerAnswer)
 }

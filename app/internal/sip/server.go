@@ -51,6 +51,10 @@ type Server struct {
 	calls    sync.WaitGroup
 	draining atomic.Bool  // no new dialogs; OPTIONS answers 503
 	refused  atomic.Int64 // requests from strangers refused in trusted-peers mode
+	limited  atomic.Int64 // new dialogs refused by the per-source and per-caller limits
+	pike     *pike
+	callsBy  counts // calls in progress per untrusted source or asserted caller
+	subsBy   counts // subscriptions per mailbox and per untrusted source
 
 	mu      sync.Mutex
 	closing bool
@@ -77,6 +81,7 @@ func New(svc Service, cfg Config, logger *slog.Logger) (*Server, error) {
 		parser: sip.NewParser(), ports: newPortPool(cfg.RTPBindIP, cfg.RTPPortMin, cfg.RTPPortMax),
 		ready: make(chan struct{}), subs: map[string]*subscription{}, watched: map[string]func(){},
 		live: map[string]liveCall{}, tcp: tcpStreams{m: map[string]*tcpStream{}},
+		pike: newPike(cfg.DialogRate, cfg.DialogBurst),
 	}
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent("voicemail"),

@@ -468,6 +468,8 @@ func (c *Cluster) newStamp(index int, s topology.Stamp) (*StampProc, error) {
 		// Stamps share one host: media on loopback, each in its own RTP port range.
 		"VOICEMAIL_SIP_MEDIA_IP=127.0.0.1",
 		"VOICEMAIL_SIP_RTP_BIND_IP=127.0.0.1",
+		// The gateway and the test callers stand in for the operator's SBCs.
+		"VOICEMAIL_SIP_TRUSTED_PEERS=127.0.0.0/8",
 		fmt.Sprintf("VOICEMAIL_SIP_RTP_PORTS=%d-%d", c.opt.RTPPortBase+index*400, c.opt.RTPPortBase+index*400+398),
 	)
 	return sp, nil
