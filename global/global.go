@@ -31,7 +31,10 @@ type Global struct {
 	TenantID pulumi.StringOutput
 	// DeployerObjectID is the Entra object id of the principal running `pulumi up`; it is
 	// granted the Kubernetes data-plane role it needs to deploy the app into each cluster.
-	DeployerObjectID            pulumi.StringOutput
+	DeployerObjectID pulumi.StringOutput
+	// SubscriptionID is known at plan time (from the provider's client config), for ids that
+	// must be plain strings, such as the hidden-link tag of availability tests.
+	SubscriptionID              string
 	ResourceGroupName           pulumi.StringOutput
 	MonitoringResourceGroupName pulumi.StringOutput
 	WorkspaceID                 pulumi.StringOutput
@@ -78,6 +81,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return nil, fmt.Errorf("get Azure client config: no objectId for the deploying principal (sign in with az login or a federated service principal)")
 	}
 	g.DeployerObjectID = pulumi.String(cc.ObjectID).ToStringOutput()
+	g.SubscriptionID = cc.SubscriptionID
 
 	rg, err := resources.NewResourceGroup(ctx, "global-rg", &resources.ResourceGroupArgs{
 		ResourceGroupName: pulumi.String(names.ResourceGroup), Location: home, Tags: tags,

@@ -62,8 +62,10 @@ func newPack() (policyx.PolicyPack, error) {
 }
 
 // serve runs the analyzer plugin protocol: listen, print the port, serve.
-// It replaces policyx.Main because policyx (SDK v3.226.0) leaves AnalyzeStack
-// unimplemented, and the stack rules need it.
+// It replaces policyx.Main because policyx in the SDK this module uses (v3.226.0)
+// leaves AnalyzeStack unimplemented, and the stack rules need it. policyx in SDK
+// v3.274.1 implements AnalyzeStack (StackValidationPolicy, with each resource's
+// property dependencies), so this server goes when the module moves to that SDK.
 func serve() error {
 	pack, err := newPack()
 	if err != nil {

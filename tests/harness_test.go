@@ -58,7 +58,7 @@ func nameKey(typ string) string {
 		"BlobServiceProperties": "blobServicesName", "Secret": "secretName", "AgentPool": "agentPoolName",
 		"ManagementPolicy":     "managementPolicyName",
 		"NetworkSecurityGroup": "networkSecurityGroupName", "PrivateEndpoint": "privateEndpointName",
-		"PrivateZone": "privateZoneName",
+		"PrivateZone": "privateZoneName", "ActionGroup": "actionGroupName",
 	}[kind]
 }
 

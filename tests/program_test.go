@@ -62,7 +62,7 @@ func TestResourceCountsFollowTopology(t *testing.T) {
 			"Endpoint":                  S,
 			"ResourceGroup":             2 + R + S,
 			"Workspace":                 1 + R + S,
-			"Component":                 R,
+			"Component":                 R + 1, // + the availability tests\' component
 			"Vault":                     R,
 			"StorageAccount":            2 * R,
 			"BlobServiceProperties":     R,
@@ -80,14 +80,22 @@ func TestResourceCountsFollowTopology(t *testing.T) {
 			"NetworkSecurityGroup":      3*R + 2*S, // one per subnet
 			// Region VNet: audio, host blob, host queue, Key Vault, Cosmos, ACR; stamp VNet:
 			// Cosmos, queue, Key Vault, ACR and every region's audio account.
-			"PrivateEndpoint":                  6*R + (4+R)*S,
-			"PrivateDnsZoneGroup":              6*R + (4+R)*S,
-			"PrivateZone":                      5 * (R + S), // each VNet its own five zones, linked to it alone
-			"VirtualNetworkLink":               5 * (R + S),
-			"MaintenanceConfiguration":         2 * S, // auto-upgrade and node-OS windows
-			"DataCollectionRule":               S,     // Container insights with managed identity
-			"DataCollectionRuleAssociation":    S,
-			"ManagementLockByScope":            1 + 2*R, // Cosmos DB and every storage account
+			"PrivateEndpoint":               6*R + (4+R)*S,
+			"PrivateDnsZoneGroup":           6*R + (4+R)*S,
+			"PrivateZone":                   5 * (R + S), // each VNet its own five zones, linked to it alone
+			"VirtualNetworkLink":            5 * (R + S),
+			"MaintenanceConfiguration":      2 * S, // auto-upgrade and node-OS windows
+			"DataCollectionRule":            S,     // Container insights with managed identity
+			"DataCollectionRuleAssociation": S,
+			"ManagementLockByScope":         1 + 2*R, // Cosmos DB and every storage account
+			// The health model (monitoring/): KQL functions per workspace, alerts, tests, workbook.
+			"voicemail:monitoring:HealthModel": 1,
+			"SavedSearch":                      5 + R + 4*S,
+			"ActionGroup":                      len(topo.Config.Monitoring.ActionGroups),
+			"ScheduledQueryRule":               4 + R + S,           // root, degraded, region, stamp-from-outside; certificates per region; each stamp from inside
+			"MetricAlert":                      R + 1 + min(R-1, 1), // queue backlog per region, Cosmos 429s, Cosmos replication lag (several regions)
+			"WebTest":                          S + 1,
+			"Workbook":                         1,
 			"ManagedCluster":                   S,
 			"PublicIPAddress":                  S,
 			"UserAssignedIdentity":             2 * S,

@@ -33,5 +33,6 @@ func Outputs(r Result) map[string]any {
 		"peakLoad":                       r.PeakLoad,
 		"loadUnit":                       r.LoadUnit,
 		"regions":                        regions,
+		"paths":                          pathOutputs(r),
 	}
 }

@@ -119,6 +119,9 @@ func WriteTable(w io.Writer, r Result) error {
 	for i, s := range sources {
 		fmt.Fprintf(&b, "[%d] %s\n", i+1, strings.Replace(s, slaDoc, "SLA", 1))
 	}
+	if err := WritePaths(&b, r); err != nil {
+		return err
+	}
 	_, err := io.WriteString(w, b.String())
 	if err != nil {
 		return fmt.Errorf("write availability report: %w", err)

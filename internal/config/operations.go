@@ -57,6 +57,9 @@ type Monitoring struct {
 	ReplicationLagMinutes int `json:"replicationLagMinutes"`
 	// CertificateExpiryDays raises the certificate-expiry alert this many days ahead.
 	CertificateExpiryDays int `json:"certificateExpiryDays"`
+	// ThrottledRequests is how many Cosmos DB requests answered 429 in five minutes raise the
+	// throttling alert.
+	ThrottledRequests int `json:"throttledRequests"`
 }
 
 // DailyCaps is the daily ingestion cap per workspace kind, in GB.
@@ -235,6 +238,9 @@ func (c Config) validateOperations() []error {
 	}
 	if mo.ReplicationLagMinutes < 1 || mo.ReplicationLagMinutes > 1440 {
 		e.add("monitoring.replicationLagMinutes", "%d must be 1-1440", mo.ReplicationLagMinutes)
+	}
+	if mo.ThrottledRequests < 1 {
+		e.add("monitoring.throttledRequests", "%d must be at least 1", mo.ThrottledRequests)
 	}
 	if mo.CertificateExpiryDays < 1 || mo.CertificateExpiryDays > 90 {
 		e.add("monitoring.certificateExpiryDays", "%d must be 1-90", mo.CertificateExpiryDays)

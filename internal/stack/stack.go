@@ -14,6 +14,7 @@ import (
 	"github.com/voicemail-platform/voicemail/internal/availability"
 	"github.com/voicemail-platform/voicemail/internal/config"
 	"github.com/voicemail-platform/voicemail/internal/topology"
+	"github.com/voicemail-platform/voicemail/monitoring"
 	"github.com/voicemail-platform/voicemail/regional"
 	"github.com/voicemail-platform/voicemail/stamp"
 )
@@ -85,6 +86,11 @@ func Deploy(ctx *pulumi.Context) (*Deployment, error) {
 		if _, err := appdeploy.ForStamp(ctx, topo, d.Global, st); err != nil {
 			return nil, fmt.Errorf("stamp %s workload: %w", s.ID, err)
 		}
+	}
+
+	// The health model as code: KQL functions, alerts, availability tests and the workbook.
+	if _, err := monitoring.New(ctx, "health", &monitoring.Args{Topology: topo, Global: d.Global, Regions: d.Regions}, withProv); err != nil {
+		return nil, fmt.Errorf("health model: %w", err)
 	}
 
 	exportOutputs(ctx, d)

@@ -37,6 +37,11 @@ func (sec section) needsAudio() bool {
 	return false
 }
 
+// isAudioPart reports a request for the whole audio part (BODY[2], BODY.PEEK[2]).
+func (sec section) isAudioPart() bool {
+	return len(sec.part) == 1 && sec.part[0] == 2 && sec.spec == "" && !sec.partial
+}
+
 // parseFetchItems reads the FETCH attribute argument: one item, a macro or a list.
 func parseFetchItems(v value) ([]fetchItem, error) {
 	var atoms []value
@@ -266,13 +271,19 @@ func (s *session) matching(set seqSet, byUID bool) []int {
 func (s *session) fetchOne(ctx context.Context, idx int, it *item, items []fetchItem) error {
 	var audio []byte
 	needAudio, setSeen := false, false
+	// The audio part alone, whole, is what VVM clients fetch: it may come from the part cache.
+	var part []byte
+	partKey := s.sel.name + "/" + it.key
 	for _, f := range items {
 		switch f.name {
 		case "RFC822", "RFC822.TEXT":
 			needAudio = true
 			setSeen = true
 		case "BODY[]":
-			needAudio = needAudio || f.sec.needsAudio()
+			if f.sec.isAudioPart() && part == nil {
+				part, _ = s.srv.parts.get(partKey)
+			}
+			needAudio = needAudio || (f.sec.needsAudio() && !(f.sec.isAudioPart() && part != nil))
 			setSeen = setSeen || !f.sec.peek
 		}
 	}
@@ -290,7 +301,7 @@ func (s *session) fetchOne(ctx context.Context, idx int, it *item, items []fetch
 		flagsDue = true
 	}
 	parts := make([]string, 0, len(items)+1)
-	var literals [][]byte // written in order where parts hold a "\x00" placeholder
+	var literals []literal // written in order where parts hold a "\x00" placeholder
 	seenUID, seenFlags := false, false
 	for _, f := range items {
 		switch f.name {
@@ -299,14 +310,14 @@ func (s *session) fetchOne(ctx context.Context, idx int, it *item, items []fetch
 				continue
 			}
 			seenUID = true
-			parts = append(parts, fmt.Sprintf("UID %d", it.uid))
+			parts = append(parts, "UID "+strconv.FormatUint(uint64(it.uid), 10))
 		case "FLAGS":
 			seenFlags = true
 			parts = append(parts, "FLAGS "+it.flags())
 		case "INTERNALDATE":
 			parts = append(parts, "INTERNALDATE \""+it.internal.Format("02-Jan-2006 15:04:05 -0700")+"\"")
 		case "RFC822.SIZE":
-			parts = append(parts, fmt.Sprintf("RFC822.SIZE %d", it.mime.size()))
+			parts = append(parts, "RFC822.SIZE "+strconv.FormatInt(it.mime.size(), 10))
 		case "ENVELOPE":
 			parts = append(parts, "ENVELOPE "+it.mime.envelope())
 		case "BODY":
@@ -315,26 +326,38 @@ func (s *session) fetchOne(ctx context.Context, idx int, it *item, items []fetch
 			parts = append(parts, "BODYSTRUCTURE "+it.mime.bodyStructure(true))
 		case "RFC822":
 			parts = append(parts, "RFC822 \x00")
-			literals = append(literals, it.mime.content(section{}, audio))
+			literals = append(literals, it.mime.section(section{}, audio))
 		case "RFC822.HEADER":
 			parts = append(parts, "RFC822.HEADER \x00")
-			literals = append(literals, it.mime.header)
+			literals = append(literals, bytesLiteral(it.mime.header))
 		case "RFC822.TEXT":
 			parts = append(parts, "RFC822.TEXT \x00")
-			literals = append(literals, it.mime.body(audio))
+			literals = append(literals, it.mime.section(section{spec: "TEXT"}, audio))
 		case "BODY[]":
-			data := it.mime.content(f.sec, audio)
 			label := f.sec.label
-			if f.sec.partial {
-				label += fmt.Sprintf("<%d>", f.sec.start)
-				if f.sec.start >= int64(len(data)) {
-					data = nil
-				} else {
-					data = data[f.sec.start:min(int64(len(data)), f.sec.start+f.sec.count)]
+			if f.sec.isAudioPart() {
+				if part == nil {
+					part = base64Wrapped(audio)
+					s.srv.parts.put(partKey, part)
 				}
+				parts = append(parts, label+" \x00")
+				literals = append(literals, bytesLiteral(part))
+				continue
+			}
+			if !f.sec.partial {
+				parts = append(parts, label+" \x00")
+				literals = append(literals, it.mime.section(f.sec, audio))
+				continue
+			}
+			data := it.mime.content(f.sec, audio)
+			label += "<" + strconv.FormatInt(f.sec.start, 10) + ">"
+			if f.sec.start >= int64(len(data)) {
+				data = nil
+			} else {
+				data = data[f.sec.start:min(int64(len(data)), f.sec.start+f.sec.count)]
 			}
 			parts = append(parts, label+" \x00")
-			literals = append(literals, data)
+			literals = append(literals, bytesLiteral(data))
 		}
 	}
 	if flagsDue && !seenFlags {
@@ -343,17 +366,20 @@ func (s *session) fetchOne(ctx context.Context, idx int, it *item, items []fetch
 	s.writef("* %d FETCH (", idx+1)
 	for i, p := range parts {
 		if i > 0 {
-			s.writef(" ")
+			s.bw.WriteByte(' ')
 		}
 		if strings.HasSuffix(p, "\x00") {
-			s.writef("%s{%d}\r\n", p[:len(p)-1], len(literals[0]))
-			s.bw.Write(literals[0])
+			s.bw.WriteString(p[:len(p)-1])
+			s.bw.WriteByte('{')
+			s.bw.WriteString(strconv.FormatInt(literals[0].n, 10))
+			s.bw.WriteString("}\r\n")
+			literals[0].write(s.bw)
 			literals = literals[1:]
 			continue
 		}
-		s.writef("%s", p)
+		s.bw.WriteString(p)
 	}
-	s.writef(")\r\n")
+	s.bw.WriteString(")\r\n")
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package imap
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -101,6 +102,9 @@ func newMIMEMessage(p voiceParams, load func(ctx context.Context) ([]byte, error
 
 // cleanHeader keeps a value on one printable ASCII line so the headers stay well-formed.
 func cleanHeader(s string, max int) string {
+	if len(s) <= max && printable(s) {
+		return strings.TrimSpace(s) // the common case: nothing to drop
+	}
 	var b strings.Builder
 	for _, r := range s {
 		if b.Len() >= max {
@@ -116,10 +120,12 @@ func cleanHeader(s string, max int) string {
 // addrLocal makes s usable as an address local part (callers are numbers; anything else is
 // reduced to safe characters).
 func addrLocal(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool { return !addrRune(r) }) < 0 {
+		return s
+	}
 	var b strings.Builder
 	for _, r := range s {
-		switch {
-		case r >= '0' && r <= '9', r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', strings.ContainsRune("+-._", r):
+		if addrRune(r) {
 			b.WriteRune(r)
 		}
 	}
@@ -127,6 +133,20 @@ func addrLocal(s string) string {
 		return "unknown"
 	}
 	return b.String()
+}
+
+func addrRune(r rune) bool {
+	return r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r == '+' || r == '-' || r == '.' || r == '_'
+}
+
+// printable reports whether s is all printable ASCII.
+func printable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] >= 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 func cleanID(id string) string {
@@ -162,14 +182,65 @@ func base64Wrapped(data []byte) []byte {
 	return out.Bytes()
 }
 
+// writeBase64Wrapped writes what base64Wrapped returns, encoding line by line straight into
+// w's buffer: an attachment costs no allocation however large. A write error sticks in w and
+// is reported by its next Flush.
+func writeBase64Wrapped(w *bufio.Writer, data []byte) {
+	const in = 57 // input bytes per 76-column line
+	for first := true; len(data) > 0; first = false {
+		n := min(in, len(data))
+		if w.Available() < 78 {
+			if w.Flush() != nil {
+				return
+			}
+		}
+		b := w.AvailableBuffer()
+		if !first {
+			b = append(b, '\r', '\n')
+		}
+		w.Write(base64.StdEncoding.AppendEncode(b, data[:n]))
+		data = data[n:]
+	}
+}
+
+// literal is a FETCH literal of known length written by write, so large sections go from
+// the audio to the connection without being assembled first.
+type literal struct {
+	n     int64
+	write func(w *bufio.Writer)
+}
+
+func bytesLiteral(b []byte) literal {
+	return literal{int64(len(b)), func(w *bufio.Writer) { w.Write(b) }}
+}
+
+// section returns sec of m as a literal; audio is the raw WAV (nil unless needed).
+func (m *mimeMessage) section(sec section, audio []byte) literal {
+	switch {
+	case len(sec.part) == 0 && sec.spec == "":
+		return literal{int64(len(m.header)) + m.bodyLenFor(len(audio)), func(w *bufio.Writer) {
+			w.Write(m.header)
+			m.writeBody(w, audio)
+		}}
+	case len(sec.part) == 0 && sec.spec == "TEXT":
+		return literal{m.bodyLenFor(len(audio)), func(w *bufio.Writer) { m.writeBody(w, audio) }}
+	case len(sec.part) == 1 && sec.part[0] == 2 && sec.spec == "":
+		return literal{base64Len(int64(len(audio))), func(w *bufio.Writer) { writeBase64Wrapped(w, audio) }}
+	}
+	return bytesLiteral(m.content(sec, audio))
+}
+
 func (m *mimeMessage) delim() string { return "--" + m.boundary + "\r\n" }
 func (m *mimeMessage) mid() string   { return "\r\n--" + m.boundary + "\r\n" }
 func (m *mimeMessage) end() string   { return "\r\n--" + m.boundary + "--\r\n" }
 
 // bodyLen is the size of everything after the top-level header.
-func (m *mimeMessage) bodyLen() int64 {
+func (m *mimeMessage) bodyLen() int64 { return m.bodyLenFor(int(m.audioLen)) }
+
+// bodyLenFor is bodyLen for n bytes of audio.
+func (m *mimeMessage) bodyLenFor(n int) int64 {
 	return int64(len(m.delim())+len(m.textHead)+len(m.text)+len(m.mid())+len(m.audioHead)+len(m.end())) +
-		base64Len(m.audioLen)
+		base64Len(int64(n))
 }
 
 // size is RFC822.SIZE, computed without the audio.
@@ -178,14 +249,22 @@ func (m *mimeMessage) size() int64 { return int64(len(m.header)) + m.bodyLen() }
 // body assembles the full body after the header; audio is the raw WAV.
 func (m *mimeMessage) body(audio []byte) []byte {
 	var b bytes.Buffer
-	b.WriteString(m.delim())
-	b.Write(m.textHead)
-	b.Write(m.text)
-	b.WriteString(m.mid())
-	b.Write(m.audioHead)
-	b.Write(base64Wrapped(audio))
-	b.WriteString(m.end())
+	b.Grow(int(m.bodyLenFor(len(audio))))
+	w := bufio.NewWriterSize(&b, 4096)
+	m.writeBody(w, audio)
+	w.Flush()
 	return b.Bytes()
+}
+
+// writeBody writes the full body after the header; audio is the raw WAV.
+func (m *mimeMessage) writeBody(w *bufio.Writer, audio []byte) {
+	w.WriteString(m.delim())
+	w.Write(m.textHead)
+	w.Write(m.text)
+	w.WriteString(m.mid())
+	w.Write(m.audioHead)
+	writeBase64Wrapped(w, audio)
+	w.WriteString(m.end())
 }
 
 func (m *mimeMessage) textLines() int { return bytes.Count(m.text, []byte("\r\n")) + 1 }

@@ -1,6 +1,7 @@
 package imap
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"io"
@@ -161,5 +162,22 @@ func TestParseGreetingMessage(t *testing.T) {
 	} {
 		_, _, err := parseGreetingMessage([]byte(raw))
 		assert.Error(t, err, name)
+	}
+}
+
+// Streamed sections are byte for byte what the assembled ones are, and as long as announced.
+func TestStreamedSectionsMatchAssembled(t *testing.T) {
+	for _, n := range []int{0, 1, 56, 57, 58, 114, 1000, 80044} {
+		wav := bytes.Repeat([]byte{0x5a, 0x01, 0xff}, n)[:n]
+		m := testMIME(t, wav)
+		for _, sec := range []section{{}, {spec: "TEXT"}, {part: []int{2}}, {part: []int{1}}, {spec: "HEADER"}} {
+			lit := m.section(sec, wav)
+			var out bytes.Buffer
+			w := bufio.NewWriterSize(&out, 100) // small: the encoder must cross buffer flushes
+			lit.write(w)
+			require.NoError(t, w.Flush())
+			assert.Equal(t, m.content(sec, wav), out.Bytes(), "%d bytes, %+v", n, sec)
+			assert.EqualValues(t, out.Len(), lit.n, "%d bytes, %+v", n, sec)
+		}
 	}
 }

@@ -9,9 +9,9 @@
 // forking imapserver.
 //
 // Mapping to the voicemail service: INBOX lists the mailbox's new and saved messages, each a
-// multipart/mixed message (text part + audio/wav part). \Seen is the message's heard flag.
-// \Deleted is kept in the session until EXPUNGE or CLOSE deletes the message through the
-// service, as IMAP intends. The Greetings folder lists recorded greetings and accepts APPEND of
+// multipart/mixed message (text part + audio/wav part). \Seen is the message's heard flag;
+// \Answered, \Flagged and \Draft are kept by the service like it. \Deleted is kept in the
+// session until EXPUNGE or CLOSE deletes the message through the service, as IMAP intends. The Greetings folder lists recorded greetings and accepts APPEND of
 // a new one (OMTP: X-CNS-Greeting-Type header, $CNS-Greeting-On flag to make it active).
 package imap
 
@@ -77,6 +77,9 @@ type Config struct {
 	// MaxLoginFailures ends a session after this many failed logins (default 3); the
 	// service's lockout applies across all sessions and interfaces regardless.
 	MaxLoginFailures int
+	// PartCacheBytes bounds the cache of encoded audio parts shared by all sessions (default
+	// 32 MiB; negative disables it).
+	PartCacheBytes int64
 }
 
 const (
@@ -109,6 +112,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxLoginFailures <= 0 {
 		c.MaxLoginFailures = 3
 	}
+	if c.PartCacheBytes == 0 {
+		c.PartCacheBytes = 32 << 20
+	}
 	return c
 }
 
@@ -119,6 +125,7 @@ type Server struct {
 	cfg     Config
 	log     *slog.Logger
 	metrics *metrics
+	parts   *partCache
 	slots   chan struct{}
 	wg      sync.WaitGroup
 
@@ -137,6 +144,7 @@ func New(svc Service, cfg Config, logger *slog.Logger) *Server {
 		cfg:     cfg,
 		log:     logger.With("component", "imap"),
 		metrics: newMetrics(cfg.Registerer),
+		parts:   newPartCache(cfg.PartCacheBytes),
 		slots:   make(chan struct{}, cfg.MaxConnections),
 		preAuth: map[*session]time.Time{},
 	}

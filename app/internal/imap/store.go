@@ -18,7 +18,18 @@ func quote(s string) string {
 			return fmt.Sprintf("{%d}\r\n%s", len(s), s)
 		}
 	}
-	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
+	if !strings.ContainsAny(s, `"\`) {
+		return `"` + s + `"`
+	}
+	b := make([]byte, 0, len(s)+8)
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		if s[i] == '"' || s[i] == '\\' {
+			b = append(b, '\\')
+		}
+		b = append(b, s[i])
+	}
+	return string(append(b, '"'))
 }
 
 func nstring(s string) string {
