@@ -48,6 +48,8 @@ type Global struct {
 	TrafficManagerProfileName   pulumi.StringOutput
 	TrafficManagerProfileID     pulumi.StringOutput
 	TrafficManagerFQDN          pulumi.StringOutput
+	// SIPZoneName is the private DNS zone with the stamps' SIP hosts and SRV records.
+	SIPZoneName pulumi.StringOutput
 	// StampWorkspaceIDs maps stamp id to its Log Analytics workspace id.
 	StampWorkspaceIDs map[string]pulumi.StringOutput
 }
@@ -133,6 +135,9 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	if err := g.trafficManager(ctx, t, rg, tags); err != nil {
 		return nil, err
 	}
+	if err := g.sipDNS(ctx, t, rg, tags); err != nil {
+		return nil, err
+	}
 	g.ResourceGroupName = rg.Name
 	g.MonitoringResourceGroupName = monRG.Name
 
@@ -143,6 +148,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		"registryLoginServer":   g.RegistryLoginServer,
 		"trafficManagerFqdn":    g.TrafficManagerFQDN,
 		"monitoringWorkspaceId": g.WorkspaceID,
+		"sipZoneName":           g.SIPZoneName,
 	}); err != nil {
 		return nil, err
 	}

@@ -131,6 +131,13 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	if err := s.privateDataPlane(ctx, args, rg, &vnet, &subnet, tags); err != nil {
 		return nil, err
 	}
+	pods, err := podSubnet(ctx, p, st, rg, &vnet, &subnet, nsg)
+	if err != nil {
+		return nil, err
+	}
+	if err := linkSIPZone(ctx, p, g.SIPZoneName, g.ResourceGroupName, &vnet, tags); err != nil {
+		return nil, err
+	}
 	ws := g.StampWorkspaceIDs[st.ID]
 	s.WorkspaceID = ws
 	if _, err := arm.NewDiagnostics(ctx, p+"vnet", arm.DiagnosticsArgs{ResourceID: vnet.ID().ToStringOutput(), WorkspaceID: ws, Logs: true}, pulumi.Parent(&vnet)); err != nil {
@@ -158,7 +165,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return nil, err
 	}
 
-	if err := s.cluster(ctx, t, st, rg, rgID, &subnet, ws, tags, g); err != nil {
+	if err := s.cluster(ctx, t, st, rg, rgID, &subnet, pods, ws, tags, g); err != nil {
 		return nil, err
 	}
 	if err := s.appIdentity(ctx, st, rg, tags, g, r, args.Regions); err != nil {
@@ -214,7 +221,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	return s, nil
 }
 
-func (s *Stamp) cluster(ctx *pulumi.Context, t topology.Topology, st topology.Stamp, rg *resources.ResourceGroup, rgID pulumi.StringOutput, subnet *arm.Resource, ws pulumi.StringOutput, tags pulumi.StringMap, g *global.Global) error {
+func (s *Stamp) cluster(ctx *pulumi.Context, t topology.Topology, st topology.Stamp, rg *resources.ResourceGroup, rgID pulumi.StringOutput, subnet, pods *arm.Resource, ws pulumi.StringOutput, tags pulumi.StringMap, g *global.Global) error {
 	a := t.Config.AKS
 	n := st.Names
 	p := st.ID + "-"
@@ -250,6 +257,7 @@ func (s *Stamp) cluster(ctx *pulumi.Context, t topology.Topology, st topology.St
 		Type:            pulumi.String("VirtualMachineScaleSets"),
 		MaxPods:         pulumi.Int(a.MaxPods),
 		VnetSubnetID:    subnet.ID(),
+		PodSubnetID:     pods.ID(),
 		UpgradeSettings: &containerservice.AgentPoolUpgradeSettingsArgs{MaxSurge: pulumi.String("33%")},
 		NodeTaints:      pulumi.StringArray{pulumi.String("CriticalAddonsOnly=true:NoSchedule")},
 		Tags:            tags,
@@ -275,9 +283,11 @@ func (s *Stamp) cluster(ctx *pulumi.Context, t topology.Topology, st topology.St
 			WorkloadIdentity: &containerservice.ManagedClusterSecurityProfileWorkloadIdentityArgs{Enabled: pulumi.Bool(true)},
 		},
 		NetworkProfile: &containerservice.ContainerServiceNetworkProfileArgs{
-			NetworkPlugin: pulumi.String("azure"), NetworkPluginMode: pulumi.String("overlay"),
+			// Azure CNI with a pod subnet (no overlay): pods have VNet addresses, advertised in
+			// SIP and SDP and reachable from peered SBCs without NAT.
+			NetworkPlugin:    pulumi.String("azure"),
 			NetworkDataplane: pulumi.String("cilium"), NetworkPolicy: pulumi.String("cilium"),
-			PodCidr: pulumi.String(st.PodCIDR), ServiceCidr: pulumi.String(st.ServiceCIDR), DnsServiceIP: pulumi.String(st.DNSServiceIP),
+			ServiceCidr: pulumi.String(st.ServiceCIDR), DnsServiceIP: pulumi.String(st.DNSServiceIP),
 			LoadBalancerSku: pulumi.String("standard"), OutboundType: pulumi.String("loadBalancer"),
 		},
 		AddonProfiles: containerservice.ManagedClusterAddonProfileMap{
@@ -314,6 +324,7 @@ func (s *Stamp) cluster(ctx *pulumi.Context, t topology.Topology, st topology.St
 		Type:            pulumi.String("VirtualMachineScaleSets"),
 		MaxPods:         pulumi.Int(a.MaxPods),
 		VnetSubnetID:    subnet.ID(),
+		PodSubnetID:     pods.ID(),
 		UpgradeSettings: &containerservice.AgentPoolUpgradeSettingsArgs{MaxSurge: pulumi.String("33%")},
 		Tags:            tags,
 	}, pulumi.Parent(aks), pulumi.IgnoreChanges([]string{"count"}))

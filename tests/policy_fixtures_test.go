@@ -106,7 +106,12 @@ const polCompliantStack = `[
         "readinessProbe": {"httpGet": {"path": "/health/stamp", "port": 8080}}}]}}}}},
  {"type": "kubernetes:policy/v1:PodDisruptionBudget", "name": "voicemail", "inputs": {
    "metadata": {"namespace": "voicemail"},
-   "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "voicemail"}}}}}
+   "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "voicemail"}}}}},
+ {"type": "kubernetes:core/v1:ConfigMap", "name": "voicemail-config", "inputs": {
+   "metadata": {"namespace": "voicemail"}, "data": {"VOICEMAIL_SIP_RTP_PORTS": "10000-10398"}}},
+ {"type": "kubernetes:core/v1:Service", "name": "voicemail-svc", "inputs": {
+   "metadata": {"namespace": "voicemail"},
+   "spec": {"type": "LoadBalancer", "ports": [{"name": "http", "port": 80, "protocol": "TCP"}]}}}
 ]`
 
 // polCompliant returns a fresh copy of polCompliantStack that a case may mutate.

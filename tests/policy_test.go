@@ -96,6 +96,8 @@ func TestPolicyRulesCatchBrokenInputs(t *testing.T) {
 		{"deployment without liveness", polEdit("voicemail", nil, "spec", "template", "spec", "containers", 0, "livenessProbe"), "k8s-probes"},
 		{"deployment without readiness", polEdit("voicemail", nil, "spec", "template", "spec", "containers", 0, "readinessProbe"), "k8s-probes"},
 		{"pdb selects other pods", polEdit("voicemail", map[string]any{"app": "other"}, "spec", "template", "metadata", "labels"), "k8s-pdb"},
+		{"one media address for all pods", polEdit("voicemail-config", "20.0.0.1", "data", "VOICEMAIL_SIP_MEDIA_IP"), "sip-no-shared-media-ip"},
+		{"rtp through the load balancer", polEdit("voicemail-svc", map[string]any{"name": "rtp-10000", "port": 10000.0, "protocol": "UDP"}, "spec", "ports", 0), "sip-no-media-through-lb"},
 		{"cosmos public", polEdit("cosmos", "Enabled", "publicNetworkAccess"), "data-plane-public-access-off"},
 		{"storage firewall open", polEdit("st-neu", "Allow", "networkRuleSet", "defaultAction"), "data-plane-public-access-off"},
 		{"key vault public access unset", polEdit("kv-weu", nil, "properties", "publicNetworkAccess"), "data-plane-public-access-off"},

@@ -39,6 +39,9 @@ func polWorkload(t *testing.T, stamps ...string) []rules.Resource {
 				PublicIPResourceGroup: pulumi.String("rg-" + s),
 				PublicIPAddress:       pulumi.String("20.0.0.1"),
 				Replicas:              3,
+				DispatcherImage:       "ghcr.io/voicemail-platform/voicemail-sip-dispatcher@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+				SIPDispatcherIP:       "10.1.15.250",
+				NodeSubnetName:        "snet-aks",
 			})
 			if err != nil {
 				return err
@@ -60,8 +63,8 @@ func TestPolicyWorkloadPassesKubernetesRules(t *testing.T) {
 	rs := polWorkload(t, "weu-1-v1", "weu-2-v1")
 	deployment := rules.TypeRef{Package: "kubernetes", Module: "apps", Name: "Deployment"}
 	pdb := rules.TypeRef{Package: "kubernetes", Module: "policy", Name: "PodDisruptionBudget"}
-	require.Equal(t, 2, polCount(rs, deployment))
-	require.Equal(t, 2, polCount(rs, pdb))
+	require.Equal(t, 4, polCount(rs, deployment), "the service and the SIP dispatcher per stamp")
+	require.Equal(t, 4, polCount(rs, pdb))
 	vs := rules.Evaluate(rs)
 	assert.Empty(t, vs, "violations: %v", vs)
 

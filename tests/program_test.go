@@ -76,14 +76,18 @@ func TestResourceCountsFollowTopology(t *testing.T) {
 			"WebApp":                    R,
 			"VirtualMachineScaleSet":    R,
 			"VirtualNetwork":            R + S,
-			"Subnet":                    3*R + 2*S, // region: jump box, endpoints, Functions; stamp: nodes, endpoints
-			"NetworkSecurityGroup":      3*R + 2*S, // one per subnet
+			"Subnet":                    3*R + 3*S, // region: jump box, endpoints, Functions; stamp: nodes, endpoints, pods
+			"NetworkSecurityGroup":      3*R + 2*S, // one per subnet; the pod subnet shares the nodes'
 			// Region VNet: audio, host blob, host queue, Key Vault, Cosmos, ACR; stamp VNet:
 			// Cosmos, queue, Key Vault, ACR and every region's audio account.
-			"PrivateEndpoint":               6*R + (4+R)*S,
-			"PrivateDnsZoneGroup":           6*R + (4+R)*S,
-			"PrivateZone":                   5 * (R + S), // each VNet its own five zones, linked to it alone
-			"VirtualNetworkLink":            5 * (R + S),
+			"PrivateEndpoint":     6*R + (4+R)*S,
+			"PrivateDnsZoneGroup": 6*R + (4+R)*S,
+			// Each VNet its own five data-plane zones, linked to it alone; plus the SIP zone,
+			// linked to every stamp VNet, with an A record per stamp and the SRV sets (shared,
+			// per region, per stamp; three services each).
+			"PrivateZone":                   5*(R+S) + 1,
+			"VirtualNetworkLink":            5*(R+S) + S,
+			"PrivateRecordSet":              S + 3*(1+R+S),
 			"MaintenanceConfiguration":      2 * S, // auto-upgrade and node-OS windows
 			"DataCollectionRule":            S,     // Container insights with managed identity
 			"DataCollectionRuleAssociation": S,
@@ -107,15 +111,18 @@ func TestResourceCountsFollowTopology(t *testing.T) {
 			"RoleAssignment":                5*R + 6*S + 2*S*(R-1),
 			"pulumi:providers:azure-native": 1,
 			// The voicemail workload in every stamp (app/deploy; workload_test.go checks it).
-			"voicemail:app:Workload":                                       S,
-			"pulumi:providers:kubernetes":                                  S,
-			"kubernetes:core/v1:Namespace":                                 S,
-			"kubernetes:core/v1:ServiceAccount":                            S,
-			"kubernetes:core/v1:ConfigMap":                                 S,
-			"kubernetes:core/v1:Service":                                   S,
-			"kubernetes:apps/v1:Deployment":                                S,
+			"voicemail:app:Workload":            S,
+			"pulumi:providers:kubernetes":       S,
+			"kubernetes:core/v1:Namespace":      S,
+			"kubernetes:core/v1:ServiceAccount": S,
+			// The service's and the SIP dispatcher's ConfigMap, Deployment and budget; the
+			// public Service, the headless one the dispatcher resolves, and the internal load
+			// balancer's SIP and IMAP Services.
+			"kubernetes:core/v1:ConfigMap":                                 2 * S,
+			"kubernetes:core/v1:Service":                                   4 * S,
+			"kubernetes:apps/v1:Deployment":                                2 * S,
 			"kubernetes:autoscaling/v2:HorizontalPodAutoscaler":            S,
-			"kubernetes:policy/v1:PodDisruptionBudget":                     S,
+			"kubernetes:policy/v1:PodDisruptionBudget":                     2 * S,
 			"kubernetes:networking.k8s.io/v1:NetworkPolicy":                S,
 			"kubernetes:secrets-store.csi.x-k8s.io/v1:SecretProviderClass": S,
 			"kubernetes:batch/v1:Job":                                      S,
@@ -272,6 +279,7 @@ func TestStampClusters(t *testing.T) {
 			for _, p := range []any{pools[0], user.Inputs} {
 				assert.Equal(t, []any{strconv.Itoa(s.Zone)}, get(p, "availabilityZones"), "pool pinned to the stamp's zone")
 				assert.NotEmpty(t, get(p, "vnetSubnetID"))
+				assert.NotEmpty(t, get(p, "podSubnetID"), "pods take VNet addresses from the pod subnet")
 			}
 			assert.Equal(t, "System", get(pools[0], "mode"))
 			assert.Equal(t, false, get(pools[0], "enableAutoScaling"))
@@ -283,7 +291,9 @@ func TestStampClusters(t *testing.T) {
 			assert.Equal(t, true, get(in, "oidcIssuerProfile", "enabled"))
 			assert.Equal(t, true, get(in, "securityProfile", "workloadIdentity", "enabled"))
 			assert.Equal(t, "azure", get(in, "networkProfile", "networkPlugin"))
-			assert.Equal(t, "overlay", get(in, "networkProfile", "networkPluginMode"))
+			// Azure CNI with a pod subnet, not overlay: pods are addressable from the SBCs.
+			np, _ := in["networkProfile"].(map[string]any)
+			assert.NotContains(t, np, "networkPluginMode")
 			assert.Equal(t, true, get(in, "aadProfile", "managed"))
 			assert.Equal(t, true, get(in, "aadProfile", "enableAzureRBAC"))
 			assert.Equal(t, true, in["disableLocalAccounts"])

@@ -83,12 +83,15 @@ func wlConfig(t *testing.T, file string) map[string]string {
 	return raw
 }
 
-var wlKinds = []string{
-	"kubernetes:core/v1:Namespace", "kubernetes:core/v1:ServiceAccount", "kubernetes:core/v1:ConfigMap",
-	"kubernetes:apps/v1:Deployment", "kubernetes:autoscaling/v2:HorizontalPodAutoscaler",
-	"kubernetes:policy/v1:PodDisruptionBudget", "kubernetes:networking.k8s.io/v1:NetworkPolicy",
-	"kubernetes:core/v1:Service", "kubernetes:secrets-store.csi.x-k8s.io/v1:SecretProviderClass",
-	"kubernetes:batch/v1:Job",
+// wlKinds counts each kind of a stamp's workload: the service's objects and its SIP ingress
+// (the dispatcher's ConfigMap, Deployment and budget; the headless and the two internal load
+// balancer Services).
+var wlKinds = map[string]int{
+	"kubernetes:core/v1:Namespace": 1, "kubernetes:core/v1:ServiceAccount": 1, "kubernetes:core/v1:ConfigMap": 2,
+	"kubernetes:apps/v1:Deployment": 2, "kubernetes:autoscaling/v2:HorizontalPodAutoscaler": 1,
+	"kubernetes:policy/v1:PodDisruptionBudget": 2, "kubernetes:networking.k8s.io/v1:NetworkPolicy": 1,
+	"kubernetes:core/v1:Service": 4, "kubernetes:secrets-store.csi.x-k8s.io/v1:SecretProviderClass": 1,
+	"kubernetes:batch/v1:Job": 1,
 }
 
 func (g wlGraph) reg(t *testing.T, typ, name string) deploytest.Registration {
@@ -161,22 +164,23 @@ func TestWorkloadEveryStamp(t *testing.T) {
 			for _, s := range g.topo.Stamps {
 				wl := deploy.WorkloadName(s.ID)
 				prov := g.reg(t, "pulumi:providers:kubernetes", wl+"-k8s")
-				for _, kind := range wlKinds {
+				for kind, n := range wlKinds {
 					var found []deploytest.Registration
 					for _, r := range regs {
 						if r.Type == kind && strings.HasPrefix(r.Name, wl+"-") {
 							found = append(found, r)
 						}
 					}
-					require.Len(t, found, 1, "%s of stamp %s", kind, s.ID)
-					r := found[0]
-					assert.Equal(t, prov.URN+"::"+prov.Name+"_id", r.Provider, "%s uses its stamp's provider", r.Name)
-					anc := g.rec.Ancestors(r)
-					require.GreaterOrEqual(t, len(anc), 2, r.Name)
-					assert.Equal(t, wl, deploytest.URNName(anc[0]))
-					assert.Equal(t, s.ID, deploytest.URNName(anc[1]), "%s is under its stamp", r.Name)
-					assert.Equal(t, "voicemail:stamp:Stamp", deploytest.URNType(anc[1]))
-					wlDecode(t, r)
+					require.Len(t, found, n, "%s of stamp %s", kind, s.ID)
+					for _, r := range found {
+						assert.Equal(t, prov.URN+"::"+prov.Name+"_id", r.Provider, "%s uses its stamp's provider", r.Name)
+						anc := g.rec.Ancestors(r)
+						require.GreaterOrEqual(t, len(anc), 2, r.Name)
+						assert.Equal(t, wl, deploytest.URNName(anc[0]))
+						assert.Equal(t, s.ID, deploytest.URNName(anc[1]), "%s is under its stamp", r.Name)
+						assert.Equal(t, "voicemail:stamp:Stamp", deploytest.URNType(anc[1]))
+						wlDecode(t, r)
+					}
 				}
 				// The provider's kubeconfig is the stamp's own cluster, non-interactive.
 				plain, err := deploytest.Plain(prov.Inputs)
@@ -227,7 +231,8 @@ func TestWorkloadWiring(t *testing.T) {
 				assert.Equal(t, s.ID, ep.Parent)
 				assert.Equal(t, pip.Inputs["publicIpAddressName"], svc.Annotations["service.beta.kubernetes.io/azure-pip-name"])
 				assert.Equal(t, pip.Inputs["resourceGroupName"], svc.Annotations["service.beta.kubernetes.io/azure-load-balancer-resource-group"])
-				assert.Equal(t, pip.Outputs["ipAddress"], cm.Data["VOICEMAIL_SIP_MEDIA_IP"])
+				// No shared media address: every pod advertises its own (status.podIP).
+				assert.NotContains(t, cm.Data, "VOICEMAIL_SIP_MEDIA_IP")
 				assert.Equal(t, s.FQDN, get(pip.Outputs, "dnsSettings", "fqdn"))
 
 				// The service's own loaders accept the pod's environment and read every key.
@@ -250,15 +255,12 @@ func TestWorkloadWiring(t *testing.T) {
 				assert.Contains(t, cm.Data["VOICEMAIL_BLOB_ENDPOINT"], reg.Names.BlobAccount)
 				assert.Equal(t, reg.Names.KeyVault, spc.Spec.Parameters["keyvaultName"])
 
-				// A pod carries replicaCapacity.concurrentCalls calls: one published RTP port each.
-				rtp := 0
+				// A pod carries replicaCapacity.concurrentCalls calls: one RTP port each, on the
+				// pod's own address; the public Service publishes none.
 				for _, p := range svc.Spec.Ports {
-					if strings.HasPrefix(p.Name, "rtp-") {
-						rtp++
-					}
+					assert.False(t, strings.HasPrefix(p.Name, "rtp-") || strings.HasPrefix(p.Name, "sip-"), p.Name)
 				}
-				assert.Equal(t, g.topo.Config.ReplicaCapacity.ConcurrentCalls, rtp)
-				assert.Equal(t, fmt.Sprint(rtp), cm.Data["VOICEMAIL_SIP_MAX_CALLS"])
+				assert.Equal(t, fmt.Sprint(g.topo.Config.ReplicaCapacity.ConcurrentCalls), cm.Data["VOICEMAIL_SIP_MAX_CALLS"])
 
 				// Image by digest from the stack's registry; replicas from the plan.
 				assert.Regexp(t, `^[a-z0-9]+\.azurecr\.io/voicemail-platform/voicemail@sha256:[0-9a-f]{64}$`, c.Image)
@@ -325,14 +327,14 @@ func TestWorkloadStampReplacement(t *testing.T) {
 	require.Len(t, g.topo.Stamps, len(want))
 	for id, w := range want {
 		wl := deploy.WorkloadName(id)
-		for _, kind := range wlKinds {
+		for kind, want := range wlKinds {
 			n := 0
 			for _, r := range g.rec.Registrations() {
 				if r.Type == kind && strings.HasPrefix(r.Name, wl+"-") {
 					n++
 				}
 			}
-			assert.Equal(t, 1, n, "%s of %s: a drained stamp stays deployed until removed", kind, id)
+			assert.Equal(t, want, n, "%s of %s: a drained stamp stays deployed until removed", kind, id)
 		}
 		ep := g.res(t, id+"-tm-endpoint")
 		assert.Equal(t, w.weight, ep.Inputs["weight"], id)

@@ -17,6 +17,7 @@ package deploy
 
 import (
 	"fmt"
+	"net"
 	"regexp"
 	"slices"
 	"strings"
@@ -52,11 +53,13 @@ const (
 // own shutdown grace, which must cover the longest deposit (a SIP recording of the longest
 // message the platform offers, then its upload), then a margin before SIGKILL.
 const (
-	PreStopSeconds         = 10
-	MaxDepositSeconds      = 300 // longest recording offered to mailboxes (5 min)
-	DepositUploadSeconds   = 30
-	ShutdownGraceSeconds   = MaxDepositSeconds + DepositUploadSeconds
-	TerminationGraceSecond = PreStopSeconds + ShutdownGraceSeconds + 5
+	PreStopSeconds       = 10
+	MaxDepositSeconds    = 300 // longest recording offered to mailboxes (5 min)
+	DepositUploadSeconds = 30
+	ShutdownGraceSeconds = MaxDepositSeconds + DepositUploadSeconds
+	// The pod's grace covers the longer of the HTTP shutdown and the SIP drain (a call
+	// answered just before SIGTERM: greeting, message, storing).
+	TerminationGraceSecond = PreStopSeconds + max(ShutdownGraceSeconds, SIPDrainSeconds) + 5
 )
 
 // The state-init Job's name (also its pods' app.kubernetes.io/name) and the binary's mode.
@@ -114,7 +117,15 @@ type Args struct {
 	// The stamp's public IP, created by the stamp component and targeted by Traffic Manager.
 	PublicIPName          pulumi.StringInput
 	PublicIPResourceGroup pulumi.StringInput
-	PublicIPAddress       pulumi.StringInput // advertised in SDP as the media address
+	PublicIPAddress       pulumi.StringInput // the public Service's address (HTTP, IMAP)
+
+	// SIP ingress: the dispatcher image and replicas, the internal load balancer's fixed
+	// address in the node subnet (named NodeSubnetName) and its TCP idle timeout.
+	DispatcherImage    string
+	DispatcherReplicas int
+	SIPDispatcherIP    string
+	NodeSubnetName     string
+	IdleTimeoutMinutes int
 
 	// Service configuration (ConfigMap).
 	Env map[string]pulumi.StringInput
@@ -177,6 +188,12 @@ func (a *Args) withDefaults() Args {
 	if c.MaxReplicas == 0 {
 		c.MaxReplicas = 3 * c.Replicas
 	}
+	if c.DispatcherReplicas == 0 {
+		c.DispatcherReplicas = 2
+	}
+	if c.IdleTimeoutMinutes == 0 {
+		c.IdleTimeoutMinutes = 30
+	}
 	return c
 }
 
@@ -199,6 +216,12 @@ func (a Args) Validate() error {
 		return fmt.Errorf("deploy %s: Args.TenantID is required with Args.KeyVaultName (the secrets provider needs it)", a.Stamp)
 	case a.AppClientID == nil || a.RegistryLoginServer == nil:
 		return fmt.Errorf("deploy %s: Args.AppClientID and Args.RegistryLoginServer are required", a.Stamp)
+	case a.DispatcherReplicas != 0 && a.DispatcherReplicas < 2:
+		return fmt.Errorf("deploy %s: dispatcher replicas %d: at least 2", a.Stamp, a.DispatcherReplicas)
+	case net.ParseIP(a.SIPDispatcherIP) == nil:
+		return fmt.Errorf("deploy %s: Args.SIPDispatcherIP %q is not an address", a.Stamp, a.SIPDispatcherIP)
+	case a.IdleTimeoutMinutes != 0 && (a.IdleTimeoutMinutes < 4 || a.IdleTimeoutMinutes > 100):
+		return fmt.Errorf("deploy %s: idle timeout %d min: Azure Load Balancer allows 4-100", a.Stamp, a.IdleTimeoutMinutes)
 	case a.PublicIPName == nil || a.PublicIPResourceGroup == nil || a.PublicIPAddress == nil:
 		return fmt.Errorf("deploy %s: the stamp's public IP name, resource group and address are required", a.Stamp)
 	}
@@ -207,6 +230,9 @@ func (a Args) Validate() error {
 	}
 	if _, err := ImageFromRegistry("registry.invalid", a.Image); err != nil {
 		return fmt.Errorf("deploy %s: %w", a.Stamp, err)
+	}
+	if _, err := ImageFromRegistry("registry.invalid", a.DispatcherImage); err != nil {
+		return fmt.Errorf("deploy %s: dispatcher %w", a.Stamp, err)
 	}
 	return nil
 }
@@ -434,6 +460,10 @@ func NewWorkload(ctx *pulumi.Context, name string, in *Args, opts ...pulumi.Reso
 		"spec": serviceSpec(args),
 	}, inNS...)
 	if err != nil {
+		return nil, err
+	}
+
+	if err := registerSIPIngress(ctx, name, args, meta, inNS); err != nil {
 		return nil, err
 	}
 

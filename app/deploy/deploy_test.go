@@ -43,6 +43,9 @@ func testArgs(stamp string) *deploy.Args {
 		PublicIPAddress:       pulumi.String("20.0.0.1"),
 		Env:                   map[string]pulumi.StringInput{"VOICEMAIL_TABLE_ENDPOINT": pulumi.String("https://cosmos.table.cosmos.azure.com")},
 		Replicas:              3,
+		DispatcherImage:       "ghcr.io/voicemail-platform/voicemail-sip-dispatcher@" + digest,
+		SIPDispatcherIP:       "10.1.15.250",
+		NodeSubnetName:        "snet-aks",
 	}
 }
 
@@ -68,11 +71,14 @@ func run(t *testing.T, stamps ...string) *deploytest.Recorder {
 func TestWorkloadObjectsPerStamp(t *testing.T) {
 	rec := run(t, "weu-1-v1", "weu-2-v1")
 	regs := rec.Registrations()
-	kinds := []string{
-		"kubernetes:core/v1:Namespace", "kubernetes:core/v1:ServiceAccount", "kubernetes:core/v1:ConfigMap",
-		"kubernetes:apps/v1:Deployment", "kubernetes:autoscaling/v2:HorizontalPodAutoscaler",
-		"kubernetes:policy/v1:PodDisruptionBudget", "kubernetes:networking.k8s.io/v1:NetworkPolicy", "kubernetes:core/v1:Service",
-		"kubernetes:batch/v1:Job",
+	// How many of each kind a stamp has: the service's objects, plus the SIP ingress (the
+	// dispatcher's ConfigMap, Deployment and budget; the headless Service and the two internal
+	// load balancer Services).
+	kinds := map[string]int{
+		"kubernetes:core/v1:Namespace": 1, "kubernetes:core/v1:ServiceAccount": 1, "kubernetes:core/v1:ConfigMap": 2,
+		"kubernetes:apps/v1:Deployment": 2, "kubernetes:autoscaling/v2:HorizontalPodAutoscaler": 1,
+		"kubernetes:policy/v1:PodDisruptionBudget": 2, "kubernetes:networking.k8s.io/v1:NetworkPolicy": 1, "kubernetes:core/v1:Service": 4,
+		"kubernetes:batch/v1:Job": 1,
 	}
 	for _, stamp := range []string{"weu-1-v1", "weu-2-v1"} {
 		var prov string
@@ -85,23 +91,24 @@ func TestWorkloadObjectsPerStamp(t *testing.T) {
 			}
 		}
 		require.NotEmpty(t, prov, "stamp %s has no Kubernetes provider", stamp)
-		for _, kind := range kinds {
+		for kind, n := range kinds {
 			var found []deploytest.Registration
 			for _, r := range regs {
 				if r.Type == kind && strings.HasPrefix(r.Name, stamp+"-") {
 					found = append(found, r)
 				}
 			}
-			require.Len(t, found, 1, "%s in stamp %s", kind, stamp)
-			r := found[0]
-			assert.Contains(t, r.Provider, "::"+prov+"::", "%s uses its stamp's provider", r.Name)
-			assert.Equal(t, stamp+"-app", deploytest.URNName(r.Parent), "%s parent", r.Name)
-			assert.Equal(t, deploy.Type, deploytest.URNType(r.Parent))
-			anc := rec.Ancestors(r)
-			require.GreaterOrEqual(t, len(anc), 2)
-			assert.Equal(t, stamp, deploytest.URNName(anc[1]), "%s belongs to its stamp", r.Name)
-			_, err := deploytest.StrictDecode(r.Type, r.Inputs)
-			assert.NoError(t, err)
+			require.Len(t, found, n, "%s in stamp %s", kind, stamp)
+			for _, r := range found {
+				assert.Contains(t, r.Provider, "::"+prov+"::", "%s uses its stamp's provider", r.Name)
+				assert.Equal(t, stamp+"-app", deploytest.URNName(r.Parent), "%s parent", r.Name)
+				assert.Equal(t, deploy.Type, deploytest.URNType(r.Parent))
+				anc := rec.Ancestors(r)
+				require.GreaterOrEqual(t, len(anc), 2)
+				assert.Equal(t, stamp, deploytest.URNName(anc[1]), "%s belongs to its stamp", r.Name)
+				_, err := deploytest.StrictDecode(r.Type, r.Inputs)
+				assert.NoError(t, err)
+			}
 		}
 	}
 }
@@ -158,9 +165,8 @@ func TestWorkloadManifests(t *testing.T) {
 	for _, p := range svc.Spec.Ports {
 		protos[string(p.Protocol)+"/"+p.TargetPort.String()] = true
 	}
-	for _, want := range []string{"TCP/http", "UDP/sip-udp", "TCP/sip-tcp", "TCP/imap", "UDP/10000"} {
-		assert.True(t, protos[want], "service port %s", want)
-	}
+	assert.Equal(t, map[string]bool{"TCP/http": true, "TCP/imap": true}, protos,
+		"the public Service carries HTTP and IMAP only: SIP enters through the internal dispatcher, RTP goes to each pod")
 
 	obj, err = deploytest.StrictDecode("kubernetes:core/v1:ServiceAccount", find(t, regs, "kubernetes:core/v1:ServiceAccount", "weu-1-v1-app-sa").Inputs)
 	require.NoError(t, err)
@@ -291,9 +297,9 @@ func TestWorkloadOperatorTokenFromKeyVault(t *testing.T) {
 	require.NoError(t, err)
 	pod := obj.(*appsv1.Deployment).Spec.Template.Spec
 	env := pod.Containers[0].Env
-	require.Len(t, env, 1)
-	assert.Equal(t, "VOICEMAIL_OPERATOR_TOKEN", env[0].Name)
-	assert.Equal(t, deploy.OperatorTokenSecret, env[0].ValueFrom.SecretKeyRef.Key)
+	require.Len(t, env, 3, "the pod's own address twice, and the token")
+	assert.Equal(t, "VOICEMAIL_OPERATOR_TOKEN", env[2].Name)
+	assert.Equal(t, deploy.OperatorTokenSecret, env[2].ValueFrom.SecretKeyRef.Key)
 	var csi bool
 	for _, v := range pod.Volumes {
 		csi = csi || (v.CSI != nil && v.CSI.Driver == "secrets-store.csi.k8s.io")

@@ -76,6 +76,12 @@ func ArgsForStamp(ctx *pulumi.Context, t topology.Topology, g *global.Global, s 
 		PublicIPResourceGroup: s.ResourceGroupName,
 		PublicIPAddress:       s.PublicIPAddress,
 
+		DispatcherImage:    t.Config.SIP.DispatcherImage,
+		DispatcherReplicas: t.Config.SIP.DispatcherReplicas,
+		SIPDispatcherIP:    info.SIPDispatcherIP,
+		NodeSubnetName:     info.Names.Subnet,
+		IdleTimeoutMinutes: t.Config.SIP.IdleTimeoutMinutes,
+
 		Env:          env,
 		Replicas:     info.Replicas,
 		Dependencies: s.WorkloadDependencies,

@@ -1,8 +1,6 @@
 package deploy
 
 import (
-	"fmt"
-
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
 
@@ -18,20 +16,21 @@ type (
 const runAsUser = 65532
 
 // runtimeEnv is the part of the ConfigMap the component itself decides: listen addresses
-// that match the container ports, the stamp's identity, and the media settings that match
-// the Service.
+// that match the container ports, the stamp's identity, and the media and drain settings.
 func runtimeEnv(a Args) pulumi.StringMap {
 	return pulumi.StringMap{
-		"VOICEMAIL_HTTP_ADDR":      pulumi.Sprintf(":%d", HTTPPort),
-		"VOICEMAIL_SIP_ADDR":       pulumi.Sprintf(":%d", SIPPort),
-		"VOICEMAIL_IMAP_ADDR":      pulumi.Sprintf(":%d", IMAPPort),
-		"VOICEMAIL_REGION":         pulumi.String(a.Region),
-		"VOICEMAIL_STAMP":          pulumi.String(a.Stamp),
-		"VOICEMAIL_SIP_MEDIA_IP":   a.PublicIPAddress,
-		"VOICEMAIL_SIP_RTP_PORTS":  pulumi.Sprintf("%d-%d", a.RTPPortMin, a.RTPPortMax),
-		"VOICEMAIL_SIP_MAX_CALLS":  pulumi.Sprintf("%d", rtpPortCount(a)),
-		"VOICEMAIL_SHUTDOWN_GRACE": pulumi.Sprintf("%ds", ShutdownGraceSeconds),
-		"VOICEMAIL_SHUTDOWN_DELAY": pulumi.String("0s"), // preStop already waited
+		"VOICEMAIL_HTTP_ADDR": pulumi.Sprintf(":%d", HTTPPort),
+		"VOICEMAIL_SIP_ADDR":  pulumi.Sprintf(":%d", SIPPort),
+		"VOICEMAIL_IMAP_ADDR": pulumi.Sprintf(":%d", IMAPPort),
+		"VOICEMAIL_REGION":    pulumi.String(a.Region),
+		"VOICEMAIL_STAMP":     pulumi.String(a.Stamp),
+		// No media address here: each pod advertises its own (status.podIP, set in the pod
+		// spec), so RTP reaches the pod that owns the call.
+		"VOICEMAIL_SIP_RTP_PORTS":     pulumi.Sprintf("%d-%d", a.RTPPortMin, a.RTPPortMax),
+		"VOICEMAIL_SIP_DRAIN_TIMEOUT": pulumi.Sprintf("%ds", SIPDrainSeconds),
+		"VOICEMAIL_SIP_MAX_CALLS":     pulumi.Sprintf("%d", rtpPortCount(a)),
+		"VOICEMAIL_SHUTDOWN_GRACE":    pulumi.Sprintf("%ds", ShutdownGraceSeconds),
+		"VOICEMAIL_SHUTDOWN_DELAY":    pulumi.String("0s"), // preStop already waited
 	}
 }
 
@@ -77,6 +76,17 @@ func envFromConfigMap(configMap pulumi.StringInput) list {
 	return list{obj{"configMapRef": obj{"name": configMap}}}
 }
 
+// podIPEnv gives each pod its own VNet address (Azure CNI pod subnet) as the address it
+// advertises in SIP Contact and SDP and binds RTP to: the SBC sends a call's media straight to
+// the pod that answered it, never through a load balancer.
+func podIPEnv() list {
+	podIP := obj{"fieldRef": obj{"fieldPath": pulumi.String("status.podIP")}}
+	return list{
+		obj{"name": pulumi.String("VOICEMAIL_SIP_MEDIA_IP"), "valueFrom": podIP},
+		obj{"name": pulumi.String("VOICEMAIL_SIP_RTP_BIND_IP"), "valueFrom": podIP},
+	}
+}
+
 func deploymentSpec(a Args, image, configMap, serviceAccount pulumi.StringInput) obj {
 	podLabels := merge(Labels(a.Stamp), pulumi.StringMap{"azure.workload.identity/use": pulumi.String("true")})
 	ports := list{
@@ -93,6 +103,7 @@ func deploymentSpec(a Args, image, configMap, serviceAccount pulumi.StringInput)
 		"imagePullPolicy": pulumi.String("IfNotPresent"),
 		"ports":           ports,
 		"envFrom":         envFromConfigMap(configMap),
+		"env":             podIPEnv(),
 		"resources": obj{
 			"requests": pulumi.StringMap{"cpu": pulumi.String("500m"), "memory": pulumi.String("512Mi")},
 			"limits":   pulumi.StringMap{"memory": pulumi.String("1Gi")},
@@ -114,9 +125,9 @@ func deploymentSpec(a Args, image, configMap, serviceAccount pulumi.StringInput)
 			"driver": pulumi.String("secrets-store.csi.k8s.io"), "readOnly": pulumi.Bool(true),
 			"volumeAttributes": pulumi.StringMap{"secretProviderClass": pulumi.String(secretProviderClass)},
 		}})
-		container["env"] = list{obj{"name": pulumi.String("VOICEMAIL_OPERATOR_TOKEN"), "valueFrom": obj{
+		container["env"] = append(podIPEnv(), obj{"name": pulumi.String("VOICEMAIL_OPERATOR_TOKEN"), "valueFrom": obj{
 			"secretKeyRef": obj{"name": pulumi.String(syncedSecret), "key": pulumi.String(OperatorTokenSecret)},
-		}}}
+		}})
 	}
 	container["volumeMounts"] = mounts
 	// No "replicas": the HPA owns the count. A manifest that sets it would reset the scale to
@@ -155,19 +166,15 @@ func deploymentSpec(a Args, image, configMap, serviceAccount pulumi.StringInput)
 	}
 }
 
-// servicePorts are the Service's ports: HTTP, SIP over UDP and TCP, IMAP, and the RTP ports.
+// servicePorts are the public Service's ports: HTTP and IMAP. SIP enters through the stamp's
+// internal dispatcher and RTP goes to each pod's own address, so neither is here.
 func servicePorts(a Args) list {
 	port := func(name string, p int, target pulumi.Input, proto string) obj {
 		return obj{"name": pulumi.String(name), "port": pulumi.Int(p), "targetPort": target, "protocol": pulumi.String(proto)}
 	}
 	ports := list{
 		port("http", ServiceHTTPPort, pulumi.String("http"), "TCP"),
-		port("sip-udp", SIPPort, pulumi.String("sip-udp"), "UDP"),
-		port("sip-tcp", SIPPort, pulumi.String("sip-tcp"), "TCP"),
 		port("imap", ServiceIMAPPort, pulumi.String("imap"), "TCP"),
-	}
-	for p := a.RTPPortMin; p <= a.RTPPortMax; p += 2 {
-		ports = append(ports, port(fmt.Sprintf("rtp-%d", p), p, pulumi.Int(p), "UDP"))
 	}
 	return ports
 }
@@ -177,15 +184,10 @@ func serviceSpec(a Args) obj {
 		"type":     pulumi.String("LoadBalancer"),
 		"selector": selectorLabels(),
 		"ports":    servicePorts(a),
-		// Local keeps the caller's address (SIP needs it) and skips a second hop; the Azure
-		// load balancer then probes kube-proxy's health node port, so only nodes with a ready
-		// pod (readiness on ReadinessPath) receive traffic.
+		// Local keeps the client's address and skips a second hop; the Azure load balancer
+		// then probes kube-proxy's health node port, so only nodes with a ready pod
+		// (readiness on ReadinessPath) receive traffic.
 		"externalTrafficPolicy": pulumi.String("Local"),
-		// A caller's SIP and RTP come from one address; affinity keeps them on one pod.
-		"sessionAffinity": pulumi.String("ClientIP"),
-		"sessionAffinityConfig": obj{
-			"clientIP": obj{"timeoutSeconds": pulumi.Int(3 * 3600)},
-		},
 	}
 }
 

@@ -31,6 +31,7 @@ type Config struct {
 	Storage           Storage         `json:"storage"`
 	Functions         Functions       `json:"functions"`
 	Jumpbox           Jumpbox         `json:"jumpbox"`
+	SIP               SIP             `json:"sip"`
 	ObjectReplication bool            `json:"objectReplication"`
 	LogRetentionDays  int             `json:"logRetentionDays"`
 	Network           Network         `json:"network"`
@@ -135,10 +136,26 @@ type Jumpbox struct {
 	AdminSSHPublicKey string `json:"adminSshPublicKey"`
 }
 
+// SIP is the stamps' SIP ingress: a Kamailio dispatcher Deployment behind an internal load
+// balancer in every stamp, and the DNS names (SRV) operators' SBCs find the stamps by.
+type SIP struct {
+	// DispatcherImage is the dispatcher's container image (app/Dockerfile, target
+	// sip-dispatcher), registry/repository@sha256:<digest>.
+	DispatcherImage string `json:"dispatcherImage"`
+	// DispatcherReplicas per stamp, at least 2.
+	DispatcherReplicas int `json:"dispatcherReplicas"`
+	// DNSZone is the private DNS zone holding every stamp's SIP and IMAP records; empty means
+	// "<namePrefix><environment>.voicemail.internal".
+	DNSZone string `json:"dnsZone"`
+	// IdleTimeoutMinutes is the internal load balancer's TCP idle timeout (4-100): long enough
+	// for an SBC trunk's SIP connection between keepalives and for IMAP IDLE.
+	IdleTimeoutMinutes int `json:"idleTimeoutMinutes"`
+}
+
 // Keys lists every config key the program reads, without the namespace.
 func Keys() []string {
 	return []string{"environment", "namePrefix", "regions", "stamps", "peakLoad", "replicaCapacity",
-		"image", "trafficManager", "aks", "cosmos", "storage", "functions", "jumpbox",
+		"image", "trafficManager", "aks", "cosmos", "storage", "functions", "jumpbox", "sip",
 		"objectReplication", "logRetentionDays", "network", "maintenance", "monitoring"}
 }
 
@@ -155,6 +172,7 @@ func Defaults() Config {
 		Storage:           Storage{SKU: "Standard_ZRS"},
 		Functions:         Functions{Enabled: true, PlanSKU: "P1v3"},
 		Jumpbox:           Jumpbox{Enabled: true, VMSize: "Standard_B2s", Instances: 1},
+		SIP:               SIP{DispatcherReplicas: 2, IdleTimeoutMinutes: 30},
 		ObjectReplication: true,
 		LogRetentionDays:  30,
 		Maintenance:       Maintenance{DurationHours: 4, ZoneStaggerHours: 24},
@@ -275,6 +293,7 @@ func Parse(raw map[string]string) (Config, error) {
 	object("storage", &c.Storage)
 	object("functions", &c.Functions)
 	object("jumpbox", &c.Jumpbox)
+	object("sip", &c.SIP)
 	object("network", &c.Network)
 	object("maintenance", &c.Maintenance)
 	object("monitoring", &c.Monitoring)

@@ -23,6 +23,7 @@ func valid() map[string]string {
 		"voicemail:stamps":      `[{"region":"eastus2","zone":1},{"region":"eastus2","zone":2},{"region":"centralus","zone":3,"version":"v2","weight":50}]`,
 		"voicemail:peakLoad":    `{"concurrentCalls":1000,"requestsPerSecond":500}`,
 		"voicemail:jumpbox":     `{"adminSshPublicKey":"ssh-ed25519 AAAAC3Nza test"}`,
+		"voicemail:sip":         `{"dispatcherImage":"example.azurecr.io/sip-dispatcher@sha256:` + strings.Repeat("a", 64) + `"}`,
 	}
 }
 
@@ -96,6 +97,11 @@ func TestParseInvalidNamesTheKey(t *testing.T) {
 		{"prefix with dash", "namePrefix", "vm-p", "voicemail:namePrefix"},
 		{"prefix too long", "namePrefix", "voicemailx", "voicemail:namePrefix"},
 		{"no image", "image", "", "voicemail:image"},
+		{"no dispatcher image", "sip", `{}`, "voicemail:sip.dispatcherImage"},
+		{"dispatcher image by tag", "sip", `{"dispatcherImage":"example.azurecr.io/d:1.0"}`, "voicemail:sip.dispatcherImage"},
+		{"one dispatcher", "sip", `{"dispatcherImage":"example.azurecr.io/d@sha256:` + strings.Repeat("a", 64) + `","dispatcherReplicas":1}`, "voicemail:sip.dispatcherReplicas"},
+		{"idle timeout 120", "sip", `{"dispatcherImage":"example.azurecr.io/d@sha256:` + strings.Repeat("a", 64) + `","idleTimeoutMinutes":120}`, "voicemail:sip.idleTimeoutMinutes"},
+		{"dns zone", "sip", `{"dispatcherImage":"example.azurecr.io/d@sha256:` + strings.Repeat("a", 64) + `","dnsZone":"Not A Zone"}`, "voicemail:sip.dnsZone"},
 		{"image without tag or digest", "image", "example.azurecr.io/voicemail", "voicemail:image"},
 		{"peak zero", "peakLoad", `{"concurrentCalls":0,"requestsPerSecond":1}`, "voicemail:peakLoad.concurrentCalls"},
 		{"peak rps zero", "peakLoad", `{"concurrentCalls":1,"requestsPerSecond":0}`, "voicemail:peakLoad.requestsPerSecond"},

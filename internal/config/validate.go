@@ -50,6 +50,9 @@ const ServicePortsBesidesRTP = 4
 const MaxLoadBalancerRulesPerNIC = 300
 
 // Validate checks every rule that needs no Azure call. Errors name the key.
+// dnsZoneRe is a lower-case DNS name of two or more labels.
+var dnsZoneRe = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$`)
+
 func (c Config) Validate() []error {
 	var e errs
 	if !envRe.MatchString(c.Environment) {
@@ -176,6 +179,23 @@ func (c Config) Validate() []error {
 		e.add("image", "required: the voicemail container image, registry/repository@sha256:<digest>")
 	} else if m := imageRe.FindStringSubmatch(c.Image); m == nil || m[2] == "" && m[3] == "" {
 		e.add("image", "%q must be registry/repository with a :tag or @sha256:<digest>", c.Image)
+	}
+
+	switch sip := c.SIP; {
+	case sip.DispatcherImage == "":
+		e.add("sip.dispatcherImage", "required: the SIP dispatcher image, registry/repository@sha256:<digest>")
+	case imageRe.FindStringSubmatch(sip.DispatcherImage) == nil || imageRe.FindStringSubmatch(sip.DispatcherImage)[3] == "":
+		e.add("sip.dispatcherImage", "%q must be registry/repository@sha256:<digest>", sip.DispatcherImage)
+	}
+	if c.SIP.DispatcherReplicas < 2 {
+		e.add("sip.dispatcherReplicas", "%d: at least 2 so a rollout or a lost node keeps one", c.SIP.DispatcherReplicas)
+	}
+	if n := c.SIP.IdleTimeoutMinutes; n < 4 || n > 100 {
+		// Azure Load Balancer accepts a TCP idle timeout of 4 to 100 minutes.
+		e.add("sip.idleTimeoutMinutes", "%d must be 4-100 (Azure Load Balancer's range)", n)
+	}
+	if z := c.SIP.DNSZone; z != "" && !dnsZoneRe.MatchString(z) {
+		e.add("sip.dnsZone", "%q is not a DNS zone name", z)
 	}
 
 	tm := c.TrafficManager

@@ -114,6 +114,9 @@ const (
 	OutStamps              = "stamps"
 	OutRegions             = "regions"
 	OutImage               = "image"
+	// OutSIP is the SIP ingress operators configure their SBCs with: the private zone, its
+	// SRV names and each stamp's dispatcher host and address.
+	OutSIP = "sip"
 )
 
 func exportOutputs(ctx *pulumi.Context, d *Deployment) {
@@ -157,6 +160,19 @@ func exportOutputs(ctx *pulumi.Context, d *Deployment) {
 	ctx.Export(OutStamps, stamps)
 
 	ctx.Export(OutRegions, RegionOutputs(d))
+
+	var hosts pulumi.Array
+	for _, s := range t.Stamps {
+		hosts = append(hosts, pulumi.Map{
+			"stamp": pulumi.String(s.ID), "host": pulumi.String(s.SIPHost),
+			"address": pulumi.String(s.SIPDispatcherIP), "drained": pulumi.Bool(s.Drained),
+		})
+	}
+	ctx.Export(OutSIP, pulumi.Map{
+		"zone":       d.Global.SIPZoneName,
+		"srvNames":   pulumi.ToStringArray(t.SRVNames()),
+		"dispatcher": hosts,
+	})
 }
 
 // RegionOutputs is the "regions" stack output. The deploy pipeline reads the manager package

@@ -40,8 +40,11 @@ const (
 	SystemPool = "system"
 	UserPool   = "user"
 
-	// Address plan: stamps use Azure CNI overlay, so pod and service ranges never leave the
-	// cluster and every stamp can reuse them.
+	// Address plan: pods take VNet addresses from their stamp's pod subnet (Azure CNI with a
+	// pod subnet, not overlay), because each pod advertises its own address in SIP Contact
+	// and SDP and callers' SBCs send RTP straight to it. The service range never leaves the
+	// cluster, so every stamp reuses it. PodCIDR is kept for the overlay mode the plan no
+	// longer uses; stamps leave it empty.
 	PodCIDR      = "192.168.0.0/16"
 	ServiceCIDR  = "172.16.0.0/16"
 	DNSServiceIP = "172.16.0.10"
@@ -97,6 +100,13 @@ type Topology struct {
 	Global      Global
 	Monitor     Monitor
 	Capacity    Capacity
+	SIP         SIP
+}
+
+// SIP is the stack's SIP ingress naming: one private DNS zone with every stamp's dispatcher
+// host and the SRV sets SBCs resolve.
+type SIP struct {
+	Zone string // e.g. "vmpdev.voicemail.internal"
 }
 
 // Global names the resources shared by all regions.
@@ -205,8 +215,15 @@ type Stamp struct {
 	AddressSpace string
 	NodeSubnet   string
 	PodCIDR      string
+	// PodSubnet is the VNet subnet pods take their addresses from (Azure CNI pod subnet).
+	PodSubnet    string
 	ServiceCIDR  string
 	DNSServiceIP string
+	// SIPDispatcherIP is the frontend address of the stamp's internal load balancer in front
+	// of its SIP dispatcher (a fixed address of the node subnet, so DNS records are planned),
+	// and SIPHost its name in the SIP zone.
+	SIPDispatcherIP string
+	SIPHost         string
 	// DNSLabel is the public IP's label; FQDN the name Traffic Manager targets.
 	DNSLabel string
 	FQDN     string
@@ -298,6 +315,10 @@ func Build(cfg config.Config) (Topology, error) {
 	}
 
 	t := Topology{Environment: cfg.Environment, Prefix: cfg.NamePrefix, Config: cfg}
+	t.SIP.Zone = cfg.SIP.DNSZone
+	if t.SIP.Zone == "" {
+		t.SIP.Zone = cfg.NamePrefix + cfg.Environment + ".voicemail.internal"
+	}
 	home := cfg.Regions[0].Name
 	t.Global = Global{
 		HomeRegion:              home,
@@ -415,7 +436,10 @@ func Build(cfg config.Config) (Topology, error) {
 			Zone: sc.Zone, Version: sc.Version, Weight: sc.Weight, Priority: prio + 1, Drained: sc.Drained,
 			AddressSpace: fmt.Sprintf("10.%d.0.0/16", second),
 			NodeSubnet:   fmt.Sprintf("10.%d.0.0/20", second),
-			PodCIDR:      PodCIDR, ServiceCIDR: ServiceCIDR, DNSServiceIP: DNSServiceIP,
+			// 4096 pod addresses: the user pool's maximum nodes times max pods, with room.
+			PodSubnet:   fmt.Sprintf("10.%d.16.0/20", second),
+			ServiceCIDR: ServiceCIDR, DNSServiceIP: DNSServiceIP,
+			SIPDispatcherIP: fmt.Sprintf("10.%d.15.250", second),
 		}
 		s.StateBlob = s.ID
 		for k := range len(t.Regions) {
@@ -435,6 +459,7 @@ func Build(cfg config.Config) (Topology, error) {
 			Workspace:         v.name(key, naming.Workspace, nm.StampWorkspace(sk)),
 			Endpoint:          v.name(key, naming.TMEndpoint, s.ID),
 		}
+		s.SIPHost = sk + "." + t.SIP.Zone
 		s.DNSLabel = v.name(key, naming.DNSLabel, nm.PublicIPLabel(sk))
 		s.FQDN = s.DNSLabel + "." + sc.Region + ".cloudapp.azure.com"
 		r.StampIDs = append(r.StampIDs, s.ID)

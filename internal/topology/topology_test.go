@@ -22,6 +22,7 @@ var allRegions = []string{"eastus2", "centralus", "westus3", "southcentralus", "
 func cfg(n int) config.Config {
 	c := config.Defaults()
 	c.Environment, c.NamePrefix, c.Image = "prod", "vmp", "example.azurecr.io/vm:1"
+	c.SIP.DispatcherImage = "example.azurecr.io/sip-dispatcher@sha256:" + strings.Repeat("a", 64)
 	c.PeakLoad = config.Load{ConcurrentCalls: 30000, RequestsPerSecond: 12000}
 	c.Jumpbox.AdminSSHPublicKey = "ssh-ed25519 AAAA test"
 	for _, r := range allRegions[:n] {

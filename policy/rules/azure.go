@@ -167,6 +167,19 @@ func coreResourceRules() []ResourceRule {
 			Types:       []TypeRef{deployment, statefulSet},
 			Check:       checkProbes,
 		},
+		{
+			ID: "sip-no-shared-media-ip",
+			Description: "No ConfigMap sets one media address for every pod (VOICEMAIL_SIP_MEDIA_IP): " +
+				"each pod advertises its own, or RTP reaches whichever pod a load balancer picks.",
+			Types: []TypeRef{configMap},
+			Check: checkNoSharedMediaIP,
+		},
+		{
+			ID:          "sip-no-media-through-lb",
+			Description: "No Service publishes RTP ports: media flows to the pod that owns the call, never through a load balancer.",
+			Types:       []TypeRef{service},
+			Check:       checkNoRTPPorts,
+		},
 	}
 }
 

@@ -24,8 +24,6 @@ var (
 	keyVaultSecret      = azure("keyvault", "Secret")
 	webApp              = azure("web", "WebApp")
 	hpa                 = k8s("autoscaling", "HorizontalPodAutoscaler")
-	configMap           = k8s("core", "ConfigMap")
-	service             = k8s("core", "Service")
 	secretProvider      = k8s("secrets-store.csi.x-k8s.io", "SecretProviderClass")
 )
 

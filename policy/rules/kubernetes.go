@@ -1,6 +1,9 @@
 package rules
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // podSpec returns spec.template.spec of a workload.
 func podSpec(r Resource) any { return lookup(r.Inputs, "spec", "template", "spec") }
@@ -170,6 +173,24 @@ func checkPDBs(rs []Resource) []Violation {
 		if !covered {
 			out = append(out, Violation{Type: w.Type, Name: w.Name,
 				Message: "no PodDisruptionBudget in the same namespace selects this workload's pod labels"})
+		}
+	}
+	return out
+}
+
+func checkNoSharedMediaIP(r Resource) []string {
+	if v := lookup(r.Inputs, "data", "VOICEMAIL_SIP_MEDIA_IP"); v != nil {
+		return []string{"data.VOICEMAIL_SIP_MEDIA_IP gives every pod one media address; set it per pod from status.podIP"}
+	}
+	return nil
+}
+
+func checkNoRTPPorts(r Resource) []string {
+	var out []string
+	for i, p := range asSlice(lookup(r.Inputs, "spec", "ports")) {
+		name, _ := asString(lookup(asMap(p), "name"))
+		if strings.HasPrefix(name, "rtp") {
+			out = append(out, fmt.Sprintf("spec.ports[%d] %q publishes RTP through the Service", i, name))
 		}
 	}
 	return out

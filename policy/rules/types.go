@@ -43,6 +43,8 @@ var (
 	deployment          = k8s("apps", "Deployment")
 	statefulSet         = k8s("apps", "StatefulSet")
 	pdb                 = k8s("policy", "PodDisruptionBudget")
+	configMap           = k8s("core", "ConfigMap")
+	service             = k8s("core", "Service")
 )
 
 func matchesAny(refs []TypeRef, token string) bool {

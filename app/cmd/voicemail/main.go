@@ -21,8 +21,10 @@ func main() {
 	switch {
 	case len(os.Args) == 2 && os.Args[1] == "init-state":
 		os.Exit(initState())
+	case len(os.Args) >= 2 && os.Args[1] == "sip-targets":
+		os.Exit(sipTargets(os.Args[2:]))
 	case len(os.Args) > 1:
-		fmt.Fprintf(os.Stderr, "usage: voicemail [init-state]\n  unknown arguments %q\n", os.Args[1:])
+		fmt.Fprintf(os.Stderr, "usage: voicemail [init-state | sip-targets -host H -list FILE [-port P] [-once]]\n  unknown arguments %q\n", os.Args[1:])
 		os.Exit(2)
 	}
 	os.Exit(run())

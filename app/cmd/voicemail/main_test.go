@@ -135,7 +135,7 @@ func TestSIGTERMFinishesInFlightDeposit(t *testing.T) {
 	dir := t.TempDir()
 	p := start(t, bin, dir)
 	base := "http://" + p.addr
-	code, body := do(t, "PUT", base+"/v1/mailboxes/4930111", []byte(`{"pin":"1234"}`),
+	code, body := do(t, "PUT", base+"/v1/mailboxes/4930111", []byte(`{"pin":"8264"}`),
 		"Authorization", "Bearer "+token, "Content-Type", "application/json")
 	require.Equal(t, 201, code, string(body))
 

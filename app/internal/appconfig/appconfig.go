@@ -62,7 +62,9 @@ type Config struct {
 	DrainVisibility time.Duration
 	StoreTimeout    time.Duration
 	Auth            voicemail.AuthPolicy
-	LogLevel        slog.Level
+	// AllowGuessablePINs accepts PINs the policy refuses (VOICEMAIL_PIN_ALLOW_GUESSABLE).
+	AllowGuessablePINs bool
+	LogLevel           slog.Level
 }
 
 // Azure reports whether Azure (or Azurite) storage is configured.
@@ -109,6 +111,7 @@ var Vars = []Var{
 	{"VOICEMAIL_PIN_MAILBOX_FAILURES", "10", "wrong PINs on one mailbox from any sources within the failure window before the mailbox's slow lane starts (3-1000)"},
 	{"VOICEMAIL_PIN_MAILBOX_DELAY_MAX", "30s", "longest wait between PIN evaluations in a mailbox's slow lane (1s-10m); wrong PINs never lock a mailbox"},
 	{"VOICEMAIL_PIN_FAILURE_WINDOW", "15m", "wrong PINs older than this are forgotten (1m-24h)"},
+	{"VOICEMAIL_PIN_ALLOW_GUESSABLE", "false", "accept PINs like 0000, 1234, 1212, 2580 or the mailbox number (refused by default)"},
 	{"VOICEMAIL_PIN_FAILURE_DELAY", "250ms", "least time a failed login takes, so unknown numbers and wrong PINs answer alike (10ms-5s)"},
 	{"VOICEMAIL_LOG_LEVEL", "info", "debug, info, warn or error"},
 }
@@ -247,6 +250,12 @@ func load(getenv func(string) string, needToken bool) (Config, error) {
 			bad(name, "%q is not a number from %d to %d", v, min, max)
 		}
 		return n
+	}
+	switch v := get("VOICEMAIL_PIN_ALLOW_GUESSABLE", "false"); v {
+	case "true", "false":
+		c.AllowGuessablePINs = v == "true"
+	default:
+		bad("VOICEMAIL_PIN_ALLOW_GUESSABLE", "%q is not true or false", v)
 	}
 	c.Auth.FreeFailures = integer("VOICEMAIL_PIN_FREE_FAILURES", "3", 1, 20)
 	c.Auth.MailboxFailures = integer("VOICEMAIL_PIN_MAILBOX_FAILURES", "10", 3, 1000)

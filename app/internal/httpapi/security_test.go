@@ -2,8 +2,10 @@ package httpapi_test
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -84,4 +86,31 @@ func TestAttackAnyoneCanLockAMailbox(t *testing.T) {
 	for _, src := range []string{"sip:4930111", "ip:127.0.0.4"} {
 		assert.NoError(t, c.svc.Login(vm.WithSource(context.Background(), src), "4930111", "8264"), src)
 	}
+}
+
+// Login answers must not tell known numbers from unknown ones, by code or by time.
+func TestAttackEnumerateMailboxesByLoginTiming(t *testing.T) {
+	c := setup(t, vm.Options{})
+	voicemailtest.Provision(t, c.svc, "4930111", "8264")
+	median := func(number string, first int) (time.Duration, map[int]int) {
+		var ds []time.Duration
+		codes := map[int]int{}
+		for i := 0; i < 7; i++ { // each from its own address: no source reaches its penalty
+			hc := clientFrom(fmt.Sprintf("127.0.%d.%d", first, 10+i))
+			if resp, err := hc.Get(c.url + "/v1/mailboxes/4930111/messages"); err == nil { // warm the connection
+				resp.Body.Close()
+			}
+			start := time.Now()
+			codes[getMessages(t, hc, c.url, number, "0000")]++
+			ds = append(ds, time.Since(start))
+		}
+		slices.Sort(ds)
+		return ds[len(ds)/2], codes
+	}
+	known, kc := median("4930111", 1)
+	unknown, uc := median("4930999", 2)
+	t.Logf("wrong PIN for a known number: median %s %v; for an unknown one: %s %v", known, kc, unknown, uc)
+	assert.Equal(t, kc, uc, "answers differ")
+	ratio := float64(max(known, unknown)) / float64(min(known, unknown))
+	assert.Less(t, ratio, 1.3, "timing tells known numbers from unknown ones")
 }

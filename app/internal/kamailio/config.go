@@ -89,6 +89,10 @@ type Config struct {
 	ListFile string
 	// Name identifies the instance in logs and in the From of its probes.
 	Name string
+	// ReloadInterval, when set, re-reads ListFile that often: in a cluster a sidecar rewrites
+	// the list as replicas come and go (see the voicemail binary's sip-targets mode).
+	// Destinations kept across a reload are probed again within ProbeInterval.
+	ReloadInterval time.Duration
 }
 
 // DefaultModulesDir is where Debian's kamailio package installs modules.
@@ -226,6 +230,7 @@ func (c Config) Render() (string, error) {
 		"PingInterval":    max(1, int(c.ProbeInterval/time.Second)),
 		"BranchTimeoutMS": int(c.BranchTimeout / time.Millisecond),
 		"KeepaliveS":      max(1, int(c.TCPKeepalive/time.Second)),
+		"ReloadS":         int(c.ReloadInterval / time.Second),
 		"LifetimeS":       max(1, int(c.TCPLifetime/time.Second)),
 		"Edge":            c.Role == RoleEdge,
 		"HasTLS":          slices.ContainsFunc(c.Listen, func(l Listen) bool { return l.Proto == "tls" }),
@@ -281,6 +286,9 @@ loadmodule "xlog.so"
 loadmodule "sanity.so"
 loadmodule "dispatcher.so"
 {{if .HasTLS}}loadmodule "tls.so"
+{{end}}{{if .ReloadS}}loadmodule "rtimer.so"
+modparam("rtimer", "timer", "name=dsreload;interval={{.ReloadS}};mode=1;")
+modparam("rtimer", "exec", "timer=dsreload;route=DSRELOAD")
 {{end}}
 # Double Record-Route when the two sides use different transports, so each side routes back
 # over its own.
@@ -333,7 +341,11 @@ request_route {
 	route(DISPATCH);
 }
 
-route[PROBE] {
+{{if .ReloadS}}route[DSRELOAD] {
+	ds_reload();
+}
+
+{{end}}route[PROBE] {
 {{range .Sets}}	if (ds_is_active("{{.}}")) {
 		sl_send_reply("200", "OK");
 		exit;

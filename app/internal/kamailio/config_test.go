@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -20,6 +21,7 @@ func TestRenderPassesKamailioCheck(t *testing.T) {
 		"edge": {Role: RoleEdge, Listen: []Listen{{Proto: "tcp", Addr: "127.0.0.1:5070"}},
 			Targets: []Target{{URI: "sip:a.example:5060;transport=tcp", Priority: 1, Weight: 50}, {URI: "sip:b.example:5060;transport=tcp", Priority: 2}}},
 		"no targets": {Role: RoleStamp, Listen: []Listen{{Proto: "udp", Addr: "127.0.0.1:5060"}}},
+		"reloaded":   {Role: RoleStamp, Listen: []Listen{{Proto: "tcp", Addr: "0.0.0.0:5060", Advertise: "10.1.15.250:5060"}}, ReloadInterval: 10 * time.Second},
 	}
 	for name, cfg := range cases {
 		t.Run(name, func(t *testing.T) {

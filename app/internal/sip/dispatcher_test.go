@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -35,9 +36,12 @@ type stampUnderTest struct {
 	addr     string // the dispatcher's SIP address (UDP and TCP)
 }
 
-func startStamp(t *testing.T, n int, cfg Config) *stampUnderTest {
+func startStamp(t testing.TB, n int, cfg Config) *stampUnderTest {
 	t.Helper()
 	st := &stampUnderTest{svc: voicemailtest.New(t)}
+	if cfg.TrustedPeers == nil {
+		cfg.TrustedPeers = peers{netip.MustParsePrefix("127.0.0.0/8")} // the dispatcher
+	}
 	var targets []kamailio.Target
 	for i := range n {
 		f := startAt(t, st.svc, cfg, fmt.Sprintf("127.0.0.%d", 2+i))
@@ -324,4 +328,50 @@ func TestDispatcherNotifyFollowsTheRouteSet(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("sipp did not finish")
 	}
+}
+
+// The edge (the operator SBC's reference, the generated Kamailio edge role) sends calls to the
+// best-priority stamp while its dispatcher has an active replica, and to the next stamp when
+// that stamp's only replica drains (its dispatcher then fails the edge's OPTIONS probe).
+func TestEdgeFailsOverToTheNextStamp(t *testing.T) {
+	t.Parallel()
+	first := startStamp(t, 1, Config{SilenceTimeout: 30 * time.Second})
+	second := startStamp(t, 1, Config{SilenceTimeout: 30 * time.Second})
+	for _, st := range []*stampUnderTest{first, second} {
+		st.provision(t, "4601")
+		st.provision(t, "4602")
+	}
+	port := strconv.Itoa(sipptest.FreeSIPPort(t))
+	edge, err := kamailio.Start(context.Background(), t.TempDir(), kamailio.Config{
+		Role: kamailio.RoleEdge, Name: "edge-test", Children: 1, ProbeInterval: time.Second,
+		Listen: []kamailio.Listen{{Proto: "udp", Addr: "127.0.0.1:" + port}, {Proto: "tcp", Addr: "127.0.0.1:" + port}},
+		Targets: []kamailio.Target{
+			{URI: "sip:" + first.addr, Priority: 1}, {URI: "sip:" + second.addr, Priority: 2},
+		},
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("edge log:\n%s", edge.Tail(4000))
+		}
+		edge.Stop()
+	})
+	addr := "127.0.0.1:" + port
+	pcap := tonePcap(t, 600)
+	call := func(mailbox string) error {
+		return runSipp(t, addr, "deposit.xml", map[string]string{
+			"ruri": "sip:" + mailbox + "@" + addr, "caller": "5550700", "pcap": pcap}, "-d", "1500")
+	}
+	require.NoError(t, call("4601"))
+	recording(t, first.svc, "4601")
+
+	first.replicas[0].srv.Drain()
+	require.Eventually(t, func() bool { return options(t, first.addr) == 503 }, 5*time.Second, 100*time.Millisecond,
+		"a stamp dispatcher with no active replica fails probes")
+	time.Sleep(1500 * time.Millisecond) // the edge's next probe
+	require.NoError(t, call("4602"))
+	recording(t, second.svc, "4602")
+	msgs, err := first.svc.Messages(context.Background(), "4602", "")
+	require.NoError(t, err)
+	assert.Empty(t, msgs, "nothing reached the drained stamp")
 }

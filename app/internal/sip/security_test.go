@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -211,4 +213,28 @@ func TestAttackSIPSubscribeOthersMailboxAndFlood(t *testing.T) {
 	assert.Equal(t, 403, other, "a stranger subscribed to someone else's mailbox")
 	assert.LessOrEqual(t, tally(got)[200], 20, "subscriptions one source holds")
 	assert.Equal(t, 200, ownerAnswer)
+}
+
+// svwar (sipvicious) scans a range of extensions with INVITE and reports those answered
+// differently from a number that surely does not exist. With trusted peers configured, a
+// scanner outside them must learn nothing.
+func TestAttackSvwarEnumeratesMailboxes(t *testing.T) {
+	svwar, err := exec.LookPath("svwar")
+	require.NoError(t, err, "svwar (Debian sipvicious) is required")
+	f := start(t, Config{TrustedPeers: peers{netip.MustParsePrefix("127.0.0.2/32")}})
+	for _, n := range []string{"1003", "1005", "1008"} {
+		voicemailtest.Provision(t, f.svc, n, "2468")
+	}
+	_, port, _ := net.SplitHostPort(f.addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	out, _ := exec.CommandContext(ctx, svwar, "-m", "INVITE", "-e", "1000-1010", "-p", port, "-b", "127.0.0.1", "-t", "0.05", "--force", "127.0.0.1").CombinedOutput()
+	found := 0
+	for _, n := range []string{"1003", "1005", "1008"} {
+		if strings.Contains(string(out), "| "+n) {
+			found++
+		}
+	}
+	t.Logf("svwar -m INVITE over 1000-1010 found %d of 3 mailboxes:\n%s", found, out)
+	assert.Zero(t, found)
 }

@@ -57,7 +57,7 @@ func (s *Service) Provision(ctx context.Context, number string, req ProvisionReq
 	if err := checkNumber(number); err != nil {
 		return Mailbox{}, false, err
 	}
-	if err := checkPIN(req.PIN); err != nil {
+	if err := s.checkPINPolicy(number, req.PIN); err != nil {
 		return Mailbox{}, false, err
 	}
 	if req.Language == "" {
@@ -162,7 +162,7 @@ func (s *Service) Configure(ctx context.Context, number string, p MailboxPatch) 
 	}
 	var hash string
 	if p.PIN != nil {
-		if err := checkPIN(*p.PIN); err != nil {
+		if err := s.checkPINPolicy(number, *p.PIN); err != nil {
 			return Mailbox{}, err
 		}
 		if hash, err = hashPIN(*p.PIN); err != nil {
@@ -423,7 +423,7 @@ func (s *Service) Lock(ctx context.Context, number string, until time.Time) erro
 
 // ChangePIN sets a new PIN (the caller has authenticated the subscriber).
 func (s *Service) ChangePIN(ctx context.Context, number, newPIN string) error {
-	if err := checkPIN(newPIN); err != nil {
+	if err := s.checkPINPolicy(number, newPIN); err != nil {
 		return err
 	}
 	_, err := s.Configure(ctx, number, MailboxPatch{PIN: &newPIN})

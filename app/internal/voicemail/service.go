@@ -47,6 +47,8 @@ type Options struct {
 	Logger *slog.Logger
 	// Now is the wall clock (default time.Now).
 	Now func() time.Time
+	// AllowGuessablePINs accepts PINs like 0000, 1234 or the mailbox number (refused by default).
+	AllowGuessablePINs bool
 	// Auth is how wrong PINs are paid for (per-source penalty, mailbox slow lane).
 	Auth AuthPolicy
 	// DrainInterval is how often Run drains the deposit queue (default 2 s); DrainVisibility is

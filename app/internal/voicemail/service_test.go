@@ -298,7 +298,7 @@ func TestDepositSurvivesStoreOutage(t *testing.T) {
 	f := &failing{Metadata: b.Meta, blobs: b.Blobs}
 	wrapped := &store.Backend{Meta: f, Blobs: failingBlobs{f}, Queue: b.Queue, State: b.State}
 	// Not voicemailtest: this test drives Drain itself.
-	svc, err := vm.New(vm.Options{Backend: wrapped, Region: "local", DrainVisibility: 100 * time.Millisecond})
+	svc, err := vm.New(vm.Options{AllowGuessablePINs: true, Backend: wrapped, Region: "local", DrainVisibility: 100 * time.Millisecond})
 	require.NoError(t, err)
 	voicemailtest.Provision(t, svc, "100200", "4321")
 	_, err = svc.Mailbox(ctx, "100200") // warms the outage cache
@@ -371,7 +371,7 @@ func TestDepositSurvivesStoreOutage(t *testing.T) {
 func TestSubscribersSeeChangesFromOtherProcesses(t *testing.T) {
 	ctx := context.Background()
 	a, _ := voicemailtest.NewWithOptions(t, vm.Options{WatchInterval: 20 * time.Millisecond})
-	b, err := vm.New(vm.Options{Backend: a.Backend(), Region: "local", Node: "local/stamp-2"})
+	b, err := vm.New(vm.Options{AllowGuessablePINs: true, Backend: a.Backend(), Region: "local", Node: "local/stamp-2"})
 	require.NoError(t, err)
 	voicemailtest.Provision(t, a, "100200", "4321")
 	events, cancel := a.Subscribe("100200")
@@ -411,7 +411,7 @@ func TestWriteAfterReadWinsDespiteClockSkew(t *testing.T) {
 	var skew atomic.Int64
 	skew.Store(int64(time.Hour))
 	ahead, _ := voicemailtest.NewWithOptions(t, vm.Options{Region: "east", Now: func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }})
-	behind, err := vm.New(vm.Options{Backend: ahead.Backend(), Region: "west"})
+	behind, err := vm.New(vm.Options{AllowGuessablePINs: true, Backend: ahead.Backend(), Region: "west"})
 	require.NoError(t, err)
 	voicemailtest.Provision(t, ahead, "100200", "4321")
 	skew.Add(int64(time.Minute)) // east's later change carries an even later timestamp
@@ -504,7 +504,7 @@ func TestMWITargetsListsMailboxesWithATarget(t *testing.T) {
 	require.NoError(t, err)
 
 	// A fresh process on the same store (a restart) finds them without having seen them.
-	fresh, err := vm.New(vm.Options{Backend: svc.Backend(), Region: "local"})
+	fresh, err := vm.New(vm.Options{AllowGuessablePINs: true, Backend: svc.Backend(), Region: "local"})
 	require.NoError(t, err)
 	got, err := fresh.MWITargets(ctx)
 	require.NoError(t, err)

@@ -465,6 +465,9 @@ func (c *Cluster) newStamp(index int, s topology.Stamp) (*StampProc, error) {
 		"VOICEMAIL_DRAIN_VISIBILITY="+c.opt.DrainVisibility.String(),
 		"VOICEMAIL_SHUTDOWN_GRACE="+c.opt.ShutdownGrace.String(),
 		"VOICEMAIL_SHUTDOWN_DELAY="+c.opt.ShutdownDelay.String(),
+		// A local stamp is one process, not a replica behind a dispatcher: on SIGTERM it hangs
+		// up its calls (recordings kept) within its shutdown grace instead of draining them.
+		"VOICEMAIL_SIP_DRAIN_TIMEOUT=1s",
 		// Stamps share one host: media on loopback, each in its own RTP port range.
 		"VOICEMAIL_SIP_MEDIA_IP=127.0.0.1",
 		"VOICEMAIL_SIP_RTP_BIND_IP=127.0.0.1",

@@ -57,7 +57,7 @@ func TestDepositSurvivesTableOutageMidDeposit(t *testing.T) {
 	require.NoError(t, err)
 	km := &killingMeta{Metadata: b.Meta, t: t, kill: []azurite.Service{azurite.Table}}
 	b.Meta = km
-	svc, err := vm.New(vm.Options{Backend: b, Region: "west", DrainVisibility: time.Second})
+	svc, err := vm.New(vm.Options{AllowGuessablePINs: true, Backend: b, Region: "west", DrainVisibility: time.Second})
 	require.NoError(t, err)
 	voicemailtest.Provision(t, svc, "4930300", "1234")
 	_, err = svc.CanDeposit(ctx, "4930300")
@@ -149,7 +149,7 @@ func TestDepositWritesNoRowBeforeItsAudio(t *testing.T) {
 	require.NoError(t, err)
 	o := &order{uploaded: map[string]bool{}}
 	b.Meta, b.Blobs = orderedMeta{b.Meta, o}, orderedBlobs{b.Blobs, o}
-	svc, err := vm.New(vm.Options{Backend: b, Region: "west"})
+	svc, err := vm.New(vm.Options{AllowGuessablePINs: true, Backend: b, Region: "west"})
 	require.NoError(t, err)
 	voicemailtest.Provision(t, svc, "4930320", "1234")
 
@@ -182,7 +182,7 @@ func TestDepositSurvivesBlobOutage(t *testing.T) {
 	ctx := context.Background()
 	b, err := azure.Open(ctx, config(az.ConnectionString()))
 	require.NoError(t, err)
-	svc, err := vm.New(vm.Options{Backend: b, Region: "west", DrainVisibility: time.Second})
+	svc, err := vm.New(vm.Options{AllowGuessablePINs: true, Backend: b, Region: "west", DrainVisibility: time.Second})
 	require.NoError(t, err)
 	voicemailtest.Provision(t, svc, "4930400", "1234")
 

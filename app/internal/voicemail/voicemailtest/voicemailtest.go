@@ -35,6 +35,8 @@ func NewWithOptions(t testing.TB, opt voicemail.Options) (*voicemail.Service, st
 	if opt.Region == "" {
 		opt.Region = "local"
 	}
+	// Fixtures use memorable PINs; the PIN policy is tested on its own.
+	opt.AllowGuessablePINs = true
 	if opt.DrainInterval == 0 {
 		opt.DrainInterval = 100 * time.Millisecond
 	}

@@ -1,0 +1,91 @@
+package deploy_test
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/voicemail-platform/voicemail/app/deploy"
+	"github.com/voicemail-platform/voicemail/app/deploy/deploytest"
+	"github.com/voicemail-platform/voicemail/app/internal/kamailio"
+	"github.com/voicemail-platform/voicemail/app/internal/sip"
+)
+
+func TestSIPIngressManifests(t *testing.T) {
+	regs := run(t, "weu-1-v1").Registrations()
+	decode := func(typ, name string) any {
+		obj, err := deploytest.StrictDecode(typ, find(t, regs, typ, name).Inputs)
+		require.NoError(t, err)
+		return obj
+	}
+
+	d := decode("kubernetes:apps/v1:Deployment", "weu-1-v1-app-dispatcher").(*appsv1.Deployment)
+	assert.Equal(t, int32(2), *d.Spec.Replicas, "two or more dispatchers")
+	assert.Equal(t, 0, d.Spec.Strategy.RollingUpdate.MaxUnavailable.IntValue())
+	pod := d.Spec.Template.Spec
+	require.Len(t, pod.Containers, 2)
+	assert.Equal(t, "acr.azurecr.io/voicemail-platform/voicemail-sip-dispatcher@"+digest, pod.Containers[0].Image)
+	assert.Equal(t, []corev1.Capability{"NET_BIND_SERVICE"}, pod.Containers[0].SecurityContext.Capabilities.Add)
+	assert.Contains(t, strings.Join(pod.InitContainers[0].Args, " "), "-host=voicemail-sip.voicemail.svc.cluster.local")
+
+	for _, name := range []string{"weu-1-v1-app-sip-ingress", "weu-1-v1-app-imap-ingress"} {
+		svc := decode("kubernetes:core/v1:Service", name).(*corev1.Service)
+		assert.Equal(t, "true", svc.Annotations["service.beta.kubernetes.io/azure-load-balancer-internal"], name)
+		assert.Equal(t, "10.1.15.250", svc.Annotations["service.beta.kubernetes.io/azure-load-balancer-ipv4"], name)
+		assert.Equal(t, "30", svc.Annotations["service.beta.kubernetes.io/azure-load-balancer-tcp-idle-timeout"], name)
+	}
+	headless := decode("kubernetes:core/v1:Service", "weu-1-v1-app-sip-headless").(*corev1.Service)
+	assert.Equal(t, "None", headless.Spec.ClusterIP)
+	assert.True(t, headless.Spec.PublishNotReadyAddresses, "draining pods stay reachable for their dialogs")
+
+	// No shared media address in any ConfigMap; each pod advertises status.podIP.
+	for _, r := range regs {
+		if r.Type != "kubernetes:core/v1:ConfigMap" {
+			continue
+		}
+		cm := decode(r.Type, r.Name).(*corev1.ConfigMap)
+		assert.NotContains(t, cm.Data, "VOICEMAIL_SIP_MEDIA_IP", r.Name)
+	}
+	vm := decode("kubernetes:apps/v1:Deployment", "weu-1-v1-app-deployment").(*appsv1.Deployment)
+	env := map[string]string{}
+	for _, e := range vm.Spec.Template.Spec.Containers[0].Env {
+		if e.ValueFrom != nil && e.ValueFrom.FieldRef != nil {
+			env[e.Name] = e.ValueFrom.FieldRef.FieldPath
+		}
+	}
+	assert.Equal(t, "status.podIP", env["VOICEMAIL_SIP_MEDIA_IP"])
+	assert.Equal(t, "status.podIP", env["VOICEMAIL_SIP_RTP_BIND_IP"])
+
+	// The pod's grace covers the SIP drain, which is the service's own default.
+	cfg := decode("kubernetes:core/v1:ConfigMap", "weu-1-v1-app-config").(*corev1.ConfigMap)
+	drain, err := time.ParseDuration(cfg.Data["VOICEMAIL_SIP_DRAIN_TIMEOUT"])
+	require.NoError(t, err)
+	assert.Equal(t, sip.DefaultDrainTimeout(deploy.MaxDepositSeconds, deploy.MaxGreetingSeconds), drain)
+	assert.GreaterOrEqual(t, *vm.Spec.Template.Spec.TerminationGracePeriodSeconds, int64(deploy.PreStopSeconds+deploy.SIPDrainSeconds))
+}
+
+// The dispatcher's generated configuration passes Kamailio's own check.
+func TestDispatcherConfigPassesKamailioCheck(t *testing.T) {
+	a := testArgs("weu-1-v1")
+	a.IdleTimeoutMinutes = 30
+	text, err := deploy.DispatcherConfig(*a)
+	require.NoError(t, err)
+	assert.Contains(t, text, "advertise 10.1.15.250:5060")
+	dir := t.TempDir()
+	list := filepath.Join(dir, "dispatcher.list")
+	text = strings.ReplaceAll(text, "/run/kamailio/dispatcher.list", list)
+	require.NoError(t, os.WriteFile(list, []byte(kamailio.Config{}.List()), 0o644))
+	path := filepath.Join(dir, "kamailio.cfg")
+	require.NoError(t, os.WriteFile(path, []byte(text), 0o644))
+	out, err := exec.CommandContext(context.Background(), kamailio.Binary, "-c", "-f", path).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+}
