@@ -168,7 +168,8 @@ func coreResourceRules() []ResourceRule {
 			Check:       checkProbes,
 		},
 		{
-			ID: "sip-no-shared-media-ip",
+			ID:  "sip-no-shared-media-ip",
+			Doc: "https://learn.microsoft.com/en-us/azure/aks/configure-azure-cni",
 			Description: "No ConfigMap sets one media address for every pod (VOICEMAIL_SIP_MEDIA_IP): " +
 				"each pod advertises its own, or RTP reaches whichever pod a load balancer picks.",
 			Types: []TypeRef{configMap},
@@ -176,6 +177,7 @@ func coreResourceRules() []ResourceRule {
 		},
 		{
 			ID:          "sip-no-media-through-lb",
+			Doc:         "https://learn.microsoft.com/en-us/azure/azure-resource-manager/management/azure-subscription-service-limits#load-balancer",
 			Description: "No Service publishes RTP ports: media flows to the pod that owns the call, never through a load balancer.",
 			Types:       []TypeRef{service},
 			Check:       checkNoRTPPorts,
