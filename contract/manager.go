@@ -72,10 +72,15 @@ type Manager struct {
 	Container        string
 	StateBlob        string
 	OperatorToken    string
-	FailThreshold    int
-	RecoverThreshold int
-	HistoryLen       int
-	ProbeTimeout     time.Duration
+	// OperatorTokenUnresolved is set when the token variable still holds the Key Vault
+	// reference text: App Service passes the reference itself until it resolves (identity not
+	// yet granted, secret missing), and that text is derivable from resource names, so it is
+	// never accepted as a token; the operator API answers 503 until a restart resolves it.
+	OperatorTokenUnresolved bool
+	FailThreshold           int
+	RecoverThreshold        int
+	HistoryLen              int
+	ProbeTimeout            time.Duration
 	// Interval > 0 makes the process tick by itself (outside Functions, whose timer trigger
 	// calls the probe path instead).
 	Interval       time.Duration
@@ -127,6 +132,9 @@ func LoadManager(getenv func(string) string) (Manager, error) {
 	}
 	// Without a token the operator API is off; probing, draining and restoring still run.
 	c.OperatorToken = r.str(EnvManagerOperatorToken)
+	if IsKeyVaultReference(c.OperatorToken) {
+		c.OperatorToken, c.OperatorTokenUnresolved = "", true
+	}
 	if c.OperatorToken != "" && len(c.OperatorToken) < 16 {
 		return c, fmt.Errorf("%s must be at least 16 characters", EnvManagerOperatorToken.Name)
 	}
@@ -156,6 +164,13 @@ func LoadManager(getenv func(string) string) (Manager, error) {
 	c.HealthPath = r.str(EnvManagerHealthPath)
 	c.StateComponent = r.str(EnvManagerStateComponent)
 	return c, nil
+}
+
+// IsKeyVaultReference reports whether an app setting's value is an unresolved App Service Key
+// Vault reference (https://learn.microsoft.com/en-us/azure/app-service/app-service-key-vault-references):
+// "@Microsoft.KeyVault(...)" is what the app sees while the reference cannot be resolved.
+func IsKeyVaultReference(v string) bool {
+	return strings.HasPrefix(strings.ToLower(strings.TrimSpace(v)), "@microsoft.keyvault(")
 }
 
 // ManagerStateBlob is the default blob of a region's management service decisions, in the

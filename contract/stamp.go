@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -21,45 +22,47 @@ type Var struct {
 
 // The stamp binary's core variables. SIP and IMAP settings are in sip.go and imap.go.
 var (
-	EnvHTTPAddr           = Var{"VOICEMAIL_HTTP_ADDR", ":8080", "HTTP listen address (host:port)"}
-	EnvSIPAddr            = Var{"VOICEMAIL_SIP_ADDR", "", "SIP listen address (UDP and TCP); empty disables SIP"}
-	EnvIMAPAddr           = Var{"VOICEMAIL_IMAP_ADDR", "", "IMAP listen address; empty disables IMAP"}
-	EnvDataDir            = Var{"VOICEMAIL_DATA_DIR", "./data", "embedded store directory (used when no Azure storage is configured)"}
-	EnvOperatorToken      = Var{"VOICEMAIL_OPERATOR_TOKEN", "", "bearer token for provisioning and deposits (at least 16 characters); required with Azure storage; without it a local run generates one into <data dir>/operator-token"}
-	EnvRegion             = Var{"VOICEMAIL_REGION", "local", "region id written into CRDT row keys ([a-z0-9-], at most 32)"}
-	EnvStamp              = Var{"VOICEMAIL_STAMP", "local-1", "stamp name, used for the health probe row and the default state blob ([a-z0-9-], at most 63)"}
-	EnvTableEndpoint      = Var{"VOICEMAIL_TABLE_ENDPOINT", "", "Cosmos DB for Table / Table Storage endpoint URL (workload identity)"}
-	EnvBlobEndpoint       = Var{"VOICEMAIL_BLOB_ENDPOINT", "", "Blob Storage endpoint URL (workload identity)"}
-	EnvQueueEndpoint      = Var{"VOICEMAIL_QUEUE_ENDPOINT", "", "Queue Storage endpoint URL (workload identity)"}
-	EnvConnectionString   = Var{"VOICEMAIL_STORAGE_CONNECTION_STRING", "", "Azurite connection string (development only; replaces the three endpoints)"}
-	EnvTable              = Var{"VOICEMAIL_TABLE", ServiceTable, "metadata table name"}
-	EnvAudioContainer     = Var{"VOICEMAIL_AUDIO_CONTAINER", AudioContainer, "audio blob container"}
-	EnvQueue              = Var{"VOICEMAIL_QUEUE", DepositQueue, "deposit fallback queue"}
-	EnvNotifyQueue        = Var{"VOICEMAIL_NOTIFY_QUEUE", NotificationQueue, "queue that receives a JSON notice per stored deposit (for e-mail/SMS notifiers)"}
-	EnvStateContainer     = Var{"VOICEMAIL_STATE_CONTAINER", StateContainer, "container of the stamps' state blobs"}
-	EnvStateBlob          = Var{"VOICEMAIL_STATE_BLOB", "", "this stamp's state blob, by default the stamp name (embedded: file <data dir>/<name>); removing it drains the stamp"}
-	EnvHealthTimeout      = Var{"VOICEMAIL_HEALTH_TIMEOUT", "3s", "overall timeout of one round of health checks"}
-	EnvHealthCacheTTL     = Var{"VOICEMAIL_HEALTH_CACHE_TTL", "10s", "how long a health result is served from cache"}
-	EnvHealthWindow       = Var{"VOICEMAIL_HEALTH_WINDOW", "60s", "window of the health model (share of 5xx and slow API answers); a stamp it took out of rotation returns at most this long after the failures stop"}
-	EnvShutdownGrace      = Var{"VOICEMAIL_SHUTDOWN_GRACE", "25s", "time in-flight requests get to finish after SIGTERM"}
-	EnvShutdownDelay      = Var{"VOICEMAIL_SHUTDOWN_DELAY", "0s", "time " + ReadinessPath + " reports 503 before the listener closes (lets Kubernetes stop routing)"}
-	EnvDrainInterval      = Var{"VOICEMAIL_DRAIN_INTERVAL", "2s", "how often the deposit queue is drained"}
-	EnvDrainVisibility    = Var{"VOICEMAIL_DRAIN_VISIBILITY", "30s", "how long a queued deposit a drainer took stays hidden from other drainers (its retry delay when the store is down)"}
-	EnvStoreTimeout       = Var{"VOICEMAIL_STORE_TIMEOUT", "2s", "deadline of each store call on the deposit path; a store that does not answer in time is treated as down and the deposit takes the queue path"}
-	EnvPINFreeFailures    = Var{"VOICEMAIL_PIN_FREE_FAILURES", "3", "wrong PINs a source (client address, or caller asserted by a trusted SIP peer) may send before it must wait (1-20)"}
-	EnvPINPenaltyMax      = Var{"VOICEMAIL_PIN_PENALTY_MAX", "15s", "longest wait of a source; it doubles from 1 s with each further wrong PIN (1s-10m)"}
-	EnvPINMailboxFailures = Var{"VOICEMAIL_PIN_MAILBOX_FAILURES", "10", "wrong PINs on one mailbox from any sources within the failure window before the mailbox's slow lane starts (3-1000)"}
-	EnvPINMailboxDelayMax = Var{"VOICEMAIL_PIN_MAILBOX_DELAY_MAX", "30s", "longest wait between PIN evaluations in a mailbox's slow lane (1s-10m); wrong PINs never lock a mailbox"}
-	EnvPINFailureWindow   = Var{"VOICEMAIL_PIN_FAILURE_WINDOW", "15m", "wrong PINs older than this are forgotten (1m-24h)"}
-	EnvPINFailureDelay    = Var{"VOICEMAIL_PIN_FAILURE_DELAY", "250ms", "least time a failed login takes, so unknown numbers and wrong PINs answer alike (10ms-5s)"}
-	EnvPINAllowGuessable  = Var{"VOICEMAIL_PIN_ALLOW_GUESSABLE", "false", "accept PINs like 0000, 1234, 1212, 2580 or the mailbox number (refused by default)"}
-	EnvLogLevel           = Var{"VOICEMAIL_LOG_LEVEL", "info", "debug, info, warn or error"}
+	EnvHTTPAddr               = Var{"VOICEMAIL_HTTP_ADDR", ":8080", "HTTP listen address (host:port)"}
+	EnvSIPAddr                = Var{"VOICEMAIL_SIP_ADDR", "", "SIP listen address (UDP and TCP); empty disables SIP"}
+	EnvIMAPAddr               = Var{"VOICEMAIL_IMAP_ADDR", "", "IMAP listen address; empty disables IMAP"}
+	EnvDataDir                = Var{"VOICEMAIL_DATA_DIR", "./data", "embedded store directory (used when no Azure storage is configured)"}
+	EnvOperatorToken          = Var{"VOICEMAIL_OPERATOR_TOKEN", "", "bearer token for provisioning and deposits (at least 16 characters); required with Azure storage; without it a local run generates one into <data dir>/operator-token"}
+	EnvRegion                 = Var{"VOICEMAIL_REGION", "local", "region id written into CRDT row keys ([a-z0-9-], at most 32)"}
+	EnvStamp                  = Var{"VOICEMAIL_STAMP", "local-1", "stamp name, used for the health probe row and the default state blob ([a-z0-9-], at most 63)"}
+	EnvTableEndpoint          = Var{"VOICEMAIL_TABLE_ENDPOINT", "", "Cosmos DB for Table / Table Storage endpoint URL (workload identity)"}
+	EnvTableFallbackEndpoints = Var{"VOICEMAIL_TABLE_FALLBACK_ENDPOINTS", "", "comma-separated Table endpoints of the account's other regions, in failover order; used while the one before fails"}
+	EnvBlobRegions            = Var{"VOICEMAIL_BLOB_REGIONS", "", "other regions' audio accounts, region=https://endpoint,...: where audio another region stored is read from while this region's replica lags"}
+	EnvBlobEndpoint           = Var{"VOICEMAIL_BLOB_ENDPOINT", "", "Blob Storage endpoint URL (workload identity)"}
+	EnvQueueEndpoint          = Var{"VOICEMAIL_QUEUE_ENDPOINT", "", "Queue Storage endpoint URL (workload identity)"}
+	EnvConnectionString       = Var{"VOICEMAIL_STORAGE_CONNECTION_STRING", "", "Azurite connection string (development only; replaces the three endpoints)"}
+	EnvTable                  = Var{"VOICEMAIL_TABLE", ServiceTable, "metadata table name"}
+	EnvAudioContainer         = Var{"VOICEMAIL_AUDIO_CONTAINER", AudioContainer, "audio blob container"}
+	EnvQueue                  = Var{"VOICEMAIL_QUEUE", DepositQueue, "deposit fallback queue"}
+	EnvNotifyQueue            = Var{"VOICEMAIL_NOTIFY_QUEUE", NotificationQueue, "queue that receives a JSON notice per stored deposit (for e-mail/SMS notifiers)"}
+	EnvStateContainer         = Var{"VOICEMAIL_STATE_CONTAINER", StateContainer, "container of the stamps' state blobs"}
+	EnvStateBlob              = Var{"VOICEMAIL_STATE_BLOB", "", "this stamp's state blob, by default the stamp name (embedded: file <data dir>/<name>); removing it drains the stamp"}
+	EnvHealthTimeout          = Var{"VOICEMAIL_HEALTH_TIMEOUT", "3s", "overall timeout of one round of health checks"}
+	EnvHealthCacheTTL         = Var{"VOICEMAIL_HEALTH_CACHE_TTL", "10s", "how long a health result is served from cache"}
+	EnvHealthWindow           = Var{"VOICEMAIL_HEALTH_WINDOW", "60s", "window of the health model (share of 5xx and slow API answers); a stamp it took out of rotation returns at most this long after the failures stop"}
+	EnvShutdownGrace          = Var{"VOICEMAIL_SHUTDOWN_GRACE", "25s", "time in-flight requests get to finish after SIGTERM"}
+	EnvShutdownDelay          = Var{"VOICEMAIL_SHUTDOWN_DELAY", "0s", "time " + ReadinessPath + " reports 503 before the listener closes (lets Kubernetes stop routing)"}
+	EnvDrainInterval          = Var{"VOICEMAIL_DRAIN_INTERVAL", "2s", "how often the deposit queue is drained"}
+	EnvDrainVisibility        = Var{"VOICEMAIL_DRAIN_VISIBILITY", "30s", "how long a queued deposit a drainer took stays hidden from other drainers (its retry delay when the store is down)"}
+	EnvStoreTimeout           = Var{"VOICEMAIL_STORE_TIMEOUT", "2s", "deadline of each store call on the deposit path; a store that does not answer in time is treated as down and the deposit takes the queue path"}
+	EnvPINFreeFailures        = Var{"VOICEMAIL_PIN_FREE_FAILURES", "3", "wrong PINs a source (client address, or caller asserted by a trusted SIP peer) may send before it must wait (1-20)"}
+	EnvPINPenaltyMax          = Var{"VOICEMAIL_PIN_PENALTY_MAX", "15s", "longest wait of a source; it doubles from 1 s with each further wrong PIN (1s-10m)"}
+	EnvPINMailboxFailures     = Var{"VOICEMAIL_PIN_MAILBOX_FAILURES", "10", "wrong PINs on one mailbox from any sources within the failure window before the mailbox's slow lane starts (3-1000)"}
+	EnvPINMailboxDelayMax     = Var{"VOICEMAIL_PIN_MAILBOX_DELAY_MAX", "30s", "longest wait between PIN evaluations in a mailbox's slow lane (1s-10m); wrong PINs never lock a mailbox"}
+	EnvPINFailureWindow       = Var{"VOICEMAIL_PIN_FAILURE_WINDOW", "15m", "wrong PINs older than this are forgotten (1m-24h)"}
+	EnvPINFailureDelay        = Var{"VOICEMAIL_PIN_FAILURE_DELAY", "250ms", "least time a failed login takes, so unknown numbers and wrong PINs answer alike (10ms-5s)"}
+	EnvPINAllowGuessable      = Var{"VOICEMAIL_PIN_ALLOW_GUESSABLE", "false", "accept PINs like 0000, 1234, 1212, 2580 or the mailbox number (refused by default)"}
+	EnvLogLevel               = Var{"VOICEMAIL_LOG_LEVEL", "info", "debug, info, warn or error"}
 )
 
 func coreVars() []Var {
 	return []Var{
 		EnvHTTPAddr, EnvSIPAddr, EnvIMAPAddr, EnvDataDir, EnvOperatorToken, EnvRegion, EnvStamp,
-		EnvTableEndpoint, EnvBlobEndpoint, EnvQueueEndpoint, EnvConnectionString, EnvTable,
+		EnvTableEndpoint, EnvTableFallbackEndpoints, EnvBlobRegions, EnvBlobEndpoint, EnvQueueEndpoint, EnvConnectionString, EnvTable,
 		EnvAudioContainer, EnvQueue, EnvNotifyQueue, EnvStateContainer, EnvStateBlob,
 		EnvHealthTimeout, EnvHealthCacheTTL, EnvHealthWindow, EnvShutdownGrace, EnvShutdownDelay,
 		EnvDrainInterval, EnvDrainVisibility, EnvStoreTimeout, EnvPINFreeFailures,
@@ -88,7 +91,14 @@ type Stamp struct {
 	Stamp             string
 
 	// Azure storage; all empty means the embedded store in DataDir.
-	TableEndpoint    string
+	TableEndpoint string
+	// TableFallbackEndpoints are the other regions' Table endpoints of the same multi-region
+	// account, in failover order: the store moves to the next while the one before fails.
+	TableFallbackEndpoints []string
+	// BlobRegions are the other regions' audio accounts (region -> blob endpoint): audio a
+	// message's origin region stored is read from this region's replica of it, else from the
+	// origin's account or another region's replica.
+	BlobRegions      map[string]string
 	BlobEndpoint     string
 	QueueEndpoint    string
 	ConnectionString string // Azurite only
@@ -308,6 +318,31 @@ func loadStamp(getenv func(string) string, needToken bool) (Stamp, error) {
 	if c.StateBlob == "" {
 		c.StateBlob = c.Stamp
 	}
+	for _, e := range r.list(EnvTableFallbackEndpoints) {
+		if u, err := url.Parse(e); err != nil || u.Scheme != "https" || u.Host == "" {
+			r.bad(EnvTableFallbackEndpoints, "%q is not an https URL", e)
+			continue
+		}
+		c.TableFallbackEndpoints = append(c.TableFallbackEndpoints, e)
+	}
+	for _, kv := range r.list(EnvBlobRegions) {
+		if c.BlobRegions == nil {
+			c.BlobRegions = map[string]string{}
+		}
+		region, endpoint, ok := strings.Cut(kv, "=")
+		u, err := url.Parse(endpoint)
+		switch {
+		case !ok || !regionRe.MatchString(region):
+			r.bad(EnvBlobRegions, "%q is not region=https://endpoint", kv)
+		case err != nil || u.Host == "" || (u.Scheme != "https" && !strings.HasPrefix(endpoint, "http://127.")):
+			r.bad(EnvBlobRegions, "%q: the endpoint must be an https URL (http only for a loopback Azurite)", kv)
+		default:
+			c.BlobRegions[region] = endpoint
+		}
+	}
+	if len(c.TableFallbackEndpoints) > 0 && c.TableEndpoint == "" {
+		r.bad(EnvTableFallbackEndpoints, "needs %s", EnvTableEndpoint.Name)
+	}
 	c.AllowGuessablePINs = r.boolean(EnvPINAllowGuessable)
 	if err := c.LogLevel.UnmarshalText([]byte(r.str(EnvLogLevel))); err != nil {
 		r.bad(EnvLogLevel, "%q is not debug, info, warn or error", r.str(EnvLogLevel))
@@ -382,6 +417,13 @@ func (c Stamp) Environ() []string {
 	e.str(EnvRegion, c.Region)
 	e.str(EnvStamp, c.Stamp)
 	e.str(EnvTableEndpoint, c.TableEndpoint)
+	e.list(EnvTableFallbackEndpoints, c.TableFallbackEndpoints)
+	regions := make([]string, 0, len(c.BlobRegions))
+	for r, ep := range c.BlobRegions {
+		regions = append(regions, r+"="+ep)
+	}
+	slices.Sort(regions)
+	e.list(EnvBlobRegions, regions)
 	e.str(EnvBlobEndpoint, c.BlobEndpoint)
 	e.str(EnvQueueEndpoint, c.QueueEndpoint)
 	e.str(EnvConnectionString, c.ConnectionString)

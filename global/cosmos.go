@@ -13,9 +13,12 @@ import (
 // (it calls a PkgVersion function the root no longer has). The azure-native provider
 // serves these tokens all the same; the structs below declare the outputs we read.
 const (
-	CosmosAccountType        = "azure-native:documentdb/v20230415:DatabaseAccount"
-	CosmosTableType          = "azure-native:documentdb/v20230415:TableResourceTable"
-	CosmosRoleAssignmentType = "azure-native:documentdb/v20230415:SqlResourceSqlRoleAssignment"
+	CosmosAccountType = "azure-native:documentdb/v20230415:DatabaseAccount"
+	CosmosTableType   = "azure-native:documentdb/v20230415:TableResourceTable"
+	// Table accounts authorise data-plane calls with table role definitions and assignments
+	// (API 2024-12-01-preview, served by the azure-native provider this program pins), not the
+	// SQL ones: https://learn.microsoft.com/en-us/azure/cosmos-db/table/security/how-to-grant-data-plane-role-based-access
+	CosmosRoleAssignmentType = "azure-native:documentdb/v20241201preview:TableResourceTableRoleAssignment"
 )
 
 // CosmosAccount is a Cosmos DB database account.
@@ -86,7 +89,7 @@ func (g *Global) cosmos(ctx *pulumi.Context, t topology.Topology, rg *resources.
 			return err
 		}
 	}
-	if _, err := arm.NewDiagnostics(ctx, "cosmos", arm.DiagnosticsArgs{ResourceID: acct.ID().ToStringOutput(), WorkspaceID: g.WorkspaceID, Logs: true}, pulumi.Parent(&acct)); err != nil {
+	if _, err := arm.NewDiagnostics(ctx, "cosmos", arm.DiagnosticsArgs{ResourceID: acct.ID().ToStringOutput(), WorkspaceID: g.WorkspaceID, Logs: true, Metrics: arm.MetricsRequests}, pulumi.Parent(&acct)); err != nil {
 		return err
 	}
 	g.CosmosAccountName = acct.Name
@@ -96,24 +99,27 @@ func (g *Global) cosmos(ctx *pulumi.Context, t topology.Topology, rg *resources.
 	return nil
 }
 
-// CosmosRoleArgs grants the Cosmos DB Built-in Data Contributor role on the whole account.
+// CosmosRoleArgs grants the Cosmos DB for Table Built-in Data Contributor role on the account.
 type CosmosRoleArgs struct {
-	Key         string // makes the assignment GUID deterministic and unique
 	PrincipalID pulumi.StringInput
 }
 
 // NewCosmosDataContributor grants a principal data-plane read/write on the global account.
+// The assignment's id is derived from scope, principal and role like an RBAC assignment's.
 func (g *Global) NewCosmosDataContributor(ctx *pulumi.Context, name string, args CosmosRoleArgs, opts ...pulumi.ResourceOption) (*CosmosRoleAssignment, error) {
 	var ra CosmosRoleAssignment
+	roleDef := g.CosmosAccountID.ApplyT(func(id string) string {
+		return id + "/tableRoleDefinitions/" + arm.CosmosTableDataContributor.ID
+	}).(pulumi.StringOutput)
 	err := ctx.RegisterResource(CosmosRoleAssignmentType, name, pulumi.Map{
 		"accountName":       g.CosmosAccountName,
 		"resourceGroupName": g.ResourceGroupName,
-		"roleAssignmentId":  pulumi.String(arm.AssignmentName("cosmos", args.Key, arm.CosmosDataContributor)),
-		"roleDefinitionId": g.CosmosAccountID.ApplyT(func(id string) string {
-			return id + "/sqlRoleDefinitions/" + arm.CosmosDataContributor.ID
+		"roleAssignmentId": pulumi.All(g.CosmosAccountID, args.PrincipalID, roleDef).ApplyT(func(v []any) string {
+			return arm.AssignmentName(v[0].(string), v[1].(string), v[2].(string))
 		}).(pulumi.StringOutput),
-		"scope":       g.CosmosAccountID,
-		"principalId": args.PrincipalID,
+		"roleDefinitionId": roleDef,
+		"scope":            g.CosmosAccountID,
+		"principalId":      args.PrincipalID,
 	}, &ra, opts...)
 	if err != nil {
 		return nil, err

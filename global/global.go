@@ -29,6 +29,9 @@ type Global struct {
 	pulumi.ResourceState
 
 	TenantID pulumi.StringOutput
+	// DeployerObjectID is the Entra object id of the principal running `pulumi up`; it is
+	// granted the Kubernetes data-plane role it needs to deploy the app into each cluster.
+	DeployerObjectID pulumi.StringOutput
 	// SubscriptionID is known at plan time (from the provider's client config), for ids that
 	// must be plain strings, such as the hidden-link tag of availability tests.
 	SubscriptionID              string
@@ -56,6 +59,7 @@ type Global struct {
 type clientConfig struct {
 	TenantID       string `pulumi:"tenantId"`
 	SubscriptionID string `pulumi:"subscriptionId"`
+	ObjectID       string `pulumi:"objectId"`
 }
 
 // New builds the global layer.
@@ -75,6 +79,10 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return nil, fmt.Errorf("get Azure client config: %w", err)
 	}
 	g.TenantID = pulumi.String(cc.TenantID).ToStringOutput()
+	if cc.ObjectID == "" {
+		return nil, fmt.Errorf("get Azure client config: no objectId for the deploying principal (sign in with az login or a federated service principal)")
+	}
+	g.DeployerObjectID = pulumi.String(cc.ObjectID).ToStringOutput()
 	g.SubscriptionID = cc.SubscriptionID
 
 	rg, err := resources.NewResourceGroup(ctx, "global-rg", &resources.ResourceGroupArgs{

@@ -78,7 +78,8 @@ func (r *Regional) functions(ctx *pulumi.Context, t topology.Topology, reg topol
 			"localMySqlEnabled": pulumi.Bool(false), "netFrameworkVersion": pulumi.String("v4.6"),
 		},
 		"tags": tags,
-	}, &app, pulumi.Parent(r), pulumi.Aliases([]pulumi.Alias{{Type: pulumi.String(arm.WebAppPreviousType)}})); err != nil {
+	}, &app, pulumi.Parent(r), pulumi.DependsOn([]pulumi.Resource{r.OperatorTokenSecret}),
+		pulumi.Aliases([]pulumi.Alias{{Type: pulumi.String(arm.WebAppPreviousType)}})); err != nil {
 		return err
 	}
 	principal := app.PrincipalID()
@@ -91,10 +92,15 @@ func (r *Regional) functions(ctx *pulumi.Context, t topology.Topology, reg topol
 		{"func-host-queue", arm.StorageQueueDataContributor, r.QueueAccountID},
 		{"func-state-blob", arm.StorageBlobDataContributor, pulumi.Sprintf("%s/blobServices/default/containers/%s", r.BlobAccountID, topology.StateContainer)},
 		{"func-keyvault", arm.KeyVaultSecretsUser, r.KeyVaultID},
+		// Application Insights has local auth off (APPLICATIONINSIGHTS_AUTHENTICATION_STRING is
+		// Authorization=AAD): the host's telemetry is accepted only from an identity with
+		// Monitoring Metrics Publisher on the component
+		// (https://learn.microsoft.com/en-us/azure/azure-monitor/app/azure-ad-authentication).
+		{"func-appinsights", arm.MonitoringMetricsPublisher, r.AppInsightsID},
 	}
 	for _, ro := range roles {
 		if _, err := arm.NewRoleAssignment(ctx, p+ro.name, arm.RoleArgs{
-			Key: reg.Name + "/" + ro.name, Scope: ro.scope, Role: ro.role, PrincipalID: principal,
+			Scope: ro.scope, Role: ro.role, PrincipalID: principal,
 		}, pulumi.Parent(&app)); err != nil {
 			return err
 		}

@@ -11,6 +11,7 @@ import (
 	keyvault "github.com/pulumi/pulumi-azure-native-sdk/keyvault/v2/v20230201"
 	operationalinsights "github.com/pulumi/pulumi-azure-native-sdk/operationalinsights/v2/v20201001"
 	resources "github.com/pulumi/pulumi-azure-native-sdk/resources/v2/v20220901"
+	storage "github.com/pulumi/pulumi-azure-native-sdk/storage/v2/v20220901"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/voicemail-platform/voicemail/contract"
@@ -33,19 +34,25 @@ type Args struct {
 type Regional struct {
 	pulumi.ResourceState
 
-	Name                string // Azure region
-	ResourceGroupName   pulumi.StringOutput
-	WorkspaceID         pulumi.StringOutput
-	AppInsightsConnStr  pulumi.StringOutput
-	KeyVaultID          pulumi.StringOutput
-	KeyVaultURI         pulumi.StringOutput
-	BlobAccountName     pulumi.StringOutput
-	BlobAccountID       pulumi.StringOutput
-	BlobEndpoint        pulumi.StringOutput
-	QueueAccountName    pulumi.StringOutput
-	QueueAccountID      pulumi.StringOutput
-	QueueEndpoint       pulumi.StringOutput
-	AudioContainerName  pulumi.StringOutput
+	Name               string // Azure region
+	ResourceGroupName  pulumi.StringOutput
+	WorkspaceID        pulumi.StringOutput
+	AppInsightsConnStr pulumi.StringOutput
+	KeyVaultID         pulumi.StringOutput
+	KeyVaultURI        pulumi.StringOutput
+	BlobAccountName    pulumi.StringOutput
+	BlobAccountID      pulumi.StringOutput
+	BlobEndpoint       pulumi.StringOutput
+	QueueAccountName   pulumi.StringOutput
+	QueueAccountID     pulumi.StringOutput
+	QueueEndpoint      pulumi.StringOutput
+	AudioContainerName pulumi.StringOutput
+	// ReplicaContainers are the account's blob containers by name: the audio and state
+	// containers and the replica of each region that replicates into this one.
+	ReplicaContainers map[string]*storage.BlobContainer
+	// OperatorTokenSecret is the Key Vault secret the stamps and the management service read.
+	OperatorTokenSecret pulumi.Resource
+	AppInsightsID       pulumi.StringOutput
 	StateContainerName  pulumi.StringOutput
 	FunctionAppName     pulumi.StringOutput // empty when functions are disabled
 	FunctionPrincipalID pulumi.StringOutput
@@ -102,6 +109,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return nil, err
 	}
 	r.AppInsightsConnStr = appi.ConnectionString
+	r.AppInsightsID = appi.ID().ToStringOutput()
 
 	if !reg.Home {
 		// The registry lives in the home region; every other region gets a zone-redundant replica.
@@ -123,15 +131,19 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			EnableSoftDelete:          pulumi.Bool(true),
 			SoftDeleteRetentionInDays: pulumi.Int(90),
 			EnablePurgeProtection:     pulumi.Bool(true),
+			CreateMode:                vaultCreateMode(reg),
 			// Reached only through private endpoints (stamps, jump box, Functions).
 			PublicNetworkAccess: pulumi.String("Disabled"),
 			NetworkAcls:         &keyvault.NetworkRuleSetArgs{DefaultAction: pulumi.String("Deny"), Bypass: pulumi.String("None")},
 		},
-	}, parent)
+	}, parent, pulumi.IgnoreChanges([]string{"properties.createMode"}))
 	if err != nil {
 		return nil, err
 	}
 	r.KeyVaultID = kv.ID().ToStringOutput()
+	if r.OperatorTokenSecret, err = operatorToken(ctx, p, kv, rg); err != nil {
+		return nil, err
+	}
 	r.KeyVaultURI = pulumi.Sprintf("https://%s.vault.azure.net/", n.KeyVault)
 	if _, err := arm.NewDiagnostics(ctx, p+"kv", arm.DiagnosticsArgs{ResourceID: r.KeyVaultID, WorkspaceID: r.WorkspaceID, Logs: true}, pulumi.Parent(kv)); err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 package regional
 
 import (
+	"fmt"
 	"strings"
 
 	resources "github.com/pulumi/pulumi-azure-native-sdk/resources/v2/v20220901"
@@ -42,7 +43,7 @@ func (r *Regional) account(ctx *pulumi.Context, t topology.Topology, logical, na
 	if err != nil {
 		return nil, err
 	}
-	if _, err := arm.NewDiagnostics(ctx, logical, arm.DiagnosticsArgs{ResourceID: acct.ID().ToStringOutput(), WorkspaceID: r.WorkspaceID}, pulumi.Parent(acct)); err != nil {
+	if _, err := arm.NewDiagnostics(ctx, logical, arm.DiagnosticsArgs{ResourceID: acct.ID().ToStringOutput(), WorkspaceID: r.WorkspaceID, Metrics: arm.MetricsTransaction}, pulumi.Parent(acct)); err != nil {
 		return nil, err
 	}
 	return acct, nil
@@ -65,24 +66,51 @@ func (r *Regional) storage(ctx *pulumi.Context, t topology.Topology, reg topolog
 		AccountName: blob.Name, ResourceGroupName: rg.Name, BlobServicesName: pulumi.String("default"),
 		IsVersioningEnabled:            pulumi.Bool(true),
 		ChangeFeed:                     &storage.ChangeFeedArgs{Enabled: pulumi.Bool(true), RetentionInDays: pulumi.Int(7)},
-		DeleteRetentionPolicy:          &storage.DeleteRetentionPolicyArgs{Enabled: pulumi.Bool(true), Days: pulumi.Int(14)},
-		ContainerDeleteRetentionPolicy: &storage.DeleteRetentionPolicyArgs{Enabled: pulumi.Bool(true), Days: pulumi.Int(14)},
+		DeleteRetentionPolicy:          &storage.DeleteRetentionPolicyArgs{Enabled: pulumi.Bool(true), Days: pulumi.Int(SoftDeleteDays)},
+		ContainerDeleteRetentionPolicy: &storage.DeleteRetentionPolicyArgs{Enabled: pulumi.Bool(true), Days: pulumi.Int(SoftDeleteDays)},
 	}, pulumi.Parent(blob))
 	if err != nil {
 		return err
 	}
 	if _, err := arm.NewDiagnostics(ctx, p+"st-blob-service", arm.DiagnosticsArgs{
 		ResourceID: pulumi.Sprintf("%s/blobServices/default", blob.ID()), WorkspaceID: r.WorkspaceID, Logs: true,
+		Metrics: arm.MetricsTransaction,
 	}, pulumi.Parent(blob)); err != nil {
 		return err
 	}
-	for _, c := range topology.Containers() {
-		if _, err := storage.NewBlobContainer(ctx, p+"st-blob-"+c, &storage.BlobContainerArgs{
+	r.ReplicaContainers = map[string]*storage.BlobContainer{}
+	containers := topology.Containers()
+	for _, origin := range reg.ReplicaOf {
+		containers = append(containers, topology.ReplicaContainer(origin))
+	}
+	for _, c := range containers {
+		bc, err := storage.NewBlobContainer(ctx, p+"st-blob-"+c, &storage.BlobContainerArgs{
 			AccountName: blob.Name, ResourceGroupName: rg.Name, ContainerName: pulumi.String(c),
 			PublicAccess: storage.PublicAccessNone,
-		}, pulumi.Parent(blob), pulumi.DependsOn([]pulumi.Resource{svc})); err != nil {
+		}, pulumi.Parent(blob), pulumi.DependsOn([]pulumi.Resource{svc}))
+		if err != nil {
 			return err
 		}
+		r.ReplicaContainers[c] = bc
+	}
+	// Versioning (which object replication needs) keeps every overwritten or deleted blob as a
+	// previous version, forever unless a lifecycle rule deletes it: a message the subscriber
+	// deleted would stay stored. Previous versions go once the soft-delete window has passed.
+	if _, err := storage.NewManagementPolicy(ctx, p+"st-blob-lifecycle", &storage.ManagementPolicyArgs{
+		AccountName: blob.Name, ResourceGroupName: rg.Name, ManagementPolicyName: pulumi.String("default"),
+		Policy: &storage.ManagementPolicySchemaArgs{Rules: storage.ManagementPolicyRuleArray{
+			storage.ManagementPolicyRuleArgs{
+				Name: pulumi.String("delete-previous-versions"), Enabled: pulumi.Bool(true), Type: pulumi.String("Lifecycle"),
+				Definition: storage.ManagementPolicyDefinitionArgs{
+					Filters: &storage.ManagementPolicyFilterArgs{BlobTypes: pulumi.StringArray{pulumi.String("blockBlob")}},
+					Actions: storage.ManagementPolicyActionArgs{Version: &storage.ManagementPolicyVersionArgs{
+						Delete: &storage.DateAfterCreationArgs{DaysAfterCreationGreaterThan: pulumi.Float64(SoftDeleteDays)},
+					}},
+				},
+			},
+		}},
+	}, pulumi.Parent(blob), pulumi.DependsOn([]pulumi.Resource{svc})); err != nil {
+		return err
 	}
 	r.BlobAccountName = blob.Name
 	r.BlobAccountID = blob.ID().ToStringOutput()
@@ -96,6 +124,7 @@ func (r *Regional) storage(ctx *pulumi.Context, t topology.Topology, reg topolog
 	}
 	if _, err := arm.NewDiagnostics(ctx, p+"st-queue-service", arm.DiagnosticsArgs{
 		ResourceID: pulumi.Sprintf("%s/queueServices/default", queue.ID()), WorkspaceID: r.WorkspaceID, Logs: true,
+		Metrics: arm.MetricsTransaction,
 	}, pulumi.Parent(queue)); err != nil {
 		return err
 	}
@@ -134,26 +163,35 @@ func (r *Regional) storage(ctx *pulumi.Context, t topology.Topology, reg topolog
 // queue/host storage account.
 const DeploymentsContainer = "deployments"
 
-// ReplicationArgs replicates one region's audio container into another's.
+// SoftDeleteDays is how long deleted blobs and previous versions stay recoverable.
+const SoftDeleteDays = 14
+
+// ReplicationArgs replicates one region's audio container into another region's replica of it.
 type ReplicationArgs struct {
 	Source, Destination *Regional
 	SourceResourceGroup string // Azure names, from the topology
 	DestResourceGroup   string
 }
 
-// NewObjectReplication sets up blob object replication of the audio container from
-// Source to Destination. Azure needs the destination's policy first; its generated policy
-// and rule ids then go into the source's policy.
+// NewObjectReplication sets up blob object replication of Source's audio container into
+// Destination's ReplicaContainer(Source). Azure needs the destination's policy first (and the
+// destination container to exist); its generated policy and rule ids then go into the
+// source's policy.
 func NewObjectReplication(ctx *pulumi.Context, name string, args *ReplicationArgs, opts ...pulumi.ResourceOption) error {
+	replica := topology.ReplicaContainer(args.Source.Name)
+	container, ok := args.Destination.ReplicaContainers[replica]
+	if !ok {
+		return fmt.Errorf("object replication %s: region %s has no container %s", name, args.Destination.Name, replica)
+	}
 	rule := storage.ObjectReplicationPolicyRuleArgs{
-		SourceContainer: pulumi.String(topology.AudioContainer), DestinationContainer: pulumi.String(topology.AudioContainer),
+		SourceContainer: pulumi.String(topology.AudioContainer), DestinationContainer: pulumi.String(replica),
 	}
 	dst, err := storage.NewObjectReplicationPolicy(ctx, name+"-or-dst", &storage.ObjectReplicationPolicyArgs{
 		AccountName: args.Destination.BlobAccountName, ResourceGroupName: pulumi.String(args.DestResourceGroup),
 		ObjectReplicationPolicyId: pulumi.String("default"),
 		SourceAccount:             args.Source.BlobAccountID, DestinationAccount: args.Destination.BlobAccountID,
 		Rules: storage.ObjectReplicationPolicyRuleArray{rule},
-	}, opts...)
+	}, append(opts, pulumi.DependsOn([]pulumi.Resource{container}))...)
 	if err != nil {
 		return err
 	}

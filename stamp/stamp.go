@@ -6,6 +6,7 @@ package stamp
 
 import (
 	"encoding/base64"
+	"sort"
 	"strconv"
 
 	containerservice "github.com/pulumi/pulumi-azure-native-sdk/containerservice/v2/v20230601"
@@ -29,8 +30,9 @@ type Args struct {
 	Stamp    topology.Stamp
 	Region   *regional.Regional
 	Global   *global.Global
-	// Regions are every region of the stack: a stamp reads audio from the origin region's
-	// account when the local replica lags, so it has a private endpoint to each.
+	// Regions are every region of the stack: the app reads audio that other regions stored
+	// from their accounts while replication lags (it has a private endpoint to each), and is
+	// granted read access to them.
 	Regions map[string]*regional.Regional
 }
 
@@ -60,8 +62,12 @@ type Stamp struct {
 	PublicIPFQDN    pulumi.StringOutput
 	EndpointName    pulumi.StringOutput
 	WorkspaceID     pulumi.StringOutput
-	// Endpoints and names for the app's config.
-	CosmosTableEndpoint pulumi.StringOutput
+	// Endpoints and names for the app's config. CosmosTableEndpoints are the account's
+	// regional Table endpoints, the stamp's own region first, then failover order.
+	CosmosTableEndpoints []string
+	// BlobRegions are the other regions' blob endpoints (region name -> endpoint), where the
+	// app reads audio those regions stored.
+	BlobRegions         map[string]pulumi.StringOutput
 	BlobEndpoint        pulumi.StringOutput
 	QueueEndpoint       pulumi.StringOutput
 	AudioContainer      pulumi.StringOutput
@@ -70,6 +76,10 @@ type Stamp struct {
 	KeyVaultURI         pulumi.StringOutput
 	RegistryLoginServer pulumi.StringOutput
 	AppInsightsConnStr  pulumi.StringOutput
+	// WorkloadDependencies must exist before the app's Kubernetes objects are created: the
+	// deployer's Kubernetes data-plane role on the cluster (without it the first object gets
+	// 403), the operator-token secret the pods mount, and the node pool they run on.
+	WorkloadDependencies []pulumi.Resource
 }
 
 // New builds one stamp.
@@ -158,7 +168,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	if err := s.cluster(ctx, t, st, rg, rgID, &subnet, pods, ws, tags, g); err != nil {
 		return nil, err
 	}
-	if err := s.appIdentity(ctx, st, rg, tags, g, r); err != nil {
+	if err := s.appIdentity(ctx, st, rg, tags, g, r, args.Regions); err != nil {
 		return nil, err
 	}
 
@@ -182,7 +192,14 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	}
 	s.EndpointName = ep.Name.Elem()
 
-	s.CosmosTableEndpoint = g.CosmosTableEndpoint
+	s.CosmosTableEndpoints = st.TableEndpoints
+	s.BlobRegions = map[string]pulumi.StringOutput{}
+	for name, other := range args.Regions {
+		if name != st.Region {
+			s.BlobRegions[name] = other.BlobEndpoint
+		}
+	}
+	s.WorkloadDependencies = append(s.WorkloadDependencies, r.OperatorTokenSecret)
 	s.BlobEndpoint = r.BlobEndpoint
 	s.QueueEndpoint = r.QueueEndpoint
 	s.AudioContainer = r.AudioContainerName
@@ -219,30 +236,31 @@ func (s *Stamp) cluster(ctx *pulumi.Context, t topology.Topology, st topology.St
 		return err
 	}
 	netRole, err := arm.NewRoleAssignment(ctx, p+"aks-network", arm.RoleArgs{
-		Key: st.ID + "/aks-network", Scope: rgID, Role: arm.NetworkContributor, PrincipalID: cid.PrincipalId,
+		Scope: rgID, Role: arm.NetworkContributor, PrincipalID: cid.PrincipalId,
 	}, pulumi.Parent(cid))
 	if err != nil {
 		return err
 	}
 
-	pool := func(name, mode, size string, minCount, maxCount int, taints []string) containerservice.ManagedClusterAgentPoolProfileArgs {
-		pa := containerservice.ManagedClusterAgentPoolProfileArgs{
-			Name: pulumi.String(name), Mode: pulumi.String(mode), VmSize: pulumi.String(size),
-			Count: pulumi.Int(minCount), MinCount: pulumi.Int(minCount), MaxCount: pulumi.Int(maxCount),
-			EnableAutoScaling: pulumi.Bool(true),
-			AvailabilityZones: zone, // pinned: the stamp is one zone
-			OsType:            pulumi.String("Linux"), OsSKU: pulumi.String("AzureLinux"),
-			Type:            pulumi.String("VirtualMachineScaleSets"),
-			MaxPods:         pulumi.Int(a.MaxPods),
-			VnetSubnetID:    subnet.ID(),
-			PodSubnetID:     pods.ID(),
-			UpgradeSettings: &containerservice.AgentPoolUpgradeSettingsArgs{MaxSurge: pulumi.String("33%")},
-			Tags:            tags,
-		}
-		if len(taints) > 0 {
-			pa.NodeTaints = pulumi.ToStringArray(taints)
-		}
-		return pa
+	// The system pool is inline (a cluster is created with one) and has a fixed size: the
+	// cluster's PUT carries its count, and once an autoscaler had moved a count, every later
+	// cluster update would fail ("Cannot manually scale ... with cluster autoscaler enabled").
+	// The autoscaled user pool is a separate AgentPool resource created without a count and
+	// the cluster ignores its pool list after creation
+	// (https://learn.microsoft.com/en-us/azure/aks/cluster-autoscaler).
+	system := containerservice.ManagedClusterAgentPoolProfileArgs{
+		Name: pulumi.String(topology.SystemPool), Mode: pulumi.String("System"), VmSize: pulumi.String(a.SystemVMSize),
+		Count:             pulumi.Int(a.SystemNodeCount),
+		EnableAutoScaling: pulumi.Bool(false),
+		AvailabilityZones: zone, // pinned: the stamp is one zone
+		OsType:            pulumi.String("Linux"), OsSKU: pulumi.String("AzureLinux"),
+		Type:            pulumi.String("VirtualMachineScaleSets"),
+		MaxPods:         pulumi.Int(a.MaxPods),
+		VnetSubnetID:    subnet.ID(),
+		PodSubnetID:     pods.ID(),
+		UpgradeSettings: &containerservice.AgentPoolUpgradeSettingsArgs{MaxSurge: pulumi.String("33%")},
+		NodeTaints:      pulumi.StringArray{pulumi.String("CriticalAddonsOnly=true:NoSchedule")},
+		Tags:            tags,
 	}
 	args := &containerservice.ManagedClusterArgs{
 		ResourceName: pulumi.String(n.Cluster), ResourceGroupName: rg.Name, Location: pulumi.String(st.Region),
@@ -251,10 +269,7 @@ func (s *Stamp) cluster(ctx *pulumi.Context, t topology.Topology, st topology.St
 		Identity: &containerservice.ManagedClusterIdentityArgs{
 			Type: containerservice.ResourceIdentityTypeUserAssigned, UserAssignedIdentities: pulumi.StringArray{cid.ID().ToStringOutput()},
 		},
-		AgentPoolProfiles: containerservice.ManagedClusterAgentPoolProfileArray{
-			pool(topology.SystemPool, "System", a.SystemVMSize, a.SystemNodeCount, a.SystemNodeCount*2, []string{"CriticalAddonsOnly=true:NoSchedule"}),
-			pool(topology.UserPool, "User", a.UserVMSize, a.UserMinCount, a.UserMaxCount, nil),
-		},
+		AgentPoolProfiles: containerservice.ManagedClusterAgentPoolProfileArray{system},
 		AutoScalerProfile: &containerservice.ManagedClusterPropertiesAutoScalerProfileArgs{
 			Expander: pulumi.String("least-waste"), BalanceSimilarNodeGroups: pulumi.String("true"),
 			ScaleDownUnneededTime: pulumi.String("10m"),
@@ -295,10 +310,40 @@ func (s *Stamp) cluster(ctx *pulumi.Context, t topology.Topology, st topology.St
 		args.KubernetesVersion = pulumi.String(a.KubernetesVersion)
 	}
 	withOperations(args, a, ws)
-	aks, err := containerservice.NewManagedCluster(ctx, p+"aks", args, pulumi.Parent(s), pulumi.DependsOn([]pulumi.Resource{netRole}))
+	aks, err := containerservice.NewManagedCluster(ctx, p+"aks", args, pulumi.Parent(s), pulumi.DependsOn([]pulumi.Resource{netRole}),
+		pulumi.IgnoreChanges([]string{"agentPoolProfiles"}))
 	if err != nil {
 		return err
 	}
+	userPool, err := containerservice.NewAgentPool(ctx, p+"aks-"+topology.UserPool, &containerservice.AgentPoolArgs{
+		ResourceGroupName: rg.Name, ResourceName: aks.Name, AgentPoolName: pulumi.String(topology.UserPool),
+		Mode: pulumi.String("User"), VmSize: pulumi.String(a.UserVMSize),
+		EnableAutoScaling: pulumi.Bool(true), MinCount: pulumi.Int(a.UserMinCount), MaxCount: pulumi.Int(a.UserMaxCount),
+		AvailabilityZones: zone,
+		OsType:            pulumi.String("Linux"), OsSKU: pulumi.String("AzureLinux"),
+		Type:            pulumi.String("VirtualMachineScaleSets"),
+		MaxPods:         pulumi.Int(a.MaxPods),
+		VnetSubnetID:    subnet.ID(),
+		PodSubnetID:     pods.ID(),
+		UpgradeSettings: &containerservice.AgentPoolUpgradeSettingsArgs{MaxSurge: pulumi.String("33%")},
+		Tags:            tags,
+	}, pulumi.Parent(aks), pulumi.IgnoreChanges([]string{"count"}))
+	if err != nil {
+		return err
+	}
+	// The deploying principal creates the app's Kubernetes objects through the Entra ID
+	// kubeconfig; with Azure RBAC for Kubernetes authorization and local accounts off, it
+	// needs a Kubernetes data-plane role on the cluster or the first object gets 403
+	// (https://learn.microsoft.com/en-us/azure/aks/manage-azure-rbac). New assignments take
+	// up to five minutes to reach the cluster (README, First deployment).
+	admin, err := arm.NewRoleAssignment(ctx, p+"aks-deployer", arm.RoleArgs{
+		Scope: aks.ID().ToStringOutput(), Role: arm.AKSRBACClusterAdmin, PrincipalID: g.DeployerObjectID,
+		AnyPrincipal: true,
+	}, pulumi.Parent(aks))
+	if err != nil {
+		return err
+	}
+	s.WorkloadDependencies = append(s.WorkloadDependencies, userPool, admin)
 	if err := s.maintenance(ctx, t, st, rg, aks); err != nil {
 		return err
 	}
@@ -314,13 +359,14 @@ func (s *Stamp) cluster(ctx *pulumi.Context, t topology.Topology, st topology.St
 	s.KubeletObjectID = aks.IdentityProfile.MapIndex(pulumi.String("kubeletidentity")).ObjectId().Elem()
 
 	// Nodes pull the app image from the registry (its nearest replica) as the kubelet identity.
-	_, err = arm.NewRoleAssignment(ctx, p+"acr-pull", arm.RoleArgs{
-		Key: st.ID + "/acr-pull", Scope: g.RegistryID, Role: arm.AcrPull, PrincipalID: s.KubeletObjectID,
+	pull, err := arm.NewRoleAssignment(ctx, p+"acr-pull", arm.RoleArgs{
+		Scope: g.RegistryID, Role: arm.AcrPull, PrincipalID: s.KubeletObjectID,
 	}, pulumi.Parent(aks))
+	s.WorkloadDependencies = append(s.WorkloadDependencies, pull)
 	return err
 }
 
-func (s *Stamp) appIdentity(ctx *pulumi.Context, st topology.Stamp, rg *resources.ResourceGroup, tags pulumi.StringMap, g *global.Global, r *regional.Regional) error {
+func (s *Stamp) appIdentity(ctx *pulumi.Context, st topology.Stamp, rg *resources.ResourceGroup, tags pulumi.StringMap, g *global.Global, r *regional.Regional, regions map[string]*regional.Regional) error {
 	p := st.ID + "-"
 	id, err := managedidentity.NewUserAssignedIdentity(ctx, p+"id-app", &managedidentity.UserAssignedIdentityArgs{
 		ResourceName: pulumi.String(st.Names.AppIdentity), ResourceGroupName: rg.Name, Location: pulumi.String(st.Region), Tags: tags,
@@ -340,7 +386,7 @@ func (s *Stamp) appIdentity(ctx *pulumi.Context, st topology.Stamp, rg *resource
 	}, pulumi.Parent(id)); err != nil {
 		return err
 	}
-	if _, err := g.NewCosmosDataContributor(ctx, p+"app-cosmos", global.CosmosRoleArgs{Key: st.ID + "/app", PrincipalID: id.PrincipalId}, pulumi.Parent(id)); err != nil {
+	if _, err := g.NewCosmosDataContributor(ctx, p+"app-cosmos", global.CosmosRoleArgs{PrincipalID: id.PrincipalId}, pulumi.Parent(id)); err != nil {
 		return err
 	}
 	roles := []struct {
@@ -352,9 +398,26 @@ func (s *Stamp) appIdentity(ctx *pulumi.Context, st topology.Stamp, rg *resource
 		{"app-queue", arm.StorageQueueDataContributor, r.QueueAccountID},
 		{"app-keyvault", arm.KeyVaultSecretsUser, r.KeyVaultID},
 	}
+	// Audio another region stored is read from this region's replica of it, else from the
+	// origin's account or another region's replica while replication lags: read access to
+	// every other region's audio account. A message deleted here is deleted at its origin
+	// (replicas are read-only): write access to the other regions' audio containers.
+	type grant = struct {
+		name  string
+		role  arm.Role
+		scope pulumi.StringInput
+	}
+	for _, name := range sortedRegions(regions) {
+		if name != st.Region {
+			roles = append(roles,
+				grant{"app-blob-read-" + name, arm.StorageBlobDataReader, regions[name].BlobAccountID},
+				grant{"app-blob-origin-" + name, arm.StorageBlobDataContributor,
+					pulumi.Sprintf("%s/blobServices/default/containers/%s", regions[name].BlobAccountID, topology.AudioContainer)})
+		}
+	}
 	for _, ro := range roles {
 		if _, err := arm.NewRoleAssignment(ctx, p+ro.name, arm.RoleArgs{
-			Key: st.ID + "/" + ro.name, Scope: ro.scope, Role: ro.role, PrincipalID: id.PrincipalId,
+			Scope: ro.scope, Role: ro.role, PrincipalID: id.PrincipalId,
 		}, pulumi.Parent(id)); err != nil {
 			return err
 		}
@@ -373,4 +436,13 @@ func (s *Stamp) UserKubeconfig(ctx *pulumi.Context) pulumi.StringOutput {
 		b, err := base64.StdEncoding.DecodeString(v)
 		return string(b), err
 	}).(pulumi.StringOutput)
+}
+
+func sortedRegions(m map[string]*regional.Regional) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }

@@ -14,6 +14,7 @@ import (
 // Versioned and un-versioned type tokens are mixed on purpose.
 const polCompliantStack = `[
  {"type": "azure-native:documentdb/v20230415:DatabaseAccount", "name": "cosmos", "inputs": {
+   "capabilities": [{"name": "EnableTable"}],
    "enableMultipleWriteLocations": true, "disableLocalAuth": true,
    "accountName": "vm-cosmos", "publicNetworkAccess": "Disabled",
    "locations": [
@@ -35,7 +36,7 @@ const polCompliantStack = `[
  {"type": "azure-native:storage/v20230501:ObjectReplicationPolicy", "name": "orp-weu-neu", "inputs": {
    "accountName": "vmneust", "objectReplicationPolicyId": "default",
    "sourceAccount": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/vmweust",
-   "destinationAccount": "vmneust", "rules": [{"sourceContainer": "audio", "destinationContainer": "audio"}]}},
+   "destinationAccount": "vmneust", "rules": [{"sourceContainer": "audio", "destinationContainer": "audio-westeurope"}]}},
  {"type": "azure-native:containerregistry/v20230701:Registry", "name": "acr", "inputs": {
    "registryName": "vmacr", "sku": {"name": "Premium"}, "zoneRedundancy": "Enabled", "adminUserEnabled": false,
    "publicNetworkAccess": "Disabled"}},
@@ -46,6 +47,7 @@ const polCompliantStack = `[
    "publicNetworkAccess": "Disabled", "networkAcls": {"defaultAction": "Deny"}}}},
  {"type": "azure-native:containerservice/v20240801:ManagedCluster", "name": "aks-weu-1", "inputs": {
    "location": "westeurope", "resourceName": "aks-weu-1", "disableLocalAccounts": true,
+   "aadProfile": {"managed": true, "enableAzureRBAC": true}, "kubernetesVersion": "1.29",
    "oidcIssuerProfile": {"enabled": true}, "securityProfile": {"workloadIdentity": {"enabled": true}},
    "agentPoolProfiles": [
      {"name": "system", "mode": "System", "availabilityZones": ["1"]},
@@ -95,7 +97,7 @@ const polCompliantStack = `[
  {"type": "azure-native:insights/v20231201:ScheduledQueryRule", "name": "alert-health", "inputs": {"actions": {"actionGroups": ["/subscriptions/s/ag-oncall"]}}},
  {"type": "azure-native:insights/v20180301:MetricAlert", "name": "alert-429", "inputs": {"actions": [{"actionGroupId": "/subscriptions/s/ag-oncall"}]}},
  {"type": "kubernetes:apps/v1:Deployment", "name": "voicemail", "inputs": {
-   "metadata": {"namespace": "voicemail"},
+   "metadata": {"namespace": "voicemail", "name": "voicemail"},
    "spec": {"selector": {"matchLabels": {"app": "voicemail"}}, "template": {
      "metadata": {"labels": {"app": "voicemail", "tier": "sip"}},
      "spec": {"securityContext": {"runAsNonRoot": true, "runAsUser": 10001}, "containers": [
@@ -117,7 +119,7 @@ func polCompliant(t *testing.T) []rules.Resource {
 	t.Helper()
 	var rs []rules.Resource
 	require.NoError(t, json.Unmarshal([]byte(polCompliantStack), &rs))
-	return rs
+	return append(rs, polDeployResources()...)
 }
 
 // polFind returns the resource with the given logical name.

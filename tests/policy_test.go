@@ -115,6 +115,7 @@ func TestPolicyRulesCatchBrokenInputs(t *testing.T) {
 		{"metric alert without action", polEdit("alert-429", nil, "actions"), "alert-routed"},
 		{"pdb in another namespace", polEdit("voicemail", map[string]any{"namespace": "other"}, "metadata"), "k8s-pdb"},
 	}
+	cases = append(cases, polDeployCases()...)
 	fired := map[string]bool{}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

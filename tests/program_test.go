@@ -44,12 +44,12 @@ func plan(t *testing.T, cfg map[string]string) topology.Topology {
 func TestResourceCountsFollowTopology(t *testing.T) {
 	forEachStack(t, func(t *testing.T, st string, cfg map[string]string, topo topology.Topology, m *mocks) {
 		R, S := len(topo.Regions), len(topo.Stamps)
-		replicated := 0
+		replicated, replicas := 0, 0
 		for _, r := range topo.Regions {
-			if r.ReplicateTo != "" {
-				replicated++
-			}
+			replicated += len(r.ReplicateTo)
+			replicas += len(r.ReplicaOf)
 		}
+		require.Equal(t, replicated, replicas)
 		want := map[string]int{
 			"voicemail:global:Global":   1,
 			"voicemail:regional:Region": R,
@@ -66,7 +66,10 @@ func TestResourceCountsFollowTopology(t *testing.T) {
 			"Vault":                     R,
 			"StorageAccount":            2 * R,
 			"BlobServiceProperties":     R,
-			"BlobContainer":             R*len(topology.Containers()) + R, // + the manager's deployments container
+			"BlobContainer":             R*len(topology.Containers()) + replicas + R, // + the manager's deployments container
+			"ManagementPolicy":          R,
+			"Secret":                    R,
+			"AgentPool":                 S,
 			"Queue":                     R * len(topology.Queues()),
 			"ObjectReplicationPolicy":   2 * replicated,
 			"AppServicePlan":            R,
@@ -101,9 +104,12 @@ func TestResourceCountsFollowTopology(t *testing.T) {
 			"PublicIPAddress":                  S,
 			"UserAssignedIdentity":             2 * S,
 			"FederatedIdentityCredential":      S,
-			"SqlResourceSqlRoleAssignment":     S,
-			"RoleAssignment":                   4*R + 5*S, // Functions: host blob, host queue, state, Key Vault
-			"pulumi:providers:azure-native":    1,
+			"TableResourceTableRoleAssignment": S,
+			// Functions: host blob, host queue, state, Key Vault, App Insights; stamps: cluster
+			// network, AcrPull, deployer on the cluster, app blob/queue/Key Vault, and read on
+			// every other region's audio account, write on every other region's audio container.
+			"RoleAssignment":                5*R + 6*S + 2*S*(R-1),
+			"pulumi:providers:azure-native": 1,
 			// The voicemail workload in every stamp (app/deploy; workload_test.go checks it).
 			"voicemail:app:Workload":            S,
 			"pulumi:providers:kubernetes":       S,
@@ -264,17 +270,24 @@ func TestStampClusters(t *testing.T) {
 			r, ok := m.byName(s.ID + "-aks")
 			require.True(t, ok)
 			in := r.Inputs
+			// Inline: the fixed-size system pool only. The autoscaled user pool is an AgentPool
+			// created without a count, so no later update fights the autoscaler.
 			pools := in["agentPoolProfiles"].([]any)
-			require.Len(t, pools, 2)
-			modes := []string{}
-			for _, p := range pools {
+			require.Len(t, pools, 1)
+			user, ok := m.byName(s.ID + "-aks-user")
+			require.True(t, ok)
+			for _, p := range []any{pools[0], user.Inputs} {
 				assert.Equal(t, []any{strconv.Itoa(s.Zone)}, get(p, "availabilityZones"), "pool pinned to the stamp's zone")
-				assert.Equal(t, true, get(p, "enableAutoScaling"))
 				assert.NotEmpty(t, get(p, "vnetSubnetID"))
 				assert.NotEmpty(t, get(p, "podSubnetID"), "pods take VNet addresses from the pod subnet")
-				modes = append(modes, get(p, "mode").(string))
 			}
-			assert.ElementsMatch(t, []string{"System", "User"}, modes)
+			assert.Equal(t, "System", get(pools[0], "mode"))
+			assert.Equal(t, false, get(pools[0], "enableAutoScaling"))
+			assert.EqualValues(t, topo.Config.AKS.SystemNodeCount, get(pools[0], "count"))
+			assert.Equal(t, "User", user.Inputs["mode"])
+			assert.Equal(t, true, user.Inputs["enableAutoScaling"])
+			assert.Nil(t, user.Inputs["count"], "an autoscaled pool sends no count")
+			assert.EqualValues(t, topo.Config.AKS.UserMinCount, user.Inputs["minCount"])
 			assert.Equal(t, true, get(in, "oidcIssuerProfile", "enabled"))
 			assert.Equal(t, true, get(in, "securityProfile", "workloadIdentity", "enabled"))
 			assert.Equal(t, "azure", get(in, "networkProfile", "networkPlugin"))
@@ -316,14 +329,21 @@ func TestRoleAssignments(t *testing.T) {
 		queue, _ := m.byName(s.Region + "-st-queue")
 		kv, _ := m.byName(s.Region + "-kv")
 		want := map[string]string{
-			arm.StorageBlobDataContributor.ID:  blob.ID,
-			arm.StorageQueueDataContributor.ID: queue.ID,
-			arm.KeyVaultSecretsUser.ID:         kv.ID,
+			blob.ID:  arm.StorageBlobDataContributor.ID,
+			queue.ID: arm.StorageQueueDataContributor.ID,
+			kv.ID:    arm.KeyVaultSecretsUser.ID,
+		}
+		for _, other := range topo.Regions {
+			if other.Name != s.Region {
+				acct, _ := m.byName(other.Name + "-st-blob")
+				want[acct.ID] = arm.StorageBlobDataReader.ID
+				want[acct.ID+"/blobServices/default/containers/audio"] = arm.StorageBlobDataContributor.ID
+			}
 		}
 		got := map[string]string{}
 		for _, r := range m.ofType("RoleAssignment") {
 			if r.Inputs["principalId"] == principal {
-				got[roleOf(r)] = r.Inputs["scope"].(string)
+				got[r.Inputs["scope"].(string)] = roleOf(r)
 				assert.Equal(t, "ServicePrincipal", r.Inputs["principalType"])
 			}
 		}
@@ -333,7 +353,7 @@ func TestRoleAssignments(t *testing.T) {
 		cosmos, ok := m.byName(s.ID + "-app-cosmos")
 		require.True(t, ok)
 		assert.Equal(t, principal, cosmos.Inputs["principalId"])
-		assert.True(t, strings.HasSuffix(cosmos.Inputs["roleDefinitionId"].(string), "/sqlRoleDefinitions/"+arm.CosmosDataContributor.ID))
+		assert.True(t, strings.HasSuffix(cosmos.Inputs["roleDefinitionId"].(string), "/tableRoleDefinitions/"+arm.CosmosTableDataContributor.ID))
 
 		aks, _ := m.byName(s.ID + "-aks")
 		pull, ok := m.byName(s.ID + "-acr-pull")
@@ -424,24 +444,36 @@ func TestRegionalResources(t *testing.T) {
 			assert.Nil(t, get(ipc, "publicIPAddressConfiguration"), "jump box has no public IP")
 			assert.Equal(t, "AADSSHLoginForLinux", get(vmss.Inputs, "virtualMachineProfile", "extensionProfile", "extensions", 0, "type"))
 		}
-		// Object replication: each region's audio goes to the next region's.
+		// Object replication: each region's audio container goes to a replica container named
+		// for it in each of the next two regions; no account sends or receives more than two.
+		sends, receives := map[string]int{}, map[string]int{}
 		for _, region := range topo.Regions {
-			src, ok := m.byName(fmt.Sprintf("%s-to-%s-or-src", region.Name, region.ReplicateTo))
-			if region.ReplicateTo == "" {
-				assert.False(t, ok)
-				continue
+			for _, to := range region.ReplicateTo {
+				src, ok := m.byName(fmt.Sprintf("%s-to-%s-or-src", region.Name, to))
+				require.True(t, ok)
+				dst, _ := m.byName(fmt.Sprintf("%s-to-%s-or-dst", region.Name, to))
+				srcAcct, _ := m.byName(region.Name + "-st-blob")
+				dstAcct, _ := m.byName(to + "-st-blob")
+				for _, p := range []Resource{src, dst} {
+					assert.Equal(t, srcAcct.ID, p.Inputs["sourceAccount"])
+					assert.Equal(t, dstAcct.ID, p.Inputs["destinationAccount"])
+					assert.Equal(t, "audio", get(p.Inputs, "rules", 0, "sourceContainer"))
+					assert.Equal(t, "audio-"+region.Name, get(p.Inputs, "rules", 0, "destinationContainer"))
+				}
+				assert.Equal(t, dst.Outputs["policyId"], src.Inputs["objectReplicationPolicyId"])
+				assert.Equal(t, get(dst.Outputs, "rules", 0, "ruleId"), get(src.Inputs, "rules", 0, "ruleId"))
+				_, ok = m.byName(to + "-st-blob-audio-" + region.Name)
+				assert.True(t, ok, "%s has no replica container of %s", to, region.Name)
+				sends[region.Name]++
+				receives[to]++
 			}
-			require.True(t, ok)
-			dst, _ := m.byName(fmt.Sprintf("%s-to-%s-or-dst", region.Name, region.ReplicateTo))
-			srcAcct, _ := m.byName(region.Name + "-st-blob")
-			dstAcct, _ := m.byName(region.ReplicateTo + "-st-blob")
-			for _, p := range []Resource{src, dst} {
-				assert.Equal(t, srcAcct.ID, p.Inputs["sourceAccount"])
-				assert.Equal(t, dstAcct.ID, p.Inputs["destinationAccount"])
-				assert.Equal(t, "audio", get(p.Inputs, "rules", 0, "sourceContainer"))
+		}
+		for _, region := range topo.Regions {
+			assert.LessOrEqual(t, sends[region.Name], 2)
+			assert.LessOrEqual(t, receives[region.Name], 2)
+			if len(topo.Regions) > 2 {
+				assert.Equal(t, 2, sends[region.Name], "each region's audio lives in three regions")
 			}
-			assert.Equal(t, dst.Outputs["policyId"], src.Inputs["objectReplicationPolicyId"])
-			assert.Equal(t, get(dst.Outputs, "rules", 0, "ruleId"), get(src.Inputs, "rules", 0, "ruleId"))
 		}
 	})
 }
@@ -510,7 +542,7 @@ func TestOutputsResolve(t *testing.T) {
 					for k, o := range map[string]pulumi.StringOutput{
 						"cluster": s.ClusterName, "rg": s.ResourceGroupName, "oidc": s.OIDCIssuerURL,
 						"kubelet": s.KubeletObjectID, "client": s.AppIdentityClientID, "ip": s.PublicIPAddress,
-						"fqdn": s.PublicIPFQDN, "table": s.CosmosTableEndpoint, "blob": s.BlobEndpoint,
+						"fqdn": s.PublicIPFQDN, "blob": s.BlobEndpoint,
 						"queue": s.QueueEndpoint, "state": s.StateContainer, "stateBlob": s.StateBlob,
 						"kubeconfig": s.UserKubeconfig(ctx), "clusterId": s.ClusterID,
 					} {
@@ -529,7 +561,9 @@ func TestOutputsResolve(t *testing.T) {
 				assert.Equal(t, s.Names.Cluster, got[s.ID+"/cluster"])
 				assert.Equal(t, s.Names.ResourceGroup, got[s.ID+"/rg"])
 				assert.Equal(t, s.FQDN, got[s.ID+"/fqdn"], "the mock computes the FQDN like Azure; topology predicts it")
-				assert.Equal(t, topo.Global.CosmosTableEndpoint, got[s.ID+"/table"])
+				assert.Equal(t, region.CosmosTableEndpoint, s.TableEndpoints[0], "each stamp writes to its own region")
+				assert.Equal(t, "https://"+topo.Global.CosmosAccount+"-"+s.Region+".table.cosmos.azure.com:443/", s.TableEndpoints[0])
+				assert.Len(t, s.TableEndpoints, len(topo.Regions))
 				assert.Equal(t, "https://"+region.Names.BlobAccount+".blob.core.windows.net/", got[s.ID+"/blob"])
 				assert.Equal(t, "https://"+region.Names.QueueAccount+".queue.core.windows.net/", got[s.ID+"/queue"])
 				assert.Equal(t, "state", got[s.ID+"/state"])

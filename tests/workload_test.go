@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
+	autoscalingv2 "k8s.io/api/autoscaling/v2"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -205,6 +206,7 @@ func TestWorkloadWiring(t *testing.T) {
 				sa := wlDecode(t, g.reg(t, "kubernetes:core/v1:ServiceAccount", wl+"-sa")).(*corev1.ServiceAccount)
 				svc := wlDecode(t, g.reg(t, "kubernetes:core/v1:Service", wl+"-service")).(*corev1.Service)
 				cm := wlDecode(t, g.reg(t, "kubernetes:core/v1:ConfigMap", wl+"-config")).(*corev1.ConfigMap)
+				hpa := wlDecode(t, g.reg(t, "kubernetes:autoscaling/v2:HorizontalPodAutoscaler", wl+"-hpa")).(*autoscalingv2.HorizontalPodAutoscaler)
 				spc := wlDecode(t, g.reg(t, "kubernetes:secrets-store.csi.x-k8s.io/v1:SecretProviderClass", wl+"-secretprovider")).(*secretProviderClass)
 				pod := d.Spec.Template.Spec
 				c := pod.Containers[0]
@@ -263,7 +265,8 @@ func TestWorkloadWiring(t *testing.T) {
 
 				// Image by digest from the stack's registry; replicas from the plan.
 				assert.Regexp(t, `^[a-z0-9]+\.azurecr\.io/voicemail-platform/voicemail@sha256:[0-9a-f]{64}$`, c.Image)
-				assert.Equal(t, int32(s.Replicas), *d.Spec.Replicas)
+				assert.Nil(t, d.Spec.Replicas, "the HPA owns the replica count")
+				assert.EqualValues(t, s.Replicas, *hpa.Spec.MinReplicas)
 
 				// A new stamp starts healthy: the state-init Job creates its state blob once,
 				// as the app's service account (the federated subject above), from the same

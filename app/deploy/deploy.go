@@ -122,6 +122,10 @@ type Args struct {
 	// keyed by contract variable names; they override Service.
 	Env map[string]pulumi.StringInput
 
+	// Dependencies must exist before the first Kubernetes object is created (the deployer's
+	// Kubernetes role on the cluster, the node pool, the Key Vault secret the pods mount).
+	Dependencies []pulumi.Resource
+
 	// Capacity.
 	Replicas    int // steady-state replicas (HPA minimum), from the region's capacity
 	MaxReplicas int // HPA maximum
@@ -303,7 +307,7 @@ func NewWorkload(ctx *pulumi.Context, name string, in *Args, opts ...pulumi.Reso
 				"pod-security.kubernetes.io/warn":    pulumi.String("restricted"),
 			},
 		},
-	}, k8s...)
+	}, append(k8s, pulumi.DependsOn(args.Dependencies))...)
 	if err != nil {
 		return nil, err
 	}

@@ -134,7 +134,7 @@ func TestWorkloadManifests(t *testing.T) {
 	pod := d.Spec.Template.Spec
 	c := pod.Containers[0]
 	assert.Equal(t, "acr.azurecr.io/voicemail-platform/voicemail@"+digest, c.Image)
-	assert.Equal(t, int32(3), *d.Spec.Replicas)
+	assert.Nil(t, d.Spec.Replicas, "the HPA owns the count: a replicas field would reset the scale on every change")
 	assert.Equal(t, "true", d.Spec.Template.Labels["azure.workload.identity/use"])
 	assert.Equal(t, "voicemail", pod.ServiceAccountName)
 	assert.True(t, *pod.SecurityContext.RunAsNonRoot)

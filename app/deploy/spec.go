@@ -142,8 +142,10 @@ func deploymentSpec(a Args, image, configMap, serviceAccount pulumi.StringInput)
 		}})
 	}
 	container["volumeMounts"] = mounts
+	// No "replicas": the HPA owns the count. A manifest that sets it would reset the scale to
+	// that value on every change of the Deployment
+	// (https://kubernetes.io/docs/tasks/run-application/horizontal-pod-autoscale/#migrating-deployments-and-statefulsets-to-horizontal-autoscaling).
 	return obj{
-		"replicas": pulumi.Int(a.Replicas),
 		"selector": obj{"matchLabels": selectorLabels()},
 		"strategy": obj{
 			"type": pulumi.String("RollingUpdate"),

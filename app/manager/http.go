@@ -27,7 +27,10 @@ type Handler struct {
 	M *Manager
 	// OperatorToken guards every /api route (Authorization: Bearer <token>).
 	OperatorToken string
-	Log           *slog.Logger
+	// TokenUnresolved makes the /api routes answer 503: the token setting still holds its
+	// Key Vault reference.
+	TokenUnresolved bool
+	Log             *slog.Logger
 }
 
 // invocationResponse is the custom handler's answer to a non-HTTP trigger.
@@ -89,6 +92,10 @@ func (h *Handler) timer(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) auth(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
+		if h.TokenUnresolved {
+			writeErr(w, http.StatusServiceUnavailable, "operator_token_unresolved", contract.EnvManagerOperatorToken.Name+" is an unresolved Key Vault reference: check the app's Key Vault Secrets User role and the secret, then restart the app")
+			return
+		}
 		if h.OperatorToken == "" {
 			writeErr(w, http.StatusServiceUnavailable, "operator_api_off", "no operator token is configured ("+contract.EnvManagerOperatorToken.Name+")")
 			return

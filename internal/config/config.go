@@ -45,6 +45,10 @@ type Region struct {
 	Name  string `json:"name"`
 	Short string `json:"short,omitempty"` // name code; defaults from internal/naming
 	Zones []int  `json:"zones"`
+	// RecoverKeyVault re-creates the region's Key Vault by recovering the soft-deleted one:
+	// set it when the region was removed less than 90 days ago (purge protection keeps the
+	// deleted vault's name reserved that long); a create of a fresh vault otherwise fails.
+	RecoverKeyVault bool `json:"recoverKeyVault,omitempty"`
 }
 
 // Stamp is one (region, zone, version) deployment unit.
@@ -315,7 +319,7 @@ type rawStamp struct {
 func describe(dst any) string {
 	switch dst.(type) {
 	case *[]Region:
-		return "list of {name, short, zones}"
+		return "list of {name, short, zones, recoverKeyVault}"
 	case *[]rawStamp:
 		return "list of {region, zone, version, weight, drained}"
 	}

@@ -29,6 +29,26 @@ const MaxStampsPerRegion = 15
 // MaxRegions bounds the address plan (one /12 of 10.0.0.0/8 per region).
 const MaxRegions = 16
 
+// NodeOSUpgradeChannels are the node OS upgrade channels a stack may choose: those of the
+// pinned AKS API (containerservice 2023-06-01 accepts NodeImage, None and Unmanaged;
+// SecurityPatch needs 2024-05-01 or later) that keep nodes patched (not None).
+var NodeOSUpgradeChannels = []string{"NodeImage", "Unmanaged"}
+
+// MinKubernetesMinor is the oldest Kubernetes 1.x minor the workload's pod spec runs on: its
+// preStop hook uses the sleep action, beta and on by default from 1.30
+// (https://kubernetes.io/docs/concepts/containers/container-lifecycle-hooks/#hook-handler-implementations).
+const MinKubernetesMinor = 30
+
+// ServicePortsBesidesRTP are the stamp Service's ports other than one RTP port per call
+// (HTTP, SIP over UDP and TCP, IMAP).
+const ServicePortsBesidesRTP = 4
+
+// MaxLoadBalancerRulesPerNIC is Azure's limit of load-balancing rules a node's NIC may be in
+// (https://learn.microsoft.com/en-us/azure/azure-resource-manager/management/azure-subscription-service-limits#load-balancer):
+// every port of a LoadBalancer Service is one rule on every node, so a pod's calls are bounded
+// by it.
+const MaxLoadBalancerRulesPerNIC = 300
+
 // Validate checks every rule that needs no Azure call. Errors name the key.
 // dnsZoneRe is a lower-case DNS name of two or more labels.
 var dnsZoneRe = regexp.MustCompile(`^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$`)
@@ -145,6 +165,8 @@ func (c Config) Validate() []error {
 	}
 	if c.ReplicaCapacity.ConcurrentCalls < 1 {
 		e.add("replicaCapacity.concurrentCalls", "%d must be at least 1", c.ReplicaCapacity.ConcurrentCalls)
+	} else if n := c.ReplicaCapacity.ConcurrentCalls + ServicePortsBesidesRTP; n > MaxLoadBalancerRulesPerNIC {
+		e.add("replicaCapacity.concurrentCalls", "%d: one RTP port per call plus %d other ports is %d load-balancer rules, Azure allows %d per node NIC", c.ReplicaCapacity.ConcurrentCalls, ServicePortsBesidesRTP, n, MaxLoadBalancerRulesPerNIC)
 	}
 	if c.ReplicaCapacity.RequestsPerSecond < 1 {
 		e.add("replicaCapacity.requestsPerSecond", "%d must be at least 1", c.ReplicaCapacity.RequestsPerSecond)
@@ -207,8 +229,12 @@ func (c Config) Validate() []error {
 	}
 
 	a := c.AKS
-	if a.KubernetesVersion != "" && !k8sVerRe.MatchString(a.KubernetesVersion) {
-		e.add("aks.kubernetesVersion", "%q must look like 1.30 or 1.30.4", a.KubernetesVersion)
+	if a.KubernetesVersion != "" {
+		if m := k8sVerRe.FindStringSubmatch(a.KubernetesVersion); m == nil {
+			e.add("aks.kubernetesVersion", "%q must look like 1.30 or 1.30.4", a.KubernetesVersion)
+		} else if major, minor, _ := strings.Cut(a.KubernetesVersion, "."); major != "1" || atoi(strings.Split(minor, ".")[0]) < MinKubernetesMinor {
+			e.add("aks.kubernetesVersion", "%q: the workload's pod spec (preStop sleep) needs Kubernetes 1.%d or later", a.KubernetesVersion, MinKubernetesMinor)
+		}
 	}
 	if a.Tier != "Free" && a.Tier != "Standard" && a.Tier != "Premium" {
 		e.add("aks.tier", "%q must be Free, Standard or Premium", a.Tier)
@@ -234,8 +260,8 @@ func (c Config) Validate() []error {
 	if !slices.Contains([]string{"patch", "stable", "rapid", "node-image"}, a.UpgradeChannel) {
 		e.add("aks.upgradeChannel", "%q must be patch, stable, rapid or node-image (automatic upgrades are required)", a.UpgradeChannel)
 	}
-	if !slices.Contains([]string{"NodeImage", "SecurityPatch", "Unmanaged"}, a.NodeOSUpgradeChannel) {
-		e.add("aks.nodeOsUpgradeChannel", "%q must be NodeImage, SecurityPatch or Unmanaged", a.NodeOSUpgradeChannel)
+	if !slices.Contains(NodeOSUpgradeChannels, a.NodeOSUpgradeChannel) {
+		e.add("aks.nodeOsUpgradeChannel", "%q must be one of %s (nodes must be patched, and the pinned AKS API 2023-06-01 has no SecurityPatch)", a.NodeOSUpgradeChannel, strings.Join(NodeOSUpgradeChannels, ", "))
 	}
 
 	if c.Cosmos.MaxThroughput < 1000 || c.Cosmos.MaxThroughput > 1000000 || c.Cosmos.MaxThroughput%1000 != 0 {
@@ -272,4 +298,15 @@ func (c Config) Validate() []error {
 		e = append(e, c.validateOperations()...)
 	}
 	return e
+}
+
+func atoi(s string) int {
+	n := 0
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return -1
+		}
+		n = n*10 + int(c-'0')
+	}
+	return n
 }

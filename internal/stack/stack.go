@@ -65,15 +65,14 @@ func Deploy(ctx *pulumi.Context) (*Deployment, error) {
 		d.Regions[r.Name] = rr
 	}
 	for _, r := range topo.Regions {
-		if r.ReplicateTo == "" {
-			continue
-		}
-		dst, _ := topo.Region(r.ReplicateTo)
-		if err := regional.NewObjectReplication(ctx, r.Name+"-to-"+dst.Name, &regional.ReplicationArgs{
-			Source: d.Regions[r.Name], Destination: d.Regions[dst.Name],
-			SourceResourceGroup: r.Names.ResourceGroup, DestResourceGroup: dst.Names.ResourceGroup,
-		}, pulumi.Parent(d.Regions[r.Name])); err != nil {
-			return nil, fmt.Errorf("object replication %s: %w", r.Name, err)
+		for _, to := range r.ReplicateTo {
+			dst, _ := topo.Region(to)
+			if err := regional.NewObjectReplication(ctx, r.Name+"-to-"+dst.Name, &regional.ReplicationArgs{
+				Source: d.Regions[r.Name], Destination: d.Regions[dst.Name],
+				SourceResourceGroup: r.Names.ResourceGroup, DestResourceGroup: dst.Names.ResourceGroup,
+			}, pulumi.Parent(d.Regions[r.Name])); err != nil {
+				return nil, fmt.Errorf("object replication %s: %w", r.Name, err)
+			}
 		}
 	}
 	for _, s := range topo.Stamps {

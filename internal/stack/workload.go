@@ -2,6 +2,8 @@ package stack
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -26,13 +28,29 @@ func ArgsForStamp(ctx *pulumi.Context, t topology.Topology, g *global.Global, s 
 	if rc.ConcurrentCalls < 1 {
 		return nil, fmt.Errorf("stamp %s: replicaCapacity.concurrentCalls must be positive", info.ID)
 	}
+	if len(s.CosmosTableEndpoints) == 0 {
+		return nil, fmt.Errorf("stamp %s: no Cosmos DB table endpoints", info.ID)
+	}
+	var blobRegions []any
+	format := ""
+	for _, name := range sortedKeys(s.BlobRegions) {
+		format += "," + name + "=%s"
+		blobRegions = append(blobRegions, s.BlobRegions[name])
+	}
 	svc := contract.DefaultStamp()
 	svc.Table = contract.ServiceTable
 	svc.Queue = contract.DepositQueue
 	svc.HealthWindow = time.Duration(t.Config.TrafficManager.HealthWindowSeconds) * time.Second
+	// The stamp's own region's Table endpoint, then the others in failover order: the app
+	// writes to its region and moves to the next while that endpoint fails.
+	svc.TableEndpoint = s.CosmosTableEndpoints[0]
+	svc.TableFallbackEndpoints = s.CosmosTableEndpoints[1:]
 	// Settings whose values are outputs of the stamp's resources.
 	env := map[string]pulumi.StringInput{
-		contract.EnvTableEndpoint.Name:  s.CosmosTableEndpoint,
+		// Other regions' audio accounts (region=endpoint): a message names the region that
+		// stored its audio, read from this region's replica of it or, while replication lags,
+		// from the origin or another replica.
+		contract.EnvBlobRegions.Name:    pulumi.Sprintf(strings.TrimPrefix(format, ","), blobRegions...),
 		contract.EnvBlobEndpoint.Name:   s.BlobEndpoint,
 		contract.EnvQueueEndpoint.Name:  s.QueueEndpoint,
 		contract.EnvAudioContainer.Name: s.AudioContainer,
@@ -66,9 +84,10 @@ func ArgsForStamp(ctx *pulumi.Context, t topology.Topology, g *global.Global, s 
 		NodeSubnetName:     info.Names.Subnet,
 		IdleTimeoutMinutes: t.Config.SIP.IdleTimeoutMinutes,
 
-		Service:  &svc,
-		Env:      env,
-		Replicas: info.Replicas,
+		Service:      &svc,
+		Env:          env,
+		Replicas:     info.Replicas,
+		Dependencies: s.WorkloadDependencies,
 		// A pod is sized for replicaCapacity: one RTP port per concurrent call, and the HPA
 		// adds pods at 70 % of the requests per second one pod is rated for.
 		RTPPortMin:        deploy.DefaultRTPPortMin,
@@ -84,4 +103,13 @@ func workloadForStamp(ctx *pulumi.Context, t topology.Topology, g *global.Global
 		return nil, err
 	}
 	return deploy.NewWorkload(ctx, deploy.WorkloadName(s.Info.ID), args, pulumi.Parent(s))
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
 }

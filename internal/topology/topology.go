@@ -57,12 +57,30 @@ func FederatedSubject() string {
 // ServiceTable is the table the voicemail service keeps its CRDT rows in.
 const ServiceTable = contract.ServiceTable
 
-// Tables are the Cosmos DB tables the program creates: the service's table plus the
-// per-entity tables of the original plan.
-func Tables() []string { return []string{ServiceTable, "mailboxes", "messages", "greetings"} }
+// Tables are the Cosmos DB tables the program creates: only the service's table, since every
+// provisioned table is billed for its throughput in every region whether used or not.
+func Tables() []string { return []string{ServiceTable} }
 
-// Containers are the blob containers of each region's audio account.
+// Containers are the blob containers every region's audio account has; it also has one
+// ReplicaContainer per region that replicates into it.
 func Containers() []string { return []string{AudioContainer, StateContainer} }
+
+// ReplicaContainer is the container that receives origin's audio container by object
+// replication. Replication destinations are read-only (writes get 409), so a region writes
+// only its own AudioContainer and every replica is named for the region it came from.
+func ReplicaContainer(origin string) string { return ReplicaContainerOf(AudioContainer, origin) }
+
+// ReplicaContainerOf names the replica of origin's audio container when the audio container
+// is called audio; the app reads replicas by it.
+func ReplicaContainerOf(audio, origin string) string { return audio + "-" + origin }
+
+// MaxReplicationDestinations is how many other regions receive a region's audio. Azure lets a
+// source account replicate to at most two destination accounts and an account be the
+// destination of at most two policies
+// (https://learn.microsoft.com/en-us/azure/storage/blobs/object-replication-overview#replication-policies-and-rules),
+// so each region replicates to the next two regions in the list: every region then sends two
+// policies and receives two, and each message's audio lives in three regions.
+const MaxReplicationDestinations = 2
 
 // Queues are the storage queues of each region's queue account.
 func Queues() []string { return []string{DepositQueue, NotificationQueue} }
@@ -144,15 +162,21 @@ type Region struct {
 	FailoverPriority int
 	Home             bool
 	Zones            []int
-	// ReplicateTo is the region whose audio container receives this region's blobs (object
-	// replication to the next region in the list, wrapping); empty when there is none.
-	ReplicateTo   string
-	Names         RegionNames
-	AddressSpace  string
-	JumpboxSubnet string
-	Capacity      Load
-	StampIDs      []string
-	Tags          map[string]string
+	// RecoverKeyVault creates the region's vault in recover mode (config regions[i].recoverKeyVault).
+	RecoverKeyVault bool
+	// ReplicateTo are the regions whose ReplicaContainer(Name) receives this region's audio
+	// container (object replication to the next MaxReplicationDestinations regions in the
+	// list, wrapping); ReplicaOf are the regions this region's account holds a replica of.
+	ReplicateTo []string
+	ReplicaOf   []string
+	// CosmosTableEndpoint is the Cosmos DB for Table account's endpoint in this region.
+	CosmosTableEndpoint string
+	Names               RegionNames
+	AddressSpace        string
+	JumpboxSubnet       string
+	Capacity            Load
+	StampIDs            []string
+	Tags                map[string]string
 }
 
 // RegionNames are the Azure names of a region's resources.
@@ -204,9 +228,13 @@ type Stamp struct {
 	// StateBlob is the blob in the region's state container whose presence keeps the stamp
 	// in rotation.
 	StateBlob string
-	Capacity  Load
-	Replicas  int
-	Tags      map[string]string
+	// TableEndpoints are the Cosmos DB for Table endpoints the stamp uses, its own region's
+	// first, then the other regions in failover order starting after its own: each stamp
+	// writes to its region, and a region's outage moves its stamps to the next region.
+	TableEndpoints []string
+	Capacity       Load
+	Replicas       int
+	Tags           map[string]string
 }
 
 // StampNames are the Azure names of a stamp's resources.
@@ -335,16 +363,25 @@ func Build(cfg config.Config) (Topology, error) {
 		}
 		key := fmt.Sprintf("regions[%d]", i)
 		r := Region{
-			Name: rc.Name, Short: short, Index: i, FailoverPriority: i, Home: i == 0,
+			Name: rc.Name, Short: short, Index: i, FailoverPriority: i, Home: i == 0, RecoverKeyVault: rc.RecoverKeyVault,
 			Zones: append([]int(nil), rc.Zones...), Capacity: t.Capacity.PerRegion,
 			AddressSpace:  fmt.Sprintf("10.%d.0.0/22", 16*i),
 			JumpboxSubnet: fmt.Sprintf("10.%d.0.0/27", 16*i),
 			Tags:          tags("region", rc.Name),
 		}
 		sort.Ints(r.Zones)
-		if n > 1 && cfg.ObjectReplication {
-			r.ReplicateTo = cfg.Regions[(i+1)%n].Name
+		if cfg.ObjectReplication {
+			for k := 1; k <= min(MaxReplicationDestinations, n-1); k++ {
+				r.ReplicateTo = append(r.ReplicateTo, cfg.Regions[(i+k)%n].Name)
+			}
+			for k := 1; k <= min(MaxReplicationDestinations, n-1); k++ {
+				r.ReplicaOf = append(r.ReplicaOf, cfg.Regions[(i-k+n)%n].Name)
+			}
+			for _, o := range r.ReplicaOf {
+				v.name(key, naming.BlobContainer, ReplicaContainer(o))
+			}
 		}
+		r.CosmosTableEndpoint = CosmosRegionalTableEndpoint(t.Global.CosmosAccount, rc.Name)
 		r.Names = RegionNames{
 			ResourceGroup:         v.name(key, naming.ResourceGroup, nm.RegionResourceGroup(short)),
 			Workspace:             v.name(key, naming.Workspace, nm.RegionWorkspace(short)),
@@ -403,6 +440,9 @@ func Build(cfg config.Config) (Topology, error) {
 			SIPDispatcherIP: fmt.Sprintf("10.%d.15.250", second),
 		}
 		s.StateBlob = s.ID
+		for k := range len(t.Regions) {
+			s.TableEndpoints = append(s.TableEndpoints, t.Regions[(r.Index+k)%len(t.Regions)].CosmosTableEndpoint)
+		}
 		s.Tags = tags("region", sc.Region, "stamp", s.ID)
 		s.Names = StampNames{
 			ResourceGroup:     v.name(key, naming.ResourceGroup, nm.StampResourceGroup(sk)),
@@ -451,6 +491,13 @@ func Build(cfg config.Config) (Topology, error) {
 }
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
+
+// CosmosRegionalTableEndpoint is a Cosmos DB for Table account's endpoint in one region,
+// https://<account>-<region>.table.cosmos.azure.com:443/ (the regional endpoints of a
+// multi-region account: https://learn.microsoft.com/en-us/azure/cosmos-db/how-to-multi-master).
+func CosmosRegionalTableEndpoint(account, region string) string {
+	return "https://" + account + "-" + region + ".table.cosmos.azure.com:443/"
+}
 
 // validator checks derived names, keeping the first failure per name.
 type validator []error

@@ -108,7 +108,11 @@ func TestStampsIDsAndOrder(t *testing.T) {
 	assert.Len(t, topo.StampsIn("centralus"), 4)
 	r, ok := topo.Region("centralus")
 	require.True(t, ok)
-	assert.Equal(t, "eastus2", r.ReplicateTo, "replication wraps to the first region")
+	assert.Equal(t, []string{"eastus2"}, r.ReplicateTo, "replication wraps to the first region; with two regions, one destination")
+	assert.Equal(t, []string{"eastus2"}, r.ReplicaOf)
+	assert.Equal(t, "https://cosmos-vmp-prod-centralus.table.cosmos.azure.com:443/", r.CosmosTableEndpoint)
+	s, _ = topo.Stamp("centralus-z2-v2")
+	assert.Equal(t, []string{r.CosmosTableEndpoint, topo.Regions[0].CosmosTableEndpoint}, s.TableEndpoints, "own region first, then the others")
 	assert.Len(t, r.StampIDs, 4)
 	assert.True(t, topo.Regions[0].Home)
 }
@@ -238,7 +242,8 @@ func TestMonitor(t *testing.T) {
 
 func TestSharedNames(t *testing.T) {
 	assert.Equal(t, "system:serviceaccount:voicemail:voicemail", topology.FederatedSubject())
-	assert.Equal(t, []string{"voicemail", "mailboxes", "messages", "greetings"}, topology.Tables())
+	assert.Equal(t, []string{"voicemail"}, topology.Tables(), "only tables a stamp uses are provisioned")
+	assert.Equal(t, "audio-westus3", topology.ReplicaContainer("westus3"))
 	assert.Equal(t, []string{"audio", "state"}, topology.Containers())
 	assert.Equal(t, []string{"deposits", "notifications"}, topology.Queues())
 	for _, tbl := range topology.Tables() {

@@ -7,13 +7,14 @@ import (
 
 // ResourceRules returns every rule that judges one resource alone.
 func ResourceRules() []ResourceRule {
-	return append(coreResourceRules(), operationsResourceRules()...)
+	return append(append(coreResourceRules(), operationsResourceRules()...), deployRules()...)
 }
 
 func coreResourceRules() []ResourceRule {
 	return []ResourceRule{
 		{
 			ID:          "cosmos-multi-region-write",
+			Doc:         "https://learn.microsoft.com/en-us/azure/cosmos-db/how-to-multi-master",
 			Description: "Cosmos DB accounts accept writes in every region (enableMultipleWriteLocations).",
 			Types:       []TypeRef{cosmosAccount},
 			Check: func(r Resource) []string {
@@ -22,12 +23,14 @@ func coreResourceRules() []ResourceRule {
 		},
 		{
 			ID:          "cosmos-zone-redundant",
+			Doc:         "https://learn.microsoft.com/en-us/azure/reliability/reliability-cosmos-db-nosql",
 			Description: "Every Cosmos DB location is zone redundant.",
 			Types:       []TypeRef{cosmosAccount},
 			Check:       checkCosmosZones,
 		},
 		{
 			ID:          "cosmos-local-auth-disabled",
+			Doc:         "https://learn.microsoft.com/en-us/azure/cosmos-db/table/security/how-to-grant-data-plane-role-based-access",
 			Description: "Cosmos DB key (local) auth is disabled; clients use Entra ID.",
 			Types:       []TypeRef{cosmosAccount},
 			Check: func(r Resource) []string {
@@ -36,12 +39,14 @@ func coreResourceRules() []ResourceRule {
 		},
 		{
 			ID:          "storage-zone-redundant",
+			Doc:         "https://learn.microsoft.com/en-us/azure/storage/common/storage-redundancy",
 			Description: "Storage accounts use ZRS or better (ZRS, GZRS, RA-GZRS, Premium ZRS).",
 			Types:       []TypeRef{storageAccount},
 			Check:       checkStorageSku,
 		},
 		{
 			ID:          "storage-shared-key-disabled",
+			Doc:         "https://learn.microsoft.com/en-us/azure/storage/common/shared-key-authorization-prevent",
 			Description: "Storage shared key access is disabled.",
 			Types:       []TypeRef{storageAccount},
 			Check: func(r Resource) []string {
@@ -50,18 +55,21 @@ func coreResourceRules() []ResourceRule {
 		},
 		{
 			ID:          "storage-tls12",
+			Doc:         "https://learn.microsoft.com/en-us/azure/storage/common/transport-layer-security-configure-minimum-version",
 			Description: "Storage accounts require TLS 1.2 or newer.",
 			Types:       []TypeRef{storageAccount},
 			Check:       checkStorageTLS,
 		},
 		{
 			ID:          "storage-no-public-blob",
+			Doc:         "https://learn.microsoft.com/en-us/azure/storage/blobs/anonymous-read-access-prevent",
 			Description: "No anonymous public blob access on accounts or containers.",
 			Types:       []TypeRef{storageAccount, blobContainer},
 			Check:       checkPublicBlob,
 		},
 		{
 			ID:          "acr-premium",
+			Doc:         "https://learn.microsoft.com/en-us/azure/container-registry/container-registry-skus",
 			Description: "Container registries use the Premium SKU (zone redundancy, geo-replication).",
 			Types:       []TypeRef{registry},
 			Check: func(r Resource) []string {
@@ -70,6 +78,7 @@ func coreResourceRules() []ResourceRule {
 		},
 		{
 			ID:          "acr-zone-redundant",
+			Doc:         "https://learn.microsoft.com/en-us/azure/container-registry/zone-redundancy",
 			Description: "Container registries and their replicas are zone redundant.",
 			Types:       []TypeRef{registry, registryReplication},
 			Check: func(r Resource) []string {
@@ -78,6 +87,7 @@ func coreResourceRules() []ResourceRule {
 		},
 		{
 			ID:          "acr-admin-disabled",
+			Doc:         "https://learn.microsoft.com/en-us/azure/container-registry/container-registry-authentication#admin-account",
 			Description: "The container registry admin user is off.",
 			Types:       []TypeRef{registry},
 			Check: func(r Resource) []string {
@@ -87,6 +97,7 @@ func coreResourceRules() []ResourceRule {
 		},
 		{
 			ID:          "keyvault-purge-protection",
+			Doc:         "https://learn.microsoft.com/en-us/azure/key-vault/general/soft-delete-overview",
 			Description: "Key Vaults have purge protection on.",
 			Types:       []TypeRef{keyVault},
 			Check: func(r Resource) []string {
@@ -95,6 +106,7 @@ func coreResourceRules() []ResourceRule {
 		},
 		{
 			ID:          "keyvault-rbac",
+			Doc:         "https://learn.microsoft.com/en-us/azure/key-vault/general/rbac-guide",
 			Description: "Key Vaults use Azure RBAC, not access policies.",
 			Types:       []TypeRef{keyVault},
 			Check: func(r Resource) []string {
@@ -103,12 +115,14 @@ func coreResourceRules() []ResourceRule {
 		},
 		{
 			ID:          "aks-single-zone",
+			Doc:         "https://learn.microsoft.com/en-us/azure/aks/availability-zones",
 			Description: "An AKS stamp is pinned to one availability zone: every agent pool lists exactly that one zone.",
 			Types:       []TypeRef{managedCluster, agentPool},
 			Check:       checkAKSZone,
 		},
 		{
 			ID:          "aks-local-accounts-disabled",
+			Doc:         "https://learn.microsoft.com/en-us/azure/aks/manage-local-accounts-managed-azure-ad",
 			Description: "AKS local accounts are disabled (Entra ID + Azure RBAC only).",
 			Types:       []TypeRef{managedCluster},
 			Check: func(r Resource) []string {
@@ -117,6 +131,7 @@ func coreResourceRules() []ResourceRule {
 		},
 		{
 			ID:          "aks-workload-identity",
+			Doc:         "https://learn.microsoft.com/en-us/azure/aks/workload-identity-overview",
 			Description: "AKS has the OIDC issuer and workload identity on, so pods need no secrets.",
 			Types:       []TypeRef{managedCluster},
 			Check: func(r Resource) []string {
@@ -126,30 +141,35 @@ func coreResourceRules() []ResourceRule {
 		},
 		{
 			ID:          "trafficmanager-ttl",
+			Doc:         "https://learn.microsoft.com/en-us/azure/traffic-manager/traffic-manager-monitoring",
 			Description: "Traffic Manager DNS TTL is at most 30 s so clients leave a failed stamp quickly.",
 			Types:       []TypeRef{tmProfile},
 			Check:       checkTMTTL,
 		},
 		{
 			ID:          "trafficmanager-monitor-path",
+			Doc:         "https://learn.microsoft.com/en-us/azure/traffic-manager/traffic-manager-monitoring",
 			Description: "Traffic Manager probes an HTTP(S) health path on every endpoint.",
 			Types:       []TypeRef{tmProfile},
 			Check:       checkTMMonitor,
 		},
 		{
 			ID:          "k8s-non-root",
+			Doc:         "https://kubernetes.io/docs/concepts/security/pod-security-standards/",
 			Description: "Kubernetes workloads run as a non-root user.",
 			Types:       []TypeRef{deployment, statefulSet},
 			Check:       checkNonRoot,
 		},
 		{
 			ID:          "k8s-probes",
+			Doc:         "https://kubernetes.io/docs/tasks/configure-pod-container/configure-liveness-readiness-startup-probes/",
 			Description: "Every workload container has liveness and readiness probes.",
 			Types:       []TypeRef{deployment, statefulSet},
 			Check:       checkProbes,
 		},
 		{
-			ID: "sip-no-shared-media-ip",
+			ID:  "sip-no-shared-media-ip",
+			Doc: "https://learn.microsoft.com/en-us/azure/aks/configure-azure-cni",
 			Description: "No ConfigMap sets one media address for every pod (VOICEMAIL_SIP_MEDIA_IP): " +
 				"each pod advertises its own, or RTP reaches whichever pod a load balancer picks.",
 			Types: []TypeRef{configMap},
@@ -157,6 +177,7 @@ func coreResourceRules() []ResourceRule {
 		},
 		{
 			ID:          "sip-no-media-through-lb",
+			Doc:         "https://learn.microsoft.com/en-us/azure/azure-resource-manager/management/azure-subscription-service-limits#load-balancer",
 			Description: "No Service publishes RTP ports: media flows to the pod that owns the call, never through a load balancer.",
 			Types:       []TypeRef{service},
 			Check:       checkNoRTPPorts,

@@ -38,12 +38,14 @@ func operationsResourceRules() []ResourceRule {
 			// Key Vault: https://learn.microsoft.com/azure/key-vault/general/network-security
 			// ACR: https://learn.microsoft.com/azure/container-registry/container-registry-access-selected-networks
 			ID:          "data-plane-public-access-off",
+			Doc:         "https://learn.microsoft.com/en-us/azure/private-link/private-endpoint-overview",
 			Description: "Data stores (Cosmos DB, storage, Key Vault, ACR) disable public network access, or admit only listed ranges (default action Deny).",
 			Types:       dataStores,
 			Check:       checkPublicAccess,
 		},
 		{
 			ID:          "subnet-nsg",
+			Doc:         "https://learn.microsoft.com/en-us/azure/virtual-network/network-security-groups-overview",
 			Description: "Every subnet has a network security group.",
 			Types:       []TypeRef{subnet, virtualNetwork},
 			Check:       checkSubnetNSG,
@@ -51,6 +53,7 @@ func operationsResourceRules() []ResourceRule {
 		{
 			// https://learn.microsoft.com/azure/azure-monitor/logs/daily-cap
 			ID:          "workspace-daily-cap",
+			Doc:         "https://learn.microsoft.com/en-us/azure/azure-monitor/logs/daily-cap",
 			Description: "Log Analytics workspaces set a daily ingestion cap (workspaceCapping.dailyQuotaGb > 0).",
 			Types:       []TypeRef{workspace},
 			Check:       checkDailyCap,
@@ -64,24 +67,28 @@ func operationsStackRules() []StackRule {
 		{
 			// https://learn.microsoft.com/azure/private-link/private-endpoint-dns
 			ID:          "data-store-private-endpoint",
+			Doc:         "https://learn.microsoft.com/en-us/azure/private-link/private-endpoint-overview",
 			Description: "Every data store is the target of a private endpoint, and every private endpoint has a private DNS zone group.",
 			Check:       checkPrivateEndpoints,
 		},
 		{
 			// https://learn.microsoft.com/azure/aks/planned-maintenance
 			ID:          "aks-maintenance-window",
+			Doc:         "https://learn.microsoft.com/en-us/azure/aks/planned-maintenance",
 			Description: "Every AKS cluster has auto-upgrade and node-OS maintenance windows, and no two zones of a region or two regions share a window.",
 			Check:       checkMaintenanceWindows,
 		},
 		{
 			// https://learn.microsoft.com/azure/azure-resource-manager/management/lock-resources
 			ID:          "data-store-lock",
+			Doc:         "https://learn.microsoft.com/en-us/azure/azure-resource-manager/management/lock-resources",
 			Description: "Every Cosmos DB and storage account has a CanNotDelete lock.",
 			Check:       checkLocks,
 		},
 		{
 			// https://learn.microsoft.com/azure/azure-monitor/alerts/action-groups
 			ID:          "alert-routed",
+			Doc:         "https://learn.microsoft.com/en-us/azure/azure-monitor/alerts/action-groups",
 			Description: "Every alert rule notifies at least one action group.",
 			Check:       checkAlertsRouted,
 		},

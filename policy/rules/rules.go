@@ -39,7 +39,9 @@ func (v Violation) String() string {
 type ResourceRule struct {
 	ID          string
 	Description string
-	Types       []TypeRef
+	// Doc is the documentation of the Azure (or Kubernetes) behaviour the rule encodes.
+	Doc   string
+	Types []TypeRef
 	// Check returns one message per problem; nil means compliant.
 	Check func(r Resource) []string
 }
@@ -63,6 +65,7 @@ func (rr ResourceRule) Run(r Resource) []Violation {
 type StackRule struct {
 	ID          string
 	Description string
+	Doc         string // documentation of the behaviour the rule encodes
 	Check       func(rs []Resource) []Violation
 }
 

@@ -7,28 +7,32 @@ import (
 
 // StackRules returns the rules that need to see several resources at once.
 func StackRules() []StackRule {
-	return append(coreStackRules(), operationsStackRules()...)
+	return append(append(coreStackRules(), operationsStackRules()...), deployStackRules()...)
 }
 
 func coreStackRules() []StackRule {
 	return []StackRule{
 		{
 			ID:          "cosmos-stamp-regions-writable",
+			Doc:         "https://learn.microsoft.com/en-us/azure/cosmos-db/how-to-multi-master",
 			Description: "Every region that hosts a stamp (an AKS cluster) is a Cosmos DB write location.",
 			Check:       checkStampRegionsWritable,
 		},
 		{
 			ID:          "storage-versioning-for-replication",
+			Doc:         "https://learn.microsoft.com/en-us/azure/storage/blobs/object-replication-overview",
 			Description: "Storage accounts in an object replication policy have blob versioning on (and change feed on the source).",
 			Check:       checkReplicationVersioning,
 		},
 		{
 			ID:          "aks-stamp-one-zone",
+			Doc:         "https://learn.microsoft.com/en-us/azure/aks/availability-zones",
 			Description: "All agent pools of a stamp's AKS cluster, inline or separate, sit in the same single zone.",
 			Check:       checkClusterPoolsOneZone,
 		},
 		{
 			ID:          "k8s-pdb",
+			Doc:         "https://kubernetes.io/docs/tasks/run-application/configure-pdb/",
 			Description: "Every Kubernetes workload is covered by a PodDisruptionBudget.",
 			Check:       checkPDBs,
 		},

@@ -93,12 +93,15 @@ func run(ctx context.Context, log *slog.Logger, getenv func(string) string) erro
 		return err
 	}
 	srv := &http.Server{
-		Handler:           &manager.Handler{M: m, OperatorToken: cfg.OperatorToken, Log: log},
+		Handler:           &manager.Handler{M: m, OperatorToken: cfg.OperatorToken, TokenUnresolved: cfg.OperatorTokenUnresolved, Log: log},
 		ReadHeaderTimeout: 5 * time.Second,
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen %s: %w", cfg.Addr, err)
+	}
+	if cfg.OperatorTokenUnresolved {
+		log.Error("operator API disabled: the operator token is an unresolved Key Vault reference", "var", contract.EnvManagerOperatorToken.Name)
 	}
 	log.Info("manager listening", "addr", ln.Addr().String(), "region", cfg.Region, "stamps", len(cfg.Stamps))
 

@@ -44,8 +44,8 @@ func TestFunctionAppFiles(t *testing.T) {
 	assert.True(t, host.CustomHandler.EnableForwardingHTTPRequest)
 
 	type binding struct {
-		Type, Direction, Route, Schedule string
-		Methods                          []string
+		Type, Direction, Route, Schedule, AuthLevel string
+		Methods                                     []string
 	}
 	fns := map[string][]binding{}
 	dirs, err := os.ReadDir("functionapp")
@@ -69,6 +69,9 @@ func TestFunctionAppFiles(t *testing.T) {
 		for _, b := range bs {
 			if b.Type == "httpTrigger" {
 				routes["/"+host.Extensions.HTTP.RoutePrefix+"/"+b.Route] = true
+				// The Functions host checks a function key before the request reaches the
+				// manager: an anonymous trigger is open to anyone who finds the app's URL.
+				assert.Equal(t, "function", b.AuthLevel, "HTTP trigger %s must not be anonymous", b.Route)
 			}
 		}
 	}

@@ -113,12 +113,15 @@ func (m Mailbox) Equal(o Mailbox) bool {
 
 // MessageInfo is what the depositing region records once; it never changes afterwards.
 type MessageInfo struct {
-	Caller     string    `json:"c"`
-	Received   int64     `json:"r"` // unix ms
-	DurationMs int64     `json:"d"`
-	Size       int64     `json:"s"`
-	AudioRef   string    `json:"a"`
-	Deposited  Timestamp `json:"dt"`
+	Caller     string `json:"c"`
+	Received   int64  `json:"r"` // unix ms
+	DurationMs int64  `json:"d"`
+	Size       int64  `json:"s"`
+	AudioRef   string `json:"a"`
+	// Origin is the region whose audio container holds AudioRef (the region that stored it);
+	// empty in rows written before it was recorded, where the message id's region is the origin.
+	Origin    string    `json:"o,omitempty"`
+	Deposited Timestamp `json:"dt"`
 }
 
 // Message is the replicated state of one message.

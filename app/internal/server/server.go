@@ -55,6 +55,7 @@ func OpenBackend(ctx context.Context, cfg contract.Stamp) (*store.Backend, error
 		TableEndpoint:    cfg.TableEndpoint, BlobEndpoint: cfg.BlobEndpoint, QueueEndpoint: cfg.QueueEndpoint,
 		Table: cfg.Table, AudioContainer: cfg.AudioContainer, Queue: cfg.Queue, NotifyQueue: cfg.NotifyQueue,
 		StateContainer: cfg.StateContainer, StateBlob: cfg.StateBlob,
+		BlobRegions: cfg.BlobRegions,
 		// With Azurite the process owns its little world, so it starts in service. In Azure the
 		// stamp's state-init Job (InitState) creates the state blob once, at stamp creation.
 		WriteInitialState: cfg.ConnectionString != "",

@@ -108,11 +108,24 @@ type State interface {
 	Remove(ctx context.Context) error
 }
 
+// Regions reaches the audio other regions stored. Object replication copies each region's
+// audio container into a read-only replica container in other regions' accounts,
+// asynchronously: Get reads this region's replica of origin first, then origin's own
+// container, then the other regions' replicas, so audio plays while replication lags or a
+// region's blob store is down. Delete removes the blob at origin (replicas are read-only).
+type Regions interface {
+	Get(ctx context.Context, origin, name string) ([]byte, error)
+	Delete(ctx context.Context, origin, name string) error
+}
+
 // Backend bundles one stamp's storage.
 type Backend struct {
 	Meta  Metadata
 	Blobs Blobs
-	Queue Queue
+	// Regions reaches other regions' audio; nil when every blob is local (one region, or the
+	// embedded store).
+	Regions Regions
+	Queue   Queue
 	// Notify carries deposit notifications to consumers outside the stamp (e-mail, SMS to
 	// trigger visual voicemail sync); nil disables them.
 	Notify Queue

@@ -41,3 +41,11 @@ func MessageTime(id string) (time.Time, bool) {
 	}
 	return time.UnixMilli(ms).UTC(), true
 }
+
+// MessageRegion returns the region embedded in a message id ("" when id is not one).
+func MessageRegion(id string) string {
+	if !ValidMessageID(id) || len(id) < 14+1+17 {
+		return ""
+	}
+	return id[14 : len(id)-17]
+}

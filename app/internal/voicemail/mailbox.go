@@ -265,24 +265,50 @@ func (s *Service) RemoveMailbox(ctx context.Context, number string) error {
 	s.forget(number)
 	// Audio is unreachable now; deleting it is housekeeping, so failures are only logged.
 	for _, id := range doc.VisibleIDs() {
-		if info := doc.Messages[id].Info; info != nil {
-			s.deleteBlob(ctx, info.AudioRef)
+		if m := toMessage(number, id, doc.Messages[id]); m.AudioRef != "" {
+			s.deleteAudio(ctx, m.AudioRegion, m.AudioRef)
 		}
 	}
 	for _, g := range doc.Mailbox.Greetings {
-		s.deleteBlob(ctx, g.V)
+		s.deleteAudio(ctx, greetingOrigin(g), g.V)
 	}
 	s.publish(ctx, number, EventChanged, "")
 	return nil
 }
 
-func (s *Service) deleteBlob(ctx context.Context, name string) {
+func (s *Service) deleteBlob(ctx context.Context, name string) { s.deleteAudio(ctx, s.region, name) }
+
+// deleteAudio deletes a blob where origin stored it: in this region's audio container, or
+// at origin (replicas are read-only); failures are only logged.
+func (s *Service) deleteAudio(ctx context.Context, origin, name string) {
 	if name == "" {
 		return
 	}
-	if err := s.b.Blobs.Delete(ctx, name); err != nil {
-		s.log.Warn("delete blob", "blob", name, "err", err)
+	var err error
+	if origin == "" || origin == s.region || s.b.Regions == nil {
+		err = s.b.Blobs.Delete(ctx, name)
+	} else {
+		err = s.b.Regions.Delete(ctx, origin, name)
 	}
+	if err != nil {
+		s.log.Warn("delete blob", "blob", name, "origin", origin, "err", err)
+	}
+}
+
+// readAudio reads a blob that origin stored: locally when this region stored it, else
+// through Regions (this region's replica, then origin, then other replicas).
+func (s *Service) readAudio(ctx context.Context, origin, name string) ([]byte, error) {
+	if origin == "" || origin == s.region || s.b.Regions == nil {
+		return s.b.Blobs.Get(ctx, name)
+	}
+	return s.b.Regions.Get(ctx, origin, name)
+}
+
+// greetingOrigin is the region that stored a greeting: its register's clock node is
+// "<region>/<stamp>".
+func greetingOrigin(r crdt.Register[string]) string {
+	region, _, _ := strings.Cut(r.TS.Node, "/")
+	return region
 }
 
 // Login checks a PIN. Wrong PINs cost the source that sent them (see WithSource): after a few,
@@ -445,7 +471,8 @@ func (s *Service) PutGreeting(ctx context.Context, number string, kind GreetingK
 		s.deleteBlob(ctx, name)
 		return err
 	}
-	s.deleteBlob(ctx, doc.Mailbox.Greetings[string(kind)].V)
+	old := doc.Mailbox.Greetings[string(kind)]
+	s.deleteAudio(ctx, greetingOrigin(old), old.V)
 	s.publish(ctx, number, EventChanged, "")
 	return nil
 }
@@ -459,11 +486,11 @@ func (s *Service) Greeting(ctx context.Context, number string, kind GreetingKind
 	if err != nil {
 		return nil, err
 	}
-	name := doc.Mailbox.Greetings[string(kind)].V
-	if name == "" {
+	g := doc.Mailbox.Greetings[string(kind)]
+	if g.V == "" {
 		return nil, fmt.Errorf("greeting %s of %s: %w", kind, number, ErrNotFound)
 	}
-	b, err := s.b.Blobs.Get(ctx, name)
+	b, err := s.readAudio(ctx, greetingOrigin(g), g.V)
 	if err != nil {
 		return nil, wrapStore("read greeting audio", err)
 	}
@@ -479,7 +506,8 @@ func (s *Service) DeleteGreeting(ctx context.Context, number string, kind Greeti
 	if err != nil {
 		return err
 	}
-	old := doc.Mailbox.Greetings[string(kind)].V
+	oldReg := doc.Mailbox.Greetings[string(kind)]
+	old := oldReg.V
 	if old == "" {
 		return fmt.Errorf("greeting %s of %s: %w", kind, number, ErrNotFound)
 	}
@@ -495,7 +523,7 @@ func (s *Service) DeleteGreeting(ctx context.Context, number string, kind Greeti
 	}); err != nil {
 		return err
 	}
-	s.deleteBlob(ctx, old)
+	s.deleteAudio(ctx, greetingOrigin(oldReg), old)
 	s.publish(ctx, number, EventChanged, "")
 	return nil
 }

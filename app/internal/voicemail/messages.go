@@ -73,6 +73,7 @@ func (s *Service) Deposit(ctx context.Context, number string, d Deposit) (Messag
 		DurationMs: w.Duration().Milliseconds(),
 		Size:       int64(len(d.Audio)),
 		AudioRef:   fmt.Sprintf("audio/%s/%s.wav", number, d.ID),
+		Origin:     s.region, // this region's audio container stores it
 	}
 	// For a fresh id, upload the audio while the mailbox is read: a deposit then costs about one
 	// blob upload plus one row insert. If the mailbox refuses the message the blob is deleted
@@ -210,6 +211,7 @@ func (s *Service) store(ctx context.Context, number, id string, info crdt.Messag
 		if err := s.b.Blobs.Put(ctx, info.AudioRef, wav); err != nil {
 			return Message{}, wrapStore("store audio", err)
 		}
+		info.Origin = s.region // whichever region queued it, this one's container holds it now
 	}
 	return s.storeRow(ctx, number, id, info)
 }
@@ -272,7 +274,7 @@ func (s *Service) Audio(ctx context.Context, number, id string) ([]byte, error) 
 	if err != nil {
 		return nil, err
 	}
-	b, err := s.b.Blobs.Get(ctx, m.AudioRef)
+	b, err := s.readAudio(ctx, m.AudioRegion, m.AudioRef)
 	if err != nil {
 		return nil, wrapStore("read audio", err)
 	}
@@ -345,7 +347,7 @@ func (s *Service) DeleteMessage(ctx context.Context, number, id string) error {
 		s.cache[number] = c
 	}
 	s.cacheMu.Unlock()
-	s.deleteBlob(ctx, m.AudioRef)
+	s.deleteAudio(ctx, m.AudioRegion, m.AudioRef)
 	s.publish(ctx, number, EventChanged, id)
 	return nil
 }

@@ -307,6 +307,10 @@ func toMessage(number, id string, m crdt.Message) Message {
 		msg.Seconds = (i.DurationMs + 500) / 1000
 		msg.Size = i.Size
 		msg.AudioRef = i.AudioRef
+		msg.AudioRegion = i.Origin
+		if msg.AudioRegion == "" {
+			msg.AudioRegion = MessageRegion(id)
+		}
 	}
 	return msg
 }

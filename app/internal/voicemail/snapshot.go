@@ -28,6 +28,7 @@ type GreetingState struct {
 	Written time.Time
 	Present bool
 	ref     string
+	origin  string // the region that stored it
 }
 
 // Snapshot reads a mailbox's settings, messages and greetings at once.
@@ -53,7 +54,7 @@ func (s *Service) Snapshot(ctx context.Context, number string) (Snapshot, error)
 		if !ok || r.TS.IsZero() {
 			continue
 		}
-		snap.Greetings = append(snap.Greetings, GreetingState{Kind: k, Written: r.TS.Time(), Present: r.V != "", ref: r.V})
+		snap.Greetings = append(snap.Greetings, GreetingState{Kind: k, Written: r.TS.Time(), Present: r.V != "", ref: r.V, origin: greetingOrigin(r)})
 	}
 	return snap, nil
 }
@@ -64,7 +65,7 @@ func (s *Service) MessageAudio(ctx context.Context, m Message) ([]byte, error) {
 	if m.AudioRef == "" {
 		return nil, fmt.Errorf("message %s: %w", m.ID, ErrNotFound)
 	}
-	b, err := s.b.Blobs.Get(ctx, m.AudioRef)
+	b, err := s.readAudio(ctx, m.AudioRegion, m.AudioRef)
 	if err != nil {
 		return nil, wrapStore("read audio", err)
 	}
@@ -76,7 +77,7 @@ func (s *Service) GreetingAudio(ctx context.Context, g GreetingState) ([]byte, e
 	if !g.Present {
 		return nil, fmt.Errorf("greeting %s: %w", g.Kind, ErrNotFound)
 	}
-	b, err := s.b.Blobs.Get(ctx, g.ref)
+	b, err := s.readAudio(ctx, g.origin, g.ref)
 	if err != nil {
 		return nil, wrapStore("read greeting audio", err)
 	}

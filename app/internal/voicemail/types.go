@@ -115,8 +115,10 @@ type Message struct {
 	DurationMs int64  `json:"durationMs"`
 	Size       int64  `json:"size"` // bytes of the WAV
 	AudioRef   string `json:"-"`
-	Folder     Folder `json:"folder"`
-	Heard      bool   `json:"heard"`
+	// AudioRegion is the region whose audio container holds AudioRef.
+	AudioRegion string `json:"-"`
+	Folder      Folder `json:"folder"`
+	Heard       bool   `json:"heard"`
 	// Flags are the flags a client set (ClientFlags), sorted; empty when none is set.
 	Flags []string `json:"flags,omitempty"`
 }

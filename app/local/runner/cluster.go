@@ -112,6 +112,9 @@ type Region struct {
 	// Backend is a direct client of the region's store (no fault proxy), used by the replicator
 	// and by checks.
 	Backend *store.Backend
+	// Guard is the region's blob endpoint for stamps (its own and other regions'): it refuses
+	// writes to replica containers as Azure does.
+	Guard *ReplicaGuard
 }
 
 // StampProc is one stamp's voicemail process.
@@ -220,6 +223,23 @@ func Start(ctx context.Context, opt Options) (_ *Cluster, err error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
+	for _, r := range c.Regions {
+		if r.Guard, err = NewReplicaGuard(fmt.Sprintf("127.0.0.1:%d", r.Azurite.Port(azurite.Blob)), topology.AudioContainer); err != nil {
+			return nil, err
+		}
+	}
+	// Object replication as in Azure: each region's audio container goes into the replica
+	// container named for it in each region it replicates to.
+	targets := map[[2]string]store.Blobs{}
+	for _, r := range opt.Topology.Regions {
+		for _, to := range r.ReplicateTo {
+			b, err := azure.Open(ctx, azure.Config{ConnectionString: c.Region(to).Azurite.ConnectionString(), AudioContainer: topology.ReplicaContainer(r.Name)})
+			if err != nil {
+				return nil, fmt.Errorf("region %s replica of %s: %w", to, r.Name, err)
+			}
+			targets[[2]string{r.Name, to}] = b.Blobs
+		}
+	}
 
 	// Stamps.
 	if c.opt.VoicemailBin == "" {
@@ -245,6 +265,7 @@ func Start(ctx context.Context, opt Options) (_ *Cluster, err error) {
 
 	// Replication between regions.
 	c.Repl = NewReplicator(backends, opt.ReplicationInterval, c.log.With("component", "replicator"))
+	c.Repl.SetBlobTargets(targets)
 	c.wg.Go(func() { c.Repl.Run(runCtx) })
 
 	// Traffic Manager.
@@ -345,6 +366,9 @@ func (c *Cluster) Close() {
 		if r.Backend != nil && r.Backend.Close != nil {
 			_ = r.Backend.Close()
 		}
+		if r.Guard != nil {
+			r.Guard.Close()
+		}
 		if r.Azurite != nil {
 			r.Azurite.Close()
 		}
@@ -395,7 +419,11 @@ func (c *Cluster) newStamp(index int, s topology.Stamp) (*StampProc, error) {
 	names := map[azurite.Service]string{azurite.Blob: "BlobEndpoint", azurite.Queue: "QueueEndpoint", azurite.Table: "TableEndpoint"}
 	cs := fmt.Sprintf("DefaultEndpointsProtocol=http;AccountName=%s;AccountKey=%s;", azurite.Account, azurite.Key)
 	for _, svc := range []azurite.Service{azurite.Blob, azurite.Queue, azurite.Table} {
-		p, err := faultproxy.New(fmt.Sprintf("127.0.0.1:%d", reg.Azurite.Port(svc)))
+		upstream := fmt.Sprintf("127.0.0.1:%d", reg.Azurite.Port(svc))
+		if svc == azurite.Blob {
+			upstream = reg.Guard.Addr()
+		}
+		p, err := faultproxy.New(upstream)
 		if err != nil {
 			return nil, err
 		}
@@ -420,6 +448,15 @@ func (c *Cluster) newStamp(index int, s topology.Stamp) (*StampProc, error) {
 	cfg.HTTPAddr, cfg.SIPAddr, cfg.IMAPAddr, cfg.DataDir = sp.HTTP, sp.SIP, sp.IMAP, sp.DataDir
 	cfg.OperatorToken, cfg.Region, cfg.Stamp, cfg.StateBlob = c.Token, s.Region, s.ID, s.StateBlob
 	cfg.ConnectionString = cs
+	// Other regions' audio, through the guards that make their replica containers read-only.
+	for _, other := range c.Regions {
+		if other.Name != s.Region {
+			if cfg.BlobRegions == nil {
+				cfg.BlobRegions = map[string]string{}
+			}
+			cfg.BlobRegions[other.Name] = "http://" + other.Guard.Addr() + "/" + azurite.Account
+		}
+	}
 	cfg.HealthTimeout, cfg.HealthCacheTTL, cfg.HealthWindow = c.opt.HealthTimeout, c.opt.HealthCacheTTL, c.opt.HealthWindow
 	cfg.DrainInterval, cfg.DrainVisibility = c.opt.DrainInterval, c.opt.DrainVisibility
 	cfg.ShutdownGrace, cfg.ShutdownDelay = c.opt.ShutdownGrace, c.opt.ShutdownDelay

@@ -27,6 +27,50 @@ type Replicator struct {
 	pairs   map[[2]string]*pairState
 	cut     map[[2]string]bool
 	rounds  int64
+	// targets, when set, are where each (origin, destination) pair's blobs go: the
+	// destination's replica container of origin, as Azure object replication writes them.
+	// Pairs without a target copy rows only. Without targets blobs go to the destination's
+	// own container.
+	targets map[[2]string]store.Blobs
+	// blobsPaused holds back the blobs of these origins while rows still cross: object
+	// replication lagging behind Cosmos DB.
+	blobsPaused map[string]bool
+}
+
+// SetBlobTargets makes the replicator copy the blobs of each (origin, destination) pair into
+// targets[pair] only, the replica containers of the Azure design.
+func (r *Replicator) SetBlobTargets(targets map[[2]string]store.Blobs) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.targets = targets
+}
+
+// PauseBlobs holds back origin's blobs (its rows still replicate) until ResumeBlobs: a
+// replica that lags behind the metadata. It returns once no blob copy from origin is in flight.
+func (r *Replicator) PauseBlobs(origin string) {
+	r.mu.Lock()
+	if r.blobsPaused == nil {
+		r.blobsPaused = map[string]bool{}
+	}
+	r.blobsPaused[origin] = true
+	var inflight []*pairState
+	for k, st := range r.pairs {
+		if k[0] == origin {
+			inflight = append(inflight, st)
+		}
+	}
+	r.mu.Unlock()
+	for _, st := range inflight {
+		st.mu.Lock()
+		st.mu.Unlock()
+	}
+}
+
+// ResumeBlobs lets origin's blobs replicate again.
+func (r *Replicator) ResumeBlobs(origin string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.blobsPaused, origin)
 }
 
 // pairState is what one direction (from -> to) has copied so far.
@@ -127,6 +171,13 @@ func (r *Replicator) Round(ctx context.Context) error {
 				r.pairs[[2]string{from, to}] = st
 			}
 			src, dst := r.regions[from], r.regions[to]
+			var dstBlobs store.Blobs = dst.Blobs
+			if r.targets != nil {
+				dstBlobs = r.targets[[2]string{from, to}]
+			}
+			if r.blobsPaused[from] {
+				dstBlobs = nil
+			}
 			r.mu.Unlock()
 			if cut {
 				continue
@@ -142,7 +193,7 @@ func (r *Replicator) Round(ctx context.Context) error {
 				if cut {
 					return // partitioned while this round waited
 				}
-				err := st.copy(cctx, src, dst, from)
+				err := st.copy(cctx, src, dst, dstBlobs, from)
 				switch {
 				case err != nil && st.err == nil:
 					r.log.Warn("replication stalled", "from", from, "to", to, "error", err)
@@ -165,11 +216,21 @@ func (r *Replicator) Round(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// copy copies the source region's new audio and greeting blobs, then its new rows, the way
-// store.Replicate does, but remembering what it copied.
-func (st *pairState) copy(ctx context.Context, src, dst *store.Backend, region string) error {
+// copy copies the source region's new audio and greeting blobs into dstBlobs (none when nil),
+// then its new rows, the way store.Replicate does, but remembering what it copied.
+func (st *pairState) copy(ctx context.Context, src, dst *store.Backend, dstBlobs store.Blobs, region string) error {
+	if err := st.copyBlobs(ctx, src, dstBlobs); err != nil {
+		return err
+	}
+	return st.copyRows(ctx, src, dst, region)
+}
+
+func (st *pairState) copyBlobs(ctx context.Context, src *store.Backend, dstBlobs store.Blobs) error {
+	if dstBlobs == nil {
+		return nil
+	}
 	if !st.primed {
-		names, err := dst.Blobs.List(ctx, "")
+		names, err := dstBlobs.List(ctx, "")
 		if err != nil {
 			return fmt.Errorf("list destination blobs: %w", err)
 		}
@@ -197,7 +258,7 @@ func (st *pairState) copy(ctx context.Context, src, dst *store.Backend, region s
 			if err != nil {
 				return fmt.Errorf("read blob %s: %w", n, err)
 			}
-			if err := dst.Blobs.Put(ctx, n, data); err != nil {
+			if err := dstBlobs.Put(ctx, n, data); err != nil {
 				return fmt.Errorf("write blob %s: %w", n, err)
 			}
 			return nil
@@ -209,6 +270,10 @@ func (st *pairState) copy(ctx context.Context, src, dst *store.Backend, region s
 			return err
 		}
 	}
+	return nil
+}
+
+func (st *pairState) copyRows(ctx context.Context, src, dst *store.Backend, region string) error {
 	rows, err := src.Meta.Export(ctx, region, max(0, st.cursor-cursorSlack))
 	if err != nil {
 		return fmt.Errorf("export: %w", err)

@@ -47,8 +47,12 @@ type Config struct {
 	NotifyQueue    string // default "notifications"
 	StateContainer string // default "state"
 	StateBlob      string // the stamp's state blob; default "stamp"
+	// BlobRegions are the other regions' audio accounts (region -> blob endpoint); with them
+	// the backend reads audio those regions stored (Backend.Regions).
+	BlobRegions map[string]string
 	// WriteInitialState creates the state blob at Open when it is missing.
 	WriteInitialState bool
+
 	// Retry overrides the SDK retry policy (default: 2 retries, 100 ms..1 s backoff, 10 s per
 	// try) so an outage is detected in about a second rather than after the SDK's minute.
 	Retry *policy.RetryOptions
@@ -67,7 +71,10 @@ type Backend struct {
 	stateBlob string
 }
 
-// Open connects and creates the table, containers and queue if missing.
+// Open builds the clients. With a connection string (Azurite) it creates the table,
+// containers and queues when missing; with endpoints (Azure) it makes no call at all: the
+// program owns those resources, and a process that needed storage to start could not start or
+// scale out while storage is down, defeating the queue fallback.
 func Open(ctx context.Context, cfg Config) (*store.Backend, error) {
 	if cfg.Table == "" {
 		cfg.Table = "voicemail"
@@ -128,8 +135,10 @@ func Open(ctx context.Context, cfg Config) (*store.Backend, error) {
 		}
 		b.queue, b.notify = qsvc.NewQueueClient(cfg.Queue), qsvc.NewQueueClient(cfg.NotifyQueue)
 	}
-	if err := b.ensure(ctx, cfg); err != nil {
-		return nil, err
+	if cfg.ConnectionString != "" {
+		if err := b.ensure(ctx, cfg); err != nil {
+			return nil, err
+		}
 	}
 	st := &State{b: b}
 	if cfg.WriteInitialState {
@@ -141,7 +150,15 @@ func Open(ctx context.Context, cfg Config) (*store.Backend, error) {
 			}
 		}
 	}
-	return &store.Backend{Meta: &Meta{b: b}, Blobs: &Blobs{b: b}, Queue: &Queue{q: b.queue}, Notify: &Queue{q: b.notify}, State: st}, nil
+	sb := &store.Backend{Meta: &Meta{b: b}, Blobs: &Blobs{b: b}, Queue: &Queue{q: b.queue}, Notify: &Queue{q: b.notify}, State: st}
+	if len(cfg.BlobRegions) > 0 {
+		regions, err := newRegions(cfg, b.blobs, &azblob.ClientOptions{ClientOptions: core})
+		if err != nil {
+			return nil, err
+		}
+		sb.Regions = regions
+	}
+	return sb, nil
 }
 
 func (b *Backend) ensure(ctx context.Context, cfg Config) error {
