@@ -71,14 +71,16 @@ func coreVars() []Var {
 	}
 }
 
-// StampVars lists every variable LoadStamp reads, core first, then SIP, then IMAP.
+// StampVars lists every variable LoadStamp reads, core first, then TLS and metrics, SIP, IMAP.
 func StampVars() []Var {
-	return append(append(coreVars(), sipVars()...), imapVars()...)
+	return append(append(append(coreVars(), tlsVars()...), sipVars()...), imapVars()...)
 }
 
 // Stamp is the validated configuration of the stamp binary.
 type Stamp struct {
-	HTTPAddr      string
+	HTTPAddr string
+	// MetricsAddr serves MetricsPath in plain HTTP, apart from the public API; empty: off.
+	MetricsAddr   string
 	SIPAddr       string // empty disables SIP
 	IMAPAddr      string // empty disables IMAP
 	DataDir       string
@@ -122,6 +124,8 @@ type Stamp struct {
 	AllowGuessablePINs bool
 	LogLevel           slog.Level
 
+	// TLS is the edge certificate: HTTPS for the API, STARTTLS and implicit TLS for IMAP.
+	TLS  TLS
 	SIP  SIP
 	IMAP IMAP
 }
@@ -398,8 +402,16 @@ func loadStamp(getenv func(string) string, needToken bool) (Stamp, error) {
 	if c.DataDir == "" {
 		r.bad(EnvDataDir, "must not be empty")
 	}
+	c.TLS = r.tls()
+	c.MetricsAddr = r.addr(EnvMetricsAddr)
 	c.SIP = r.sip()
 	c.IMAP = r.imap()
+	if c.IMAP.TLSAddr != "" && !c.TLS.Enabled() {
+		r.bad(EnvIMAPSAddr, "needs %s and %s", EnvTLSCert.Name, EnvTLSKey.Name)
+	}
+	if c.MetricsAddr != "" && c.MetricsAddr == c.HTTPAddr {
+		r.bad(EnvMetricsAddr, "must differ from %s: metrics stay off the public listener", EnvHTTPAddr.Name)
+	}
 	return c, r.err()
 }
 
@@ -449,6 +461,8 @@ func (c Stamp) Environ() []string {
 	e.dur(EnvPINFailureDelay, c.PIN.FailureDelay)
 	e.boolean(EnvPINAllowGuessable, c.AllowGuessablePINs)
 	e.str(EnvLogLevel, strings.ToLower(c.LogLevel.String()))
+	c.TLS.environ(&e)
+	e.str(EnvMetricsAddr, c.MetricsAddr)
 	c.SIP.environ(&e)
 	c.IMAP.environ(&e)
 	return e

@@ -347,7 +347,7 @@ func NewWorkload(ctx *pulumi.Context, name string, in *Args, opts ...pulumi.Reso
 					"clientID":       args.AppClientID,
 					"keyvaultName":   args.KeyVaultName,
 					"tenantId":       args.TenantID.ToStringPtrOutput().Elem(),
-					"objects":        pulumi.String("array:\n  - |\n    objectName: " + contract.OperatorTokenSecret + "\n    objectType: secret\n"),
+					"objects":        pulumi.String(keyVaultObjects()),
 				},
 				"secretObjects": list{obj{
 					"secretName": pulumi.String(syncedSecret),

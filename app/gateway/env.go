@@ -25,7 +25,7 @@ type EnvConfig struct {
 //	GATEWAY_STAMPS           static stamp list, JSON [{"id","priority","weight","sip","imap","health"}]
 //	GATEWAY_SRV_DOMAIN       or: discover stamps from _sip._udp.<domain> SRV records
 //	GATEWAY_STAMP_IMAP_PORT  with SRV: the stamps' IMAP port (default 143)
-//	GATEWAY_STAMP_HTTP_PORT  with SRV: the stamps' HTTP port for readiness (default 80)
+//	GATEWAY_STAMP_HTTP_PORT  with SRV: the stamps' HTTPS port for readiness (default 443)
 //	GATEWAY_POLL_INTERVAL    readiness poll interval (default 1s)
 //	GATEWAY_POLL_TIMEOUT     readiness poll timeout (default 500ms)
 //	GATEWAY_FAILURES_TO_DOWN failed polls before a stamp leaves rotation (default 2)
@@ -115,7 +115,7 @@ func FromEnv(getenv func(string) string) (EnvConfig, error) {
 		c.Gateway.Source = list
 	case domain != "":
 		c.Gateway.Source = SRV{Domain: domain, IMAPPort: num("GATEWAY_STAMP_IMAP_PORT", 143, 1, 65535),
-			HTTPPort: num("GATEWAY_STAMP_HTTP_PORT", 80, 1, 65535)}
+			HTTPPort: num("GATEWAY_STAMP_HTTP_PORT", 443, 1, 65535)}
 	default:
 		bad("GATEWAY_STAMPS", "no stamp source: set GATEWAY_STAMPS (static) or GATEWAY_SRV_DOMAIN (DNS SRV)")
 	}

@@ -28,7 +28,7 @@ func TestFromEnv(t *testing.T) {
 
 	c, err = FromEnv(envOf(map[string]string{"GATEWAY_SRV_DOMAIN": "stamps.example.net", "GATEWAY_IMAP_ADDR": "off"}))
 	require.NoError(t, err)
-	assert.Equal(t, SRV{Domain: "stamps.example.net", IMAPPort: 143, HTTPPort: 80}, c.Gateway.Source)
+	assert.Equal(t, SRV{Domain: "stamps.example.net", IMAPPort: 143, HTTPPort: 443}, c.Gateway.Source)
 	assert.Empty(t, c.Gateway.IMAPAddr)
 
 	for key, env := range map[string]map[string]string{
@@ -96,12 +96,12 @@ func TestSRVSource(t *testing.T) {
 		var d net.Dialer
 		return d.DialContext(ctx, "udp", addr)
 	}}
-	src := SRV{Domain: "stamps.test", IMAPPort: 143, HTTPPort: 80, Resolver: r}
+	src := SRV{Domain: "stamps.test", IMAPPort: 143, HTTPPort: 443, Resolver: r}
 	got, err := src.Stamps(context.Background())
 	require.NoError(t, err)
 	assert.Equal(t, []Stamp{
-		{ID: "eastus2-z1.stamps.test", Priority: 10, Weight: 50, SIP: "eastus2-z1.stamps.test:5060", IMAP: "eastus2-z1.stamps.test:143", Health: "http://eastus2-z1.stamps.test:80/health/stamp"},
-		{ID: "centralus-z1.stamps.test", Priority: 20, Weight: 50, SIP: "centralus-z1.stamps.test:5062", IMAP: "centralus-z1.stamps.test:143", Health: "http://centralus-z1.stamps.test:80/health/stamp"},
+		{ID: "eastus2-z1.stamps.test", Priority: 10, Weight: 50, SIP: "eastus2-z1.stamps.test:5060", IMAP: "eastus2-z1.stamps.test:143", Health: "https://eastus2-z1.stamps.test:443/health/stamp"},
+		{ID: "centralus-z1.stamps.test", Priority: 20, Weight: 50, SIP: "centralus-z1.stamps.test:5062", IMAP: "centralus-z1.stamps.test:143", Health: "https://centralus-z1.stamps.test:443/health/stamp"},
 	}, got)
 
 	_, err = SRV{Domain: "missing.test", Resolver: r}.Stamps(context.Background())

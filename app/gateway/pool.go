@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -41,7 +42,7 @@ func (s Static) Stamps(context.Context) ([]Stamp, error) { return append([]Stamp
 
 // SRV discovers stamps from DNS SRV records: "_sip._udp.<Domain>" lists one target per stamp
 // with its priority, weight and SIP port; the IMAP and HTTP ports are the same on every stamp
-// (one Kubernetes Service shape), so they come from config.
+// (one Kubernetes Service shape), so they come from config. Stamps serve health over HTTPS only.
 type SRV struct {
 	Domain     string
 	IMAPPort   int
@@ -73,7 +74,7 @@ func (s SRV) Stamps(ctx context.Context) ([]Stamp, error) {
 			Weight:   int(rec.Weight),
 			SIP:      net.JoinHostPort(host, strconv.Itoa(int(rec.Port))),
 			IMAP:     net.JoinHostPort(host, strconv.Itoa(s.IMAPPort)),
-			Health:   "http://" + net.JoinHostPort(host, strconv.Itoa(s.HTTPPort)) + path,
+			Health:   "https://" + net.JoinHostPort(host, strconv.Itoa(s.HTTPPort)) + path,
 		})
 	}
 	return out, nil
@@ -133,8 +134,13 @@ func NewPool(src Source, cfg PoolConfig) *Pool {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	// Health polls send nothing secret and only steer new sessions, so, like Traffic Manager's
+	// HTTPS probe, they need the stamp to present a certificate, not one this process trusts:
+	// a stamp still on its bootstrap certificate, or mid-renewal, stays in rotation.
+	// https://learn.microsoft.com/azure/traffic-manager/traffic-manager-monitoring
+	insecure := &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}
 	return &Pool{src: src, cfg: cfg, log: cfg.Logger, members: map[string]*member{},
-		client: &http.Client{Timeout: cfg.Timeout, Transport: &http.Transport{DisableKeepAlives: true}}}
+		client: &http.Client{Timeout: cfg.Timeout, Transport: &http.Transport{DisableKeepAlives: true, TLSClientConfig: insecure}}}
 }
 
 // Refresh reads the source and polls every stamp once.

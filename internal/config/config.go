@@ -163,7 +163,7 @@ func Keys() []string {
 func Defaults() Config {
 	return Config{
 		ReplicaCapacity: ReplicaCapacity{ConcurrentCalls: 200, RequestsPerSecond: 200, MinReplicas: 2},
-		TrafficManager: TrafficManager{RoutingMethod: "Performance", Protocol: "HTTP", Port: 80, TTL: 30,
+		TrafficManager: TrafficManager{RoutingMethod: "Performance", Protocol: "HTTPS", Port: 443, TTL: 30,
 			IntervalSeconds: 10, TimeoutSeconds: 5, ToleratedFailures: 3, HealthWindowSeconds: 60},
 		AKS: AKS{Tier: "Standard", SystemVMSize: "Standard_D4ds_v5", SystemNodeCount: 3,
 			UserVMSize: "Standard_D8ds_v5", UserMinCount: 3, UserMaxCount: 20, MaxPods: 50,

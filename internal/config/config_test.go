@@ -108,6 +108,8 @@ func TestParseInvalidNamesTheKey(t *testing.T) {
 		{"one replica", "replicaCapacity", `{"minReplicas":1}`, "voicemail:replicaCapacity.minReplicas"},
 		{"routing method", "trafficManager", `{"routingMethod":"Geographic"}`, "voicemail:trafficManager.routingMethod"},
 		{"protocol", "trafficManager", `{"protocol":"TCP"}`, "voicemail:trafficManager.protocol"},
+		{"plain HTTP probe", "trafficManager", `{"protocol":"HTTP","port":80}`, "voicemail:trafficManager.protocol"},
+		{"probe port", "trafficManager", `{"port":80}`, "voicemail:trafficManager.port"},
 		{"port", "trafficManager", `{"port":70000}`, "voicemail:trafficManager.port"},
 		{"ttl 60", "trafficManager", `{"ttl":60}`, "voicemail:trafficManager.ttl"},
 		{"interval 20", "trafficManager", `{"intervalSeconds":20}`, "voicemail:trafficManager.intervalSeconds"},

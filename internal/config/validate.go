@@ -202,11 +202,16 @@ func (c Config) Validate() []error {
 	if !slices.Contains([]string{"Performance", "Weighted", "Priority"}, tm.RoutingMethod) {
 		e.add("trafficManager.routingMethod", "%q must be Performance, Weighted or Priority", tm.RoutingMethod)
 	}
-	if tm.Protocol != "HTTP" && tm.Protocol != "HTTPS" {
-		e.add("trafficManager.protocol", "%q must be HTTP or HTTPS", tm.Protocol)
+	// Stamps serve the API and /health/stamp over HTTPS on 443 only (the edge certificate from
+	// Key Vault); an HTTP probe would find nothing and take every stamp out of DNS. Traffic
+	// Manager's HTTPS probe checks that a certificate is presented, not that it is valid, so a
+	// renewal never fails it.
+	// https://learn.microsoft.com/azure/traffic-manager/traffic-manager-monitoring
+	if tm.Protocol != "HTTPS" {
+		e.add("trafficManager.protocol", "%q: must be HTTPS, the only protocol the stamps' API serves", tm.Protocol)
 	}
-	if tm.Port < 1 || tm.Port > 65535 {
-		e.add("trafficManager.port", "%d is not a TCP port", tm.Port)
+	if tm.Port != 443 {
+		e.add("trafficManager.port", "%d: must be 443, where the stamps serve HTTPS", tm.Port)
 	}
 	if tm.TTL < 1 || tm.TTL > 30 {
 		e.add("trafficManager.ttl", "%d s: DNS TTL must be 1-30 s so clients follow failover quickly", tm.TTL)

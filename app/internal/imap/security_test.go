@@ -2,6 +2,7 @@ package imap
 
 import (
 	"bufio"
+	"encoding/base64"
 	"fmt"
 	"net"
 	"runtime"
@@ -146,4 +147,27 @@ func TestAttackIMAPPreLoginTimeout(t *testing.T) {
 	held := time.Since(start)
 	t.Logf("a stranger kept a pre-login connection for %s", held.Round(100*time.Millisecond))
 	assert.Less(t, held, 3*time.Second)
+}
+
+// An eavesdropper on the path reads a PIN a client sends before STARTTLS. With a certificate
+// configured the server must not accept it: CAPABILITY says LOGINDISABLED and LOGIN and
+// AUTHENTICATE answer NO, with no setting needed to get there.
+func TestAttackIMAPCleartextLoginWithCertificate(t *testing.T) {
+	tlsCfg, _ := selfSigned(t)
+	e := startEnv(t, Config{TLS: tlsCfg})
+	voicemailtest.Provision(t, e.svc, testNumber, testPIN)
+	rc := dialRaw(t, e.addr)
+	rc.send("a CAPABILITY\r\n")
+	caps := rc.line()
+	assert.Equal(t, "a OK CAPABILITY completed", rc.line())
+	assert.Contains(t, caps, "STARTTLS")
+	assert.Contains(t, caps, "LOGINDISABLED")
+	assert.NotContains(t, caps, "AUTH=PLAIN")
+	rc.send("b LOGIN " + testNumber + " " + testPIN + "\r\n")
+	login := rc.line()
+	rc.send("c AUTHENTICATE PLAIN " + base64.StdEncoding.EncodeToString([]byte("\x00"+testNumber+"\x00"+testPIN)) + "\r\n")
+	auth := rc.line()
+	t.Logf("cleartext LOGIN with a certificate configured: %q; AUTHENTICATE: %q", login, auth)
+	assert.True(t, strings.HasPrefix(login, "b NO [PRIVACYREQUIRED]"), login)
+	assert.True(t, strings.HasPrefix(auth, "c NO [PRIVACYREQUIRED]"), auth)
 }

@@ -350,7 +350,7 @@ func (s *session) capabilities() string {
 		caps += " STARTTLS"
 	}
 	if s.state == stateNotAuth {
-		if s.srv.cfg.RequireTLS && !s.tls {
+		if s.srv.cfg.loginNeedsTLS() && !s.tls {
 			caps += " LOGINDISABLED"
 		} else {
 			caps += " AUTH=PLAIN"
@@ -440,7 +440,7 @@ func (s *session) cmdAuthenticate(ctx context.Context, cmd command) (string, err
 	if !strings.EqualFold(mech, "PLAIN") {
 		return "", no("[CANNOT] only AUTHENTICATE PLAIN is supported")
 	}
-	if s.srv.cfg.RequireTLS && !s.tls {
+	if s.srv.cfg.loginNeedsTLS() && !s.tls {
 		return "", no("[PRIVACYREQUIRED] use STARTTLS first")
 	}
 	var resp string
@@ -482,7 +482,7 @@ func (s *session) cmdAuthenticate(ctx context.Context, cmd command) (string, err
 
 // login checks number and PIN with the service (whose lockout is shared with HTTP and phone).
 func (s *session) login(ctx context.Context, user, pin string) (string, error) {
-	if s.srv.cfg.RequireTLS && !s.tls {
+	if s.srv.cfg.loginNeedsTLS() && !s.tls {
 		return "", no("[PRIVACYREQUIRED] use STARTTLS first")
 	}
 	// OMTP clients may send "number@domain"; the mailbox is the number.

@@ -8,6 +8,8 @@ package runner
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -27,6 +29,7 @@ import (
 	"time"
 
 	"github.com/voicemail-platform/voicemail/app/gateway"
+	"github.com/voicemail-platform/voicemail/app/internal/edgetls"
 	"github.com/voicemail-platform/voicemail/app/internal/store"
 	"github.com/voicemail-platform/voicemail/app/internal/store/azure"
 	"github.com/voicemail-platform/voicemail/app/local/azurite"
@@ -96,6 +99,11 @@ type Cluster struct {
 	Repl     *Replicator
 	Token    string
 	Dir      string
+	// Cert is the self-signed certificate every stamp serves (HTTPS API, IMAP STARTTLS and
+	// implicit TLS), as an Azure stamp serves its Key Vault certificate; clients trust it
+	// through CA (or Cert.CertFile as a CA file: curl --cacert).
+	Cert edgetls.SelfSigned
+	CA   *x509.CertPool
 
 	opt     Options
 	log     *slog.Logger
@@ -120,15 +128,17 @@ type Region struct {
 // StampProc is one stamp's voicemail process.
 type StampProc struct {
 	Stamp   topology.Stamp
-	HTTP    string // host:port
+	HTTP    string // host:port of the HTTPS API (URL gives its base URL)
+	Metrics string // host:port of the plain-HTTP /metrics listener
 	SIP     string
 	IMAP    string
 	Proxies map[azurite.Service]*faultproxy.Proxy
 	DataDir string
 	LogFile string
 
-	bin string
-	env []string
+	bin    string
+	env    []string
+	client *http.Client // trusts the cluster's certificate
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -185,6 +195,18 @@ func Start(ctx context.Context, opt Options) (_ *Cluster, err error) {
 	}()
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	c.cancel = cancel
+
+	// TLS by default, as in Azure: one certificate for every stamp (they all answer on
+	// 127.0.0.1).
+	if c.Cert, err = edgetls.WriteSelfSigned(filepath.Join(c.Dir, "tls"), "voicemail-local", 30*24*time.Hour); err != nil {
+		return nil, fmt.Errorf("local: certificate: %w", err)
+	}
+	pem, err := os.ReadFile(c.Cert.CertFile)
+	if err != nil {
+		return nil, err
+	}
+	c.CA = x509.NewCertPool()
+	c.CA.AppendCertsFromPEM(pem)
 
 	// Regions: one Azurite each. Node boots slowly and CPU-bound, so two at a time: a prod
 	// stack's twelve processes started at once starve each other past their start timeout.
@@ -271,7 +293,7 @@ func Start(ctx context.Context, opt Options) (_ *Cluster, err error) {
 	// Traffic Manager.
 	base := map[string]*url.URL{}
 	for _, sp := range c.Stamps {
-		base[sp.Stamp.ID] = &url.URL{Scheme: "http", Host: sp.HTTP}
+		base[sp.Stamp.ID] = &url.URL{Scheme: "https", Host: sp.HTTP}
 	}
 	tmCfg, eps := tmemulator.FromTopology(opt.Topology, base)
 	if opt.ProbeInterval > 0 {
@@ -284,6 +306,7 @@ func Start(ctx context.Context, opt Options) (_ *Cluster, err error) {
 		tmCfg.ToleratedFailures = *opt.ToleratedFailures
 	}
 	tmCfg.ClientRegion = opt.Topology.Regions[0].Name
+	tmCfg.RootCAs = c.CA
 	tmCfg.Logger = c.log.With("component", "trafficmanager")
 	if c.TM, err = tmemulator.New(tmCfg, eps); err != nil {
 		return nil, err
@@ -309,7 +332,7 @@ func Start(ctx context.Context, opt Options) (_ *Cluster, err error) {
 			continue
 		}
 		gws = append(gws, gateway.Stamp{ID: sp.Stamp.ID, Priority: sp.Stamp.RegionIndex + 1, Weight: sp.Stamp.Weight,
-			SIP: sp.SIP, IMAP: sp.IMAP, Health: "http://" + sp.HTTP + topology.HealthPath})
+			SIP: sp.SIP, IMAP: sp.IMAP, Health: sp.URL() + topology.HealthPath})
 	}
 	if len(gws) > 0 {
 		for i := range opt.Gateways {
@@ -434,6 +457,10 @@ func (c *Cluster) newStamp(index int, s topology.Stamp) (*StampProc, error) {
 	if sp.HTTP, err = freeTCP(); err != nil {
 		return nil, err
 	}
+	if sp.Metrics, err = freeTCP(); err != nil {
+		return nil, err
+	}
+	sp.client = c.HTTPClient(time.Second)
 	if c.opt.SIP {
 		if sp.SIP, err = freeUDPTCP(); err != nil {
 			return nil, err
@@ -446,6 +473,8 @@ func (c *Cluster) newStamp(index int, s topology.Stamp) (*StampProc, error) {
 	}
 	cfg := contract.DefaultStamp()
 	cfg.HTTPAddr, cfg.SIPAddr, cfg.IMAPAddr, cfg.DataDir = sp.HTTP, sp.SIP, sp.IMAP, sp.DataDir
+	cfg.MetricsAddr = sp.Metrics
+	cfg.TLS.CertFile, cfg.TLS.KeyFile = c.Cert.CertFile, c.Cert.KeyFile
 	cfg.OperatorToken, cfg.Region, cfg.Stamp, cfg.StateBlob = c.Token, s.Region, s.ID, s.StateBlob
 	cfg.ConnectionString = cs
 	// Other regions' audio, through the guards that make their replica containers read-only.
@@ -513,9 +542,8 @@ func (s *StampProc) Start(ctx context.Context) error {
 		close(done)
 	}()
 	deadline := time.Now().Add(30 * time.Second)
-	client := &http.Client{Timeout: time.Second}
 	for {
-		res, err := client.Get("http://" + s.HTTP + topology.LivenessPath)
+		res, err := s.client.Get(s.URL() + topology.LivenessPath)
 		if err == nil {
 			res.Body.Close()
 			if res.StatusCode == http.StatusOK {
@@ -612,6 +640,19 @@ func (c *Cluster) WriteStateBlob(ctx context.Context, id string) error {
 	return b.State.Write(ctx)
 }
 
+// URL is the stamp's API base URL (HTTPS with the cluster's certificate).
+func (s *StampProc) URL() string { return "https://" + s.HTTP }
+
+// ClientTLS is a client configuration that trusts the cluster's certificate.
+func (c *Cluster) ClientTLS() *tls.Config {
+	return &tls.Config{RootCAs: c.CA, MinVersion: tls.VersionTLS12}
+}
+
+// HTTPClient is an HTTP client with timeout that trusts the cluster's certificate.
+func (c *Cluster) HTTPClient(timeout time.Duration) *http.Client {
+	return &http.Client{Timeout: timeout, Transport: &http.Transport{TLSClientConfig: c.ClientTLS(), MaxIdleConnsPerHost: 16}}
+}
+
 // HealthCode returns the stamp's /health/stamp status (0 when it does not answer).
 func (c *Cluster) HealthCode(ctx context.Context, id string) int {
 	sp := c.Stamp(id)
@@ -620,8 +661,8 @@ func (c *Cluster) HealthCode(ctx context.Context, id string) int {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+sp.HTTP+topology.HealthPath, nil)
-	res, err := http.DefaultClient.Do(req)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, sp.URL()+topology.HealthPath, nil)
+	res, err := c.HTTPClient(5 * time.Second).Do(req)
 	if err != nil {
 		return 0
 	}
