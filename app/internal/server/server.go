@@ -100,6 +100,7 @@ func New(ctx context.Context, cfg contract.Stamp, log *slog.Logger) (*App, error
 		Backend: b, Region: cfg.Region, Node: cfg.Region + "/" + cfg.Stamp, Logger: log,
 		Auth: voicemail.AuthPolicy(cfg.PIN), AllowGuessablePINs: cfg.AllowGuessablePINs,
 		DrainInterval: cfg.DrainInterval, DrainVisibility: cfg.DrainVisibility, StoreTimeout: cfg.StoreTimeout, Observer: m,
+		MWIDomains: cfg.SIP.MWIDomains,
 	})
 	if err != nil {
 		if b.Close != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/voicemail-platform/voicemail/app/internal/audio"
 	"github.com/voicemail-platform/voicemail/app/internal/crdt"
 	"github.com/voicemail-platform/voicemail/app/internal/store"
+	"github.com/voicemail-platform/voicemail/contract"
 )
 
 var languageRe = regexp.MustCompile(`^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$`)
@@ -51,6 +52,17 @@ func checkSettings(displayName, language string, maxSec, maxMsgs int, n Notifica
 	return nil
 }
 
+// checkMWITarget refuses an MWI target outside the operator's MWI domains.
+func (s *Service) checkMWITarget(target string) error {
+	if target == "" || contract.MWITargetAllowed(target, s.opt.MWIDomains) {
+		return nil
+	}
+	if len(s.opt.MWIDomains) == 0 {
+		return fmt.Errorf("%w: notify.mwiTarget: this platform sends no message-waiting NOTIFYs to mailbox-chosen addresses", ErrInvalid)
+	}
+	return fmt.Errorf("%w: notify.mwiTarget must name a host of %s", ErrInvalid, strings.Join(s.opt.MWIDomains, ", "))
+}
+
 // Provision creates a mailbox or replaces the settings of an existing one (greetings and
 // messages are kept). Zero limits and an empty language take the defaults.
 func (s *Service) Provision(ctx context.Context, number string, req ProvisionRequest) (Mailbox, bool, error) {
@@ -70,6 +82,9 @@ func (s *Service) Provision(ctx context.Context, number string, req ProvisionReq
 		req.MaxMessages = DefaultMaxMessages
 	}
 	if err := checkSettings(req.DisplayName, req.Language, req.MaxMessageSeconds, req.MaxMessages, req.Notify); err != nil {
+		return Mailbox{}, false, err
+	}
+	if err := s.checkMWITarget(req.Notify.MWITarget); err != nil {
 		return Mailbox{}, false, err
 	}
 	hash, err := hashPIN(req.PIN)
@@ -152,6 +167,13 @@ func (s *Service) Configure(ctx context.Context, number string, p MailboxPatch) 
 		cur.MaxMessages = *p.MaxMessages
 	}
 	if p.Notify != nil {
+		// Only a target being set is checked: a mailbox whose stored target predates the
+		// operator's list can still change its other settings (and gets no NOTIFY there).
+		if p.Notify.MWITarget != cur.Notify.MWITarget {
+			if err := s.checkMWITarget(p.Notify.MWITarget); err != nil {
+				return Mailbox{}, err
+			}
+		}
 		cur.Notify = *p.Notify
 	}
 	if p.ActiveGreeting != nil && !p.ActiveGreeting.Valid() {

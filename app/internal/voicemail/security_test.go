@@ -33,3 +33,27 @@ func TestAttackTrivialPINsAccepted(t *testing.T) {
 	assert.ErrorIs(t, svc.ChangePIN(ctx, "5551234", "9999"), vm.ErrInvalid)
 	assert.NoError(t, svc.ChangePIN(ctx, "5551234", "730519"))
 }
+
+// A subscriber points notify.mwiTarget at an address of their choosing (a victim, or a host
+// that lets them probe the operator's network): the platform would send it NOTIFYs. Targets
+// must name one of the operator's MWI domains; look-alike hosts do not match.
+func TestAttackMWITargetOutsideOperatorDomains(t *testing.T) {
+	ctx := context.Background()
+	svc, _ := voicemailtest.NewWithOptions(t, vm.Options{MWIDomains: []string{"mwi.operator.example"}})
+	_, _, err := svc.Provision(ctx, "4930222", vm.ProvisionRequest{PIN: "8264"})
+	require.NoError(t, err)
+	refused := 0
+	for _, target := range []string{"sip:victim@attacker.example", "sip:x@192.0.2.99:5060", "sips:x@evilmwi.operator.example",
+		"sip:x@mwi.operator.example.attacker.example", "sip:mwi.operator.example@attacker.example"} {
+		_, err := svc.Configure(ctx, "4930222", vm.MailboxPatch{Notify: &vm.Notification{MWITarget: target}})
+		if assert.ErrorIs(t, err, vm.ErrInvalid, target) {
+			refused++
+		}
+		_, _, err = svc.Provision(ctx, "4930223", vm.ProvisionRequest{PIN: "8264", Notify: vm.Notification{MWITarget: target}})
+		assert.ErrorIs(t, err, vm.ErrInvalid, "provisioning with %s", target)
+	}
+	t.Logf("MWI targets outside the operator's domains refused: %d of 5", refused)
+	mb, err := svc.Configure(ctx, "4930222", vm.MailboxPatch{Notify: &vm.Notification{MWITarget: "sip:4930222@edge1.mwi.operator.example;transport=tcp"}})
+	require.NoError(t, err, "a target of the operator's domain")
+	assert.Equal(t, "sip:4930222@edge1.mwi.operator.example;transport=tcp", mb.Notify.MWITarget)
+}

@@ -60,6 +60,10 @@ type Options struct {
 	// SDK's per-try timeout and retries; on the deadline the deposit takes the queue path.
 	StoreTimeout time.Duration
 	Observer     Observer
+	// MWIDomains are the hosts a mailbox's notify.mwiTarget may name
+	// (contract.MWITargetAllowed); empty refuses every target, so no subscriber can make the
+	// platform send NOTIFYs to an address of their choosing.
+	MWIDomains []string
 }
 
 var regionRe = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
