@@ -174,12 +174,17 @@ func (a *analyzer) AnalyzeStack(_ context.Context, req *pulumirpc.AnalyzeStackRe
 				deps[prop] = append(deps[prop], parentName(urn))
 			}
 		}
+		var dependsOn []string
+		for _, urn := range r.GetDependencies() {
+			dependsOn = append(dependsOn, parentName(urn))
+		}
 		resources = append(resources, rules.Resource{
-			Type:   r.GetType(),
-			Name:   r.GetName(),
-			Parent: parentName(r.GetParent()),
-			Inputs: plainMap(props),
-			Deps:   deps,
+			Type:      r.GetType(),
+			Name:      r.GetName(),
+			Parent:    parentName(r.GetParent()),
+			Inputs:    plainMap(props),
+			Deps:      deps,
+			DependsOn: dependsOn,
 		})
 		urns[[2]string{r.GetType(), r.GetName()}] = r.GetUrn()
 	}

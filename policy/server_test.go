@@ -156,3 +156,37 @@ func only(ds []*pulumirpc.AnalyzeDiagnostic, policy string) []*pulumirpc.Analyze
 	}
 	return out
 }
+
+func TestAnalyzeStackOrdersSubnetsThroughDependencies(t *testing.T) {
+	a := newTestAnalyzer(t)
+	urn := func(typ, name string) string { return "urn:pulumi:prod::voicemail::" + typ + "::" + name }
+	const (
+		vnet   = "azure-native:network/v20190601:VirtualNetwork"
+		subnet = "azure-native:network/v20190601:Subnet"
+		rule   = "network-subnets-one-at-a-time"
+	)
+	stackReq := func(chained bool) *pulumirpc.AnalyzeStackRequest {
+		onVNet := map[string]*pulumirpc.AnalyzerPropertyDependencies{"virtualNetworkName": {Urns: []string{urn(vnet, "vnet")}}}
+		second := &pulumirpc.AnalyzerResource{Type: subnet, Name: "b", Urn: urn(subnet, "b"),
+			Properties: wire(t, resource.NewPropertyMapFromMap(map[string]any{"name": "snet-b"})), PropertyDependencies: onVNet,
+			Dependencies: []string{urn(vnet, "vnet")}}
+		if chained {
+			second.Dependencies = append(second.Dependencies, urn(subnet, "a"))
+		}
+		return &pulumirpc.AnalyzeStackRequest{Resources: []*pulumirpc.AnalyzerResource{
+			{Type: vnet, Name: "vnet", Urn: urn(vnet, "vnet"), Properties: wire(t, resource.NewPropertyMapFromMap(map[string]any{"name": "vnet-1"}))},
+			{Type: subnet, Name: "a", Urn: urn(subnet, "a"), Properties: wire(t, resource.NewPropertyMapFromMap(map[string]any{"name": "snet-a"})),
+				PropertyDependencies: onVNet, Dependencies: []string{urn(vnet, "vnet")}},
+			second,
+		}}
+	}
+	resp, err := a.AnalyzeStack(context.Background(), stackReq(true))
+	require.NoError(t, err)
+	assert.Empty(t, only(resp.Diagnostics, rule))
+
+	resp, err = a.AnalyzeStack(context.Background(), stackReq(false))
+	require.NoError(t, err)
+	ds := only(resp.Diagnostics, rule)
+	require.Len(t, ds, 1)
+	assert.Equal(t, urn(subnet, "b"), ds[0].Urn)
+}

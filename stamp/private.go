@@ -44,7 +44,9 @@ func (s *Stamp) nodeNSG(ctx *pulumi.Context, st topology.Stamp, rg *resources.Re
 // store the stamp's pods and nodes use: Cosmos DB (Table), every region's audio account (the
 // local replica first, then the origin region's), the region's queue account and Key Vault,
 // and the registry (nodes pull images through it).
-func (s *Stamp) privateDataPlane(ctx *pulumi.Context, args *Args, rg *resources.ResourceGroup, vnet, previous *arm.Resource, tags pulumi.StringMap) error {
+//
+// It returns the endpoint subnet: the VNet's next subnet is created after it.
+func (s *Stamp) privateDataPlane(ctx *pulumi.Context, args *Args, rg *resources.ResourceGroup, vnet, previous *arm.Resource, tags pulumi.StringMap) (*arm.Resource, error) {
 	st, g, r := args.Stamp, args.Global, args.Region
 	p := st.ID + "-"
 	nsg, err := privatenet.NewNSG(ctx, p+"nsg-pe", topology.NSGName(st.Names.VNet, topology.PrivateEndpointSubnet), rg.Name, st.Region, []privatenet.Rule{
@@ -54,7 +56,7 @@ func (s *Stamp) privateDataPlane(ctx *pulumi.Context, args *Args, rg *resources.
 		privatenet.DenyRemainingInbound(),
 	}, tags, pulumi.Parent(s))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	var subnet arm.Resource
 	if err := arm.Register(ctx, arm.SubnetType, p+"snet-pe", pulumi.Map{
@@ -64,7 +66,7 @@ func (s *Stamp) privateDataPlane(ctx *pulumi.Context, args *Args, rg *resources.
 		// NSGs apply to private endpoints only with network policies enabled on the subnet.
 		"privateEndpointNetworkPolicies": pulumi.String("Enabled"),
 	}, &subnet, pulumi.Parent(vnet), pulumi.DependsOn([]pulumi.Resource{previous})); err != nil {
-		return err
+		return nil, err
 	}
 	targets := []privatenet.Target{
 		{Key: "cosmos", ResourceID: g.CosmosAccountID, GroupID: privatenet.GroupCosmosTable},
@@ -75,11 +77,11 @@ func (s *Stamp) privateDataPlane(ctx *pulumi.Context, args *Args, rg *resources.
 	for _, reg := range args.Topology.Regions {
 		other, ok := args.Regions[reg.Name]
 		if !ok {
-			return fmt.Errorf("stamp %s: region %s was not built", st.ID, reg.Name)
+			return nil, fmt.Errorf("stamp %s: region %s was not built", st.ID, reg.Name)
 		}
 		targets = append(targets, privatenet.Target{Key: "blob-" + reg.Short, ResourceID: other.BlobAccountID, GroupID: privatenet.GroupBlob})
 	}
-	return privatenet.NewEndpoints(ctx, privatenet.EndpointsArgs{
+	return &subnet, privatenet.NewEndpoints(ctx, privatenet.EndpointsArgs{
 		Prefix: p, NamePrefix: st.Names.VNet, ResourceGroupName: rg.Name, Location: st.Region,
 		VNetID: vnet.ID(), SubnetID: subnet.ID(), Targets: targets, Tags: tags,
 	}, pulumi.Parent(s))

@@ -14,17 +14,17 @@ import (
 // each pod advertises its own address in SIP Contact and SDP and receives RTP there directly;
 // and traffic a pod sends within the VNet and its peerings keeps that address as its source,
 // so BYE, NOTIFY and RTP leave from the address the pod advertised. It is created after the
-// node subnet: Azure rejects concurrent changes to one VNet's subnets.
+// VNet's previous subnet: Azure rejects concurrent changes to one VNet's subnets.
 // https://learn.microsoft.com/en-us/azure/aks/configure-azure-cni-dynamic-ip-allocation
 //
 // It shares the node subnet's network security group: pods and nodes take the same traffic.
-func podSubnet(ctx *pulumi.Context, p string, st topology.Stamp, rg *resources.ResourceGroup, vnet, nodes *arm.Resource, nsg *privatenet.Resource) (*arm.Resource, error) {
+func podSubnet(ctx *pulumi.Context, p string, st topology.Stamp, rg *resources.ResourceGroup, vnet, previous *arm.Resource, nsg *privatenet.Resource) (*arm.Resource, error) {
 	var pods arm.Resource
 	err := arm.Register(ctx, arm.SubnetType, p+"snet-pods", pulumi.Map{
 		"subnetName": pulumi.String("snet-pods"), "virtualNetworkName": vnet.Name, "resourceGroupName": rg.Name,
 		"addressPrefix":        pulumi.String(st.PodSubnet),
 		"networkSecurityGroup": pulumi.Map{"id": nsg.ID()},
-	}, &pods, pulumi.Parent(vnet), pulumi.DependsOn([]pulumi.Resource{nodes}))
+	}, &pods, pulumi.Parent(vnet), pulumi.DependsOn([]pulumi.Resource{previous}))
 	return &pods, err
 }
 

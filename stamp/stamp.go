@@ -128,10 +128,12 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	}, &subnet, pulumi.Parent(&vnet)); err != nil {
 		return nil, err
 	}
-	if err := s.privateDataPlane(ctx, args, rg, &vnet, &subnet, tags); err != nil {
+	// Subnets of one VNet are created one after another: node, private endpoint, pod.
+	endpoints, err := s.privateDataPlane(ctx, args, rg, &vnet, &subnet, tags)
+	if err != nil {
 		return nil, err
 	}
-	pods, err := podSubnet(ctx, p, st, rg, &vnet, &subnet, nsg)
+	pods, err := podSubnet(ctx, p, st, rg, &vnet, endpoints, nsg)
 	if err != nil {
 		return nil, err
 	}

@@ -33,6 +33,9 @@ type Resource struct {
 	Outputs map[string]any `json:"-"`
 	ID      string         `json:"-"`
 	Custom  bool           `json:"-"`
+	// DependsOn is what the resource explicitly waits for (logical names) beyond its
+	// property dependencies: creation order the inputs alone do not show.
+	DependsOn []string `json:"dependsOn,omitempty"`
 }
 
 // mocks records every registration and simulates the outputs Azure computes.
@@ -161,8 +164,20 @@ func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 	if p := args.RegisterRPC.GetParent(); p != "" && !strings.Contains(p, "::pulumi:pulumi:Stack::") {
 		parent = p[strings.LastIndex(p, "::")+2:]
 	}
+	viaProperty := map[string]bool{}
+	for _, d := range args.RegisterRPC.GetPropertyDependencies() {
+		for _, urn := range d.GetUrns() {
+			viaProperty[urn] = true
+		}
+	}
+	var dependsOn []string
+	for _, urn := range args.RegisterRPC.GetDependencies() {
+		if !viaProperty[urn] {
+			dependsOn = append(dependsOn, urn[strings.LastIndex(urn, "::")+2:])
+		}
+	}
 	m.mu.Lock()
-	m.resources = append(m.resources, Resource{Type: typ, Name: args.Name, Parent: parent, Inputs: inputs, Outputs: out, ID: id, Custom: args.Custom})
+	m.resources = append(m.resources, Resource{Type: typ, Name: args.Name, Parent: parent, Inputs: inputs, Outputs: out, ID: id, Custom: args.Custom, DependsOn: dependsOn})
 	m.mu.Unlock()
 	return id, resource.NewPropertyMapFromMap(out), nil
 }

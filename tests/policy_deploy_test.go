@@ -76,6 +76,11 @@ func polDeployResources() []rules.Resource {
 			"type": "LoadBalancer", "ports": polPorts(254)}}},
 		{Type: "kubernetes:secrets-store.csi.x-k8s.io/v1:SecretProviderClass", Name: "weu-secretprovider", Inputs: map[string]any{"spec": map[string]any{
 			"parameters": map[string]any{"keyvaultName": "kv-weu", "objects": "array:\n  - |\n    objectName: operator-token\n    objectType: secret\n"}}}},
+		// A stamp VNet's subnets, created one after another.
+		{Type: "azure-native:network/v20190601:VirtualNetwork", Name: "weu-vnet", Inputs: map[string]any{"virtualNetworkName": "vnet-weu-1"}},
+		{Type: "azure-native:network/v20190601:Subnet", Name: "weu-snet-aks", Inputs: map[string]any{"virtualNetworkName": "vnet-weu-1", "subnetName": "snet-aks", "networkSecurityGroup": map[string]any{"id": polSub + "/resourceGroups/rg-weu-1/providers/Microsoft.Network/networkSecurityGroups/nsg-aks"}}},
+		{Type: "azure-native:network/v20190601:Subnet", Name: "weu-snet-pe", DependsOn: []string{"weu-snet-aks"}, Inputs: map[string]any{"virtualNetworkName": "vnet-weu-1", "subnetName": "snet-pe", "networkSecurityGroup": map[string]any{"id": polSub + "/resourceGroups/rg-weu-1/providers/Microsoft.Network/networkSecurityGroups/nsg-pe"}}},
+		{Type: "azure-native:network/v20190601:Subnet", Name: "weu-snet-pods", DependsOn: []string{"weu-snet-pe"}, Inputs: map[string]any{"virtualNetworkName": "vnet-weu-1", "subnetName": "snet-pods", "networkSecurityGroup": map[string]any{"id": polSub + "/resourceGroups/rg-weu-1/providers/Microsoft.Network/networkSecurityGroups/nsg-pods"}}},
 	}
 }
 
@@ -138,6 +143,15 @@ func polDeployCases() []struct {
 		// The ring: every region's audio container is a source and a destination.
 		{"replication ring writes into a destination", polEdit("orp-weu-neu", []any{map[string]any{"sourceContainer": "audio", "destinationContainer": "audio"}}, "rules"), "storage-replication-destinations"},
 		{"replication to three accounts", polReplicateToMany(3), "storage-replication-destinations"},
+		// The stamp's pod and private-endpoint subnets both waited only for the node subnet.
+		{"two subnets of one VNet created at once", func(t *testing.T, rs []rules.Resource) []rules.Resource {
+			for i := range rs {
+				if rs[i].Name == "weu-snet-pods" {
+					rs[i].DependsOn = []string{"weu-snet-aks"}
+				}
+			}
+			return rs
+		}, "network-subnets-one-at-a-time"},
 	}
 }
 

@@ -18,8 +18,8 @@ import (
 func polGraph(t *testing.T, name string) (inputs, outputs []rules.Resource) {
 	t.Helper()
 	for _, r := range stackGraph(t, name).sorted() {
-		inputs = append(inputs, rules.Resource{Type: r.Type, Name: r.Name, Parent: r.Parent, Inputs: r.Inputs})
-		outputs = append(outputs, rules.Resource{Type: r.Type, Name: r.Name, Parent: r.Parent, Inputs: r.Outputs})
+		inputs = append(inputs, rules.Resource{Type: r.Type, Name: r.Name, Parent: r.Parent, Inputs: r.Inputs, DependsOn: r.DependsOn})
+		outputs = append(outputs, rules.Resource{Type: r.Type, Name: r.Name, Parent: r.Parent, Inputs: r.Outputs, DependsOn: r.DependsOn})
 	}
 	return inputs, outputs
 }

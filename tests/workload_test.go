@@ -394,7 +394,7 @@ func TestWorkloadGraphPassesPolicy(t *testing.T) {
 			g := wlRun(t, st, wlConfig(t, filepath.Join("..", "Pulumi."+st+".yaml")))
 			var rs []rules.Resource
 			for _, r := range g.m.sorted() {
-				rs = append(rs, rules.Resource{Type: r.Type, Name: r.Name, Parent: r.Parent, Inputs: r.Inputs})
+				rs = append(rs, rules.Resource{Type: r.Type, Name: r.Name, Parent: r.Parent, Inputs: r.Inputs, DependsOn: r.DependsOn})
 			}
 			require.Positive(t, polCount(rs, rules.TypeRef{Package: "kubernetes", Module: "apps", Name: "Deployment"}))
 			vs := rules.Evaluate(rs)

@@ -271,9 +271,76 @@ func NewWorkload(ctx *pulumi.Context, name string, in *Args, opts ...pulumi.Reso
 		return nil, err
 	}
 	parent := pulumi.Parent(w)
+	prov, err := newKubernetesProvider(ctx, name, args, parent)
+	if err != nil {
+		return nil, err
+	}
+	w.Provider = prov
+	k8s := []pulumi.ResourceOption{parent, pulumi.Provider(prov)}
 
-	// Kubernetes provider from the cluster's Entra ID user kubeconfig, switched to a
-	// non-interactive kubelogin mode.
+	ns, err := registerNamespace(ctx, name, args, append(k8s, pulumi.DependsOn(args.Dependencies)))
+	if err != nil {
+		return nil, err
+	}
+	nsName := ns.name()
+	inNS := append([]pulumi.ResourceOption{pulumi.DependsOn([]pulumi.Resource{ns})}, k8s...)
+	meta := objectMeta(args)
+
+	sa, err := registerServiceAccount(ctx, name, args, nsName, inNS)
+	if err != nil {
+		return nil, err
+	}
+	cm, err := register(ctx, "v1", "ConfigMap", name+"-config", obj{
+		"metadata": meta("voicemail-config"),
+		"data":     configMapData(args),
+	}, inNS...)
+	if err != nil {
+		return nil, err
+	}
+	if args.KeyVaultName != nil {
+		if err := registerSecretProvider(ctx, name, args, meta, inNS); err != nil {
+			return nil, err
+		}
+	}
+	dep, err := registerPods(ctx, name, args, meta, cm.name(), sa.name(), inNS)
+	if err != nil {
+		return nil, err
+	}
+	if err := registerScaling(ctx, name, args, meta, dep.name(), inNS); err != nil {
+		return nil, err
+	}
+	if _, err := register(ctx, "networking.k8s.io/v1", "NetworkPolicy", name+"-netpol", obj{
+		"metadata": meta("voicemail"),
+		"spec":     networkPolicySpec(args),
+	}, inNS...); err != nil {
+		return nil, err
+	}
+	svc, err := registerService(ctx, name, args, inNS)
+	if err != nil {
+		return nil, err
+	}
+	if err := registerSIPIngress(ctx, name, args, meta, inNS); err != nil {
+		return nil, err
+	}
+
+	w.Namespace = nsName
+	w.ServiceAccount = sa.name()
+	w.ServiceName = svc.name()
+	w.LoadBalancerIP = loadBalancerIP(svc)
+	if err := ctx.RegisterResourceOutputs(w, pulumi.Map{
+		"namespace":      w.Namespace,
+		"serviceAccount": w.ServiceAccount,
+		"serviceName":    w.ServiceName,
+		"loadBalancerIP": w.LoadBalancerIP,
+	}); err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// newKubernetesProvider reaches the stamp's cluster with its Entra ID user kubeconfig,
+// switched to a non-interactive kubelogin mode.
+func newKubernetesProvider(ctx *pulumi.Context, name string, args Args, parent pulumi.ResourceOption) (*kubernetes.Provider, error) {
 	mode := args.KubeloginMode
 	kubeconfig := args.Kubeconfig.ToStringOutput().ApplyT(func(kc string) (string, error) {
 		out, err := KubeconfigForPulumi(kc, mode)
@@ -282,23 +349,24 @@ func NewWorkload(ctx *pulumi.Context, name string, in *Args, opts ...pulumi.Reso
 		}
 		return out, nil
 	}).(pulumi.StringOutput)
-	prov, err := kubernetes.NewProvider(ctx, name+"-k8s", &kubernetes.ProviderArgs{
+	return kubernetes.NewProvider(ctx, name+"-k8s", &kubernetes.ProviderArgs{
 		Kubeconfig:            pulumi.ToSecret(kubeconfig).(pulumi.StringOutput),
 		EnableServerSideApply: pulumi.Bool(true),
 		DeleteUnreachable:     pulumi.Bool(true), // a stamp removed from config may have lost its cluster first
 	}, parent)
-	if err != nil {
-		return nil, err
-	}
-	w.Provider = prov
-	k8s := []pulumi.ResourceOption{parent, pulumi.Provider(prov)}
+}
 
+// objectMeta returns the metadata of a named object in the stamp's namespace.
+func objectMeta(args Args) func(n string) obj {
 	labels := Labels(args.Stamp)
-	meta := func(n string) obj {
+	return func(n string) obj {
 		return obj{"name": pulumi.String(n), "namespace": pulumi.String(args.Namespace), "labels": labels}
 	}
+}
 
-	ns, err := register(ctx, "v1", "Namespace", name+"-ns", obj{
+// registerNamespace creates the namespace, held to the restricted Pod Security Standard.
+func registerNamespace(ctx *pulumi.Context, name string, args Args, opts []pulumi.ResourceOption) (*object, error) {
+	return register(ctx, "v1", "Namespace", name+"-ns", obj{
 		"metadata": obj{
 			"name": pulumi.String(args.Namespace),
 			"labels": pulumi.StringMap{
@@ -307,86 +375,85 @@ func NewWorkload(ctx *pulumi.Context, name string, in *Args, opts ...pulumi.Reso
 				"pod-security.kubernetes.io/warn":    pulumi.String("restricted"),
 			},
 		},
-	}, append(k8s, pulumi.DependsOn(args.Dependencies))...)
-	if err != nil {
-		return nil, err
-	}
-	nsName := ns.name()
-	inNS := append([]pulumi.ResourceOption{pulumi.DependsOn([]pulumi.Resource{ns})}, k8s...)
+	}, opts...)
+}
 
+// registerServiceAccount creates the pods' service account, federated with the app's managed
+// identity through workload identity; it mounts no Kubernetes API token.
+func registerServiceAccount(ctx *pulumi.Context, name string, args Args, nsName pulumi.StringOutput, inNS []pulumi.ResourceOption) (*object, error) {
 	saAnn := pulumi.StringMap{"azure.workload.identity/client-id": args.AppClientID}
 	if args.TenantID != nil {
 		saAnn["azure.workload.identity/tenant-id"] = args.TenantID.ToStringPtrOutput().Elem()
 	}
-	sa, err := register(ctx, "v1", "ServiceAccount", name+"-sa", obj{
+	return register(ctx, "v1", "ServiceAccount", name+"-sa", obj{
 		"metadata": obj{
 			"name": pulumi.String(args.ServiceAccount), "namespace": nsName, "annotations": saAnn,
-			"labels": merge(labels, pulumi.StringMap{"azure.workload.identity/use": pulumi.String("true")}),
+			"labels": merge(Labels(args.Stamp), pulumi.StringMap{"azure.workload.identity/use": pulumi.String("true")}),
 		},
 		"automountServiceAccountToken": pulumi.Bool(false),
 	}, inNS...)
-	if err != nil {
-		return nil, err
-	}
+}
 
-	cm, err := register(ctx, "v1", "ConfigMap", name+"-config", obj{
-		"metadata": meta("voicemail-config"),
-		"data":     configMapData(args),
-	}, inNS...)
-	if err != nil {
-		return nil, err
-	}
-
-	if args.KeyVaultName != nil {
-		if _, err := register(ctx, "secrets-store.csi.x-k8s.io/v1", "SecretProviderClass", name+"-secretprovider", obj{
-			"metadata": meta(secretProviderClass),
-			"spec": obj{
-				"provider": pulumi.String("azure"),
-				"parameters": pulumi.StringMap{
-					"usePodIdentity": pulumi.String("false"),
-					"clientID":       args.AppClientID,
-					"keyvaultName":   args.KeyVaultName,
-					"tenantId":       args.TenantID.ToStringPtrOutput().Elem(),
-					"objects":        pulumi.String("array:\n  - |\n    objectName: " + contract.OperatorTokenSecret + "\n    objectType: secret\n"),
-				},
-				"secretObjects": list{obj{
-					"secretName": pulumi.String(syncedSecret),
-					"type":       pulumi.String("Opaque"),
-					"data": list{obj{
-						"objectName": pulumi.String(contract.OperatorTokenSecret), "key": pulumi.String(contract.OperatorTokenSecret),
-					}},
-				}},
+// registerSecretProvider syncs the operator token from Key Vault into a Kubernetes secret
+// through the Secrets Store CSI driver.
+func registerSecretProvider(ctx *pulumi.Context, name string, args Args, meta func(string) obj, inNS []pulumi.ResourceOption) error {
+	_, err := register(ctx, "secrets-store.csi.x-k8s.io/v1", "SecretProviderClass", name+"-secretprovider", obj{
+		"metadata": meta(secretProviderClass),
+		"spec": obj{
+			"provider": pulumi.String("azure"),
+			"parameters": pulumi.StringMap{
+				"usePodIdentity": pulumi.String("false"),
+				"clientID":       args.AppClientID,
+				"keyvaultName":   args.KeyVaultName,
+				"tenantId":       args.TenantID.ToStringPtrOutput().Elem(),
+				"objects":        pulumi.String("array:\n  - |\n    objectName: " + contract.OperatorTokenSecret + "\n    objectType: secret\n"),
 			},
-		}, inNS...); err != nil {
-			return nil, err
-		}
-	}
+			"secretObjects": list{obj{
+				"secretName": pulumi.String(syncedSecret),
+				"type":       pulumi.String("Opaque"),
+				"data": list{obj{
+					"objectName": pulumi.String(contract.OperatorTokenSecret), "key": pulumi.String(contract.OperatorTokenSecret),
+				}},
+			}},
+		},
+	}, inNS...)
+	return err
+}
 
+// registerPods creates the service's Deployment and the state-init Job, both running the
+// stack's image from the stack's registry.
+func registerPods(ctx *pulumi.Context, name string, args Args, meta func(string) obj, configMap, serviceAccount pulumi.StringOutput,
+	inNS []pulumi.ResourceOption) (*object, error) {
 	image := args.RegistryLoginServer.ToStringOutput().ApplyT(func(ls string) (string, error) {
 		return ImageFromRegistry(ls, args.Image)
 	}).(pulumi.StringOutput)
 	dep, err := register(ctx, "apps/v1", "Deployment", name+"-deployment", obj{
 		"metadata": meta("voicemail"),
-		"spec":     deploymentSpec(args, image, cm.name(), sa.name()),
+		"spec":     deploymentSpec(args, image, configMap, serviceAccount),
 	}, inNS...)
 	if err != nil {
 		return nil, err
 	}
-
 	// Once per stamp: ignoring spec changes keeps a new image from replacing (re-running) it.
 	// Pulumi waits for the Job to complete, so `pulumi up` ends with the stamp in service.
 	if _, err := register(ctx, "batch/v1", "Job", name+"-state-init", obj{
 		"metadata": obj{"name": pulumi.String(StateInitName), "namespace": pulumi.String(args.Namespace), "labels": stateInitLabels(args.Stamp)},
-		"spec":     stateInitSpec(args, image, cm.name(), sa.name()),
+		"spec":     stateInitSpec(args, image, configMap, serviceAccount),
 	}, append(inNS, pulumi.IgnoreChanges([]string{"spec"}), pulumi.Timeouts(&pulumi.CustomTimeouts{Create: "20m"}))...); err != nil {
 		return nil, err
 	}
+	return dep, nil
+}
 
+// registerScaling creates the Deployment's autoscaler (CPU and requests per second) and its
+// disruption budget (one pod down at a time).
+func registerScaling(ctx *pulumi.Context, name string, args Args, meta func(string) obj, deployment pulumi.StringOutput,
+	inNS []pulumi.ResourceOption) error {
 	if _, err := register(ctx, "autoscaling/v2", "HorizontalPodAutoscaler", name+"-hpa", obj{
 		"metadata": meta("voicemail"),
 		"spec": obj{
 			"scaleTargetRef": obj{
-				"apiVersion": pulumi.String("apps/v1"), "kind": pulumi.String("Deployment"), "name": dep.name(),
+				"apiVersion": pulumi.String("apps/v1"), "kind": pulumi.String("Deployment"), "name": deployment,
 			},
 			"minReplicas": pulumi.Int(args.Replicas),
 			"maxReplicas": pulumi.Int(args.MaxReplicas),
@@ -414,31 +481,25 @@ func NewWorkload(ctx *pulumi.Context, name string, in *Args, opts ...pulumi.Reso
 			},
 		},
 	}, inNS...); err != nil {
-		return nil, err
+		return err
 	}
-
-	if _, err := register(ctx, "policy/v1", "PodDisruptionBudget", name+"-pdb", obj{
+	_, err := register(ctx, "policy/v1", "PodDisruptionBudget", name+"-pdb", obj{
 		"metadata": meta("voicemail"),
 		"spec": obj{
 			"maxUnavailable": pulumi.Int(1),
 			"selector":       obj{"matchLabels": selectorLabels()},
 		},
-	}, inNS...); err != nil {
-		return nil, err
-	}
+	}, inNS...)
+	return err
+}
 
-	if _, err := register(ctx, "networking.k8s.io/v1", "NetworkPolicy", name+"-netpol", obj{
-		"metadata": meta("voicemail"),
-		"spec":     networkPolicySpec(args),
-	}, inNS...); err != nil {
-		return nil, err
-	}
-
-	svc, err := register(ctx, "v1", "Service", name+"-service", obj{
+// registerService creates the stamp's load-balanced Service on the stamp's public IP.
+func registerService(ctx *pulumi.Context, name string, args Args, inNS []pulumi.ResourceOption) (*object, error) {
+	return register(ctx, "v1", "Service", name+"-service", obj{
 		"metadata": obj{
 			"name":      pulumi.String("voicemail"),
 			"namespace": pulumi.String(args.Namespace),
-			"labels":    labels,
+			"labels":    Labels(args.Stamp),
 			"annotations": pulumi.StringMap{
 				"service.beta.kubernetes.io/azure-pip-name":                     args.PublicIPName,
 				"service.beta.kubernetes.io/azure-load-balancer-resource-group": args.PublicIPResourceGroup,
@@ -446,18 +507,11 @@ func NewWorkload(ctx *pulumi.Context, name string, in *Args, opts ...pulumi.Reso
 		},
 		"spec": serviceSpec(args),
 	}, inNS...)
-	if err != nil {
-		return nil, err
-	}
+}
 
-	if err := registerSIPIngress(ctx, name, args, meta, inNS); err != nil {
-		return nil, err
-	}
-
-	w.Namespace = nsName
-	w.ServiceAccount = sa.name()
-	w.ServiceName = svc.name()
-	w.LoadBalancerIP = svc.Status.ApplyT(func(s map[string]any) string {
+// loadBalancerIP is the address the cluster gave the Service ("" until it has one).
+func loadBalancerIP(svc *object) pulumi.StringOutput {
+	return svc.Status.ApplyT(func(s map[string]any) string {
 		lb, _ := s["loadBalancer"].(map[string]any)
 		ingress, _ := lb["ingress"].([]any)
 		if len(ingress) == 0 {
@@ -467,15 +521,6 @@ func NewWorkload(ctx *pulumi.Context, name string, in *Args, opts ...pulumi.Reso
 		ip, _ := first["ip"].(string)
 		return ip
 	}).(pulumi.StringOutput)
-	if err := ctx.RegisterResourceOutputs(w, pulumi.Map{
-		"namespace":      w.Namespace,
-		"serviceAccount": w.ServiceAccount,
-		"serviceName":    w.ServiceName,
-		"loadBalancerIP": w.LoadBalancerIP,
-	}); err != nil {
-		return nil, err
-	}
-	return w, nil
 }
 
 // object is a Kubernetes object registered by its pulumi-kubernetes type token

@@ -193,7 +193,75 @@ func deployStackRules() []StackRule {
 			Doc:         "https://learn.microsoft.com/en-us/azure/storage/blobs/object-replication-overview",
 			Check:       checkReplicationDestinations,
 		},
+		{
+			ID:          "network-subnets-one-at-a-time",
+			Description: "The subnets of one virtual network are created one after another: Azure rejects a subnet change while another one of the same VNet is in progress (AnotherOperationInProgress), which fails the first deploy.",
+			// ARM lists AnotherOperationInProgress as "wait for the concurrent operation to
+			// complete"; the provider does not wait (pulumi/pulumi-azure-native#699).
+			Doc:   "https://learn.microsoft.com/en-us/azure/azure-resource-manager/troubleshooting/common-deployment-errors",
+			Check: checkSubnetsSerialized,
+		},
 	}
+}
+
+// checkSubnetsSerialized requires every two subnets of one virtual network to be
+// ordered by the dependency graph (one waits, directly or not, for the other).
+func checkSubnetsSerialized(rs []Resource) []Violation {
+	vnets := newIndex(rs, virtualNetwork, "virtualNetworkName", "name")
+	deps := map[string][]string{}
+	for _, r := range rs {
+		deps[r.Name] = append(deps[r.Name], r.DependsOn...)
+		for _, ns := range r.Deps {
+			deps[r.Name] = append(deps[r.Name], ns...)
+		}
+	}
+	waitsFor := func(from, to string) bool {
+		seen := map[string]bool{}
+		stack := []string{from}
+		for len(stack) > 0 {
+			n := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			for _, d := range deps[n] {
+				if d == to {
+					return true
+				}
+				if !seen[d] {
+					seen[d] = true
+					stack = append(stack, d)
+				}
+			}
+		}
+		return false
+	}
+	byVNet := map[string][]Resource{}
+	var keys []string
+	for _, r := range rs {
+		if !subnet.Matches(r.Type) {
+			continue
+		}
+		key, ok := vnets.resolve(r, "virtualNetworkName")
+		if !ok {
+			continue
+		}
+		if _, seen := byVNet[key]; !seen {
+			keys = append(keys, key)
+		}
+		byVNet[key] = append(byVNet[key], r)
+	}
+	var out []Violation
+	for _, key := range keys {
+		subs := byVNet[key]
+		for i := range subs {
+			for j := i + 1; j < len(subs); j++ {
+				a, b := subs[i], subs[j]
+				if !waitsFor(a.Name, b.Name) && !waitsFor(b.Name, a.Name) {
+					out = append(out, Violation{Type: b.Type, Name: b.Name,
+						Message: fmt.Sprintf("subnet %s and subnet %s of virtual network %s may be created at the same time: make one depend on the other", a.Name, b.Name, display(key))})
+				}
+			}
+		}
+	}
+	return out
 }
 
 var guidRe = regexp.MustCompile(`[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)

@@ -21,6 +21,10 @@ type Resource struct {
 	// update, when they see outputs: azure-native outputs drop path parameters
 	// such as accountName, so values alone cannot link a child to its parent.
 	Deps map[string][]string `json:"-"`
+	// DependsOn lists the logical names of resources this one waits for besides
+	// (or including) Deps: the order in which the engine creates them. The
+	// inventory snapshots record the explicit ones.
+	DependsOn []string `json:"dependsOn,omitempty"`
 }
 
 // Violation is one broken rule on one resource.

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -222,6 +221,10 @@ func (s *session) flushWithin(d time.Duration) error {
 }
 
 // dispatch runs one command and writes its tagged response. An error return ends the session.
+// The handlers live in files named for their command family: capability, starttls, login
+// (LOGIN, AUTHENTICATE), select (SELECT, EXAMINE, CLOSE, UNSELECT), status, list, append,
+// quota, xchange (the OMTP XCHANGE_* commands), idle (IDLE, NOOP, CHECK), fetch, store,
+// search and expunge.
 func (s *session) dispatch(cmd command) error {
 	ctx, cancel := context.WithTimeout(s.ctx, s.srv.cfg.CommandTimeout)
 	defer cancel()
@@ -344,210 +347,6 @@ func (s *session) dispatchAuthed(ctx context.Context, cmd command, okText string
 	return "", bad("unknown command %s", cmd.name)
 }
 
-func (s *session) capabilities() string {
-	caps := "IMAP4rev1 LITERAL+ SASL-IR ID IDLE NAMESPACE QUOTA UNSELECT ENABLE"
-	if s.srv.cfg.TLS != nil && !s.tls {
-		caps += " STARTTLS"
-	}
-	if s.state == stateNotAuth {
-		if s.srv.cfg.RequireTLS && !s.tls {
-			caps += " LOGINDISABLED"
-		} else {
-			caps += " AUTH=PLAIN"
-		}
-	}
-	return caps
-}
-
-func (s *session) cmdCapability(cmd command) error {
-	if len(cmd.args) != 0 {
-		return bad("CAPABILITY takes no arguments")
-	}
-	s.writef("* CAPABILITY %s\r\n", s.capabilities())
-	return nil
-}
-
-func (s *session) cmdNoop(ctx context.Context, cmd command) error {
-	if len(cmd.args) != 0 {
-		return bad("%s takes no arguments", cmd.name)
-	}
-	if s.state == stateSelected {
-		return s.refresh(ctx)
-	}
-	return nil
-}
-
-// cmdStartTLS answers and upgrades the connection itself: the tagged OK must go out in clear.
-func (s *session) cmdStartTLS(cmd command) error {
-	var err error
-	switch {
-	case len(cmd.args) != 0:
-		err = bad("STARTTLS takes no arguments")
-	case s.srv.cfg.TLS == nil:
-		err = no("[CANNOT] TLS is not configured")
-	case s.tls:
-		err = bad("TLS is already active")
-	case s.state != stateNotAuth:
-		err = bad("STARTTLS only before login")
-	}
-	if err != nil {
-		se := err.(*statusErr)
-		s.writef("%s %s %s\r\n", cmd.tag, se.status, se.text)
-		return s.flush()
-	}
-	s.writef("%s OK begin TLS negotiation now\r\n", cmd.tag)
-	if err := s.flush(); err != nil {
-		return err
-	}
-	if s.br.Buffered() > 0 {
-		// Plaintext sent after STARTTLS would be injected into the TLS session (CVE-2011-0411).
-		return errors.New("data pipelined after STARTTLS")
-	}
-	tc := tls.Server(s.raw, s.srv.cfg.TLS)
-	s.raw.SetDeadline(time.Now().Add(30 * time.Second))
-	if err := tc.HandshakeContext(s.ctx); err != nil {
-		return fmt.Errorf("starttls handshake: %w", err)
-	}
-	s.raw.SetDeadline(time.Time{})
-	s.tls = true
-	s.setConn(tc)
-	return nil
-}
-
-func (s *session) cmdLogin(ctx context.Context, cmd command) (string, error) {
-	if s.state != stateNotAuth {
-		return "", bad("already logged in")
-	}
-	if len(cmd.args) != 2 {
-		return "", bad("LOGIN needs user and password")
-	}
-	user, ok1 := cmd.args[0].astring()
-	pass, ok2 := cmd.args[1].astring()
-	if !ok1 || !ok2 {
-		return "", bad("LOGIN needs user and password as strings")
-	}
-	return s.login(ctx, user, pass)
-}
-
-func (s *session) cmdAuthenticate(ctx context.Context, cmd command) (string, error) {
-	if s.state != stateNotAuth {
-		return "", bad("already logged in")
-	}
-	if len(cmd.args) < 1 || len(cmd.args) > 2 {
-		return "", bad("AUTHENTICATE needs a mechanism")
-	}
-	mech, _ := cmd.args[0].astring()
-	if !strings.EqualFold(mech, "PLAIN") {
-		return "", no("[CANNOT] only AUTHENTICATE PLAIN is supported")
-	}
-	if s.srv.cfg.RequireTLS && !s.tls {
-		return "", no("[PRIVACYREQUIRED] use STARTTLS first")
-	}
-	var resp string
-	if len(cmd.args) == 2 {
-		resp, _ = cmd.args[1].astring()
-	} else {
-		s.writef("+ \r\n")
-		if err := s.flush(); err != nil {
-			return "", errDone
-		}
-		line, err := readLine(s.br, maxLineLength)
-		if err != nil {
-			if errors.Is(err, errLineTooLong) {
-				return "", bad("response too long")
-			}
-			return "", errDone
-		}
-		resp = string(line)
-	}
-	if resp == "*" {
-		return "", bad("authentication cancelled")
-	}
-	dec, err := base64.StdEncoding.DecodeString(resp)
-	if resp == "=" {
-		dec, err = nil, nil
-	}
-	if err != nil {
-		return "", bad("invalid base64 in AUTHENTICATE response")
-	}
-	parts := strings.Split(string(dec), "\x00")
-	if len(parts) != 3 {
-		return "", bad("invalid PLAIN response")
-	}
-	if parts[0] != "" && parts[0] != parts[1] {
-		return "", no("[AUTHORIZATIONFAILED] cannot act as another mailbox")
-	}
-	return s.login(ctx, parts[1], parts[2])
-}
-
-// login checks number and PIN with the service (whose lockout is shared with HTTP and phone).
-func (s *session) login(ctx context.Context, user, pin string) (string, error) {
-	if s.srv.cfg.RequireTLS && !s.tls {
-		return "", no("[PRIVACYREQUIRED] use STARTTLS first")
-	}
-	// OMTP clients may send "number@domain"; the mailbox is the number.
-	number, _, _ := strings.Cut(user, "@")
-	err := s.srv.svc.Login(voicemail.WithSource(ctx, "ip:"+s.remoteIP()), number, pin)
-	if err != nil {
-		var out error
-		switch {
-		case errors.Is(err, voicemail.ErrThrottled):
-			out = no("[UNAVAILABLE] too many failed logins from this address, try later")
-		case errors.Is(err, voicemail.ErrLocked):
-			out = no("[AUTHENTICATIONFAILED] mailbox locked by the operator")
-		case errors.Is(err, voicemail.ErrBadPIN), errors.Is(err, voicemail.ErrNotFound),
-			errors.Is(err, voicemail.ErrInvalid):
-			out = no("[AUTHENTICATIONFAILED] invalid mailbox number or PIN")
-		default:
-			return "", err
-		}
-		s.fails++
-		result := "failed"
-		switch {
-		case errors.Is(err, voicemail.ErrLocked):
-			result = "locked"
-		case errors.Is(err, voicemail.ErrThrottled):
-			result = "throttled"
-		}
-		s.srv.metrics.logins.WithLabelValues(result).Inc()
-		s.log.Info("imap login failed", "mailbox", number, "err", err)
-		if s.fails >= s.srv.cfg.MaxLoginFailures {
-			se := out.(*statusErr)
-			s.writef("* BYE too many failed logins\r\n")
-			s.state = stateLogout
-			return "", &statusErr{se.status, se.text}
-		}
-		return "", out
-	}
-	s.srv.metrics.logins.WithLabelValues("ok").Inc()
-	s.number = number
-	s.state = stateAuth
-	s.srv.loggedIn(s)
-	s.log = s.log.With("mailbox", number)
-	ch, cancel := s.srv.svc.Subscribe(number)
-	done := make(chan struct{})
-	s.unsub = func() { close(done); cancel() }
-	go func() {
-		// Drain the subscription so a slow client never holds up the service's fan-out.
-		for {
-			select {
-			case _, ok := <-ch:
-				if !ok {
-					return
-				}
-				select {
-				case s.changed <- struct{}{}:
-				default:
-				}
-			case <-done:
-				return
-			}
-		}
-	}()
-	s.log.Info("imap login")
-	return "[CAPABILITY " + s.capabilities() + "] logged in", nil
-}
-
 // serviceError maps a service error to a tagged status.
 func (s *session) serviceError(err error) (string, string) {
 	switch {
@@ -565,11 +364,30 @@ func (s *session) serviceError(err error) (string, string) {
 	return "NO", "[SERVERBUG] internal error"
 }
 
-// remoteIP is the client's address, whose wrong PINs the service slows down.
-func (s *session) remoteIP() string {
-	host, _, err := net.SplitHostPort(s.raw.RemoteAddr().String())
-	if err != nil {
-		return s.raw.RemoteAddr().String()
+// quote renders s as an IMAP quoted string, or a literal when it cannot be quoted.
+func quote(s string) string {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c == '\r' || c == '\n' || c == 0 || c >= 0x80 {
+			return fmt.Sprintf("{%d}\r\n%s", len(s), s)
+		}
 	}
-	return host
+	if !strings.ContainsAny(s, `"\`) {
+		return `"` + s + `"`
+	}
+	b := make([]byte, 0, len(s)+8)
+	b = append(b, '"')
+	for i := 0; i < len(s); i++ {
+		if s[i] == '"' || s[i] == '\\' {
+			b = append(b, '\\')
+		}
+		b = append(b, s[i])
+	}
+	return string(append(b, '"'))
+}
+
+func nstring(s string) string {
+	if s == "" {
+		return "NIL"
+	}
+	return quote(s)
 }

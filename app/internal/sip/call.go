@@ -27,101 +27,35 @@ type call struct {
 	log *slog.Logger
 }
 
+// onInvite answers a new call in steps: admit it, read its offer, decide what the call is,
+// answer with our SDP, then run the deposit or retrieval until either side hangs up.
 func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	if _, ok := req.To().Params.Get("tag"); ok {
 		s.onReInvite(req, tx)
 		return
 	}
-	if s.refuseDraining(req, tx) {
-		return
-	}
-	log := s.log.With("call", req.CallID().Value())
-	if !s.admitted(req) {
-		s.refuse(tx, req)
-		return
-	}
-	if s.overRate(tx, req) {
-		return
-	}
-	// Stop INVITE retransmissions while the store is consulted (RFC 3261 §8.2.6.1).
-	s.respond(tx, req, 100, "Trying")
-	if s.active.Load() >= int64(s.cfg.MaxCalls) {
-		s.respond(tx, req, 503, "Service Unavailable", sip.NewHeader("Retry-After", "5"))
-		return
-	}
-	r := routeOf(req, s.trusted(req))
-	if r.Mailbox == "" {
-		s.respond(tx, req, 404, "Not Found")
-		return
-	}
-	release, ok := s.callSlot(req, r)
+	r, release, ok := s.admitInvite(req, tx)
 	if !ok {
-		s.limited.Add(1)
-		s.respond(tx, req, 503, "Service Unavailable", sip.NewHeader("Retry-After", "5"))
 		return
 	}
 	defer release()
-	// Late offer (RFC 3261 §13.2.1): no SDP in the INVITE, so we offer in the 200 and the
-	// caller answers in the ACK.
-	late := len(bytes.TrimSpace(req.Body())) == 0
-	var o offer
-	if !late {
-		var err error
-		if o, err = parseOffer(req.Body()); err != nil {
-			log.Info("offer rejected", "error", err)
-			s.respond(tx, req, 488, "Not Acceptable Here")
-			return
-		}
+	log := s.log.With("call", req.CallID().Value())
+	o, late, ok := s.readOffer(req, tx, log)
+	if !ok {
+		return
 	}
 
 	// Decide what the call is before answering so an unknown mailbox gets a plain 404.
 	ctx, cancel := s.deadline(5 * time.Second)
 	defer cancel()
-	var (
-		retrieval bool
-		mbox      voicemail.Mailbox
-		full      bool
-	)
-	switch {
-	case !r.Forwarded && slices.Contains(s.cfg.AccessNumbers, r.Mailbox):
-		// The access number: the caller's own mailbox if it has one, else we ask.
-		retrieval = true
-		if mb, err := s.svc.Mailbox(ctx, r.Caller); err == nil {
-			mbox = mb
-		}
-	case !r.Forwarded && r.Caller == r.Mailbox:
-		retrieval = true
-		mb, err := s.svc.Mailbox(ctx, r.Mailbox)
-		if isNotFound(err) {
-			s.respond(tx, req, 404, "Not Found")
-			return
-		}
-		mbox = mb
-		mbox.Number = r.Mailbox
-	default:
-		mb, err := s.svc.CanDeposit(ctx, r.Mailbox)
-		switch {
-		case isNotFound(err):
-			log.Info("deposit to unknown mailbox", "mailbox", r.Mailbox)
-			s.respond(tx, req, 404, "Not Found")
-			return
-		case errors.Is(err, voicemail.ErrMailboxFull):
-			full = true
-		case err != nil:
-			// The store may be down; the deposit path queues, so take the message anyway.
-			log.Warn("deposit check failed, recording anyway", "mailbox", r.Mailbox, "error", err)
-		}
-		mbox = mb
-		mbox.Number = r.Mailbox
+	p, ok := s.planCall(ctx, req, tx, r, log)
+	if !ok {
+		return
+	}
+	if p.mbox.Notify.MWITarget != "" {
+		s.watch(p.mbox.Number)
 	}
 
-	var greet greeting
-	if !retrieval && !full {
-		greet = s.chooseGreeting(ctx, log, mbox.Number, r.Cause, mbox.ActiveGreeting)
-	}
-	if mbox.Notify.MWITarget != "" {
-		s.watch(mbox.Number)
-	}
 	conn, err := s.ports.listen()
 	if err != nil {
 		log.Error("rtp port", "error", err)
@@ -149,6 +83,130 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}
 	defer dlg.Close()
 
+	body := s.localSDP(conn, o, late)
+	if !s.track(dlg.ID, liveCall{answer: body, m: m, ack: make(chan []byte, 1)}) {
+		s.respond(tx, req, 503, "Service Unavailable")
+		return
+	}
+	defer s.untrack(dlg.ID)
+
+	if err := dlg.WriteResponse(s.answer(dlg, req, body)); err != nil {
+		log.Info("call not established", "error", err)
+		return
+	}
+	if late {
+		if o, m, ok = s.startLateMedia(dlg, conn, log); !ok {
+			return
+		}
+	}
+	s.runCall(req, dlg, r, p, m, o, log)
+}
+
+// admitInvite decides whether a new call may start: the stamp is not draining, the peer is
+// allowed and within its rate, the server and the caller have a call slot left, and the
+// request names a mailbox. It answers 100 Trying on the way, and the refusal when it refuses.
+// release frees the caller's call slot.
+func (s *Server) admitInvite(req *sip.Request, tx sip.ServerTransaction) (r routing, release func(), ok bool) {
+	if s.refuseDraining(req, tx) {
+		return r, nil, false
+	}
+	if !s.admitted(req) {
+		s.refuse(tx, req)
+		return r, nil, false
+	}
+	if s.overRate(tx, req) {
+		return r, nil, false
+	}
+	// Stop INVITE retransmissions while the store is consulted (RFC 3261 §8.2.6.1).
+	s.respond(tx, req, 100, "Trying")
+	if s.active.Load() >= int64(s.cfg.MaxCalls) {
+		s.respond(tx, req, 503, "Service Unavailable", sip.NewHeader("Retry-After", "5"))
+		return r, nil, false
+	}
+	r = routeOf(req, s.trusted(req))
+	if r.Mailbox == "" {
+		s.respond(tx, req, 404, "Not Found")
+		return r, nil, false
+	}
+	release, ok = s.callSlot(req, r)
+	if !ok {
+		s.limited.Add(1)
+		s.respond(tx, req, 503, "Service Unavailable", sip.NewHeader("Retry-After", "5"))
+		return r, nil, false
+	}
+	return r, release, true
+}
+
+// readOffer parses the INVITE's SDP offer, answering 488 to one we cannot accept. Late offer
+// (RFC 3261 §13.2.1): no SDP in the INVITE, so we offer in the 200 and the caller answers in
+// the ACK.
+func (s *Server) readOffer(req *sip.Request, tx sip.ServerTransaction, log *slog.Logger) (o offer, late, ok bool) {
+	if len(bytes.TrimSpace(req.Body())) == 0 {
+		return o, true, true
+	}
+	o, err := parseOffer(req.Body())
+	if err != nil {
+		log.Info("offer rejected", "error", err)
+		s.respond(tx, req, 488, "Not Acceptable Here")
+		return o, false, false
+	}
+	return o, false, true
+}
+
+// callPlan is what a call is for, decided before it is answered.
+type callPlan struct {
+	retrieval bool              // the subscriber listens to its mailbox; otherwise a deposit
+	mbox      voicemail.Mailbox // the mailbox (its Number is set even if the store is down)
+	full      bool              // a deposit to a full mailbox: the caller is told so
+	greet     greeting          // what a deposit's caller hears first
+}
+
+// planCall tells a retrieval (the access number, or a subscriber calling its own number) from
+// a deposit, and reads the mailbox. It answers 404 for an unknown mailbox. A deposit whose
+// check fails on the store is taken anyway: the deposit path queues.
+func (s *Server) planCall(ctx context.Context, req *sip.Request, tx sip.ServerTransaction, r routing,
+	log *slog.Logger) (p callPlan, ok bool) {
+	switch {
+	case !r.Forwarded && slices.Contains(s.cfg.AccessNumbers, r.Mailbox):
+		// The access number: the caller's own mailbox if it has one, else we ask.
+		p.retrieval = true
+		if mb, err := s.svc.Mailbox(ctx, r.Caller); err == nil {
+			p.mbox = mb
+		}
+	case !r.Forwarded && r.Caller == r.Mailbox:
+		p.retrieval = true
+		mb, err := s.svc.Mailbox(ctx, r.Mailbox)
+		if isNotFound(err) {
+			s.respond(tx, req, 404, "Not Found")
+			return p, false
+		}
+		p.mbox = mb
+		p.mbox.Number = r.Mailbox
+	default:
+		mb, err := s.svc.CanDeposit(ctx, r.Mailbox)
+		switch {
+		case isNotFound(err):
+			log.Info("deposit to unknown mailbox", "mailbox", r.Mailbox)
+			s.respond(tx, req, 404, "Not Found")
+			return p, false
+		case errors.Is(err, voicemail.ErrMailboxFull):
+			p.full = true
+		case err != nil:
+			// The store may be down; the deposit path queues, so take the message anyway.
+			log.Warn("deposit check failed, recording anyway", "mailbox", r.Mailbox, "error", err)
+		}
+		p.mbox = mb
+		p.mbox.Number = r.Mailbox
+	}
+	if !p.retrieval && !p.full {
+		p.greet = s.chooseGreeting(ctx, log, p.mbox.Number, r.Cause, p.mbox.ActiveGreeting)
+	}
+	return p, true
+}
+
+// localSDP is our side of the session: an answer to the caller's offer, or our own offer when
+// the INVITE had none. It advertises MediaIP if set, else the address that routes to the caller.
+func (s *Server) localSDP(conn *net.UDPConn, o offer, late bool) []byte {
 	ip := net.ParseIP(s.host)
 	if s.cfg.MediaIP != "" {
 		ip = net.ParseIP(s.cfg.MediaIP)
@@ -156,41 +214,46 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 		ip = localIPFor(o.Remote.IP)
 	}
 	port := conn.LocalAddr().(*net.UDPAddr).Port
-	body := offerSDP(ip, port, rand.Uint64()>>1)
-	if !late {
-		body = answerSDP(o, ip, port, rand.Uint64()>>1)
+	if late {
+		return offerSDP(ip, port, rand.Uint64()>>1)
 	}
+	return answerSDP(o, ip, port, rand.Uint64()>>1)
+}
+
+// answer is the 200 OK that establishes the dialog.
+func (s *Server) answer(dlg *sipgo.DialogServerSession, req *sip.Request, body []byte) *sip.Response {
 	res := sip.NewSDPResponseFromRequest(dlg.InviteRequest, body)
 	ct := s.contact(req.Transport())
 	res.AppendHeader(&ct)
 	res.AppendHeader(sip.NewHeader("Allow", allow))
+	return res
+}
 
-	if !s.track(dlg.ID, liveCall{answer: body, m: m, ack: make(chan []byte, 1)}) {
-		s.respond(tx, req, 503, "Service Unavailable")
-		return
+// startLateMedia takes the caller's answer from the ACK of a late-offer call and starts
+// receiving media; without a usable answer it hangs up.
+func (s *Server) startLateMedia(dlg *sipgo.DialogServerSession, conn *net.UDPConn, log *slog.Logger) (offer, *media, bool) {
+	o, err := s.lateAnswer(dlg.ID)
+	if err != nil {
+		log.Info("late offer: no usable answer in ACK", "error", err)
+		byeCtx, cancel := s.deadline(5 * time.Second)
+		_ = dlg.Bye(byeCtx)
+		cancel()
+		return o, nil, false
 	}
-	defer s.untrack(dlg.ID)
+	m := newMedia(conn, o, s.cfg.VoiceLevel, log)
+	go m.receive()
+	s.mu.Lock()
+	lc := s.live[dlg.ID]
+	lc.m = m
+	s.live[dlg.ID] = lc
+	s.mu.Unlock()
+	return o, m, true
+}
 
-	if err := dlg.WriteResponse(res); err != nil {
-		log.Info("call not established", "error", err)
-		return
-	}
-	if late {
-		if o, err = s.lateAnswer(dlg.ID); err != nil {
-			log.Info("late offer: no usable answer in ACK", "error", err)
-			byeCtx, cancel := s.deadline(5 * time.Second)
-			_ = dlg.Bye(byeCtx)
-			cancel()
-			return
-		}
-		m = newMedia(conn, o, s.cfg.VoiceLevel, log)
-		go m.receive()
-		s.mu.Lock()
-		lc := s.live[dlg.ID]
-		lc.m = m
-		s.live[dlg.ID] = lc
-		s.mu.Unlock()
-	}
+// runCall runs an answered call until the caller hangs up, media stops, MaxCallDuration
+// passes or the server shuts down, then hangs up.
+func (s *Server) runCall(req *sip.Request, dlg *sipgo.DialogServerSession, r routing, p callPlan, m *media,
+	o offer, log *slog.Logger) {
 	timed, stopTimer := context.WithTimeout(dlg.Context(), s.cfg.MaxCallDuration)
 	defer stopTimer()
 	callCtx, stop := context.WithCancelCause(timed)
@@ -204,12 +267,12 @@ func (s *Server) onInvite(req *sip.Request, tx sip.ServerTransaction) {
 	}()
 	c := &call{s: s, ctx: voicemail.WithSource(callCtx, s.loginSource(req, r)), dlg: dlg, m: m, log: log}
 	go c.watchMedia(stop)
-	if retrieval {
-		log.Info("retrieval call", "mailbox", mbox.Number, "caller", r.Caller, "codec", o.Codec.Name)
-		c.retrieve(mbox.Number)
+	if p.retrieval {
+		log.Info("retrieval call", "mailbox", p.mbox.Number, "caller", r.Caller, "codec", o.Codec.Name)
+		c.retrieve(p.mbox.Number)
 	} else {
-		log.Info("deposit call", "mailbox", mbox.Number, "caller", r.Caller, "cause", r.Cause.String(), "codec", o.Codec.Name)
-		c.deposit(mbox, full, r, greet)
+		log.Info("deposit call", "mailbox", p.mbox.Number, "caller", r.Caller, "cause", r.Cause.String(), "codec", o.Codec.Name)
+		c.deposit(p.mbox, p.full, r, p.greet)
 	}
 	c.hangup()
 }

@@ -76,7 +76,7 @@ func (s *Service) Provision(ctx context.Context, number string, req ProvisionReq
 	if err != nil {
 		return Mailbox{}, false, err
 	}
-	doc, err := s.load(ctx, number)
+	doc, err := s.rows.load(ctx, number)
 	if err != nil {
 		return Mailbox{}, false, err
 	}
@@ -87,7 +87,7 @@ func (s *Service) Provision(ctx context.Context, number string, req ProvisionReq
 	}
 	created := !doc.Mailbox.Exists()
 	ts := s.clock.Now()
-	err = update(ctx, s, number, entBox, func(m *crdt.Mailbox) error {
+	err = update(ctx, s.rows, number, entBox, func(m *crdt.Mailbox) error {
 		if created {
 			m.Provisioned = crdt.Max(m.Provisioned, ts)
 			m.ActiveGreeting.Set(string(GreetingUnavailable), ts)
@@ -175,7 +175,7 @@ func (s *Service) Configure(ctx context.Context, number string, p MailboxPatch) 
 		}
 	}
 	ts := s.clock.Now()
-	err = update(ctx, s, number, entBox, func(m *crdt.Mailbox) error {
+	err = update(ctx, s.rows, number, entBox, func(m *crdt.Mailbox) error {
 		if p.DisplayName != nil {
 			m.DisplayName.Set(*p.DisplayName, ts)
 		}
@@ -236,7 +236,7 @@ func (s *Service) MWITargets(ctx context.Context) ([]string, error) {
 			continue
 		}
 		seen[number] = true
-		doc, err := s.load(ctx, number)
+		doc, err := s.rows.load(ctx, number)
 		if err != nil {
 			return nil, err
 		}
@@ -256,13 +256,13 @@ func (s *Service) RemoveMailbox(ctx context.Context, number string) error {
 		return err
 	}
 	ts := s.clock.Now()
-	if err := update(ctx, s, number, entBox, func(m *crdt.Mailbox) error {
+	if err := update(ctx, s.rows, number, entBox, func(m *crdt.Mailbox) error {
 		m.Removed = crdt.Max(m.Removed, ts)
 		return nil
 	}); err != nil {
 		return err
 	}
-	s.forget(number)
+	s.cache.forget(number)
 	// Audio is unreachable now; deleting it is housekeeping, so failures are only logged.
 	for _, id := range doc.VisibleIDs() {
 		if m := toMessage(number, id, doc.Messages[id]); m.AudioRef != "" {
@@ -353,7 +353,7 @@ func (s *Service) login(ctx context.Context, number, pin string) error {
 		return err
 	}
 	defer unlock()
-	doc, err := s.load(ctx, number)
+	doc, err := s.rows.load(ctx, number)
 	if err != nil {
 		return err
 	}
@@ -361,7 +361,7 @@ func (s *Service) login(ctx context.Context, number, pin string) error {
 		verifyPIN(s.dummyHash, pin)
 		return fmt.Errorf("mailbox %s: %w", number, ErrBadPIN)
 	}
-	s.remember(number, doc)
+	s.cache.remember(number, doc)
 	now := s.now()
 	own := doc.Locks[s.region]
 	window := s.auth.FailureWindow.Milliseconds()
@@ -371,7 +371,7 @@ func (s *Service) login(ctx context.Context, number, pin string) error {
 	if verifyPIN(doc.Mailbox.PINHash.V, pin) {
 		if own.Failures > 0 {
 			ts := s.clock.Now()
-			if err := update(ctx, s, number, entLock, func(l *crdt.Lock) error {
+			if err := update(ctx, s.rows, number, entLock, func(l *crdt.Lock) error {
 				*l = crdt.Lock{TS: ts, LockedUntil: l.LockedUntil}
 				return nil
 			}); err != nil {
@@ -384,7 +384,7 @@ func (s *Service) login(ctx context.Context, number, pin string) error {
 		return nil
 	}
 	ts := s.clock.Now()
-	err = update(ctx, s, number, entLock, func(l *crdt.Lock) error {
+	err = update(ctx, s.rows, number, entLock, func(l *crdt.Lock) error {
 		if now.UnixMilli()-l.Last > window {
 			l.Failures = 0
 		}
@@ -412,7 +412,7 @@ func (s *Service) Lock(ctx context.Context, number string, until time.Time) erro
 		return err
 	}
 	ts := s.clock.Now()
-	return update(ctx, s, number, entLock, func(l *crdt.Lock) error {
+	return update(ctx, s.rows, number, entLock, func(l *crdt.Lock) error {
 		l.LockedUntil, l.TS = 0, ts
 		if !until.IsZero() {
 			l.LockedUntil = until.UnixMilli()
@@ -459,7 +459,7 @@ func (s *Service) PutGreeting(ctx context.Context, number string, kind GreetingK
 	if err := s.b.Blobs.Put(ctx, name, wav); err != nil {
 		return wrapStore("store greeting audio", err)
 	}
-	if err := update(ctx, s, number, entBox, func(m *crdt.Mailbox) error {
+	if err := update(ctx, s.rows, number, entBox, func(m *crdt.Mailbox) error {
 		if m.Greetings == nil {
 			m.Greetings = map[string]crdt.Register[string]{}
 		}
@@ -512,7 +512,7 @@ func (s *Service) DeleteGreeting(ctx context.Context, number string, kind Greeti
 		return fmt.Errorf("greeting %s of %s: %w", kind, number, ErrNotFound)
 	}
 	ts := s.clock.Now()
-	if err := update(ctx, s, number, entBox, func(m *crdt.Mailbox) error {
+	if err := update(ctx, s.rows, number, entBox, func(m *crdt.Mailbox) error {
 		if m.Greetings == nil {
 			m.Greetings = map[string]crdt.Register[string]{}
 		}

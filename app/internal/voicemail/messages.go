@@ -35,7 +35,7 @@ func (s *Service) depositView(ctx context.Context, number string) (Mailbox, int,
 		return toMailbox(number, doc.Mailbox), len(doc.VisibleIDs()), nil
 	}
 	if errors.Is(err, ErrUnavailable) {
-		if c, ok := s.cached(number); ok {
+		if c, ok := s.cache.get(number); ok {
 			s.log.Warn("metadata unavailable; using cached mailbox for deposit", "mailbox", number, "err", err)
 			return c.mb, c.count, nil
 		}
@@ -121,7 +121,7 @@ func (s *Service) Deposit(ctx context.Context, number string, d Deposit) (Messag
 		})
 		if err == nil {
 			s.observeDeposit("direct")
-			s.rememberDeposit(number)
+			s.cache.deposited(number)
 			s.publish(ctx, number, EventDeposited, d.ID)
 			s.announce(msg)
 			return msg, nil
@@ -138,7 +138,7 @@ func (s *Service) Deposit(ctx context.Context, number string, d Deposit) (Messag
 		return Message{}, fmt.Errorf("deposit %s: store and queue both failed: %w", d.ID, errors.Join(err, qerr))
 	}
 	s.observeDeposit("queue")
-	s.rememberDeposit(number)
+	s.cache.deposited(number)
 	return toMessage(number, d.ID, crdt.Message{Info: &info}), nil
 }
 
@@ -155,7 +155,7 @@ func (s *Service) depositCheck(ctx context.Context, number, id string) (mb Mailb
 		}
 		return toMailbox(number, doc.Mailbox), len(doc.VisibleIDs()), nil, nil, nil
 	case errors.Is(err, ErrUnavailable):
-		if c, ok := s.cached(number); ok {
+		if c, ok := s.cache.get(number); ok {
 			s.log.Warn("metadata unavailable; using cached mailbox for deposit", "mailbox", number, "err", err)
 			return c.mb, c.count, nil, err, nil
 		}
@@ -191,7 +191,7 @@ func (s *Service) storeRow(ctx context.Context, number, id string, info crdt.Mes
 		return Message{}, wrapStore("write message", err)
 	}
 	var stored crdt.Message
-	err = update(ctx, s, number, entMsg+id, func(cur *crdt.Message) error {
+	err = update(ctx, s.rows, number, entMsg+id, func(cur *crdt.Message) error {
 		if cur.Info == nil {
 			cur.Info = &info
 		}
@@ -219,15 +219,6 @@ func (s *Service) store(ctx context.Context, number, id string, info crdt.Messag
 func (s *Service) observeDeposit(path string) {
 	if s.opt.Observer != nil {
 		s.opt.Observer.Deposited(path)
-	}
-}
-
-func (s *Service) rememberDeposit(number string) {
-	s.cacheMu.Lock()
-	defer s.cacheMu.Unlock()
-	if c, ok := s.cache[number]; ok {
-		c.count++
-		s.cache[number] = c
 	}
 }
 
@@ -305,7 +296,7 @@ func (s *Service) UpdateMessage(ctx context.Context, number, id string, u Messag
 		return Message{}, err
 	}
 	ts := s.clock.Now()
-	if err := update(ctx, s, number, entMsg+id, func(m *crdt.Message) error {
+	if err := update(ctx, s.rows, number, entMsg+id, func(m *crdt.Message) error {
 		if u.Heard != nil {
 			m.Heard.Set(*u.Heard, ts)
 		}
@@ -335,18 +326,13 @@ func (s *Service) DeleteMessage(ctx context.Context, number, id string) error {
 		return err
 	}
 	ts := s.clock.Now()
-	if err := update(ctx, s, number, entMsg+id, func(m *crdt.Message) error {
+	if err := update(ctx, s.rows, number, entMsg+id, func(m *crdt.Message) error {
 		m.Deleted = crdt.Max(m.Deleted, ts)
 		return nil
 	}); err != nil {
 		return err
 	}
-	s.cacheMu.Lock()
-	if c, ok := s.cache[number]; ok && c.count > 0 {
-		c.count--
-		s.cache[number] = c
-	}
-	s.cacheMu.Unlock()
+	s.cache.deleted(number)
 	s.deleteAudio(ctx, m.AudioRegion, m.AudioRef)
 	s.publish(ctx, number, EventChanged, id)
 	return nil

@@ -83,7 +83,7 @@ func (s *Service) Run(ctx context.Context) {
 			return
 		case <-t.C:
 		case <-w.C:
-			s.watch(ctx)
+			s.watcher.poll(ctx)
 		}
 	}
 }
@@ -179,7 +179,7 @@ func (s *Service) ack(ctx context.Context, qm store.QueueMessage) {
 // completeQueued stores one queued deposit. It reports false (without error) while chunks are
 // still missing.
 func (s *Service) completeQueued(ctx context.Context, m queueMsg) (bool, error) {
-	doc, err := s.load(ctx, m.Mailbox)
+	doc, err := s.rows.load(ctx, m.Mailbox)
 	if err != nil {
 		return false, err
 	}

@@ -2,14 +2,11 @@ package voicemail
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"regexp"
 	"sort"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/voicemail-platform/voicemail/app/internal/crdt"
@@ -76,16 +73,12 @@ type Service struct {
 	now    func() time.Time
 	opt    Options
 
-	subsMu   sync.Mutex
-	subs     map[string]map[chan Event]struct{}
-	watchMu  sync.Mutex              // orders watcher and publish reads of a mailbox
-	seen     map[string]mailboxState // last state announced per subscribed mailbox
-	subSince map[string]time.Time    // when the mailbox's first subscriber arrived
+	rows    rows           // mailbox documents in the metadata store
+	subs    *subscriptions // event fan-out to IMAP sessions and MWI
+	watcher *watcher       // announces changes other processes made to subscribed mailboxes
+	cache   *outageCache   // last view per mailbox, for deposits during a metadata outage
 
 	announcing chan struct{} // bounds notification sends in flight
-
-	cacheMu sync.Mutex
-	cache   map[string]cachedBox // last merged view per mailbox, for the metadata-outage path
 
 	auth      AuthPolicy
 	penalties *penalties
@@ -93,15 +86,8 @@ type Service struct {
 	dummyHash string     // verified against for unknown numbers, so they cost what known ones do
 }
 
-type cachedBox struct {
-	mb    Mailbox
-	count int
-}
-
-const (
-	maxCache      = 10000
-	maxAnnouncing = 64
-)
+// maxAnnouncing deposit notifications may be in flight; beyond that they are dropped.
+const maxAnnouncing = 64
 
 // New builds a Service. Call Run to drain the deposit queue in the background.
 func New(opt Options) (*Service, error) {
@@ -137,18 +123,21 @@ func New(opt Options) (*Service, error) {
 	if opt.StoreTimeout <= 0 {
 		opt.StoreTimeout = DefaultStoreTimeout
 	}
+	clock := crdt.NewClock(opt.Node, opt.Now)
+	rs := rows{meta: opt.Backend.Meta, region: opt.Region, clock: clock}
+	subs := newSubscriptions(opt.Logger, opt.Now)
 	return &Service{
 		b:          opt.Backend,
 		region:     opt.Region,
-		clock:      crdt.NewClock(opt.Node, opt.Now),
+		clock:      clock,
 		log:        opt.Logger,
 		now:        opt.Now,
 		opt:        opt,
-		subs:       map[string]map[chan Event]struct{}{},
+		rows:       rs,
+		subs:       subs,
+		watcher:    &watcher{subs: subs, rows: rs},
+		cache:      newOutageCache(),
 		announcing: make(chan struct{}, maxAnnouncing),
-		seen:       map[string]mailboxState{},
-		subSince:   map[string]time.Time{},
-		cache:      map[string]cachedBox{},
 		auth:       opt.Auth,
 		penalties:  newPenalties(opt.Auth, opt.Now),
 		dummyHash:  dummy,
@@ -175,23 +164,6 @@ func checkNumber(number string) error {
 	return nil
 }
 
-// Row entities.
-const (
-	entBox  = "box"
-	entLock = "lock"
-	entMsg  = "m:"
-)
-
-func wrapStore(op string, err error) error {
-	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("%s: %w", op, ErrNotFound)
-	}
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("%s: %w", op, err)
-	}
-	return fmt.Errorf("%s: %w: %w", op, ErrUnavailable, err)
-}
-
 // bounded runs one store call under StoreTimeout. When that deadline (and not the caller's)
 // ends the call, the error is ErrUnavailable, so callers treat a hung store like a failed one.
 func (s *Service) bounded(ctx context.Context, fn func(context.Context) error) error {
@@ -203,75 +175,6 @@ func (s *Service) bounded(ctx context.Context, fn func(context.Context) error) e
 	}
 	return err
 }
-
-// load reads every region's rows of a mailbox and merges them.
-func (s *Service) load(ctx context.Context, number string) (crdt.Doc, error) {
-	rows, err := s.b.Meta.List(ctx, number, "")
-	if err != nil {
-		return crdt.Doc{}, wrapStore("read mailbox", err)
-	}
-	return s.decode(rows)
-}
-
-func (s *Service) decode(rows []store.Row) (crdt.Doc, error) {
-	doc := crdt.Doc{Messages: map[string]crdt.Message{}, Locks: map[string]crdt.Lock{}}
-	var latest crdt.Timestamp
-	for _, r := range rows {
-		entity, region := store.SplitRowKey(r.Key)
-		switch {
-		case entity == entBox:
-			var m crdt.Mailbox
-			if err := json.Unmarshal(r.Data, &m); err != nil {
-				return doc, fmt.Errorf("decode row %s/%s: %w", r.Partition, r.Key, err)
-			}
-			doc.Mailbox = doc.Mailbox.Merge(m)
-			latest = crdt.Max(latest, m.Latest())
-		case entity == entLock:
-			var l crdt.Lock
-			if err := json.Unmarshal(r.Data, &l); err != nil {
-				return doc, fmt.Errorf("decode row %s/%s: %w", r.Partition, r.Key, err)
-			}
-			doc.Locks[region] = doc.Locks[region].Merge(l)
-		case strings.HasPrefix(entity, entMsg):
-			var m crdt.Message
-			if err := json.Unmarshal(r.Data, &m); err != nil {
-				return doc, fmt.Errorf("decode row %s/%s: %w", r.Partition, r.Key, err)
-			}
-			id := strings.TrimPrefix(entity, entMsg)
-			doc.Messages[id] = doc.Messages[id].Merge(m)
-			latest = crdt.Max(latest, m.Latest())
-		}
-	}
-	// Keep our clock ahead of everything we have seen so our next write wins over it.
-	s.clock.Observe(latest)
-	return doc, nil
-}
-
-// update read-modify-writes this region's row for entity, decoding into T.
-func update[T any](ctx context.Context, s *Service, number, entity string, fn func(*T) error) error {
-	_, err := s.b.Meta.Update(ctx, number, store.RowKey(entity, s.region), func(cur []byte) ([]byte, error) {
-		var v T
-		if cur != nil {
-			if err := json.Unmarshal(cur, &v); err != nil {
-				return nil, fmt.Errorf("decode own row %s: %w", entity, err)
-			}
-		}
-		if err := fn(&v); err != nil {
-			return nil, err
-		}
-		return json.Marshal(v)
-	})
-	if err != nil {
-		var verr validationError
-		if errors.As(err, &verr) || errors.Is(err, ErrInvalid) {
-			return err
-		}
-		return wrapStore("write "+entity, err)
-	}
-	return nil
-}
-
-type validationError struct{ error }
 
 func toMailbox(number string, m crdt.Mailbox) Mailbox {
 	return Mailbox{
@@ -320,40 +223,15 @@ func (s *Service) mailboxDoc(ctx context.Context, number string) (crdt.Doc, erro
 	if err := checkNumber(number); err != nil {
 		return crdt.Doc{}, err
 	}
-	doc, err := s.load(ctx, number)
+	doc, err := s.rows.load(ctx, number)
 	if err != nil {
 		return doc, err
 	}
 	if !doc.Mailbox.Exists() {
 		return doc, fmt.Errorf("mailbox %s: %w", number, ErrNotFound)
 	}
-	s.remember(number, doc)
+	s.cache.remember(number, doc)
 	return doc, nil
-}
-
-func (s *Service) remember(number string, doc crdt.Doc) {
-	s.cacheMu.Lock()
-	defer s.cacheMu.Unlock()
-	if len(s.cache) >= maxCache {
-		for k := range s.cache { // drop an arbitrary entry; the cache is only an outage fallback
-			delete(s.cache, k)
-			break
-		}
-	}
-	s.cache[number] = cachedBox{mb: toMailbox(number, doc.Mailbox), count: len(doc.VisibleIDs())}
-}
-
-func (s *Service) forget(number string) {
-	s.cacheMu.Lock()
-	defer s.cacheMu.Unlock()
-	delete(s.cache, number)
-}
-
-func (s *Service) cached(number string) (cachedBox, bool) {
-	s.cacheMu.Lock()
-	defer s.cacheMu.Unlock()
-	c, ok := s.cache[number]
-	return c, ok
 }
 
 func summary(doc crdt.Doc) Summary {
@@ -366,159 +244,6 @@ func summary(doc crdt.Doc) Summary {
 		}
 	}
 	return sum
-}
-
-// Subscribe returns a channel of the mailbox's events, delivered after the change is stored,
-// and a function that cancels the subscription. A slow reader misses events rather than
-// blocking writers; the channel has room for 64.
-func (s *Service) Subscribe(number string) (<-chan Event, func()) {
-	ch := make(chan Event, 64)
-	s.subsMu.Lock()
-	if s.subs[number] == nil {
-		s.subs[number] = map[chan Event]struct{}{}
-		s.subSince[number] = s.now().Add(-time.Second) // clock slack; a repeat announcement is harmless
-	}
-	s.subs[number][ch] = struct{}{}
-	s.subsMu.Unlock()
-	var once sync.Once
-	return ch, func() {
-		once.Do(func() {
-			s.subsMu.Lock()
-			delete(s.subs[number], ch)
-			if len(s.subs[number]) == 0 {
-				delete(s.subs, number)
-			}
-			s.subsMu.Unlock()
-		})
-	}
-}
-
-func (s *Service) hasSubscribers(number string) bool {
-	s.subsMu.Lock()
-	defer s.subsMu.Unlock()
-	return len(s.subs[number]) > 0
-}
-
-// publish sends an event to the mailbox's subscribers, computing the summary from a fresh read
-// (only when someone listens).
-func (s *Service) publish(ctx context.Context, number string, kind EventKind, id string) {
-	if !s.hasSubscribers(number) {
-		return
-	}
-	ev := Event{Mailbox: number, Kind: kind, MessageID: id, Local: true}
-	s.watchMu.Lock() // read and record atomically with respect to the watcher
-	defer s.watchMu.Unlock()
-	var doc crdt.Doc
-	err := s.bounded(ctx, func(ctx context.Context) (err error) {
-		doc, err = s.load(ctx, number)
-		return err
-	})
-	if err == nil {
-		ev.Summary = summary(doc)
-		s.subsMu.Lock()
-		s.seen[number] = fingerprint(doc) // the watcher need not announce this change again
-		s.subsMu.Unlock()
-	} else if c, ok := s.cached(number); ok {
-		ev.Summary = Summary{New: c.count}
-	}
-	s.notify(ev)
-}
-
-func (s *Service) notify(ev Event) {
-	s.subsMu.Lock()
-	defer s.subsMu.Unlock()
-	for ch := range s.subs[ev.Mailbox] {
-		select {
-		case ch <- ev:
-		default:
-			s.log.Warn("subscriber too slow, event dropped", "mailbox", ev.Mailbox, "kind", ev.Kind)
-		}
-	}
-}
-
-// mailboxState is what the watcher compares between polls: visible ids with their flags.
-type mailboxState map[string]string
-
-func fingerprint(doc crdt.Doc) mailboxState {
-	st := mailboxState{}
-	for _, id := range doc.VisibleIDs() {
-		m := doc.Messages[id]
-		st[id] = fmt.Sprintf("%t/%s", m.Heard.V, m.Folder.V)
-	}
-	return st
-}
-
-// watch polls the mailboxes that have subscribers and announces changes made elsewhere (other
-// stamps, other regions after replication), so IMAP IDLE and MWI see them too. Changes made
-// by this process were already announced by publish and are not repeated.
-func (s *Service) watch(ctx context.Context) {
-	s.subsMu.Lock()
-	numbers := make([]string, 0, len(s.subs))
-	for n := range s.subs {
-		numbers = append(numbers, n)
-	}
-	for n := range s.seen {
-		if s.subs[n] == nil {
-			delete(s.seen, n)
-		}
-	}
-	for n := range s.subSince {
-		if s.subs[n] == nil {
-			delete(s.subSince, n)
-		}
-	}
-	s.subsMu.Unlock()
-	for _, number := range numbers {
-		s.watchOne(ctx, number)
-	}
-}
-
-func (s *Service) watchOne(ctx context.Context, number string) {
-	s.watchMu.Lock()
-	defer s.watchMu.Unlock()
-	doc, err := s.load(ctx, number)
-	if err != nil {
-		return
-	}
-	now := fingerprint(doc)
-	s.subsMu.Lock()
-	before, known := s.seen[number]
-	since := s.subSince[number]
-	s.seen[number] = now
-	s.subsMu.Unlock()
-	if !known {
-		// First look: messages deposited since the subscription started are new to the
-		// subscriber; anything older it saw when it read the mailbox.
-		before = mailboxState{}
-		for id, flags := range now {
-			if t, ok := MessageTime(id); ok && t.Before(since) {
-				before[id] = flags
-			}
-		}
-	}
-	sum := summary(doc)
-	changed := false
-	var added []string
-	for id, flags := range now {
-		old, ok := before[id]
-		if !ok {
-			added = append(added, id)
-		} else if old != flags {
-			changed = true
-		}
-	}
-	for id := range before {
-		if _, ok := now[id]; !ok {
-			changed = true // deleted elsewhere
-		}
-	}
-	sort.Strings(added)
-	for _, id := range added {
-		s.notify(Event{Mailbox: number, Kind: EventDeposited, MessageID: id, Summary: sum})
-	}
-	if changed {
-		s.notify(Event{Mailbox: number, Kind: EventChanged, Summary: sum})
-	}
 }
 
 // sortNewestFirst orders message ids by deposit time descending (ids embed the time).
