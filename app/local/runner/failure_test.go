@@ -796,6 +796,8 @@ func TestFailureTwoRegions(t *testing.T) {
 		assert.Zero(t, lost)
 	})
 
+	t.Run("10-cross-region-playback", func(t *testing.T) { crossRegionPlayback(t, f, east, central) })
+
 	t.Run("6-hanging-dependency", func(t *testing.T) {
 		sp := eastStamps[0]
 		base := goroutines(t, sp)
