@@ -97,6 +97,10 @@ type Config struct {
 	// SBCs ends here, at the dispatcher: it must read each request to route the dialog, and the
 	// hop to the replicas stays inside the stamp's network.
 	TLS *TLS
+	// ControlAddr, when set (host:port), serves Kamailio's RPC interface (ctl module, binrpc
+	// over TCP) there, so tools and tests can read the dispatcher's view of its targets
+	// (Process.Destinations, kamcmd -s tcp:host:port dispatcher.list).
+	ControlAddr string
 }
 
 // TLS is a certificate for Kamailio's tls module, written into tls.cfg beside kamailio.cfg.
@@ -216,6 +220,11 @@ func (c Config) Validate() error {
 		}
 		if t.Priority < 0 || t.Weight < 0 || t.Weight > 100 {
 			return fmt.Errorf("kamailio: target %q: priority %d, weight %d (want priority >= 0, weight 1-100)", t.URI, t.Priority, t.Weight)
+		}
+	}
+	if c.ControlAddr != "" {
+		if _, _, err := net.SplitHostPort(c.ControlAddr); err != nil {
+			return fmt.Errorf("kamailio: control address %q: %w", c.ControlAddr, err)
 		}
 	}
 	if strings.ContainsAny(c.Name, " \t\r\n\"@:;<>") {
@@ -345,6 +354,8 @@ modparam("tls", "config", "{{.C.TLS.ConfigFile}}")
 # RPC for the reload timer (jsonrpc_exec); the only transport is a FIFO in the run directory,
 # reachable from inside the container alone.
 modparam("jsonrpcs", "transport", 2)
+{{end}}{{if .C.ControlAddr}}loadmodule "ctl.so"
+modparam("ctl", "binrpc", "tcp:{{.C.ControlAddr}}")
 {{end}}{{if or .ReloadS .HasTLS}}loadmodule "rtimer.so"
 {{end}}{{if .ReloadS}}modparam("rtimer", "timer", "name=dsreload;interval={{.ReloadS}};mode=1;")
 modparam("rtimer", "exec", "timer=dsreload;route=DSRELOAD")

@@ -8,7 +8,6 @@ package tmemulator
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -45,11 +44,11 @@ type Config struct {
 	// ClientRegion stands in for the client's location under Performance routing: endpoints
 	// in it are preferred, then the others in endpoint order.
 	ClientRegion string
-	// RootCAs verifies the stamps' HTTPS certificates on the data path (nil: the system's).
-	// Probes, like Azure Traffic Manager's HTTPS probes, need a certificate but do not verify
-	// it (https://learn.microsoft.com/azure/traffic-manager/traffic-manager-monitoring).
-	RootCAs *x509.CertPool
-	Logger  *slog.Logger
+	// UpstreamTLS verifies the stamps' HTTPS certificates on the data path (nil: the system's
+	// roots). Probes, like Azure Traffic Manager's HTTPS probes, need a certificate but do not
+	// verify it (https://learn.microsoft.com/azure/traffic-manager/traffic-manager-monitoring).
+	UpstreamTLS *tls.Config
+	Logger      *slog.Logger
 }
 
 // FromTopology builds the config and endpoint list of a stack's topology; base maps stamp
@@ -146,7 +145,7 @@ func New(cfg Config, eps []Endpoint) (*Manager, error) {
 		// Keep-alives off: a probe must open a connection like a fresh Traffic Manager probe.
 		client: &http.Client{Timeout: cfg.Timeout, Transport: &http.Transport{DisableKeepAlives: true,
 			TLSClientConfig: &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}}},
-		upstream: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: cfg.RootCAs, MinVersion: tls.VersionTLS12},
+		upstream: &http.Transport{TLSClientConfig: cfg.UpstreamTLS,
 			MaxIdleConnsPerHost: 16, IdleConnTimeout: 90 * time.Second},
 		log:  cfg.Logger,
 		rand: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x7f4a7c15)),
