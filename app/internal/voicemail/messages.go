@@ -86,6 +86,14 @@ func (s *Service) Deposit(ctx context.Context, number string, d Deposit) (Messag
 	if fresh {
 		go func() { putErr <- put() }()
 	}
+	unlock, err := s.deposits.lock(ctx, number)
+	if err != nil {
+		if fresh && <-putErr == nil {
+			s.deleteBlob(context.WithoutCancel(ctx), info.AudioRef)
+		}
+		return Message{}, err
+	}
+	defer unlock()
 	mb, count, existing, outage, err := s.depositCheck(ctx, number, d.ID)
 	if err == nil && existing != nil {
 		if fresh {

@@ -2,11 +2,16 @@ package voicemail_test
 
 import (
 	"context"
+	"errors"
+	"strconv"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/voicemail-platform/voicemail/app/internal/audio"
 	vm "github.com/voicemail-platform/voicemail/app/internal/voicemail"
 	"github.com/voicemail-platform/voicemail/app/internal/voicemail/voicemailtest"
 )
@@ -56,4 +61,43 @@ func TestAttackMWITargetOutsideOperatorDomains(t *testing.T) {
 	mb, err := svc.Configure(ctx, "4930222", vm.MailboxPatch{Notify: &vm.Notification{MWITarget: "sip:4930222@edge1.mwi.operator.example;transport=tcp"}})
 	require.NoError(t, err, "a target of the operator's domain")
 	assert.Equal(t, "sip:4930222@edge1.mwi.operator.example;transport=tcp", mb.Notify.MWITarget)
+}
+
+// Many callers deposit into one mailbox at once (a flood, or a mass call): each deposit read
+// the count before the others stored their message, so the mailbox overflowed its limit.
+// Deposits into one mailbox are admitted one at a time within a process, so the limit holds.
+func TestAttackConcurrentDepositsOvershootMaxMessages(t *testing.T) {
+	ctx := context.Background()
+	svc := voicemailtest.New(t)
+	_, _, err := svc.Provision(ctx, "4930333", vm.ProvisionRequest{PIN: "8264", MaxMessages: 5})
+	require.NoError(t, err)
+	wav := voicemailtest.WAV(audio.PCM16, 200*time.Millisecond)
+	const n = 50
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			_, errs[i] = svc.Deposit(ctx, "4930333", vm.Deposit{Caller: "+4917" + strconv.Itoa(i), Audio: wav})
+		})
+	}
+	close(start)
+	wg.Wait()
+	accepted, full := 0, 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			accepted++
+		case errors.Is(err, vm.ErrMailboxFull):
+			full++
+		default:
+			t.Errorf("unexpected error: %v", err)
+		}
+	}
+	msgs, err := svc.Messages(ctx, "4930333", vm.FolderNew)
+	require.NoError(t, err)
+	t.Logf("%d concurrent deposits into a mailbox limited to 5: %d accepted, %d refused full, %d stored", n, accepted, full, len(msgs))
+	assert.Equal(t, 5, accepted)
+	assert.Len(t, msgs, 5, "the limit holds under concurrency")
 }

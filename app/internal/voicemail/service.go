@@ -77,10 +77,11 @@ type Service struct {
 	now    func() time.Time
 	opt    Options
 
-	rows    rows           // mailbox documents in the metadata store
-	subs    *subscriptions // event fan-out to IMAP sessions and MWI
-	watcher *watcher       // announces changes other processes made to subscribed mailboxes
-	cache   *outageCache   // last view per mailbox, for deposits during a metadata outage
+	rows     rows           // mailbox documents in the metadata store
+	deposits mailboxLocks   // one deposit admitted at a time per mailbox
+	subs     *subscriptions // event fan-out to IMAP sessions and MWI
+	watcher  *watcher       // announces changes other processes made to subscribed mailboxes
+	cache    *outageCache   // last view per mailbox, for deposits during a metadata outage
 
 	announcing chan struct{} // bounds notification sends in flight
 
