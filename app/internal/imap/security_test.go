@@ -2,8 +2,10 @@ package imap
 
 import (
 	"bufio"
+	"context"
 	"encoding/base64"
 	"fmt"
+	"log/slog"
 	"net"
 	"runtime"
 	"strings"
@@ -170,4 +172,56 @@ func TestAttackIMAPCleartextLoginWithCertificate(t *testing.T) {
 	t.Logf("cleartext LOGIN with a certificate configured: %q; AUTHENTICATE: %q", login, auth)
 	assert.True(t, strings.HasPrefix(login, "b NO [PRIVACYREQUIRED]"), login)
 	assert.True(t, strings.HasPrefix(auth, "c NO [PRIVACYREQUIRED]"), auth)
+}
+
+// lockedBuffer collects log output written from several goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// A stranger sends LOGIN with a user name of kilobytes (or with control characters that forge
+// log lines): the failed-login log line stays short and one line, and holds neither the name
+// beyond a bound nor the PIN tried.
+func TestAttackIMAPLoginLogsUnboundedUserName(t *testing.T) {
+	var logs lockedBuffer
+	svc := voicemailtest.New(t)
+	srv := New(svc, Config{}, slog.New(slog.NewJSONHandler(&logs, nil)))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.ServeListener(ctx, ln, false) }()
+	t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
+
+	rc := dialRaw(t, ln.Addr().String())
+	long := strings.Repeat("4930", 1500) // 6000 bytes, under the pre-login command bound
+	rc.send("a LOGIN \"" + long + "\" 97531\r\n")
+	assert.True(t, strings.HasPrefix(rc.line(), "a NO "))
+	rc.send("b LOGIN \"4930\\\\r\\\\n{\\\"msg\\\":\\\"forged\\\"}\" 97531\r\n")
+	rc.line()
+	require.Eventually(t, func() bool { return strings.Count(logs.String(), "imap login failed") == 2 }, 10*time.Second, 20*time.Millisecond)
+	longest := 0
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, "imap login failed") {
+			longest = max(longest, len(line))
+			assert.NotContains(t, line, "97531", "the PIN tried")
+			assert.NotContains(t, line, strings.Repeat("4930", 20), "the name beyond the bound")
+		}
+	}
+	t.Logf("longest failed-login log line for a 6000-byte user name: %d bytes", longest)
+	assert.Less(t, longest, 400)
+	assert.Equal(t, 0, strings.Count(logs.String(), `"msg":"forged"`), "no forged log record")
 }
