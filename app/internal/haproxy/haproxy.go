@@ -61,11 +61,19 @@ type Config struct {
 	// IdleTimeout closes a silent connection; above IMAP IDLE's 29-minute refresh (RFC 2177).
 	// Default 31 min.
 	IdleTimeout time.Duration
-	// TLS says the servers speak TLS (HTTPS API and health, as stamps with the edge
-	// certificate do): health checks use TLS without verifying the certificate (like the
-	// kubelet's and Traffic Manager's probes, they carry nothing secret), and the HTTP
-	// frontend passes the TLS stream through in TCP mode, as Azure's load balancer does.
-	TLS bool
+	// TLS, when set, says the servers speak TLS (HTTPS API and health, as stamps with the edge
+	// certificate do).
+	TLS *TLS
+}
+
+// TLS is the certificate of an HTTPS frontend and the trust for the servers behind it: the
+// HTTP frontend ends TLS with CertKeyFile and re-encrypts to each server, verifying it against
+// CAFile for ServerName, so requests are still balanced one by one; IMAP passes through (its
+// STARTTLS is the server's). Health checks run over TLS.
+type TLS struct {
+	CertKeyFile string // PEM: certificate chain and key in one file (HAProxy's crt)
+	CAFile      string // PEM roots the servers' certificates must chain to
+	ServerName  string // name verified in the servers' certificates
 }
 
 // Render returns haproxy.cfg.
@@ -163,26 +171,25 @@ backend stamps
 	http-check send meth GET uri {{.C.HealthPath}}
 	http-check expect status 200
 	default-server inter {{.InterMS}} fall {{.C.Fall}} rise {{.C.Rise}} on-marked-down shutdown-sessions
-{{range .C.Stamps}}	server {{.Name}} {{.IMAP}} weight {{.Weight}} check addr {{host .Health}} port {{port .Health}}{{if $.C.TLS}} check-ssl verify none{{end}}{{if ne .Priority $.Best}} backup{{end}}
+{{range .C.Stamps}}	server {{.Name}} {{.IMAP}} weight {{.Weight}} check addr {{host .Health}} port {{port .Health}}{{with $.C.TLS}} check-ssl verify required ca-file {{.CAFile}} check-sni {{.ServerName}} verifyhost {{.ServerName}}{{end}}{{if ne .Priority $.Best}} backup{{end}}
 {{end}}{{end}}{{if .C.HTTPListen}}
 frontend http
-{{if .C.TLS}}	mode tcp
-{{else}}	mode http
+	mode http
 	option httplog
-{{end}}	timeout client 5m
-	bind {{.C.HTTPListen}}
+	timeout client 5m
+	bind {{.C.HTTPListen}}{{with .C.TLS}} ssl crt {{.CertKeyFile}} ssl-min-ver TLSv1.2{{end}}
 	default_backend http
 
 # Requests in progress on a server that leaves rotation (draining) run to their end.
 backend http
-	mode {{if .C.TLS}}tcp{{else}}http{{end}}
+	mode http
 	balance roundrobin
 	timeout server 5m
 	option httpchk
 	http-check send meth GET uri {{.C.HealthPath}}
 	http-check expect status 200
 	default-server inter {{.InterMS}} fall {{.C.Fall}} rise {{.C.Rise}}
-{{range .C.Stamps}}	server {{.Name}} {{.HTTP}} weight {{.Weight}} check addr {{host .Health}} port {{port .Health}}{{if $.C.TLS}} check-ssl verify none{{end}}{{if ne .Priority $.Best}} backup{{end}}
+{{range .C.Stamps}}	server {{.Name}} {{.HTTP}} weight {{.Weight}} check addr {{host .Health}} port {{port .Health}}{{with $.C.TLS}} ssl check-ssl verify required ca-file {{.CAFile}} sni str({{.ServerName}}) check-sni {{.ServerName}} verifyhost {{.ServerName}}{{end}}{{if ne .Priority $.Best}} backup{{end}}
 {{end}}{{end}}`))
 
 // Process is a running HAProxy.

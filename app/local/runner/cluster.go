@@ -111,6 +111,8 @@ type Cluster struct {
 	// ClientTLS (or curl --cacert Cert.CertFile).
 	Cert edgetls.SelfSigned
 	CA   *x509.CertPool
+	// certKeyFile is Cert's chain and key in one file, for the stamps' HAProxy.
+	certKeyFile string
 
 	opt     Options
 	log     *slog.Logger
@@ -489,7 +491,12 @@ func (c *Cluster) writeCert() error {
 	}
 	c.CA = x509.NewCertPool()
 	c.CA.AppendCertsFromPEM(pem)
-	return nil
+	key, err := os.ReadFile(c.Cert.KeyFile)
+	if err != nil {
+		return err
+	}
+	c.certKeyFile = filepath.Join(c.Dir, "tls", "cert-and-key.pem")
+	return os.WriteFile(c.certKeyFile, append(pem, key...), 0o600)
 }
 
 // ClientTLS trusts the cluster's certificate. Replicas and front ends listen on many loopback

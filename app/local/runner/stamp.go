@@ -43,6 +43,8 @@ type StampProc struct {
 
 	frontIP   string
 	clientTLS *tls.Config
+	// frontTLS is the HAProxy's certificate and its trust of the replicas.
+	frontTLS *haproxy.TLS
 }
 
 // ClientTLS trusts the certificate the stamp's replicas serve.
@@ -75,7 +77,7 @@ func (sp *StampProc) URL() string { return "https://" + sp.HTTP }
 // newStamp lays a stamp out: its store proxies, addresses and each replica's settings.
 func (c *Cluster) newStamp(index int, s topology.Stamp) (*StampProc, error) {
 	sp := &StampProc{Stamp: s, Proxies: map[azurite.Service]*faultproxy.Proxy{}, Dir: filepath.Join(c.Dir, "stamps", s.ID),
-		clientTLS: c.ClientTLS()}
+		clientTLS: c.ClientTLS(), frontTLS: &haproxy.TLS{CertKeyFile: c.certKeyFile, CAFile: c.Cert.CertFile, ServerName: "localhost"}}
 	if err := os.MkdirAll(sp.Dir, 0o750); err != nil {
 		return nil, err
 	}
@@ -222,7 +224,7 @@ func (sp *StampProc) startFrontEnds(ctx context.Context, opt Options) error {
 		}
 	}
 	cfg := haproxy.Config{Listen: sp.IMAP, HTTPListen: sp.HTTP, HealthPath: contract.ReadinessPath,
-		CheckInterval: opt.BalancerCheck, Fall: 2, Rise: 1, TLS: true}
+		CheckInterval: opt.BalancerCheck, Fall: 2, Rise: 1, TLS: sp.frontTLS}
 	for _, r := range sp.Replicas {
 		cfg.Stamps = append(cfg.Stamps, haproxy.Stamp{Name: r.Name, IMAP: r.IMAP, HTTP: r.HTTP, Health: r.HTTP})
 	}
