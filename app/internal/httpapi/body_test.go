@@ -2,6 +2,8 @@ package httpapi_test
 
 import (
 	"bufio"
+	"context"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"net"
@@ -18,6 +20,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/voicemail-platform/voicemail/app/internal/httpapi"
+	vm "github.com/voicemail-platform/voicemail/app/internal/voicemail"
 	"github.com/voicemail-platform/voicemail/app/internal/voicemail/voicemailtest"
 )
 
@@ -138,4 +141,22 @@ func TestAttackStalledUploadsReserveDeclaredSize(t *testing.T) {
 		assert.Equal(t, http.StatusRequestTimeout, c, "upload %d", i)
 	}
 	assert.Less(t, grew, int64(n*declared/4), "memory follows the bytes received")
+}
+
+// A WAV whose data chunk declares 4 GB over a few seconds of samples was stored with its
+// false header, for every player to trust later. It is refused with an error that says why.
+func TestAttackWAVDeclaringFalseDataSize(t *testing.T) {
+	c := setup(t, vm.Options{})
+	voicemailtest.Provision(t, c.svc, "4930111", "8264")
+	w := wav(time.Second)
+	idx := strings.Index(string(w), "data")
+	require.Positive(t, idx)
+	binary.LittleEndian.PutUint32(w[idx+4:], 0xFFFFFFFF)
+	res, body := c.do("POST", "/v1/mailboxes/4930111/messages", operator, "audio/wav", w)
+	t.Logf("deposit declaring a 4 GB data chunk over 1 s of audio: %d %s", res.StatusCode, strings.TrimSpace(string(body)))
+	assert.Equal(t, http.StatusUnprocessableEntity, res.StatusCode)
+	assert.Contains(t, string(body), "declares 4294967295 bytes")
+	msgs, err := c.svc.Messages(context.Background(), "4930111", "")
+	require.NoError(t, err)
+	assert.Empty(t, msgs, "nothing stored")
 }
