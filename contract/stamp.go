@@ -57,6 +57,7 @@ var (
 	EnvPINFailureDelay        = Var{"VOICEMAIL_PIN_FAILURE_DELAY", "250ms", "least time a failed login takes, so unknown numbers and wrong PINs answer alike (10ms-5s)"}
 	EnvPINAllowGuessable      = Var{"VOICEMAIL_PIN_ALLOW_GUESSABLE", "false", "accept PINs like 0000, 1234, 1212, 2580 or the mailbox number (refused by default)"}
 	EnvLogLevel               = Var{"VOICEMAIL_LOG_LEVEL", "info", "debug, info, warn or error"}
+	EnvNumberCountryCode      = Var{"VOICEMAIL_NUMBER_COUNTRY_CODE", "", "country calling code (1-3 digits) a national mailbox number (leading 0) takes; empty: national numbers are refused. Numbers are stored as E.164 digits without +"}
 )
 
 func coreVars() []Var {
@@ -67,7 +68,7 @@ func coreVars() []Var {
 		EnvHealthTimeout, EnvHealthCacheTTL, EnvHealthWindow, EnvShutdownGrace, EnvShutdownDelay,
 		EnvDrainInterval, EnvDrainVisibility, EnvStoreTimeout, EnvPINFreeFailures,
 		EnvPINPenaltyMax, EnvPINMailboxFailures, EnvPINMailboxDelayMax, EnvPINFailureWindow,
-		EnvPINFailureDelay, EnvPINAllowGuessable, EnvLogLevel,
+		EnvPINFailureDelay, EnvPINAllowGuessable, EnvLogLevel, EnvNumberCountryCode,
 	}
 }
 
@@ -123,6 +124,8 @@ type Stamp struct {
 	// AllowGuessablePINs accepts PINs the policy refuses.
 	AllowGuessablePINs bool
 	LogLevel           slog.Level
+	// CountryCode is what national mailbox numbers take in place of their leading 0.
+	CountryCode string
 
 	// TLS is the edge certificate: HTTPS for the API, STARTTLS and implicit TLS for IMAP.
 	TLS  TLS
@@ -155,6 +158,8 @@ var (
 	stampRe  = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 	nameRe   = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{1,62}$`)
 	tableRe  = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9]{2,62}$`)
+	// countryCodeRe: ITU-T E.164 country calling codes have 1-3 digits and never start with 0.
+	countryCodeRe = regexp.MustCompile(`^[1-9][0-9]{0,2}$`)
 )
 
 // LoadStamp reads the configuration with getenv (os.Getenv in main). It returns every problem
@@ -348,6 +353,9 @@ func loadStamp(getenv func(string) string, needToken bool) (Stamp, error) {
 		r.bad(EnvTableFallbackEndpoints, "needs %s (or, for Azurite, %s)", EnvTableEndpoint.Name, EnvConnectionString.Name)
 	}
 	c.AllowGuessablePINs = r.boolean(EnvPINAllowGuessable)
+	if c.CountryCode = r.str(EnvNumberCountryCode); c.CountryCode != "" && !countryCodeRe.MatchString(c.CountryCode) {
+		r.bad(EnvNumberCountryCode, "%q is not a country calling code (1-3 digits, no leading 0)", c.CountryCode)
+	}
 	if err := c.LogLevel.UnmarshalText([]byte(r.str(EnvLogLevel))); err != nil {
 		r.bad(EnvLogLevel, "%q is not debug, info, warn or error", r.str(EnvLogLevel))
 	}
@@ -461,6 +469,7 @@ func (c Stamp) Environ() []string {
 	e.dur(EnvPINFailureDelay, c.PIN.FailureDelay)
 	e.boolean(EnvPINAllowGuessable, c.AllowGuessablePINs)
 	e.str(EnvLogLevel, strings.ToLower(c.LogLevel.String()))
+	e.str(EnvNumberCountryCode, c.CountryCode)
 	c.TLS.environ(&e)
 	e.str(EnvMetricsAddr, c.MetricsAddr)
 	c.SIP.environ(&e)

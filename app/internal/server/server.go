@@ -99,7 +99,7 @@ func New(ctx context.Context, cfg contract.Stamp, log *slog.Logger) (*App, error
 	m := metrics.New()
 	svc, err := voicemail.New(voicemail.Options{
 		Backend: b, Region: cfg.Region, Node: cfg.Region + "/" + cfg.Stamp, Logger: log,
-		Auth: voicemail.AuthPolicy(cfg.PIN), AllowGuessablePINs: cfg.AllowGuessablePINs,
+		Auth: voicemail.AuthPolicy(cfg.PIN), AllowGuessablePINs: cfg.AllowGuessablePINs, CountryCode: cfg.CountryCode,
 		DrainInterval: cfg.DrainInterval, DrainVisibility: cfg.DrainVisibility, StoreTimeout: cfg.StoreTimeout, Observer: m,
 		MWIDomains: cfg.SIP.MWIDomains,
 	})

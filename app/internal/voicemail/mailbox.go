@@ -66,6 +66,10 @@ func (s *Service) checkMWITarget(target string) error {
 // Provision creates a mailbox or replaces the settings of an existing one (greetings and
 // messages are kept). Zero limits and an empty language take the defaults.
 func (s *Service) Provision(ctx context.Context, number string, req ProvisionRequest) (Mailbox, bool, error) {
+	number, nerr := s.Normalize(number)
+	if nerr != nil {
+		return Mailbox{}, false, nerr
+	}
 	if err := checkNumber(number); err != nil {
 		return Mailbox{}, false, err
 	}
@@ -140,6 +144,10 @@ func (s *Service) Provision(ctx context.Context, number string, req ProvisionReq
 
 // Mailbox returns the merged settings of a mailbox.
 func (s *Service) Mailbox(ctx context.Context, number string) (Mailbox, error) {
+	number, nerr := s.Normalize(number)
+	if nerr != nil {
+		return Mailbox{}, nerr
+	}
 	doc, err := s.mailboxDoc(ctx, number)
 	if err != nil {
 		return Mailbox{}, err
@@ -149,6 +157,10 @@ func (s *Service) Mailbox(ctx context.Context, number string) (Mailbox, error) {
 
 // Configure changes the fields set in p.
 func (s *Service) Configure(ctx context.Context, number string, p MailboxPatch) (Mailbox, error) {
+	number, nerr := s.Normalize(number)
+	if nerr != nil {
+		return Mailbox{}, nerr
+	}
 	doc, err := s.mailboxDoc(ctx, number)
 	if err != nil {
 		return Mailbox{}, err
@@ -273,6 +285,10 @@ func (s *Service) MWITargets(ctx context.Context) ([]string, error) {
 // RemoveMailbox removes a mailbox with its messages and greetings. The removal is a tombstone
 // that wins over everything written before it in any region; provisioning again starts empty.
 func (s *Service) RemoveMailbox(ctx context.Context, number string) error {
+	number, nerr := s.Normalize(number)
+	if nerr != nil {
+		return nerr
+	}
 	doc, err := s.mailboxDoc(ctx, number)
 	if err != nil {
 		return err
@@ -445,6 +461,10 @@ func (s *Service) Lock(ctx context.Context, number string, until time.Time) erro
 
 // ChangePIN sets a new PIN (the caller has authenticated the subscriber).
 func (s *Service) ChangePIN(ctx context.Context, number, newPIN string) error {
+	number, nerr := s.Normalize(number)
+	if nerr != nil {
+		return nerr
+	}
 	if err := s.checkPINPolicy(number, newPIN); err != nil {
 		return err
 	}
@@ -462,6 +482,10 @@ func checkKind(kind GreetingKind) error {
 // PutGreeting records a greeting. Each recording gets its own blob so the register only ever
 // points at complete audio.
 func (s *Service) PutGreeting(ctx context.Context, number string, kind GreetingKind, wav []byte) error {
+	number, nerr := s.Normalize(number)
+	if nerr != nil {
+		return nerr
+	}
 	if err := checkKind(kind); err != nil {
 		return err
 	}
@@ -501,6 +525,10 @@ func (s *Service) PutGreeting(ctx context.Context, number string, kind GreetingK
 
 // Greeting returns a recorded greeting's WAV, or ErrNotFound.
 func (s *Service) Greeting(ctx context.Context, number string, kind GreetingKind) ([]byte, error) {
+	number, nerr := s.Normalize(number)
+	if nerr != nil {
+		return nil, nerr
+	}
 	if err := checkKind(kind); err != nil {
 		return nil, err
 	}
@@ -521,6 +549,10 @@ func (s *Service) Greeting(ctx context.Context, number string, kind GreetingKind
 
 // DeleteGreeting removes a recorded greeting (ErrNotFound if none).
 func (s *Service) DeleteGreeting(ctx context.Context, number string, kind GreetingKind) error {
+	number, nerr := s.Normalize(number)
+	if nerr != nil {
+		return nerr
+	}
 	if err := checkKind(kind); err != nil {
 		return err
 	}

@@ -101,3 +101,38 @@ func TestAttackConcurrentDepositsOvershootMaxMessages(t *testing.T) {
 	assert.Equal(t, 5, accepted)
 	assert.Len(t, msgs, 5, "the limit holds under concurrency")
 }
+
+// "+15551234", "0015551234" and "15551234" were three mailboxes: a caller reaching one form
+// and a subscriber logging in with another saw different messages, and a PIN set on one did
+// not protect the others. One normal form (E.164 digits) makes them one mailbox; a national
+// form takes the operator's country code, or is refused without one.
+func TestAttackOneLineThreeMailboxes(t *testing.T) {
+	ctx := context.Background()
+	svc, _ := voicemailtest.NewWithOptions(t, vm.Options{CountryCode: "1"})
+	_, created, err := svc.Provision(ctx, "+15551234", vm.ProvisionRequest{PIN: "8264"})
+	require.NoError(t, err)
+	require.True(t, created)
+	forms := []string{"+15551234", "0015551234", "15551234", "05551234"}
+	distinct := 0
+	for _, n := range forms {
+		_, created, err := svc.Provision(ctx, n, vm.ProvisionRequest{PIN: "8264"})
+		require.NoError(t, err, n)
+		if created {
+			distinct++
+		}
+		mb, err := svc.Mailbox(ctx, n)
+		require.NoError(t, err, n)
+		assert.Equal(t, "15551234", mb.Number, n)
+	}
+	t.Logf("forms %v: %d extra mailboxes created", forms, distinct)
+	assert.Zero(t, distinct, "every form names the one mailbox")
+	voicemailtest.Deposit(t, svc, "0015551234", "+4917", time.Second)
+	msgs, err := svc.Messages(ctx, "+15551234", "")
+	require.NoError(t, err)
+	assert.Len(t, msgs, 1, "a deposit to one form is seen through another")
+	require.NoError(t, svc.Login(ctx, "05551234", "8264"))
+
+	noCC, _ := voicemailtest.NewWithOptions(t, vm.Options{})
+	_, _, err = noCC.Provision(ctx, "05551234", vm.ProvisionRequest{PIN: "8264"})
+	assert.ErrorIs(t, err, vm.ErrInvalid, "a national number without a country code is ambiguous")
+}
