@@ -66,8 +66,8 @@ func MWITargetAllowed(uri string, domains []string) bool {
 
 var dnsNameRe = regexp.MustCompile(`^(?i)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$`)
 
-// validMWIDomain reports whether d is a DNS name or an IP address.
-func validMWIDomain(d string) bool {
+// ValidMWIDomain reports whether d is a DNS name or an IP address.
+func ValidMWIDomain(d string) bool {
 	if _, err := netip.ParseAddr(d); err == nil {
 		return true
 	}

@@ -210,7 +210,7 @@ func (r *reader) sip() SIP {
 		c.TrustedPeers = ps
 	}
 	for _, d := range r.list(EnvSIPMWIDomains) {
-		if !validMWIDomain(d) {
+		if !ValidMWIDomain(d) {
 			r.bad(EnvSIPMWIDomains, "%q is not a domain name or IP address", d)
 			continue
 		}

@@ -150,6 +150,13 @@ type SIP struct {
 	// IdleTimeoutMinutes is the internal load balancer's TCP idle timeout (4-100): long enough
 	// for an SBC trunk's SIP connection between keepalives and for IMAP IDLE.
 	IdleTimeoutMinutes int `json:"idleTimeoutMinutes"`
+	// SBCPrefixes are the operator's SBC addresses (CIDR prefixes, at least /8 long). The
+	// voicemail pods trust them and the stamp's pod subnet (the dispatchers) as SIP peers, so
+	// no stamp runs SIP open to strangers.
+	SBCPrefixes []string `json:"sbcPrefixes"`
+	// MWIDomains are the hosts a mailbox's MWI target may name (domains with their subdomains,
+	// or IP addresses); empty: no unsolicited MWI.
+	MWIDomains []string `json:"mwiDomains"`
 }
 
 // Keys lists every config key the program reads, without the namespace.

@@ -2,10 +2,12 @@ package config
 
 import (
 	"fmt"
+	"net/netip"
 	"regexp"
 	"slices"
 	"strings"
 
+	"github.com/voicemail-platform/voicemail/contract"
 	"github.com/voicemail-platform/voicemail/internal/naming"
 )
 
@@ -193,6 +195,22 @@ func (c Config) Validate() []error {
 	if n := c.SIP.IdleTimeoutMinutes; n < 4 || n > 100 {
 		// Azure Load Balancer accepts a TCP idle timeout of 4 to 100 minutes.
 		e.add("sip.idleTimeoutMinutes", "%d must be 4-100 (Azure Load Balancer's range)", n)
+	}
+	for i, p := range c.SIP.SBCPrefixes {
+		pfx, err := netip.ParsePrefix(p)
+		switch {
+		case err != nil:
+			e.add(fmt.Sprintf("sip.sbcPrefixes[%d]", i), "%q is not a CIDR prefix like 192.0.2.0/28", p)
+		case pfx.Bits() < 8 || (pfx.Addr().Is6() && pfx.Bits() < 32):
+			e.add(fmt.Sprintf("sip.sbcPrefixes[%d]", i), "%q is too broad to name SBCs (at least /8, /32 for IPv6)", p)
+		case pfx.Masked() != pfx:
+			e.add(fmt.Sprintf("sip.sbcPrefixes[%d]", i), "%q has host bits set; write %s", p, pfx.Masked())
+		}
+	}
+	for i, d := range c.SIP.MWIDomains {
+		if !contract.ValidMWIDomain(d) {
+			e.add(fmt.Sprintf("sip.mwiDomains[%d]", i), "%q is not a domain name or IP address", d)
+		}
 	}
 	if z := c.SIP.DNSZone; z != "" && !dnsZoneRe.MatchString(z) {
 		e.add("sip.dnsZone", "%q is not a DNS zone name", z)
