@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
-	"strings"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/voicemail-platform/voicemail/app/internal/crdt"
