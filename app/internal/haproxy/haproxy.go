@@ -30,7 +30,7 @@ type Stamp struct {
 	Name string // [a-z0-9-]
 	IMAP string // host:port of the stamp's IMAP
 	// Health is host:port serving the stamp's health; HealthPath its path (default
-	// /health/stamp).
+	// contract.StampHealthPath). One backend checks one path, so every stamp names the same.
 	Health, HealthPath string
 	Priority           int // lowest first; higher ones are backups
 	Weight             int // 1-256, default 1
@@ -85,13 +85,17 @@ func (c Config) Render() (string, error) {
 		if strings.ContainsAny(c.Stamps[i].HealthPath, " \r\n") {
 			return "", fmt.Errorf("haproxy: stamp %s: health path %q", s.Name, s.HealthPath)
 		}
+		if p := c.Stamps[i].HealthPath; p != c.Stamps[0].HealthPath {
+			return "", fmt.Errorf("haproxy: stamp %s: health path %q differs from stamp %s's %q (one backend checks one path)",
+				s.Name, p, c.Stamps[0].Name, c.Stamps[0].HealthPath)
+		}
 		if s.Weight <= 0 {
 			c.Stamps[i].Weight = 1
 		}
 		best = min(best, s.Priority)
 	}
 	var b bytes.Buffer
-	err := tmpl.Execute(&b, map[string]any{"C": c, "Best": best,
+	err := tmpl.Execute(&b, map[string]any{"C": c, "Best": best, "Path": c.Stamps[0].HealthPath,
 		"InterMS": c.CheckInterval.Milliseconds(), "IdleS": int(c.IdleTimeout / time.Second)})
 	return b.String(), err
 }
@@ -99,7 +103,7 @@ func (c Config) Render() (string, error) {
 var tmpl = template.Must(template.New("haproxy.cfg").Funcs(template.FuncMap{
 	"host": func(a string) string { h, _, _ := net.SplitHostPort(a); return h },
 	"port": func(a string) string { _, p, _ := net.SplitHostPort(a); return p },
-}).Parse(`# Generated from the stack topology: IMAP to the stamps, by their own /health/stamp.
+}).Parse(`# Generated from the stack topology: IMAP to the stamps, by their own health.
 global
 	log stderr format raw local0 info
 
@@ -119,7 +123,7 @@ frontend imap
 backend stamps
 	balance leastconn
 	option httpchk
-	http-check send meth GET uri /health/stamp
+	http-check send meth GET uri {{.Path}}
 	http-check expect status 200
 	default-server inter {{.InterMS}} fall {{.C.Fall}} rise {{.C.Rise}} on-marked-down shutdown-sessions
 {{range .C.Stamps}}	server {{.Name}} {{.IMAP}} weight {{.Weight}} check addr {{host .Health}} port {{port .Health}}{{if ne .Priority $.Best}} backup{{end}}

@@ -13,6 +13,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/voicemail-platform/voicemail/contract"
 )
 
 // fakeStamp greets every IMAP connection with its name and serves /health/stamp with status.
@@ -94,4 +96,18 @@ func TestRenderRejectsBadInput(t *testing.T) {
 	assert.ErrorContains(t, err, "listen")
 	_, err = Config{Listen: "127.0.0.1:1", Stamps: []Stamp{{Name: "A B", IMAP: "1.2.3.4:143", Health: "1.2.3.4:80"}}}.Render()
 	assert.ErrorContains(t, err, "stamp name")
+}
+
+func TestRenderChecksTheStampsHealthPath(t *testing.T) {
+	stamp := func(name, path string) Stamp {
+		return Stamp{Name: name, IMAP: "127.0.0.1:143", Health: "127.0.0.1:80", HealthPath: path}
+	}
+	cfg, err := Config{Listen: "127.0.0.1:1", Stamps: []Stamp{stamp("a", ""), stamp("b", "")}}.Render()
+	require.NoError(t, err)
+	assert.Contains(t, cfg, "http-check send meth GET uri "+contract.StampHealthPath+"\n")
+	cfg, err = Config{Listen: "127.0.0.1:1", Stamps: []Stamp{stamp("a", "/probe"), stamp("b", "/probe")}}.Render()
+	require.NoError(t, err)
+	assert.Contains(t, cfg, "http-check send meth GET uri /probe\n")
+	_, err = Config{Listen: "127.0.0.1:1", Stamps: []Stamp{stamp("a", "/probe"), stamp("b", "")}}.Render()
+	assert.ErrorContains(t, err, "differs")
 }
