@@ -25,7 +25,7 @@ type Stamp struct {
 	Weight   int    `json:"weight"`
 	SIP      string `json:"sip"`    // host:port, UDP and TCP
 	IMAP     string `json:"imap"`   // host:port
-	Health   string `json:"health"` // URL polled for readiness, e.g. http://host:8080/health/stamp
+	Health   string `json:"health"` // URL polled for readiness: the stamp's contract.StampHealthPath
 }
 
 // Source yields the prioritized stamp list: static config locally, DNS SRV in Azure.
@@ -46,7 +46,7 @@ type SRV struct {
 	Domain     string
 	IMAPPort   int
 	HTTPPort   int
-	HealthPath string // default /health/stamp
+	HealthPath string // default contract.StampHealthPath
 	Resolver   *net.Resolver
 }
 

@@ -147,7 +147,7 @@ func deployStackRules() []StackRule {
 		},
 		{
 			ID:          "cosmos-no-unused-tables",
-			Description: "Every provisioned Cosmos DB table is one a stamp uses (VOICEMAIL_TABLE): each is billed for its throughput in every region.",
+			Description: "Every provisioned Cosmos DB table is one a stamp uses (" + contract.EnvTable.Name + "): each is billed for its throughput in every region.",
 			Doc:         "https://learn.microsoft.com/en-us/azure/cosmos-db/provision-throughput-autoscale",
 			Check:       checkUnusedTables,
 		},
@@ -452,7 +452,7 @@ func checkRegionalEndpoint(rs []Resource) []Violation {
 			continue
 		}
 		if !strings.Contains(ep, "-"+region+".table.cosmos.azure.com") {
-			out = append(out, Violation{Type: r.Type, Name: r.Name, Message: fmt.Sprintf("VOICEMAIL_TABLE_ENDPOINT %s is not the account's %s endpoint: without it every request goes to one write region", ep, region)})
+			out = append(out, Violation{Type: r.Type, Name: r.Name, Message: fmt.Sprintf("%s %s is not the account's %s endpoint: without it every request goes to one write region", contract.EnvTableEndpoint.Name, ep, region)})
 		}
 	}
 	return out

@@ -33,7 +33,7 @@ func startProtocols(ctx context.Context, cancel context.CancelCauseFunc, app *se
 	if cfg.SIPAddr != "" {
 		var err error
 		if sipSrv, err = sip.New(app.Service, cfg.SIP, log); err != nil {
-			return nil, err // validation errors name their VOICEMAIL_SIP_* variable
+			return nil, err // validation errors name the SIP variable at fault
 		}
 	}
 	var imapSrv *imap.Server

@@ -1,6 +1,6 @@
 // Package haproxy generates the reference IMAP balancer of the operator edge, a HAProxy
 // configuration from the stack topology, and runs the daemon for local deployments and tests.
-// Every stamp is a TCP server whose health is its own GET /health/stamp (200 in rotation, 503
+// Every stamp is a TCP server whose health is its own GET contract.StampHealthPath (200 in rotation, 503
 // drained or failing), so a drained or failing stamp takes no new IMAP connections; stamps of
 // a lower priority are backups used only when every stamp of the best priority is down.
 package haproxy
