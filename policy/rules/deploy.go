@@ -197,7 +197,7 @@ func deployStackRules() []StackRule {
 			ID:          "network-subnets-one-at-a-time",
 			Description: "The subnets of one virtual network are created one after another: Azure rejects a subnet change while another one of the same VNet is in progress (AnotherOperationInProgress), which fails the first deploy.",
 			// ARM lists AnotherOperationInProgress as "wait for the concurrent operation to
-			// complete"; the provider does not wait (pulumi/pulumi-azure-native#699).
+			// complete"; the provider does not wait (https://github.com/pulumi/pulumi-azure-native/issues/699).
 			Doc:   "https://learn.microsoft.com/en-us/azure/azure-resource-manager/troubleshooting/common-deployment-errors",
 			Check: checkSubnetsSerialized,
 		},
