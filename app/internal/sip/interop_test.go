@@ -147,11 +147,16 @@ func TestInteropBaresipThroughKamailio(t *testing.T) {
 	require.NoError(t, kam.Start())
 	t.Cleanup(func() { stopProcess(kam) })
 	kaddr := fmt.Sprintf("127.0.0.1:%d", kport)
-	probe := strings.NewReplacer("opt-1", "kam-ready", "z9hG4bK-opt1", "z9hG4bK-kamready").Replace(okOptions)
-	deadline := time.Now().Add(15 * time.Second)
-	for statusOf(exchange(t, kaddr, probe)) != "SIP/2.0 200 OK" {
+	// Probe until Kamailio relays an OPTIONS, each probe a new transaction of constant size
+	// (a branch that grew per probe once made the 200 exceed the UDP size limit).
+	deadline := time.Now().Add(30 * time.Second)
+	for i := 0; ; i++ {
+		probe := strings.NewReplacer("opt-1", "kam-ready", "z9hG4bK-opt1", fmt.Sprintf("z9hG4bK-kamready%06d", i)).Replace(okOptions)
+		if statusOf(exchange(t, kaddr, probe)) == "SIP/2.0 200 OK" {
+			break
+		}
 		require.True(t, time.Now().Before(deadline), "kamailio did not relay OPTIONS: %s", klog())
-		probe = strings.Replace(probe, "kamready", "kamready-x", 2)
+		time.Sleep(50 * time.Millisecond)
 	}
 
 	// The caller speaks for 8 s (a tone, 8 kHz mono PCM), then stays silent until the server
