@@ -319,8 +319,8 @@ func loadStamp(getenv func(string) string, needToken bool) (Stamp, error) {
 		c.StateBlob = c.Stamp
 	}
 	for _, e := range r.list(EnvTableFallbackEndpoints) {
-		if u, err := url.Parse(e); err != nil || u.Scheme != "https" || u.Host == "" {
-			r.bad(EnvTableFallbackEndpoints, "%q is not an https URL", e)
+		if u, err := url.Parse(e); err != nil || u.Host == "" || (u.Scheme != "https" && !strings.HasPrefix(e, "http://127.")) {
+			r.bad(EnvTableFallbackEndpoints, "%q is not an https URL (http only for a loopback Azurite)", e)
 			continue
 		}
 		c.TableFallbackEndpoints = append(c.TableFallbackEndpoints, e)
@@ -340,8 +340,8 @@ func loadStamp(getenv func(string) string, needToken bool) (Stamp, error) {
 			c.BlobRegions[region] = endpoint
 		}
 	}
-	if len(c.TableFallbackEndpoints) > 0 && c.TableEndpoint == "" {
-		r.bad(EnvTableFallbackEndpoints, "needs %s", EnvTableEndpoint.Name)
+	if len(c.TableFallbackEndpoints) > 0 && c.TableEndpoint == "" && c.ConnectionString == "" {
+		r.bad(EnvTableFallbackEndpoints, "needs %s (or, for Azurite, %s)", EnvTableEndpoint.Name, EnvConnectionString.Name)
 	}
 	c.AllowGuessablePINs = r.boolean(EnvPINAllowGuessable)
 	if err := c.LogLevel.UnmarshalText([]byte(r.str(EnvLogLevel))); err != nil {

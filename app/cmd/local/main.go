@@ -1,5 +1,6 @@
-// Command local runs the whole voicemail system on this machine from a stack file: one
-// voicemail process per stamp (grouped by region, each region with its own Azurite), a
+// Command local runs the whole voicemail system on this machine from a stack file: two
+// voicemail replicas per stamp behind the stamp's Kamailio dispatcher and HAProxy (grouped by
+// region, each region with its own Azurite), a
 // replicator between regions, the local Traffic Manager for HTTP and two protocol gateways for
 // SIP and IMAP. It prints a table of stamps, ports and health, again whenever health changes,
 // and stops everything on Ctrl-C.

@@ -8,6 +8,7 @@ import (
 	"net"
 	"sync"
 
+	"github.com/voicemail-platform/voicemail/app/internal/health"
 	"github.com/voicemail-platform/voicemail/app/internal/imap"
 	"github.com/voicemail-platform/voicemail/app/internal/server"
 	"github.com/voicemail-platform/voicemail/app/internal/sip"
@@ -35,6 +36,19 @@ func startProtocols(ctx context.Context, cancel context.CancelCauseFunc, app *se
 		if sipSrv, err = sip.New(app.Service, cfg.SIP, log); err != nil {
 			return nil, err // validation errors name the SIP variable at fault
 		}
+		// OPTIONS follows the stamp's stores (the cached /health/stamp round), so the
+		// dispatcher stops sending calls to a replica that cannot reach them. A stamp drained by
+		// its state blob or its health model keeps answering: the edge moves new calls by the
+		// stamp's health, and calls it still sends are served.
+		sipSrv.SetHealth(func(ctx context.Context) error {
+			rep := app.Health.Check(ctx)
+			for _, c := range []string{health.MetadataRead, health.MetadataWrite, health.Queue} {
+				if r, ok := rep.Components[c]; !ok || !r.Healthy {
+					return fmt.Errorf("stamp store unhealthy: %v", rep.Unhealthy)
+				}
+			}
+			return nil
+		})
 	}
 	var imapSrv *imap.Server
 	tlsAddr := cfg.IMAP.TLSAddr

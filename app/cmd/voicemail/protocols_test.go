@@ -2,8 +2,10 @@ package main_test
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"os/exec"
 	"strings"
 	"syscall"
@@ -12,6 +14,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/voicemail-platform/voicemail/app/local/azurite"
 )
 
 func freeUDPAddr(t *testing.T) string {
@@ -106,4 +110,56 @@ func TestProtocolListenFailureStopsProcess(t *testing.T) {
 	require.Error(t, err, string(out))
 	assert.Equal(t, 1, cmd.ProcessState.ExitCode())
 	assert.Contains(t, string(out), "address already in use")
+}
+
+// sipOptions sends one OPTIONS over UDP to addr and returns the status line of the answer.
+func sipOptions(t *testing.T, addr string) string {
+	t.Helper()
+	c, err := net.Dial("udp", addr)
+	require.NoError(t, err)
+	defer c.Close()
+	local := c.LocalAddr().String()
+	id := fmt.Sprint(time.Now().UnixNano())
+	_, err = fmt.Fprintf(c, "OPTIONS sip:%s SIP/2.0\r\nVia: SIP/2.0/UDP %s;branch=z9hG4bK-%s\r\nMax-Forwards: 70\r\n"+
+		"From: <sip:probe@%s>;tag=1\r\nTo: <sip:%s>\r\nCall-ID: %s@test\r\nCSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n",
+		addr, local, id, local, addr, id)
+	require.NoError(t, err)
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 4096)
+	n, err := c.Read(buf)
+	if err != nil {
+		return err.Error()
+	}
+	line, _, _ := strings.Cut(string(buf[:n]), "\r\n")
+	return line
+}
+
+// TestOptionsFollowStampStores: the dispatcher's OPTIONS probes get 503 while the replica cannot
+// reach its stamp's stores (here Azurite's Table service stopped), so the replica leaves SIP
+// rotation as the stamp leaves Traffic Manager's, and 200 again once the store is back. A stamp
+// drained by its state blob keeps answering 200: the edge moves calls by the stamp's health.
+func TestOptionsFollowStampStores(t *testing.T) {
+	t.Parallel()
+	az := azurite.StartT(t, azurite.Options{Dir: t.TempDir()})
+	bin := build(t)
+	sipAddr := freeUDPAddr(t)
+	p := start(t, bin, t.TempDir(), "VOICEMAIL_SIP_ADDR="+sipAddr, "VOICEMAIL_SIP_RTP_PORTS=31200-31300",
+		"VOICEMAIL_STORAGE_CONNECTION_STRING="+az.ConnectionString(), "VOICEMAIL_REGION=westeurope",
+		"VOICEMAIL_STAMP=opt-1", "VOICEMAIL_HEALTH_CACHE_TTL=100ms", "VOICEMAIL_HEALTH_TIMEOUT=1s")
+	ok := func() bool { return strings.HasPrefix(sipOptions(t, sipAddr), "SIP/2.0 200") }
+	require.Eventually(t, ok, 15*time.Second, 100*time.Millisecond, p.out)
+
+	require.NoError(t, az.Stop(azurite.Table))
+	var line string
+	require.Eventually(t, func() bool {
+		line = sipOptions(t, sipAddr)
+		return strings.HasPrefix(line, "SIP/2.0 503")
+	}, 15*time.Second, 100*time.Millisecond, "OPTIONS while the metadata store is down: %s", line)
+	code, _ := do(t, http.MethodGet, "http://"+p.addr+"/health/stamp", nil)
+	assert.Equal(t, http.StatusServiceUnavailable, code, "the stamp health agrees")
+
+	require.NoError(t, az.Restart(context.Background(), azurite.Table))
+	require.Eventually(t, ok, 15*time.Second, 100*time.Millisecond, "OPTIONS once the store is back")
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
+	assert.Equal(t, 0, p.wait(t), p.out.String())
 }

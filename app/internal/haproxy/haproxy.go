@@ -3,6 +3,10 @@
 // Every stamp is a TCP server whose health is its own GET contract.StampHealthPath (200 in rotation, 503
 // drained or failing), so a drained or failing stamp takes no new IMAP connections; stamps of
 // a lower priority are backups used only when every stamp of the best priority is down.
+//
+// The same generator plays a stamp's own load balancer in the local system: its servers are
+// then the stamp's voicemail replicas, checked on their readiness path as Kubernetes does, and
+// an HTTP frontend (Config.HTTPListen) stands in for the stamp's HTTP ingress.
 package haproxy
 
 import (
@@ -25,25 +29,35 @@ import (
 // Binary is HAProxy; tests and the local runner fail (never skip) without it.
 const Binary = "/usr/sbin/haproxy"
 
-// Stamp is one backend server.
+// Stamp is one backend server: a stamp at the edge, a replica in a stamp's own balancer.
 type Stamp struct {
 	Name string // [a-z0-9-]
 	IMAP string // host:port of the stamp's IMAP
-	// Health is host:port serving the stamp's health; HealthPath its path (default
-	// contract.StampHealthPath). One backend checks one path, so every stamp names the same.
-	Health, HealthPath string
-	Priority           int // lowest first; higher ones are backups
-	Weight             int // 1-256, default 1
+	// HTTP is host:port of the server's HTTP API; required when Config.HTTPListen is set.
+	HTTP string
+	// Health is host:port serving the health path (Config.HealthPath).
+	Health   string
+	Priority int // lowest first; higher ones are backups
+	Weight   int // 1-256, default 1
 }
 
 // Config is one HAProxy instance.
 type Config struct {
 	Listen string // host:port for IMAP clients
-	Stamps []Stamp
+	// HTTPListen, when set, adds an HTTP frontend balancing over the servers' HTTP addresses
+	// by the same health.
+	HTTPListen string
+	// HealthPath is what each server's health check GETs; 200 keeps it in rotation. Default
+	// contract.StampHealthPath (a whole stamp's health, for the edge).
+	HealthPath string
+	Stamps     []Stamp
 	// CheckInterval is how often each stamp's health is fetched; Fall and Rise how many
 	// results in a row change its state. Defaults 2 s, 2, 2.
 	CheckInterval time.Duration
 	Fall, Rise    int
+	// CheckTimeout bounds one health check (default 2 s); a loaded server that answers late
+	// counts as one failure, not an immediate removal.
+	CheckTimeout time.Duration
 	// IdleTimeout closes a silent connection; above IMAP IDLE's 29-minute refresh (RFC 2177).
 	// Default 31 min.
 	IdleTimeout time.Duration
@@ -51,7 +65,10 @@ type Config struct {
 
 // Render returns haproxy.cfg.
 func (c Config) Render() (string, error) {
-	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+	if c.Listen == "" && c.HTTPListen == "" {
+		return "", errors.New("haproxy: no listen address (Listen for IMAP, HTTPListen for HTTP)")
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); c.Listen != "" && err != nil {
 		return "", fmt.Errorf("haproxy: listen %q: %w", c.Listen, err)
 	}
 	if len(c.Stamps) == 0 {
@@ -59,6 +76,9 @@ func (c Config) Render() (string, error) {
 	}
 	if c.CheckInterval <= 0 {
 		c.CheckInterval = 2 * time.Second
+	}
+	if c.CheckTimeout <= 0 {
+		c.CheckTimeout = 2 * time.Second
 	}
 	if c.Fall <= 0 {
 		c.Fall = 2
@@ -69,25 +89,33 @@ func (c Config) Render() (string, error) {
 	if c.IdleTimeout <= 0 {
 		c.IdleTimeout = 31 * time.Minute
 	}
+	if c.HealthPath == "" {
+		c.HealthPath = contract.StampHealthPath
+	}
+	if !strings.HasPrefix(c.HealthPath, "/") || strings.ContainsAny(c.HealthPath, " \t\r\n") {
+		return "", fmt.Errorf("haproxy: health path %q", c.HealthPath)
+	}
+	if c.HTTPListen != "" {
+		if _, _, err := net.SplitHostPort(c.HTTPListen); err != nil {
+			return "", fmt.Errorf("haproxy: http listen %q: %w", c.HTTPListen, err)
+		}
+	}
 	best := c.Stamps[0].Priority
 	for i, s := range c.Stamps {
 		if s.Name == "" || strings.Trim(s.Name, "abcdefghijklmnopqrstuvwxyz0123456789-") != "" {
 			return "", fmt.Errorf("haproxy: stamp name %q", s.Name)
 		}
-		for _, a := range []string{s.IMAP, s.Health} {
+		addrs := []string{s.Health}
+		if c.Listen != "" {
+			addrs = append(addrs, s.IMAP)
+		}
+		if c.HTTPListen != "" {
+			addrs = append(addrs, s.HTTP)
+		}
+		for _, a := range addrs {
 			if _, _, err := net.SplitHostPort(a); err != nil {
 				return "", fmt.Errorf("haproxy: stamp %s: %q: %w", s.Name, a, err)
 			}
-		}
-		if s.HealthPath == "" {
-			c.Stamps[i].HealthPath = contract.StampHealthPath
-		}
-		if strings.ContainsAny(c.Stamps[i].HealthPath, " \r\n") {
-			return "", fmt.Errorf("haproxy: stamp %s: health path %q", s.Name, s.HealthPath)
-		}
-		if p := c.Stamps[i].HealthPath; p != c.Stamps[0].HealthPath {
-			return "", fmt.Errorf("haproxy: stamp %s: health path %q differs from stamp %s's %q (one backend checks one path)",
-				s.Name, p, c.Stamps[0].Name, c.Stamps[0].HealthPath)
 		}
 		if s.Weight <= 0 {
 			c.Stamps[i].Weight = 1
@@ -95,8 +123,8 @@ func (c Config) Render() (string, error) {
 		best = min(best, s.Priority)
 	}
 	var b bytes.Buffer
-	err := tmpl.Execute(&b, map[string]any{"C": c, "Best": best, "Path": c.Stamps[0].HealthPath,
-		"InterMS": c.CheckInterval.Milliseconds(), "IdleS": int(c.IdleTimeout / time.Second)})
+	err := tmpl.Execute(&b, map[string]any{"C": c, "Best": best,
+		"InterMS": c.CheckInterval.Milliseconds(), "CheckMS": c.CheckTimeout.Milliseconds(), "IdleS": int(c.IdleTimeout / time.Second)})
 	return b.String(), err
 }
 
@@ -112,10 +140,14 @@ defaults
 	log global
 	option tcplog
 	timeout connect 5s
+	timeout check {{.CheckMS}}
 	# IMAP IDLE refreshes every 29 minutes at most (RFC 2177): idle sessions stay open.
 	timeout client {{.IdleS}}s
 	timeout server {{.IdleS}}s
-
+	# A server that refuses the connection (it died between two checks): try another.
+	retries 3
+	option redispatch
+{{if .C.Listen}}
 frontend imap
 	bind {{.C.Listen}}
 	default_backend stamps
@@ -123,11 +155,29 @@ frontend imap
 backend stamps
 	balance leastconn
 	option httpchk
-	http-check send meth GET uri {{.Path}}
+	http-check send meth GET uri {{.C.HealthPath}}
 	http-check expect status 200
 	default-server inter {{.InterMS}} fall {{.C.Fall}} rise {{.C.Rise}} on-marked-down shutdown-sessions
 {{range .C.Stamps}}	server {{.Name}} {{.IMAP}} weight {{.Weight}} check addr {{host .Health}} port {{port .Health}}{{if ne .Priority $.Best}} backup{{end}}
-{{end}}`))
+{{end}}{{end}}{{if .C.HTTPListen}}
+frontend http
+	mode http
+	option httplog
+	timeout client 5m
+	bind {{.C.HTTPListen}}
+	default_backend http
+
+# Requests in progress on a server that leaves rotation (draining) run to their end.
+backend http
+	mode http
+	balance roundrobin
+	timeout server 5m
+	option httpchk
+	http-check send meth GET uri {{.C.HealthPath}}
+	http-check expect status 200
+	default-server inter {{.InterMS}} fall {{.C.Fall}} rise {{.C.Rise}}
+{{range .C.Stamps}}	server {{.Name}} {{.HTTP}} weight {{.Weight}} check addr {{host .Health}} port {{port .Health}}{{if ne .Priority $.Best}} backup{{end}}
+{{end}}{{end}}`))
 
 // Process is a running HAProxy.
 type Process struct {
@@ -169,9 +219,7 @@ func Start(ctx context.Context, dir string, cfg Config) (*Process, error) {
 	go func() { _ = p.cmd.Wait(); logf.Close(); close(p.done) }()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		c, err := net.DialTimeout("tcp", cfg.Listen, 200*time.Millisecond)
-		if err == nil {
-			c.Close()
+		if (cfg.Listen == "" || listening(cfg.Listen)) && (cfg.HTTPListen == "" || listening(cfg.HTTPListen)) {
 			return p, nil
 		}
 		select {
@@ -185,6 +233,15 @@ func Start(ctx context.Context, dir string, cfg Config) (*Process, error) {
 			return nil, errors.New("haproxy not listening after 10 s")
 		}
 	}
+}
+
+func listening(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
 }
 
 // Stop ends the daemon.

@@ -13,8 +13,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/voicemail-platform/voicemail/contract"
 )
 
 // fakeStamp greets every IMAP connection with its name and serves /health/stamp with status.
@@ -98,16 +96,61 @@ func TestRenderRejectsBadInput(t *testing.T) {
 	assert.ErrorContains(t, err, "stamp name")
 }
 
-func TestRenderChecksTheStampsHealthPath(t *testing.T) {
-	stamp := func(name, path string) Stamp {
-		return Stamp{Name: name, IMAP: "127.0.0.1:143", Health: "127.0.0.1:80", HealthPath: path}
+// A stamp's own balancer in the local system: HTTP to the replicas by their readiness. A
+// replica whose readiness answers 503 (shutting down) takes no new requests; when it is ready
+// again it does.
+func TestHTTPFollowsReplicaReadiness(t *testing.T) {
+	t.Parallel()
+	type replica struct {
+		srv   *httptest.Server
+		ready atomic.Int32
 	}
-	cfg, err := Config{Listen: "127.0.0.1:1", Stamps: []Stamp{stamp("a", ""), stamp("b", "")}}.Render()
+	newReplica := func(name string) *replica {
+		r := &replica{}
+		r.ready.Store(200)
+		r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			if req.URL.Path == "/health/ready" {
+				w.WriteHeader(int(r.ready.Load()))
+				return
+			}
+			_, _ = w.Write([]byte(name))
+		}))
+		t.Cleanup(r.srv.Close)
+		return r
+	}
+	a, b := newReplica("a"), newReplica("b")
+	free := func() string {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		defer l.Close()
+		return l.Addr().String()
+	}
+	httpAddr := free()
+	host := func(r *replica) string { return strings.TrimPrefix(r.srv.URL, "http://") }
+	cfg := Config{HTTPListen: httpAddr, HealthPath: "/health/ready", CheckInterval: 200 * time.Millisecond, Fall: 1, Rise: 1,
+		Stamps: []Stamp{{Name: "a", HTTP: host(a), Health: host(a)}, {Name: "b", HTTP: host(b), Health: host(b)}}}
+	p, err := Start(context.Background(), t.TempDir(), cfg)
 	require.NoError(t, err)
-	assert.Contains(t, cfg, "http-check send meth GET uri "+contract.StampHealthPath+"\n")
-	cfg, err = Config{Listen: "127.0.0.1:1", Stamps: []Stamp{stamp("a", "/probe"), stamp("b", "/probe")}}.Render()
-	require.NoError(t, err)
-	assert.Contains(t, cfg, "http-check send meth GET uri /probe\n")
-	_, err = Config{Listen: "127.0.0.1:1", Stamps: []Stamp{stamp("a", "/probe"), stamp("b", "")}}.Render()
-	assert.ErrorContains(t, err, "differs")
+	t.Cleanup(p.Stop)
+	served := func() map[string]int {
+		out := map[string]int{}
+		for range 10 {
+			res, err := http.Get("http://" + httpAddr + "/x")
+			if err != nil {
+				out["error"]++
+				continue
+			}
+			body := make([]byte, 8)
+			n, _ := res.Body.Read(body)
+			res.Body.Close()
+			out[string(body[:n])]++
+		}
+		return out
+	}
+	require.Eventually(t, func() bool { m := served(); return m["a"] > 0 && m["b"] > 0 }, 5*time.Second, 100*time.Millisecond)
+	a.ready.Store(503)
+	require.Eventually(t, func() bool { return served()["b"] == 10 }, 5*time.Second, 100*time.Millisecond,
+		"a replica that is not ready takes no new requests")
+	a.ready.Store(200)
+	require.Eventually(t, func() bool { return served()["a"] > 0 }, 5*time.Second, 100*time.Millisecond)
 }

@@ -93,6 +93,10 @@ type Config struct {
 	// the list as replicas come and go (see the voicemail binary's sip-targets mode).
 	// Destinations kept across a reload are probed again within ProbeInterval.
 	ReloadInterval time.Duration
+	// ControlAddr, when set (host:port), serves Kamailio's RPC interface (ctl module, binrpc
+	// over TCP) there, so tools and tests can read the dispatcher's view of its targets
+	// (Process.Destinations, kamcmd -s tcp:host:port dispatcher.list).
+	ControlAddr string
 }
 
 // DefaultModulesDir is where Debian's kamailio package installs modules.
@@ -170,6 +174,11 @@ func (c Config) Validate() error {
 		}
 		if t.Priority < 0 || t.Weight < 0 || t.Weight > 100 {
 			return fmt.Errorf("kamailio: target %q: priority %d, weight %d (want priority >= 0, weight 1-100)", t.URI, t.Priority, t.Weight)
+		}
+	}
+	if c.ControlAddr != "" {
+		if _, _, err := net.SplitHostPort(c.ControlAddr); err != nil {
+			return fmt.Errorf("kamailio: control address %q: %w", c.ControlAddr, err)
 		}
 	}
 	if strings.ContainsAny(c.Name, " \t\r\n\"@:;<>") {
@@ -286,6 +295,8 @@ loadmodule "xlog.so"
 loadmodule "sanity.so"
 loadmodule "dispatcher.so"
 {{if .HasTLS}}loadmodule "tls.so"
+{{end}}{{if .C.ControlAddr}}loadmodule "ctl.so"
+modparam("ctl", "binrpc", "tcp:{{.C.ControlAddr}}")
 {{end}}{{if .ReloadS}}loadmodule "rtimer.so"
 modparam("rtimer", "timer", "name=dsreload;interval={{.ReloadS}};mode=1;")
 modparam("rtimer", "exec", "timer=dsreload;route=DSRELOAD")

@@ -2,6 +2,7 @@ package kamailio
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -132,6 +133,49 @@ func (p *Process) Addr(proto string) string {
 		}
 	}
 	return ""
+}
+
+// Control is kamcmd, Kamailio's RPC client (Debian package kamailio).
+const Control = "/usr/sbin/kamcmd"
+
+// Destinations returns the dispatcher's targets (their URIs) and whether each is active now,
+// read through the RPC interface (Config.ControlAddr must be set). A target whose probes fail
+// or that answers them 503 is inactive: no new dialog reaches it.
+func (p *Process) Destinations(ctx context.Context) (map[string]bool, error) {
+	if p.Config.ControlAddr == "" {
+		return nil, errors.New("kamailio: no ControlAddr configured")
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, Control, "-s", "tcp:"+p.Config.ControlAddr, "dispatcher.list").CombinedOutput()
+	if err != nil {
+		return nil, fmt.Errorf("kamcmd dispatcher.list: %w: %s", err, out)
+	}
+	return parseDestinations(string(out)), nil
+}
+
+// parseDestinations reads kamcmd's dispatcher.list output: each DEST has a URI line and a
+// FLAGS line whose first letter is A (active), I (inactive), D (disabled) or T (trying).
+func parseDestinations(out string) map[string]bool {
+	dests := map[string]bool{}
+	uri := ""
+	for _, line := range strings.Split(out, "\n") {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if !ok {
+			continue
+		}
+		v = strings.TrimSpace(v)
+		switch k {
+		case "URI":
+			uri = v
+		case "FLAGS":
+			if uri != "" {
+				dests[uri] = strings.HasPrefix(v, "A")
+				uri = ""
+			}
+		}
+	}
+	return dests
 }
 
 // Tail returns the end of the daemon's log.

@@ -28,3 +28,9 @@ func TestTargetSyncWritesTheReplicasAndOnlyOnChange(t *testing.T) {
 	require.NoError(t, err)
 	assert.True(t, wrote)
 }
+
+func TestParseDestinations(t *testing.T) {
+	out := "{\n\tNRSETS: 1\n\tRECORDS: {\n\t\tSET: {\n\t\t\tID: 1\n\t\t\tTARGETS: {\n\t\t\t\tDEST: {\n\t\t\t\t\tURI: sip:127.0.0.1:25996\n\t\t\t\t\tFLAGS: AP\n" +
+		"\t\t\t\t\tPRIORITY: 0\n\t\t\t\t}\n\t\t\t\tDEST: {\n\t\t\t\t\tURI: sip:127.0.0.2:25997\n\t\t\t\t\tFLAGS: IP\n\t\t\t\t}\n\t\t\t}\n\t\t}\n\t}\n}\n"
+	assert.Equal(t, map[string]bool{"sip:127.0.0.1:25996": true, "sip:127.0.0.2:25997": false}, parseDestinations(out))
+}

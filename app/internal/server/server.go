@@ -53,7 +53,8 @@ func OpenBackend(ctx context.Context, cfg contract.Stamp) (*store.Backend, error
 	ac := azure.Config{
 		ConnectionString: cfg.ConnectionString,
 		TableEndpoint:    cfg.TableEndpoint, BlobEndpoint: cfg.BlobEndpoint, QueueEndpoint: cfg.QueueEndpoint,
-		Table: cfg.Table, AudioContainer: cfg.AudioContainer, Queue: cfg.Queue, NotifyQueue: cfg.NotifyQueue,
+		TableFallbackEndpoints: cfg.TableFallbackEndpoints,
+		Table:                  cfg.Table, AudioContainer: cfg.AudioContainer, Queue: cfg.Queue, NotifyQueue: cfg.NotifyQueue,
 		StateContainer: cfg.StateContainer, StateBlob: cfg.StateBlob,
 		BlobRegions: cfg.BlobRegions,
 		// With Azurite the process owns its little world, so it starts in service. In Azure the

@@ -2,13 +2,9 @@ package sip
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
-	"math"
 	"net"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -90,49 +86,9 @@ func (st *stampUnderTest) provision(t *testing.T, number string) {
 	require.NoError(t, st.svc.PutGreeting(context.Background(), number, voicemail.GreetingUnavailable, toneWAV(1000, 300)))
 }
 
-// tonePcap rewrites sipp's g711a.pcap (7.08 s of A-law RTP) to carry a pure tone of freq Hz, so
-// every call of a test streams audio that tells it apart.
-func tonePcap(t *testing.T, freq float64) string {
-	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(sippShare, "g711a.pcap"))
-	require.NoError(t, err)
-	tone := audio.FromPCM16(audio.ALaw, audio.Tone(freq, 8000, 8000))
-	out := append([]byte(nil), raw...)
-	pos := 0
-	for off := 24; off+16 <= len(out); {
-		n := int(binary.LittleEndian.Uint32(out[off+8 : off+12]))
-		frame := out[off+16 : off+16+n]
-		payload := frame[rtpOffset(frame)+12:]
-		pos += copy(payload, tone[pos:])
-		off += 16 + n
-	}
-	p := filepath.Join(t.TempDir(), fmt.Sprintf("tone-%.0f.pcap", freq))
-	require.NoError(t, os.WriteFile(p, out, 0o600))
-	return p
-}
+func tonePcap(t *testing.T, freq float64) string { return sipptest.TonePcap(t, freq) }
 
-// power is the Goertzel power of freq in s (8 kHz samples), normalised by length.
-func power(s []int16, freq float64) float64 {
-	w := 2 * math.Pi * freq / 8000
-	c := 2 * math.Cos(w)
-	var s1, s2 float64
-	for _, x := range s {
-		s0 := float64(x) + c*s1 - s2
-		s2, s1 = s1, s0
-	}
-	return (s1*s1 + s2*s2 - c*s1*s2) / float64(len(s)*len(s))
-}
-
-// dominant is which of freqs is strongest in the recording.
-func dominant(s []int16, freqs []float64) float64 {
-	best, bestP := 0.0, -1.0
-	for _, f := range freqs {
-		if p := power(s, f); p > bestP {
-			best, bestP = f, p
-		}
-	}
-	return best
-}
+func dominant(s []int16, freqs []float64) float64 { return sipptest.Dominant(s, freqs) }
 
 // recording returns the only message of a mailbox and its samples, waiting for it to be stored.
 func recording(t *testing.T, svc *voicemail.Service, number string) (voicemail.Message, []int16) {

@@ -50,7 +50,8 @@ type Server struct {
 	base     context.Context // cancelled when the drain ends; calls and subscriptions hang off it
 	active   atomic.Int64
 	calls    sync.WaitGroup
-	draining atomic.Bool  // no new dialogs; OPTIONS answers 503
+	draining atomic.Bool // no new dialogs; OPTIONS answers 503
+	healthy  atomic.Pointer[func(context.Context) error]
 	refused  atomic.Int64 // requests from strangers refused in trusted-peers mode
 	limited  atomic.Int64 // new dialogs refused by the per-source and per-caller limits
 	pike     *pike
@@ -161,6 +162,16 @@ func (s *Server) Drain() {
 		s.log.Info("sip draining", "calls", s.active.Load())
 	}
 }
+
+// SetHealth makes OPTIONS probes answer 503 while check reports an error: a replica whose
+// stamp cannot reach its stores leaves the dispatcher's rotation as it leaves Traffic
+// Manager's. check should answer from a cache (the stamp's health service does); a probe waits
+// for it at most probeHealthWait.
+func (s *Server) SetHealth(check func(context.Context) error) { s.healthy.Store(&check) }
+
+// probeHealthWait bounds an OPTIONS answer's wait for the health check: below the dispatcher's
+// probe timeout, so a slow check yields 503 rather than a probe that times out.
+const probeHealthWait = 3 * time.Second
 
 // Draining reports whether Drain was called or Serve's context ended.
 func (s *Server) Draining() bool { return s.draining.Load() }
@@ -331,6 +342,16 @@ func (s *Server) respond(tx sip.ServerTransaction, req *sip.Request, code int, r
 func (s *Server) onOptions(req *sip.Request, tx sip.ServerTransaction) {
 	if s.refuseDraining(req, tx) {
 		return
+	}
+	if check := s.healthy.Load(); check != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), probeHealthWait)
+		err := (*check)(ctx)
+		cancel()
+		if err != nil {
+			s.log.Debug("options: stamp unhealthy", "error", err)
+			s.respond(tx, req, 503, "Service Unavailable", sip.NewHeader("Retry-After", "10"))
+			return
+		}
 	}
 	s.respond(tx, req, 200, "OK",
 		sip.NewHeader("Allow", allow),

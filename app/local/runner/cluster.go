@@ -1,9 +1,12 @@
-// Package runner runs a whole deployment on one machine: one voicemail process per stamp of a
-// stack's topology (read through internal/config and internal/topology, as the Pulumi program
-// reads it), grouped by region, each region with its own Azurite (Blob, Queue, Table) that its
-// stamps share through per-stamp fault proxies; a replicator copying each region's CRDT rows to
-// the other regions; the local Traffic Manager for HTTP; and two protocol gateway instances for
-// SIP and IMAP. The failure-injection suite drives faults through it.
+// Package runner runs a whole deployment on one machine: each stamp of a stack's topology (read
+// through internal/config and internal/topology, as the Pulumi program reads it) as two or
+// more voicemail replicas on their own loopback addresses behind the stamp's Kamailio
+// dispatcher (SIP: OPTIONS probes, record-routing) and HAProxy (HTTP and IMAP, by each
+// replica's readiness), grouped by region, each region with its own Azurite (Blob, Queue,
+// Table) that its stamps share through per-stamp fault proxies; a replicator copying each
+// region's CRDT rows and audio to the other regions; the local Traffic Manager for HTTP; and
+// two protocol gateway instances for SIP and IMAP. The failure-injection suite drives faults
+// through it.
 package runner
 
 import (
@@ -14,23 +17,18 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/voicemail-platform/voicemail/app/gateway"
 	"github.com/voicemail-platform/voicemail/app/internal/store"
 	"github.com/voicemail-platform/voicemail/app/internal/store/azure"
 	"github.com/voicemail-platform/voicemail/app/local/azurite"
-	"github.com/voicemail-platform/voicemail/app/local/faultproxy"
 	"github.com/voicemail-platform/voicemail/app/local/tmemulator"
 	"github.com/voicemail-platform/voicemail/contract"
 	"github.com/voicemail-platform/voicemail/internal/topology"
@@ -62,6 +60,15 @@ type Options struct {
 	// RTPPortBase is the first RTP port: stamp i takes base+400*i .. base+400*i+398. Default
 	// 20000; two clusters in one process need ranges that do not overlap.
 	RTPPortBase int
+	// Replicas is the number of voicemail processes per stamp (default 2), each on its own
+	// loopback address behind the stamp's dispatcher (SIP) and balancer (HTTP, IMAP).
+	Replicas int
+	// DispatcherProbe is how often a stamp's Kamailio sends OPTIONS to each replica (default
+	// 1 s); BalancerCheck how often its HAProxy checks each replica's readiness (500 ms).
+	DispatcherProbe, BalancerCheck time.Duration
+	// SIPDrainTimeout is how long a replica told to stop lets its calls go on (default: the
+	// stamp contract's, the longest deposit).
+	SIPDrainTimeout time.Duration
 
 	// Traffic Manager monitor overrides; zero keeps the stack's values.
 	ProbeInterval     time.Duration
@@ -117,33 +124,55 @@ type Region struct {
 	Guard *ReplicaGuard
 }
 
-// StampProc is one stamp's voicemail process.
-type StampProc struct {
-	Stamp   topology.Stamp
-	HTTP    string // host:port
-	SIP     string
-	IMAP    string
-	Proxies map[azurite.Service]*faultproxy.Proxy
-	DataDir string
-	LogFile string
+// Start brings the deployment up: Azurite per region, stamps (replicas behind their
+// dispatcher and balancer), replicator, traffic manager and gateways. On error everything
+// started so far is stopped.
+func Start(ctx context.Context, opt Options) (_ *Cluster, err error) {
+	if opt, err = opt.withDefaults(); err != nil {
+		return nil, err
+	}
+	c := &Cluster{Topology: opt.Topology, Token: opt.OperatorToken, opt: opt, log: opt.Log, Dir: opt.Dir}
+	if c.Dir == "" {
+		if c.Dir, err = os.MkdirTemp("", "voicemail-local-"); err != nil {
+			return nil, err
+		}
+		c.tempDir = true
+	}
+	defer func() {
+		if err != nil {
+			c.Close()
+		}
+	}()
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	c.cancel = cancel
 
-	bin string
-	env []string
-
-	mu   sync.Mutex
-	cmd  *exec.Cmd
-	done chan struct{}
-	err  error
+	if err := c.startRegions(ctx); err != nil {
+		return nil, err
+	}
+	targets, err := c.replicaTargets(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.startStamps(ctx); err != nil {
+		return nil, err
+	}
+	c.startReplication(runCtx, targets)
+	if err := c.startTrafficManager(ctx, runCtx); err != nil {
+		return nil, err
+	}
+	if err := c.startGateways(ctx); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
-// Start brings the deployment up: Azurite per region, stamps, replicator, traffic manager and
-// gateways. On error everything started so far is stopped.
-func Start(ctx context.Context, opt Options) (_ *Cluster, err error) {
+// withDefaults checks the options and fills in the defaults noted on them.
+func (opt Options) withDefaults() (Options, error) {
 	if opt.VoicemailBin == "" && opt.VoicemailBinFunc == nil {
-		return nil, errors.New("local: VoicemailBin or VoicemailBinFunc is required (see BuildVoicemail)")
+		return opt, errors.New("local: VoicemailBin or VoicemailBinFunc is required (see BuildVoicemail)")
 	}
 	if len(opt.Topology.Stamps) == 0 {
-		return nil, errors.New("local: topology has no stamps")
+		return opt, errors.New("local: topology has no stamps")
 	}
 	def := func(d *time.Duration, v time.Duration) {
 		if *d <= 0 {
@@ -158,6 +187,11 @@ func Start(ctx context.Context, opt Options) (_ *Cluster, err error) {
 	def(&opt.DrainVisibility, d.DrainVisibility)
 	def(&opt.ShutdownGrace, d.ShutdownGrace)
 	def(&opt.ReplicationInterval, time.Second)
+	def(&opt.DispatcherProbe, time.Second)
+	def(&opt.BalancerCheck, 500*time.Millisecond)
+	if opt.Replicas <= 0 {
+		opt.Replicas = 2
+	}
 	if opt.Gateways <= 0 {
 		opt.Gateways = 2
 	}
@@ -170,68 +204,48 @@ func Start(ctx context.Context, opt Options) (_ *Cluster, err error) {
 	if opt.Log == nil {
 		opt.Log = slog.New(slog.DiscardHandler)
 	}
-	c := &Cluster{Topology: opt.Topology, Token: opt.OperatorToken, opt: opt, log: opt.Log, Dir: opt.Dir}
-	if c.Dir == "" {
-		d, err := os.MkdirTemp("", "voicemail-local-")
-		if err != nil {
-			return nil, err
-		}
-		c.Dir, c.tempDir = d, true
-	}
-	defer func() {
-		if err != nil {
-			c.Close()
-		}
-	}()
-	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	c.cancel = cancel
+	return opt, nil
+}
 
-	// Regions: one Azurite each. Node boots slowly and CPU-bound, so two at a time: a prod
-	// stack's twelve processes started at once starve each other past their start timeout.
-	backends := map[string]*store.Backend{}
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	errs := make([]error, len(opt.Topology.Regions))
-	c.Regions = make([]*Region, len(opt.Topology.Regions))
+// startRegions starts one Azurite per region with a direct client and the guard stamps reach
+// its blobs through. Node boots slowly and CPU-bound, so two at a time: a prod stack's twelve
+// processes started at once starve each other past their start timeout.
+func (c *Cluster) startRegions(ctx context.Context) error {
+	regions := c.opt.Topology.Regions
+	c.Regions = make([]*Region, len(regions))
+	errs := make([]error, len(regions))
 	slots := make(chan struct{}, 2)
-	for i, r := range opt.Topology.Regions {
+	var wg sync.WaitGroup
+	for i, r := range regions {
+		reg := &Region{Name: r.Name}
+		c.Regions[i] = reg
 		wg.Go(func() {
 			slots <- struct{}{}
 			defer func() { <-slots }()
-			az, err := azurite.Start(ctx, azurite.Options{Dir: filepath.Join(c.Dir, "azurite-"+r.Name),
-				Combined: slices.Contains(opt.CombinedAzurite, r.Name)})
-			if err != nil {
-				errs[i] = fmt.Errorf("region %s: %w", r.Name, err)
-				return
-			}
-			reg := &Region{Name: r.Name, Azurite: az}
-			mu.Lock()
-			c.Regions[i] = reg
-			mu.Unlock()
-			b, err := azure.Open(ctx, azure.Config{ConnectionString: az.ConnectionString()})
-			if err != nil {
-				errs[i] = fmt.Errorf("region %s store: %w", r.Name, err)
-				return
-			}
-			reg.Backend = b
-			mu.Lock()
-			backends[r.Name] = b
-			mu.Unlock()
+			errs[i] = c.startRegion(ctx, reg)
 		})
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
+	return errors.Join(errs...)
+}
+
+func (c *Cluster) startRegion(ctx context.Context, reg *Region) (err error) {
+	if reg.Azurite, err = azurite.Start(ctx, azurite.Options{Dir: filepath.Join(c.Dir, "azurite-"+reg.Name),
+		Combined: slices.Contains(c.opt.CombinedAzurite, reg.Name)}); err != nil {
+		return fmt.Errorf("region %s: %w", reg.Name, err)
 	}
-	for _, r := range c.Regions {
-		if r.Guard, err = NewReplicaGuard(fmt.Sprintf("127.0.0.1:%d", r.Azurite.Port(azurite.Blob)), topology.AudioContainer); err != nil {
-			return nil, err
-		}
+	if reg.Backend, err = azure.Open(ctx, azure.Config{ConnectionString: reg.Azurite.ConnectionString()}); err != nil {
+		return fmt.Errorf("region %s store: %w", reg.Name, err)
 	}
-	// Object replication as in Azure: each region's audio container goes into the replica
-	// container named for it in each region it replicates to.
+	reg.Guard, err = NewReplicaGuard(fmt.Sprintf("127.0.0.1:%d", reg.Azurite.Port(azurite.Blob)), topology.AudioContainer)
+	return err
+}
+
+// replicaTargets opens object replication's destinations as in Azure: each region's audio
+// container goes into the replica container named for it in each region it replicates to.
+func (c *Cluster) replicaTargets(ctx context.Context) (map[[2]string]store.Blobs, error) {
 	targets := map[[2]string]store.Blobs{}
-	for _, r := range opt.Topology.Regions {
+	for _, r := range c.opt.Topology.Regions {
 		for _, to := range r.ReplicateTo {
 			b, err := azure.Open(ctx, azure.Config{ConnectionString: c.Region(to).Azurite.ConnectionString(), AudioContainer: topology.ReplicaContainer(r.Name)})
 			if err != nil {
@@ -240,69 +254,87 @@ func Start(ctx context.Context, opt Options) (_ *Cluster, err error) {
 			targets[[2]string{r.Name, to}] = b.Blobs
 		}
 	}
+	return targets, nil
+}
 
-	// Stamps.
+// startStamps starts every stamp's replicas side by side, then their dispatchers and balancers.
+func (c *Cluster) startStamps(ctx context.Context) (err error) {
 	if c.opt.VoicemailBin == "" {
-		if c.opt.VoicemailBin, err = opt.VoicemailBinFunc(ctx); err != nil {
-			return nil, fmt.Errorf("local: voicemail binary: %w", err)
+		if c.opt.VoicemailBin, err = c.opt.VoicemailBinFunc(ctx); err != nil {
+			return fmt.Errorf("local: voicemail binary: %w", err)
 		}
 	}
-	for i, s := range opt.Topology.Stamps {
+	for i, s := range c.opt.Topology.Stamps {
 		sp, err := c.newStamp(i, s)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		c.Stamps = append(c.Stamps, sp)
 	}
-	errs = make([]error, len(c.Stamps))
+	errs := make([]error, len(c.Stamps))
+	var wg sync.WaitGroup
 	for i, sp := range c.Stamps {
-		wg.Go(func() { errs[i] = sp.Start(ctx) })
+		wg.Go(func() {
+			if errs[i] = sp.Start(ctx); errs[i] == nil {
+				errs[i] = sp.startFrontEnds(ctx, c.opt)
+			}
+		})
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
-		return nil, err
-	}
+	return errors.Join(errs...)
+}
 
-	// Replication between regions.
-	c.Repl = NewReplicator(backends, opt.ReplicationInterval, c.log.With("component", "replicator"))
+// startReplication copies each region's rows and audio to the others until Close.
+func (c *Cluster) startReplication(runCtx context.Context, targets map[[2]string]store.Blobs) {
+	backends := map[string]*store.Backend{}
+	for _, r := range c.Regions {
+		backends[r.Name] = r.Backend
+	}
+	c.Repl = NewReplicator(backends, c.opt.ReplicationInterval, c.log.With("component", "replicator"))
 	c.Repl.SetBlobTargets(targets)
 	c.wg.Go(func() { c.Repl.Run(runCtx) })
+}
 
-	// Traffic Manager.
+// startTrafficManager probes every stamp's /health/stamp (through its balancer) and serves
+// the HTTP entry point, which routes each request to a healthy stamp.
+func (c *Cluster) startTrafficManager(ctx, runCtx context.Context) (err error) {
 	base := map[string]*url.URL{}
 	for _, sp := range c.Stamps {
 		base[sp.Stamp.ID] = &url.URL{Scheme: "http", Host: sp.HTTP}
 	}
-	tmCfg, eps := tmemulator.FromTopology(opt.Topology, base)
-	if opt.ProbeInterval > 0 {
-		tmCfg.Interval = opt.ProbeInterval
+	tmCfg, eps := tmemulator.FromTopology(c.opt.Topology, base)
+	if c.opt.ProbeInterval > 0 {
+		tmCfg.Interval = c.opt.ProbeInterval
 	}
-	if opt.ProbeTimeout > 0 {
-		tmCfg.Timeout = opt.ProbeTimeout
+	if c.opt.ProbeTimeout > 0 {
+		tmCfg.Timeout = c.opt.ProbeTimeout
 	}
-	if opt.ToleratedFailures != nil {
-		tmCfg.ToleratedFailures = *opt.ToleratedFailures
+	if c.opt.ToleratedFailures != nil {
+		tmCfg.ToleratedFailures = *c.opt.ToleratedFailures
 	}
-	tmCfg.ClientRegion = opt.Topology.Regions[0].Name
+	tmCfg.ClientRegion = c.opt.Topology.Regions[0].Name
 	tmCfg.Logger = c.log.With("component", "trafficmanager")
 	if c.TM, err = tmemulator.New(tmCfg, eps); err != nil {
-		return nil, err
+		return err
 	}
 	c.TM.ProbeAll(ctx)
 	c.wg.Go(func() { c.TM.Run(runCtx) })
-	addr := opt.TrafficManagerAddr
+	addr := c.opt.TrafficManagerAddr
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("traffic manager listen: %w", err)
+		return fmt.Errorf("traffic manager listen: %w", err)
 	}
 	c.TMURL = "http://" + l.Addr().String()
 	c.tmSrv = &http.Server{Handler: c.TM, ReadHeaderTimeout: 10 * time.Second}
 	c.wg.Go(func() { _ = c.tmSrv.Serve(l) })
+	return nil
+}
 
-	// Protocol gateways: every stamp, the home region first.
+// startGateways starts the protocol gateways in front of every stamp, the home region first.
+func (c *Cluster) startGateways(ctx context.Context) error {
 	var gws gateway.Static
 	for _, sp := range c.Stamps {
 		if sp.SIP == "" && sp.IMAP == "" {
@@ -311,30 +343,31 @@ func Start(ctx context.Context, opt Options) (_ *Cluster, err error) {
 		gws = append(gws, gateway.Stamp{ID: sp.Stamp.ID, Priority: sp.Stamp.RegionIndex + 1, Weight: sp.Stamp.Weight,
 			SIP: sp.SIP, IMAP: sp.IMAP, Health: "http://" + sp.HTTP + topology.HealthPath})
 	}
-	if len(gws) > 0 {
-		for i := range opt.Gateways {
-			gc := gateway.Config{SIPAddr: "127.0.0.1:0", IMAPAddr: "127.0.0.1:0", Source: gws, Pool: opt.GatewayPoll,
-				Logger: c.log.With("component", "gateway", "instance", i)}
-			if i < len(opt.GatewaySIPAddrs) {
-				gc.SIPAddr = opt.GatewaySIPAddrs[i]
-			}
-			if i < len(opt.GatewayIMAPAddrs) {
-				gc.IMAPAddr = opt.GatewayIMAPAddrs[i]
-			}
-			if !opt.SIP {
-				gc.SIPAddr = ""
-			}
-			if !opt.IMAP {
-				gc.IMAPAddr = ""
-			}
-			g, err := gateway.Start(ctx, gc)
-			if err != nil {
-				return nil, fmt.Errorf("gateway %d: %w", i, err)
-			}
-			c.Gateways = append(c.Gateways, g)
-		}
+	if len(gws) == 0 {
+		return nil
 	}
-	return c, nil
+	for i := range c.opt.Gateways {
+		gc := gateway.Config{SIPAddr: "127.0.0.1:0", IMAPAddr: "127.0.0.1:0", Source: gws, Pool: c.opt.GatewayPoll,
+			Logger: c.log.With("component", "gateway", "instance", i)}
+		if i < len(c.opt.GatewaySIPAddrs) {
+			gc.SIPAddr = c.opt.GatewaySIPAddrs[i]
+		}
+		if i < len(c.opt.GatewayIMAPAddrs) {
+			gc.IMAPAddr = c.opt.GatewayIMAPAddrs[i]
+		}
+		if !c.opt.SIP {
+			gc.SIPAddr = ""
+		}
+		if !c.opt.IMAP {
+			gc.IMAPAddr = ""
+		}
+		g, err := gateway.Start(ctx, gc)
+		if err != nil {
+			return fmt.Errorf("gateway %d: %w", i, err)
+		}
+		c.Gateways = append(c.Gateways, g)
+	}
+	return nil
 }
 
 // Close stops everything and removes a temporary directory.
@@ -350,14 +383,9 @@ func (c *Cluster) Close() {
 	}
 	var wg sync.WaitGroup
 	for _, sp := range c.Stamps {
-		wg.Go(func() { sp.Stop(5 * time.Second) })
+		wg.Go(func() { sp.close(5 * time.Second) })
 	}
 	wg.Wait()
-	for _, sp := range c.Stamps {
-		for _, p := range sp.Proxies {
-			p.Close()
-		}
-	}
 	c.wg.Wait()
 	for _, r := range c.Regions {
 		if r == nil {
@@ -409,181 +437,6 @@ func (c *Cluster) StampsIn(region string) []*StampProc {
 	return out
 }
 
-func (c *Cluster) newStamp(index int, s topology.Stamp) (*StampProc, error) {
-	reg := c.Region(s.Region)
-	sp := &StampProc{Stamp: s, bin: c.opt.VoicemailBin, Proxies: map[azurite.Service]*faultproxy.Proxy{},
-		DataDir: filepath.Join(c.Dir, "stamps", s.ID), LogFile: filepath.Join(c.Dir, "stamps", s.ID+".log")}
-	if err := os.MkdirAll(sp.DataDir, 0o750); err != nil {
-		return nil, err
-	}
-	names := map[azurite.Service]string{azurite.Blob: "BlobEndpoint", azurite.Queue: "QueueEndpoint", azurite.Table: "TableEndpoint"}
-	cs := fmt.Sprintf("DefaultEndpointsProtocol=http;AccountName=%s;AccountKey=%s;", azurite.Account, azurite.Key)
-	for _, svc := range []azurite.Service{azurite.Blob, azurite.Queue, azurite.Table} {
-		upstream := fmt.Sprintf("127.0.0.1:%d", reg.Azurite.Port(svc))
-		if svc == azurite.Blob {
-			upstream = reg.Guard.Addr()
-		}
-		p, err := faultproxy.New(upstream)
-		if err != nil {
-			return nil, err
-		}
-		sp.Proxies[svc] = p
-		cs += fmt.Sprintf("%s=http://%s/%s;", names[svc], p.Addr(), azurite.Account)
-	}
-	var err error
-	if sp.HTTP, err = freeTCP(); err != nil {
-		return nil, err
-	}
-	if c.opt.SIP {
-		if sp.SIP, err = freeUDPTCP(); err != nil {
-			return nil, err
-		}
-	}
-	if c.opt.IMAP {
-		if sp.IMAP, err = freeTCP(); err != nil {
-			return nil, err
-		}
-	}
-	cfg := contract.DefaultStamp()
-	cfg.HTTPAddr, cfg.SIPAddr, cfg.IMAPAddr, cfg.DataDir = sp.HTTP, sp.SIP, sp.IMAP, sp.DataDir
-	cfg.OperatorToken, cfg.Region, cfg.Stamp, cfg.StateBlob = c.Token, s.Region, s.ID, s.StateBlob
-	cfg.ConnectionString = cs
-	// Other regions' audio, through the guards that make their replica containers read-only.
-	for _, other := range c.Regions {
-		if other.Name != s.Region {
-			if cfg.BlobRegions == nil {
-				cfg.BlobRegions = map[string]string{}
-			}
-			cfg.BlobRegions[other.Name] = "http://" + other.Guard.Addr() + "/" + azurite.Account
-		}
-	}
-	cfg.HealthTimeout, cfg.HealthCacheTTL, cfg.HealthWindow = c.opt.HealthTimeout, c.opt.HealthCacheTTL, c.opt.HealthWindow
-	cfg.DrainInterval, cfg.DrainVisibility = c.opt.DrainInterval, c.opt.DrainVisibility
-	cfg.ShutdownGrace, cfg.ShutdownDelay = c.opt.ShutdownGrace, c.opt.ShutdownDelay
-	// A local stamp is one process, not a replica behind a dispatcher: on SIGTERM it hangs up
-	// its calls (recordings kept) within its shutdown grace instead of draining them.
-	cfg.SIP.DrainTimeout = time.Second
-	// Stamps share one host: media on loopback, each in its own RTP port range.
-	cfg.SIP.MediaIP, cfg.SIP.RTPBindIP = "127.0.0.1", "127.0.0.1"
-	// The gateway and the test callers stand in for the operator's SBCs.
-	cfg.SIP.TrustedPeers = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
-	cfg.SIP.RTPPortMin, cfg.SIP.RTPPortMax = c.opt.RTPPortBase+index*400, c.opt.RTPPortBase+index*400+398
-	// The parent's own VOICEMAIL_* settings must not leak into a stamp.
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, contract.EnvPrefix) {
-			sp.env = append(sp.env, kv)
-		}
-	}
-	sp.env = append(sp.env, cfg.Environ()...)
-	return sp, nil
-}
-
-// Start launches the stamp's process and waits until it answers /health/liveness.
-func (s *StampProc) Start(ctx context.Context) error {
-	s.mu.Lock()
-	if s.cmd != nil {
-		s.mu.Unlock()
-		return fmt.Errorf("stamp %s: already running", s.Stamp.ID)
-	}
-	logf, err := os.OpenFile(s.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
-	if err != nil {
-		s.mu.Unlock()
-		return err
-	}
-	cmd := exec.Command(s.bin)
-	cmd.Env = s.env
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		s.mu.Unlock()
-		logf.Close()
-		return fmt.Errorf("stamp %s: %w", s.Stamp.ID, err)
-	}
-	done := make(chan struct{})
-	s.cmd, s.done = cmd, done
-	s.mu.Unlock()
-	go func() {
-		err := cmd.Wait()
-		logf.Close()
-		s.mu.Lock()
-		s.err = err
-		if s.cmd == cmd {
-			s.cmd = nil
-		}
-		s.mu.Unlock()
-		close(done)
-	}()
-	deadline := time.Now().Add(30 * time.Second)
-	client := &http.Client{Timeout: time.Second}
-	for {
-		res, err := client.Get("http://" + s.HTTP + topology.LivenessPath)
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		select {
-		case <-done:
-			return fmt.Errorf("stamp %s exited during start (%v); log: %s", s.Stamp.ID, s.err, tailFile(s.LogFile, 2000))
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("stamp %s not live after 30 s; log: %s", s.Stamp.ID, tailFile(s.LogFile, 2000))
-		}
-	}
-}
-
-// Signal sends sig to the running process.
-func (s *StampProc) Signal(sig syscall.Signal) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.cmd == nil {
-		return fmt.Errorf("stamp %s is not running", s.Stamp.ID)
-	}
-	return s.cmd.Process.Signal(sig)
-}
-
-// Pid is the running process id, 0 when stopped.
-func (s *StampProc) Pid() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.cmd == nil {
-		return 0
-	}
-	return s.cmd.Process.Pid
-}
-
-// Wait waits up to d for the process to exit and returns its exit error (nil for exit 0).
-func (s *StampProc) Wait(d time.Duration) (exited bool, err error) {
-	s.mu.Lock()
-	done := s.done
-	s.mu.Unlock()
-	if done == nil {
-		return true, nil
-	}
-	select {
-	case <-done:
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		return true, s.err
-	case <-time.After(d):
-		return false, nil
-	}
-}
-
-// Stop sends SIGTERM and, after grace, SIGKILL.
-func (s *StampProc) Stop(grace time.Duration) {
-	if s.Signal(syscall.SIGTERM) != nil {
-		return
-	}
-	if ok, _ := s.Wait(grace); !ok {
-		_ = s.Signal(syscall.SIGKILL)
-		_, _ = s.Wait(5 * time.Second)
-	}
-}
-
 // stateBackend opens a client of the stamp's state blob in its region's store.
 func (c *Cluster) stateBackend(ctx context.Context, id string) (*store.Backend, error) {
 	sp := c.Stamp(id)
@@ -628,60 +481,6 @@ func (c *Cluster) HealthCode(ctx context.Context, id string) int {
 	defer res.Body.Close()
 	_, _ = io.Copy(io.Discard, res.Body)
 	return res.StatusCode
-}
-
-// Stamp ports come from a band below the kernel's ephemeral range (32768-60999 by default) and
-// above the stamps' RTP ranges (20000+): a port picked with :0 and released again can be taken
-// by any outgoing connection before the stamp binds it, which under load kills the stamp.
-const stampPortLow, stampPortHigh = 25000, 30000
-
-// stampPorts hands out ports of that band once each within this process.
-var stampPorts = struct {
-	sync.Mutex
-	next int
-}{next: stampPortLow}
-
-// freePort returns a loopback port of the band that is free now for TCP, and for UDP too when
-// udp is set (SIP listens on both).
-func freePort(udp bool) (string, error) {
-	stampPorts.Lock()
-	defer stampPorts.Unlock()
-	for range stampPortHigh - stampPortLow {
-		port := stampPorts.next
-		stampPorts.next++
-		if stampPorts.next == stampPortHigh {
-			stampPorts.next = stampPortLow
-		}
-		addr := "127.0.0.1:" + strconv.Itoa(port)
-		t, err := net.Listen("tcp", addr)
-		if err != nil {
-			continue
-		}
-		if udp {
-			u, err := net.ListenPacket("udp", addr)
-			if err != nil {
-				t.Close()
-				continue
-			}
-			u.Close()
-		}
-		t.Close()
-		return addr, nil
-	}
-	return "", errors.New("local: no free port in the stamp port band")
-}
-
-func freeTCP() (string, error) { return freePort(false) }
-
-// freeUDPTCP returns a loopback port free for both UDP and TCP.
-func freeUDPTCP() (string, error) { return freePort(true) }
-
-func tailFile(path string, n int) string {
-	b, _ := os.ReadFile(path)
-	if len(b) > n {
-		b = b[len(b)-n:]
-	}
-	return string(b)
 }
 
 // BuildVoicemail compiles the service binary into dir and returns its path.

@@ -28,6 +28,7 @@ import (
 
 	"github.com/voicemail-platform/voicemail/app/gateway"
 	"github.com/voicemail-platform/voicemail/app/internal/audio"
+	"github.com/voicemail-platform/voicemail/app/internal/sip/sipptest"
 	"github.com/voicemail-platform/voicemail/app/internal/voicemail"
 	"github.com/voicemail-platform/voicemail/app/local/azurite"
 	"github.com/voicemail-platform/voicemail/app/local/tmemulator"
@@ -307,6 +308,14 @@ func (f *fixture) waitRouting(t *testing.T, d time.Duration) time.Duration {
 				return fmt.Errorf("gateway %d routes to %v only", i, up)
 			}
 		}
+		for _, sp := range f.c.Stamps {
+			if sp.Dispatcher == nil {
+				continue
+			}
+			if active, err := sp.ActiveReplicas(context.Background()); err != nil || len(active) != len(sp.Replicas) {
+				return fmt.Errorf("stamp %s dispatcher: %d of %d replicas active (%v)", sp.Stamp.ID, len(active), len(sp.Replicas), err)
+			}
+		}
 		return nil
 	})
 }
@@ -385,10 +394,10 @@ func (f *fixture) verify(t *testing.T, d time.Duration) (accepted, lost int) {
 	return len(ds), len(lostIDs)
 }
 
-// goroutines reads go_goroutines from a stamp's /metrics.
+// goroutines reads go_goroutines from the /metrics of a stamp's first replica.
 func goroutines(t *testing.T, sp *StampProc) int {
 	t.Helper()
-	res, err := http.Get("http://" + sp.HTTP + "/metrics")
+	res, err := http.Get("http://" + sp.Replicas[0].HTTP + "/metrics")
 	require.NoError(t, err)
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
@@ -444,11 +453,7 @@ func TestFailureOneRegion(t *testing.T) {
 
 	// A case that fails half-way must not leave its stamp down for the next one.
 	ensureRunning := func(t *testing.T, sp *StampProc) {
-		if sp.Pid() == 0 {
-			if ok, _ := sp.Wait(15 * time.Second); ok {
-				require.NoError(t, sp.Start(context.Background()))
-			}
-		}
+		require.NoError(t, sp.Start(context.Background()))
 	}
 
 	t.Run("1-sigkill-stamp", func(t *testing.T) {
@@ -561,9 +566,12 @@ func TestFailureOneRegion(t *testing.T) {
 		assert.Zero(t, lost)
 	})
 
-	t.Run("5-sigterm-during-deposits", func(t *testing.T) {
+	t.Run("5-sigterm-replica-during-deposits", func(t *testing.T) {
 		defer ensureRunning(t, z1)
-		// A slow upload is in flight on z1 when SIGTERM arrives; it must complete.
+		// A rollout step: SIGTERM reaches one replica of z1 while a slow upload is in flight on
+		// it. The upload completes, the replica leaves the balancer before its listener closes,
+		// the stamp stays in rotation on its other replica, and no deposit fails.
+		r0 := z1.Replicas[0]
 		pr, pw := io.Pipe()
 		wav := f.load.wav
 		type result struct {
@@ -572,19 +580,19 @@ func TestFailureOneRegion(t *testing.T) {
 		}
 		slow := make(chan result, 1)
 		go func() {
-			d, ok := f.load.depositBody(context.Background(), "http://"+z1.HTTP, f.mailboxes[0], pr, int64(len(wav)))
+			d, ok := f.load.depositBody(context.Background(), "http://"+r0.HTTP, f.mailboxes[0], pr, int64(len(wav)))
 			slow <- result{d, ok}
 		}()
 		half := len(wav) / 2
 		_, err := pw.Write(wav[:half])
 		require.NoError(t, err)
-		time.Sleep(300 * time.Millisecond) // the request is being read by the stamp
+		time.Sleep(300 * time.Millisecond) // the request is being read by the replica
 
 		fault := time.Now()
-		require.NoError(t, z1.Signal(syscall.SIGTERM))
+		require.NoError(t, r0.Signal(syscall.SIGTERM))
 		// The rest of the body arrives after the listener closed (after the shutdown delay).
 		closed := f.eventually(t, shutdownDelay+10*time.Second, "listener closes after the shutdown delay", func() error {
-			conn, err := net.DialTimeout("tcp", z1.HTTP, time.Second)
+			conn, err := net.DialTimeout("tcp", r0.HTTP, time.Second)
 			if errors.Is(err, syscall.ECONNREFUSED) {
 				return nil
 			}
@@ -601,27 +609,22 @@ func TestFailureOneRegion(t *testing.T) {
 		r := <-slow
 		assert.True(t, r.ok, "the in-flight deposit completes after SIGTERM")
 
-		exited, exitErr := z1.Wait(15 * time.Second)
-		require.True(t, exited, "stamp exits after its grace period")
+		// With the full SIP drain timeout: no call in progress, so it exits at once.
+		exited, exitErr := r0.Wait(15 * time.Second)
+		require.True(t, exited, "replica exits after its grace period")
 		assert.NoError(t, exitErr, "clean exit (status 0) after SIGTERM")
-		f.eventually(t, detection, "traffic manager degrades the stopped stamp", func() error {
-			if st := f.tmStatus(z1.Stamp.ID); st != tmemulator.Degraded {
-				return fmt.Errorf("status %s", st)
-			}
-			return nil
-		})
-		moved := f.tmChanged(z1.Stamp.ID, fault)
-		time.Sleep(time.Second)
 		w := f.load.window(fault, time.Now(), z1.Stamp.ID)
-		recovery := recoveredAfter(fault, w)
-		assert.Zero(t, w.failedByKind["deposit"], "SIGTERM with a shutdown delay fails no deposit: %v", w.firstErrs)
-		require.NoError(t, z1.Start(context.Background()))
+		assert.Zero(t, w.failedByKind["deposit"], "SIGTERM to a replica fails no deposit: %v", w.firstErrs)
+		assert.Equal(t, tmemulator.Online, f.tmStatus(z1.Stamp.ID), "the stamp stays in rotation on its other replica")
+		require.NoError(t, r0.Start(context.Background()))
 		f.waitRouting(t, 30*time.Second)
 		accepted, lost := f.verify(t, 30*time.Second)
-		report(t, 5, "sigterm-during-deposits", w, recovery, accepted, lost,
-			fmt.Sprintf("inflight_deposit_ok=%t tm_degraded_after=%.2fs listener_closed_after=%.2fs", r.ok, moved.Seconds(), closed.Seconds()))
+		report(t, 5, "sigterm-replica-during-deposits", w, recoveredAfter(fault, w), accepted, lost,
+			fmt.Sprintf("inflight_deposit_ok=%t listener_closed_after=%.2fs", r.ok, closed.Seconds()))
 		assert.Zero(t, lost)
 	})
+
+	replicaCases(t, f)
 }
 
 func TestFailureTwoRegions(t *testing.T) {
@@ -793,6 +796,8 @@ func TestFailureTwoRegions(t *testing.T) {
 		assert.Zero(t, lost)
 	})
 
+	t.Run("10-cross-region-playback", func(t *testing.T) { crossRegionPlayback(t, f, east, central) })
+
 	t.Run("6-hanging-dependency", func(t *testing.T) {
 		sp := eastStamps[0]
 		base := goroutines(t, sp)
@@ -876,29 +881,40 @@ func recoveredAfter(fault time.Time, w window) time.Duration {
 // through gw. sipp is a required peer of the suite when the stamps serve SIP.
 func sipp(t *testing.T, gw, mailbox, caller string) {
 	t.Helper()
-	const bin = "/usr/bin/sipp"
-	_, err := os.Stat(bin)
-	require.NoError(t, err, "sipp is required (Debian package sip-tester)")
-	sf, err := filepath.Abs("../../internal/sip/testdata/deposit_short.xml")
-	require.NoError(t, err)
-	port := func() string {
-		c, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-		require.NoError(t, err)
-		defer c.Close()
-		return strconv.Itoa(c.LocalAddr().(*net.UDPAddr).Port &^ 1)
+	if err := sippCall(t, gw, mailbox, caller, "/usr/share/sip-tester/g711a.pcap", time.Second); err != nil {
+		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+}
+
+// sippCall places one deposit call to mailbox through target streaming pcap: pause is each of
+// the scenario's two pauses (the first covers the greeting and beep, the second is how long
+// audio is recorded before the BYE). Every call leaves from 127.0.0.1, as from one SBC.
+func sippCall(t *testing.T, target, mailbox, caller, pcap string, pause time.Duration) error {
+	const bin = "/usr/bin/sipp"
+	if _, err := os.Stat(bin); err != nil {
+		return fmt.Errorf("sipp is required (Debian package sip-tester): %w", err)
+	}
+	sf, err := filepath.Abs("../../internal/sip/testdata/deposit_short.xml")
+	if err != nil {
+		return err
+	}
+	sigPort, mediaPort := sipptest.FreeUDPPort(t), sipptest.FreeMediaPorts(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second+2*pause)
 	defer cancel()
-	// -d 1000: both pauses of the scenario, 1 s for the 300 ms greeting and the 300 ms beep,
-	// then 1 s of audio before the BYE.
-	cmd := exec.CommandContext(ctx, bin, "-sf", sf, "-i", "127.0.0.1", "-mi", "127.0.0.1", "-p", port(), "-mp", port(),
-		"-nostdin", "-timeout", "30s", "-timeout_error", "-m", "1", "-d", "1000",
-		"-key", "ruri", "sip:"+mailbox+"@"+gw, "-key", "caller", caller,
-		"-key", "pcap", "/usr/share/sip-tester/g711a.pcap", "-key", "diversion", "<sip:"+mailbox+"@example.com>;reason=no-answer", gw)
+	cmd := exec.CommandContext(ctx, bin, "-sf", sf, "-i", "127.0.0.1", "-mi", "127.0.0.1",
+		"-p", strconv.Itoa(sigPort), "-mp", strconv.Itoa(mediaPort),
+		"-nostdin", "-timeout", "30s", "-timeout_error", "-m", "1", "-d", strconv.Itoa(int(pause/time.Millisecond)), "-trace_err", "-trace_msg",
+		"-key", "ruri", "sip:"+mailbox+"@"+target, "-key", "caller", caller,
+		"-key", "pcap", pcap, "-key", "diversion", "<sip:"+mailbox+"@example.com>;reason=no-answer", target)
 	cmd.Dir = t.TempDir()
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		o := string(out)
-		t.Fatalf("sipp deposit through %s: %v\n%s", gw, err, o[max(0, len(o)-1500):])
+		logs, _ := filepath.Glob(filepath.Join(cmd.Dir, "*errors.log"))
+		for _, l := range logs {
+			o += "\n" + l + ":\n" + tailFile(l, 3000)
+		}
+		return fmt.Errorf("sipp deposit through %s: %w\n%s", target, err, o[max(0, len(o)-4000):])
 	}
+	return nil
 }

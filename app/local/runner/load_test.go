@@ -293,7 +293,7 @@ func (l *load) window(from, to time.Time, watched ...string) window {
 			}
 			w.failures = append(w.failures, e)
 			if len(w.firstErrs) < 3 {
-				w.firstErrs = append(w.firstErrs, e.kind+": "+e.err)
+				w.firstErrs = append(w.firstErrs, e.kind+"@"+e.stamp+": "+e.err)
 			}
 		}
 		for _, s := range watched {

@@ -36,10 +36,15 @@ import (
 // endpoints plus Credential must be set.
 type Config struct {
 	ConnectionString string
-	TableEndpoint    string // e.g. https://<account>.table.cosmos.azure.com/
-	BlobEndpoint     string // e.g. https://<account>.blob.core.windows.net/
-	QueueEndpoint    string // e.g. https://<account>.queue.core.windows.net/
-	Credential       azcore.TokenCredential
+	TableEndpoint    string // e.g. https://<account>-<region>.table.cosmos.azure.com/
+	// TableFallbackEndpoints are the account's Table endpoints in the other regions, in
+	// failover order: a request the region's endpoint fails (transport error, 500, 502, 503,
+	// 504) goes to the next one, and the region's endpoint is tried again after a while.
+	// With a connection string they stand beside its TableEndpoint (Azurite per region).
+	TableFallbackEndpoints []string
+	BlobEndpoint           string // e.g. https://<account>.blob.core.windows.net/
+	QueueEndpoint          string // e.g. https://<account>.queue.core.windows.net/
+	Credential             azcore.TokenCredential
 
 	Table          string // default "voicemail"
 	AudioContainer string // default "audio"
@@ -101,6 +106,20 @@ func Open(ctx context.Context, cfg Config) (*store.Backend, error) {
 	core := azcore.ClientOptions{Retry: retry, Transport: cfg.Transport}
 	tableCore := core
 	tableCore.PerCallPolicies = []policy.Policy{takeBody{}}
+	if len(cfg.TableFallbackEndpoints) > 0 {
+		primary := cfg.TableEndpoint
+		if cfg.ConnectionString != "" {
+			var err error
+			if primary, err = tableEndpoint(cfg.ConnectionString); err != nil {
+				return nil, err
+			}
+		}
+		f, err := newFailover(primary, cfg.TableFallbackEndpoints, cfg.Transport)
+		if err != nil {
+			return nil, err
+		}
+		tableCore.Transport = f
+	}
 	b := &Backend{audio: cfg.AudioContainer, stateCont: cfg.StateContainer, stateBlob: cfg.StateBlob}
 	var err error
 	if cfg.ConnectionString != "" {
