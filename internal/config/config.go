@@ -178,7 +178,7 @@ func Defaults() Config {
 		Maintenance:       Maintenance{DurationHours: 4, ZoneStaggerHours: 24},
 		Monitoring: Monitoring{DailyCapGB: DailyCaps{Global: 10, Region: 10, Stamp: 20},
 			HealthThreshold: 0.5, DegradedThreshold: 0.8, QueueBacklog: 1000,
-			ReplicationLagMinutes: 15, CertificateExpiryDays: 21, ThrottledRequests: 100},
+			ReplicationLagMinutes: 15, AudioReplicationBacklog: 1000, CertificateExpiryDays: 21, ThrottledRequests: 100},
 	}
 }
 

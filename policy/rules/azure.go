@@ -63,6 +63,15 @@ func coreResourceRules() []ResourceRule {
 			Check:       checkStorageTLS,
 		},
 		{
+			ID:          "storage-replication-metrics",
+			Doc:         "https://learn.microsoft.com/azure/azure-monitor/reference/supported-metrics/microsoft-storage-storageaccounts-objectreplicationpolicies-metrics",
+			Description: "Object replication policies have replication metrics enabled (storage API 2024-01-01 or newer): pending operations per policy are the only signal that replicas lag.",
+			Types:       []TypeRef{objectReplication},
+			Check: func(r Resource) []string {
+				return wantBool(r.Inputs, true, false, "metrics", "enabled")
+			},
+		},
+		{
 			ID:          "storage-no-public-blob",
 			Doc:         "https://learn.microsoft.com/en-us/azure/storage/blobs/anonymous-read-access-prevent",
 			Description: "No anonymous public blob access on accounts or containers.",
