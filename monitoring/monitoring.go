@@ -201,6 +201,24 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		pulumi.Array{pulumi.Map{"name": pulumi.String("StatusCode"), "operator": pulumi.String("Include"), "values": pulumi.StringArray{pulumi.String("429")}}}); err != nil {
 		return nil, err
 	}
+	// Object replication keeps no SLA; a policy whose pending operations never drop below the
+	// backlog for 15 minutes lags, and reads of that region's audio elsewhere fall back to
+	// the origin. The metrics exist only on policies with metrics enabled (regional/).
+	// https://learn.microsoft.com/azure/azure-monitor/reference/supported-metrics/microsoft-storage-storageaccounts-objectreplicationpolicies-metrics
+	for _, reg := range t.Regions {
+		for _, to := range reg.ReplicateTo {
+			dst, _ := t.Region(to)
+			id, ok := args.Regions[reg.Name].ReplicationPolicyIDs[to]
+			if !ok {
+				return nil, fmt.Errorf("health model: region %s has no replication policy to %s", reg.Name, to)
+			}
+			if err := metric("audio-replication-"+reg.Short+"-"+dst.Short, "Audio object replication from "+reg.Name+" to "+to+" keeps a backlog: replicas lag.", 2,
+				id, "Microsoft.Storage/storageAccounts/objectReplicationPolicies", "PendingOperationsForReplication", "Minimum",
+				float64(m.AudioReplicationBacklog), "PT15M", nil); err != nil {
+				return nil, err
+			}
+		}
+	}
 	if len(t.Regions) > 1 {
 		if err := metric("cosmos-replication-lag", "Cosmos DB replication between regions lags.", 2, g.CosmosAccountID,
 			"Microsoft.DocumentDB/databaseAccounts", "ReplicationLatency", "Average", float64(m.ReplicationLagMinutes*60*1000), "PT15M", nil); err != nil {

@@ -65,6 +65,9 @@ type Regional struct {
 	VNetID                     pulumi.StringOutput
 	// FunctionsSubnetID is the Functions app's VNet-integration subnet.
 	FunctionsSubnetID pulumi.StringOutput
+	// ReplicationPolicyIDs are the account's outgoing object replication policies (on this,
+	// the source account) by destination region.
+	ReplicationPolicyIDs map[string]pulumi.StringOutput
 }
 
 // New builds one region.

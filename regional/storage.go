@@ -173,34 +173,65 @@ type ReplicationArgs struct {
 	DestResourceGroup   string
 }
 
+// ObjectReplicationPolicyType is the first storage API version with replication metrics on a
+// policy (metrics.enabled): pending operations and bytes per policy, which the health
+// model alerts on. ObjectReplicationPolicyPreviousType is the version the policies were
+// created with, an alias so the change of version updates them in place.
+// https://learn.microsoft.com/azure/azure-monitor/reference/supported-metrics/microsoft-storage-storageaccounts-objectreplicationpolicies-metrics
+const (
+	ObjectReplicationPolicyType         = "azure-native:storage/v20240101:ObjectReplicationPolicy"
+	ObjectReplicationPolicyPreviousType = "azure-native:storage/v20220901:ObjectReplicationPolicy"
+)
+
+// replicationPolicy is an object replication policy with the outputs the source side needs.
+type replicationPolicy struct {
+	pulumi.CustomResourceState
+	PolicyID pulumi.StringOutput   `pulumi:"policyId"`
+	Rules    pulumi.MapArrayOutput `pulumi:"rules"`
+}
+
 // NewObjectReplication sets up blob object replication of Source's audio container into
 // Destination's ReplicaContainer(Source). Azure needs the destination's policy first (and the
 // destination container to exist); its generated policy and rule ids then go into the
-// source's policy.
+// source's policy. The source policy's id (where the replication metrics are) is recorded in
+// Source.ReplicationPolicyIDs under the destination's name.
 func NewObjectReplication(ctx *pulumi.Context, name string, args *ReplicationArgs, opts ...pulumi.ResourceOption) error {
 	replica := topology.ReplicaContainer(args.Source.Name)
 	container, ok := args.Destination.ReplicaContainers[replica]
 	if !ok {
 		return fmt.Errorf("object replication %s: region %s has no container %s", name, args.Destination.Name, replica)
 	}
-	rule := storage.ObjectReplicationPolicyRuleArgs{
-		SourceContainer: pulumi.String(topology.AudioContainer), DestinationContainer: pulumi.String(replica),
+	rule := pulumi.Map{"sourceContainer": pulumi.String(topology.AudioContainer), "destinationContainer": pulumi.String(replica)}
+	policy := func(logical string, account, rg, id pulumi.StringInput, rule pulumi.Map, opts ...pulumi.ResourceOption) (*replicationPolicy, error) {
+		var p replicationPolicy
+		err := arm.Register(ctx, ObjectReplicationPolicyType, logical, pulumi.Map{
+			"accountName": account, "resourceGroupName": rg, "objectReplicationPolicyId": id,
+			"sourceAccount": args.Source.BlobAccountID, "destinationAccount": args.Destination.BlobAccountID,
+			"rules":   pulumi.Array{rule},
+			"metrics": pulumi.Map{"enabled": pulumi.Bool(true)},
+		}, &p, append(opts, pulumi.Aliases([]pulumi.Alias{{Type: pulumi.String(ObjectReplicationPolicyPreviousType)}}))...)
+		return &p, err
 	}
-	dst, err := storage.NewObjectReplicationPolicy(ctx, name+"-or-dst", &storage.ObjectReplicationPolicyArgs{
-		AccountName: args.Destination.BlobAccountName, ResourceGroupName: pulumi.String(args.DestResourceGroup),
-		ObjectReplicationPolicyId: pulumi.String("default"),
-		SourceAccount:             args.Source.BlobAccountID, DestinationAccount: args.Destination.BlobAccountID,
-		Rules: storage.ObjectReplicationPolicyRuleArray{rule},
-	}, append(opts, pulumi.DependsOn([]pulumi.Resource{container}))...)
+	dst, err := policy(name+"-or-dst", args.Destination.BlobAccountName, pulumi.String(args.DestResourceGroup), pulumi.String("default"), rule,
+		append(opts, pulumi.DependsOn([]pulumi.Resource{container}))...)
 	if err != nil {
 		return err
 	}
-	rule.RuleId = dst.Rules.Index(pulumi.Int(0)).RuleId()
-	_, err = storage.NewObjectReplicationPolicy(ctx, name+"-or-src", &storage.ObjectReplicationPolicyArgs{
-		AccountName: args.Source.BlobAccountName, ResourceGroupName: pulumi.String(args.SourceResourceGroup),
-		ObjectReplicationPolicyId: dst.PolicyId,
-		SourceAccount:             args.Source.BlobAccountID, DestinationAccount: args.Destination.BlobAccountID,
-		Rules: storage.ObjectReplicationPolicyRuleArray{rule},
-	}, opts...)
-	return err
+	srcRule := pulumi.Map{}
+	for k, v := range rule {
+		srcRule[k] = v
+	}
+	srcRule["ruleId"] = dst.Rules.Index(pulumi.Int(0)).ApplyT(func(m map[string]any) string {
+		id, _ := m["ruleId"].(string)
+		return id
+	}).(pulumi.StringOutput)
+	src, err := policy(name+"-or-src", args.Source.BlobAccountName, pulumi.String(args.SourceResourceGroup), dst.PolicyID, srcRule, opts...)
+	if err != nil {
+		return err
+	}
+	if args.Source.ReplicationPolicyIDs == nil {
+		args.Source.ReplicationPolicyIDs = map[string]pulumi.StringOutput{}
+	}
+	args.Source.ReplicationPolicyIDs[args.Destination.Name] = src.ID().ToStringOutput()
+	return nil
 }

@@ -30,7 +30,7 @@ func (s *Stamp) nodeNSG(ctx *pulumi.Context, st topology.Stamp, rg *resources.Re
 			Why: "HTTP API clients and Traffic Manager's health probes reach the stamp's public load balancer."},
 		{Name: "allow-trafficmanager-probe", Priority: 110, Direction: "Inbound", Access: "Allow", Protocol: "Tcp",
 			Source: "AzureTrafficManager", Destination: "*", Ports: []string{publicHTTPPort},
-			Why: "Traffic Manager probes /health/stamp; kept explicit so a narrower HTTP rule never drops it."},
+			Why: "Traffic Manager probes " + topology.HealthPath + "; kept explicit so a narrower HTTP rule never drops it."},
 		{Name: "allow-imap-from-internet", Priority: 120, Direction: "Inbound", Access: "Allow", Protocol: "Tcp",
 			Source: "Internet", Destination: "*", Ports: []string{publicIMAPPort},
 			Why: "IMAP clients arrive through the operator's TCP balancer."},

@@ -105,3 +105,30 @@ func TestSafeMaintenance(t *testing.T) {
 		}
 	})
 }
+
+// Every outgoing audio replication policy is watched: replication metrics on, and a metric
+// alert on its pending operations scoped to the source policy, where Azure emits them.
+func TestAudioReplicationBacklogAlerts(t *testing.T) {
+	g := stackGraph(t, "prod")
+	alerts := map[string]map[string]any{}
+	for _, a := range g.ofType("MetricAlert") {
+		scopes, _ := a.Inputs["scopes"].([]any)
+		require.Len(t, scopes, 1, a.Name)
+		alerts[scopes[0].(string)] = a.Inputs
+	}
+	sources := 0
+	for _, p := range g.ofType("ObjectReplicationPolicy") {
+		assert.Equal(t, map[string]any{"enabled": true}, p.Inputs["metrics"], p.Name)
+		if !strings.HasSuffix(p.Name, "-or-src") {
+			continue
+		}
+		sources++
+		a, ok := alerts[p.ID]
+		require.True(t, ok, "no metric alert scoped to %s (%s)", p.Name, p.ID)
+		crit := a["criteria"].(map[string]any)["allOf"].([]any)[0].(map[string]any)
+		assert.Equal(t, "Microsoft.Storage/storageAccounts/objectReplicationPolicies", crit["metricNamespace"], p.Name)
+		assert.Equal(t, "PendingOperationsForReplication", crit["metricName"], p.Name)
+		assert.Equal(t, 1000.0, crit["threshold"], p.Name)
+	}
+	assert.Positive(t, sources)
+}

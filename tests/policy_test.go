@@ -53,6 +53,7 @@ func TestPolicyRulesCatchBrokenInputs(t *testing.T) {
 		breakIt func(*testing.T, []rules.Resource) []rules.Resource
 		rule    string
 	}{
+		{"object replication without metrics", polEdit("orp-weu-neu", false, "metrics", "enabled"), "storage-replication-metrics"},
 		{"cosmos single write region", polEdit("cosmos", false, "enableMultipleWriteLocations"), "cosmos-multi-region-write"},
 		{"cosmos multi-write unset", polEdit("cosmos", nil, "enableMultipleWriteLocations"), "cosmos-multi-region-write"},
 		{"cosmos location not zone redundant", polEdit("cosmos", false, "locations", 1, "isZoneRedundant"), "cosmos-zone-redundant"},

@@ -96,8 +96,8 @@ func TestResourceCountsFollowTopology(t *testing.T) {
 			"voicemail:monitoring:HealthModel": 1,
 			"SavedSearch":                      5 + R + 4*S,
 			"ActionGroup":                      len(topo.Config.Monitoring.ActionGroups),
-			"ScheduledQueryRule":               4 + R + S,           // root, degraded, region, stamp-from-outside; certificates per region; each stamp from inside
-			"MetricAlert":                      R + 1 + min(R-1, 1), // queue backlog per region, Cosmos 429s, Cosmos replication lag (several regions)
+			"ScheduledQueryRule":               4 + R + S,                        // root, degraded, region, stamp-from-outside; certificates per region; each stamp from inside
+			"MetricAlert":                      R + 1 + min(R-1, 1) + replicated, // queue backlog per region, Cosmos 429s, Cosmos replication lag (several regions), audio replication backlog per policy
 			"WebTest":                          S + 1,
 			"Workbook":                         1,
 			"ManagedCluster":                   S,

@@ -9,7 +9,7 @@
 // A new stamp starts healthy: the state-init Job (StateInitName) runs `voicemail init-state`
 // once, with the pods' image, ConfigMap and service account, and creates the stamp's state
 // blob only if it does not exist (If-None-Match: *). The program cannot create the blob itself:
-// azure-native's storage:Blob writes with the account key (pulumi/pulumi-azure-native#2015) and
+// azure-native's storage:Blob writes with the account key (https://github.com/pulumi/pulumi-azure-native/issues/2015) and
 // the regional storage accounts have shared keys off. The Job's spec is ignored after creation,
 // so it does not run again on later `pulumi up`s (a new image would otherwise replace it), and
 // the binary records the initialisation, so a re-created Job still never undoes a drain.

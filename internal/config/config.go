@@ -82,7 +82,7 @@ type TrafficManager struct {
 	IntervalSeconds   int    `json:"intervalSeconds"`
 	TimeoutSeconds    int    `json:"timeoutSeconds"`
 	ToleratedFailures int    `json:"toleratedFailures"`
-	// HealthWindowSeconds is the stamps' health-model window (VOICEMAIL_HEALTH_WINDOW): a stamp
+	// HealthWindowSeconds is the stamps' health-model window (contract.EnvHealthWindow): a stamp
 	// taken out of rotation for failing requests returns at most this long after they stop.
 	HealthWindowSeconds int `json:"healthWindowSeconds"`
 }
@@ -178,7 +178,7 @@ func Defaults() Config {
 		Maintenance:       Maintenance{DurationHours: 4, ZoneStaggerHours: 24},
 		Monitoring: Monitoring{DailyCapGB: DailyCaps{Global: 10, Region: 10, Stamp: 20},
 			HealthThreshold: 0.5, DegradedThreshold: 0.8, QueueBacklog: 1000,
-			ReplicationLagMinutes: 15, CertificateExpiryDays: 21, ThrottledRequests: 100},
+			ReplicationLagMinutes: 15, AudioReplicationBacklog: 1000, CertificateExpiryDays: 21, ThrottledRequests: 100},
 	}
 }
 

@@ -53,8 +53,12 @@ type Monitoring struct {
 	DegradedThreshold float64 `json:"degradedThreshold"`
 	// QueueBacklog is the deposit-queue message count that raises the backlog alert.
 	QueueBacklog int `json:"queueBacklog"`
-	// ReplicationLagMinutes raises the object-replication lag alert.
+	// ReplicationLagMinutes is the Cosmos DB replication latency that raises its alert.
 	ReplicationLagMinutes int `json:"replicationLagMinutes"`
+	// AudioReplicationBacklog is the number of blob operations an object replication policy
+	// may keep pending for a whole 15 minutes before the audio replication alert fires: a
+	// backlog that never drains means replicas lag and reads fall back to the origin region.
+	AudioReplicationBacklog int `json:"audioReplicationBacklog"`
 	// CertificateExpiryDays raises the certificate-expiry alert this many days ahead.
 	CertificateExpiryDays int `json:"certificateExpiryDays"`
 	// ThrottledRequests is how many Cosmos DB requests answered 429 in five minutes raise the
@@ -238,6 +242,9 @@ func (c Config) validateOperations() []error {
 	}
 	if mo.ReplicationLagMinutes < 1 || mo.ReplicationLagMinutes > 1440 {
 		e.add("monitoring.replicationLagMinutes", "%d must be 1-1440", mo.ReplicationLagMinutes)
+	}
+	if mo.AudioReplicationBacklog < 1 {
+		e.add("monitoring.audioReplicationBacklog", "%d must be at least 1", mo.AudioReplicationBacklog)
 	}
 	if mo.ThrottledRequests < 1 {
 		e.add("monitoring.throttledRequests", "%d must be at least 1", mo.ThrottledRequests)

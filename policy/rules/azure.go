@@ -3,6 +3,8 @@ package rules
 import (
 	"fmt"
 	"strings"
+
+	"github.com/voicemail-platform/voicemail/contract"
 )
 
 // ResourceRules returns every rule that judges one resource alone.
@@ -59,6 +61,15 @@ func coreResourceRules() []ResourceRule {
 			Description: "Storage accounts require TLS 1.2 or newer.",
 			Types:       []TypeRef{storageAccount},
 			Check:       checkStorageTLS,
+		},
+		{
+			ID:          "storage-replication-metrics",
+			Doc:         "https://learn.microsoft.com/azure/azure-monitor/reference/supported-metrics/microsoft-storage-storageaccounts-objectreplicationpolicies-metrics",
+			Description: "Object replication policies have replication metrics enabled (storage API 2024-01-01 or newer): pending operations per policy are the only signal that replicas lag.",
+			Types:       []TypeRef{objectReplication},
+			Check: func(r Resource) []string {
+				return wantBool(r.Inputs, true, false, "metrics", "enabled")
+			},
 		},
 		{
 			ID:          "storage-no-public-blob",
@@ -170,7 +181,7 @@ func coreResourceRules() []ResourceRule {
 		{
 			ID:  "sip-no-shared-media-ip",
 			Doc: "https://learn.microsoft.com/en-us/azure/aks/configure-azure-cni",
-			Description: "No ConfigMap sets one media address for every pod (VOICEMAIL_SIP_MEDIA_IP): " +
+			Description: "No ConfigMap sets one media address for every pod (" + contract.EnvSIPMediaIP.Name + "): " +
 				"each pod advertises its own, or RTP reaches whichever pod a load balancer picks.",
 			Types: []TypeRef{configMap},
 			Check: checkNoSharedMediaIP,
@@ -341,7 +352,7 @@ func checkTMMonitor(r Resource) []string {
 	if !isUnknown(path) {
 		s, _ := asString(path)
 		if !strings.HasPrefix(s, "/") {
-			out = append(out, fmt.Sprintf("monitorConfig.path must be an absolute health path such as /health/stamp (got %s)", show(path)))
+			out = append(out, fmt.Sprintf("monitorConfig.path must be an absolute health path such as %s (got %s)", contract.StampHealthPath, show(path)))
 		}
 	}
 	return out

@@ -5,7 +5,7 @@
 // configuration for SIP, HAProxy for IMAP). It prints a table of stamps, ports and health,
 // again whenever health changes, and stops everything on Ctrl-C.
 //
-//	go run ./app/cmd/local -stack Pulumi.dev.yaml
+//	go run ./app/cmd/local -stack dev
 package main
 
 import (
@@ -32,7 +32,7 @@ func main() {
 }
 
 func run() error {
-	stack := flag.String("stack", "Pulumi.dev.yaml", "stack file to run (Pulumi.dev.yaml, Pulumi.prod.yaml, ...)")
+	stack := flag.String("stack", "dev", "stack name (dev: Pulumi.dev.yaml in the project) or stack file")
 	dir := flag.String("dir", "", "data and log directory (default: a temporary one, removed on exit)")
 	bin := flag.String("bin", "", "voicemail binary (default: built from this module with go build)")
 	tmAddr := flag.String("http", "127.0.0.1:8080", "Traffic Manager (HTTP API entry) listen address")
@@ -45,7 +45,11 @@ func run() error {
 	verbose := flag.Bool("v", false, "log the runner's components (JSON) to stderr")
 	flag.Parse()
 
-	cfg, err := config.LoadStackFile(*stack)
+	sf, err := config.FindStackFile(*stack, "")
+	if err != nil {
+		return err
+	}
+	cfg, err := config.LoadStackFile(sf.Path)
 	if err != nil {
 		return err
 	}
@@ -73,7 +77,7 @@ func run() error {
 	} else if *bin, err = filepath.Abs(*bin); err != nil {
 		return err
 	}
-	fmt.Printf("starting %s: %d region(s), %d stamp(s)\n", *stack, len(topo.Regions), len(topo.Stamps))
+	fmt.Printf("starting %s (%s): %d region(s), %d stamp(s)\n", sf.Name, sf.Path, len(topo.Regions), len(topo.Stamps))
 	if !topo.Capacity.RegionalRedundancy {
 		fmt.Println("note: a single-region stack has no regional redundancy")
 	}

@@ -1,6 +1,6 @@
 // Package haproxy generates the reference IMAP balancer of the operator edge, a HAProxy
 // configuration from the stack topology, and runs the daemon for local deployments and tests.
-// Every stamp is a TCP server whose health is its own GET /health/stamp (200 in rotation, 503
+// Every stamp is a TCP server whose health is its own GET contract.StampHealthPath (200 in rotation, 503
 // drained or failing), so a drained or failing stamp takes no new IMAP connections; stamps of
 // a lower priority are backups used only when every stamp of the best priority is down.
 //
@@ -50,7 +50,7 @@ type Config struct {
 	// by the same health.
 	HTTPListen string
 	// HealthPath is what each server's health check GETs; 200 keeps it in rotation. Default
-	// /health/stamp (a whole stamp's health, for the edge).
+	// contract.StampHealthPath (a whole stamp's health, for the edge).
 	HealthPath string
 	Stamps     []Stamp
 	// CheckInterval is how often each stamp's health is fetched; Fall and Rise how many
@@ -141,7 +141,7 @@ func (c Config) Render() (string, error) {
 var tmpl = template.Must(template.New("haproxy.cfg").Funcs(template.FuncMap{
 	"host": func(a string) string { h, _, _ := net.SplitHostPort(a); return h },
 	"port": func(a string) string { _, p, _ := net.SplitHostPort(a); return p },
-}).Parse(`# Generated from the stack topology: IMAP to the stamps, by their own /health/stamp.
+}).Parse(`# Generated from the stack topology: IMAP to the stamps, by their own health.
 global
 	log stderr format raw local0 info
 

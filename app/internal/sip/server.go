@@ -25,6 +25,16 @@ import (
 
 const allow = "INVITE, ACK, BYE, CANCEL, OPTIONS, SUBSCRIBE, NOTIFY, INFO"
 
+// sipgo refuses to write any UDP message above 1300 bytes (UDPMTUSize-200), its reading of
+// RFC 3261 18.1.1, which asks large requests to use TCP. A response has no such rule: it goes
+// back on the request's transport (18.2.2), and a 200 OK that echoes a core network's Vias and
+// Record-Routes and carries SDP easily exceeds 1300 bytes; refused, the call failed. The limit
+// becomes the largest UDP payload (IPv4), and IP fragments what the path MTU cannot carry.
+func init() { sip.UDPMTUSize = maxUDPPayload + 200 }
+
+// maxUDPPayload is the largest UDP datagram payload over IPv4.
+const maxUDPPayload = 65507
+
 // Server answers SIP on one address over UDP and TCP.
 type Server struct {
 	svc     Service
@@ -257,7 +267,7 @@ func (s *Server) serve(ctx context.Context) error {
 	close(s.ready)
 	s.log.Info("sip listening", "addr", s.Addr(), "transports", "udp,tcp", "trusted_peers", peers(s.cfg.TrustedPeers).String())
 	if len(s.cfg.TrustedPeers) == 0 {
-		s.log.Warn("no VOICEMAIL_SIP_TRUSTED_PEERS: anyone may call and subscribe, and no identity header is believed")
+		s.log.Warn("no " + contract.EnvSIPTrustedPeers.Name + ": anyone may call and subscribe, and no identity header is believed")
 	}
 	go s.watchTargets(base)
 	var err error

@@ -15,7 +15,7 @@ import (
 // Row is one stamp's line in the status table.
 type Row struct {
 	Stamp, Region, Zone, HTTP, SIP, IMAP string
-	Health                               int    // /health/stamp status, 0 when unreachable
+	Health                               int    // stamp health status, 0 when unreachable
 	TM                                   string // Traffic Manager endpoint status
 	Edge                                 string // how many edge instances route to it
 }
