@@ -337,7 +337,7 @@ func (s *Stamp) cluster(ctx *pulumi.Context, t topology.Topology, st topology.St
 	// kubeconfig; with Azure RBAC for Kubernetes authorization and local accounts off, it
 	// needs a Kubernetes data-plane role on the cluster or the first object gets 403
 	// (https://learn.microsoft.com/en-us/azure/aks/manage-azure-rbac). New assignments take
-	// up to five minutes to reach the cluster (README, First deployment).
+	// up to five minutes to reach the cluster (internal/stack/README.md, "First deployment").
 	admin, err := arm.NewRoleAssignment(ctx, p+"aks-deployer", arm.RoleArgs{
 		Scope: aks.ID().ToStringOutput(), Role: arm.AKSRBACClusterAdmin, PrincipalID: g.DeployerObjectID,
 		AnyPrincipal: true,

@@ -149,7 +149,7 @@ var imageRef = regexp.MustCompile(`^[a-z0-9.-]+(?::[0-9]+)?/([a-z0-9]+(?:[._/-][
 
 // ImageFromRegistry is the image the pods run: the config's repository and digest, pulled
 // from the stack's registry instead of the one the image was published to (it is imported
-// with `az acr import`, see README "Operating stamps").
+// with `az acr import`, see internal/stack/README.md, "Operating stamps").
 func ImageFromRegistry(loginServer, configImage string) (string, error) {
 	m := imageRef.FindStringSubmatch(configImage)
 	if m == nil {
@@ -466,7 +466,7 @@ func registerScaling(ctx *pulumi.Context, name string, args Args, meta func(stri
 					},
 				},
 				// Served by the cluster's custom-metrics adapter from the service's
-				// voicemail_http_requests_total (see README, Operating stamps).
+				// voicemail_http_requests_total (see internal/stack/README.md, "Operating stamps").
 				obj{
 					"type": pulumi.String("Pods"),
 					"pods": obj{
