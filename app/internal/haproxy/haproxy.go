@@ -21,10 +21,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"text/template"
 	"time"
 
+	"github.com/voicemail-platform/voicemail/app/internal/daemon"
 	"github.com/voicemail-platform/voicemail/contract"
 )
 
@@ -200,8 +200,7 @@ frontend stats
 type Process struct {
 	Config Config
 	Log    string
-	cmd    *exec.Cmd
-	done   chan struct{}
+	d      *daemon.Daemon
 }
 
 // Start writes the configuration into dir, checks it (haproxy -c), runs the daemon in the
@@ -221,26 +220,17 @@ func Start(ctx context.Context, dir string, cfg Config) (*Process, error) {
 	if out, err := exec.CommandContext(ctx, Binary, "-c", "-f", path).CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("haproxy -c: %w\n%s", err, out)
 	}
-	p := &Process{Config: cfg, Log: filepath.Join(dir, "haproxy.log"), done: make(chan struct{})}
-	logf, err := os.Create(p.Log)
-	if err != nil {
+	p := &Process{Config: cfg, Log: filepath.Join(dir, "haproxy.log")}
+	if p.d, err = daemon.Start(p.Log, Binary, "-db", "-f", path); err != nil {
 		return nil, err
 	}
-	p.cmd = exec.Command(Binary, "-db", "-f", path)
-	p.cmd.Stdout, p.cmd.Stderr = logf, logf
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := p.cmd.Start(); err != nil {
-		logf.Close()
-		return nil, err
-	}
-	go func() { _ = p.cmd.Wait(); logf.Close(); close(p.done) }()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if (cfg.Listen == "" || listening(cfg.Listen)) && (cfg.HTTPListen == "" || listening(cfg.HTTPListen)) {
 			return p, nil
 		}
 		select {
-		case <-p.done:
+		case <-p.d.Done():
 			b, _ := os.ReadFile(p.Log)
 			return nil, fmt.Errorf("haproxy exited during start:\n%s", b)
 		case <-time.After(50 * time.Millisecond):
@@ -297,14 +287,8 @@ func listening(addr string) bool {
 
 // Stop ends the daemon.
 func (p *Process) Stop() {
-	if p == nil || p.cmd == nil || p.cmd.Process == nil {
+	if p == nil {
 		return
 	}
-	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(5 * time.Second):
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-		<-p.done
-	}
+	p.d.Stop()
 }
