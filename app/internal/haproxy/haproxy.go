@@ -12,9 +12,11 @@ package haproxy
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -58,6 +60,9 @@ type Config struct {
 	// CheckTimeout bounds one health check (default 2 s); a loaded server that answers late
 	// counts as one failure, not an immediate removal.
 	CheckTimeout time.Duration
+	// StatsListen, when set (host:port), serves HAProxy's statistics there (CSV at
+	// /stats;csv), from which Process.ServerStates reads each server's state.
+	StatsListen string
 	// IdleTimeout closes a silent connection; above IMAP IDLE's 29-minute refresh (RFC 2177).
 	// Default 31 min.
 	IdleTimeout time.Duration
@@ -94,6 +99,11 @@ func (c Config) Render() (string, error) {
 	}
 	if !strings.HasPrefix(c.HealthPath, "/") || strings.ContainsAny(c.HealthPath, " \t\r\n") {
 		return "", fmt.Errorf("haproxy: health path %q", c.HealthPath)
+	}
+	if c.StatsListen != "" {
+		if _, _, err := net.SplitHostPort(c.StatsListen); err != nil {
+			return "", fmt.Errorf("haproxy: stats listen %q: %w", c.StatsListen, err)
+		}
 	}
 	if c.HTTPListen != "" {
 		if _, _, err := net.SplitHostPort(c.HTTPListen); err != nil {
@@ -177,7 +187,14 @@ backend http
 	http-check expect status 200
 	default-server inter {{.InterMS}} fall {{.C.Fall}} rise {{.C.Rise}}
 {{range .C.Stamps}}	server {{.Name}} {{.HTTP}} weight {{.Weight}} check addr {{host .Health}} port {{port .Health}}{{if ne .Priority $.Best}} backup{{end}}
-{{end}}{{end}}`))
+{{end}}{{end}}{{if .C.StatsListen}}
+frontend stats
+	mode http
+	timeout client 10s
+	bind {{.C.StatsListen}}
+	stats enable
+	stats uri /stats
+{{end}}`))
 
 // Process is a running HAProxy.
 type Process struct {
@@ -223,6 +240,40 @@ func Start(ctx context.Context, dir string, cfg Config) (*Process, error) {
 			return nil, errors.New("haproxy not listening after 10 s")
 		}
 	}
+}
+
+// ServerStates returns the state of each server of the IMAP backend ("UP", "DOWN", "MAINT",
+// with "UP 1/2" style transitions as HAProxy reports them), read from the statistics
+// (Config.StatsListen must be set).
+func (p *Process) ServerStates(ctx context.Context) (map[string]string, error) {
+	if p.Config.StatsListen == "" {
+		return nil, errors.New("haproxy: no StatsListen configured")
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.Config.StatsListen+"/stats;csv", nil)
+	if err != nil {
+		return nil, err
+	}
+	res, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	rows, err := csv.NewReader(res.Body).ReadAll()
+	if err != nil || len(rows) == 0 {
+		return nil, fmt.Errorf("haproxy stats: %v", err)
+	}
+	col := map[string]int{}
+	for i, h := range rows[0] {
+		col[strings.TrimPrefix(strings.TrimSpace(h), "# ")] = i
+	}
+	px, sv, st := col["pxname"], col["svname"], col["status"]
+	out := map[string]string{}
+	for _, r := range rows[1:] {
+		if len(r) > st && r[px] == "stamps" && r[sv] != "FRONTEND" && r[sv] != "BACKEND" {
+			out[r[sv]] = r[st]
+		}
+	}
+	return out, nil
 }
 
 func listening(addr string) bool {
