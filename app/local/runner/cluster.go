@@ -188,6 +188,7 @@ func (opt Options) withDefaults() (Options, error) {
 	def(&opt.DrainInterval, d.DrainInterval)
 	def(&opt.DrainVisibility, d.DrainVisibility)
 	def(&opt.ShutdownGrace, d.ShutdownGrace)
+	def(&opt.SIPDrainTimeout, d.SIP.WithDefaults().DrainTimeout)
 	def(&opt.ReplicationInterval, time.Second)
 	def(&opt.DispatcherProbe, time.Second)
 	def(&opt.BalancerCheck, 500*time.Millisecond)
@@ -350,7 +351,7 @@ func (c *Cluster) Close() {
 	}
 	var wg sync.WaitGroup
 	for _, sp := range c.Stamps {
-		wg.Go(func() { sp.close(5 * time.Second) })
+		wg.Go(func() { sp.close(c.stopGrace()) })
 	}
 	wg.Wait()
 	c.wg.Wait()
@@ -371,6 +372,14 @@ func (c *Cluster) Close() {
 	if c.tempDir {
 		_ = os.RemoveAll(c.Dir)
 	}
+}
+
+// stopGrace is how long a replica gets between SIGTERM and SIGKILL, as the pod spec's
+// terminationGracePeriodSeconds: the shutdown delay, then the longer of the HTTP shutdown grace
+// and the SIP drain, plus 5 s. A call in progress when the local system stops runs to its end
+// and its recording is stored; a shorter grace would kill it.
+func (c *Cluster) stopGrace() time.Duration {
+	return c.opt.ShutdownDelay + max(c.opt.ShutdownGrace, c.opt.SIPDrainTimeout) + 5*time.Second
 }
 
 // Region returns a region by name.

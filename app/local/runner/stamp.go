@@ -114,9 +114,7 @@ func (c *Cluster) stampConfig(index int, s topology.Stamp, connectionString stri
 	cfg.HealthTimeout, cfg.HealthCacheTTL, cfg.HealthWindow = c.opt.HealthTimeout, c.opt.HealthCacheTTL, c.opt.HealthWindow
 	cfg.DrainInterval, cfg.DrainVisibility = c.opt.DrainInterval, c.opt.DrainVisibility
 	cfg.ShutdownGrace, cfg.ShutdownDelay = c.opt.ShutdownGrace, c.opt.ShutdownDelay
-	if c.opt.SIPDrainTimeout > 0 {
-		cfg.SIP.DrainTimeout = c.opt.SIPDrainTimeout
-	}
+	cfg.SIP.DrainTimeout = c.opt.SIPDrainTimeout
 	// The dispatcher and the test callers stand in for the operator's SBCs.
 	cfg.SIP.TrustedPeers = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 	// Each stamp its own RTP port range; a stamp's replicas share it, each on its own address.
