@@ -5,8 +5,8 @@ import (
 	"time"
 )
 
-// The stamp binary's IMAP variables. VOICEMAIL_IMAP_ADDR (plain IMAP with STARTTLS) is a core
-// variable; VOICEMAIL_IMAPS_ADDR is the implicit-TLS listener.
+// The stamp binary's IMAP variables. EnvIMAPAddr (plain IMAP with STARTTLS) is a core
+// variable; EnvIMAPSAddr is the implicit-TLS listener.
 var (
 	EnvIMAPSAddr          = Var{"VOICEMAIL_IMAPS_ADDR", "", "implicit-TLS IMAP listen address; empty disables it; needs " + EnvTLSCert.Name}
 	EnvIMAPDomain         = Var{"VOICEMAIL_IMAP_DOMAIN", "voicemail.invalid", "host part of From/To/Message-ID addresses"}

@@ -41,6 +41,12 @@ const (
 	EdgeCertificate = "edge-tls"
 )
 
+// ReplicaContainer names the container that receives origin's audio container (called audio)
+// by object replication; the program creates it and the stores read replicas by it.
+// Replication destinations are read-only (writes get 409), so a region writes only its own
+// audio container and every replica is named for the region it came from.
+func ReplicaContainer(audio, origin string) string { return audio + "-" + origin }
+
 // InitStateArg is the stamp binary's one-shot mode that creates the stamp's state blob (see
 // StateBlob); the workload's state-init Job runs the binary with it.
 const InitStateArg = "init-state"

@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// The stamp binary's SIP variables (read when VOICEMAIL_SIP_ADDR is set, validated always).
+// The stamp binary's SIP variables (read when EnvSIPAddr is set, validated always).
 var (
 	EnvSIPMediaIP           = Var{"VOICEMAIL_SIP_MEDIA_IP", "", "IP written in SDP c= and Contact; empty: the local address that routes to the caller"}
 	EnvSIPRTPBindIP         = Var{"VOICEMAIL_SIP_RTP_BIND_IP", "", "where RTP sockets bind; empty: all interfaces"}

@@ -15,7 +15,8 @@ import (
 
 // Var is one environment variable of a binary: its name, the default the binary applies when
 // it is unset (empty: unset means off, or a value derived from another variable), and what it
-// means. The README's configuration tables list exactly these variables.
+// means. The configuration tables of app/README.md (stamp) and app/manager/README.md (manager) list
+// exactly these variables.
 type Var struct {
 	Name, Default, Doc string
 }

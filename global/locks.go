@@ -21,7 +21,7 @@ const LockName = "do-not-delete"
 //
 // The program itself deletes the lock before the resource it protects (the lock depends on
 // it), so removing a region from config would remove its storage accounts. Removing a region
-// is therefore a deliberate two-step change, described in the README: drain and move its
+// is therefore a deliberate two-step change, described in internal/stack/README.md: drain and move its
 // stamps first, then remove the region.
 func Lock(ctx *pulumi.Context, name string, scope pulumi.StringInput, opts ...pulumi.ResourceOption) error {
 	var l arm.Resource

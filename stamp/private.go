@@ -32,7 +32,7 @@ func (s *Stamp) nodeNSG(ctx *pulumi.Context, st topology.Stamp, rg *resources.Re
 			Why: "HTTPS API clients and Traffic Manager's health probes reach the stamp's public load balancer; there is no plain HTTP."},
 		{Name: "allow-trafficmanager-probe", Priority: 110, Direction: "Inbound", Access: "Allow", Protocol: "Tcp",
 			Source: "AzureTrafficManager", Destination: "*", Ports: []string{publicHTTPSPort},
-			Why: "Traffic Manager probes /health/stamp; kept explicit so a narrower HTTP rule never drops it."},
+			Why: "Traffic Manager probes " + topology.HealthPath + " over HTTPS; kept explicit so a narrower rule never drops it."},
 		{Name: "allow-imap-from-internet", Priority: 120, Direction: "Inbound", Access: "Allow", Protocol: "Tcp",
 			Source: "Internet", Destination: "*", Ports: []string{publicIMAPPort, publicIMAPSPort},
 			Why: "IMAP clients (STARTTLS on 143, implicit TLS on 993) arrive through the operator's TCP balancer."},

@@ -1,7 +1,7 @@
 // Package stamp is the component for one stamp: an AKS cluster pinned to one availability
 // zone, the public IP its Traffic Manager endpoint targets, and the app's workload identity
 // with its data-plane roles. The app's Kubernetes objects are deployed by a separate
-// component (issue 4) from the outputs exposed here.
+// component (app/deploy, through internal/stack) from the outputs exposed here.
 package stamp
 
 import (
@@ -36,7 +36,7 @@ type Args struct {
 	Regions map[string]*regional.Regional
 }
 
-// Stamp exposes everything the app deployment (issue 4) and stack outputs need.
+// Stamp exposes everything the app deployment and stack outputs need.
 type Stamp struct {
 	pulumi.ResourceState
 
@@ -337,7 +337,7 @@ func (s *Stamp) cluster(ctx *pulumi.Context, t topology.Topology, st topology.St
 	// kubeconfig; with Azure RBAC for Kubernetes authorization and local accounts off, it
 	// needs a Kubernetes data-plane role on the cluster or the first object gets 403
 	// (https://learn.microsoft.com/en-us/azure/aks/manage-azure-rbac). New assignments take
-	// up to five minutes to reach the cluster (README, First deployment).
+	// up to five minutes to reach the cluster (internal/stack/README.md, "First deployment").
 	admin, err := arm.NewRoleAssignment(ctx, p+"aks-deployer", arm.RoleArgs{
 		Scope: aks.ID().ToStringOutput(), Role: arm.AKSRBACClusterAdmin, PrincipalID: g.DeployerObjectID,
 		AnyPrincipal: true,
@@ -429,7 +429,7 @@ func (s *Stamp) appIdentity(ctx *pulumi.Context, st topology.Stamp, rg *resource
 
 // UserKubeconfig returns the cluster's Entra ID kubeconfig (exec format, for kubelogin),
 // decoded. It holds no credentials: kubelogin obtains a token at use. Deployment
-// components (issue 4) build their Kubernetes provider from it.
+// components build their Kubernetes provider from it.
 func (s *Stamp) UserKubeconfig(ctx *pulumi.Context) pulumi.StringOutput {
 	creds := containerservice.ListManagedClusterUserCredentialsOutput(ctx, containerservice.ListManagedClusterUserCredentialsOutputArgs{
 		ResourceGroupName: s.ResourceGroupName, ResourceName: s.ClusterName, Format: pulumi.String("exec"),

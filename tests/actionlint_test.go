@@ -166,6 +166,8 @@ func TestPullRequestWorkflowPreviewsEveryStackWithPolicies(t *testing.T) {
 	assert.Contains(t, script, "pulumi config set voicemail:image")
 	assert.Contains(t, script, "voicemail:functions.package")
 	assert.Contains(t, script, "managerPackageUrl")
+	assert.Contains(t, script, "voicemail:sip.dispatcherImage", "the deployed dispatcher image replaces the placeholder too")
+	assert.Contains(t, script, ".dispatcherImage")
 	require.NotNil(t, preview.Strategy)
 	assert.Contains(t, preview.Strategy.Matrix.Rows, "stack")
 	var stacks []string
@@ -179,8 +181,17 @@ func TestMainWorkflowDeploysDevThenApprovedProd(t *testing.T) {
 	wf := wfParse(t, "main.yml")
 	image := wf.Jobs["image"]
 	require.NotNil(t, image)
-	require.Len(t, wfUses(image, "docker/build-push-action"), 1)
-	assert.Equal(t, "true", wfInput(wfUses(image, "docker/build-push-action")[0], "push"))
+	// The app image and the stamps' SIP dispatcher (a stack whose dispatcher image is never
+	// built deploys the committed placeholder digest, and no stamp takes a call).
+	builds := wfUses(image, "docker/build-push-action")
+	require.Len(t, builds, 2)
+	var targets []string
+	for _, b := range builds {
+		assert.Equal(t, "true", wfInput(b, "push"))
+		targets = append(targets, wfInput(b, "target"))
+	}
+	assert.ElementsMatch(t, []string{"", "sip-dispatcher"}, targets)
+	require.NotNil(t, image.Outputs["dispatcher"])
 
 	needs := func(j *actionlint.Job) []string {
 		var out []string
@@ -202,8 +213,12 @@ func TestMainWorkflowDeploysDevThenApprovedProd(t *testing.T) {
 		assert.Equal(t, "up", wfInput(steps[0], "command"), name)
 		assert.Equal(t, "policy", wfInput(steps[0], "policyPacks"), name)
 		assert.Contains(t, wfInput(steps[0], "stack-name"), "/"+name, name)
-		// The digest built in this run is what the stack deploys.
+		// The digests built in this run are what the stack deploys.
 		assert.Contains(t, wfInput(steps[0], "config-map"), "needs.image.outputs.image", name)
+		at := wfStep(job, "voicemail:sip.dispatcherImage")
+		require.GreaterOrEqual(t, at, 0, "%s sets the dispatcher image", name)
+		assert.Less(t, at, wfStep(job, "command: up"), "%s sets it before pulumi up", name)
+		assert.Contains(t, wfStr(job.Env.Vars["dispatcher_image"].Value), "needs.image.outputs.dispatcher", name)
 	}
 }
 

@@ -9,7 +9,7 @@
 // A new stamp starts healthy: the state-init Job (StateInitName) runs `voicemail init-state`
 // once, with the pods' image, ConfigMap and service account, and creates the stamp's state
 // blob only if it does not exist (If-None-Match: *). The program cannot create the blob itself:
-// azure-native's storage:Blob writes with the account key (pulumi/pulumi-azure-native#2015) and
+// azure-native's storage:Blob writes with the account key (https://github.com/pulumi/pulumi-azure-native/issues/2015) and
 // the regional storage accounts have shared keys off. The Job's spec is ignored after creation,
 // so it does not run again on later `pulumi up`s (a new image would otherwise replace it), and
 // the binary records the initialisation, so a re-created Job still never undoes a drain.
@@ -149,7 +149,7 @@ var imageRef = regexp.MustCompile(`^[a-z0-9.-]+(?::[0-9]+)?/([a-z0-9]+(?:[._/-][
 
 // ImageFromRegistry is the image the pods run: the config's repository and digest, pulled
 // from the stack's registry instead of the one the image was published to (it is imported
-// with `az acr import`, see README "Operating stamps").
+// with `az acr import`, see internal/stack/README.md, "Operating stamps").
 func ImageFromRegistry(loginServer, configImage string) (string, error) {
 	m := imageRef.FindStringSubmatch(configImage)
 	if m == nil {
@@ -467,7 +467,7 @@ func registerScaling(ctx *pulumi.Context, name string, args Args, meta func(stri
 					},
 				},
 				// Served by the cluster's custom-metrics adapter from the service's
-				// voicemail_http_requests_total (see README, Operating stamps).
+				// voicemail_http_requests_total (see internal/stack/README.md, "Operating stamps").
 				obj{
 					"type": pulumi.String("Pods"),
 					"pods": obj{

@@ -28,7 +28,7 @@ const (
 )
 
 // SIPDrainSeconds is how long a pod told to stop lets calls in progress go on (the service's
-// VOICEMAIL_SIP_DRAIN_TIMEOUT): the longest greeting, the longest message and 15 s of prompts
+// contract.EnvSIPDrainTimeout): the longest greeting, the longest message and 15 s of prompts
 // and storing, the service's own rule (a test checks they agree).
 const SIPDrainSeconds = MaxDepositSeconds + MaxGreetingSeconds + 15
 

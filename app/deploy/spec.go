@@ -136,7 +136,7 @@ func deploymentSpec(a Args, image, configMap, serviceAccount pulumi.StringInput)
 			"limits":   pulumi.StringMap{"memory": pulumi.String("1Gi")},
 		},
 		// Ready means the process can take work; the stamp's dependencies are judged by
-		// Traffic Manager on /health/stamp, not per pod.
+		// Traffic Manager on contract.StampHealthPath, not per pod.
 		"readinessProbe": httpProbe(a, contract.ReadinessPath, 5, 2, 3),
 		"livenessProbe":  httpProbe(a, contract.LivenessPath, 10, 2, 3),
 		"startupProbe":   httpProbe(a, contract.LivenessPath, 2, 2, 30),

@@ -5,7 +5,7 @@
 // automatic rules. Everything it decides is persisted (see Store), so a restart, a second
 // instance or a Functions scale-out continues from the same state.
 //
-// A stamp whose state blob is missing reports 503 on /health/stamp because of that one
+// A stamp whose state blob is missing reports 503 on its health path because of that one
 // component. The manager therefore judges a stamp by every component except the state blob:
 // otherwise a drained stamp could never prove it has recovered.
 package manager

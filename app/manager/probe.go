@@ -14,7 +14,7 @@ import (
 // summary so a stamp that fails only because its state blob is missing counts as healthy.
 type HTTPProber struct {
 	Client *http.Client
-	// Path is the stamp health path (/health/stamp).
+	// Path is the stamp health path (contract.StampHealthPath).
 	Path string
 	// StateComponent is the name the stamp's health summary gives the state-blob check.
 	StateComponent string
@@ -44,7 +44,7 @@ func (p HTTPProber) Probe(ctx context.Context, s Stamp) Observation {
 	return o
 }
 
-// Judge decides from a /health/stamp answer whether the stamp is healthy apart from its
+// Judge decides from a stamp health answer whether the stamp is healthy apart from its
 // state blob. 200 is healthy. 503 is healthy only when the summary names the state-blob
 // component as the one and only failing component.
 func Judge(status int, body []byte, stateComponent string) (bool, string) {

@@ -82,7 +82,7 @@ type TrafficManager struct {
 	IntervalSeconds   int    `json:"intervalSeconds"`
 	TimeoutSeconds    int    `json:"timeoutSeconds"`
 	ToleratedFailures int    `json:"toleratedFailures"`
-	// HealthWindowSeconds is the stamps' health-model window (VOICEMAIL_HEALTH_WINDOW): a stamp
+	// HealthWindowSeconds is the stamps' health-model window (contract.EnvHealthWindow): a stamp
 	// taken out of rotation for failing requests returns at most this long after they stop.
 	HealthWindowSeconds int `json:"healthWindowSeconds"`
 }

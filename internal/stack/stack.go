@@ -113,6 +113,7 @@ const (
 	OutStamps              = "stamps"
 	OutRegions             = "regions"
 	OutImage               = "image"
+	OutDispatcherImage     = "dispatcherImage"
 	// OutSIP is the SIP ingress operators configure their SBCs with: the private zone, its
 	// SRV names and each stamp's dispatcher host and address.
 	OutSIP = "sip"
@@ -132,6 +133,7 @@ func exportOutputs(ctx *pulumi.Context, d *Deployment) {
 	ctx.Export(OutHeadroomPercent, pulumi.Float64(t.Capacity.HeadroomPercent))
 	// The image the stamps run, so a preview can start from what is deployed (pr.yml).
 	ctx.Export(OutImage, pulumi.String(t.Config.Image))
+	ctx.Export(OutDispatcherImage, pulumi.String(t.Config.SIP.DispatcherImage))
 
 	scheme := "http"
 	if t.Monitor.Protocol == "HTTPS" {

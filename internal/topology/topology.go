@@ -65,14 +65,9 @@ func Tables() []string { return []string{ServiceTable} }
 // ReplicaContainer per region that replicates into it.
 func Containers() []string { return []string{AudioContainer, StateContainer} }
 
-// ReplicaContainer is the container that receives origin's audio container by object
-// replication. Replication destinations are read-only (writes get 409), so a region writes
-// only its own AudioContainer and every replica is named for the region it came from.
-func ReplicaContainer(origin string) string { return ReplicaContainerOf(AudioContainer, origin) }
-
-// ReplicaContainerOf names the replica of origin's audio container when the audio container
-// is called audio; the app reads replicas by it.
-func ReplicaContainerOf(audio, origin string) string { return audio + "-" + origin }
+// ReplicaContainer is the container that receives origin's AudioContainer by object
+// replication (see contract.ReplicaContainer).
+func ReplicaContainer(origin string) string { return contract.ReplicaContainer(AudioContainer, origin) }
 
 // MaxReplicationDestinations is how many other regions receive a region's audio. Azure lets a
 // source account replicate to at most two destination accounts and an account be the

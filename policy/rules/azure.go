@@ -3,6 +3,8 @@ package rules
 import (
 	"fmt"
 	"strings"
+
+	"github.com/voicemail-platform/voicemail/contract"
 )
 
 // ResourceRules returns every rule that judges one resource alone.
@@ -179,7 +181,7 @@ func coreResourceRules() []ResourceRule {
 		{
 			ID:  "sip-no-shared-media-ip",
 			Doc: "https://learn.microsoft.com/en-us/azure/aks/configure-azure-cni",
-			Description: "No ConfigMap sets one media address for every pod (VOICEMAIL_SIP_MEDIA_IP): " +
+			Description: "No ConfigMap sets one media address for every pod (" + contract.EnvSIPMediaIP.Name + "): " +
 				"each pod advertises its own, or RTP reaches whichever pod a load balancer picks.",
 			Types: []TypeRef{configMap},
 			Check: checkNoSharedMediaIP,
@@ -350,7 +352,7 @@ func checkTMMonitor(r Resource) []string {
 	if !isUnknown(path) {
 		s, _ := asString(path)
 		if !strings.HasPrefix(s, "/") {
-			out = append(out, fmt.Sprintf("monitorConfig.path must be an absolute health path such as /health/stamp (got %s)", show(path)))
+			out = append(out, fmt.Sprintf("monitorConfig.path must be an absolute health path such as %s (got %s)", contract.StampHealthPath, show(path)))
 		}
 	}
 	return out

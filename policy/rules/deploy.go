@@ -147,7 +147,7 @@ func deployStackRules() []StackRule {
 		},
 		{
 			ID:          "cosmos-no-unused-tables",
-			Description: "Every provisioned Cosmos DB table is one a stamp uses (VOICEMAIL_TABLE): each is billed for its throughput in every region.",
+			Description: "Every provisioned Cosmos DB table is one a stamp uses (" + contract.EnvTable.Name + "): each is billed for its throughput in every region.",
 			Doc:         "https://learn.microsoft.com/en-us/azure/cosmos-db/provision-throughput-autoscale",
 			Check:       checkUnusedTables,
 		},
@@ -197,7 +197,7 @@ func deployStackRules() []StackRule {
 			ID:          "network-subnets-one-at-a-time",
 			Description: "The subnets of one virtual network are created one after another: Azure rejects a subnet change while another one of the same VNet is in progress (AnotherOperationInProgress), which fails the first deploy.",
 			// ARM lists AnotherOperationInProgress as "wait for the concurrent operation to
-			// complete"; the provider does not wait (pulumi/pulumi-azure-native#699).
+			// complete"; the provider does not wait (https://github.com/pulumi/pulumi-azure-native/issues/699).
 			Doc:   "https://learn.microsoft.com/en-us/azure/azure-resource-manager/troubleshooting/common-deployment-errors",
 			Check: checkSubnetsSerialized,
 		},
@@ -452,7 +452,7 @@ func checkRegionalEndpoint(rs []Resource) []Violation {
 			continue
 		}
 		if !strings.Contains(ep, "-"+region+".table.cosmos.azure.com") {
-			out = append(out, Violation{Type: r.Type, Name: r.Name, Message: fmt.Sprintf("VOICEMAIL_TABLE_ENDPOINT %s is not the account's %s endpoint: without it every request goes to one write region", ep, region)})
+			out = append(out, Violation{Type: r.Type, Name: r.Name, Message: fmt.Sprintf("%s %s is not the account's %s endpoint: without it every request goes to one write region", contract.EnvTableEndpoint.Name, ep, region)})
 		}
 	}
 	return out

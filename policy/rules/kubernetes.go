@@ -182,7 +182,7 @@ func checkPDBs(rs []Resource) []Violation {
 
 func checkNoSharedMediaIP(r Resource) []string {
 	if v := lookup(r.Inputs, "data", contract.EnvSIPMediaIP.Name); v != nil {
-		return []string{"data.VOICEMAIL_SIP_MEDIA_IP gives every pod one media address; set it per pod from status.podIP"}
+		return []string{"data." + contract.EnvSIPMediaIP.Name + " gives every pod one media address; set it per pod from status.podIP"}
 	}
 	return nil
 }

@@ -1,11 +1,11 @@
 // Command local runs the whole voicemail system on this machine from a stack file: two
 // voicemail replicas per stamp behind the stamp's Kamailio dispatcher and HAProxy (grouped by
-// region, each region with its own Azurite), a
-// replicator between regions, the local Traffic Manager for HTTP and two protocol gateways for
-// SIP and IMAP. It prints a table of stamps, ports and health, again whenever health changes,
-// and stops everything on Ctrl-C.
+// region, each region with its own Azurite), a replicator between regions, the local Traffic
+// Manager for HTTP and two instances of the operator edge (the generated Kamailio edge
+// configuration for SIP, HAProxy for IMAP). It prints a table of stamps, ports and health,
+// again whenever health changes, and stops everything on Ctrl-C.
 //
-//	go run ./app/cmd/local -stack Pulumi.dev.yaml
+//	go run ./app/cmd/local -stack dev
 package main
 
 import (
@@ -19,7 +19,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/voicemail-platform/voicemail/app/gateway"
 	"github.com/voicemail-platform/voicemail/app/local/runner"
 	"github.com/voicemail-platform/voicemail/internal/config"
 	"github.com/voicemail-platform/voicemail/internal/topology"
@@ -33,12 +32,12 @@ func main() {
 }
 
 func run() error {
-	stack := flag.String("stack", "Pulumi.dev.yaml", "stack file to run (Pulumi.dev.yaml, Pulumi.prod.yaml, ...)")
+	stack := flag.String("stack", "dev", "stack name (dev: Pulumi.dev.yaml in the project) or stack file")
 	dir := flag.String("dir", "", "data and log directory (default: a temporary one, removed on exit)")
 	bin := flag.String("bin", "", "voicemail binary (default: built from this module with go build)")
 	tmAddr := flag.String("http", "127.0.0.1:8080", "Traffic Manager (HTTP API entry) listen address")
-	sipAddr := flag.String("sip", "127.0.0.1:5060", "first gateway's SIP address (UDP+TCP); the second takes a free port")
-	imapAddr := flag.String("imap", "127.0.0.1:1143", "first gateway's IMAP address; the second takes a free port")
+	sipAddr := flag.String("sip", "127.0.0.1:5060", "first edge's SIP address (Kamailio, UDP+TCP); the second takes a free port")
+	imapAddr := flag.String("imap", "127.0.0.1:1143", "first edge's IMAP address (HAProxy); the second takes a free port")
 	interval := flag.Duration("probe-interval", 0, "Traffic Manager probe interval (default: the stack's)")
 	timeout := flag.Duration("probe-timeout", 0, "Traffic Manager probe timeout (default: the stack's)")
 	cacheTTL := flag.Duration("health-cache", 10*time.Second, "stamps' health cache TTL")
@@ -46,7 +45,11 @@ func run() error {
 	verbose := flag.Bool("v", false, "log the runner's components (JSON) to stderr")
 	flag.Parse()
 
-	cfg, err := config.LoadStackFile(*stack)
+	sf, err := config.FindStackFile(*stack, "")
+	if err != nil {
+		return err
+	}
+	cfg, err := config.LoadStackFile(sf.Path)
 	if err != nil {
 		return err
 	}
@@ -74,7 +77,7 @@ func run() error {
 	} else if *bin, err = filepath.Abs(*bin); err != nil {
 		return err
 	}
-	fmt.Printf("starting %s: %d region(s), %d stamp(s)\n", *stack, len(topo.Regions), len(topo.Stamps))
+	fmt.Printf("starting %s (%s): %d region(s), %d stamp(s)\n", sf.Name, sf.Path, len(topo.Regions), len(topo.Stamps))
 	if !topo.Capacity.RegionalRedundancy {
 		fmt.Println("note: a single-region stack has no regional redundancy")
 	}
@@ -82,9 +85,8 @@ func run() error {
 		Topology: topo, VoicemailBin: *bin, Dir: *dir, SIP: true, IMAP: true,
 		HealthCacheTTL: *cacheTTL, ProbeInterval: *interval, ProbeTimeout: *timeout,
 		ReplicationInterval: *repl, TrafficManagerAddr: *tmAddr,
-		GatewaySIPAddrs: []string{*sipAddr}, GatewayIMAPAddrs: []string{*imapAddr},
-		GatewayPoll: gateway.PoolConfig{Interval: time.Second},
-		Log:         log,
+		EdgeSIPAddrs: []string{*sipAddr}, EdgeIMAPAddrs: []string{*imapAddr},
+		Log: log,
 	})
 	if err != nil {
 		return err

@@ -34,9 +34,9 @@ func startProtocols(ctx context.Context, cancel context.CancelCauseFunc, app *se
 	if cfg.SIPAddr != "" {
 		var err error
 		if sipSrv, err = sip.New(app.Service, cfg.SIP, log); err != nil {
-			return nil, err // validation errors name their VOICEMAIL_SIP_* variable
+			return nil, err // validation errors name the SIP variable at fault
 		}
-		// OPTIONS follows the stamp's stores (the cached /health/stamp round), so the
+		// OPTIONS follows the stamp's stores (the cached stamp health round), so the
 		// dispatcher stops sending calls to a replica that cannot reach them. A stamp drained by
 		// its state blob or its health model keeps answering: the edge moves new calls by the
 		// stamp's health, and calls it still sends are served.

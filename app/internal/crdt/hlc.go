@@ -1,7 +1,7 @@
 // Package crdt holds the conflict-free replicated state of mailboxes and messages. It has no I/O:
 // the service reads every region's rows, decodes them into these types and merges them.
 //
-// Rules (see design.md): each region writes only its own rows; settings are last-writer-wins
+// Rules: each region writes only its own rows; settings are last-writer-wins
 // registers ordered by hybrid logical clocks; the message set only grows; a deletion tombstone
 // always wins; flags merge by LWW on the same clock, so every replica picks the same value.
 // Every Merge here is commutative, associative and idempotent (property-tested).

@@ -1,6 +1,6 @@
 // Package haproxy generates the reference IMAP balancer of the operator edge, a HAProxy
 // configuration from the stack topology, and runs the daemon for local deployments and tests.
-// Every stamp is a TCP server whose health is its own GET /health/stamp (200 in rotation, 503
+// Every stamp is a TCP server whose health is its own GET contract.StampHealthPath (200 in rotation, 503
 // drained or failing), so a drained or failing stamp takes no new IMAP connections; stamps of
 // a lower priority are backups used only when every stamp of the best priority is down.
 //
@@ -12,17 +12,19 @@ package haproxy
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"text/template"
 	"time"
 
+	"github.com/voicemail-platform/voicemail/app/internal/daemon"
 	"github.com/voicemail-platform/voicemail/contract"
 )
 
@@ -48,7 +50,7 @@ type Config struct {
 	// by the same health.
 	HTTPListen string
 	// HealthPath is what each server's health check GETs; 200 keeps it in rotation. Default
-	// /health/stamp (a whole stamp's health, for the edge).
+	// contract.StampHealthPath (a whole stamp's health, for the edge).
 	HealthPath string
 	Stamps     []Stamp
 	// CheckInterval is how often each stamp's health is fetched; Fall and Rise how many
@@ -58,6 +60,9 @@ type Config struct {
 	// CheckTimeout bounds one health check (default 2 s); a loaded server that answers late
 	// counts as one failure, not an immediate removal.
 	CheckTimeout time.Duration
+	// StatsListen, when set (host:port), serves HAProxy's statistics there (CSV at
+	// /stats;csv), from which Process.ServerStates reads each server's state.
+	StatsListen string
 	// IdleTimeout closes a silent connection; above IMAP IDLE's 29-minute refresh (RFC 2177).
 	// Default 31 min.
 	IdleTimeout time.Duration
@@ -108,6 +113,11 @@ func (c Config) Render() (string, error) {
 	if !strings.HasPrefix(c.HealthPath, "/") || strings.ContainsAny(c.HealthPath, " \t\r\n") {
 		return "", fmt.Errorf("haproxy: health path %q", c.HealthPath)
 	}
+	if c.StatsListen != "" {
+		if _, _, err := net.SplitHostPort(c.StatsListen); err != nil {
+			return "", fmt.Errorf("haproxy: stats listen %q: %w", c.StatsListen, err)
+		}
+	}
 	if c.HTTPListen != "" {
 		if _, _, err := net.SplitHostPort(c.HTTPListen); err != nil {
 			return "", fmt.Errorf("haproxy: http listen %q: %w", c.HTTPListen, err)
@@ -144,7 +154,7 @@ func (c Config) Render() (string, error) {
 var tmpl = template.Must(template.New("haproxy.cfg").Funcs(template.FuncMap{
 	"host": func(a string) string { h, _, _ := net.SplitHostPort(a); return h },
 	"port": func(a string) string { _, p, _ := net.SplitHostPort(a); return p },
-}).Parse(`# Generated from the stack topology: IMAP to the stamps, by their own /health/stamp.
+}).Parse(`# Generated from the stack topology: IMAP to the stamps, by their own health.
 global
 	log stderr format raw local0 info
 
@@ -190,14 +200,20 @@ backend http
 	http-check expect status 200
 	default-server inter {{.InterMS}} fall {{.C.Fall}} rise {{.C.Rise}}
 {{range .C.Stamps}}	server {{.Name}} {{.HTTP}} weight {{.Weight}} check addr {{host .Health}} port {{port .Health}}{{with $.C.TLS}} ssl check-ssl verify required ca-file {{.CAFile}} sni str({{.ServerName}}) check-sni {{.ServerName}} verifyhost {{.ServerName}}{{end}}{{if ne .Priority $.Best}} backup{{end}}
-{{end}}{{end}}`))
+{{end}}{{end}}{{if .C.StatsListen}}
+frontend stats
+	mode http
+	timeout client 10s
+	bind {{.C.StatsListen}}
+	stats enable
+	stats uri /stats
+{{end}}`))
 
 // Process is a running HAProxy.
 type Process struct {
 	Config Config
 	Log    string
-	cmd    *exec.Cmd
-	done   chan struct{}
+	d      *daemon.Daemon
 }
 
 // Start writes the configuration into dir, checks it (haproxy -c), runs the daemon in the
@@ -217,26 +233,17 @@ func Start(ctx context.Context, dir string, cfg Config) (*Process, error) {
 	if out, err := exec.CommandContext(ctx, Binary, "-c", "-f", path).CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("haproxy -c: %w\n%s", err, out)
 	}
-	p := &Process{Config: cfg, Log: filepath.Join(dir, "haproxy.log"), done: make(chan struct{})}
-	logf, err := os.Create(p.Log)
-	if err != nil {
+	p := &Process{Config: cfg, Log: filepath.Join(dir, "haproxy.log")}
+	if p.d, err = daemon.Start(p.Log, Binary, "-db", "-f", path); err != nil {
 		return nil, err
 	}
-	p.cmd = exec.Command(Binary, "-db", "-f", path)
-	p.cmd.Stdout, p.cmd.Stderr = logf, logf
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := p.cmd.Start(); err != nil {
-		logf.Close()
-		return nil, err
-	}
-	go func() { _ = p.cmd.Wait(); logf.Close(); close(p.done) }()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if (cfg.Listen == "" || listening(cfg.Listen)) && (cfg.HTTPListen == "" || listening(cfg.HTTPListen)) {
 			return p, nil
 		}
 		select {
-		case <-p.done:
+		case <-p.d.Done():
 			b, _ := os.ReadFile(p.Log)
 			return nil, fmt.Errorf("haproxy exited during start:\n%s", b)
 		case <-time.After(50 * time.Millisecond):
@@ -246,6 +253,40 @@ func Start(ctx context.Context, dir string, cfg Config) (*Process, error) {
 			return nil, errors.New("haproxy not listening after 10 s")
 		}
 	}
+}
+
+// ServerStates returns the state of each server of the IMAP backend ("UP", "DOWN", "MAINT",
+// with "UP 1/2" style transitions as HAProxy reports them), read from the statistics
+// (Config.StatsListen must be set).
+func (p *Process) ServerStates(ctx context.Context) (map[string]string, error) {
+	if p.Config.StatsListen == "" {
+		return nil, errors.New("haproxy: no StatsListen configured")
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.Config.StatsListen+"/stats;csv", nil)
+	if err != nil {
+		return nil, err
+	}
+	res, err := (&http.Client{Timeout: 5 * time.Second}).Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	rows, err := csv.NewReader(res.Body).ReadAll()
+	if err != nil || len(rows) == 0 {
+		return nil, fmt.Errorf("haproxy stats: %v", err)
+	}
+	col := map[string]int{}
+	for i, h := range rows[0] {
+		col[strings.TrimPrefix(strings.TrimSpace(h), "# ")] = i
+	}
+	px, sv, st := col["pxname"], col["svname"], col["status"]
+	out := map[string]string{}
+	for _, r := range rows[1:] {
+		if len(r) > st && r[px] == "stamps" && r[sv] != "FRONTEND" && r[sv] != "BACKEND" {
+			out[r[sv]] = r[st]
+		}
+	}
+	return out, nil
 }
 
 func listening(addr string) bool {
@@ -259,14 +300,8 @@ func listening(addr string) bool {
 
 // Stop ends the daemon.
 func (p *Process) Stop() {
-	if p == nil || p.cmd == nil || p.cmd.Process == nil {
+	if p == nil {
 		return
 	}
-	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(5 * time.Second):
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-		<-p.done
-	}
+	p.d.Stop()
 }

@@ -73,7 +73,11 @@ func TestIMAPFollowsStampHealth(t *testing.T) {
 	require.NoError(t, err)
 	listen := l.Addr().String()
 	l.Close()
-	cfg := Config{Listen: listen, CheckInterval: 200 * time.Millisecond, Fall: 1, Rise: 1, Stamps: []Stamp{
+	sl, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	stats := sl.Addr().String()
+	sl.Close()
+	cfg := Config{Listen: listen, StatsListen: stats, CheckInterval: 200 * time.Millisecond, Fall: 1, Rise: 1, Stamps: []Stamp{
 		{Name: "a", IMAP: a.imap.Addr().String(), Health: strings.TrimPrefix(a.health.URL, "http://"), Priority: 1},
 		{Name: "b", IMAP: b.imap.Addr().String(), Health: strings.TrimPrefix(b.health.URL, "http://"), Priority: 2},
 	}}
@@ -85,6 +89,10 @@ func TestIMAPFollowsStampHealth(t *testing.T) {
 	a.status.Store(503)
 	require.Eventually(t, func() bool { return greeting(t, listen) == "* OK stamp-b" }, 5*time.Second, 100*time.Millisecond,
 		"a drained stamp takes no new IMAP connections")
+	states, err := p.ServerStates(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, "DOWN", states["a"], "%v", states)
+	assert.Equal(t, "UP", states["b"], "%v", states)
 	a.status.Store(200)
 	require.Eventually(t, func() bool { return greeting(t, listen) == "* OK stamp-a" }, 5*time.Second, 100*time.Millisecond)
 }

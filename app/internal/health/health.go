@@ -1,4 +1,4 @@
-// Package health is the stamp's HealthService: GET|HEAD /health/stamp answers 200
+// Package health is the stamp's HealthService: GET|HEAD contract.StampHealthPath answers 200
 // or 503 with a JSON summary per component; checks run in parallel under an overall timeout
 // and the result is cached, with single-flight, so any number of probers (Traffic Manager, the
 // management service, the local traffic manager) cause at most one round of backend calls per
@@ -68,7 +68,7 @@ type ComponentResult struct {
 	Error     string `json:"error,omitempty"`
 }
 
-// Report is the /health/stamp body.
+// Report is the stamp health answer's body.
 type Report struct {
 	Status     string                     `json:"status"` // "healthy" or "unhealthy"
 	Stamp      string                     `json:"stamp"`

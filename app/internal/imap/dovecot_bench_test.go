@@ -505,16 +505,11 @@ func (w benchWorkload) runAll(t *benchTarget) error {
 }
 
 func shortSession(t *benchTarget) error {
-	c, err := dialBench(t.addr)
+	c, err := openInbox(t.addr)
 	if err != nil {
 		return err
 	}
 	defer c.close()
-	for _, cmd := range []string{"LOGIN " + benchNumber + " " + benchPIN, "SELECT INBOX"} {
-		if _, err := c.cmd(cmd); err != nil {
-			return err
-		}
-	}
 	msgs, err := c.cmd("UID FETCH 1:* (UID FLAGS RFC822.SIZE BODY.PEEK[HEADER] BODYSTRUCTURE)")
 	if err != nil {
 		return err
@@ -527,16 +522,11 @@ func shortSession(t *benchTarget) error {
 }
 
 func attachmentSession(t *benchTarget) error {
-	c, err := dialBench(t.addr)
+	c, err := openInbox(t.addr)
 	if err != nil {
 		return err
 	}
 	defer c.close()
-	for _, cmd := range []string{"LOGIN " + benchNumber + " " + benchPIN, "SELECT INBOX"} {
-		if _, err := c.cmd(cmd); err != nil {
-			return err
-		}
-	}
 	for uid, want := range t.want {
 		msgs, err := c.cmd("UID FETCH " + uid + " (BODY.PEEK[2])")
 		if err != nil {
@@ -555,6 +545,21 @@ func attachmentSession(t *benchTarget) error {
 	}
 	_, err = c.cmd("LOGOUT")
 	return err
+}
+
+// openInbox connects, logs in as the benchmark mailbox and selects its INBOX.
+func openInbox(addr string) (*benchConn, error) {
+	c, err := dialBench(addr)
+	if err != nil {
+		return nil, err
+	}
+	for _, cmd := range []string{"LOGIN " + benchNumber + " " + benchPIN, "SELECT INBOX"} {
+		if _, err := c.cmd(cmd); err != nil {
+			c.close()
+			return nil, err
+		}
+	}
+	return c, nil
 }
 
 // benchConn is a minimal IMAP client: tagged commands, untagged responses with literals.

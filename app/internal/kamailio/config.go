@@ -73,6 +73,10 @@ type Config struct {
 	// BranchTimeout is how long a target may take to give a first reply to an INVITE before
 	// the next one is tried. Default 2 s.
 	BranchTimeout time.Duration
+	// TransactionTimeout is how long a non-INVITE request (an OPTIONS probe, a BYE) waits for
+	// its final answer: a target that has died is marked down by its probes after about
+	// ProbeInterval plus this. Default 5 s.
+	TransactionTimeout time.Duration
 	// UDPMTU is the largest request sent over UDP; bigger ones go over TCP (RFC 3261 §18.1.1
 	// sets 1300 bytes below a 1500-byte path MTU). Default 1300.
 	UDPMTU int
@@ -151,6 +155,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.UDPMTU <= 0 {
 		c.UDPMTU = 1300
+	}
+	if c.TransactionTimeout <= 0 {
+		c.TransactionTimeout = 5 * time.Second
 	}
 	if c.TCPKeepalive <= 0 {
 		c.TCPKeepalive = time.Minute
@@ -284,6 +291,7 @@ func (c Config) Render() (string, error) {
 		"Sets":            sets,
 		"PingInterval":    max(1, int(c.ProbeInterval/time.Second)),
 		"BranchTimeoutMS": int(c.BranchTimeout / time.Millisecond),
+		"FrTimerMS":       int(c.TransactionTimeout / time.Millisecond),
 		"KeepaliveS":      max(1, int(c.TCPKeepalive/time.Second)),
 		"ReloadS":         int(c.ReloadInterval / time.Second),
 		"LifetimeS":       max(1, int(c.TCPLifetime/time.Second)),
@@ -367,7 +375,7 @@ modparam("rtimer", "exec", "timer=tlsreload;route=TLSRELOAD")
 # over its own.
 modparam("rr", "enable_double_rr", 1)
 modparam("rr", "append_fromtag", 1)
-modparam("tm", "fr_timer", 5000)
+modparam("tm", "fr_timer", {{.FrTimerMS}})
 modparam("tm", "fr_inv_timer", 120000)
 modparam("dispatcher", "list_file", "{{.C.ListFile}}")
 modparam("dispatcher", "flags", 2)

@@ -9,9 +9,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"time"
+
+	"github.com/voicemail-platform/voicemail/app/internal/daemon"
 )
 
 // Binary is the Kamailio executable; tests and the local runner fail (never skip) without it.
@@ -50,10 +50,7 @@ type Process struct {
 	Dir    string
 	Log    string // stderr and stdout of the daemon
 
-	cmd  *exec.Cmd
-	done chan struct{}
-	mu   sync.Mutex
-	err  error
+	d *daemon.Daemon
 }
 
 // Start writes cfg into dir, checks it with kamailio -c, starts the daemon in the foreground
@@ -75,27 +72,11 @@ func Start(ctx context.Context, dir string, cfg Config) (*Process, error) {
 	if out, err := exec.CommandContext(ctx, Binary, "-c", "-f", path).CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("kamailio -c %s: %w\n%s", path, err, out)
 	}
-	p := &Process{Config: cfg, Dir: dir, Log: filepath.Join(dir, "kamailio.log"), done: make(chan struct{})}
-	logf, err := os.Create(p.Log)
-	if err != nil {
-		return nil, err
-	}
+	p := &Process{Config: cfg, Dir: dir, Log: filepath.Join(dir, "kamailio.log")}
 	// -DD: stay in the foreground, workers forked; -E: log to stderr.
-	p.cmd = exec.Command(Binary, "-f", path, "-DD", "-E", "-Y", dir, "-P", filepath.Join(dir, "kamailio.pid"))
-	p.cmd.Stdout, p.cmd.Stderr = logf, logf
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := p.cmd.Start(); err != nil {
-		logf.Close()
+	if p.d, err = daemon.Start(p.Log, Binary, "-f", path, "-DD", "-E", "-Y", dir, "-P", filepath.Join(dir, "kamailio.pid")); err != nil {
 		return nil, fmt.Errorf("kamailio: %w", err)
 	}
-	go func() {
-		err := p.cmd.Wait()
-		logf.Close()
-		p.mu.Lock()
-		p.err = err
-		p.mu.Unlock()
-		close(p.done)
-	}()
 	if err := p.waitListening(ctx, 10*time.Second); err != nil {
 		p.Stop()
 		return nil, err
@@ -123,8 +104,8 @@ func (p *Process) waitListening(ctx context.Context, d time.Duration) error {
 			return nil
 		}
 		select {
-		case <-p.done:
-			return fmt.Errorf("kamailio exited during start: %v\n%s", p.err, p.Tail(3000))
+		case <-p.d.Done():
+			return fmt.Errorf("kamailio exited during start: %v\n%s", p.d.Err(), p.Tail(3000))
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(50 * time.Millisecond):
@@ -199,26 +180,18 @@ func (p *Process) Tail(n int) string {
 
 // Stop ends the daemon and its workers (SIGTERM to the process group, SIGKILL after 5 s).
 func (p *Process) Stop() {
-	if p == nil || p.cmd == nil || p.cmd.Process == nil {
+	if p == nil {
 		return
 	}
-	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(5 * time.Second):
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-		<-p.done
-	}
+	p.d.Stop()
 }
 
 // Exited reports whether the daemon has stopped, with its error.
 func (p *Process) Exited() (bool, error) {
 	select {
-	case <-p.done:
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		if p.err != nil && !strings.Contains(p.err.Error(), "signal") {
-			return true, p.err
+	case <-p.d.Done():
+		if err := p.d.Err(); err != nil && !strings.Contains(err.Error(), "signal") {
+			return true, err
 		}
 		return true, nil
 	default:

@@ -267,7 +267,7 @@ func (s *Server) serve(ctx context.Context) error {
 	close(s.ready)
 	s.log.Info("sip listening", "addr", s.Addr(), "transports", "udp,tcp", "trusted_peers", peers(s.cfg.TrustedPeers).String())
 	if len(s.cfg.TrustedPeers) == 0 {
-		s.log.Warn("no VOICEMAIL_SIP_TRUSTED_PEERS: anyone may call and subscribe, and no identity header is believed")
+		s.log.Warn("no " + contract.EnvSIPTrustedPeers.Name + ": anyone may call and subscribe, and no identity header is believed")
 	}
 	go s.watchTargets(base)
 	var err error

@@ -114,7 +114,7 @@ func TestSippRetrievalWithDTMF(t *testing.T) {
 	for _, e := range f.log.find("key", nil) {
 		keys += e.Attrs["key"]
 	}
-	assert.Equal(t, "2468#1905"+"1357#"+"1357#"+"*#", keys)
+	assert.Equal(t, "2468#"+"1905"+"1357#"+"1357#"+"*#", keys)
 	assert.NotEmpty(t, f.log.find("play", map[string]string{"prompt": "main-menu"}), "logged in")
 	assert.NotEmpty(t, f.log.find("play", map[string]string{"prompt": "pin-changed"}))
 

@@ -22,8 +22,8 @@ var (
 )
 
 // KeySep separates an entity from the region that wrote the row in a RowKey:
-// "<entity>~<region>". design.md writes "#", but Azure Table and Cosmos DB for Table forbid "#"
-// (and "/", "\", "?") in keys, so "~" takes its place.
+// "<entity>~<region>". Azure Table and Cosmos DB for Table forbid "#", "/", "\" and "?" in
+// keys, so the separator is "~".
 const KeySep = "~"
 
 // RowKey builds "<entity>~<region>".

@@ -5,8 +5,8 @@
 // replica's readiness), grouped by region, each region with its own Azurite (Blob, Queue,
 // Table) that its stamps share through per-stamp fault proxies; a replicator copying each
 // region's CRDT rows and audio to the other regions; the local Traffic Manager for HTTP; and
-// two protocol gateway instances for SIP and IMAP. The failure-injection suite drives faults
-// through it.
+// two instances of the operator edge (the generated Kamailio edge configuration for SIP,
+// HAProxy for IMAP). The failure-injection suite drives faults through it.
 package runner
 
 import (
@@ -27,7 +27,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/voicemail-platform/voicemail/app/gateway"
 	"github.com/voicemail-platform/voicemail/app/internal/edgetls"
 	"github.com/voicemail-platform/voicemail/app/internal/store"
 	"github.com/voicemail-platform/voicemail/app/internal/store/azure"
@@ -56,7 +55,7 @@ type Options struct {
 	// DrainVisibility is the queued-deposit retry delay.
 	DrainVisibility time.Duration
 	ShutdownGrace   time.Duration
-	// ShutdownDelay keeps a stamp's listener open after SIGTERM while /health/stamp answers 503,
+	// ShutdownDelay keeps a stamp's listener open after SIGTERM while its health answers 503,
 	// so the traffic manager moves away first (default 0).
 	ShutdownDelay time.Duration
 	SIP, IMAP     bool // give every stamp SIP and IMAP listeners
@@ -79,8 +78,11 @@ type Options struct {
 	ToleratedFailures *int
 
 	ReplicationInterval time.Duration // default 1 s
-	Gateways            int           // protocol gateway instances, default 2
-	GatewayPoll         gateway.PoolConfig
+	// Edges is the number of operator edge instances (Kamailio for SIP, HAProxy for IMAP),
+	// default 2. EdgeProbe is how often an edge's Kamailio probes each stamp dispatcher (default
+	// 1 s), EdgeCheck how often its HAProxy checks each stamp's /health/stamp (500 ms).
+	Edges                int
+	EdgeProbe, EdgeCheck time.Duration
 
 	// CombinedAzurite lists regions whose Azurite runs Blob, Queue and Table in one process
 	// (node's start-up, most of a cluster's, paid once instead of three times). Their services
@@ -89,8 +91,8 @@ type Options struct {
 
 	// Listen addresses; default 127.0.0.1:0 (a free port).
 	TrafficManagerAddr string
-	GatewaySIPAddrs    []string
-	GatewayIMAPAddrs   []string
+	EdgeSIPAddrs       []string
+	EdgeIMAPAddrs      []string
 
 	Log *slog.Logger
 }
@@ -102,7 +104,7 @@ type Cluster struct {
 	Stamps   []*StampProc
 	TM       *tmemulator.Manager
 	TMURL    string
-	Gateways []*gateway.Gateway
+	Edges    []*Edge
 	Repl     *Replicator
 	Token    string
 	Dir      string
@@ -135,7 +137,7 @@ type Region struct {
 }
 
 // Start brings the deployment up: Azurite per region, stamps (replicas behind their
-// dispatcher and balancer), replicator, traffic manager and gateways. On error everything
+// dispatcher and balancer), replicator, traffic manager and the operator edge. On error everything
 // started so far is stopped.
 func Start(ctx context.Context, opt Options) (_ *Cluster, err error) {
 	if opt, err = opt.withDefaults(); err != nil {
@@ -173,7 +175,7 @@ func Start(ctx context.Context, opt Options) (_ *Cluster, err error) {
 	if err := c.startTrafficManager(ctx, runCtx); err != nil {
 		return nil, err
 	}
-	if err := c.startGateways(ctx); err != nil {
+	if err := c.startEdges(ctx); err != nil {
 		return nil, err
 	}
 	return c, nil
@@ -199,14 +201,17 @@ func (opt Options) withDefaults() (Options, error) {
 	def(&opt.DrainInterval, d.DrainInterval)
 	def(&opt.DrainVisibility, d.DrainVisibility)
 	def(&opt.ShutdownGrace, d.ShutdownGrace)
+	def(&opt.SIPDrainTimeout, d.SIP.WithDefaults().DrainTimeout)
 	def(&opt.ReplicationInterval, time.Second)
 	def(&opt.DispatcherProbe, time.Second)
 	def(&opt.BalancerCheck, 500*time.Millisecond)
 	if opt.Replicas <= 0 {
 		opt.Replicas = 2
 	}
-	if opt.Gateways <= 0 {
-		opt.Gateways = 2
+	def(&opt.EdgeProbe, time.Second)
+	def(&opt.EdgeCheck, 500*time.Millisecond)
+	if opt.Edges <= 0 {
+		opt.Edges = 2
 	}
 	if opt.RTPPortBase <= 0 {
 		opt.RTPPortBase = 20000
@@ -308,8 +313,8 @@ func (c *Cluster) startReplication(runCtx context.Context, targets map[[2]string
 	c.wg.Go(func() { c.Repl.Run(runCtx) })
 }
 
-// startTrafficManager probes every stamp's /health/stamp (through its balancer) and serves
-// the HTTP entry point, which routes each request to a healthy stamp.
+// startTrafficManager probes every stamp's health (contract.StampHealthPath, through its
+// balancer) and serves the HTTP entry point, which routes each request to a healthy stamp.
 func (c *Cluster) startTrafficManager(ctx, runCtx context.Context) (err error) {
 	base := map[string]*url.URL{}
 	for _, sp := range c.Stamps {
@@ -347,43 +352,6 @@ func (c *Cluster) startTrafficManager(ctx, runCtx context.Context) (err error) {
 	return nil
 }
 
-// startGateways starts the protocol gateways in front of every stamp, the home region first.
-func (c *Cluster) startGateways(ctx context.Context) error {
-	var gws gateway.Static
-	for _, sp := range c.Stamps {
-		if sp.SIP == "" && sp.IMAP == "" {
-			continue
-		}
-		gws = append(gws, gateway.Stamp{ID: sp.Stamp.ID, Priority: sp.Stamp.RegionIndex + 1, Weight: sp.Stamp.Weight,
-			SIP: sp.SIP, IMAP: sp.IMAP, Health: sp.URL() + topology.HealthPath})
-	}
-	if len(gws) == 0 {
-		return nil
-	}
-	for i := range c.opt.Gateways {
-		gc := gateway.Config{SIPAddr: "127.0.0.1:0", IMAPAddr: "127.0.0.1:0", Source: gws, Pool: c.opt.GatewayPoll,
-			Logger: c.log.With("component", "gateway", "instance", i)}
-		if i < len(c.opt.GatewaySIPAddrs) {
-			gc.SIPAddr = c.opt.GatewaySIPAddrs[i]
-		}
-		if i < len(c.opt.GatewayIMAPAddrs) {
-			gc.IMAPAddr = c.opt.GatewayIMAPAddrs[i]
-		}
-		if !c.opt.SIP {
-			gc.SIPAddr = ""
-		}
-		if !c.opt.IMAP {
-			gc.IMAPAddr = ""
-		}
-		g, err := gateway.Start(ctx, gc)
-		if err != nil {
-			return fmt.Errorf("gateway %d: %w", i, err)
-		}
-		c.Gateways = append(c.Gateways, g)
-	}
-	return nil
-}
-
 // Close stops everything and removes a temporary directory.
 func (c *Cluster) Close() {
 	if c.cancel != nil {
@@ -392,12 +360,12 @@ func (c *Cluster) Close() {
 	if c.tmSrv != nil {
 		_ = c.tmSrv.Close()
 	}
-	for _, g := range c.Gateways {
-		g.Close()
+	for _, e := range c.Edges {
+		e.close()
 	}
 	var wg sync.WaitGroup
 	for _, sp := range c.Stamps {
-		wg.Go(func() { sp.close(5 * time.Second) })
+		wg.Go(func() { sp.close(c.stopGrace()) })
 	}
 	wg.Wait()
 	c.wg.Wait()
@@ -418,6 +386,14 @@ func (c *Cluster) Close() {
 	if c.tempDir {
 		_ = os.RemoveAll(c.Dir)
 	}
+}
+
+// stopGrace is how long a replica gets between SIGTERM and SIGKILL, as the pod spec's
+// terminationGracePeriodSeconds: the shutdown delay, then the longer of the HTTP shutdown grace
+// and the SIP drain, plus 5 s. A call in progress when the local system stops runs to its end
+// and its recording is stored; a shorter grace would kill it.
+func (c *Cluster) stopGrace() time.Duration {
+	return c.opt.ShutdownDelay + max(c.opt.ShutdownGrace, c.opt.SIPDrainTimeout) + 5*time.Second
 }
 
 // Region returns a region by name.

@@ -34,14 +34,14 @@ type event struct {
 type deposit struct{ mailbox, id, stamp string }
 
 // load is steady client traffic: HTTP deposits through the traffic manager, SIP OPTIONS and
-// IMAP logins through the two gateways, alternating.
+// IMAP logins through the two edge instances, alternating.
 type load struct {
 	c         *Cluster
 	mailboxes []string
 	pin       string
 	wav       []byte
 	client    *http.Client
-	// sip and imap are set when the stamps serve those protocols, so the gateways carry load.
+	// sip and imap are set when the stamps serve those protocols, so the edges carry load.
 	sip, imap bool
 
 	mu       sync.Mutex
@@ -109,7 +109,7 @@ func (l *load) run(depositWorkers int) (stop func()) {
 			}
 		})
 	}
-	if l.sip && len(l.c.Gateways) > 0 && l.c.Gateways[0].SIPAddr() != "" {
+	if l.sip && len(l.c.Edges) > 0 && l.c.Edges[0].SIPAddr() != "" {
 		wg.Go(func() {
 			conn, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 			if err != nil {
@@ -117,15 +117,15 @@ func (l *load) run(depositWorkers int) (stop func()) {
 			}
 			defer conn.Close()
 			for n := 0; ctx.Err() == nil; n++ {
-				l.sipOnce(conn, l.c.Gateways[n%len(l.c.Gateways)].SIPAddr())
+				l.sipOnce(conn, l.c.Edges[n%len(l.c.Edges)].SIPAddr())
 				sleepCtx(ctx, 60*time.Millisecond)
 			}
 		})
 	}
-	if l.imap && len(l.c.Gateways) > 0 && l.c.Gateways[0].IMAPAddr() != "" {
+	if l.imap && len(l.c.Edges) > 0 && l.c.Edges[0].IMAPAddr() != "" {
 		wg.Go(func() {
 			for n := 0; ctx.Err() == nil; n++ {
-				l.imapOnce(l.c.Gateways[n%len(l.c.Gateways)].IMAPAddr(), l.mailboxes[n%len(l.mailboxes)])
+				l.imapOnce(l.c.Edges[n%len(l.c.Edges)].IMAPAddr(), l.mailboxes[n%len(l.mailboxes)])
 				sleepCtx(ctx, 100*time.Millisecond)
 			}
 		})
@@ -354,4 +354,16 @@ func report(t *testing.T, n int, name string, w window, recovery time.Duration, 
 			t.Logf("  failed %s +%.2fs..+%.2fs %s %s", e.kind, e.at.Sub(w.from).Seconds(), e.end.Sub(w.from).Seconds(), e.stamp, e.err)
 		}
 	}
+}
+
+// startedFailures describes the failed requests of kind that started inside the window (not
+// those already in flight when it opened).
+func (w window) startedFailures(kind string) []string {
+	var out []string
+	for _, e := range w.failures {
+		if e.kind == kind && !e.at.Before(w.from) {
+			out = append(out, fmt.Sprintf("%s %s: %s", e.at.Format("15:04:05.000"), e.stamp, e.err))
+		}
+	}
+	return out
 }

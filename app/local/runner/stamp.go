@@ -150,9 +150,7 @@ func (c *Cluster) stampConfig(index int, s topology.Stamp, connectionString stri
 	cfg.HealthTimeout, cfg.HealthCacheTTL, cfg.HealthWindow = c.opt.HealthTimeout, c.opt.HealthCacheTTL, c.opt.HealthWindow
 	cfg.DrainInterval, cfg.DrainVisibility = c.opt.DrainInterval, c.opt.DrainVisibility
 	cfg.ShutdownGrace, cfg.ShutdownDelay = c.opt.ShutdownGrace, c.opt.ShutdownDelay
-	if c.opt.SIPDrainTimeout > 0 {
-		cfg.SIP.DrainTimeout = c.opt.SIPDrainTimeout
-	}
+	cfg.SIP.DrainTimeout = c.opt.SIPDrainTimeout
 	// The dispatcher and the test callers stand in for the operator's SBCs.
 	cfg.SIP.TrustedPeers = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}
 	// Each stamp its own RTP port range; a stamp's replicas share it, each on its own address.
@@ -202,6 +200,11 @@ func (c *Cluster) newReplica(sp *StampProc, n int, cfg contract.Stamp) (*Replica
 	return r, nil
 }
 
+// localTransactionTimeout bounds the local Kamailios' probes and other non-INVITE requests:
+// every peer is on loopback, so a probe without an answer within it is a dead replica, and the
+// failure cases see a dead replica leave rotation within a few seconds.
+const localTransactionTimeout = 2 * time.Second
+
 // startFrontEnds starts the stamp's dispatcher (with SIP) and balancer once its replicas run.
 func (sp *StampProc) startFrontEnds(ctx context.Context, opt Options) error {
 	if sp.SIP != "" {
@@ -213,8 +216,9 @@ func (sp *StampProc) startFrontEnds(ctx context.Context, opt Options) error {
 			// One worker per socket keeps a 200 and the NOTIFY right behind it in order, which
 			// sipp needs; the local load is small.
 			Role: kamailio.RoleStamp, Name: sp.Stamp.ID, Children: 1, ProbeInterval: opt.DispatcherProbe,
-			Listen:      []kamailio.Listen{{Proto: "udp", Addr: sp.SIP}, {Proto: "tcp", Addr: sp.SIP}},
-			ControlAddr: ctl,
+			TransactionTimeout: localTransactionTimeout,
+			Listen:             []kamailio.Listen{{Proto: "udp", Addr: sp.SIP}, {Proto: "tcp", Addr: sp.SIP}},
+			ControlAddr:        ctl,
 		}
 		for _, r := range sp.Replicas {
 			cfg.Targets = append(cfg.Targets, kamailio.Target{URI: "sip:" + r.SIP})

@@ -15,9 +15,9 @@ import (
 // Row is one stamp's line in the status table.
 type Row struct {
 	Stamp, Region, Zone, HTTP, SIP, IMAP string
-	Health                               int    // /health/stamp status, 0 when unreachable
+	Health                               int    // stamp health status, 0 when unreachable
 	TM                                   string // Traffic Manager endpoint status
-	Gateway                              string // "up" when every gateway routes to it
+	Edge                                 string // how many edge instances route to it
 }
 
 // Rows probes every stamp and returns the table rows in topology order.
@@ -28,23 +28,24 @@ func (c *Cluster) Rows(ctx context.Context) []Row {
 			tm[st.Name] = string(st.Status)
 		}
 	}
-	gwUp := map[string]int{}
-	for _, g := range c.Gateways {
-		for _, id := range g.Pool().Up() {
-			gwUp[id]++
+	edgeUp := map[string]int{}
+	for _, e := range c.Edges {
+		ids, _ := e.Up(ctx, c.Stamps)
+		for _, id := range ids {
+			edgeUp[id]++
 		}
 	}
 	rows := make([]Row, len(c.Stamps))
 	var wg sync.WaitGroup
 	for i, s := range c.Stamps {
 		wg.Go(func() {
-			gw := "-"
-			if len(c.Gateways) > 0 {
-				gw = fmt.Sprintf("%d/%d up", gwUp[s.Stamp.ID], len(c.Gateways))
+			edge := "-"
+			if len(c.Edges) > 0 {
+				edge = fmt.Sprintf("%d/%d up", edgeUp[s.Stamp.ID], len(c.Edges))
 			}
 			rows[i] = Row{Stamp: s.Stamp.ID, Region: s.Stamp.Region, Zone: strconv.Itoa(s.Stamp.Zone),
 				HTTP: s.HTTP, SIP: orDash(s.SIP), IMAP: orDash(s.IMAP), Health: c.HealthCode(ctx, s.Stamp.ID),
-				TM: tm[s.Stamp.ID], Gateway: gw}
+				TM: tm[s.Stamp.ID], Edge: edge}
 		})
 	}
 	wg.Wait()
@@ -66,18 +67,18 @@ func (c *Cluster) PrintTable(ctx context.Context, w io.Writer) {
 // WriteRows writes already probed rows with the entry points.
 func (c *Cluster) WriteRows(w io.Writer, rows []Row) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "STAMP\tREGION\tZONE\tHTTP\tSIP\tIMAP\tHEALTH\tTRAFFIC MANAGER\tGATEWAYS")
+	fmt.Fprintln(tw, "STAMP\tREGION\tZONE\tHTTP\tSIP\tIMAP\tHEALTH\tTRAFFIC MANAGER\tEDGES")
 	for _, r := range rows {
 		h := "down"
 		if r.Health != 0 {
 			h = strconv.Itoa(r.Health)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Stamp, r.Region, r.Zone, r.HTTP, r.SIP, r.IMAP, h, r.TM, r.Gateway)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Stamp, r.Region, r.Zone, r.HTTP, r.SIP, r.IMAP, h, r.TM, r.Edge)
 	}
 	_ = tw.Flush()
 	fmt.Fprintf(w, "\nTraffic Manager (HTTP API): %s\n", c.TMURL)
-	for i, g := range c.Gateways {
-		fmt.Fprintf(w, "Gateway %d: SIP %s (UDP+TCP)  IMAP %s\n", i+1, orDash(g.SIPAddr()), orDash(g.IMAPAddr()))
+	for i, e := range c.Edges {
+		fmt.Fprintf(w, "Edge %d: SIP %s (UDP+TCP, Kamailio)  IMAP %s (HAProxy)\n", i+1, orDash(e.SIPAddr()), orDash(e.IMAPAddr()))
 	}
 	for _, r := range c.Regions {
 		fmt.Fprintf(w, "Region %s store: Azurite blob %d, queue %d, table %d\n", r.Name,
@@ -90,7 +91,7 @@ func (c *Cluster) WriteRows(w io.Writer, rows []Row) {
 func Summary(rows []Row) string {
 	var b strings.Builder
 	for _, r := range rows {
-		fmt.Fprintf(&b, "%s=%d/%s/%s;", r.Stamp, r.Health, r.TM, r.Gateway)
+		fmt.Fprintf(&b, "%s=%d/%s/%s;", r.Stamp, r.Health, r.TM, r.Edge)
 	}
 	return b.String()
 }

@@ -35,7 +35,7 @@ type Endpoint struct {
 // Config is the profile's routing and monitor settings.
 type Config struct {
 	RoutingMethod     string // Weighted (default), Priority or Performance
-	Path              string // probe path, default /health/stamp
+	Path              string // probe path, default contract.StampHealthPath
 	Interval          time.Duration
 	Timeout           time.Duration
 	ToleratedFailures int

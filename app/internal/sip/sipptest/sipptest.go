@@ -1,5 +1,6 @@
 // Package sipptest runs sipp, the SIP test peer, for the tests of the SIP server and of the
-// protocol gateway: free loopback ports for it, and one scenario run with its error log.
+// local system: free loopback ports for it, one scenario run with its error log, and tone
+// streams that tell calls apart.
 package sipptest
 
 import (

@@ -13,11 +13,11 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 
 	"github.com/voicemail-platform/voicemail/app/internal/store"
-	"github.com/voicemail-platform/voicemail/internal/topology"
+	"github.com/voicemail-platform/voicemail/contract"
 )
 
 // Regions reads audio other regions stored (store.Regions): each region writes only its own
-// audio container, and object replication copies it into ReplicaContainerOf(audio, origin)
+// audio container, and object replication copies it into contract.ReplicaContainer(audio, origin)
 // of other regions' accounts, read-only and some time later.
 type Regions struct {
 	local  *azblob.Client
@@ -73,7 +73,7 @@ type source struct {
 // (near, and there once replication caught up), origin's own container (there from the
 // start), then the other regions' replicas (while origin's blob store is down).
 func (r *Regions) sources(origin string) []source {
-	replica := topology.ReplicaContainerOf(r.audio, origin)
+	replica := contract.ReplicaContainer(r.audio, origin)
 	out := []source{{r.local, replica, "local replica"}}
 	if c, ok := r.others[origin]; ok {
 		out = append(out, source{c, r.audio, "origin " + origin})
