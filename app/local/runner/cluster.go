@@ -52,7 +52,7 @@ type Options struct {
 	// DrainVisibility is the queued-deposit retry delay.
 	DrainVisibility time.Duration
 	ShutdownGrace   time.Duration
-	// ShutdownDelay keeps a stamp's listener open after SIGTERM while /health/stamp answers 503,
+	// ShutdownDelay keeps a stamp's listener open after SIGTERM while its health answers 503,
 	// so the traffic manager moves away first (default 0).
 	ShutdownDelay time.Duration
 	SIP, IMAP     bool // give every stamp SIP and IMAP listeners
@@ -300,8 +300,8 @@ func (c *Cluster) startReplication(runCtx context.Context, targets map[[2]string
 	c.wg.Go(func() { c.Repl.Run(runCtx) })
 }
 
-// startTrafficManager probes every stamp's /health/stamp (through its balancer) and serves
-// the HTTP entry point, which routes each request to a healthy stamp.
+// startTrafficManager probes every stamp's health (contract.StampHealthPath, through its
+// balancer) and serves the HTTP entry point, which routes each request to a healthy stamp.
 func (c *Cluster) startTrafficManager(ctx, runCtx context.Context) (err error) {
 	base := map[string]*url.URL{}
 	for _, sp := range c.Stamps {

@@ -46,11 +46,11 @@ type Config struct {
 	QueueEndpoint          string // e.g. https://<account>.queue.core.windows.net/
 	Credential             azcore.TokenCredential
 
-	Table          string // default "voicemail"
-	AudioContainer string // default "audio"
-	Queue          string // default "deposits"
-	NotifyQueue    string // default "notifications"
-	StateContainer string // default "state"
+	Table          string // default contract.ServiceTable
+	AudioContainer string // default contract.AudioContainer
+	Queue          string // default contract.DepositQueue
+	NotifyQueue    string // default contract.NotificationQueue
+	StateContainer string // default contract.StateContainer
 	StateBlob      string // the stamp's state blob; default "stamp"
 	// BlobRegions are the other regions' audio accounts (region -> blob endpoint); with them
 	// the backend reads audio those regions stored (Backend.Regions).
@@ -82,19 +82,19 @@ type Backend struct {
 // scale out while storage is down, defeating the queue fallback.
 func Open(ctx context.Context, cfg Config) (*store.Backend, error) {
 	if cfg.Table == "" {
-		cfg.Table = "voicemail"
+		cfg.Table = contract.ServiceTable
 	}
 	if cfg.AudioContainer == "" {
-		cfg.AudioContainer = "audio"
+		cfg.AudioContainer = contract.AudioContainer
 	}
 	if cfg.Queue == "" {
-		cfg.Queue = "deposits"
+		cfg.Queue = contract.DepositQueue
 	}
 	if cfg.StateContainer == "" {
-		cfg.StateContainer = "state"
+		cfg.StateContainer = contract.StateContainer
 	}
 	if cfg.NotifyQueue == "" {
-		cfg.NotifyQueue = "notifications"
+		cfg.NotifyQueue = contract.NotificationQueue
 	}
 	if cfg.StateBlob == "" {
 		cfg.StateBlob = "stamp"

@@ -31,7 +31,7 @@ import (
 // because by then its absence is a drain.
 func InitState(ctx context.Context, cfg Config) (store.InitOutcome, error) {
 	if cfg.StateContainer == "" {
-		cfg.StateContainer = "state"
+		cfg.StateContainer = contract.StateContainer
 	}
 	if cfg.StateBlob == "" {
 		cfg.StateBlob = "stamp"
