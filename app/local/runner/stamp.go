@@ -105,6 +105,14 @@ func (c *Cluster) stampConfig(index int, s topology.Stamp, connectionString stri
 	cfg := contract.DefaultStamp()
 	cfg.OperatorToken, cfg.Region, cfg.Stamp, cfg.StateBlob = c.Token, s.Region, s.ID, s.StateBlob
 	cfg.ConnectionString = connectionString
+	// The account's other regional Table endpoints, the next region first: the store fails over
+	// to them while its own region's endpoint fails, as with Cosmos DB's per-region endpoints.
+	for i := range c.Regions {
+		other := c.Regions[(s.RegionIndex+1+i)%len(c.Regions)]
+		if other.Name != s.Region {
+			cfg.TableFallbackEndpoints = append(cfg.TableFallbackEndpoints, other.Azurite.Endpoint(azurite.Table))
+		}
+	}
 	// Other regions' audio, through the guards that make their replica containers read-only.
 	for _, other := range c.Regions {
 		if other.Name != s.Region {
