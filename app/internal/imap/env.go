@@ -15,7 +15,7 @@ import (
 func FromContract(c contract.IMAP, tlsCfg *tls.Config) (Config, error) {
 	cfg := Config{
 		TLS: tlsCfg, Domain: c.Domain, Languages: c.Languages,
-		IdleTimeout: c.IdleTimeout, MaxConnections: c.MaxConnections,
+		IdleTimeout: c.IdleTimeout, MaxConnections: c.MaxConnections, ProxyFrom: c.ProxyFrom,
 	}
 	if c.TLSAddr != "" && cfg.TLS == nil {
 		return Config{}, fmt.Errorf("%s needs %s and %s", contract.EnvIMAPSAddr.Name, contract.EnvTLSCert.Name, contract.EnvTLSKey.Name)

@@ -150,7 +150,7 @@ func (s *Service) Deposit(ctx context.Context, number string, d Deposit) (Messag
 	}
 	// Second path: the queue. The message counts as accepted only once the queue has it.
 	s.log.Warn("store failed during deposit; using queue path", "mailbox", number, "id", d.ID, "err", err)
-	if qerr := s.enqueueDeposit(ctx, number, d.ID, info, d.Audio, perr == nil); qerr != nil {
+	if qerr := s.queue.enqueue(ctx, number, d.ID, info, d.Audio, perr == nil); qerr != nil {
 		return Message{}, fmt.Errorf("deposit %s: store and queue both failed: %w", d.ID, errors.Join(err, qerr))
 	}
 	s.observeDeposit("queue")

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -40,26 +41,34 @@ type queueMsg struct {
 	Info    crdt.MessageInfo `json:"info,omitzero"`
 }
 
-func (s *Service) enqueueDeposit(ctx context.Context, number, id string, info crdt.MessageInfo, wav []byte, audioStored bool) error {
+// depositQueue carries deposits on the second path: written as queue messages by Deposit, read
+// back by Drain and deleted once done.
+type depositQueue struct {
+	q   store.Queue
+	log *slog.Logger
+}
+
+// enqueue sends a deposit: its audio as chunks unless audioStored, then the deposit message.
+func (d depositQueue) enqueue(ctx context.Context, number, id string, info crdt.MessageInfo, wav []byte, audioStored bool) error {
 	chunks := 0
 	if !audioStored {
 		for off := 0; off < len(wav); off += chunkBytes {
 			part := wav[off:min(off+chunkBytes, len(wav))]
-			if err := s.send(ctx, queueMsg{Type: "chunk", ID: id, Mailbox: number, Index: chunks, Data: part}); err != nil {
+			if err := d.send(ctx, queueMsg{Type: "chunk", ID: id, Mailbox: number, Index: chunks, Data: part}); err != nil {
 				return err
 			}
 			chunks++
 		}
 	}
-	return s.send(ctx, queueMsg{Type: "deposit", ID: id, Mailbox: number, Chunks: chunks, Info: info})
+	return d.send(ctx, queueMsg{Type: "deposit", ID: id, Mailbox: number, Chunks: chunks, Info: info})
 }
 
-func (s *Service) send(ctx context.Context, m queueMsg) error {
+func (d depositQueue) send(ctx context.Context, m queueMsg) error {
 	b, err := json.Marshal(m)
 	if err != nil {
 		return err
 	}
-	if err := s.b.Queue.Send(ctx, string(b)); err != nil {
+	if err := d.q.Send(ctx, string(b)); err != nil {
 		return fmt.Errorf("queue send: %w", err)
 	}
 	return nil
@@ -103,7 +112,7 @@ func (s *Service) Drain(ctx context.Context) (int, error) {
 		}
 	}()
 	for again := true; again; {
-		batch, err := s.b.Queue.Receive(ctx, 32, s.opt.DrainVisibility)
+		batch, err := s.queue.q.Receive(ctx, 32, s.opt.DrainVisibility)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("queue receive: %w", err))
 			break
@@ -121,14 +130,14 @@ func (s *Service) Drain(ctx context.Context) (int, error) {
 			}
 			seen[qm.ID] = true
 			if strings.HasPrefix(qm.Text, HealthcheckMarker) {
-				s.ack(ctx, qm)
+				s.queue.ack(ctx, qm)
 				dropped++
 				continue
 			}
 			var m queueMsg
 			if err := json.Unmarshal([]byte(qm.Text), &m); err != nil || (m.Type != "chunk" && m.Type != "deposit") || !ValidMessageID(m.ID) {
 				s.log.Error("dropping malformed queue message", "id", qm.ID, "err", err)
-				s.ack(ctx, qm)
+				s.queue.ack(ctx, qm)
 				dropped++
 				continue
 			}
@@ -148,7 +157,7 @@ func (s *Service) Drain(ctx context.Context) (int, error) {
 				errs = append(errs, fmt.Errorf("stage chunk: %w", err))
 				continue
 			}
-			s.ack(ctx, qm)
+			s.queue.ack(ctx, qm)
 		}
 	}
 	// Chunks were staged above, so deposits received in the same pass can complete.
@@ -163,16 +172,17 @@ func (s *Service) Drain(ctx context.Context) (int, error) {
 				return stored, errors.Join(errs...) // the rest wait for the next pass
 			}
 		case done:
-			s.ack(ctx, qm)
+			s.queue.ack(ctx, qm)
 			stored++
 		}
 	}
 	return stored, errors.Join(errs...)
 }
 
-func (s *Service) ack(ctx context.Context, qm store.QueueMessage) {
-	if err := s.b.Queue.Delete(ctx, qm); err != nil {
-		s.log.Warn("queue delete", "id", qm.ID, "err", err)
+// ack deletes a message that has been dealt with.
+func (d depositQueue) ack(ctx context.Context, qm store.QueueMessage) {
+	if err := d.q.Delete(ctx, qm); err != nil {
+		d.log.Warn("queue delete", "id", qm.ID, "err", err)
 	}
 }
 

@@ -86,6 +86,7 @@ type Service struct {
 	subs     *subscriptions // event fan-out to IMAP sessions and MWI
 	watcher  *watcher       // announces changes other processes made to subscribed mailboxes
 	cache    *outageCache   // last view per mailbox, for deposits during a metadata outage
+	queue    depositQueue   // the second deposit path
 
 	announcing chan struct{} // bounds notification sends in flight
 
@@ -146,6 +147,7 @@ func New(opt Options) (*Service, error) {
 		subs:       subs,
 		watcher:    &watcher{subs: subs, rows: rs},
 		cache:      newOutageCache(),
+		queue:      depositQueue{q: opt.Backend.Queue, log: opt.Logger},
 		announcing: make(chan struct{}, maxAnnouncing),
 		auth:       opt.Auth,
 		penalties:  newPenalties(opt.Auth, opt.Now),

@@ -13,8 +13,11 @@ import (
 )
 
 // Replicator stands in for Cosmos DB multi-region writes and Blob object replication between
-// the local regions: every Interval it copies each region's own rows (and the audio and
-// greetings) from that region's store to every other region's store. Interval is the
+// the local regions: every Interval it copies each region's rows, whichever region they belong
+// to (Cosmos DB replicates every write, so a row a stamp wrote through another region's endpoint
+// during a failover reaches its own region too), and the region's own audio and greetings, from
+// that region's store to every other region's store; a row the destination holds in the same or
+// a newer version is left alone. Interval is the
 // replication delay a reader in another region sees. Regions can be partitioned from each
 // other; rows written meanwhile cross over once the partition heals. Progress is kept per pair
 // and per row, so a slow or interrupted round is resumed, not restarted.
@@ -193,7 +196,7 @@ func (r *Replicator) Round(ctx context.Context) error {
 				if cut {
 					return // partitioned while this round waited
 				}
-				err := st.copy(cctx, src, dst, dstBlobs, from)
+				err := st.copy(cctx, src, dst, dstBlobs)
 				switch {
 				case err != nil && st.err == nil:
 					r.log.Warn("replication stalled", "from", from, "to", to, "error", err)
@@ -217,12 +220,12 @@ func (r *Replicator) Round(ctx context.Context) error {
 }
 
 // copy copies the source region's new audio and greeting blobs into dstBlobs (none when nil),
-// then its new rows, the way store.Replicate does, but remembering what it copied.
-func (st *pairState) copy(ctx context.Context, src, dst *store.Backend, dstBlobs store.Blobs, region string) error {
+// then the new rows of its store, the way store.Replicate does, but remembering what it copied.
+func (st *pairState) copy(ctx context.Context, src, dst *store.Backend, dstBlobs store.Blobs) error {
 	if err := st.copyBlobs(ctx, src, dstBlobs); err != nil {
 		return err
 	}
-	return st.copyRows(ctx, src, dst, region)
+	return st.copyRows(ctx, src, dst)
 }
 
 func (st *pairState) copyBlobs(ctx context.Context, src *store.Backend, dstBlobs store.Blobs) error {
@@ -273,8 +276,8 @@ func (st *pairState) copyBlobs(ctx context.Context, src *store.Backend, dstBlobs
 	return nil
 }
 
-func (st *pairState) copyRows(ctx context.Context, src, dst *store.Backend, region string) error {
-	rows, err := src.Meta.Export(ctx, region, max(0, st.cursor-cursorSlack))
+func (st *pairState) copyRows(ctx context.Context, src, dst *store.Backend) error {
+	rows, err := src.Meta.Export(ctx, "", max(0, st.cursor-cursorSlack))
 	if err != nil {
 		return fmt.Errorf("export: %w", err)
 	}

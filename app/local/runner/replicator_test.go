@@ -91,5 +91,17 @@ func TestReplicatorCopiesPartitionsAndResumes(t *testing.T) {
 	tableProxy.Restore()
 	require.NoError(t, r.Round(ctx))
 	assert.Contains(t, ids("west"), e3)
-	assert.Equal(t, int64(6), r.Rounds())
+
+	// A stamp of east whose Table requests failed over to west's endpoint wrote east's rows
+	// into west's table (its audio stays in east's own account): they reach east's table too.
+	viaWest := *backends["east"]
+	viaWest.Meta = backends["west"].Meta
+	failedOver, err := voicemail.New(voicemail.Options{AllowGuessablePINs: true, Backend: &viaWest, Region: "east"})
+	require.NoError(t, err)
+	m, err := failedOver.Deposit(ctx, "1001", voicemail.Deposit{Caller: "2", Audio: wav})
+	require.NoError(t, err)
+	require.NoError(t, r.Round(ctx))
+	assert.Contains(t, ids("east"), m.ID, "a row written through another region's endpoint reaches its own region")
+	assert.Equal(t, ids("east"), ids("west"))
+	assert.Equal(t, int64(7), r.Rounds())
 }

@@ -102,6 +102,9 @@ func (c *Cluster) newStamp(index int, s topology.Stamp) (*StampProc, error) {
 		}
 	}
 	cfg := c.stampConfig(index, s, cs)
+	// The stamp's HAProxy connects to the replicas' IMAP from the stamp's front address with
+	// a PROXY header naming the client, so per-source penalties and limits see clients.
+	cfg.IMAP.ProxyFrom = []netip.Prefix{netip.PrefixFrom(netip.MustParseAddr(sp.frontIP), 32)}
 	for n := range c.opt.Replicas {
 		r, err := c.newReplica(sp, n, cfg)
 		if err != nil {
@@ -137,6 +140,14 @@ func (c *Cluster) stampConfig(index int, s topology.Stamp, connectionString stri
 	cfg := contract.DefaultStamp()
 	cfg.OperatorToken, cfg.Region, cfg.Stamp, cfg.StateBlob = c.Token, s.Region, s.ID, s.StateBlob
 	cfg.ConnectionString = connectionString
+	// The account's other regional Table endpoints, the next region first: the store fails over
+	// to them while its own region's endpoint fails, as with Cosmos DB's per-region endpoints.
+	for i := range c.Regions {
+		other := c.Regions[(s.RegionIndex+1+i)%len(c.Regions)]
+		if other.Name != s.Region {
+			cfg.TableFallbackEndpoints = append(cfg.TableFallbackEndpoints, other.Azurite.Endpoint(azurite.Table))
+		}
+	}
 	// Other regions' audio, through the guards that make their replica containers read-only.
 	for _, other := range c.Regions {
 		if other.Name != s.Region {
@@ -228,7 +239,7 @@ func (sp *StampProc) startFrontEnds(ctx context.Context, opt Options) error {
 		}
 	}
 	cfg := haproxy.Config{Listen: sp.IMAP, HTTPListen: sp.HTTP, HealthPath: contract.ReadinessPath,
-		CheckInterval: opt.BalancerCheck, Fall: 2, Rise: 1, TLS: sp.frontTLS}
+		CheckInterval: opt.BalancerCheck, Fall: 2, Rise: 1, IMAPSendProxy: true, Source: sp.frontIP, TLS: sp.frontTLS}
 	for _, r := range sp.Replicas {
 		cfg.Stamps = append(cfg.Stamps, haproxy.Stamp{Name: r.Name, IMAP: r.IMAP, HTTP: r.HTTP, Health: r.HTTP})
 	}
