@@ -176,7 +176,7 @@ func (s *Server) planCall(ctx context.Context, req *sip.Request, tx sip.ServerTr
 	case !r.Forwarded && r.Caller == r.Mailbox:
 		p.retrieval = true
 		mb, err := s.svc.Mailbox(ctx, r.Mailbox)
-		if isNotFound(err) {
+		if isNotFound(err) && s.trusted(req) {
 			s.respond(tx, req, 404, "Not Found")
 			return p, false
 		}
@@ -185,10 +185,16 @@ func (s *Server) planCall(ctx context.Context, req *sip.Request, tx sip.ServerTr
 	default:
 		mb, err := s.svc.CanDeposit(ctx, r.Mailbox)
 		switch {
-		case isNotFound(err):
+		case isNotFound(err) && s.trusted(req):
+			// A trusted peer (the dispatcher, an SBC) gets the truth and can route elsewhere.
 			log.Info("deposit to unknown mailbox", "mailbox", r.Mailbox)
 			s.respond(tx, req, 404, "Not Found")
 			return p, false
+		case isNotFound(err):
+			// Anyone else (open mode) is answered as a known number's caller is: greeting,
+			// beep, recording. Answers then do not tell which numbers have mailboxes (svwar's
+			// INVITE scan); the recording finds no mailbox and is dropped.
+			log.Info("deposit to unknown mailbox from an untrusted source; answered like any other", "mailbox", r.Mailbox)
 		case errors.Is(err, voicemail.ErrMailboxFull):
 			p.full = true
 		case err != nil:

@@ -2,6 +2,7 @@ package sip
 
 import (
 	"context"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -21,9 +22,9 @@ func onlyMessage(t *testing.T, svc *voicemail.Service, number string) voicemail.
 	return msgs[0]
 }
 
-func TestSippUnknownMailboxIs404(t *testing.T) {
+func TestSippUnknownMailboxIs404ForTrustedPeers(t *testing.T) {
 	t.Parallel()
-	f := start(t, Config{})
+	f := start(t, Config{TrustedPeers: peers{netip.MustParsePrefix("127.0.0.0/8")}})
 	sipp(t, f.addr, "rejected.xml", map[string]string{"ruri": "sip:9999@" + f.addr, "caller": "5550155"})
 	assert.NotEmpty(t, f.log.find("deposit to unknown mailbox", map[string]string{"mailbox": "9999"}))
 }

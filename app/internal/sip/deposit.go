@@ -121,6 +121,10 @@ func (c *call) store(number, caller string, data []byte) bool {
 		Audio:    audio.Encode(c.m.codec.Encoding, data),
 		Received: time.Now().UTC(),
 	})
+	if errors.Is(err, voicemail.ErrNotFound) {
+		c.log.Info("recording for an unknown mailbox dropped", "mailbox", number)
+		return false
+	}
 	if err != nil {
 		level := c.log.Error
 		if errors.Is(err, voicemail.ErrMailboxFull) {

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -260,4 +261,46 @@ func TestAttackDebugLogsHoldNoPINDigits(t *testing.T) {
 			}
 		}
 	}
+}
+
+// Open mode (no trusted peers, a local run): svwar's INVITE scan over 1000-1010 told the three
+// mailboxes from the rest by 200 against 404. Strangers now get the same answer for every
+// number, and nothing is stored for unknown ones.
+func TestAttackSvwarEnumeratesMailboxesInOpenMode(t *testing.T) {
+	svwar, err := exec.LookPath("svwar")
+	require.NoError(t, err, "svwar (Debian sipvicious) is required")
+	// svwar never hangs up the calls it gets answered: they end by the RTP timeout.
+	f := start(t, Config{RTPTimeout: 2 * time.Second, DrainTimeout: time.Second})
+	for _, n := range []string{"1003", "1005", "1008"} {
+		voicemailtest.Provision(t, f.svc, n, "2468")
+	}
+	_, port, _ := net.SplitHostPort(f.addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	out, _ := exec.CommandContext(ctx, svwar, "-m", "INVITE", "-e", "1000-1010", "-p", port, "-b", "127.0.0.1", "-t", "0.05", "--force", "127.0.0.1").CombinedOutput()
+	// svwar's table: "| extension | authentication |". A mailbox is enumerated when svwar
+	// reports it differently from the numbers that have none.
+	verdict := map[string]string{}
+	for _, m := range regexp.MustCompile(`(?m)^\| (\d+) +\| (\w+) +\|`).FindAllStringSubmatch(string(out), -1) {
+		verdict[m[1]] = m[2]
+	}
+	told := 0
+	for _, n := range []string{"1003", "1005", "1008"} {
+		if verdict[n] != verdict["1004"] || verdict[n] != verdict["1000"] {
+			told++
+		}
+	}
+	t.Logf("open mode: svwar -m INVITE over 1000-1010 told %d of 3 mailboxes apart from unprovisioned numbers (verdicts %v)", told, verdict)
+	assert.Zero(t, told)
+
+	// What svwar's verdict hides, the final codes show: a stranger's INVITE to a known and to an
+	// unknown number gets the same final answer.
+	p := newUDPPeer(t, "127.0.0.9", f.addr) // another source than svwar's, under its own limits
+	known, unknown := p.request("INVITE", "1005", "5550101"), p.request("INVITE", "1006", "5550102")
+	codes := p.finals(2, 5*time.Second)
+	t.Logf("open mode: final answer to a stranger's INVITE: known number %d, unknown number %d", codes[known], codes[unknown])
+	assert.Equal(t, codes[known], codes[unknown], "known and unknown numbers answer alike")
+	msgs, err := f.svc.Messages(context.Background(), "1003", "")
+	require.NoError(t, err)
+	assert.Empty(t, msgs, "svwar's silent calls store nothing")
 }
