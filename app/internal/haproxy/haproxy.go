@@ -69,7 +69,7 @@ type Config struct {
 	// TLS, when set, says the servers speak TLS (HTTPS API and health, as stamps with the edge
 	// certificate do).
 	// IMAPSendProxy starts every IMAP connection to a stamp with a PROXY protocol v2 header
-	// naming the client (the stamps list this HAProxy in VOICEMAIL_IMAP_PROXY_FROM), so their
+	// naming the client (the stamps list this HAProxy in contract.EnvIMAPProxyFrom), so their
 	// per-source penalties and limits see clients rather than HAProxy.
 	IMAPSendProxy bool
 	// Source is the address HAProxy connects to the stamps from (empty: the kernel's choice),
