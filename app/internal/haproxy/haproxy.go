@@ -167,7 +167,7 @@ backend stamps
 	option httpchk
 	http-check send meth GET uri {{.C.HealthPath}}
 	http-check expect status 200
-	default-server inter {{.InterMS}} fall {{.C.Fall}} rise {{.C.Rise}} on-marked-down shutdown-sessions
+	default-server inter {{.InterMS}} fall {{.C.Fall}} rise {{.C.Rise}}
 {{range .C.Stamps}}	server {{.Name}} {{.IMAP}} weight {{.Weight}} check addr {{host .Health}} port {{port .Health}}{{if ne .Priority $.Best}} backup{{end}}
 {{end}}{{end}}{{if .C.HTTPListen}}
 frontend http
