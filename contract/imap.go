@@ -1,6 +1,7 @@
 package contract
 
 import (
+	"net/netip"
 	"strings"
 	"time"
 )
@@ -16,12 +17,13 @@ var (
 	EnvIMAPLanguages      = Var{"VOICEMAIL_IMAP_LANGUAGES", "", "comma-separated languages numbered 1.. for XCHANGE_VM_LANG LANG=<n>"}
 	EnvIMAPIdleTimeout    = Var{"VOICEMAIL_IMAP_IDLE_TIMEOUT", "30m", "autologout of an idle connection (at least 1m)"}
 	EnvIMAPMaxConnections = Var{"VOICEMAIL_IMAP_MAX_CONNECTIONS", "1000", "concurrent IMAP sessions"}
+	EnvIMAPProxyFrom      = Var{"VOICEMAIL_IMAP_PROXY_FROM", "", "addresses or CIDR prefixes of load balancers (HAProxy send-proxy-v2) whose connections start with a PROXY protocol header naming the client, so per-source limits see clients, not the balancer; their connections must carry one, anyone else's are plain IMAP"}
 )
 
 func imapVars() []Var {
 	return []Var{
 		EnvIMAPSAddr, EnvIMAPTLSCert, EnvIMAPTLSKey, EnvIMAPRequireTLS, EnvIMAPDomain,
-		EnvIMAPLanguages, EnvIMAPIdleTimeout, EnvIMAPMaxConnections,
+		EnvIMAPLanguages, EnvIMAPIdleTimeout, EnvIMAPMaxConnections, EnvIMAPProxyFrom,
 	}
 }
 
@@ -36,6 +38,8 @@ type IMAP struct {
 	Languages      []string
 	IdleTimeout    time.Duration
 	MaxConnections int
+	// ProxyFrom are the load balancers that send a PROXY protocol header first.
+	ProxyFrom []netip.Prefix
 }
 
 // DefaultIMAP is the IMAP configuration with every variable unset.
@@ -54,6 +58,13 @@ func (r *reader) imap() IMAP {
 		Languages:      r.list(EnvIMAPLanguages),
 		IdleTimeout:    r.dur(EnvIMAPIdleTimeout, time.Minute, 24*time.Hour),
 		MaxConnections: r.integer(EnvIMAPMaxConnections, 1, 1<<20),
+	}
+	if v := r.str(EnvIMAPProxyFrom); v != "" {
+		ps, err := ParsePeers(v)
+		if err != nil {
+			r.bad(EnvIMAPProxyFrom, "%v", err)
+		}
+		c.ProxyFrom = ps
 	}
 	hasCert := c.TLSCert != "" && c.TLSKey != ""
 	switch {
@@ -79,4 +90,9 @@ func (c IMAP) environ(e *environ) {
 	e.list(EnvIMAPLanguages, c.Languages)
 	e.optDur(EnvIMAPIdleTimeout, c.IdleTimeout)
 	e.optInt(EnvIMAPMaxConnections, c.MaxConnections)
+	ps := make([]string, len(c.ProxyFrom))
+	for i, p := range c.ProxyFrom {
+		ps[i] = p.String()
+	}
+	e.list(EnvIMAPProxyFrom, ps)
 }

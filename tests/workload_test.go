@@ -402,3 +402,19 @@ func TestWorkloadGraphPassesPolicy(t *testing.T) {
 		})
 	}
 }
+
+// The operator's IMAP balancers from the stack reach every stamp's pods, which then believe
+// PROXY headers from them only.
+func TestWorkloadTrustsTheIMAPBalancers(t *testing.T) {
+	cfg := wlConfig(t, filepath.Join("..", "Pulumi.dev.yaml"))
+	cfg["voicemail:network"] = `{"imapProxyRanges":["10.200.0.0/24","10.201.0.7/32"]}`
+	g := wlRun(t, "dev", cfg)
+	for _, s := range g.topo.Stamps {
+		cm := wlDecode(t, g.reg(t, "kubernetes:core/v1:ConfigMap", deploy.WorkloadName(s.ID)+"-config")).(*corev1.ConfigMap)
+		assert.Equal(t, "10.200.0.0/24,10.201.0.7/32", cm.Data["VOICEMAIL_IMAP_PROXY_FROM"], s.ID)
+	}
+	// Without the setting nobody's header is believed.
+	g = wlRun(t, "dev", wlConfig(t, filepath.Join("..", "Pulumi.dev.yaml")))
+	cm := wlDecode(t, g.reg(t, "kubernetes:core/v1:ConfigMap", deploy.WorkloadName(g.topo.Stamps[0].ID)+"-config")).(*corev1.ConfigMap)
+	assert.NotContains(t, cm.Data, "VOICEMAIL_IMAP_PROXY_FROM")
+}

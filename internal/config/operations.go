@@ -18,6 +18,11 @@ type Network struct {
 	// reachable from exactly these ranges (default action Deny) so the pipeline can push the
 	// image and upload the manager package; Cosmos DB, audio storage and Key Vault stay private.
 	DeployRunnerIPRanges []string `json:"deployRunnerIpRanges,omitempty"`
+	// IMAPProxyRanges are the operator's IMAP load balancers (HAProxy with send-proxy-v2) in
+	// front of the stamps' IMAP Services. Their connections start with a PROXY protocol header
+	// naming the client, which the stamps believe from these ranges only, so per-source PIN
+	// penalties and limits see subscribers rather than the balancer they share.
+	IMAPProxyRanges []string `json:"imapProxyRanges,omitempty"`
 }
 
 // Maintenance staggers AKS auto-upgrades and node-OS updates. Every stamp gets one weekly
@@ -202,6 +207,14 @@ func overlaps(a, b Window) bool {
 
 func (c Config) validateOperations() []error {
 	var e errs
+	for i, r := range c.Network.IMAPProxyRanges {
+		key := fmt.Sprintf("network.imapProxyRanges[%d]", i)
+		if p, err := netip.ParsePrefix(r); err != nil {
+			e.add(key, "%q is not a CIDR prefix", r)
+		} else if p.Bits() < 8 {
+			e.add(key, "%q is wider than /8: any address in it may name any client", r)
+		}
+	}
 	for i, r := range c.Network.DeployRunnerIPRanges {
 		p, err := netip.ParsePrefix(r)
 		if err != nil || !p.Addr().Is4() {

@@ -52,6 +52,8 @@ func TestOperationsConfigNamesKey(t *testing.T) {
 		{"network", `{"deployRunnerIpRanges":["0.0.0.0/0"]}`, "network.deployRunnerIpRanges[0]"},
 		{"network", `{"deployRunnerIpRanges":["10.1.0.0/24"]}`, "network.deployRunnerIpRanges[0]"},
 		{"network", `{"deployRunnerIpRanges":["nope"]}`, "network.deployRunnerIpRanges[0]"},
+		{"network", `{"imapProxyRanges":["10.200.0.0/24","0.0.0.0/0"]}`, "network.imapProxyRanges[1]"},
+		{"network", `{"imapProxyRanges":["haproxy"]}`, "network.imapProxyRanges[0]"},
 		{"monitoring", `{"dailyCapGb":{"stamp":0}}`, "monitoring.dailyCapGb.stamp"},
 		{"monitoring", `{"healthThreshold":0.9,"degradedThreshold":0.8}`, "monitoring.degradedThreshold"},
 		{"monitoring", `{"actionGroups":[{"name":"ops","shortName":"ops","emails":["a@b.c"],"severities":[0,1]}]}`, "monitoring.actionGroups"},

@@ -2,6 +2,7 @@ package stack
 
 import (
 	"fmt"
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -45,6 +46,10 @@ func ArgsForStamp(ctx *pulumi.Context, t topology.Topology, g *global.Global, s 
 	// writes to its region and moves to the next while that endpoint fails.
 	svc.TableEndpoint = s.CosmosTableEndpoints[0]
 	svc.TableFallbackEndpoints = s.CosmosTableEndpoints[1:]
+	// The operator's IMAP balancers (validated CIDRs) send a PROXY header naming the client.
+	for _, r := range t.Config.Network.IMAPProxyRanges {
+		svc.IMAP.ProxyFrom = append(svc.IMAP.ProxyFrom, netip.MustParsePrefix(r))
+	}
 	// Settings whose values are outputs of the stamp's resources.
 	env := map[string]pulumi.StringInput{
 		// Other regions' audio accounts (region=endpoint): a message names the region that

@@ -66,6 +66,13 @@ type Config struct {
 	// IdleTimeout closes a silent connection; above IMAP IDLE's 29-minute refresh (RFC 2177).
 	// Default 31 min.
 	IdleTimeout time.Duration
+	// IMAPSendProxy starts every IMAP connection to a stamp with a PROXY protocol v2 header
+	// naming the client (the stamps list this HAProxy in VOICEMAIL_IMAP_PROXY_FROM), so their
+	// per-source penalties and limits see clients rather than HAProxy.
+	IMAPSendProxy bool
+	// Source is the address HAProxy connects to the stamps from (empty: the kernel's choice),
+	// so the stamps can tell its connections, which carry a PROXY header, from others.
+	Source string
 }
 
 // Render returns haproxy.cfg.
@@ -99,6 +106,9 @@ func (c Config) Render() (string, error) {
 	}
 	if !strings.HasPrefix(c.HealthPath, "/") || strings.ContainsAny(c.HealthPath, " \t\r\n") {
 		return "", fmt.Errorf("haproxy: health path %q", c.HealthPath)
+	}
+	if c.Source != "" && net.ParseIP(c.Source) == nil {
+		return "", fmt.Errorf("haproxy: source %q is not an IP address", c.Source)
 	}
 	if c.StatsListen != "" {
 		if _, _, err := net.SplitHostPort(c.StatsListen); err != nil {
@@ -168,7 +178,7 @@ backend stamps
 	http-check send meth GET uri {{.C.HealthPath}}
 	http-check expect status 200
 	default-server inter {{.InterMS}} fall {{.C.Fall}} rise {{.C.Rise}}
-{{range .C.Stamps}}	server {{.Name}} {{.IMAP}} weight {{.Weight}} check addr {{host .Health}} port {{port .Health}}{{if ne .Priority $.Best}} backup{{end}}
+{{range .C.Stamps}}	server {{.Name}} {{.IMAP}} weight {{.Weight}} check addr {{host .Health}} port {{port .Health}}{{if ne .Priority $.Best}} backup{{end}}{{if $.C.IMAPSendProxy}} send-proxy-v2{{end}}{{if $.C.Source}} source {{$.C.Source}}{{end}}
 {{end}}{{end}}{{if .C.HTTPListen}}
 frontend http
 	mode http

@@ -13,7 +13,7 @@ import (
 func FromContract(c contract.IMAP) (Config, error) {
 	cfg := Config{
 		RequireTLS: c.RequireTLS, Domain: c.Domain, Languages: c.Languages,
-		IdleTimeout: c.IdleTimeout, MaxConnections: c.MaxConnections,
+		IdleTimeout: c.IdleTimeout, MaxConnections: c.MaxConnections, ProxyFrom: c.ProxyFrom,
 	}
 	if c.TLSCert != "" || c.TLSKey != "" {
 		t, err := LoadTLS(c.TLSCert, c.TLSKey)

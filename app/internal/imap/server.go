@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -50,6 +51,11 @@ type Service interface {
 
 // Config tunes the server. Zero values take the defaults noted.
 type Config struct {
+	// ProxyFrom are load balancers whose connections begin with a PROXY protocol header
+	// (HAProxy send-proxy-v2) naming the client, which then is the session's remote address:
+	// per-source penalties and limits see clients. Their connections must carry a header;
+	// anyone else's are read as IMAP, so a header cannot be forged from elsewhere.
+	ProxyFrom []netip.Prefix
 	// TLS enables STARTTLS on Serve and is required by ServeTLS (implicit TLS, port 993 style).
 	TLS *tls.Config
 	// RequireTLS refuses LOGIN/AUTHENTICATE on a connection that is not (yet) encrypted.
@@ -180,6 +186,9 @@ func (s *Server) ServeListener(ctx context.Context, ln net.Listener, implicitTLS
 	if implicitTLS && s.cfg.TLS == nil {
 		ln.Close()
 		return errors.New("imap: implicit TLS needs Config.TLS")
+	}
+	if len(s.cfg.ProxyFrom) > 0 {
+		ln = proxyListener(ln, s.cfg.ProxyFrom)
 	}
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()

@@ -77,7 +77,7 @@ type Options struct {
 	ReplicationInterval time.Duration // default 1 s
 	// Edges is the number of operator edge instances (Kamailio for SIP, HAProxy for IMAP),
 	// default 2. EdgeProbe is how often an edge's Kamailio probes each stamp dispatcher (default
-	// 1 s), EdgeCheck how often its HAProxy checks each stamp's /health/stamp (500 ms).
+	// 1 s), EdgeCheck how often its HAProxy checks each stamp's health (500 ms).
 	Edges                int
 	EdgeProbe, EdgeCheck time.Duration
 

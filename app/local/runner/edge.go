@@ -15,7 +15,7 @@ import (
 // generated configurations an operator starts from: Kamailio in the edge role for SIP (it
 // probes each stamp's dispatcher with OPTIONS, dispatches new dialogs by the stamps' priority
 // (home region first) and weight, fails over on 503 or silence, record-routes) and HAProxy for
-// IMAP (each stamp in rotation while its /health/stamp answers 200, lower priorities as backups).
+// IMAP (each stamp in rotation while its health answers 200, lower priorities as backups).
 type Edge struct {
 	SIP  *kamailio.Process // nil without SIP
 	IMAP *haproxy.Process  // nil without IMAP

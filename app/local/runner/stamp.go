@@ -67,6 +67,9 @@ func (c *Cluster) newStamp(index int, s topology.Stamp) (*StampProc, error) {
 		}
 	}
 	cfg := c.stampConfig(index, s, cs)
+	// The stamp's HAProxy connects to the replicas' IMAP from the stamp's front address with
+	// a PROXY header naming the client, so per-source penalties and limits see clients.
+	cfg.IMAP.ProxyFrom = []netip.Prefix{netip.PrefixFrom(netip.MustParseAddr(sp.frontIP), 32)}
 	for n := range c.opt.Replicas {
 		r, err := c.newReplica(sp, n, cfg)
 		if err != nil {
@@ -195,7 +198,7 @@ func (sp *StampProc) startFrontEnds(ctx context.Context, opt Options) error {
 		}
 	}
 	cfg := haproxy.Config{Listen: sp.IMAP, HTTPListen: sp.HTTP, HealthPath: contract.ReadinessPath,
-		CheckInterval: opt.BalancerCheck, Fall: 2, Rise: 1}
+		CheckInterval: opt.BalancerCheck, Fall: 2, Rise: 1, IMAPSendProxy: true, Source: sp.frontIP}
 	for _, r := range sp.Replicas {
 		cfg.Stamps = append(cfg.Stamps, haproxy.Stamp{Name: r.Name, IMAP: r.IMAP, HTTP: r.HTTP, Health: r.HTTP})
 	}
