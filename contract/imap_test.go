@@ -10,12 +10,12 @@ import (
 
 func TestLoadIMAP(t *testing.T) {
 	c, err := LoadStamp(env(map[string]string{
-		EnvIMAPTLSCert.Name: "/etc/tls/cert.pem", EnvIMAPTLSKey.Name: "/etc/tls/key.pem", EnvIMAPRequireTLS.Name: "true",
+		EnvTLSCert.Name: "/etc/tls/cert.pem", EnvTLSKey.Name: "/etc/tls/key.pem",
 		EnvIMAPDomain.Name: "vvm.example.com", EnvIMAPLanguages.Name: "en, de,fr", EnvIMAPIdleTimeout.Name: "10m",
 		EnvIMAPMaxConnections.Name: "50", EnvIMAPSAddr.Name: ":993",
 	}))
 	require.NoError(t, err)
-	assert.Equal(t, IMAP{TLSAddr: ":993", TLSCert: "/etc/tls/cert.pem", TLSKey: "/etc/tls/key.pem", RequireTLS: true,
+	assert.Equal(t, IMAP{TLSAddr: ":993",
 		Domain: "vvm.example.com", Languages: []string{"en", "de", "fr"}, IdleTimeout: 10 * time.Minute, MaxConnections: 50}, c.IMAP)
 
 	d := DefaultIMAP()
@@ -26,12 +26,36 @@ func TestLoadIMAP(t *testing.T) {
 		v  Var
 		kv map[string]string
 	}{
-		{EnvIMAPTLSKey, map[string]string{EnvIMAPTLSCert.Name: "c.pem"}},
-		{EnvIMAPRequireTLS, map[string]string{EnvIMAPRequireTLS.Name: "yes please"}},
 		{EnvIMAPSAddr, map[string]string{EnvIMAPSAddr.Name: ":993"}},
 		{EnvIMAPDomain, map[string]string{EnvIMAPDomain.Name: "a b"}},
 		{EnvIMAPIdleTimeout, map[string]string{EnvIMAPIdleTimeout.Name: "5s"}},
 		{EnvIMAPMaxConnections, map[string]string{EnvIMAPMaxConnections.Name: "0"}},
+	} {
+		_, err := LoadStamp(env(tc.kv))
+		require.Error(t, err, tc.v.Name)
+		assert.Contains(t, err.Error(), tc.v.Name, "the error names the variable")
+	}
+}
+
+func TestLoadTLSAndMetrics(t *testing.T) {
+	c, err := LoadStamp(env(map[string]string{
+		EnvTLSCert.Name: "/mnt/keyvault/edge.pem", EnvTLSKey.Name: "/mnt/keyvault/edge.pem", EnvTLSCheckInterval.Name: "30s",
+	}))
+	require.NoError(t, err)
+	assert.Equal(t, TLS{CertFile: "/mnt/keyvault/edge.pem", KeyFile: "/mnt/keyvault/edge.pem", CheckInterval: 30 * time.Second}, c.TLS)
+	assert.True(t, c.TLS.Enabled())
+	assert.Empty(t, c.MetricsAddr, "metrics are off unless given their own listener")
+	assert.False(t, DefaultStamp().TLS.Enabled())
+
+	for _, tc := range []struct {
+		v  Var
+		kv map[string]string
+	}{
+		{EnvTLSCert, map[string]string{EnvTLSKey.Name: "k.pem"}},
+		{EnvTLSCheckInterval, map[string]string{EnvTLSCheckInterval.Name: "1h"}},
+		{EnvIMAPSAddr, map[string]string{EnvIMAPSAddr.Name: ":993"}},
+		{EnvMetricsAddr, map[string]string{EnvMetricsAddr.Name: ":8080", EnvHTTPAddr.Name: ":8080"}},
+		{EnvMetricsAddr, map[string]string{EnvMetricsAddr.Name: "nope"}},
 	} {
 		_, err := LoadStamp(env(tc.kv))
 		require.Error(t, err, tc.v.Name)

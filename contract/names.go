@@ -34,6 +34,11 @@ const (
 	// OperatorTokenSecret is the regional Key Vault secret holding the operator token, read by
 	// the stamps (CSI driver) and the management service (Key Vault reference).
 	OperatorTokenSecret = "operator-token"
+	// EdgeCertificate is the regional Key Vault certificate (content type PEM, private key
+	// exportable) of the stamps' public names: the HTTPS API, IMAPS/STARTTLS and SIP over TLS
+	// at the dispatcher. Pods mount it through the CSI driver as one PEM file (key and chain)
+	// and follow its renewals.
+	EdgeCertificate = "edge-tls"
 )
 
 // ReplicaContainer names the container that receives origin's audio container (called audio)

@@ -39,7 +39,7 @@ func sipVars() []Var {
 		EnvSIPSilenceTimeout, EnvSIPRTPTimeout, EnvSIPDigitTimeout, EnvSIPMaxMessageSeconds,
 		EnvSIPMaxCalls, EnvSIPMaxCallDuration, EnvSIPMWIExpires, EnvSIPTrustedPeers,
 		EnvSIPDialogRate, EnvSIPDialogBurst, EnvSIPMaxCallsPerSource, EnvSIPMaxCallsPerCaller,
-		EnvSIPMaxSubsPerMailbox, EnvSIPMaxSubsPerSource, EnvSIPDrainTimeout,
+		EnvSIPMaxSubsPerMailbox, EnvSIPMaxSubsPerSource, EnvSIPDrainTimeout, EnvSIPMWIDomains,
 	}
 }
 
@@ -84,6 +84,9 @@ type SIP struct {
 	// start calls and subscriptions and whose P-Asserted-Identity is believed. Empty: anyone
 	// may call (local runs) and no identity header is believed.
 	TrustedPeers []netip.Prefix
+	// MWIDomains are the hosts a mailbox's MWI target may name (MWITargetAllowed): the
+	// operator's SBCs or MWI servers. Empty: no MWI targets, no out-of-dialog NOTIFYs.
+	MWIDomains []string
 	// DrainTimeout is how long calls in progress may go on once the server is told to stop:
 	// new INVITEs and SUBSCRIBEs and OPTIONS probes get 503 meanwhile, so a dispatcher moves
 	// new dialogs to other replicas. Default DefaultDrainTimeout of the message and greeting
@@ -206,6 +209,13 @@ func (r *reader) sip() SIP {
 		}
 		c.TrustedPeers = ps
 	}
+	for _, d := range r.list(EnvSIPMWIDomains) {
+		if !ValidMWIDomain(d) {
+			r.bad(EnvSIPMWIDomains, "%q is not a domain name or IP address", d)
+			continue
+		}
+		c.MWIDomains = append(c.MWIDomains, d)
+	}
 	if v := r.str(EnvSIPDrainTimeout); v != "" {
 		x, err := time.ParseDuration(v)
 		if err != nil || x <= 0 {
@@ -289,6 +299,7 @@ func (c SIP) environ(e *environ) {
 		ps[i] = p.String()
 	}
 	e.list(EnvSIPTrustedPeers, ps)
+	e.list(EnvSIPMWIDomains, c.MWIDomains)
 	// A drain derived from the limits is left derived, so it follows them.
 	if c.DrainTimeout != DefaultDrainTimeout(c.MaxMessageSeconds, c.MaxGreetingSeconds) {
 		e.optDur(EnvSIPDrainTimeout, c.DrainTimeout)

@@ -48,3 +48,30 @@ func TestLoadSIP(t *testing.T) {
 		assert.Contains(t, err.Error(), tc.key, "the error names the variable")
 	}
 }
+
+func TestMWITargetAllowed(t *testing.T) {
+	domains := []string{"sbc.example.net", "192.0.2.10", "2001:db8::1"}
+	for uri, want := range map[string]bool{
+		"sip:1001@sbc.example.net":                    true,
+		"sips:1001@mwi.SBC.example.net:5061":          true,
+		"sip:1001@edge.sbc.example.net;transport=tcp": true,
+		"sip:1001@192.0.2.10:5060":                    true,
+		"sip:1001@[2001:db8::1]:5060":                 true,
+		"sip:1001@evilsbc.example.net":                false,
+		"sip:1001@sbc.example.net.evil.com":           false,
+		"sip:1001@192.0.2.11":                         false,
+		"sip:victim@attacker.example":                 false,
+		"sip:sbc.example.net@attacker.example":        false,
+		"tel:+15551234":                               false,
+		"sip:":                                        false,
+	} {
+		assert.Equal(t, want, MWITargetAllowed(uri, domains), uri)
+	}
+	assert.False(t, MWITargetAllowed("sip:1001@sbc.example.net", nil), "no domains: nothing is allowed")
+
+	c, err := LoadStamp(env(map[string]string{EnvSIPMWIDomains.Name: "sbc.example.net, 192.0.2.10"}))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"sbc.example.net", "192.0.2.10"}, c.SIP.MWIDomains)
+	_, err = LoadStamp(env(map[string]string{EnvSIPMWIDomains.Name: "sip:bad@x"}))
+	assert.ErrorContains(t, err, EnvSIPMWIDomains.Name)
+}

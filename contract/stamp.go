@@ -58,6 +58,7 @@ var (
 	EnvPINFailureDelay        = Var{"VOICEMAIL_PIN_FAILURE_DELAY", "250ms", "least time a failed login takes, so unknown numbers and wrong PINs answer alike (10ms-5s)"}
 	EnvPINAllowGuessable      = Var{"VOICEMAIL_PIN_ALLOW_GUESSABLE", "false", "accept PINs like 0000, 1234, 1212, 2580 or the mailbox number (refused by default)"}
 	EnvLogLevel               = Var{"VOICEMAIL_LOG_LEVEL", "info", "debug, info, warn or error"}
+	EnvNumberCountryCode      = Var{"VOICEMAIL_NUMBER_COUNTRY_CODE", "", "country calling code (1-3 digits) a national mailbox number (leading 0) takes; empty: national numbers are refused. Numbers are stored as E.164 digits without +"}
 )
 
 func coreVars() []Var {
@@ -68,18 +69,20 @@ func coreVars() []Var {
 		EnvHealthTimeout, EnvHealthCacheTTL, EnvHealthWindow, EnvShutdownGrace, EnvShutdownDelay,
 		EnvDrainInterval, EnvDrainVisibility, EnvStoreTimeout, EnvPINFreeFailures,
 		EnvPINPenaltyMax, EnvPINMailboxFailures, EnvPINMailboxDelayMax, EnvPINFailureWindow,
-		EnvPINFailureDelay, EnvPINAllowGuessable, EnvLogLevel,
+		EnvPINFailureDelay, EnvPINAllowGuessable, EnvLogLevel, EnvNumberCountryCode,
 	}
 }
 
-// StampVars lists every variable LoadStamp reads, core first, then SIP, then IMAP.
+// StampVars lists every variable LoadStamp reads, core first, then TLS and metrics, SIP, IMAP.
 func StampVars() []Var {
-	return append(append(coreVars(), sipVars()...), imapVars()...)
+	return append(append(append(coreVars(), tlsVars()...), sipVars()...), imapVars()...)
 }
 
 // Stamp is the validated configuration of the stamp binary.
 type Stamp struct {
-	HTTPAddr      string
+	HTTPAddr string
+	// MetricsAddr serves MetricsPath in plain HTTP, apart from the public API; empty: off.
+	MetricsAddr   string
 	SIPAddr       string // empty disables SIP
 	IMAPAddr      string // empty disables IMAP
 	DataDir       string
@@ -122,7 +125,11 @@ type Stamp struct {
 	// AllowGuessablePINs accepts PINs the policy refuses.
 	AllowGuessablePINs bool
 	LogLevel           slog.Level
+	// CountryCode is what national mailbox numbers take in place of their leading 0.
+	CountryCode string
 
+	// TLS is the edge certificate: HTTPS for the API, STARTTLS and implicit TLS for IMAP.
+	TLS  TLS
 	SIP  SIP
 	IMAP IMAP
 }
@@ -152,6 +159,8 @@ var (
 	stampRe  = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 	nameRe   = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{1,62}$`)
 	tableRe  = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9]{2,62}$`)
+	// countryCodeRe: ITU-T E.164 country calling codes have 1-3 digits and never start with 0.
+	countryCodeRe = regexp.MustCompile(`^[1-9][0-9]{0,2}$`)
 )
 
 // LoadStamp reads the configuration with getenv (os.Getenv in main). It returns every problem
@@ -345,6 +354,9 @@ func loadStamp(getenv func(string) string, needToken bool) (Stamp, error) {
 		r.bad(EnvTableFallbackEndpoints, "needs %s (or, for Azurite, %s)", EnvTableEndpoint.Name, EnvConnectionString.Name)
 	}
 	c.AllowGuessablePINs = r.boolean(EnvPINAllowGuessable)
+	if c.CountryCode = r.str(EnvNumberCountryCode); c.CountryCode != "" && !countryCodeRe.MatchString(c.CountryCode) {
+		r.bad(EnvNumberCountryCode, "%q is not a country calling code (1-3 digits, no leading 0)", c.CountryCode)
+	}
 	if err := c.LogLevel.UnmarshalText([]byte(r.str(EnvLogLevel))); err != nil {
 		r.bad(EnvLogLevel, "%q is not debug, info, warn or error", r.str(EnvLogLevel))
 	}
@@ -399,8 +411,16 @@ func loadStamp(getenv func(string) string, needToken bool) (Stamp, error) {
 	if c.DataDir == "" {
 		r.bad(EnvDataDir, "must not be empty")
 	}
+	c.TLS = r.tls()
+	c.MetricsAddr = r.addr(EnvMetricsAddr)
 	c.SIP = r.sip()
 	c.IMAP = r.imap()
+	if c.IMAP.TLSAddr != "" && !c.TLS.Enabled() {
+		r.bad(EnvIMAPSAddr, "needs %s and %s", EnvTLSCert.Name, EnvTLSKey.Name)
+	}
+	if c.MetricsAddr != "" && c.MetricsAddr == c.HTTPAddr {
+		r.bad(EnvMetricsAddr, "must differ from %s: metrics stay off the public listener", EnvHTTPAddr.Name)
+	}
 	return c, r.err()
 }
 
@@ -450,6 +470,9 @@ func (c Stamp) Environ() []string {
 	e.dur(EnvPINFailureDelay, c.PIN.FailureDelay)
 	e.boolean(EnvPINAllowGuessable, c.AllowGuessablePINs)
 	e.str(EnvLogLevel, strings.ToLower(c.LogLevel.String()))
+	e.str(EnvNumberCountryCode, c.CountryCode)
+	c.TLS.environ(&e)
+	e.str(EnvMetricsAddr, c.MetricsAddr)
 	c.SIP.environ(&e)
 	c.IMAP.environ(&e)
 	return e

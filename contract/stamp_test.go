@@ -123,3 +123,13 @@ func TestStateBlob(t *testing.T) {
 	assert.Error(t, StateBlob{Name: "Has/Slash"}.Validate())
 	assert.Equal(t, StateBlob{Container: StateContainer, Name: "local-1"}, DefaultStamp().State(), "the state blob defaults to the stamp name")
 }
+
+func TestLoadCountryCode(t *testing.T) {
+	c, err := LoadStamp(env(map[string]string{EnvNumberCountryCode.Name: "49"}))
+	require.NoError(t, err)
+	assert.Equal(t, "49", c.CountryCode)
+	for _, bad := range []string{"049", "1234", "+1", "x"} {
+		_, err := LoadStamp(env(map[string]string{EnvNumberCountryCode.Name: bad}))
+		assert.ErrorContains(t, err, EnvNumberCountryCode.Name, bad)
+	}
+}

@@ -3,11 +3,14 @@ package regional
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"time"
 
 	keyvault "github.com/pulumi/pulumi-azure-native-sdk/keyvault/v2/v20230201"
 	resources "github.com/pulumi/pulumi-azure-native-sdk/resources/v2/v20220901"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/voicemail-platform/voicemail/contract"
+	"github.com/voicemail-platform/voicemail/internal/certgen"
 	"github.com/voicemail-platform/voicemail/internal/topology"
 )
 
@@ -47,5 +50,33 @@ func operatorToken(ctx *pulumi.Context, prefix string, kv *keyvault.Vault, rg *r
 			ContentType: pulumi.String("text/plain"),
 		},
 	}, pulumi.Parent(kv), pulumi.IgnoreChanges([]string{"properties.value"}), pulumi.RetainOnDelete(true),
+		pulumi.AdditionalSecretOutputs([]string{"properties"}))
+}
+
+// bootstrapCertValidity is how long the bootstrap edge certificate is valid: long enough that
+// a stack is never left without TLS, short enough that it is replaced.
+const bootstrapCertValidity = 90 * 24 * time.Hour
+
+// edgeCertificate creates contract.EdgeCertificate in the region's vault with a self-signed
+// certificate for hosts (the region's stamps and the Traffic Manager name), so a first
+// deployment serves TLS everywhere at once: Traffic Manager's HTTPS probe checks that a
+// certificate is presented, not that it is trusted
+// (https://learn.microsoft.com/azure/traffic-manager/traffic-manager-monitoring). The
+// operator then stores the real chain as a new version of the same secret (PEM, key and chain,
+// content type application/x-pem-file); the CSI driver mounts new versions and the pods and
+// dispatchers serve them without a restart. Later runs keep whatever version is current, and
+// the secret is retained on delete as the operator token is.
+func edgeCertificate(ctx *pulumi.Context, prefix string, kv *keyvault.Vault, rg *resources.ResourceGroup, hosts []string) (pulumi.Resource, error) {
+	certPEM, keyPEM, err := certgen.SelfSigned(hosts[0], bootstrapCertValidity, hosts...)
+	if err != nil {
+		return nil, err
+	}
+	return keyvault.NewSecret(ctx, prefix+"kv-edge-tls", &keyvault.SecretArgs{
+		VaultName: kv.Name, ResourceGroupName: rg.Name, SecretName: pulumi.String(contract.EdgeCertificate),
+		Properties: &keyvault.SecretPropertiesArgs{
+			Value:       pulumi.ToSecret(pulumi.String(string(keyPEM) + string(certPEM))).(pulumi.StringOutput),
+			ContentType: pulumi.String("application/x-pem-file"),
+		},
+	}, pulumi.Parent(kv), pulumi.IgnoreChanges([]string{"properties.value", "properties.contentType"}), pulumi.RetainOnDelete(true),
 		pulumi.AdditionalSecretOutputs([]string{"properties"}))
 }

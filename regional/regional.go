@@ -52,6 +52,8 @@ type Regional struct {
 	ReplicaContainers map[string]*storage.BlobContainer
 	// OperatorTokenSecret is the Key Vault secret the stamps and the management service read.
 	OperatorTokenSecret pulumi.Resource
+	// EdgeCertificate is the Key Vault secret of the stamps' TLS certificate (key and chain).
+	EdgeCertificate     pulumi.Resource
 	AppInsightsID       pulumi.StringOutput
 	StateContainerName  pulumi.StringOutput
 	FunctionAppName     pulumi.StringOutput // empty when functions are disabled
@@ -145,6 +147,13 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	}
 	r.KeyVaultID = kv.ID().ToStringOutput()
 	if r.OperatorTokenSecret, err = operatorToken(ctx, p, kv, rg); err != nil {
+		return nil, err
+	}
+	var hosts []string
+	for _, s := range t.StampsIn(reg.Name) {
+		hosts = append(hosts, s.FQDN)
+	}
+	if r.EdgeCertificate, err = edgeCertificate(ctx, p, kv, rg, append(hosts, t.Global.TrafficManagerFQDN)); err != nil {
 		return nil, err
 	}
 	r.KeyVaultURI = pulumi.Sprintf("https://%s.vault.azure.net/", n.KeyVault)

@@ -11,31 +11,33 @@ import (
 	"github.com/voicemail-platform/voicemail/internal/topology"
 )
 
-// Ports the node subnet admits from outside the VNet: the public load balancer's HTTP port
-// (the API and Traffic Manager's probe) and IMAP. SIP and RTP arrive from the SBCs over the
-// peered network.
+// Ports the node subnet admits from outside the VNet: the public load balancer's HTTPS port
+// (the API and Traffic Manager's probe) and IMAP. SIP (5060, and TLS on 5061) and RTP arrive
+// from the SBCs over the peered network.
 const (
-	publicHTTPPort = "80"
-	publicIMAPPort = "143"
-	sipPort        = "5060"
-	rtpPorts       = "1024-65535"
+	publicHTTPSPort = "443"
+	publicIMAPPort  = "143"
+	publicIMAPSPort = "993"
+	sipPort         = "5060"
+	sipTLSPort      = "5061"
+	rtpPorts        = "1024-65535"
 )
 
 // nodeNSG is the AKS node subnet's NSG. AKS keeps its own NSG on the node NICs; this one on
 // the subnet states what may reach the stamp at all.
 func (s *Stamp) nodeNSG(ctx *pulumi.Context, st topology.Stamp, rg *resources.ResourceGroup, tags pulumi.StringMap) (*privatenet.Resource, error) {
 	return privatenet.NewNSG(ctx, st.ID+"-nsg-aks", topology.NSGName(st.Names.VNet, st.Names.Subnet), rg.Name, st.Region, []privatenet.Rule{
-		{Name: "allow-http-from-internet", Priority: 100, Direction: "Inbound", Access: "Allow", Protocol: "Tcp",
-			Source: "Internet", Destination: "*", Ports: []string{publicHTTPPort},
-			Why: "HTTP API clients and Traffic Manager's health probes reach the stamp's public load balancer."},
+		{Name: "allow-https-from-internet", Priority: 100, Direction: "Inbound", Access: "Allow", Protocol: "Tcp",
+			Source: "Internet", Destination: "*", Ports: []string{publicHTTPSPort},
+			Why: "HTTPS API clients and Traffic Manager's health probes reach the stamp's public load balancer; there is no plain HTTP."},
 		{Name: "allow-trafficmanager-probe", Priority: 110, Direction: "Inbound", Access: "Allow", Protocol: "Tcp",
-			Source: "AzureTrafficManager", Destination: "*", Ports: []string{publicHTTPPort},
-			Why: "Traffic Manager probes " + topology.HealthPath + "; kept explicit so a narrower HTTP rule never drops it."},
+			Source: "AzureTrafficManager", Destination: "*", Ports: []string{publicHTTPSPort},
+			Why: "Traffic Manager probes " + topology.HealthPath + " over HTTPS; kept explicit so a narrower rule never drops it."},
 		{Name: "allow-imap-from-internet", Priority: 120, Direction: "Inbound", Access: "Allow", Protocol: "Tcp",
-			Source: "Internet", Destination: "*", Ports: []string{publicIMAPPort},
-			Why: "IMAP clients arrive through the operator's TCP balancer."},
+			Source: "Internet", Destination: "*", Ports: []string{publicIMAPPort, publicIMAPSPort},
+			Why: "IMAP clients (STARTTLS on 143, implicit TLS on 993) arrive through the operator's TCP balancer."},
 		{Name: "allow-sip-rtp-from-vnet", Priority: 130, Direction: "Inbound", Access: "Allow", Protocol: "*",
-			Source: "VirtualNetwork", Destination: "*", Ports: []string{sipPort, rtpPorts},
+			Source: "VirtualNetwork", Destination: "*", Ports: []string{sipPort, sipTLSPort, rtpPorts},
 			Why: "SBCs send SIP to the dispatcher and RTP straight to the pod over the peered network."},
 	}, tags, pulumi.Parent(s))
 }

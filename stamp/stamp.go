@@ -201,7 +201,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			s.BlobRegions[name] = other.BlobEndpoint
 		}
 	}
-	s.WorkloadDependencies = append(s.WorkloadDependencies, r.OperatorTokenSecret)
+	s.WorkloadDependencies = append(s.WorkloadDependencies, r.OperatorTokenSecret, r.EdgeCertificate)
 	s.BlobEndpoint = r.BlobEndpoint
 	s.QueueEndpoint = r.QueueEndpoint
 	s.AudioContainer = r.AudioContainerName

@@ -68,7 +68,7 @@ func TestResourceCountsFollowTopology(t *testing.T) {
 			"BlobServiceProperties":     R,
 			"BlobContainer":             R*len(topology.Containers()) + replicas + R, // + the manager's deployments container
 			"ManagementPolicy":          R,
-			"Secret":                    R,
+			"Secret":                    2 * R, // operator token and edge certificate
 			"AgentPool":                 S,
 			"Queue":                     R * len(topology.Queues()),
 			"ObjectReplicationPolicy":   2 * replicated,

@@ -255,6 +255,10 @@ func TestWorkloadWiring(t *testing.T) {
 				reg, _ := g.topo.Region(s.Region)
 				assert.Contains(t, cm.Data["VOICEMAIL_BLOB_ENDPOINT"], reg.Names.BlobAccount)
 				assert.Equal(t, reg.Names.KeyVault, spc.Spec.Parameters["keyvaultName"])
+				// SIP is never open in Azure: the pods trust their dispatchers' subnet (and the
+				// operator's SBCs), and TLS is on.
+				assert.Contains(t, strings.Split(cm.Data["VOICEMAIL_SIP_TRUSTED_PEERS"], ","), s.PodSubnet)
+				assert.NotEmpty(t, cm.Data["VOICEMAIL_TLS_CERT"])
 
 				// A pod carries replicaCapacity.concurrentCalls calls: one RTP port each, on the
 				// pod's own address; the public Service publishes none.

@@ -394,8 +394,9 @@ func registerServiceAccount(ctx *pulumi.Context, name string, args Args, nsName 
 	}, inNS...)
 }
 
-// registerSecretProvider syncs the operator token from Key Vault into a Kubernetes secret
-// through the Secrets Store CSI driver.
+// registerSecretProvider makes the Key Vault objects (operator token, edge certificate)
+// mountable through the Secrets Store CSI driver and syncs the operator token into a
+// Kubernetes secret.
 func registerSecretProvider(ctx *pulumi.Context, name string, args Args, meta func(string) obj, inNS []pulumi.ResourceOption) error {
 	_, err := register(ctx, "secrets-store.csi.x-k8s.io/v1", "SecretProviderClass", name+"-secretprovider", obj{
 		"metadata": meta(secretProviderClass),
@@ -406,7 +407,7 @@ func registerSecretProvider(ctx *pulumi.Context, name string, args Args, meta fu
 				"clientID":       args.AppClientID,
 				"keyvaultName":   args.KeyVaultName,
 				"tenantId":       args.TenantID.ToStringPtrOutput().Elem(),
-				"objects":        pulumi.String("array:\n  - |\n    objectName: " + contract.OperatorTokenSecret + "\n    objectType: secret\n"),
+				"objects":        pulumi.String(keyVaultObjects()),
 			},
 			"secretObjects": list{obj{
 				"secretName": pulumi.String(syncedSecret),

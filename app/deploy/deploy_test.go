@@ -1,6 +1,7 @@
 package deploy_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -12,6 +13,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 
 	"github.com/voicemail-platform/voicemail/app/deploy"
 	"github.com/voicemail-platform/voicemail/app/deploy/deploytest"
@@ -356,5 +358,75 @@ func TestStateInitJob(t *testing.T) {
 	assert.NotNil(t, job.Spec.ActiveDeadlineSeconds)
 	for k, v := range dep.Spec.Selector.MatchLabels {
 		assert.NotEqual(t, v, job.Spec.Template.Labels[k], "the Job's pod must not match the Deployment's selector (Service, PDB)")
+	}
+}
+
+// With a Key Vault (every Azure stamp) the edge speaks TLS: the pods read the edge certificate
+// from the CSI mount, the kubelet probes over HTTPS, the public Service offers 443, 143 and 993
+// and no plain HTTP, and /metrics is on a port that no Service carries and only kube-system
+// may reach.
+func TestWorkloadEdgeTLSFromKeyVault(t *testing.T) {
+	rec := &deploytest.Recorder{Inner: echoMocks{}, Project: "voicemail", Stack: "dev"}
+	require.NoError(t, pulumi.RunErr(func(ctx *pulumi.Context) error {
+		a := testArgs("s1")
+		a.KeyVaultName = pulumi.String("kv-weu")
+		a.TenantID = pulumi.String("tenant-1")
+		_, err := deploy.NewWorkload(ctx, "s1-app", a)
+		return err
+	}, pulumi.WithMocks("voicemail", "dev", rec)))
+	regs := rec.Registrations()
+	spc, err := deploytest.Plain(find(t, regs, "kubernetes:secrets-store.csi.x-k8s.io/v1:SecretProviderClass", "s1-app-secretprovider").Inputs)
+	require.NoError(t, err)
+	params, _ := spc["spec"].(map[string]any)["parameters"].(map[string]any)
+	assert.Contains(t, params["objects"], "objectName: "+contract.EdgeCertificate+"\n    objectType: secret",
+		"objectType secret: the key with the whole chain")
+
+	obj, err := deploytest.StrictDecode("kubernetes:core/v1:ConfigMap", find(t, regs, "kubernetes:core/v1:ConfigMap", "s1-app-config").Inputs)
+	require.NoError(t, err)
+	cm := obj.(*corev1.ConfigMap).Data
+	assert.Equal(t, deploy.EdgeCertFile, cm[contract.EnvTLSCert.Name])
+	assert.Equal(t, deploy.EdgeCertFile, cm[contract.EnvTLSKey.Name])
+	assert.Equal(t, fmt.Sprintf(":%d", deploy.IMAPSPort), cm[contract.EnvIMAPSAddr.Name])
+	assert.Equal(t, fmt.Sprintf(":%d", deploy.MetricsPort), cm[contract.EnvMetricsAddr.Name])
+	loaded, err := contract.LoadStamp(func(k string) string {
+		if k == contract.EnvTableEndpoint.Name { // the test's storage is incomplete
+			return ""
+		}
+		return cm[k]
+	})
+	require.NoError(t, err, "the ConfigMap loads")
+	assert.True(t, loaded.TLS.Enabled())
+
+	obj, err = deploytest.StrictDecode("kubernetes:apps/v1:Deployment", find(t, regs, "kubernetes:apps/v1:Deployment", "s1-app-deployment").Inputs)
+	require.NoError(t, err)
+	pod := obj.(*appsv1.Deployment).Spec.Template.Spec
+	c := pod.Containers[0]
+	for _, p := range []*corev1.Probe{c.ReadinessProbe, c.LivenessProbe, c.StartupProbe} {
+		assert.Equal(t, corev1.URISchemeHTTPS, p.HTTPGet.Scheme)
+		assert.Equal(t, "https", p.HTTPGet.Port.StrVal)
+	}
+	mounted := false
+	for _, m := range c.VolumeMounts {
+		mounted = mounted || strings.HasPrefix(deploy.EdgeCertFile, m.MountPath+"/")
+	}
+	assert.True(t, mounted, "the certificate's directory is mounted")
+
+	obj, err = deploytest.StrictDecode("kubernetes:core/v1:Service", find(t, regs, "kubernetes:core/v1:Service", "s1-app-service").Inputs)
+	require.NoError(t, err)
+	ports := map[int32]string{}
+	for _, p := range obj.(*corev1.Service).Spec.Ports {
+		ports[p.Port] = p.TargetPort.StrVal
+	}
+	assert.Equal(t, map[int32]string{443: "https", 143: "imap", 993: "imaps"}, ports, "no plain HTTP and no metrics on the public Service")
+
+	obj, err = deploytest.StrictDecode("kubernetes:networking.k8s.io/v1:NetworkPolicy", find(t, regs, "kubernetes:networking.k8s.io/v1:NetworkPolicy", "s1-app-netpol").Inputs)
+	require.NoError(t, err)
+	for _, rule := range obj.(*networkingv1.NetworkPolicy).Spec.Ingress {
+		for _, p := range rule.Ports {
+			if p.Port.IntVal == deploy.MetricsPort {
+				require.Len(t, rule.From, 1, "metrics only from the cluster's scraper")
+				assert.Equal(t, "kube-system", rule.From[0].NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"])
+			}
+		}
 	}
 }

@@ -35,9 +35,32 @@ const SIPDrainSeconds = MaxDepositSeconds + MaxGreetingSeconds + 15
 // DispatcherConfig is the stamp dispatcher's Kamailio configuration (kamailio.cfg of the
 // ConfigMap): it listens on every address of the pod, advertises the internal load balancer's
 // address in Record-Route, and re-reads the list the sip-targets sidecar writes.
+//
+// With the edge certificate it also terminates SIP over TLS from the SBCs on SIPTLSPort (the
+// dispatcher must read each request to route its dialog, and the hop to the pods stays in the
+// stamp's network), reading the Key Vault certificate from the CSI mount and re-reading it
+// every DispatcherTLSReloadSeconds.
 func DispatcherConfig(a Args) (string, error) {
+	cfg := dispatcherKamailio(a)
+	return cfg.Render()
+}
+
+// DispatcherTLSConfig is tls.cfg of the dispatcher's ConfigMap ("" without the edge
+// certificate).
+func DispatcherTLSConfig(a Args) string {
+	if cfg := dispatcherKamailio(a); cfg.TLS != nil {
+		return cfg.TLS.ConfigText()
+	}
+	return ""
+}
+
+// DispatcherTLSReloadSeconds is how often the dispatcher re-reads the certificate file; with
+// the CSI driver's 2-minute poll a renewal is served within about 2.5 minutes.
+const DispatcherTLSReloadSeconds = 30
+
+func dispatcherKamailio(a Args) kamailio.Config {
 	adv := fmt.Sprintf("%s:%d", a.SIPDispatcherIP, SIPPort)
-	return kamailio.Config{
+	cfg := kamailio.Config{
 		Role: kamailio.RoleStamp, Name: "stamp-" + a.Stamp,
 		Listen: []kamailio.Listen{
 			{Proto: "udp", Addr: fmt.Sprintf("0.0.0.0:%d", SIPPort), Advertise: adv},
@@ -49,7 +72,14 @@ func DispatcherConfig(a Args) (string, error) {
 		// Below the load balancer's idle timeout, so idle SBC connections stay open.
 		TCPKeepalive: time.Minute,
 		TCPLifetime:  time.Duration(a.IdleTimeoutMinutes) * time.Minute,
-	}.Render()
+	}
+	if edgeTLS(a) {
+		cfg.Listen = append(cfg.Listen, kamailio.Listen{Proto: "tls", Addr: fmt.Sprintf("0.0.0.0:%d", SIPTLSPort),
+			Advertise: fmt.Sprintf("%s:%d", a.SIPDispatcherIP, SIPTLSPort)})
+		cfg.TLS = &kamailio.TLS{CertFile: EdgeCertFile, KeyFile: EdgeCertFile,
+			ReloadInterval: DispatcherTLSReloadSeconds * time.Second, ConfigFile: dispatcherConfigPath + "/tls.cfg"}
+	}
+	return cfg
 }
 
 func sipHeadlessSpec() obj {
@@ -98,6 +128,25 @@ func dispatcherSpec(a Args, image, configMap pulumi.StringInput) obj {
 		return c
 	}
 	sipProbe := obj{"tcpSocket": obj{"port": pulumi.String("sip-tcp")}, "periodSeconds": pulumi.Int(5), "failureThreshold": pulumi.Int(3)}
+	ports := list{
+		containerPort("sip-udp", SIPPort, "UDP"),
+		containerPort("sip-tcp", SIPPort, "TCP"),
+	}
+	mounts := list{run, obj{"name": pulumi.String("config"), "mountPath": pulumi.String(dispatcherConfigPath), "readOnly": pulumi.Bool(true)}}
+	volumes := list{
+		obj{"name": pulumi.String("run"), "emptyDir": obj{"sizeLimit": pulumi.String("16Mi")}},
+		obj{"name": pulumi.String("config"), "configMap": obj{"name": configMap}},
+	}
+	podSpec := obj{}
+	if edgeTLS(a) {
+		// The edge certificate, from the same SecretProviderClass as the service's pods. The
+		// CSI driver reads Key Vault with the workload identity federated to the app's service
+		// account, so the dispatcher runs as that account (its token is not mounted).
+		ports = append(ports, containerPort("sip-tls", SIPTLSPort, "TCP"))
+		volume, mount := keyVaultVolume()
+		mounts, volumes = append(mounts, mount), append(volumes, volume)
+		podSpec["serviceAccountName"] = pulumi.String(a.ServiceAccount)
+	}
 	return obj{
 		"replicas": pulumi.Int(a.DispatcherReplicas),
 		"selector": obj{"matchLabels": dispatcherLabels()},
@@ -107,7 +156,7 @@ func dispatcherSpec(a Args, image, configMap pulumi.StringInput) obj {
 			"rollingUpdate": obj{"maxUnavailable": pulumi.Int(0), "maxSurge": pulumi.Int(1)}},
 		"template": obj{
 			"metadata": obj{"labels": merge(Labels(a.Stamp), dispatcherLabels())},
-			"spec": obj{
+			"spec": withFields(podSpec, obj{
 				"automountServiceAccountToken":  pulumi.Bool(false),
 				"enableServiceLinks":            pulumi.Bool(false),
 				"terminationGracePeriodSeconds": pulumi.Int(30),
@@ -124,14 +173,10 @@ func dispatcherSpec(a Args, image, configMap pulumi.StringInput) obj {
 						"name": pulumi.String("kamailio"), "image": image, "imagePullPolicy": pulumi.String("IfNotPresent"),
 						"args": pulumi.StringArray{pulumi.String("-f"), pulumi.String(dispatcherConfigPath + "/kamailio.cfg"),
 							pulumi.String("-DD"), pulumi.String("-E"), pulumi.String("-Y"), pulumi.String(dispatcherRunPath)},
-						"ports": list{
-							containerPort("sip-udp", SIPPort, "UDP"),
-							containerPort("sip-tcp", SIPPort, "TCP"),
-						},
+						"ports":          ports,
 						"readinessProbe": sipProbe,
 						"livenessProbe":  sipProbe,
-						"volumeMounts": list{run,
-							obj{"name": pulumi.String("config"), "mountPath": pulumi.String(dispatcherConfigPath), "readOnly": pulumi.Bool(true)}},
+						"volumeMounts":   mounts,
 						"resources": obj{
 							"requests": pulumi.StringMap{"cpu": pulumi.String("250m"), "memory": pulumi.String("256Mi")},
 							"limits":   pulumi.StringMap{"memory": pulumi.String("512Mi")},
@@ -140,13 +185,18 @@ func dispatcherSpec(a Args, image, configMap pulumi.StringInput) obj {
 					},
 					targets("targets", false),
 				},
-				"volumes": list{
-					obj{"name": pulumi.String("run"), "emptyDir": obj{"sizeLimit": pulumi.String("16Mi")}},
-					obj{"name": pulumi.String("config"), "configMap": obj{"name": configMap}},
-				},
-			},
+				"volumes": volumes,
+			}),
 		},
 	}
+}
+
+// withFields is b with a's fields added.
+func withFields(a, b obj) obj {
+	for k, v := range a {
+		b[k] = v
+	}
+	return b
 }
 
 // sipIngressAnnotations make the Service an internal load balancer on the stamp's fixed SIP
@@ -166,27 +216,36 @@ func sipIngressAnnotations(a Args) pulumi.StringMap {
 
 // sipIngressSpec is the internal load balancer: SIP to the dispatchers. Local keeps the SBC's
 // address as the source the dispatcher sees (trusted peers are checked by address).
-func sipIngressSpec() obj {
-	port := func(name, proto string) obj {
-		return obj{"name": pulumi.String(name), "port": pulumi.Int(SIPPort), "targetPort": pulumi.String(name), "protocol": pulumi.String(proto)}
+func sipIngressSpec(a Args) obj {
+	port := func(name string, p int, proto string) obj {
+		return obj{"name": pulumi.String(name), "port": pulumi.Int(p), "targetPort": pulumi.String(name), "protocol": pulumi.String(proto)}
+	}
+	ports := list{port("sip-udp", SIPPort, "UDP"), port("sip-tcp", SIPPort, "TCP")}
+	if edgeTLS(a) {
+		ports = append(ports, port("sip-tls", SIPTLSPort, "TCP"))
 	}
 	return obj{
 		"type":                  pulumi.String("LoadBalancer"),
 		"selector":              dispatcherLabels(),
 		"externalTrafficPolicy": pulumi.String("Local"),
-		"ports":                 list{port("sip-udp", "UDP"), port("sip-tcp", "TCP")},
+		"ports":                 ports,
 	}
 }
 
 // imapIngressSpec shares the internal address for IMAP (to the voicemail pods), which the
 // operator's TCP balancer (HAProxy reference) reaches over the peering.
-func imapIngressSpec() obj {
+func imapIngressSpec(a Args) obj {
+	ports := list{obj{"name": pulumi.String("imap"), "port": pulumi.Int(ServiceIMAPPort),
+		"targetPort": pulumi.String("imap"), "protocol": pulumi.String("TCP")}}
+	if edgeTLS(a) {
+		ports = append(ports, obj{"name": pulumi.String("imaps"), "port": pulumi.Int(ServiceIMAPSPort),
+			"targetPort": pulumi.String("imaps"), "protocol": pulumi.String("TCP")})
+	}
 	return obj{
 		"type":                  pulumi.String("LoadBalancer"),
 		"selector":              selectorLabels(),
 		"externalTrafficPolicy": pulumi.String("Local"),
-		"ports": list{obj{"name": pulumi.String("imap"), "port": pulumi.Int(ServiceIMAPPort),
-			"targetPort": pulumi.String("imap"), "protocol": pulumi.String("TCP")}},
+		"ports":                 ports,
 	}
 }
 
@@ -202,9 +261,13 @@ func registerSIPIngress(ctx *pulumi.Context, name string, a Args, meta func(stri
 	}, opts...); err != nil {
 		return err
 	}
+	data := pulumi.StringMap{"kamailio.cfg": pulumi.String(cfg)}
+	if t := DispatcherTLSConfig(a); t != "" {
+		data["tls.cfg"] = pulumi.String(t)
+	}
 	cm, err := register(ctx, "v1", "ConfigMap", name+"-dispatcher-config", obj{
 		"metadata": meta(DispatcherName + "-config"),
-		"data":     pulumi.StringMap{"kamailio.cfg": pulumi.String(cfg)},
+		"data":     data,
 	}, opts...)
 	if err != nil {
 		return err
@@ -227,7 +290,7 @@ func registerSIPIngress(ctx *pulumi.Context, name string, a Args, meta func(stri
 	for _, s := range []struct {
 		res, name string
 		spec      obj
-	}{{name + "-sip-ingress", SIPIngressName, sipIngressSpec()}, {name + "-imap-ingress", "imap-ingress", imapIngressSpec()}} {
+	}{{name + "-sip-ingress", SIPIngressName, sipIngressSpec(a)}, {name + "-imap-ingress", "imap-ingress", imapIngressSpec(a)}} {
 		m := meta(s.name)
 		m["annotations"] = sipIngressAnnotations(a)
 		if _, err := register(ctx, "v1", "Service", s.res, obj{"metadata": m, "spec": s.spec}, opts...); err != nil {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/voicemail-platform/voicemail/app/deploy"
 	"github.com/voicemail-platform/voicemail/app/deploy/deploytest"
+	"github.com/voicemail-platform/voicemail/app/internal/edgetls"
 	"github.com/voicemail-platform/voicemail/app/internal/kamailio"
 
 	"github.com/voicemail-platform/voicemail/contract"
@@ -89,4 +91,68 @@ func TestDispatcherConfigPassesKamailioCheck(t *testing.T) {
 	require.NoError(t, os.WriteFile(path, []byte(text), 0o644))
 	out, err := exec.CommandContext(context.Background(), kamailio.Binary, "-c", "-f", path).CombinedOutput()
 	require.NoError(t, err, "%s", out)
+}
+
+// With the edge certificate the dispatcher terminates SIP over TLS: the internal load balancer
+// carries 5061, the dispatcher mounts the Key Vault certificate (as the app's service account,
+// whose identity the CSI driver uses), and kamailio.cfg with its tls.cfg passes Kamailio's
+// check against a real certificate at the mounted path.
+func TestDispatcherTLSFromKeyVault(t *testing.T) {
+	rec := &deploytest.Recorder{Inner: echoMocks{}, Project: "voicemail", Stack: "dev"}
+	a := testArgs("s1")
+	a.KeyVaultName = pulumi.String("kv-weu")
+	a.TenantID = pulumi.String("tenant-1")
+	a.IdleTimeoutMinutes = 30
+	require.NoError(t, pulumi.RunErr(func(ctx *pulumi.Context) error {
+		_, err := deploy.NewWorkload(ctx, "s1-app", a)
+		return err
+	}, pulumi.WithMocks("voicemail", "dev", rec)))
+	regs := rec.Registrations()
+	decode := func(typ, name string) any {
+		obj, err := deploytest.StrictDecode(typ, find(t, regs, typ, name).Inputs)
+		require.NoError(t, err)
+		return obj
+	}
+	svc := decode("kubernetes:core/v1:Service", "s1-app-sip-ingress").(*corev1.Service)
+	var tlsPort bool
+	for _, p := range svc.Spec.Ports {
+		tlsPort = tlsPort || (p.Port == deploy.SIPTLSPort && p.TargetPort.StrVal == "sip-tls")
+	}
+	assert.True(t, tlsPort, "SIP over TLS on the internal load balancer")
+	d := decode("kubernetes:apps/v1:Deployment", "s1-app-dispatcher").(*appsv1.Deployment)
+	pod := d.Spec.Template.Spec
+	assert.Equal(t, "voicemail", pod.ServiceAccountName)
+	var csi bool
+	for _, v := range pod.Volumes {
+		csi = csi || (v.CSI != nil && v.CSI.Driver == "secrets-store.csi.k8s.io")
+	}
+	assert.True(t, csi)
+	cm := decode("kubernetes:core/v1:ConfigMap", "s1-app-dispatcher-config").(*corev1.ConfigMap)
+	require.Contains(t, cm.Data, "tls.cfg")
+
+	// kamailio -c with the files at temporary paths.
+	dir := t.TempDir()
+	cert, err := edgetls.WriteSelfSigned(dir, "s1", time.Hour)
+	require.NoError(t, err)
+	pem := append(must(os.ReadFile(cert.KeyFile)), must(os.ReadFile(cert.CertFile))...)
+	edge := filepath.Join(dir, "edge-tls")
+	require.NoError(t, os.WriteFile(edge, pem, 0o600))
+	list := filepath.Join(dir, "dispatcher.list")
+	require.NoError(t, os.WriteFile(list, []byte(kamailio.Config{}.List()), 0o644))
+	tlsCfg := strings.ReplaceAll(cm.Data["tls.cfg"], deploy.EdgeCertFile, edge)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "tls.cfg"), []byte(tlsCfg), 0o644))
+	text := strings.ReplaceAll(cm.Data["kamailio.cfg"], "/run/kamailio/dispatcher.list", list)
+	text = strings.ReplaceAll(text, "/etc/kamailio/tls.cfg", filepath.Join(dir, "tls.cfg"))
+	assert.Contains(t, text, "listen=tls:0.0.0.0:5061 advertise 10.1.15.250:5061")
+	path := filepath.Join(dir, "kamailio.cfg")
+	require.NoError(t, os.WriteFile(path, []byte(text), 0o644))
+	out, err := exec.CommandContext(context.Background(), kamailio.Binary, "-c", "-f", path).CombinedOutput()
+	require.NoError(t, err, "%s", out)
+}
+
+func must(b []byte, err error) []byte {
+	if err != nil {
+		panic(err)
+	}
+	return b
 }

@@ -34,6 +34,11 @@ func configMapData(a Args) pulumi.StringMap {
 	svc.ShutdownGrace = ShutdownGraceSeconds * time.Second
 	svc.SIP.DrainTimeout = SIPDrainSeconds * time.Second
 	svc.ShutdownDelay = 0 // preStop already waited
+	svc.MetricsAddr = fmt.Sprintf(":%d", MetricsPort)
+	if edgeTLS(a) {
+		svc.TLS.CertFile, svc.TLS.KeyFile = EdgeCertFile, EdgeCertFile
+		svc.IMAP.TLSAddr = fmt.Sprintf(":%d", IMAPSPort)
+	}
 	data := pulumi.StringMap{}
 	for k, v := range svc.EnvironMap() {
 		data[k] = pulumi.String(v)
@@ -49,9 +54,15 @@ func configMapData(a Args) pulumi.StringMap {
 // rtpPortCount is how many calls a pod can carry: one even port each.
 func rtpPortCount(a Args) int { return (a.RTPPortMax-a.RTPPortMin)/2 + 1 }
 
-func httpProbe(path string, period, timeout, failures int) obj {
+// httpProbe is a kubelet probe of the API port; over HTTPS the kubelet does not verify the
+// certificate, so a renewal in progress never fails a probe.
+func httpProbe(a Args, path string, period, timeout, failures int) obj {
+	scheme := "HTTP"
+	if edgeTLS(a) {
+		scheme = "HTTPS"
+	}
 	return obj{
-		"httpGet":          obj{"path": pulumi.String(path), "port": pulumi.String("http")},
+		"httpGet":          obj{"path": pulumi.String(path), "port": pulumi.String(apiPortName(a)), "scheme": pulumi.String(scheme)},
 		"periodSeconds":    pulumi.Int(period),
 		"timeoutSeconds":   pulumi.Int(timeout),
 		"failureThreshold": pulumi.Int(failures),
@@ -102,10 +113,14 @@ func podIPEnv() list {
 func deploymentSpec(a Args, image, configMap, serviceAccount pulumi.StringInput) obj {
 	podLabels := merge(Labels(a.Stamp), pulumi.StringMap{"azure.workload.identity/use": pulumi.String("true")})
 	ports := list{
-		containerPort("http", HTTPPort, "TCP"),
+		containerPort(apiPortName(a), HTTPPort, "TCP"),
 		containerPort("sip-udp", SIPPort, "UDP"),
 		containerPort("sip-tcp", SIPPort, "TCP"),
 		containerPort("imap", IMAPPort, "TCP"),
+		containerPort("metrics", MetricsPort, "TCP"),
+	}
+	if edgeTLS(a) {
+		ports = append(ports, containerPort("imaps", IMAPSPort, "TCP"))
 	}
 	mounts := list{obj{"name": pulumi.String("tmp"), "mountPath": pulumi.String("/tmp")}}
 	volumes := list{obj{"name": pulumi.String("tmp"), "emptyDir": obj{"sizeLimit": pulumi.String("256Mi")}}}
@@ -122,21 +137,19 @@ func deploymentSpec(a Args, image, configMap, serviceAccount pulumi.StringInput)
 		},
 		// Ready means the process can take work; the stamp's dependencies are judged by
 		// Traffic Manager on contract.StampHealthPath, not per pod.
-		"readinessProbe": httpProbe(contract.ReadinessPath, 5, 2, 3),
-		"livenessProbe":  httpProbe(contract.LivenessPath, 10, 2, 3),
-		"startupProbe":   httpProbe(contract.LivenessPath, 2, 2, 30),
+		"readinessProbe": httpProbe(a, contract.ReadinessPath, 5, 2, 3),
+		"livenessProbe":  httpProbe(a, contract.LivenessPath, 10, 2, 3),
+		"startupProbe":   httpProbe(a, contract.LivenessPath, 2, 2, 30),
 		"lifecycle": obj{
 			"preStop": obj{"sleep": obj{"seconds": pulumi.Int(PreStopSeconds)}},
 		},
 		"securityContext": containerSecurityContext(),
 	}
 	if a.KeyVaultName != nil {
-		// Mounting the CSI volume is what makes the driver sync the Secret the env reads.
-		mounts = append(mounts, obj{"name": pulumi.String("keyvault"), "mountPath": pulumi.String("/mnt/keyvault"), "readOnly": pulumi.Bool(true)})
-		volumes = append(volumes, obj{"name": pulumi.String("keyvault"), "csi": obj{
-			"driver": pulumi.String("secrets-store.csi.k8s.io"), "readOnly": pulumi.Bool(true),
-			"volumeAttributes": pulumi.StringMap{"secretProviderClass": pulumi.String(secretProviderClass)},
-		}})
+		// Mounting the CSI volume is what makes the driver sync the Secret the env reads; the
+		// service reads the edge certificate from the mount itself.
+		volume, mount := keyVaultVolume()
+		mounts, volumes = append(mounts, mount), append(volumes, volume)
 		container["env"] = append(podIPEnv(), obj{"name": pulumi.String(contract.EnvOperatorToken.Name), "valueFrom": obj{
 			"secretKeyRef": obj{"name": pulumi.String(syncedSecret), "key": pulumi.String(contract.OperatorTokenSecret)},
 		}})
@@ -178,17 +191,25 @@ func deploymentSpec(a Args, image, configMap, serviceAccount pulumi.StringInput)
 	}
 }
 
-// servicePorts are the public Service's ports: HTTP and IMAP. SIP enters through the stamp's
-// internal dispatcher and RTP goes to each pod's own address, so neither is here.
+// servicePorts are the public Service's ports: the API (HTTPS on 443 with the edge
+// certificate, else HTTP on 80) and IMAP (143 with STARTTLS, and 993). SIP enters through the
+// stamp's internal dispatcher and RTP goes to each pod's own address, so neither is here;
+// metrics are scraped inside the cluster, never through a Service.
 func servicePorts(a Args) list {
-	port := func(name string, p int, target pulumi.Input, proto string) obj {
-		return obj{"name": pulumi.String(name), "port": pulumi.Int(p), "targetPort": target, "protocol": pulumi.String(proto)}
+	port := func(name string, p int, proto string) obj {
+		return obj{"name": pulumi.String(name), "port": pulumi.Int(p), "targetPort": pulumi.String(name), "protocol": pulumi.String(proto)}
 	}
-	ports := list{
-		port("http", ServiceHTTPPort, pulumi.String("http"), "TCP"),
-		port("imap", ServiceIMAPPort, pulumi.String("imap"), "TCP"),
+	if edgeTLS(a) {
+		return list{
+			port("https", ServiceHTTPSPort, "TCP"),
+			port("imap", ServiceIMAPPort, "TCP"),
+			port("imaps", ServiceIMAPSPort, "TCP"),
+		}
 	}
-	return ports
+	return list{
+		port("http", ServiceHTTPPort, "TCP"),
+		port("imap", ServiceIMAPPort, "TCP"),
+	}
 }
 
 func serviceSpec(a Args) obj {
@@ -203,6 +224,18 @@ func serviceSpec(a Args) obj {
 	}
 }
 
+// publicPodPorts are the pod ports the public and internal load balancers reach.
+func publicPodPorts(a Args, port func(string, int) obj, portRange func(string, int, int) obj) list {
+	ports := list{
+		port("TCP", HTTPPort), port("UDP", SIPPort), port("TCP", SIPPort), port("TCP", IMAPPort),
+		portRange("UDP", a.RTPPortMin, a.RTPPortMax),
+	}
+	if edgeTLS(a) {
+		ports = append(ports, port("TCP", IMAPSPort))
+	}
+	return ports
+}
+
 func networkPolicySpec(a Args) obj {
 	port := func(proto string, p int) obj {
 		return obj{"protocol": pulumi.String(proto), "port": pulumi.Int(p)}
@@ -214,13 +247,16 @@ func networkPolicySpec(a Args) obj {
 		"podSelector": obj{"matchLabels": selectorLabels()},
 		"policyTypes": pulumi.StringArray{pulumi.String("Ingress"), pulumi.String("Egress")},
 		// Callers, HTTP clients and Traffic Manager's probes arrive from the internet through
-		// the load balancer; nothing else may reach the pods.
-		"ingress": list{obj{
-			"ports": list{
-				port("TCP", HTTPPort), port("UDP", SIPPort), port("TCP", SIPPort), port("TCP", IMAPPort),
-				portRange("UDP", a.RTPPortMin, a.RTPPortMax),
+		// the load balancer; the metrics port only from the cluster's own scraper (AKS runs
+		// the managed Prometheus agent in kube-system); nothing else may reach the pods.
+		"ingress": list{
+			obj{"ports": publicPodPorts(a, port, portRange)},
+			obj{
+				"from": list{obj{"namespaceSelector": obj{"matchLabels": pulumi.StringMap{
+					"kubernetes.io/metadata.name": pulumi.String("kube-system")}}}},
+				"ports": list{port("TCP", MetricsPort)},
 			},
-		}},
+		},
 		// Out: DNS, HTTPS to Azure (Cosmos, Storage, Entra ID, Key Vault), SIP NOTIFY for MWI
 		// and RTP back to callers.
 		"egress": list{

@@ -150,6 +150,13 @@ type SIP struct {
 	// IdleTimeoutMinutes is the internal load balancer's TCP idle timeout (4-100): long enough
 	// for an SBC trunk's SIP connection between keepalives and for IMAP IDLE.
 	IdleTimeoutMinutes int `json:"idleTimeoutMinutes"`
+	// SBCPrefixes are the operator's SBC addresses (CIDR prefixes, at least /8 long). The
+	// voicemail pods trust them and the stamp's pod subnet (the dispatchers) as SIP peers, so
+	// no stamp runs SIP open to strangers.
+	SBCPrefixes []string `json:"sbcPrefixes"`
+	// MWIDomains are the hosts a mailbox's MWI target may name (domains with their subdomains,
+	// or IP addresses); empty: no unsolicited MWI.
+	MWIDomains []string `json:"mwiDomains"`
 }
 
 // Keys lists every config key the program reads, without the namespace.
@@ -163,7 +170,7 @@ func Keys() []string {
 func Defaults() Config {
 	return Config{
 		ReplicaCapacity: ReplicaCapacity{ConcurrentCalls: 200, RequestsPerSecond: 200, MinReplicas: 2},
-		TrafficManager: TrafficManager{RoutingMethod: "Performance", Protocol: "HTTP", Port: 80, TTL: 30,
+		TrafficManager: TrafficManager{RoutingMethod: "Performance", Protocol: "HTTPS", Port: 443, TTL: 30,
 			IntervalSeconds: 10, TimeoutSeconds: 5, ToleratedFailures: 3, HealthWindowSeconds: 60},
 		AKS: AKS{Tier: "Standard", SystemVMSize: "Standard_D4ds_v5", SystemNodeCount: 3,
 			UserVMSize: "Standard_D8ds_v5", UserMinCount: 3, UserMaxCount: 20, MaxPods: 50,

@@ -2,10 +2,12 @@ package config
 
 import (
 	"fmt"
+	"net/netip"
 	"regexp"
 	"slices"
 	"strings"
 
+	"github.com/voicemail-platform/voicemail/contract"
 	"github.com/voicemail-platform/voicemail/internal/naming"
 )
 
@@ -194,6 +196,22 @@ func (c Config) Validate() []error {
 		// Azure Load Balancer accepts a TCP idle timeout of 4 to 100 minutes.
 		e.add("sip.idleTimeoutMinutes", "%d must be 4-100 (Azure Load Balancer's range)", n)
 	}
+	for i, p := range c.SIP.SBCPrefixes {
+		pfx, err := netip.ParsePrefix(p)
+		switch {
+		case err != nil:
+			e.add(fmt.Sprintf("sip.sbcPrefixes[%d]", i), "%q is not a CIDR prefix like 192.0.2.0/28", p)
+		case pfx.Bits() < 8 || (pfx.Addr().Is6() && pfx.Bits() < 32):
+			e.add(fmt.Sprintf("sip.sbcPrefixes[%d]", i), "%q is too broad to name SBCs (at least /8, /32 for IPv6)", p)
+		case pfx.Masked() != pfx:
+			e.add(fmt.Sprintf("sip.sbcPrefixes[%d]", i), "%q has host bits set; write %s", p, pfx.Masked())
+		}
+	}
+	for i, d := range c.SIP.MWIDomains {
+		if !contract.ValidMWIDomain(d) {
+			e.add(fmt.Sprintf("sip.mwiDomains[%d]", i), "%q is not a domain name or IP address", d)
+		}
+	}
 	if z := c.SIP.DNSZone; z != "" && !dnsZoneRe.MatchString(z) {
 		e.add("sip.dnsZone", "%q is not a DNS zone name", z)
 	}
@@ -202,11 +220,16 @@ func (c Config) Validate() []error {
 	if !slices.Contains([]string{"Performance", "Weighted", "Priority"}, tm.RoutingMethod) {
 		e.add("trafficManager.routingMethod", "%q must be Performance, Weighted or Priority", tm.RoutingMethod)
 	}
-	if tm.Protocol != "HTTP" && tm.Protocol != "HTTPS" {
-		e.add("trafficManager.protocol", "%q must be HTTP or HTTPS", tm.Protocol)
+	// Stamps serve the API and /health/stamp over HTTPS on 443 only (the edge certificate from
+	// Key Vault); an HTTP probe would find nothing and take every stamp out of DNS. Traffic
+	// Manager's HTTPS probe checks that a certificate is presented, not that it is valid, so a
+	// renewal never fails it.
+	// https://learn.microsoft.com/azure/traffic-manager/traffic-manager-monitoring
+	if tm.Protocol != "HTTPS" {
+		e.add("trafficManager.protocol", "%q: must be HTTPS, the only protocol the stamps' API serves", tm.Protocol)
 	}
-	if tm.Port < 1 || tm.Port > 65535 {
-		e.add("trafficManager.port", "%d is not a TCP port", tm.Port)
+	if tm.Port != 443 {
+		e.add("trafficManager.port", "%d: must be 443, where the stamps serve HTTPS", tm.Port)
 	}
 	if tm.TTL < 1 || tm.TTL > 30 {
 		e.add("trafficManager.ttl", "%d s: DNS TTL must be 1-30 s so clients follow failover quickly", tm.TTL)

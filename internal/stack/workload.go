@@ -46,6 +46,15 @@ func ArgsForStamp(ctx *pulumi.Context, t topology.Topology, g *global.Global, s 
 	// writes to its region and moves to the next while that endpoint fails.
 	svc.TableEndpoint = s.CosmosTableEndpoints[0]
 	svc.TableFallbackEndpoints = s.CosmosTableEndpoints[1:]
+	// SIP peers the pods believe: the stamp's pod subnet (its dispatchers) and the operator's
+	// SBCs. Never empty in Azure, so no stamp answers strangers or believes their identity
+	// headers.
+	peers, err := contract.ParsePeers(strings.Join(append([]string{info.PodSubnet}, t.Config.SIP.SBCPrefixes...), ","))
+	if err != nil {
+		return nil, fmt.Errorf("stamp %s: trusted SIP peers: %w", info.ID, err)
+	}
+	svc.SIP.TrustedPeers = peers
+	svc.SIP.MWIDomains = t.Config.SIP.MWIDomains
 	// The operator's IMAP balancers (validated CIDRs) send a PROXY header naming the client.
 	for _, r := range t.Config.Network.IMAPProxyRanges {
 		svc.IMAP.ProxyFrom = append(svc.IMAP.ProxyFrom, netip.MustParsePrefix(r))

@@ -92,7 +92,8 @@ func run() error {
 		return err
 	}
 	defer c.Close()
-	fmt.Printf("data and stamp logs: %s\n\n", c.Dir)
+	fmt.Printf("data and stamp logs: %s\n", c.Dir)
+	fmt.Printf("stamps serve TLS with a self-signed certificate; trust it with: curl --cacert %s\n\n", c.Cert.CertFile)
 
 	last := ""
 	tick := time.NewTicker(2 * time.Second)

@@ -81,6 +81,22 @@ func run() int {
 		log.Error("listen", "var", contract.EnvHTTPAddr.Name, "err", err)
 		return 1
 	}
+	var metricsDone chan error
+	if cfg.MetricsAddr != "" {
+		ml, err := net.Listen("tcp", cfg.MetricsAddr)
+		if err != nil {
+			log.Error("listen", "var", contract.EnvMetricsAddr.Name, "err", err)
+			return 1
+		}
+		metricsDone = make(chan error, 1)
+		go func() {
+			err := app.ServeMetrics(ctx, ml)
+			if err != nil {
+				cancel(err) // a process without metrics stops rather than runs unobserved
+			}
+			metricsDone <- err
+		}()
+	}
 
 	// SIP and IMAP share the service and stop with HTTP on SIGTERM. Each returns only after
 	// its calls or sessions have ended (recordings stored), so the store closes after them.
@@ -103,6 +119,12 @@ func run() int {
 	for _, err := range protocols.wait() {
 		log.Error("protocol server", "err", err)
 		code = 1
+	}
+	if metricsDone != nil {
+		if err := <-metricsDone; err != nil {
+			log.Error("metrics", "err", err)
+			code = 1
+		}
 	}
 	log.Info("stopped")
 	return code

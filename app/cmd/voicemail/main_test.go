@@ -3,6 +3,7 @@ package main_test
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -75,11 +77,13 @@ type proc struct {
 	out  *bytes.Buffer
 	done chan error
 	addr string
+	// scheme is https when the process was given a certificate.
+	scheme string
 }
 
 func start(t *testing.T, bin, dataDir string, extra ...string) *proc {
 	t.Helper()
-	p := &proc{addr: freeAddr(t), out: &bytes.Buffer{}, done: make(chan error, 1)}
+	p := &proc{addr: freeAddr(t), out: &bytes.Buffer{}, done: make(chan error, 1), scheme: "http"}
 	p.cmd = exec.Command(bin)
 	p.cmd.Env = append(os.Environ(), "VOICEMAIL_DATA_DIR="+dataDir, "VOICEMAIL_HTTP_ADDR="+p.addr,
 		"VOICEMAIL_OPERATOR_TOKEN="+token, "VOICEMAIL_SHUTDOWN_GRACE=20s")
@@ -92,8 +96,13 @@ func start(t *testing.T, bin, dataDir string, extra ...string) *proc {
 			_ = p.cmd.Process.Kill()
 		}
 	})
+	client := http.DefaultClient
+	if slices.ContainsFunc(extra, func(kv string) bool { return strings.HasPrefix(kv, "VOICEMAIL_TLS_CERT=") }) {
+		p.scheme = "https"
+		client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
+	}
 	require.Eventually(t, func() bool {
-		resp, err := http.Get("http://" + p.addr + "/health/liveness")
+		resp, err := client.Get(p.scheme + "://" + p.addr + "/health/liveness")
 		if err != nil {
 			return false
 		}

@@ -53,7 +53,7 @@ func startProtocols(ctx context.Context, cancel context.CancelCauseFunc, app *se
 	var imapSrv *imap.Server
 	tlsAddr := cfg.IMAP.TLSAddr
 	if cfg.IMAPAddr != "" || tlsAddr != "" {
-		icfg, err := imap.FromContract(cfg.IMAP)
+		icfg, err := imap.FromContract(cfg.IMAP, app.TLSConfig())
 		if err != nil {
 			return nil, err
 		}

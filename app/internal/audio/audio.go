@@ -58,6 +58,8 @@ func (w WAV) Duration() time.Duration {
 
 // Parse validates b as an 8 kHz mono WAV in one of the accepted encodings. It walks the RIFF
 // chunks rather than assuming a 44-byte header, because real encoders add LIST and fact chunks.
+// Every chunk must fit in b as declared: a file whose data size disagrees with its body is
+// refused, not repaired.
 func Parse(b []byte) (WAV, error) {
 	if len(b) < 12 || string(b[0:4]) != "RIFF" || string(b[8:12]) != "WAVE" {
 		return WAV{}, fmt.Errorf("%w: not a RIFF/WAVE file", ErrInvalid)
@@ -71,12 +73,10 @@ func Parse(b []byte) (WAV, error) {
 		size := int(binary.LittleEndian.Uint32(b[off+4 : off+8]))
 		body := off + 8
 		if size < 0 || body+size > len(b) {
-			if id == "data" && haveFmt {
-				// Streaming writers leave the data size unset or too large; take what is there.
-				size = len(b) - body
-			} else {
-				return WAV{}, fmt.Errorf("%w: chunk %q overruns the file", ErrInvalid, id)
-			}
+			// Also a data chunk that declares more than the body holds (a streaming writer
+			// that never patched its header, or a forged 4 GB size): stored as it is, the
+			// header would lie to every player that later trusts it.
+			return WAV{}, fmt.Errorf("%w: chunk %q declares %d bytes but only %d follow", ErrInvalid, id, uint32(size), len(b)-body)
 		}
 		switch id {
 		case "fmt ":

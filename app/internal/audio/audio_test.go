@@ -94,7 +94,7 @@ func TestParseRejects(t *testing.T) {
 	}
 }
 
-func TestParseSkipsExtraChunksAndToleratesStreamingSize(t *testing.T) {
+func TestParseSkipsExtraChunksAndRefusesFalseDataSize(t *testing.T) {
 	b := Encode(ALaw, []byte{1, 2, 3, 4})
 	// Insert a LIST chunk between fmt and data, as many encoders do.
 	fmtEnd := 12 + 8 + 18
@@ -104,12 +104,13 @@ func TestParseSkipsExtraChunksAndToleratesStreamingSize(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []byte{1, 2, 3, 4}, w.Data)
 
-	// A writer that streamed and never patched the data size (0xFFFFFFFF).
+	// A data chunk that declares 4 GB (a forged header, or a streaming writer that never
+	// patched it) over 4 bytes of samples is refused with a message that says so.
 	streamed := append([]byte(nil), b...)
 	binary.LittleEndian.PutUint32(streamed[fmtEnd+4:], 0xFFFFFFFF)
-	w, err = Parse(streamed)
-	require.NoError(t, err)
-	assert.Equal(t, []byte{1, 2, 3, 4}, w.Data)
+	_, err = Parse(streamed)
+	require.ErrorIs(t, err, ErrInvalid)
+	assert.ErrorContains(t, err, `chunk "data" declares 4294967295 bytes but only 4 follow`)
 }
 
 func TestConvertAndLevel(t *testing.T) {

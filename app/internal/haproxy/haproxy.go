@@ -66,6 +66,8 @@ type Config struct {
 	// IdleTimeout closes a silent connection; above IMAP IDLE's 29-minute refresh (RFC 2177).
 	// Default 31 min.
 	IdleTimeout time.Duration
+	// TLS, when set, says the servers speak TLS (HTTPS API and health, as stamps with the edge
+	// certificate do).
 	// IMAPSendProxy starts every IMAP connection to a stamp with a PROXY protocol v2 header
 	// naming the client (the stamps list this HAProxy in VOICEMAIL_IMAP_PROXY_FROM), so their
 	// per-source penalties and limits see clients rather than HAProxy.
@@ -73,6 +75,17 @@ type Config struct {
 	// Source is the address HAProxy connects to the stamps from (empty: the kernel's choice),
 	// so the stamps can tell its connections, which carry a PROXY header, from others.
 	Source string
+	TLS    *TLS
+}
+
+// TLS is the certificate of an HTTPS frontend and the trust for the servers behind it: the
+// HTTP frontend ends TLS with CertKeyFile and re-encrypts to each server, verifying it against
+// CAFile for ServerName, so requests are still balanced one by one; IMAP passes through (its
+// STARTTLS is the server's). Health checks run over TLS.
+type TLS struct {
+	CertKeyFile string // PEM: certificate chain and key in one file (HAProxy's crt)
+	CAFile      string // PEM roots the servers' certificates must chain to
+	ServerName  string // name verified in the servers' certificates
 }
 
 // Render returns haproxy.cfg.
@@ -178,13 +191,13 @@ backend stamps
 	http-check send meth GET uri {{.C.HealthPath}}
 	http-check expect status 200
 	default-server inter {{.InterMS}} fall {{.C.Fall}} rise {{.C.Rise}}
-{{range .C.Stamps}}	server {{.Name}} {{.IMAP}} weight {{.Weight}} check addr {{host .Health}} port {{port .Health}}{{if ne .Priority $.Best}} backup{{end}}{{if $.C.IMAPSendProxy}} send-proxy-v2{{end}}{{if $.C.Source}} source {{$.C.Source}}{{end}}
+{{range .C.Stamps}}	server {{.Name}} {{.IMAP}} weight {{.Weight}} check addr {{host .Health}} port {{port .Health}}{{with $.C.TLS}} check-ssl verify required ca-file {{.CAFile}} check-sni {{.ServerName}} verifyhost {{.ServerName}}{{end}}{{if ne .Priority $.Best}} backup{{end}}{{if $.C.IMAPSendProxy}} send-proxy-v2{{end}}{{if $.C.Source}} source {{$.C.Source}}{{end}}
 {{end}}{{end}}{{if .C.HTTPListen}}
 frontend http
 	mode http
 	option httplog
 	timeout client 5m
-	bind {{.C.HTTPListen}}
+	bind {{.C.HTTPListen}}{{with .C.TLS}} ssl crt {{.CertKeyFile}} ssl-min-ver TLSv1.2{{end}}
 	default_backend http
 
 # Requests in progress on a server that leaves rotation (draining) run to their end.
@@ -196,7 +209,7 @@ backend http
 	http-check send meth GET uri {{.C.HealthPath}}
 	http-check expect status 200
 	default-server inter {{.InterMS}} fall {{.C.Fall}} rise {{.C.Rise}}
-{{range .C.Stamps}}	server {{.Name}} {{.HTTP}} weight {{.Weight}} check addr {{host .Health}} port {{port .Health}}{{if ne .Priority $.Best}} backup{{end}}
+{{range .C.Stamps}}	server {{.Name}} {{.HTTP}} weight {{.Weight}} check addr {{host .Health}} port {{port .Health}}{{with $.C.TLS}} ssl check-ssl verify required ca-file {{.CAFile}} sni str({{.ServerName}}) check-sni {{.ServerName}} verifyhost {{.ServerName}}{{end}}{{if ne .Priority $.Best}} backup{{end}}
 {{end}}{{end}}{{if .C.StatsListen}}
 frontend stats
 	mode http

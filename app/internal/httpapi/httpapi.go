@@ -7,6 +7,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -16,6 +17,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -29,6 +31,11 @@ type Options struct {
 	// OperatorToken authorises provisioning and deposits; empty disables operator access.
 	OperatorToken string
 	Logger        *slog.Logger
+	// BodyStallTimeout is the longest a request body may pause (default 15 s): an upload from a
+	// phone on a slow link keeps going as long as bytes arrive, a stalled one ends with 408.
+	// Bodies of requests that fail authentication are never read: the connection closes
+	// after the answer.
+	BodyStallTimeout time.Duration
 }
 
 // API serves /v1.
@@ -36,6 +43,7 @@ type API struct {
 	svc   *voicemail.Service
 	token string
 	log   *slog.Logger
+	stall time.Duration
 }
 
 // New builds the API.
@@ -43,7 +51,10 @@ func New(opt Options) *API {
 	if opt.Logger == nil {
 		opt.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &API{svc: opt.Service, token: opt.OperatorToken, log: opt.Logger}
+	if opt.BodyStallTimeout <= 0 {
+		opt.BodyStallTimeout = 15 * time.Second
+	}
+	return &API{svc: opt.Service, token: opt.OperatorToken, log: opt.Logger, stall: opt.BodyStallTimeout}
 }
 
 // Limits on request bodies.
@@ -180,6 +191,7 @@ func (a *API) isOperator(r *http.Request) bool {
 func (a *API) operator(h func(http.ResponseWriter, *http.Request, authKind)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		if !a.isOperator(r) {
+			refuseBody(w)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="voicemail"`)
 			writeError(w, http.StatusUnauthorized, "unauthorized", "operator token required")
 			return
@@ -196,11 +208,13 @@ func (a *API) subscriber(h func(http.ResponseWriter, *http.Request, authKind)) h
 		}
 		number, pin, ok := r.BasicAuth()
 		if !ok {
+			refuseBody(w)
 			w.Header().Set("WWW-Authenticate", `Basic realm="voicemail"`)
 			writeError(w, http.StatusUnauthorized, "unauthorized", "operator token or Basic number:PIN required")
 			return
 		}
 		if number != r.PathValue("number") {
+			refuseBody(w)
 			writeError(w, http.StatusForbidden, "forbidden", "credentials are for another mailbox")
 			return
 		}
@@ -208,6 +222,7 @@ func (a *API) subscriber(h func(http.ResponseWriter, *http.Request, authKind)) h
 			if errors.Is(err, voicemail.ErrNotFound) || errors.Is(err, voicemail.ErrInvalid) {
 				err = voicemail.ErrBadPIN // do not reveal which numbers exist
 			}
+			refuseBody(w)
 			a.serviceError(w, r, err)
 			return
 		}
@@ -227,20 +242,63 @@ func clientIP(r *http.Request) string {
 
 // --- bodies ---
 
-func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
+// refuseBody makes the server close the connection after the answer instead of reading the
+// rest of the body to reuse it (net/http reads up to 256 KiB of an unread body after the
+// handler, for as long as the request timeout allows): a stranger's body, however slowly it
+// trickles, holds nothing.
+func refuseBody(w http.ResponseWriter) {
+	w.Header().Set("Connection", "close")
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now())
+}
+
+// stallReader extends the connection's read deadline by the stall timeout before every read:
+// a body that keeps arriving is read to its end, one that stops is cut after the timeout.
+type stallReader struct {
+	r     io.Reader
+	rc    *http.ResponseController
+	stall time.Duration
+}
+
+func (s stallReader) Read(p []byte) (int, error) {
+	_ = s.rc.SetReadDeadline(time.Now().Add(s.stall))
+	return s.r.Read(p)
+}
+
+// body is r's body bounded to limit bytes and to the stall timeout.
+func (a *API) body(w http.ResponseWriter, r *http.Request, limit int64) io.Reader {
+	return stallReader{r: http.MaxBytesReader(w, r.Body, limit), rc: http.NewResponseController(w), stall: a.stall}
+}
+
+// bodyError answers a failed body read: too large, stalled (408) or broken.
+func bodyError(w http.ResponseWriter, err error, limit int64) {
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		writeError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("body exceeds %d bytes", limit))
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		refuseBody(w)
+		writeError(w, http.StatusRequestTimeout, "body_stalled", "the request body stopped arriving")
+	default:
+		refuseBody(w)
+		writeError(w, http.StatusBadRequest, "bad_body", "reading body: "+err.Error())
+	}
+}
+
+func (a *API) decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
 			writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "send application/json")
 			return false
 		}
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJSONBody))
+	dec := json.NewDecoder(a.body(w, r, maxJSONBody))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			writeError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("body exceeds %d bytes", mbe.Limit))
-		} else {
+		switch {
+		case errors.As(err, &mbe), errors.Is(err, os.ErrDeadlineExceeded):
+			bodyError(w, err, maxJSONBody)
+		default:
 			writeError(w, http.StatusBadRequest, "bad_json", "malformed JSON body: "+err.Error())
 		}
 		return false
@@ -254,8 +312,10 @@ func decodeJSON(w http.ResponseWriter, r *http.Request, v any) bool {
 
 var wavTypes = map[string]bool{"audio/wav": true, "audio/x-wav": true, "audio/wave": true, "audio/vnd.wave": true}
 
-// readWAV reads an audio/wav body of at most limit bytes; it answers the error itself.
-func readWAV(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool) {
+// readWAV reads an audio/wav body of at most limit bytes; it answers the error itself. Memory
+// follows the bytes that arrived, not the declared length, so uploads that declare megabytes
+// and stall hold little.
+func (a *API) readWAV(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool) {
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || !wavTypes[mt] {
 		writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "send audio/wav (8 kHz mono PCM16, A-law or µ-law)")
@@ -265,36 +325,22 @@ func readWAV(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, bool)
 		writeError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("body of %d bytes exceeds %d", r.ContentLength, limit))
 		return nil, false
 	}
-	body := http.MaxBytesReader(w, r.Body, limit)
-	var b []byte
-	if r.ContentLength > 0 {
-		// Sized upload: one allocation instead of ReadAll's doubling copies (30 s of PCM is
-		// half a megabyte).
-		b = make([]byte, r.ContentLength)
-		_, err = io.ReadFull(body, b)
-		if errors.Is(err, io.ErrUnexpectedEOF) {
-			err = fmt.Errorf("body shorter than its Content-Length: %w", err)
-		}
-	} else {
-		b, err = io.ReadAll(body)
+	buf := bytes.NewBuffer(make([]byte, 0, min(max(r.ContentLength, 0), 64<<10)))
+	if _, err = buf.ReadFrom(a.body(w, r, limit)); err == nil && r.ContentLength > 0 && int64(buf.Len()) < r.ContentLength {
+		err = fmt.Errorf("body shorter than its Content-Length: %w", io.ErrUnexpectedEOF)
 	}
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			writeError(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("body exceeds %d bytes", limit))
-		} else {
-			writeError(w, http.StatusBadRequest, "bad_body", "reading body: "+err.Error())
-		}
+		bodyError(w, err, limit)
 		return nil, false
 	}
-	return b, true
+	return buf.Bytes(), true
 }
 
 // --- mailboxes ---
 
 func (a *API) provision(w http.ResponseWriter, r *http.Request, _ authKind) {
 	var req voicemail.ProvisionRequest
-	if !decodeJSON(w, r, &req) {
+	if !a.decodeJSON(w, r, &req) {
 		return
 	}
 	mb, created, err := a.svc.Provision(r.Context(), r.PathValue("number"), req)
@@ -321,7 +367,7 @@ func (a *API) getMailbox(w http.ResponseWriter, r *http.Request, _ authKind) {
 
 func (a *API) configure(w http.ResponseWriter, r *http.Request, who authKind) {
 	var p voicemail.MailboxPatch
-	if !decodeJSON(w, r, &p) {
+	if !a.decodeJSON(w, r, &p) {
 		return
 	}
 	if who == authSubscriber && (p.MaxMessages != nil || p.MaxMessageSeconds != nil) {
@@ -352,7 +398,7 @@ func (a *API) putGreeting(w http.ResponseWriter, r *http.Request, _ authKind) {
 		writeError(w, http.StatusNotFound, "not_found", "greeting kind must be unavailable, busy, name or temporary")
 		return
 	}
-	wav, ok := readWAV(w, r, wavOverhead+voicemail.MaxGreetingSeconds*bytesPerSecond)
+	wav, ok := a.readWAV(w, r, wavOverhead+voicemail.MaxGreetingSeconds*bytesPerSecond)
 	if !ok {
 		return
 	}
@@ -406,7 +452,7 @@ func (a *API) deposit(w http.ResponseWriter, r *http.Request, _ authKind) {
 		}
 		limit = wavOverhead + int64(mb.MaxMessageSeconds+1)*bytesPerSecond
 	}
-	wav, ok := readWAV(w, r, limit)
+	wav, ok := a.readWAV(w, r, limit)
 	if !ok {
 		return
 	}
@@ -464,7 +510,7 @@ func (a *API) getAudio(w http.ResponseWriter, r *http.Request, _ authKind) {
 
 func (a *API) updateMessage(w http.ResponseWriter, r *http.Request, _ authKind) {
 	var u voicemail.MessageUpdate
-	if !decodeJSON(w, r, &u) {
+	if !a.decodeJSON(w, r, &u) {
 		return
 	}
 	if u.Heard == nil && u.Folder == nil && len(u.Flags) == 0 {

@@ -6,7 +6,7 @@ func (s *session) capabilities() string {
 		caps += " STARTTLS"
 	}
 	if s.state == stateNotAuth {
-		if s.srv.cfg.RequireTLS && !s.tls {
+		if s.srv.cfg.loginNeedsTLS() && !s.tls {
 			caps += " LOGINDISABLED"
 		} else {
 			caps += " AUTH=PLAIN"

@@ -276,7 +276,7 @@ func TestStartTLSAndImplicitTLS(t *testing.T) {
 	tlsCfg, caFile := selfSigned(t)
 	svc := voicemailtest.New(t)
 	voicemailtest.Provision(t, svc, testNumber, testPIN)
-	srv := New(svc, Config{TLS: tlsCfg, RequireTLS: true}, nil)
+	srv := New(svc, Config{TLS: tlsCfg}, nil)
 	plain, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	implicit, err := net.Listen("tcp", "127.0.0.1:0")

@@ -2,28 +2,23 @@ package imap
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 
 	"github.com/voicemail-platform/voicemail/contract"
 )
 
-// FromContract builds a Config from the stamp contract's IMAP settings, loading the
-// certificate files. Errors name the offending variable.
-func FromContract(c contract.IMAP) (Config, error) {
+// FromContract builds a Config from the stamp contract's IMAP settings and the stamp's TLS
+// configuration (nil: no certificate). With TLS, login waits for it (LOGINDISABLED before
+// STARTTLS). Errors name the offending variable.
+func FromContract(c contract.IMAP, tlsCfg *tls.Config) (Config, error) {
 	cfg := Config{
-		RequireTLS: c.RequireTLS, Domain: c.Domain, Languages: c.Languages,
+		TLS: tlsCfg, Domain: c.Domain, Languages: c.Languages,
 		IdleTimeout: c.IdleTimeout, MaxConnections: c.MaxConnections, ProxyFrom: c.ProxyFrom,
 	}
-	if c.TLSCert != "" || c.TLSKey != "" {
-		t, err := LoadTLS(c.TLSCert, c.TLSKey)
-		if err != nil {
-			return Config{}, fmt.Errorf("%s/%s: %w", contract.EnvIMAPTLSCert.Name, contract.EnvIMAPTLSKey.Name, err)
-		}
-		cfg.TLS = t
-	}
-	if (c.RequireTLS || c.TLSAddr != "") && cfg.TLS == nil {
-		return Config{}, fmt.Errorf("%s and %s are required for TLS", contract.EnvIMAPTLSCert.Name, contract.EnvIMAPTLSKey.Name)
+	if c.TLSAddr != "" && cfg.TLS == nil {
+		return Config{}, fmt.Errorf("%s needs %s and %s", contract.EnvIMAPSAddr.Name, contract.EnvTLSCert.Name, contract.EnvTLSKey.Name)
 	}
 	return cfg, nil
 }

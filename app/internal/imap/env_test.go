@@ -3,7 +3,6 @@ package imap
 import (
 	"context"
 	"net"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -15,25 +14,25 @@ import (
 )
 
 func TestFromContract(t *testing.T) {
-	_, caFile := selfSigned(t)
-	keyFile := filepath.Join(filepath.Dir(caFile), "key.pem")
-	cfg, err := FromContract(contract.IMAP{TLSCert: caFile, TLSKey: keyFile, RequireTLS: true, Domain: "vvm.example.com",
-		Languages: []string{"en", "de", "fr"}, IdleTimeout: 10 * time.Minute, MaxConnections: 50, TLSAddr: ":993"})
+	tlsCfg, _ := selfSigned(t)
+	cfg, err := FromContract(contract.IMAP{Domain: "vvm.example.com",
+		Languages: []string{"en", "de", "fr"}, IdleTimeout: 10 * time.Minute, MaxConnections: 50, TLSAddr: ":993"}, tlsCfg)
 	require.NoError(t, err)
 	assert.NotNil(t, cfg.TLS)
-	assert.True(t, cfg.RequireTLS)
+	assert.True(t, cfg.loginNeedsTLS(), "with a certificate, login waits for TLS")
 	assert.Equal(t, "vvm.example.com", cfg.Domain)
 	assert.Equal(t, []string{"en", "de", "fr"}, cfg.Languages)
 	assert.Equal(t, 10*time.Minute, cfg.IdleTimeout)
 	assert.Equal(t, 50, cfg.MaxConnections)
 
-	empty, err := FromContract(contract.DefaultIMAP())
+	empty, err := FromContract(contract.DefaultIMAP(), nil)
 	require.NoError(t, err)
 	assert.Nil(t, empty.TLS)
+	assert.False(t, empty.loginNeedsTLS())
 
-	_, err = FromContract(contract.IMAP{TLSCert: "/nonexistent.pem", TLSKey: keyFile})
+	_, err = FromContract(contract.IMAP{TLSAddr: ":993"}, nil)
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), contract.EnvIMAPTLSCert.Name, "the error names the variable")
+	assert.Contains(t, err.Error(), contract.EnvTLSCert.Name, "the error names the variable")
 }
 
 func TestRunServesBothListenersAndStops(t *testing.T) {

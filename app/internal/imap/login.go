@@ -36,7 +36,7 @@ func (s *session) cmdAuthenticate(ctx context.Context, cmd command) (string, err
 	if !strings.EqualFold(mech, "PLAIN") {
 		return "", no("[CANNOT] only AUTHENTICATE PLAIN is supported")
 	}
-	if s.srv.cfg.RequireTLS && !s.tls {
+	if s.srv.cfg.loginNeedsTLS() && !s.tls {
 		return "", no("[PRIVACYREQUIRED] use STARTTLS first")
 	}
 	var resp string
@@ -76,9 +76,46 @@ func (s *session) cmdAuthenticate(ctx context.Context, cmd command) (string, err
 	return s.login(ctx, parts[1], parts[2])
 }
 
+// maxLoggedName bounds a client-chosen name in the logs (E.164 numbers have 15 digits).
+const maxLoggedName = 32
+
+// logBounded is a client-chosen value as it may be logged: at most maxLoggedName bytes,
+// control characters replaced, and marked when cut.
+func logBounded(v string) string {
+	cut := len(v) > maxLoggedName
+	if cut {
+		v = v[:maxLoggedName]
+	}
+	v = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return '?'
+		}
+		return r
+	}, strings.ToValidUTF8(v, "?"))
+	if cut {
+		v += "...(cut)"
+	}
+	return v
+}
+
+// failureReason names why a login failed without repeating what the client sent.
+func failureReason(err error) string {
+	switch {
+	case errors.Is(err, voicemail.ErrThrottled):
+		return "throttled"
+	case errors.Is(err, voicemail.ErrLocked):
+		return "locked"
+	case errors.Is(err, voicemail.ErrBadPIN), errors.Is(err, voicemail.ErrNotFound):
+		return "bad-credentials" // one reason for both: logs do not enumerate mailboxes either
+	case errors.Is(err, voicemail.ErrInvalid):
+		return "malformed"
+	}
+	return "other"
+}
+
 // login checks number and PIN with the service (whose lockout is shared with HTTP and phone).
 func (s *session) login(ctx context.Context, user, pin string) (string, error) {
-	if s.srv.cfg.RequireTLS && !s.tls {
+	if s.srv.cfg.loginNeedsTLS() && !s.tls {
 		return "", no("[PRIVACYREQUIRED] use STARTTLS first")
 	}
 	// OMTP clients may send "number@domain"; the mailbox is the number.
@@ -106,7 +143,9 @@ func (s *session) login(ctx context.Context, user, pin string) (string, error) {
 			result = "throttled"
 		}
 		s.srv.metrics.logins.WithLabelValues(result).Inc()
-		s.log.Info("imap login failed", "mailbox", number, "err", err)
+		// The user name is the client's, of any length and content: it is logged bounded, and
+		// the error only by its kind (the service's message repeats the name).
+		s.log.Info("imap login failed", "mailbox", logBounded(number), "result", result, "reason", failureReason(err))
 		if s.fails >= s.srv.cfg.MaxLoginFailures {
 			se := out.(*statusErr)
 			s.writef("* BYE too many failed logins\r\n")

@@ -2,7 +2,10 @@ package imap
 
 import (
 	"bufio"
+	"context"
+	"encoding/base64"
 	"fmt"
+	"log/slog"
 	"net"
 	"runtime"
 	"strings"
@@ -146,4 +149,79 @@ func TestAttackIMAPPreLoginTimeout(t *testing.T) {
 	held := time.Since(start)
 	t.Logf("a stranger kept a pre-login connection for %s", held.Round(100*time.Millisecond))
 	assert.Less(t, held, 3*time.Second)
+}
+
+// An eavesdropper on the path reads a PIN a client sends before STARTTLS. With a certificate
+// configured the server must not accept it: CAPABILITY says LOGINDISABLED and LOGIN and
+// AUTHENTICATE answer NO, with no setting needed to get there.
+func TestAttackIMAPCleartextLoginWithCertificate(t *testing.T) {
+	tlsCfg, _ := selfSigned(t)
+	e := startEnv(t, Config{TLS: tlsCfg})
+	voicemailtest.Provision(t, e.svc, testNumber, testPIN)
+	rc := dialRaw(t, e.addr)
+	rc.send("a CAPABILITY\r\n")
+	caps := rc.line()
+	assert.Equal(t, "a OK CAPABILITY completed", rc.line())
+	assert.Contains(t, caps, "STARTTLS")
+	assert.Contains(t, caps, "LOGINDISABLED")
+	assert.NotContains(t, caps, "AUTH=PLAIN")
+	rc.send("b LOGIN " + testNumber + " " + testPIN + "\r\n")
+	login := rc.line()
+	rc.send("c AUTHENTICATE PLAIN " + base64.StdEncoding.EncodeToString([]byte("\x00"+testNumber+"\x00"+testPIN)) + "\r\n")
+	auth := rc.line()
+	t.Logf("cleartext LOGIN with a certificate configured: %q; AUTHENTICATE: %q", login, auth)
+	assert.True(t, strings.HasPrefix(login, "b NO [PRIVACYREQUIRED]"), login)
+	assert.True(t, strings.HasPrefix(auth, "c NO [PRIVACYREQUIRED]"), auth)
+}
+
+// lockedBuffer collects log output written from several goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// A stranger sends LOGIN with a user name of kilobytes (or with control characters that forge
+// log lines): the failed-login log line stays short and one line, and holds neither the name
+// beyond a bound nor the PIN tried.
+func TestAttackIMAPLoginLogsUnboundedUserName(t *testing.T) {
+	var logs lockedBuffer
+	svc := voicemailtest.New(t)
+	srv := New(svc, Config{}, slog.New(slog.NewJSONHandler(&logs, nil)))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- srv.ServeListener(ctx, ln, false) }()
+	t.Cleanup(func() { cancel(); require.NoError(t, <-done) })
+
+	rc := dialRaw(t, ln.Addr().String())
+	long := strings.Repeat("4930", 1500) // 6000 bytes, under the pre-login command bound
+	rc.send("a LOGIN \"" + long + "\" 97531\r\n")
+	assert.True(t, strings.HasPrefix(rc.line(), "a NO "))
+	rc.send("b LOGIN \"4930\\\\r\\\\n{\\\"msg\\\":\\\"forged\\\"}\" 97531\r\n")
+	rc.line()
+	require.Eventually(t, func() bool { return strings.Count(logs.String(), "imap login failed") == 2 }, 10*time.Second, 20*time.Millisecond)
+	longest := 0
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, "imap login failed") {
+			longest = max(longest, len(line))
+			assert.NotContains(t, line, "97531", "the PIN tried")
+			assert.NotContains(t, line, strings.Repeat("4930", 20), "the name beyond the bound")
+		}
+	}
+	t.Logf("longest failed-login log line for a 6000-byte user name: %d bytes", longest)
+	assert.Less(t, longest, 400)
+	assert.Equal(t, 0, strings.Count(logs.String(), `"msg":"forged"`), "no forged log record")
 }

@@ -57,9 +57,13 @@ type Config struct {
 	// anyone else's are read as IMAP, so a header cannot be forged from elsewhere.
 	ProxyFrom []netip.Prefix
 	// TLS enables STARTTLS on Serve and is required by ServeTLS (implicit TLS, port 993 style).
+	// With TLS, LOGIN and AUTHENTICATE are refused on a connection that is not (yet) encrypted
+	// and CAPABILITY says LOGINDISABLED (RFC 3501 §6.2.3; RFC 8314 §3 wants no cleartext
+	// login where TLS is offered), unless AllowPlaintextLogin.
 	TLS *tls.Config
-	// RequireTLS refuses LOGIN/AUTHENTICATE on a connection that is not (yet) encrypted.
-	RequireTLS bool
+	// AllowPlaintextLogin accepts logins before TLS although TLS is configured (tests of
+	// clients that cannot do TLS; never on a public listener).
+	AllowPlaintextLogin bool
 	// Domain is the host part of the From/To/Message-ID addresses (default "voicemail.invalid").
 	Domain string
 	// IdleTimeout closes a connection with no command for this long (default 30 min, RFC 3501's
@@ -270,6 +274,9 @@ func (s *Server) loggedIn(sess *session) {
 	delete(s.preAuth, sess)
 	s.mu.Unlock()
 }
+
+// loginNeedsTLS reports whether a session that is not encrypted must not log in.
+func (c Config) loginNeedsTLS() bool { return c.TLS != nil && !c.AllowPlaintextLogin }
 
 // LoadTLS reads a PEM certificate chain and key into a TLS config with TLS 1.2 as the floor.
 func LoadTLS(certFile, keyFile string) (*tls.Config, error) {

@@ -97,10 +97,44 @@ type Config struct {
 	// the list as replicas come and go (see the voicemail binary's sip-targets mode).
 	// Destinations kept across a reload are probed again within ProbeInterval.
 	ReloadInterval time.Duration
+	// TLS is the certificate of the "tls" listeners (required with one). SIP over TLS from the
+	// SBCs ends here, at the dispatcher: it must read each request to route the dialog, and the
+	// hop to the replicas stays inside the stamp's network.
+	TLS *TLS
 	// ControlAddr, when set (host:port), serves Kamailio's RPC interface (ctl module, binrpc
 	// over TCP) there, so tools and tests can read the dispatcher's view of its targets
 	// (Process.Destinations, kamcmd -s tcp:host:port dispatcher.list).
 	ControlAddr string
+}
+
+// TLS is a certificate for Kamailio's tls module, written into tls.cfg beside kamailio.cfg.
+// Kamailio re-reads it every ReloadInterval (the tls.reload RPC, run from a timer), so a
+// renewed file is served to new connections without a restart; connections already up keep
+// their session. A file that does not load leaves the previous certificate in use.
+type TLS struct {
+	CertFile, KeyFile string // PEM; may be one file holding key and chain
+	// ReloadInterval defaults to 30 s.
+	ReloadInterval time.Duration
+	// ConfigFile is where tls.cfg is written (Write sets it beside kamailio.cfg).
+	ConfigFile string
+}
+
+// ConfigText is tls.cfg: TLS 1.2 at least both ways; SBCs are not asked for a certificate
+// (they are admitted by address, as the voicemail service's trusted peers are).
+func (t TLS) ConfigText() string {
+	return fmt.Sprintf(`# Generated. TLS 1.2 minimum on every edge.
+[server:default]
+method = TLSv1.2+
+verify_certificate = no
+require_certificate = no
+certificate = %s
+private_key = %s
+
+[client:default]
+method = TLSv1.2+
+verify_certificate = no
+require_certificate = no
+`, t.CertFile, t.KeyFile)
 }
 
 // DefaultModulesDir is where Debian's kamailio package installs modules.
@@ -145,6 +179,11 @@ func (c Config) withDefaults() Config {
 			c.Targets[i].Weight = 1
 		}
 	}
+	if c.TLS != nil && c.TLS.ReloadInterval <= 0 {
+		t := *c.TLS
+		t.ReloadInterval = 30 * time.Second
+		c.TLS = &t
+	}
 	return c
 }
 
@@ -171,6 +210,13 @@ func (c Config) Validate() error {
 	}
 	if c.ListFile == "" {
 		return errors.New("kamailio: ListFile is required")
+	}
+	hasTLS := slices.ContainsFunc(c.Listen, func(l Listen) bool { return l.Proto == "tls" })
+	switch {
+	case hasTLS && (c.TLS == nil || c.TLS.CertFile == "" || c.TLS.KeyFile == "" || c.TLS.ConfigFile == ""):
+		return errors.New("kamailio: a tls listener needs TLS.CertFile, TLS.KeyFile and TLS.ConfigFile")
+	case !hasTLS && c.TLS != nil:
+		return errors.New("kamailio: TLS is set but no listener is tls")
 	}
 	for _, t := range c.Targets {
 		if !strings.HasPrefix(t.URI, "sip:") && !strings.HasPrefix(t.URI, "sips:") {
@@ -250,9 +296,17 @@ func (c Config) Render() (string, error) {
 		"ReloadS":         int(c.ReloadInterval / time.Second),
 		"LifetimeS":       max(1, int(c.TCPLifetime/time.Second)),
 		"Edge":            c.Role == RoleEdge,
-		"HasTLS":          slices.ContainsFunc(c.Listen, func(l Listen) bool { return l.Proto == "tls" }),
+		"HasTLS":          c.TLS != nil,
+		"TLSReloadS":      tlsReloadSeconds(c.TLS),
 	})
 	return buf.String(), err
+}
+
+func tlsReloadSeconds(t *TLS) int {
+	if t == nil {
+		return 0
+	}
+	return max(1, int(t.ReloadInterval/time.Second))
 }
 
 func advertise(l Listen) string {
@@ -303,11 +357,19 @@ loadmodule "xlog.so"
 loadmodule "sanity.so"
 loadmodule "dispatcher.so"
 {{if .HasTLS}}loadmodule "tls.so"
+loadmodule "jsonrpcs.so"
+modparam("tls", "config", "{{.C.TLS.ConfigFile}}")
+# RPC for the reload timer (jsonrpc_exec); the only transport is a FIFO in the run directory,
+# reachable from inside the container alone.
+modparam("jsonrpcs", "transport", 2)
 {{end}}{{if .C.ControlAddr}}loadmodule "ctl.so"
 modparam("ctl", "binrpc", "tcp:{{.C.ControlAddr}}")
-{{end}}{{if .ReloadS}}loadmodule "rtimer.so"
-modparam("rtimer", "timer", "name=dsreload;interval={{.ReloadS}};mode=1;")
+{{end}}{{if or .ReloadS .HasTLS}}loadmodule "rtimer.so"
+{{end}}{{if .ReloadS}}modparam("rtimer", "timer", "name=dsreload;interval={{.ReloadS}};mode=1;")
 modparam("rtimer", "exec", "timer=dsreload;route=DSRELOAD")
+{{end}}{{if .HasTLS}}# Renewed certificates (the CSI driver rewrites the mounted file) reach new connections.
+modparam("rtimer", "timer", "name=tlsreload;interval={{.TLSReloadS}};mode=1;")
+modparam("rtimer", "exec", "timer=tlsreload;route=TLSRELOAD")
 {{end}}
 # Double Record-Route when the two sides use different transports, so each side routes back
 # over its own.
@@ -362,6 +424,13 @@ request_route {
 
 {{if .ReloadS}}route[DSRELOAD] {
 	ds_reload();
+}
+
+{{end}}{{if .HasTLS}}route[TLSRELOAD] {
+	jsonrpc_exec('{"jsonrpc": "2.0", "method": "tls.reload", "id": 1}');
+	if ($jsonrpl(code) != 200) {
+		xlog("L_WARN", "tls.reload: $jsonrpl(body); keeping the previous certificate\n");
+	}
 }
 
 {{end}}route[PROBE] {

@@ -58,3 +58,10 @@ func TestValidateNamesTheField(t *testing.T) {
 		assert.ErrorContains(t, c.Validate(), tc.want, name)
 	}
 }
+
+func TestValidateTLS(t *testing.T) {
+	base := Config{Role: RoleStamp, ListFile: "/x", Listen: []Listen{{Proto: "tls", Addr: "127.0.0.1:5061"}}}
+	assert.ErrorContains(t, base.Validate(), "TLS.CertFile")
+	noTLS := Config{Role: RoleStamp, ListFile: "/x", Listen: []Listen{{Proto: "tcp", Addr: "127.0.0.1:5060"}}, TLS: &TLS{CertFile: "c", KeyFile: "k", ConfigFile: "t"}}
+	assert.ErrorContains(t, noTLS.Validate(), "no listener is tls")
+}

@@ -23,9 +23,19 @@ func Write(dir string, cfg Config) (string, error) {
 	if cfg.ListFile == "" {
 		cfg.ListFile = filepath.Join(dir, "dispatcher.list")
 	}
+	if cfg.TLS != nil && cfg.TLS.ConfigFile == "" {
+		t := *cfg.TLS
+		t.ConfigFile = filepath.Join(dir, "tls.cfg")
+		cfg.TLS = &t
+	}
 	text, err := cfg.Render()
 	if err != nil {
 		return "", err
+	}
+	if cfg.TLS != nil {
+		if err := os.WriteFile(cfg.TLS.ConfigFile, []byte(cfg.TLS.ConfigText()), 0o644); err != nil {
+			return "", err
+		}
 	}
 	if err := os.WriteFile(cfg.ListFile, []byte(cfg.List()), 0o644); err != nil {
 		return "", err

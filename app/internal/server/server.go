@@ -4,6 +4,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
+	"github.com/voicemail-platform/voicemail/app/internal/edgetls"
 	"github.com/voicemail-platform/voicemail/app/internal/health"
 	"github.com/voicemail-platform/voicemail/app/internal/httpapi"
 	"github.com/voicemail-platform/voicemail/app/internal/metrics"
@@ -32,9 +34,13 @@ type App struct {
 	Service *voicemail.Service
 	Health  *health.Service
 	Metrics *metrics.Metrics
-	// Mux holds every HTTP route; Handler is Mux wrapped with metrics and the health model.
+	// Mux holds every public HTTP route; Handler is Mux wrapped with metrics and the health
+	// model. Metrics are not among them: ServeMetrics serves them on their own listener.
 	Mux     *http.ServeMux
 	Handler http.Handler
+	// TLS is the edge certificate (nil without one): Serve then speaks HTTPS only, and the
+	// IMAP server uses the same certificate.
+	TLS *edgetls.Files
 
 	drainStop context.CancelFunc
 	drainDone chan struct{}
@@ -79,6 +85,13 @@ func OpenBackend(ctx context.Context, cfg contract.Stamp) (*store.Backend, error
 
 // New builds the process and starts the queue drainer.
 func New(ctx context.Context, cfg contract.Stamp, log *slog.Logger) (*App, error) {
+	var certs *edgetls.Files
+	if cfg.TLS.Enabled() {
+		var err error
+		if certs, err = edgetls.Load(cfg.TLS.CertFile, cfg.TLS.KeyFile, cfg.TLS.CheckInterval, log); err != nil {
+			return nil, fmt.Errorf("%s/%s: %w", contract.EnvTLSCert.Name, contract.EnvTLSKey.Name, err)
+		}
+	}
 	b, err := OpenBackend(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -86,8 +99,9 @@ func New(ctx context.Context, cfg contract.Stamp, log *slog.Logger) (*App, error
 	m := metrics.New()
 	svc, err := voicemail.New(voicemail.Options{
 		Backend: b, Region: cfg.Region, Node: cfg.Region + "/" + cfg.Stamp, Logger: log,
-		Auth: voicemail.AuthPolicy(cfg.PIN), AllowGuessablePINs: cfg.AllowGuessablePINs,
+		Auth: voicemail.AuthPolicy(cfg.PIN), AllowGuessablePINs: cfg.AllowGuessablePINs, CountryCode: cfg.CountryCode,
 		DrainInterval: cfg.DrainInterval, DrainVisibility: cfg.DrainVisibility, StoreTimeout: cfg.StoreTimeout, Observer: m,
+		MWIDomains: cfg.SIP.MWIDomains,
 	})
 	if err != nil {
 		if b.Close != nil {
@@ -103,9 +117,8 @@ func New(ctx context.Context, cfg contract.Stamp, log *slog.Logger) (*App, error
 	mux := http.NewServeMux()
 	httpapi.New(httpapi.Options{Service: svc, OperatorToken: cfg.OperatorToken, Logger: log}).Register(mux)
 	hs.Register(mux)
-	mux.Handle("/metrics", m.Handler())
 	a := &App{
-		Config: cfg, Log: log, Backend: b, Service: svc, Health: hs, Metrics: m, Mux: mux,
+		Config: cfg, Log: log, Backend: b, Service: svc, Health: hs, Metrics: m, Mux: mux, TLS: certs,
 		Handler: m.Instrument(mux, func(o metrics.Observation) { hs.Observe(o.Route, o.Code, o.Work) }),
 	}
 	dctx, stop := context.WithCancel(context.Background())
@@ -114,9 +127,36 @@ func New(ctx context.Context, cfg contract.Stamp, log *slog.Logger) (*App, error
 	return a, nil
 }
 
-// Serve serves HTTP on l until ctx ends, then shuts down gracefully: /health/ready turns 503,
-// after ShutdownDelay the listener closes, and in-flight requests (deposits) get ShutdownGrace
-// to finish. It returns nil after a clean shutdown.
+// TLSConfig is the edge certificate's server configuration, nil without a certificate.
+func (a *App) TLSConfig() *tls.Config {
+	if a.TLS == nil {
+		return nil
+	}
+	return a.TLS.Config()
+}
+
+// ServeMetrics serves contract.MetricsPath in plain HTTP on l until ctx ends. It is meant for
+// a port that only the cluster's scraper reaches (no public Service port); every other path is
+// 404, so the health and API routes are not reachable around TLS through it.
+func (a *App) ServeMetrics(ctx context.Context, l net.Listener) error {
+	mux := http.NewServeMux()
+	mux.Handle("GET "+contract.MetricsPath, a.Metrics.Handler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 16 << 10,
+		ErrorLog: slog.NewLogLogger(a.Log.Handler(), slog.LevelWarn)}
+	stop := context.AfterFunc(ctx, func() { _ = srv.Close() })
+	defer stop()
+	a.Log.Info("metrics listening", "addr", l.Addr().String(), "path", contract.MetricsPath)
+	if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("metrics server: %w", err)
+	}
+	return nil
+}
+
+// Serve serves the API on l (HTTPS with the edge certificate, else HTTP) until ctx ends, then
+// shuts down gracefully: /health/ready turns 503, after ShutdownDelay the listener closes,
+// and in-flight requests (deposits) get ShutdownGrace to finish. It returns nil after a clean
+// shutdown.
 func (a *App) Serve(ctx context.Context, l net.Listener) error {
 	srv := &http.Server{
 		Handler:           a.Handler,
@@ -128,8 +168,14 @@ func (a *App) Serve(ctx context.Context, l net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(a.Log.Handler(), slog.LevelWarn),
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(l) }()
-	a.Log.Info("http listening", "addr", l.Addr().String(), "region", a.Config.Region, "stamp", a.Config.Stamp, "azure", a.Config.Azure())
+	if a.TLS != nil {
+		// The certificate comes from GetCertificate, re-read when its files change.
+		srv.TLSConfig = a.TLS.Config()
+		go func() { errc <- srv.ServeTLS(l, "", "") }()
+	} else {
+		go func() { errc <- srv.Serve(l) }()
+	}
+	a.Log.Info("http listening", "addr", l.Addr().String(), "tls", a.TLS != nil, "region", a.Config.Region, "stamp", a.Config.Stamp, "azure", a.Config.Azure())
 	select {
 	case err := <-errc:
 		return fmt.Errorf("http server: %w", err)

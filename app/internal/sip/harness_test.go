@@ -127,6 +127,9 @@ func startAt(t testing.TB, svc *voicemail.Service, cfg Config, ip string) *fixtu
 	if ip != "127.0.0.1" {
 		cfg.MediaIP, cfg.RTPBindIP = ip, ip
 	}
+	if cfg.MWIDomains == nil {
+		cfg.MWIDomains = []string{"127.0.0.1"} // the tests' MWI phones listen on loopback
+	}
 	if cfg.RTPPortMin == 0 {
 		base := 20000 + (os.Getpid()*37+int(time.Now().UnixNano()/1000))%20000
 		base -= base % 2

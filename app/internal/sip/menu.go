@@ -89,6 +89,11 @@ func (m *menu) start() out {
 	return say("enter-pin")
 }
 
+// secret reports whether keys pressed now are a PIN being typed.
+func (m *menu) secret() bool {
+	return m.state == stPIN || m.state == stNewPIN || m.state == stConfirmPIN
+}
+
 // key handles one key press.
 func (m *menu) key(ctx context.Context, k rune) out {
 	m.idle = 0

@@ -14,6 +14,7 @@ import (
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/voicemail-platform/voicemail/app/internal/voicemail"
+	"github.com/voicemail-platform/voicemail/contract"
 )
 
 // maxSubscriptions bounds the goroutines and service subscriptions a SUBSCRIBE flood can pin.
@@ -414,6 +415,12 @@ func (s *Server) unsolicited(ev voicemail.Event) {
 	if err != nil || mb.Notify.MWITarget == "" {
 		return
 	}
+	if !contract.MWITargetAllowed(mb.Notify.MWITarget, s.cfg.MWIDomains) {
+		// Stored before the operator's list changed, or written by an older release.
+		s.log.Warn("mwi target outside the MWI domains; not notified", "mailbox", ev.Mailbox,
+			"target", truncate(mb.Notify.MWITarget, 80))
+		return
+	}
 	var target sip.Uri
 	if err := sip.ParseUri(mb.Notify.MWITarget, &target); err != nil {
 		s.log.Warn("mwi target unusable", "mailbox", ev.Mailbox, "target", mb.Notify.MWITarget, "error", err)
@@ -443,4 +450,12 @@ func (s *Server) unsolicited(ev voicemail.Event) {
 	}
 	s.log.Info("unsolicited mwi", "mailbox", ev.Mailbox, "target", mb.Notify.MWITarget, "status", res.StatusCode,
 		"new", ev.Summary.New, "old", ev.Summary.Old)
+}
+
+// truncate bounds a value a subscriber chose before it is logged.
+func truncate(v string, n int) string {
+	if len(v) <= n {
+		return v
+	}
+	return v[:n] + "..."
 }

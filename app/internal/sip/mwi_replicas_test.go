@@ -56,7 +56,8 @@ func TestUnsolicitedMWIOnePerChangeAcrossReplicas(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	a, _ := voicemailtest.NewWithOptions(t, voicemail.Options{WatchInterval: 100 * time.Millisecond})
-	b, err := voicemail.New(voicemail.Options{AllowGuessablePINs: true, Backend: a.Backend(), Region: "local", WatchInterval: 100 * time.Millisecond})
+	b, err := voicemail.New(voicemail.Options{AllowGuessablePINs: true, Backend: a.Backend(), Region: "local", WatchInterval: 100 * time.Millisecond,
+		MWIDomains: []string{"127.0.0.1"}})
 	require.NoError(t, err)
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})

@@ -29,7 +29,7 @@ func TestSippUnsolicitedMWIAfterRestartForUntouchedMailbox(t *testing.T) {
 	require.NoError(t, err)
 
 	// The restarted process: a new service on the same store, a new SIP server and HTTP API.
-	svc, err := voicemail.New(voicemail.Options{AllowGuessablePINs: true, Backend: before.Backend(), Region: "local"})
+	svc, err := voicemail.New(voicemail.Options{AllowGuessablePINs: true, Backend: before.Backend(), Region: "local", MWIDomains: []string{"127.0.0.1"}})
 	require.NoError(t, err)
 	f := startWith(t, svc, Config{})
 	f.log.waitFor(t, 10*time.Second, "mwi watch", map[string]string{"mailbox": "1077"})

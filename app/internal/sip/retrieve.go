@@ -39,7 +39,12 @@ func (c *call) retrieve(number string) {
 			return
 		}
 		if pressed {
-			c.log.Debug("key", "key", string(k))
+			// Keys typed into a PIN prompt are the PIN: they are never logged, at any level.
+			if m.secret() {
+				c.log.Debug("key", "key", "hidden")
+			} else {
+				c.log.Debug("key", "key", string(k))
+			}
 			o = m.key(ctx, k)
 		} else {
 			o = m.timeout(ctx)

@@ -238,3 +238,26 @@ func TestAttackSvwarEnumeratesMailboxes(t *testing.T) {
 	t.Logf("svwar -m INVITE over 1000-1010 found %d of 3 mailboxes:\n%s", found, out)
 	assert.Zero(t, found)
 }
+
+// Debug logs (turned on to chase a problem in production) must not hand out PINs: the keys a
+// caller types at a PIN prompt are not logged at any level, other keys are, at debug only.
+func TestAttackDebugLogsHoldNoPINDigits(t *testing.T) {
+	t.Parallel()
+	f := start(t, Config{})
+	voicemailtest.Provision(t, f.svc, "3018", "2468")
+	sipp(t, f.addr, "retrieve_info.xml", map[string]string{"ruri": "sip:3018@" + f.addr, "caller": "3018", "first": "*"})
+	f.log.waitFor(t, time.Second, "play", map[string]string{"prompt": "you-have"}) // logged in with 2468
+	var typed strings.Builder
+	for _, e := range f.log.find("key", nil) {
+		typed.WriteString(e.Attrs["key"])
+	}
+	t.Logf("keys as logged: %q", typed.String())
+	assert.NotContains(t, typed.String(), "2468", "the PIN, key by key")
+	for _, msg := range []string{"key", "login", "login failed", "play"} {
+		for _, e := range f.log.find(msg, nil) {
+			for k, v := range e.Attrs {
+				assert.NotContains(t, v, "2468", "%s: attribute %s", msg, k)
+			}
+		}
+	}
+}

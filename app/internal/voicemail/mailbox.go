@@ -13,6 +13,7 @@ import (
 	"github.com/voicemail-platform/voicemail/app/internal/audio"
 	"github.com/voicemail-platform/voicemail/app/internal/crdt"
 	"github.com/voicemail-platform/voicemail/app/internal/store"
+	"github.com/voicemail-platform/voicemail/contract"
 )
 
 var languageRe = regexp.MustCompile(`^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$`)
@@ -51,9 +52,24 @@ func checkSettings(displayName, language string, maxSec, maxMsgs int, n Notifica
 	return nil
 }
 
+// checkMWITarget refuses an MWI target outside the operator's MWI domains.
+func (s *Service) checkMWITarget(target string) error {
+	if target == "" || contract.MWITargetAllowed(target, s.opt.MWIDomains) {
+		return nil
+	}
+	if len(s.opt.MWIDomains) == 0 {
+		return fmt.Errorf("%w: notify.mwiTarget: this platform sends no message-waiting NOTIFYs to mailbox-chosen addresses", ErrInvalid)
+	}
+	return fmt.Errorf("%w: notify.mwiTarget must name a host of %s", ErrInvalid, strings.Join(s.opt.MWIDomains, ", "))
+}
+
 // Provision creates a mailbox or replaces the settings of an existing one (greetings and
 // messages are kept). Zero limits and an empty language take the defaults.
 func (s *Service) Provision(ctx context.Context, number string, req ProvisionRequest) (Mailbox, bool, error) {
+	number, nerr := s.Normalize(number)
+	if nerr != nil {
+		return Mailbox{}, false, nerr
+	}
 	if err := checkNumber(number); err != nil {
 		return Mailbox{}, false, err
 	}
@@ -70,6 +86,9 @@ func (s *Service) Provision(ctx context.Context, number string, req ProvisionReq
 		req.MaxMessages = DefaultMaxMessages
 	}
 	if err := checkSettings(req.DisplayName, req.Language, req.MaxMessageSeconds, req.MaxMessages, req.Notify); err != nil {
+		return Mailbox{}, false, err
+	}
+	if err := s.checkMWITarget(req.Notify.MWITarget); err != nil {
 		return Mailbox{}, false, err
 	}
 	hash, err := hashPIN(req.PIN)
@@ -125,6 +144,10 @@ func (s *Service) Provision(ctx context.Context, number string, req ProvisionReq
 
 // Mailbox returns the merged settings of a mailbox.
 func (s *Service) Mailbox(ctx context.Context, number string) (Mailbox, error) {
+	number, nerr := s.Normalize(number)
+	if nerr != nil {
+		return Mailbox{}, nerr
+	}
 	doc, err := s.mailboxDoc(ctx, number)
 	if err != nil {
 		return Mailbox{}, err
@@ -134,6 +157,10 @@ func (s *Service) Mailbox(ctx context.Context, number string) (Mailbox, error) {
 
 // Configure changes the fields set in p.
 func (s *Service) Configure(ctx context.Context, number string, p MailboxPatch) (Mailbox, error) {
+	number, nerr := s.Normalize(number)
+	if nerr != nil {
+		return Mailbox{}, nerr
+	}
 	doc, err := s.mailboxDoc(ctx, number)
 	if err != nil {
 		return Mailbox{}, err
@@ -152,6 +179,13 @@ func (s *Service) Configure(ctx context.Context, number string, p MailboxPatch) 
 		cur.MaxMessages = *p.MaxMessages
 	}
 	if p.Notify != nil {
+		// Only a target being set is checked: a mailbox whose stored target predates the
+		// operator's list can still change its other settings (and gets no NOTIFY there).
+		if p.Notify.MWITarget != cur.Notify.MWITarget {
+			if err := s.checkMWITarget(p.Notify.MWITarget); err != nil {
+				return Mailbox{}, err
+			}
+		}
 		cur.Notify = *p.Notify
 	}
 	if p.ActiveGreeting != nil && !p.ActiveGreeting.Valid() {
@@ -251,6 +285,10 @@ func (s *Service) MWITargets(ctx context.Context) ([]string, error) {
 // RemoveMailbox removes a mailbox with its messages and greetings. The removal is a tombstone
 // that wins over everything written before it in any region; provisioning again starts empty.
 func (s *Service) RemoveMailbox(ctx context.Context, number string) error {
+	number, nerr := s.Normalize(number)
+	if nerr != nil {
+		return nerr
+	}
 	doc, err := s.mailboxDoc(ctx, number)
 	if err != nil {
 		return err
@@ -423,6 +461,10 @@ func (s *Service) Lock(ctx context.Context, number string, until time.Time) erro
 
 // ChangePIN sets a new PIN (the caller has authenticated the subscriber).
 func (s *Service) ChangePIN(ctx context.Context, number, newPIN string) error {
+	number, nerr := s.Normalize(number)
+	if nerr != nil {
+		return nerr
+	}
 	if err := s.checkPINPolicy(number, newPIN); err != nil {
 		return err
 	}
@@ -440,6 +482,10 @@ func checkKind(kind GreetingKind) error {
 // PutGreeting records a greeting. Each recording gets its own blob so the register only ever
 // points at complete audio.
 func (s *Service) PutGreeting(ctx context.Context, number string, kind GreetingKind, wav []byte) error {
+	number, nerr := s.Normalize(number)
+	if nerr != nil {
+		return nerr
+	}
 	if err := checkKind(kind); err != nil {
 		return err
 	}
@@ -479,6 +525,10 @@ func (s *Service) PutGreeting(ctx context.Context, number string, kind GreetingK
 
 // Greeting returns a recorded greeting's WAV, or ErrNotFound.
 func (s *Service) Greeting(ctx context.Context, number string, kind GreetingKind) ([]byte, error) {
+	number, nerr := s.Normalize(number)
+	if nerr != nil {
+		return nil, nerr
+	}
 	if err := checkKind(kind); err != nil {
 		return nil, err
 	}
@@ -499,6 +549,10 @@ func (s *Service) Greeting(ctx context.Context, number string, kind GreetingKind
 
 // DeleteGreeting removes a recorded greeting (ErrNotFound if none).
 func (s *Service) DeleteGreeting(ctx context.Context, number string, kind GreetingKind) error {
+	number, nerr := s.Normalize(number)
+	if nerr != nil {
+		return nerr
+	}
 	if err := checkKind(kind); err != nil {
 		return err
 	}

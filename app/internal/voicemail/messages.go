@@ -17,6 +17,10 @@ import (
 // store is down it answers from the last view this process saw, so callers can still leave
 // messages for known mailboxes (they go through the queue path).
 func (s *Service) CanDeposit(ctx context.Context, number string) (Mailbox, error) {
+	number, nerr := s.Normalize(number)
+	if nerr != nil {
+		return Mailbox{}, nerr
+	}
 	mb, count, err := s.depositView(ctx, number)
 	if err != nil {
 		return Mailbox{}, err
@@ -48,6 +52,10 @@ func (s *Service) depositView(ctx context.Context, number string) (Mailbox, int,
 // metadata store fails, the deposit goes to the queue and the drainer stores it later; the
 // returned message is then already final (same id). Retrying with the same d.ID is idempotent.
 func (s *Service) Deposit(ctx context.Context, number string, d Deposit) (Message, error) {
+	number, nerr := s.Normalize(number)
+	if nerr != nil {
+		return Message{}, nerr
+	}
 	w, err := audio.Parse(d.Audio)
 	if err != nil {
 		return Message{}, fmt.Errorf("%w: %w", ErrBadAudio, err)
@@ -86,6 +94,14 @@ func (s *Service) Deposit(ctx context.Context, number string, d Deposit) (Messag
 	if fresh {
 		go func() { putErr <- put() }()
 	}
+	unlock, err := s.deposits.lock(ctx, number)
+	if err != nil {
+		if fresh && <-putErr == nil {
+			s.deleteBlob(context.WithoutCancel(ctx), info.AudioRef)
+		}
+		return Message{}, err
+	}
+	defer unlock()
 	mb, count, existing, outage, err := s.depositCheck(ctx, number, d.ID)
 	if err == nil && existing != nil {
 		if fresh {
@@ -224,6 +240,10 @@ func (s *Service) observeDeposit(path string) {
 
 // Messages lists a folder's messages ("" = new and saved), newest first.
 func (s *Service) Messages(ctx context.Context, number string, folder Folder) ([]Message, error) {
+	number, nerr := s.Normalize(number)
+	if nerr != nil {
+		return nil, nerr
+	}
 	switch folder {
 	case "", FolderNew, FolderSaved:
 	case FolderDeleted:
@@ -249,6 +269,10 @@ func (s *Service) Messages(ctx context.Context, number string, folder Folder) ([
 
 // Message returns one visible message.
 func (s *Service) Message(ctx context.Context, number, id string) (Message, error) {
+	number, nerr := s.Normalize(number)
+	if nerr != nil {
+		return Message{}, nerr
+	}
 	doc, err := s.mailboxDoc(ctx, number)
 	if err != nil {
 		return Message{}, err
@@ -261,6 +285,10 @@ func (s *Service) Message(ctx context.Context, number, id string) (Message, erro
 
 // Audio returns a message's WAV.
 func (s *Service) Audio(ctx context.Context, number, id string) ([]byte, error) {
+	number, nerr := s.Normalize(number)
+	if nerr != nil {
+		return nil, nerr
+	}
 	m, err := s.Message(ctx, number, id)
 	if err != nil {
 		return nil, err
@@ -274,6 +302,10 @@ func (s *Service) Audio(ctx context.Context, number, id string) ([]byte, error) 
 
 // UpdateMessage changes the heard flag, the folder (new, saved; deleted deletes) and client flags.
 func (s *Service) UpdateMessage(ctx context.Context, number, id string, u MessageUpdate) (Message, error) {
+	number, nerr := s.Normalize(number)
+	if nerr != nil {
+		return Message{}, nerr
+	}
 	if u.Folder != nil {
 		switch *u.Folder {
 		case FolderNew, FolderSaved:
@@ -321,6 +353,10 @@ func (s *Service) UpdateMessage(ctx context.Context, number, id string, u Messag
 
 // DeleteMessage tombstones a message; the tombstone wins over any concurrent change.
 func (s *Service) DeleteMessage(ctx context.Context, number, id string) error {
+	number, nerr := s.Normalize(number)
+	if nerr != nil {
+		return nerr
+	}
 	m, err := s.Message(ctx, number, id)
 	if err != nil {
 		return err
@@ -340,6 +376,10 @@ func (s *Service) DeleteMessage(ctx context.Context, number, id string) error {
 
 // Summary counts new (unheard) and old (heard) messages for MWI.
 func (s *Service) Summary(ctx context.Context, number string) (Summary, error) {
+	number, nerr := s.Normalize(number)
+	if nerr != nil {
+		return Summary{}, nerr
+	}
 	doc, err := s.mailboxDoc(ctx, number)
 	if err != nil {
 		return Summary{}, err

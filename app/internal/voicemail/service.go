@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"regexp"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/voicemail-platform/voicemail/app/internal/crdt"
@@ -60,6 +61,13 @@ type Options struct {
 	// SDK's per-try timeout and retries; on the deadline the deposit takes the queue path.
 	StoreTimeout time.Duration
 	Observer     Observer
+	// CountryCode (1-3 digits, no leading 0) turns national numbers (leading 0) into
+	// international ones in Normalize; empty refuses national numbers.
+	CountryCode string
+	// MWIDomains are the hosts a mailbox's notify.mwiTarget may name
+	// (contract.MWITargetAllowed); empty refuses every target, so no subscriber can make the
+	// platform send NOTIFYs to an address of their choosing.
+	MWIDomains []string
 }
 
 var regionRe = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
@@ -73,11 +81,12 @@ type Service struct {
 	now    func() time.Time
 	opt    Options
 
-	rows    rows           // mailbox documents in the metadata store
-	subs    *subscriptions // event fan-out to IMAP sessions and MWI
-	watcher *watcher       // announces changes other processes made to subscribed mailboxes
-	cache   *outageCache   // last view per mailbox, for deposits during a metadata outage
-	queue   depositQueue   // the second deposit path
+	rows     rows           // mailbox documents in the metadata store
+	deposits mailboxLocks   // one deposit admitted at a time per mailbox
+	subs     *subscriptions // event fan-out to IMAP sessions and MWI
+	watcher  *watcher       // announces changes other processes made to subscribed mailboxes
+	cache    *outageCache   // last view per mailbox, for deposits during a metadata outage
+	queue    depositQueue   // the second deposit path
 
 	announcing chan struct{} // bounds notification sends in flight
 
@@ -154,9 +163,31 @@ func (s *Service) Backend() *store.Backend { return s.b }
 
 var numberRe = regexp.MustCompile(`^\+?[0-9]{3,20}$`)
 
-// Normalize returns the one form under which a mailbox number is stored, or ErrInvalid.
+// Normalize returns the one form under which a mailbox number is stored, or ErrInvalid: the
+// international number's digits without "+" (E.164, ITU-T E.164 §6), so "+4930111",
+// "004930111" (international prefix 00) and "4930111" are one mailbox. A national number
+// ("030111": one leading 0, the trunk prefix) takes the operator's country code
+// (Options.CountryCode) in place of the 0; without one it is refused, rather than becoming a
+// second mailbox of the same line. Every method that takes a number normalizes it first.
 func (s *Service) Normalize(number string) (string, error) {
-	return number, checkNumber(number)
+	if err := checkNumber(number); err != nil {
+		return number, err
+	}
+	n := strings.TrimPrefix(number, "+")
+	switch {
+	case strings.HasPrefix(number, "+"):
+	case strings.HasPrefix(n, "00"):
+		n = n[2:]
+	case strings.HasPrefix(n, "0"):
+		if s.opt.CountryCode == "" {
+			return number, fmt.Errorf("%w: mailbox number %q is national (leading 0); give it in international form", ErrInvalid, number)
+		}
+		n = s.opt.CountryCode + n[1:]
+	}
+	if len(n) < 3 || len(n) > 20 || n[0] == '0' {
+		return number, fmt.Errorf("%w: mailbox number %q is not an international number", ErrInvalid, number)
+	}
+	return n, nil
 }
 
 func checkNumber(number string) error {

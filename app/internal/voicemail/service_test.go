@@ -490,7 +490,7 @@ func TestFlushNotificationsWaitsForNoticesInFlight(t *testing.T) {
 
 func TestMWITargetsListsMailboxesWithATarget(t *testing.T) {
 	ctx := context.Background()
-	svc, _ := voicemailtest.NewWithOptions(t, vm.Options{})
+	svc, _ := voicemailtest.NewWithOptions(t, vm.Options{MWIDomains: []string{"192.0.2.1"}})
 	target := vm.Notification{MWITarget: "sip:1001@192.0.2.1"}
 	_, _, err := svc.Provision(ctx, "4915550011", vm.ProvisionRequest{PIN: "1234", Notify: target})
 	require.NoError(t, err)

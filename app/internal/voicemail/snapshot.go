@@ -33,6 +33,10 @@ type GreetingState struct {
 
 // Snapshot reads a mailbox's settings, messages and greetings at once.
 func (s *Service) Snapshot(ctx context.Context, number string) (Snapshot, error) {
+	number, nerr := s.Normalize(number)
+	if nerr != nil {
+		return Snapshot{}, nerr
+	}
 	doc, err := s.mailboxDoc(ctx, number)
 	if err != nil {
 		return Snapshot{}, err

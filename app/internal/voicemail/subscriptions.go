@@ -36,6 +36,9 @@ func newSubscriptions(log *slog.Logger, now func() time.Time) *subscriptions {
 // and a function that cancels the subscription. A slow reader misses events rather than
 // blocking writers; the channel has room for 64.
 func (s *Service) Subscribe(number string) (<-chan Event, func()) {
+	if n, err := s.Normalize(number); err == nil {
+		number = n // events are published under the normal form
+	}
 	return s.subs.subscribe(number)
 }
 

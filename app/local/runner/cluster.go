@@ -11,6 +11,8 @@ package runner
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -25,6 +27,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/voicemail-platform/voicemail/app/internal/edgetls"
 	"github.com/voicemail-platform/voicemail/app/internal/store"
 	"github.com/voicemail-platform/voicemail/app/internal/store/azure"
 	"github.com/voicemail-platform/voicemail/app/local/azurite"
@@ -105,6 +108,13 @@ type Cluster struct {
 	Repl     *Replicator
 	Token    string
 	Dir      string
+	// Cert is the self-signed certificate every replica serves (HTTPS API, IMAP STARTTLS and
+	// implicit TLS), as an Azure stamp serves its Key Vault certificate. Clients trust it with
+	// ClientTLS (or curl --cacert Cert.CertFile).
+	Cert edgetls.SelfSigned
+	CA   *x509.CertPool
+	// certKeyFile is Cert's chain and key in one file, for the stamps' HAProxy.
+	certKeyFile string
 
 	opt     Options
 	log     *slog.Logger
@@ -148,6 +158,9 @@ func Start(ctx context.Context, opt Options) (_ *Cluster, err error) {
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	c.cancel = cancel
 
+	if err := c.writeCert(); err != nil {
+		return nil, err
+	}
 	if err := c.startRegions(ctx); err != nil {
 		return nil, err
 	}
@@ -305,7 +318,7 @@ func (c *Cluster) startReplication(runCtx context.Context, targets map[[2]string
 func (c *Cluster) startTrafficManager(ctx, runCtx context.Context) (err error) {
 	base := map[string]*url.URL{}
 	for _, sp := range c.Stamps {
-		base[sp.Stamp.ID] = &url.URL{Scheme: "http", Host: sp.HTTP}
+		base[sp.Stamp.ID] = &url.URL{Scheme: "https", Host: sp.HTTP}
 	}
 	tmCfg, eps := tmemulator.FromTopology(c.opt.Topology, base)
 	if c.opt.ProbeInterval > 0 {
@@ -318,6 +331,7 @@ func (c *Cluster) startTrafficManager(ctx, runCtx context.Context) (err error) {
 		tmCfg.ToleratedFailures = *c.opt.ToleratedFailures
 	}
 	tmCfg.ClientRegion = c.opt.Topology.Regions[0].Name
+	tmCfg.UpstreamTLS = c.ClientTLS()
 	tmCfg.Logger = c.log.With("component", "trafficmanager")
 	if c.TM, err = tmemulator.New(tmCfg, eps); err != nil {
 		return err
@@ -441,6 +455,37 @@ func (c *Cluster) WriteStateBlob(ctx context.Context, id string) error {
 	return b.State.Write(ctx)
 }
 
+// writeCert writes the cluster's self-signed certificate (TLS by default, as in Azure).
+func (c *Cluster) writeCert() error {
+	var err error
+	if c.Cert, err = edgetls.WriteSelfSigned(filepath.Join(c.Dir, "tls"), "voicemail-local", 30*24*time.Hour); err != nil {
+		return fmt.Errorf("local: certificate: %w", err)
+	}
+	pem, err := os.ReadFile(c.Cert.CertFile)
+	if err != nil {
+		return err
+	}
+	c.CA = x509.NewCertPool()
+	c.CA.AppendCertsFromPEM(pem)
+	key, err := os.ReadFile(c.Cert.KeyFile)
+	if err != nil {
+		return err
+	}
+	c.certKeyFile = filepath.Join(c.Dir, "tls", "cert-and-key.pem")
+	return os.WriteFile(c.certKeyFile, append(pem, key...), 0o600)
+}
+
+// ClientTLS trusts the cluster's certificate. Replicas and front ends listen on many loopback
+// addresses; the certificate names localhost, which clients verify instead.
+func (c *Cluster) ClientTLS() *tls.Config {
+	return &tls.Config{RootCAs: c.CA, ServerName: "localhost", MinVersion: tls.VersionTLS12}
+}
+
+// HTTPClient is an HTTP client with timeout that trusts the cluster's certificate.
+func (c *Cluster) HTTPClient(timeout time.Duration) *http.Client {
+	return &http.Client{Timeout: timeout, Transport: &http.Transport{TLSClientConfig: c.ClientTLS(), MaxIdleConnsPerHost: 16}}
+}
+
 // HealthCode returns the stamp's /health/stamp status (0 when it does not answer).
 func (c *Cluster) HealthCode(ctx context.Context, id string) int {
 	sp := c.Stamp(id)
@@ -449,8 +494,8 @@ func (c *Cluster) HealthCode(ctx context.Context, id string) int {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+sp.HTTP+topology.HealthPath, nil)
-	res, err := http.DefaultClient.Do(req)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, sp.URL()+topology.HealthPath, nil)
+	res, err := c.HTTPClient(5 * time.Second).Do(req)
 	if err != nil {
 		return 0
 	}

@@ -25,12 +25,12 @@ import (
 
 // playHTTP fetches a message's audio from a stamp's HTTP API.
 func playHTTP(c *Cluster, sp *StampProc, mailbox, id string) ([]byte, error) {
-	req, err := http.NewRequest(http.MethodGet, "http://"+sp.HTTP+"/v1/mailboxes/"+mailbox+"/messages/"+id+"/audio", nil)
+	req, err := http.NewRequest(http.MethodGet, sp.URL()+"/v1/mailboxes/"+mailbox+"/messages/"+id+"/audio", nil)
 	if err != nil {
 		return nil, err
 	}
 	req.Header.Set("Authorization", "Bearer "+c.Token)
-	res, err := (&http.Client{Timeout: 10 * time.Second}).Do(req)
+	res, err := sp.HTTPClient(10 * time.Second).Do(req)
 	if err != nil {
 		return nil, err
 	}
@@ -54,7 +54,11 @@ func playIMAP(sp *StampProc, mailbox, pin string, seq int) ([]byte, error) {
 	if greet, err := r.ReadString('\n'); err != nil || !strings.HasPrefix(greet, "* OK") {
 		return nil, fmt.Errorf("greeting %q: %v", greet, err)
 	}
-	fmt.Fprintf(conn, "a1 LOGIN %s %s\r\na2 SELECT INBOX\r\na3 FETCH %d (BODY.PEEK[2])\r\na4 LOGOUT\r\n", mailbox, pin, seq)
+	tc, r, err := sp.StartTLS(conn, r)
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(tc, "a1 LOGIN %s %s\r\na2 SELECT INBOX\r\na3 FETCH %d (BODY.PEEK[2])\r\na4 LOGOUT\r\n", mailbox, pin, seq)
 	var part []byte
 	for {
 		line, err := r.ReadString('\n')
@@ -113,7 +117,7 @@ func crossRegionPlayback(t *testing.T, f *fixture, a, b *Region) {
 			c.Repl.ResumeBlobs(a.Name)
 		}
 	}()
-	d, ok := f.load.depositOnce(ctx, "http://"+aStamp.HTTP, mb)
+	d, ok := f.load.depositOnce(ctx, aStamp.URL(), mb)
 	require.True(t, ok, "deposit in %s", a.Name)
 	f.eventually(t, 10*time.Second, "the message's row reaches "+b.Name, func() error {
 		_, err := f.regionService(b).Message(ctx, mb, d.id)

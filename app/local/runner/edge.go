@@ -166,8 +166,11 @@ func (c *Cluster) startEdgeIMAP(ctx context.Context, e *Edge, i int, dir string)
 	if err != nil {
 		return err
 	}
+	// The stamps serve their health over HTTPS only (the edge checks it over TLS, verifying the
+	// local certificate); IMAP passes through, STARTTLS included.
 	cfg := haproxy.Config{Listen: addr, StatsListen: stats, HealthPath: contract.StampHealthPath,
-		CheckInterval: c.opt.EdgeCheck, Fall: 2, Rise: 1}
+		CheckInterval: c.opt.EdgeCheck, Fall: 2, Rise: 1,
+		TLS: &haproxy.TLS{CertKeyFile: c.certKeyFile, CAFile: c.Cert.CertFile, ServerName: "localhost"}}
 	for _, sp := range c.Stamps {
 		cfg.Stamps = append(cfg.Stamps, haproxy.Stamp{Name: sp.Stamp.ID, IMAP: sp.IMAP, Health: sp.HTTP,
 			Priority: sp.Stamp.RegionIndex, Weight: min(256, max(1, sp.Stamp.Weight))})

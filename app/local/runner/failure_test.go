@@ -393,7 +393,7 @@ func (f *fixture) verify(t *testing.T, d time.Duration) (accepted, lost int) {
 // goroutines reads go_goroutines from the /metrics of a stamp's first replica.
 func goroutines(t *testing.T, sp *StampProc) int {
 	t.Helper()
-	res, err := http.Get("http://" + sp.Replicas[0].HTTP + "/metrics")
+	res, err := http.Get("http://" + sp.Replicas[0].Metrics + "/metrics")
 	require.NoError(t, err)
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
@@ -411,8 +411,7 @@ type healthAnswer struct {
 
 func stampHealth(sp *StampProc) healthAnswer {
 	start := time.Now()
-	c := &http.Client{Timeout: 10 * time.Second}
-	res, err := c.Get("http://" + sp.HTTP + topology.HealthPath)
+	res, err := sp.HTTPClient(10 * time.Second).Get(sp.URL() + topology.HealthPath)
 	if err != nil {
 		return healthAnswer{latency: time.Since(start)}
 	}
@@ -592,7 +591,7 @@ func TestFailureOneRegion(t *testing.T) {
 		}
 		slow := make(chan result, 1)
 		go func() {
-			d, ok := f.load.depositBody(context.Background(), "http://"+r0.HTTP, f.mailboxes[0], pr, int64(len(wav)))
+			d, ok := f.load.depositBody(context.Background(), r0.URL(), f.mailboxes[0], pr, int64(len(wav)))
 			slow <- result{d, ok}
 		}()
 		half := len(wav) / 2
@@ -664,7 +663,7 @@ func TestFailureTwoRegions(t *testing.T) {
 		var wg sync.WaitGroup
 		for i := range 5 { // side by side, as callers arrive
 			wg.Go(func() {
-				d, ok := f.load.depositOnce(context.Background(), "http://"+eastStamps[i%2].HTTP, f.mailboxes[i%len(f.mailboxes)])
+				d, ok := f.load.depositOnce(context.Background(), eastStamps[i%2].URL(), f.mailboxes[i%len(f.mailboxes)])
 				if ok {
 					mu.Lock()
 					during = append(during, d)
@@ -726,7 +725,7 @@ func TestFailureTwoRegions(t *testing.T) {
 		})
 		fault := time.Now()
 		c.Repl.Partition(east.Name, central.Name) // returns once no copy is in flight
-		eastBase, centralBase := "http://"+eastStamps[0].HTTP, "http://"+centralStamp.HTTP
+		eastBase, centralBase := eastStamps[0].URL(), centralStamp.URL()
 		var eastIDs2, centralIDs []string
 		for range 4 {
 			d, ok := f.load.depositOnce(ctx, eastBase, mb)
@@ -741,7 +740,7 @@ func TestFailureTwoRegions(t *testing.T) {
 			req, _ := http.NewRequest(http.MethodPatch, base+path, strings.NewReader(body))
 			req.Header.Set("Authorization", "Bearer "+c.Token)
 			req.Header.Set("Content-Type", "application/json")
-			res, err := http.DefaultClient.Do(req)
+			res, err := c.HTTPClient(10 * time.Second).Do(req)
 			require.NoError(t, err)
 			res.Body.Close()
 			require.Less(t, res.StatusCode, 300, "PATCH %s", path)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -55,7 +56,7 @@ func newLoad(c *Cluster, mailboxes []string) *load {
 		wav: audio.Encode(audio.ALaw, audio.FromPCM16(audio.ALaw, audio.Tone(440, 200, 8000))),
 		// No keep-alive reuse across failover surprises: each request resolves afresh, like a
 		// client whose DNS TTL has expired.
-		client: &http.Client{Timeout: 8 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 16}}}
+		client: c.HTTPClient(8 * time.Second)}
 }
 
 // begin registers a request in flight; the returned function records its outcome.
@@ -243,7 +244,21 @@ func (l *load) imapOnce(gw, mailbox string) {
 		e.err = fmt.Sprintf("greeting %q %v", greet, err)
 		return
 	}
-	fmt.Fprintf(c, "a1 LOGIN %s %s\r\na2 SELECT INBOX\r\na3 LOGOUT\r\n", mailbox, l.pin)
+	// Stamps refuse login before TLS (LOGINDISABLED): upgrade first, as a client must.
+	fmt.Fprintf(c, "a0 STARTTLS\r\n")
+	if line, err := r.ReadString('\n'); err != nil || !strings.HasPrefix(line, "a0 OK") {
+		e.err = fmt.Sprintf("STARTTLS %q %v", line, err)
+		return
+	}
+	cfg := l.c.ClientTLS()
+	cfg.ServerName = "localhost" // the gateway's address is not the stamp's name
+	tc := tls.Client(c, cfg)
+	if err := tc.Handshake(); err != nil {
+		e.err = "STARTTLS handshake: " + err.Error()
+		return
+	}
+	r = bufio.NewReader(tc)
+	fmt.Fprintf(tc, "a1 LOGIN %s %s\r\na2 SELECT INBOX\r\na3 LOGOUT\r\n", mailbox, l.pin)
 	for {
 		line, err := r.ReadString('\n')
 		if err != nil {

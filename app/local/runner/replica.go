@@ -18,20 +18,25 @@ import (
 type Replica struct {
 	Name    string // <stamp>-<n>
 	IP      string
-	HTTP    string // host:port
+	HTTP    string // host:port of the HTTPS API (URL is its base URL)
+	Metrics string // host:port of the plain-HTTP /metrics listener
 	SIP     string
 	IMAP    string
 	DataDir string
 	LogFile string
 
-	bin string
-	env []string
+	bin    string
+	env    []string
+	client *http.Client // trusts the cluster's certificate
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
 	done chan struct{}
 	err  error
 }
+
+// URL is the replica's API base URL.
+func (r *Replica) URL() string { return "https://" + r.HTTP }
 
 // Start launches the process and waits until it answers /health/liveness.
 func (r *Replica) Start(ctx context.Context) error {
@@ -40,9 +45,8 @@ func (r *Replica) Start(ctx context.Context) error {
 		return err
 	}
 	deadline := time.Now().Add(30 * time.Second)
-	client := &http.Client{Timeout: time.Second}
 	for {
-		res, err := client.Get("http://" + r.HTTP + topology.LivenessPath)
+		res, err := r.client.Get(r.URL() + topology.LivenessPath)
 		if err == nil {
 			res.Body.Close()
 			if res.StatusCode == http.StatusOK {

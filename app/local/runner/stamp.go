@@ -1,9 +1,13 @@
 package runner
 
 import (
+	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -26,7 +30,7 @@ import (
 // ready replicas in rotation (the stamp's Services). The stamp's addresses are those front ends.
 type StampProc struct {
 	Stamp    topology.Stamp
-	HTTP     string // host:port of the stamp's HTTP (HAProxy)
+	HTTP     string // host:port of the stamp's HTTPS API (HAProxy, TLS passed through); URL is its base URL
 	SIP      string // the stamp dispatcher (UDP and TCP); empty without SIP
 	IMAP     string // HAProxy's IMAP frontend; empty without IMAP
 	Replicas []*Replica
@@ -37,12 +41,43 @@ type StampProc struct {
 	Balancer   *haproxy.Process
 	Dir        string
 
-	frontIP string
+	frontIP   string
+	clientTLS *tls.Config
+	// frontTLS is the HAProxy's certificate and its trust of the replicas.
+	frontTLS *haproxy.TLS
 }
+
+// ClientTLS trusts the certificate the stamp's replicas serve.
+func (sp *StampProc) ClientTLS() *tls.Config { return sp.clientTLS.Clone() }
+
+// HTTPClient is an HTTP client with timeout that trusts the stamp's certificate.
+func (sp *StampProc) HTTPClient(timeout time.Duration) *http.Client {
+	return &http.Client{Timeout: timeout, Transport: &http.Transport{TLSClientConfig: sp.ClientTLS()}}
+}
+
+// StartTLS upgrades an IMAP connection that has read the greeting: the replicas refuse login
+// before TLS. It returns the TLS connection and a reader on it.
+func (sp *StampProc) StartTLS(conn net.Conn, r *bufio.Reader) (*tls.Conn, *bufio.Reader, error) {
+	if _, err := fmt.Fprintf(conn, "s0 STARTTLS\r\n"); err != nil {
+		return nil, nil, err
+	}
+	if line, err := r.ReadString('\n'); err != nil || !strings.HasPrefix(line, "s0 OK") {
+		return nil, nil, fmt.Errorf("STARTTLS: %q %v", line, err)
+	}
+	tc := tls.Client(conn, sp.ClientTLS())
+	if err := tc.Handshake(); err != nil {
+		return nil, nil, fmt.Errorf("STARTTLS handshake: %w", err)
+	}
+	return tc, bufio.NewReader(tc), nil
+}
+
+// URL is the stamp's API base URL (HTTPS with the cluster's certificate).
+func (sp *StampProc) URL() string { return "https://" + sp.HTTP }
 
 // newStamp lays a stamp out: its store proxies, addresses and each replica's settings.
 func (c *Cluster) newStamp(index int, s topology.Stamp) (*StampProc, error) {
-	sp := &StampProc{Stamp: s, Proxies: map[azurite.Service]*faultproxy.Proxy{}, Dir: filepath.Join(c.Dir, "stamps", s.ID)}
+	sp := &StampProc{Stamp: s, Proxies: map[azurite.Service]*faultproxy.Proxy{}, Dir: filepath.Join(c.Dir, "stamps", s.ID),
+		clientTLS: c.ClientTLS(), frontTLS: &haproxy.TLS{CertKeyFile: c.certKeyFile, CAFile: c.Cert.CertFile, ServerName: "localhost"}}
 	if err := os.MkdirAll(sp.Dir, 0o750); err != nil {
 		return nil, err
 	}
@@ -122,6 +157,7 @@ func (c *Cluster) stampConfig(index int, s topology.Stamp, connectionString stri
 			cfg.BlobRegions[other.Name] = "http://" + other.Guard.Addr() + "/" + azurite.Account
 		}
 	}
+	cfg.TLS.CertFile, cfg.TLS.KeyFile = c.Cert.CertFile, c.Cert.KeyFile
 	cfg.HealthTimeout, cfg.HealthCacheTTL, cfg.HealthWindow = c.opt.HealthTimeout, c.opt.HealthCacheTTL, c.opt.HealthWindow
 	cfg.DrainInterval, cfg.DrainVisibility = c.opt.DrainInterval, c.opt.DrainVisibility
 	cfg.ShutdownGrace, cfg.ShutdownDelay = c.opt.ShutdownGrace, c.opt.ShutdownDelay
@@ -147,6 +183,10 @@ func (c *Cluster) newReplica(sp *StampProc, n int, cfg contract.Stamp) (*Replica
 	if r.HTTP, err = freeTCP(r.IP); err != nil {
 		return nil, err
 	}
+	if r.Metrics, err = freeTCP(r.IP); err != nil {
+		return nil, err
+	}
+	r.client = c.HTTPClient(time.Second)
 	if c.opt.SIP {
 		if r.SIP, err = freeUDPTCP(r.IP); err != nil {
 			return nil, err
@@ -158,6 +198,7 @@ func (c *Cluster) newReplica(sp *StampProc, n int, cfg contract.Stamp) (*Replica
 		}
 	}
 	cfg.HTTPAddr, cfg.SIPAddr, cfg.IMAPAddr, cfg.DataDir = r.HTTP, r.SIP, r.IMAP, r.DataDir
+	cfg.MetricsAddr = r.Metrics
 	// A pod advertises its own address in Contact and SDP, and its media leaves from it.
 	cfg.SIP.MediaIP, cfg.SIP.RTPBindIP = r.IP, r.IP
 	// The parent's own VOICEMAIL_* settings must not leak into a replica.
@@ -198,7 +239,7 @@ func (sp *StampProc) startFrontEnds(ctx context.Context, opt Options) error {
 		}
 	}
 	cfg := haproxy.Config{Listen: sp.IMAP, HTTPListen: sp.HTTP, HealthPath: contract.ReadinessPath,
-		CheckInterval: opt.BalancerCheck, Fall: 2, Rise: 1, IMAPSendProxy: true, Source: sp.frontIP}
+		CheckInterval: opt.BalancerCheck, Fall: 2, Rise: 1, IMAPSendProxy: true, Source: sp.frontIP, TLS: sp.frontTLS}
 	for _, r := range sp.Replicas {
 		cfg.Stamps = append(cfg.Stamps, haproxy.Stamp{Name: r.Name, IMAP: r.IMAP, HTTP: r.HTTP, Health: r.HTTP})
 	}

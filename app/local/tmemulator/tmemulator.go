@@ -7,6 +7,7 @@ package tmemulator
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -43,7 +44,11 @@ type Config struct {
 	// ClientRegion stands in for the client's location under Performance routing: endpoints
 	// in it are preferred, then the others in endpoint order.
 	ClientRegion string
-	Logger       *slog.Logger
+	// UpstreamTLS verifies the stamps' HTTPS certificates on the data path (nil: the system's
+	// roots). Probes, like Azure Traffic Manager's HTTPS probes, need a certificate but do not
+	// verify it (https://learn.microsoft.com/azure/traffic-manager/traffic-manager-monitoring).
+	UpstreamTLS *tls.Config
+	Logger      *slog.Logger
 }
 
 // FromTopology builds the config and endpoint list of a stack's topology; base maps stamp
@@ -98,7 +103,9 @@ type state struct {
 type Manager struct {
 	cfg    Config
 	client *http.Client
-	log    *slog.Logger
+	// upstream carries proxied API requests to the stamps.
+	upstream *http.Transport
+	log      *slog.Logger
 
 	mu   sync.Mutex
 	eps  []*state
@@ -136,9 +143,12 @@ func New(cfg Config, eps []Endpoint) (*Manager, error) {
 	m := &Manager{
 		cfg: cfg,
 		// Keep-alives off: a probe must open a connection like a fresh Traffic Manager probe.
-		client: &http.Client{Timeout: cfg.Timeout, Transport: &http.Transport{DisableKeepAlives: true}},
-		log:    cfg.Logger,
-		rand:   rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x7f4a7c15)),
+		client: &http.Client{Timeout: cfg.Timeout, Transport: &http.Transport{DisableKeepAlives: true,
+			TLSClientConfig: &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}}},
+		upstream: &http.Transport{TLSClientConfig: cfg.UpstreamTLS,
+			MaxIdleConnsPerHost: 16, IdleConnTimeout: 90 * time.Second},
+		log:  cfg.Logger,
+		rand: rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 0x7f4a7c15)),
 	}
 	seen := map[string]bool{}
 	now := time.Now()
@@ -163,6 +173,7 @@ func New(cfg Config, eps []Endpoint) (*Manager, error) {
 func (m *Manager) newProxy(e Endpoint) *httputil.ReverseProxy {
 	target := e.Target
 	return &httputil.ReverseProxy{
+		Transport: m.upstream,
 		Rewrite: func(r *httputil.ProxyRequest) {
 			r.SetURL(target)
 			r.SetXForwarded()

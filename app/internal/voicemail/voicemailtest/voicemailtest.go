@@ -37,6 +37,10 @@ func NewWithOptions(t testing.TB, opt voicemail.Options) (*voicemail.Service, st
 	}
 	// Fixtures use memorable PINs; the PIN policy is tested on its own.
 	opt.AllowGuessablePINs = true
+	// Fixtures' phones and MWI servers listen on loopback.
+	if opt.MWIDomains == nil {
+		opt.MWIDomains = []string{"127.0.0.1"}
+	}
 	if opt.DrainInterval == 0 {
 		opt.DrainInterval = 100 * time.Millisecond
 	}
