@@ -190,7 +190,7 @@ backend stamps
 	option httpchk
 	http-check send meth GET uri {{.C.HealthPath}}
 	http-check expect status 200
-	default-server inter {{.InterMS}} fall {{.C.Fall}} rise {{.C.Rise}} on-marked-down shutdown-sessions
+	default-server inter {{.InterMS}} fall {{.C.Fall}} rise {{.C.Rise}}
 {{range .C.Stamps}}	server {{.Name}} {{.IMAP}} weight {{.Weight}} check addr {{host .Health}} port {{port .Health}}{{with $.C.TLS}} check-ssl verify required ca-file {{.CAFile}} check-sni {{.ServerName}} verifyhost {{.ServerName}}{{end}}{{if ne .Priority $.Best}} backup{{end}}{{if $.C.IMAPSendProxy}} send-proxy-v2{{end}}{{if $.C.Source}} source {{$.C.Source}}{{end}}
 {{end}}{{end}}{{if .C.HTTPListen}}
 frontend http
