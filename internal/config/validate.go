@@ -220,7 +220,7 @@ func (c Config) Validate() []error {
 	if !slices.Contains([]string{"Performance", "Weighted", "Priority"}, tm.RoutingMethod) {
 		e.add("trafficManager.routingMethod", "%q must be Performance, Weighted or Priority", tm.RoutingMethod)
 	}
-	// Stamps serve the API and /health/stamp over HTTPS on 443 only (the edge certificate from
+	// Stamps serve the API and their health path over HTTPS on 443 only (the edge certificate from
 	// Key Vault); an HTTP probe would find nothing and take every stamp out of DNS. Traffic
 	// Manager's HTTPS probe checks that a certificate is presented, not that it is valid, so a
 	// renewal never fails it.

@@ -69,7 +69,7 @@ type Config struct {
 	// TLS, when set, says the servers speak TLS (HTTPS API and health, as stamps with the edge
 	// certificate do).
 	// IMAPSendProxy starts every IMAP connection to a stamp with a PROXY protocol v2 header
-	// naming the client (the stamps list this HAProxy in VOICEMAIL_IMAP_PROXY_FROM), so their
+	// naming the client (the stamps list this HAProxy in contract.EnvIMAPProxyFrom), so their
 	// per-source penalties and limits see clients rather than HAProxy.
 	IMAPSendProxy bool
 	// Source is the address HAProxy connects to the stamps from (empty: the kernel's choice),
@@ -190,7 +190,7 @@ backend stamps
 	option httpchk
 	http-check send meth GET uri {{.C.HealthPath}}
 	http-check expect status 200
-	default-server inter {{.InterMS}} fall {{.C.Fall}} rise {{.C.Rise}} on-marked-down shutdown-sessions
+	default-server inter {{.InterMS}} fall {{.C.Fall}} rise {{.C.Rise}}
 {{range .C.Stamps}}	server {{.Name}} {{.IMAP}} weight {{.Weight}} check addr {{host .Health}} port {{port .Health}}{{with $.C.TLS}} check-ssl verify required ca-file {{.CAFile}} check-sni {{.ServerName}} verifyhost {{.ServerName}}{{end}}{{if ne .Priority $.Best}} backup{{end}}{{if $.C.IMAPSendProxy}} send-proxy-v2{{end}}{{if $.C.Source}} source {{$.C.Source}}{{end}}
 {{end}}{{end}}{{if .C.HTTPListen}}
 frontend http

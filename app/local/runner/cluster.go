@@ -486,7 +486,7 @@ func (c *Cluster) HTTPClient(timeout time.Duration) *http.Client {
 	return &http.Client{Timeout: timeout, Transport: &http.Transport{TLSClientConfig: c.ClientTLS(), MaxIdleConnsPerHost: 16}}
 }
 
-// HealthCode returns the stamp's /health/stamp status (0 when it does not answer).
+// HealthCode returns the stamp's health status (0 when it does not answer).
 func (c *Cluster) HealthCode(ctx context.Context, id string) int {
 	sp := c.Stamp(id)
 	if sp == nil {
