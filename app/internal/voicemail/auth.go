@@ -201,8 +201,8 @@ func (ps *penalties) begin(ctx context.Context, src string) (func(failed bool), 
 	}, nil
 }
 
-// keyedMutex serialises work per key (here: login evaluations per mailbox, so concurrent
-// attempts on one stamp count their failures one after another).
+// keyedMutex serialises work per key: login evaluations per mailbox (concurrent attempts on
+// one stamp count their failures one after another) and deposits per mailbox (maxMessages).
 type keyedMutex struct {
 	mu sync.Mutex
 	m  map[string]*keyedEntry
