@@ -51,13 +51,7 @@ func (r *reader) imap() IMAP {
 		IdleTimeout:    r.dur(EnvIMAPIdleTimeout, time.Minute, 24*time.Hour),
 		MaxConnections: r.integer(EnvIMAPMaxConnections, 1, 1<<20),
 	}
-	if v := r.str(EnvIMAPProxyFrom); v != "" {
-		ps, err := ParsePeers(v)
-		if err != nil {
-			r.bad(EnvIMAPProxyFrom, "%v", err)
-		}
-		c.ProxyFrom = ps
-	}
+	c.ProxyFrom = r.prefixes(EnvIMAPProxyFrom)
 	if strings.ContainsAny(c.Domain, " <>@\r\n") {
 		r.bad(EnvIMAPDomain, "%q is not a domain name", c.Domain)
 	}
@@ -70,9 +64,5 @@ func (c IMAP) environ(e *environ) {
 	e.list(EnvIMAPLanguages, c.Languages)
 	e.optDur(EnvIMAPIdleTimeout, c.IdleTimeout)
 	e.optInt(EnvIMAPMaxConnections, c.MaxConnections)
-	ps := make([]string, len(c.ProxyFrom))
-	for i, p := range c.ProxyFrom {
-		ps[i] = p.String()
-	}
-	e.list(EnvIMAPProxyFrom, ps)
+	e.prefixes(EnvIMAPProxyFrom, c.ProxyFrom)
 }

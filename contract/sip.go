@@ -202,13 +202,7 @@ func (r *reader) sip() SIP {
 			c.RTPPortMin, c.RTPPortMax = a, b
 		}
 	}
-	if v := r.str(EnvSIPTrustedPeers); v != "" {
-		ps, err := ParsePeers(v)
-		if err != nil {
-			r.bad(EnvSIPTrustedPeers, "%v", err)
-		}
-		c.TrustedPeers = ps
-	}
+	c.TrustedPeers = r.prefixes(EnvSIPTrustedPeers)
 	for _, d := range r.list(EnvSIPMWIDomains) {
 		if !ValidMWIDomain(d) {
 			r.bad(EnvSIPMWIDomains, "%q is not a domain name or IP address", d)
@@ -294,11 +288,7 @@ func (c SIP) environ(e *environ) {
 	e.optInt(EnvSIPMaxCallsPerCaller, c.MaxCallsPerCaller)
 	e.optInt(EnvSIPMaxSubsPerMailbox, c.MaxSubsPerMailbox)
 	e.optInt(EnvSIPMaxSubsPerSource, c.MaxSubsPerSource)
-	ps := make([]string, len(c.TrustedPeers))
-	for i, p := range c.TrustedPeers {
-		ps[i] = p.String()
-	}
-	e.list(EnvSIPTrustedPeers, ps)
+	e.prefixes(EnvSIPTrustedPeers, c.TrustedPeers)
 	e.list(EnvSIPMWIDomains, c.MWIDomains)
 	// A drain derived from the limits is left derived, so it follows them.
 	if c.DrainTimeout != DefaultDrainTimeout(c.MaxMessageSeconds, c.MaxGreetingSeconds) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"slices"
@@ -274,6 +275,19 @@ func (r *reader) list(v Var) []string {
 	return out
 }
 
+// prefixes reads addresses or CIDR prefixes (ParsePeers).
+func (r *reader) prefixes(v Var) []netip.Prefix {
+	s := r.str(v)
+	if s == "" {
+		return nil
+	}
+	ps, err := ParsePeers(s)
+	if err != nil {
+		r.bad(v, "%v", err)
+	}
+	return ps
+}
+
 func (r *reader) endpoint(v Var) string {
 	s := r.str(v)
 	if s == "" {
@@ -530,6 +544,14 @@ func (e *environ) optInt(v Var, n int) {
 func (e *environ) boolean(v Var, b bool) { e.str(v, strconv.FormatBool(b)) }
 
 func (e *environ) list(v Var, l []string) { e.str(v, strings.Join(l, ",")) }
+
+func (e *environ) prefixes(v Var, ps []netip.Prefix) {
+	l := make([]string, len(ps))
+	for i, p := range ps {
+		l[i] = p.String()
+	}
+	e.list(v, l)
+}
 
 // EnvPrefix starts the name of every variable of the stamp binary and the management service.
 const EnvPrefix = "VOICEMAIL_"
