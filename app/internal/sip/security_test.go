@@ -216,20 +216,28 @@ func TestAttackSIPSubscribeOthersMailboxAndFlood(t *testing.T) {
 	assert.Equal(t, 200, ownerAnswer)
 }
 
-// svwar (sipvicious) scans a range of extensions with INVITE and reports those answered
-// differently from a number that surely does not exist. With trusted peers configured, a
-// scanner outside them must learn nothing.
-func TestAttackSvwarEnumeratesMailboxes(t *testing.T) {
+// svwarScan provisions mailboxes 1003, 1005 and 1008 and runs svwar's INVITE scan over
+// 1000-1010 against the server, returning its output.
+func svwarScan(t *testing.T, f *fixture, timeout time.Duration) []byte {
+	t.Helper()
 	svwar, err := exec.LookPath("svwar")
 	require.NoError(t, err, "svwar (Debian sipvicious) is required")
-	f := start(t, Config{TrustedPeers: peers{netip.MustParsePrefix("127.0.0.2/32")}})
 	for _, n := range []string{"1003", "1005", "1008"} {
 		voicemailtest.Provision(t, f.svc, n, "2468")
 	}
 	_, port, _ := net.SplitHostPort(f.addr)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	out, _ := exec.CommandContext(ctx, svwar, "-m", "INVITE", "-e", "1000-1010", "-p", port, "-b", "127.0.0.1", "-t", "0.05", "--force", "127.0.0.1").CombinedOutput()
+	return out
+}
+
+// svwar (sipvicious) scans a range of extensions with INVITE and reports those answered
+// differently from a number that surely does not exist. With trusted peers configured, a
+// scanner outside them must learn nothing.
+func TestAttackSvwarEnumeratesMailboxes(t *testing.T) {
+	f := start(t, Config{TrustedPeers: peers{netip.MustParsePrefix("127.0.0.2/32")}})
+	out := svwarScan(t, f, 60*time.Second)
 	// svwar's table rows are "| extension | authentication |"; its own probe for a surely
 	// missing number is random (e.g. 100837570), so extensions are compared whole.
 	listed := map[string]bool{}
@@ -273,17 +281,9 @@ func TestAttackDebugLogsHoldNoPINDigits(t *testing.T) {
 // mailboxes from the rest by 200 against 404. Strangers now get the same answer for every
 // number, and nothing is stored for unknown ones.
 func TestAttackSvwarEnumeratesMailboxesInOpenMode(t *testing.T) {
-	svwar, err := exec.LookPath("svwar")
-	require.NoError(t, err, "svwar (Debian sipvicious) is required")
 	// svwar never hangs up the calls it gets answered: they end by the RTP timeout.
 	f := start(t, Config{RTPTimeout: 2 * time.Second, DrainTimeout: time.Second})
-	for _, n := range []string{"1003", "1005", "1008"} {
-		voicemailtest.Provision(t, f.svc, n, "2468")
-	}
-	_, port, _ := net.SplitHostPort(f.addr)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	out, _ := exec.CommandContext(ctx, svwar, "-m", "INVITE", "-e", "1000-1010", "-p", port, "-b", "127.0.0.1", "-t", "0.05", "--force", "127.0.0.1").CombinedOutput()
+	out := svwarScan(t, f, 90*time.Second)
 	// svwar's table: "| extension | authentication |". A mailbox is enumerated when svwar
 	// reports it differently from the numbers that have none.
 	verdict := map[string]string{}
