@@ -278,7 +278,10 @@ func TestStrictDecodeRejects(t *testing.T) {
 	}
 }
 
-func TestWorkloadOperatorTokenFromKeyVault(t *testing.T) {
+// keyVaultWorkload builds stamp s1's workload with a Key Vault (as every Azure stamp has) and
+// returns its registrations and its secret provider's parameters.
+func keyVaultWorkload(t *testing.T) ([]deploytest.Registration, map[string]any) {
+	t.Helper()
 	rec := &deploytest.Recorder{Inner: echoMocks{}, Project: "voicemail", Stack: "dev"}
 	require.NoError(t, pulumi.RunErr(func(ctx *pulumi.Context) error {
 		a := testArgs("s1")
@@ -291,6 +294,11 @@ func TestWorkloadOperatorTokenFromKeyVault(t *testing.T) {
 	spc, err := deploytest.Plain(find(t, regs, "kubernetes:secrets-store.csi.x-k8s.io/v1:SecretProviderClass", "s1-app-secretprovider").Inputs)
 	require.NoError(t, err)
 	params, _ := spc["spec"].(map[string]any)["parameters"].(map[string]any)
+	return regs, params
+}
+
+func TestWorkloadOperatorTokenFromKeyVault(t *testing.T) {
+	regs, params := keyVaultWorkload(t)
 	assert.Equal(t, "kv-weu", params["keyvaultName"])
 	assert.Equal(t, "client-s1", params["clientID"])
 	assert.Equal(t, "tenant-1", params["tenantId"])
@@ -366,18 +374,7 @@ func TestStateInitJob(t *testing.T) {
 // and no plain HTTP, and /metrics is on a port that no Service carries and only kube-system
 // may reach.
 func TestWorkloadEdgeTLSFromKeyVault(t *testing.T) {
-	rec := &deploytest.Recorder{Inner: echoMocks{}, Project: "voicemail", Stack: "dev"}
-	require.NoError(t, pulumi.RunErr(func(ctx *pulumi.Context) error {
-		a := testArgs("s1")
-		a.KeyVaultName = pulumi.String("kv-weu")
-		a.TenantID = pulumi.String("tenant-1")
-		_, err := deploy.NewWorkload(ctx, "s1-app", a)
-		return err
-	}, pulumi.WithMocks("voicemail", "dev", rec)))
-	regs := rec.Registrations()
-	spc, err := deploytest.Plain(find(t, regs, "kubernetes:secrets-store.csi.x-k8s.io/v1:SecretProviderClass", "s1-app-secretprovider").Inputs)
-	require.NoError(t, err)
-	params, _ := spc["spec"].(map[string]any)["parameters"].(map[string]any)
+	regs, params := keyVaultWorkload(t)
 	assert.Contains(t, params["objects"], "objectName: "+contract.EdgeCertificate+"\n    objectType: secret",
 		"objectType secret: the key with the whole chain")
 
