@@ -97,15 +97,7 @@ func crossRegionPlayback(t *testing.T, f *fixture, a, b *Region) {
 	c := f.c
 	aStamp, bStamp := c.StampsIn(a.Name)[0], c.StampsIn(b.Name)[0]
 	const mb = "399998"
-	f.provision(mb)
-	f.eventually(t, 10*time.Second, "mailbox in both regions", func() error {
-		for _, r := range c.Regions {
-			if _, err := f.regionService(r).Mailbox(ctx, mb); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	f.provisionEverywhere(t, mb)
 	replica, err := azure.Open(ctx, azure.Config{ConnectionString: b.Azurite.ConnectionString(), AudioContainer: topology.ReplicaContainer(a.Name)})
 	require.NoError(t, err)
 	audioName := func(id string) string { return "audio/" + mb + "/" + id + ".wav" }

@@ -228,6 +228,20 @@ func (f *fixture) provision(mb string) {
 	require.NoError(f.t, f.put(mb))
 }
 
+// provisionEverywhere provisions mailbox mb and waits until every region's store has it.
+func (f *fixture) provisionEverywhere(t *testing.T, mb string) {
+	t.Helper()
+	f.provision(mb)
+	f.eventually(t, 10*time.Second, "mailbox in both regions", func() error {
+		for _, r := range f.c.Regions {
+			if _, err := f.regionService(r).Mailbox(context.Background(), mb); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 // put provisions mailbox mb through the traffic manager.
 func (f *fixture) put(mb string) error {
 	body := strings.NewReader(`{"pin":"2468","displayName":"Load ` + mb + `","maxMessages":10000,"maxMessageSeconds":60}`)
@@ -714,15 +728,7 @@ func TestFailureTwoRegions(t *testing.T) {
 	t.Run("4-partition-then-heal", func(t *testing.T) {
 		ctx := context.Background()
 		const mb = "399999"
-		f.provision(mb)
-		f.eventually(t, 10*time.Second, "mailbox in both regions", func() error {
-			for _, r := range c.Regions {
-				if _, err := f.regionService(r).Mailbox(ctx, mb); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
+		f.provisionEverywhere(t, mb)
 		fault := time.Now()
 		c.Repl.Partition(east.Name, central.Name) // returns once no copy is in flight
 		eastBase, centralBase := eastStamps[0].URL(), centralStamp.URL()
