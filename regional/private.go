@@ -27,23 +27,11 @@ func (r *Regional) jumpboxNSG(ctx *pulumi.Context, reg topology.Region, rg *reso
 // Subnets of one VNet are created one after another: Azure rejects concurrent subnet writes.
 func (r *Regional) privateDataPlane(ctx *pulumi.Context, reg topology.Region, rg *resources.ResourceGroup, vnet, previous *arm.Resource, g *global.Global, tags pulumi.StringMap) error {
 	p := reg.Name + "-"
-	peNSG, err := privatenet.NewNSG(ctx, p+"nsg-pe", topology.NSGName(reg.Names.VNet, topology.PrivateEndpointSubnet), rg.Name, reg.Name, []privatenet.Rule{
-		{Name: "allow-https-from-vnet", Priority: 100, Direction: "Inbound", Access: "Allow", Protocol: "Tcp",
-			Source: "VirtualNetwork", Destination: "*", Ports: []string{"443"},
-			Why: "Every data plane behind these endpoints (Cosmos DB Table, Blob, Queue, Key Vault, ACR) is HTTPS."},
-		privatenet.DenyRemainingInbound(),
-	}, tags, pulumi.Parent(r))
+	peSubnet, err := privatenet.NewEndpointSubnet(ctx, privatenet.EndpointSubnetArgs{
+		Prefix: p, VNetName: reg.Names.VNet, Location: reg.Name, ResourceGroup: rg.Name, VNet: vnet,
+		AddressPrefix: reg.PrivateEndpointRange(), After: previous, Tags: tags,
+	}, pulumi.Parent(r))
 	if err != nil {
-		return err
-	}
-	var peSubnet arm.Resource
-	if err := arm.Register(ctx, arm.SubnetType, p+"snet-pe", pulumi.Map{
-		"subnetName": pulumi.String(topology.PrivateEndpointSubnet), "virtualNetworkName": vnet.Name, "resourceGroupName": rg.Name,
-		"addressPrefix":        pulumi.String(reg.PrivateEndpointRange()),
-		"networkSecurityGroup": pulumi.Map{"id": peNSG.ID()},
-		// NSGs apply to private endpoints only with network policies enabled on the subnet.
-		"privateEndpointNetworkPolicies": pulumi.String("Enabled"),
-	}, &peSubnet, pulumi.Parent(vnet), pulumi.DependsOn([]pulumi.Resource{previous})); err != nil {
 		return err
 	}
 	funcNSG, err := privatenet.NewNSG(ctx, p+"nsg-func", topology.NSGName(reg.Names.VNet, topology.FunctionsSubnet), rg.Name, reg.Name, []privatenet.Rule{
@@ -64,7 +52,7 @@ func (r *Regional) privateDataPlane(ctx *pulumi.Context, reg topology.Region, rg
 		"delegations": pulumi.Array{pulumi.Map{
 			"name": pulumi.String("serverfarms"), "serviceName": pulumi.String("Microsoft.Web/serverFarms"),
 		}},
-	}, &funcSubnet, pulumi.Parent(vnet), pulumi.DependsOn([]pulumi.Resource{&peSubnet})); err != nil {
+	}, &funcSubnet, pulumi.Parent(vnet), pulumi.DependsOn([]pulumi.Resource{peSubnet})); err != nil {
 		return err
 	}
 	r.FunctionsSubnetID = funcSubnet.ID().ToStringOutput()

@@ -51,23 +51,11 @@ func (s *Stamp) nodeNSG(ctx *pulumi.Context, st topology.Stamp, rg *resources.Re
 func (s *Stamp) privateDataPlane(ctx *pulumi.Context, args *Args, rg *resources.ResourceGroup, vnet, previous *arm.Resource, tags pulumi.StringMap) (*arm.Resource, error) {
 	st, g, r := args.Stamp, args.Global, args.Region
 	p := st.ID + "-"
-	nsg, err := privatenet.NewNSG(ctx, p+"nsg-pe", topology.NSGName(st.Names.VNet, topology.PrivateEndpointSubnet), rg.Name, st.Region, []privatenet.Rule{
-		{Name: "allow-https-from-vnet", Priority: 100, Direction: "Inbound", Access: "Allow", Protocol: "Tcp",
-			Source: "VirtualNetwork", Destination: "*", Ports: []string{"443"},
-			Why: "Every data plane behind these endpoints (Cosmos DB Table, Blob, Queue, Key Vault, ACR) is HTTPS."},
-		privatenet.DenyRemainingInbound(),
-	}, tags, pulumi.Parent(s))
+	subnet, err := privatenet.NewEndpointSubnet(ctx, privatenet.EndpointSubnetArgs{
+		Prefix: p, VNetName: st.Names.VNet, Location: st.Region, ResourceGroup: rg.Name, VNet: vnet,
+		AddressPrefix: st.PrivateEndpointRange(), After: previous, Tags: tags,
+	}, pulumi.Parent(s))
 	if err != nil {
-		return nil, err
-	}
-	var subnet arm.Resource
-	if err := arm.Register(ctx, arm.SubnetType, p+"snet-pe", pulumi.Map{
-		"subnetName": pulumi.String(topology.PrivateEndpointSubnet), "virtualNetworkName": vnet.Name, "resourceGroupName": rg.Name,
-		"addressPrefix":        pulumi.String(st.PrivateEndpointRange()),
-		"networkSecurityGroup": pulumi.Map{"id": nsg.ID()},
-		// NSGs apply to private endpoints only with network policies enabled on the subnet.
-		"privateEndpointNetworkPolicies": pulumi.String("Enabled"),
-	}, &subnet, pulumi.Parent(vnet), pulumi.DependsOn([]pulumi.Resource{previous})); err != nil {
 		return nil, err
 	}
 	targets := []privatenet.Target{
@@ -83,7 +71,7 @@ func (s *Stamp) privateDataPlane(ctx *pulumi.Context, args *Args, rg *resources.
 		}
 		targets = append(targets, privatenet.Target{Key: "blob-" + reg.Short, ResourceID: other.BlobAccountID, GroupID: privatenet.GroupBlob})
 	}
-	return &subnet, privatenet.NewEndpoints(ctx, privatenet.EndpointsArgs{
+	return subnet, privatenet.NewEndpoints(ctx, privatenet.EndpointsArgs{
 		Prefix: p, NamePrefix: st.Names.VNet, ResourceGroupName: rg.Name, Location: st.Region,
 		VNetID: vnet.ID(), SubnetID: subnet.ID(), Targets: targets, Tags: tags,
 	}, pulumi.Parent(s))

@@ -17,6 +17,9 @@ import (
 	"sort"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/voicemail-platform/voicemail/internal/arm"
+	"github.com/voicemail-platform/voicemail/internal/topology"
 )
 
 // Type tokens (provider API versions) of the resources this package registers.
@@ -196,4 +199,41 @@ func NewNSG(ctx *pulumi.Context, logical, name string, rg pulumi.StringInput, lo
 func DenyRemainingInbound() Rule {
 	return Rule{Name: "deny-all-inbound", Priority: 4096, Direction: "Inbound", Access: "Deny", Protocol: "*",
 		Source: "*", Destination: "*", Ports: []string{"*"}, Why: "Nothing else may reach this subnet."}
+}
+
+// EndpointSubnetArgs places a VNet's private-endpoint subnet.
+type EndpointSubnetArgs struct {
+	Prefix        string // logical-name prefix: <Prefix>nsg-pe, <Prefix>snet-pe
+	VNetName      string // the VNet's Azure name, for the NSG's name
+	Location      string
+	ResourceGroup pulumi.StringInput
+	VNet          *arm.Resource
+	AddressPrefix string
+	// After is the VNet's previous subnet: Azure rejects concurrent subnet writes on a VNet.
+	After pulumi.Resource
+	Tags  pulumi.StringMap
+}
+
+// NewEndpointSubnet creates a VNet's private-endpoint subnet with its NSG (HTTPS from the VNet
+// only, every data plane behind the endpoints being HTTPS). The NSG takes opts (its parent);
+// the subnet is a child of the VNet.
+func NewEndpointSubnet(ctx *pulumi.Context, args EndpointSubnetArgs, opts ...pulumi.ResourceOption) (*arm.Resource, error) {
+	nsg, err := NewNSG(ctx, args.Prefix+"nsg-pe", topology.NSGName(args.VNetName, topology.PrivateEndpointSubnet), args.ResourceGroup, args.Location, []Rule{
+		{Name: "allow-https-from-vnet", Priority: 100, Direction: "Inbound", Access: "Allow", Protocol: "Tcp",
+			Source: "VirtualNetwork", Destination: "*", Ports: []string{"443"},
+			Why: "Every data plane behind these endpoints (Cosmos DB Table, Blob, Queue, Key Vault, ACR) is HTTPS."},
+		DenyRemainingInbound(),
+	}, args.Tags, opts...)
+	if err != nil {
+		return nil, err
+	}
+	var subnet arm.Resource
+	err = arm.Register(ctx, arm.SubnetType, args.Prefix+"snet-pe", pulumi.Map{
+		"subnetName": pulumi.String(topology.PrivateEndpointSubnet), "virtualNetworkName": args.VNet.Name, "resourceGroupName": args.ResourceGroup,
+		"addressPrefix":        pulumi.String(args.AddressPrefix),
+		"networkSecurityGroup": pulumi.Map{"id": nsg.ID()},
+		// NSGs apply to private endpoints only with network policies enabled on the subnet.
+		"privateEndpointNetworkPolicies": pulumi.String("Enabled"),
+	}, &subnet, pulumi.Parent(args.VNet), pulumi.DependsOn([]pulumi.Resource{args.After}))
+	return &subnet, err
 }
