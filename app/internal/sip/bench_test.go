@@ -44,22 +44,7 @@ func BenchmarkSippDeposits(b *testing.B) {
 		require.NoError(b, err)
 		require.NoError(b, f.svc.PutGreeting(ctx, n, voicemail.GreetingUnavailable, toneWAV(600, 300)))
 	}
-	var peak atomic.Int64
-	stop := make(chan struct{})
-	go func() {
-		t := time.NewTicker(50 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				if n := int64(f.srv.ActiveCalls()); n > peak.Load() {
-					peak.Store(n)
-				}
-			}
-		}
-	}()
+	stop := samplePeak(f.srv.ActiveCalls)
 
 	b.ResetTimer()
 	start := time.Now()
@@ -68,7 +53,7 @@ func BenchmarkSippDeposits(b *testing.B) {
 		"-d", "1500", "-r", fmt.Sprint(*benchRate), "-l", "2000", "-m", fmt.Sprint(*benchCalls),
 		"-timeout", fmt.Sprint(*benchCalls / *benchRate + 60), "-inf", mailboxCSV(b, mailboxes))
 	elapsed := time.Since(start)
-	close(stop)
+	peak := stop()
 	b.StopTimer()
 	require.NoError(b, err, "sipp reported failed calls")
 
@@ -129,6 +114,41 @@ func BenchmarkSippDeposits(b *testing.B) {
 	// The achieved call rate is measured at the server, from the first to the last answered call.
 	answered := f.log.find("deposit call", nil)
 	require.Len(b, answered, *benchCalls)
+	cps := answeredRate(answered)
+	b.ReportMetric(cps, "calls/s")
+	b.ReportMetric(float64(peak), "peak-concurrent")
+	b.ReportMetric(0, "failed")
+	b.ReportMetric(worst, "max-bytes-diff-%")
+	b.Logf("%d calls at -r %d in %v: %.1f calls/s answered, peak %d concurrent, 0 failed, worst recording %.2f%% off %d bytes",
+		*benchCalls, *benchRate, elapsed.Round(time.Millisecond), cps, peak, worst, g711aBytes)
+}
+
+// samplePeak samples active every 50 ms until the returned stop, which gives the peak seen.
+func samplePeak(active func() int) (stop func() int) {
+	var peak atomic.Int64
+	done := make(chan struct{})
+	exited := make(chan struct{})
+	go func() {
+		defer close(exited)
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				if n := int64(active()); n > peak.Load() {
+					peak.Store(n)
+				}
+			}
+		}
+	}()
+	return func() int { close(done); <-exited; return int(peak.Load()) }
+}
+
+// answeredRate is the call rate the server achieved: answered calls per second from the first
+// to the last answer (at least two answers).
+func answeredRate(answered []logEntry) float64 {
 	first, last := answered[0].Time, answered[0].Time
 	for _, e := range answered {
 		if e.Time.Before(first) {
@@ -138,13 +158,7 @@ func BenchmarkSippDeposits(b *testing.B) {
 			last = e.Time
 		}
 	}
-	cps := float64(len(answered)-1) / last.Sub(first).Seconds()
-	b.ReportMetric(cps, "calls/s")
-	b.ReportMetric(float64(peak.Load()), "peak-concurrent")
-	b.ReportMetric(0, "failed")
-	b.ReportMetric(worst, "max-bytes-diff-%")
-	b.Logf("%d calls at -r %d in %v: %.1f calls/s answered, peak %d concurrent, 0 failed, worst recording %.2f%% off %d bytes",
-		*benchCalls, *benchRate, elapsed.Round(time.Millisecond), cps, peak.Load(), worst, g711aBytes)
+	return float64(len(answered)-1) / last.Sub(first).Seconds()
 }
 
 // mailboxCSV writes a sipp injection file naming the benchmark mailboxes, one per line.

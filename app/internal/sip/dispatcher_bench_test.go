@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -52,33 +51,20 @@ func depositLoad(b *testing.B, target string, svc *voicemail.Service, replicas [
 		fmt.Fprintf(&sb, "%s;\n", n)
 	}
 	require.NoError(b, os.WriteFile(csv, []byte(sb.String()), 0o600))
-	var peak atomic.Int64
-	stop := make(chan struct{})
-	go func() {
-		t := time.NewTicker(50 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				n := 0
-				for _, f := range replicas {
-					n += f.srv.ActiveCalls()
-				}
-				if int64(n) > peak.Load() {
-					peak.Store(int64(n))
-				}
-			}
+	stop := samplePeak(func() int {
+		n := 0
+		for _, f := range replicas {
+			n += f.srv.ActiveCalls()
 		}
-	}()
+		return n
+	})
 	calls := *dispatcherBenchCalls
 	start := time.Now()
 	err := runSipp(b, target, "deposit_bench.xml", map[string]string{"pcap": sippShare + "/g711a.pcap"},
 		"-d", "1500", "-r", fmt.Sprint(*dispatcherBenchRate), "-l", "2000", "-m", fmt.Sprint(calls),
 		"-timeout", fmt.Sprint(calls / *dispatcherBenchRate + 60), "-inf", csv)
 	res := loadResult{elapsed: time.Since(start)}
-	close(stop)
+	res.peak = stop()
 	if err != nil {
 		b.Logf("sipp: %v", err)
 	}
@@ -87,18 +73,8 @@ func depositLoad(b *testing.B, target string, svc *voicemail.Service, replicas [
 		answered = append(answered, f.log.find("deposit call", nil)...)
 	}
 	res.failed = calls - len(answered)
-	res.peak = int(peak.Load())
 	if len(answered) > 1 {
-		first, last := answered[0].Time, answered[0].Time
-		for _, e := range answered {
-			if e.Time.Before(first) {
-				first = e.Time
-			}
-			if e.Time.After(last) {
-				last = e.Time
-			}
-		}
-		res.cps = float64(len(answered)-1) / last.Sub(first).Seconds()
+		res.cps = answeredRate(answered)
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
