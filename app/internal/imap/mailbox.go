@@ -113,6 +113,8 @@ func (s *session) load(ctx context.Context, name string) (folder, error) {
 	if s.srv.shown.late(s.number, f.validity, history) {
 		raised := max(int64(f.validity)+1, now.Unix())
 		if err := s.srv.svc.RaiseUIDValidity(ctx, s.number, raised); err != nil {
+			// Nothing is shown (or recorded) until the raise is stored: the client is told
+			// to try again, and the next load tries the raise again.
 			return folder{}, fmt.Errorf("raise UIDVALIDITY: %w", err)
 		}
 		s.log.Warn("imap message arrived beneath UIDs already shown; UIDVALIDITY raised, clients resync",

@@ -81,9 +81,13 @@ func (s *Service) RaiseUIDValidity(ctx context.Context, number string, v int64) 
 	if _, err := s.mailboxDoc(ctx, number); err != nil {
 		return err
 	}
-	err := update(ctx, s.rows, number, entBox, func(m *crdt.Mailbox) error {
-		m.UIDValidity = max(m.UIDValidity, v)
-		return nil
+	// Under StoreTimeout: IMAP raises it within a command, and a hung store must not hold the
+	// command (the caller answers "unavailable" and tries again on its next load).
+	err := s.bounded(ctx, func(ctx context.Context) error {
+		return update(ctx, s.rows, number, entBox, func(m *crdt.Mailbox) error {
+			m.UIDValidity = max(m.UIDValidity, v)
+			return nil
+		})
 	})
 	if err != nil {
 		return err
