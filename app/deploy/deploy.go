@@ -113,6 +113,10 @@ type Args struct {
 	SIPDispatcherIP    string
 	NodeSubnetName     string
 	IdleTimeoutMinutes int
+	// SBCPrefixes (CIDR prefixes, at least one) are the operator's SBCs: the only sources
+	// the dispatcher lets start a dialog or assert an identity (the pods believe the
+	// dispatcher, so it must not pass on anyone else's).
+	SBCPrefixes []string
 
 	// Service is the stamp binary's configuration (contract.DefaultStamp when nil). The
 	// component sets what it decides itself (listen addresses matching the container ports,
@@ -214,6 +218,8 @@ func (a Args) Validate() error {
 		return fmt.Errorf("deploy %s: dispatcher replicas %d: at least 2", a.Stamp, a.DispatcherReplicas)
 	case net.ParseIP(a.SIPDispatcherIP) == nil:
 		return fmt.Errorf("deploy %s: Args.SIPDispatcherIP %q is not an address", a.Stamp, a.SIPDispatcherIP)
+	case len(a.SBCPrefixes) == 0:
+		return fmt.Errorf("deploy %s: Args.SBCPrefixes is empty: the dispatcher would refuse every call", a.Stamp)
 	case a.IdleTimeoutMinutes != 0 && (a.IdleTimeoutMinutes < 4 || a.IdleTimeoutMinutes > 100):
 		return fmt.Errorf("deploy %s: idle timeout %d min: Azure Load Balancer allows 4-100", a.Stamp, a.IdleTimeoutMinutes)
 	case a.PublicIPName == nil || a.PublicIPResourceGroup == nil || a.PublicIPAddress == nil:

@@ -48,6 +48,7 @@ func testArgs(stamp string) *deploy.Args {
 		Replicas:              3,
 		DispatcherImage:       "ghcr.io/voicemail-platform/voicemail-sip-dispatcher@" + digest,
 		SIPDispatcherIP:       "10.1.15.250",
+		SBCPrefixes:           []string{"192.0.2.0/28"},
 		NodeSubnetName:        "snet-aks",
 	}
 }
@@ -247,6 +248,7 @@ func TestArgsValidate(t *testing.T) {
 		"no kubeconfig":        func(a *deploy.Args) { a.Kubeconfig = nil },
 		"login mode":           func(a *deploy.Args) { a.KubeloginMode = "devicecode" },
 		"vault without tenant": func(a *deploy.Args) { a.KeyVaultName = pulumi.String("kv") },
+		"no SBCs":              func(a *deploy.Args) { a.SBCPrefixes = nil },
 	}
 	for name, mut := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -72,6 +72,7 @@ func dispatcherKamailio(a Args) kamailio.Config {
 		// Below the load balancer's idle timeout, so idle SBC connections stay open.
 		TCPKeepalive: time.Minute,
 		TCPLifetime:  time.Duration(a.IdleTimeoutMinutes) * time.Minute,
+		TrustedPeers: a.SBCPrefixes,
 	}
 	if edgeTLS(a) {
 		cfg.Listen = append(cfg.Listen, kamailio.Listen{Proto: "tls", Addr: fmt.Sprintf("0.0.0.0:%d", SIPTLSPort),

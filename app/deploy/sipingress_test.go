@@ -83,6 +83,7 @@ func TestDispatcherConfigPassesKamailioCheck(t *testing.T) {
 	text, err := deploy.DispatcherConfig(*a)
 	require.NoError(t, err)
 	assert.Contains(t, text, "advertise 10.1.15.250:5060")
+	assert.Contains(t, text, `is_in_subnet("$si", "192.0.2.0/28")`, "only the SBCs start dialogs and assert identities")
 	dir := t.TempDir()
 	list := filepath.Join(dir, "dispatcher.list")
 	text = strings.ReplaceAll(text, "/run/kamailio/dispatcher.list", list)

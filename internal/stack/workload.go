@@ -96,6 +96,7 @@ func ArgsForStamp(ctx *pulumi.Context, t topology.Topology, g *global.Global, s 
 		DispatcherReplicas: t.Config.SIP.DispatcherReplicas,
 		SIPDispatcherIP:    info.SIPDispatcherIP,
 		NodeSubnetName:     info.Names.Subnet,
+		SBCPrefixes:        t.Config.SIP.SBCPrefixes,
 		IdleTimeoutMinutes: t.Config.SIP.IdleTimeoutMinutes,
 
 		Service:      &svc,
