@@ -36,13 +36,15 @@ func startProtocols(ctx context.Context, cancel context.CancelCauseFunc, app *se
 		if sipSrv, err = sip.New(app.Service, cfg.SIP, log); err != nil {
 			return nil, err // validation errors name the SIP variable at fault
 		}
-		// OPTIONS follows the stamp's stores (the cached stamp health round), so the
-		// dispatcher stops sending calls to a replica that cannot reach them. A stamp drained by
-		// its state blob or its health model keeps answering: the edge moves new calls by the
-		// stamp's health, and calls it still sends are served.
+		// OPTIONS follows the stamp's stores and its state blob (the cached stamp health
+		// round): a replica that cannot reach its stores, or whose stamp the management service
+		// drained, answers 503, so the stamp dispatcher has no target left, answers its own
+		// probes 503, and the SBC (RFC 3263) or the edge moves new calls to another stamp; SRV
+		// records follow only the stack's drain. Calls in progress go on, and INVITEs that still
+		// arrive are served. The health model's own verdict (latency) is left to HTTP.
 		sipSrv.SetHealth(func(ctx context.Context) error {
 			rep := app.Health.Check(ctx)
-			for _, c := range []string{health.MetadataRead, health.MetadataWrite, health.Queue} {
+			for _, c := range []string{health.MetadataRead, health.MetadataWrite, health.Queue, health.State} {
 				if r, ok := rep.Components[c]; !ok || !r.Healthy {
 					return fmt.Errorf("stamp store unhealthy: %v", rep.Unhealthy)
 				}

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -136,8 +138,7 @@ func sipOptions(t *testing.T, addr string) string {
 
 // TestOptionsFollowStampStores: the dispatcher's OPTIONS probes get 503 while the replica cannot
 // reach its stamp's stores (here Azurite's Table service stopped), so the replica leaves SIP
-// rotation as the stamp leaves Traffic Manager's, and 200 again once the store is back. A stamp
-// drained by its state blob keeps answering 200: the edge moves calls by the stamp's health.
+// rotation as the stamp leaves Traffic Manager's, and 200 again once the store is back.
 func TestOptionsFollowStampStores(t *testing.T) {
 	t.Parallel()
 	az := azurite.StartT(t, azurite.Options{Dir: t.TempDir()})
@@ -160,6 +161,34 @@ func TestOptionsFollowStampStores(t *testing.T) {
 
 	require.NoError(t, az.Restart(context.Background(), azurite.Table))
 	require.Eventually(t, ok, 15*time.Second, 100*time.Millisecond, "OPTIONS once the store is back")
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
+	assert.Equal(t, 0, p.wait(t), p.out.String())
+}
+
+// A stamp the management service drains (its state marker removed) leaves SIP rotation too:
+// OPTIONS answers 503 until the marker is back. SRV records follow only the stack's drain, so
+// without this a drained stamp kept taking calls.
+func TestOptionsFollowStampDrain(t *testing.T) {
+	t.Parallel()
+	bin := build(t)
+	dir := t.TempDir()
+	sipAddr := freeUDPAddr(t)
+	p := start(t, bin, dir, "VOICEMAIL_SIP_ADDR="+sipAddr, "VOICEMAIL_SIP_RTP_PORTS=31400-31500",
+		"VOICEMAIL_HEALTH_CACHE_TTL=100ms", "VOICEMAIL_STATE_BLOB=drain-marker")
+	ok := func() bool { return strings.HasPrefix(sipOptions(t, sipAddr), "SIP/2.0 200") }
+	require.Eventually(t, ok, 15*time.Second, 100*time.Millisecond, p.out)
+
+	marker := filepath.Join(dir, "drain-marker") // embedded: the state blob is a file
+	require.FileExists(t, marker)
+	require.NoError(t, os.Remove(marker))
+	var line string
+	require.Eventually(t, func() bool {
+		line = sipOptions(t, sipAddr)
+		return strings.HasPrefix(line, "SIP/2.0 503")
+	}, 15*time.Second, 100*time.Millisecond, "OPTIONS while the stamp is drained: %s", line)
+
+	require.NoError(t, os.WriteFile(marker, []byte("in-service\n"), 0o644))
+	require.Eventually(t, ok, 15*time.Second, 100*time.Millisecond, "OPTIONS once the stamp is restored")
 	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
 	assert.Equal(t, 0, p.wait(t), p.out.String())
 }

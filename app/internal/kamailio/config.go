@@ -481,7 +481,9 @@ route[DISPATCH] {
 
 route[RELAY] {
 	t_set_fr(0, {{.BranchTimeoutMS}});
-	if (is_method("INVITE|SUBSCRIBE")) {
+	# Every new request fails over, not only INVITE: an out-of-dialog OPTIONS or MESSAGE that
+	# reaches a drained target must be answered by the next one, not with the drain's 503.
+	if (!is_method("ACK|CANCEL")) {
 		t_on_failure("FAILOVER");
 	}
 	if (!t_relay()) {
@@ -509,8 +511,11 @@ route[WITHINDLG] {
 }
 
 # A target that answers 503 (draining, or full) or not at all before the branch timeout: the
-# next target of the set takes the dialog; one that did not answer is also marked down until
-# its probes succeed again.
+# next target of the set takes the request; one that did not answer is also marked down until
+# its probes succeed again. At the edge a 503 comes from a stamp dispatcher with no replica left
+# (the stamp is drained) or all of them full, so the stamp is marked down too and new requests
+# skip it until its probes answer 200 again; a replica's 503 at the stamp leaves the replica to
+# its own probes, which a draining replica answers 503.
 failure_route[FAILOVER] {
 	if (t_is_canceled()) {
 		exit;
@@ -519,12 +524,20 @@ failure_route[FAILOVER] {
 		ds_mark_dst("ip");
 	} else if (!t_check_status("503")) {
 		exit;
-	}
+	}{{if .Edge}} else {
+		ds_mark_dst("ip");
+	}{{end}}
 	if (ds_next_dst()) {
 		t_on_failure("FAILOVER");
 		t_set_fr(0, {{.BranchTimeoutMS}});
 		t_relay();
 		exit;
+	}
+	# Every target is draining, full or gone. A proxy turns a relayed 503 into 500 (RFC 3261
+	# §16.7), which the previous hop would not fail over on; this instance answers 503 itself,
+	# since it has no target left, so the edge (or the SBC) takes the next stamp.
+	if (t_branch_timeout() || t_check_status("503")) {
+		t_reply("503", "No Target Available");
 	}
 }
 `))

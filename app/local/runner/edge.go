@@ -9,6 +9,7 @@ import (
 	"github.com/voicemail-platform/voicemail/app/internal/haproxy"
 	"github.com/voicemail-platform/voicemail/app/internal/kamailio"
 	"github.com/voicemail-platform/voicemail/contract"
+	"github.com/voicemail-platform/voicemail/internal/topology"
 )
 
 // Edge is one instance of the operator edge in front of every stamp, built from the same
@@ -142,14 +143,66 @@ func (c *Cluster) startEdgeSIP(ctx context.Context, e *Edge, i int, dir string) 
 	cfg := kamailio.Config{Role: kamailio.RoleEdge, Name: fmt.Sprintf("edge-%d", i), Children: 1,
 		ProbeInterval: c.opt.EdgeProbe, ControlAddr: ctl, TransactionTimeout: localTransactionTimeout,
 		Listen: []kamailio.Listen{{Proto: "udp", Addr: addr}, {Proto: "tcp", Addr: addr}}}
-	for _, sp := range c.Stamps {
-		cfg.Targets = append(cfg.Targets, kamailio.Target{URI: "sip:" + sp.SIP, Priority: sp.Stamp.RegionIndex,
-			Weight: min(100, max(1, sp.Stamp.Weight))})
+	if cfg.Targets, err = edgeSIPTargets(c.Topology, c.Stamps); err != nil {
+		return err
 	}
 	if e.SIP, err = kamailio.Start(ctx, dir, cfg); err != nil {
 		return fmt.Errorf("edge %d SIP: %w", i, err)
 	}
 	return nil
+}
+
+// srvStamp is one record of an SRV set, resolved to the running stamp it names.
+type srvStamp struct {
+	sp               *StampProc
+	priority, weight int
+}
+
+// resolveSRV returns the stamps an SBC or IMAP balancer finds by resolving the shared SRV set
+// name ("_sip._udp", "_imap._tcp") the program publishes (topology.SRVSets): a stamp drained in
+// the stack is not there, priority follows the region's place and weight the stamp's. There is
+// no DNS locally, so each record's host is matched to the stamp that owns it.
+func resolveSRV(t topology.Topology, stamps []*StampProc, name string) ([]srvStamp, error) {
+	byHost := map[string]*StampProc{}
+	for _, sp := range stamps {
+		byHost[sp.Stamp.SIPHost] = sp
+	}
+	var out []srvStamp
+	for _, set := range t.SRVSets() {
+		if set.Name != name {
+			continue
+		}
+		for _, r := range set.Records {
+			sp, ok := byHost[r.Target]
+			if !ok {
+				return nil, fmt.Errorf("SRV %s: target %s is no running stamp", name, r.Target)
+			}
+			out = append(out, srvStamp{sp: sp, priority: r.Priority, weight: r.Weight})
+		}
+	}
+	return out, nil
+}
+
+// edgeSIPTargets are the edge Kamailio's stamp dispatchers, from "_sip._udp".
+func edgeSIPTargets(t topology.Topology, stamps []*StampProc) ([]kamailio.Target, error) {
+	recs, err := resolveSRV(t, stamps, "_sip._udp")
+	var out []kamailio.Target
+	for _, r := range recs {
+		// Kamailio's dispatcher weights are 1-100; SRV's are 0-65535.
+		out = append(out, kamailio.Target{URI: "sip:" + r.sp.SIP, Priority: r.priority, Weight: min(100, max(1, r.weight))})
+	}
+	return out, err
+}
+
+// edgeIMAPStamps are the edge HAProxy's stamps, from "_imap._tcp".
+func edgeIMAPStamps(t topology.Topology, stamps []*StampProc) ([]haproxy.Stamp, error) {
+	recs, err := resolveSRV(t, stamps, "_imap._tcp")
+	var out []haproxy.Stamp
+	for _, r := range recs {
+		out = append(out, haproxy.Stamp{Name: r.sp.Stamp.ID, IMAP: r.sp.IMAP, Health: r.sp.HTTP,
+			Priority: r.priority, Weight: min(256, max(1, r.weight))})
+	}
+	return out, err
 }
 
 func (c *Cluster) startEdgeIMAP(ctx context.Context, e *Edge, i int, dir string) (err error) {
@@ -171,9 +224,8 @@ func (c *Cluster) startEdgeIMAP(ctx context.Context, e *Edge, i int, dir string)
 	cfg := haproxy.Config{Listen: addr, StatsListen: stats, HealthPath: contract.StampHealthPath,
 		CheckInterval: c.opt.EdgeCheck, Fall: 2, Rise: 1,
 		TLS: &haproxy.TLS{CertKeyFile: c.certKeyFile, CAFile: c.Cert.CertFile, ServerName: "localhost"}}
-	for _, sp := range c.Stamps {
-		cfg.Stamps = append(cfg.Stamps, haproxy.Stamp{Name: sp.Stamp.ID, IMAP: sp.IMAP, Health: sp.HTTP,
-			Priority: sp.Stamp.RegionIndex, Weight: min(256, max(1, sp.Stamp.Weight))})
+	if cfg.Stamps, err = edgeIMAPStamps(c.Topology, c.Stamps); err != nil {
+		return err
 	}
 	if e.IMAP, err = haproxy.Start(ctx, dir, cfg); err != nil {
 		return fmt.Errorf("edge %d IMAP: %w", i, err)

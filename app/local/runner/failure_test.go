@@ -550,17 +550,31 @@ func TestFailureOneRegion(t *testing.T) {
 			}
 			return nil
 		})
-		// The edges' HAProxy follows /health/stamp for IMAP. SIP is steered by the stamp's
-		// OPTIONS, which follow its stores, not the state blob: in Azure the SBC finds stamps
-		// through SRV records that the program publishes following drain state.
+		// The edges' HAProxy follows /health/stamp for IMAP. For SIP the drained stamp's
+		// replicas answer OPTIONS 503, so its dispatcher has no target and the edges (in Azure
+		// the SBCs) send new dialogs to the other stamp.
 		for i, e := range c.Edges {
-			f.eventually(t, detection, "edge drains the stamp for IMAP", func() error {
-				up, err := e.IMAPUp(context.Background(), c.Stamps)
-				if err != nil || slices.Contains(up, z2.Stamp.ID) {
+			f.eventually(t, detection, "edge drains the stamp for IMAP and SIP", func() error {
+				imapUp, err := e.IMAPUp(context.Background(), c.Stamps)
+				if err != nil || slices.Contains(imapUp, z2.Stamp.ID) {
 					return fmt.Errorf("edge %d still routes IMAP to %s (%v)", i, z2.Stamp.ID, err)
+				}
+				sipUp, err := e.SIPUp(context.Background(), c.Stamps)
+				if err != nil || slices.Contains(sipUp, z2.Stamp.ID) {
+					return fmt.Errorf("edge %d still routes SIP to %s (%v)", i, z2.Stamp.ID, err)
 				}
 				return nil
 			})
+		}
+		// A new call through each edge reaches the other stamp only.
+		f.putGreeting(t, f.mailboxes[1])
+		for i, e := range c.Edges {
+			caller := newCaller()
+			require.NoError(t, sippCall(t, e.SIPAddr(), f.mailboxes[1], caller, "/usr/share/sip-tester/g711a.pcap", 500*time.Millisecond))
+			f.callOn(t, z1, caller)
+			for _, r := range z2.Replicas {
+				assert.False(t, hasCall(r, caller), "edge %d sent a new call to the drained stamp's %s", i, r.Name)
+			}
 		}
 		// Requests routed to the stamp before the drain finish; every later one is routed
 		// by the drained traffic manager and edges.
