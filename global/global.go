@@ -169,6 +169,8 @@ func (g *Global) registry(ctx *pulumi.Context, t topology.Topology, rg *resource
 		DataEndpointEnabled: pulumi.Bool(true),
 		PublicNetworkAccess: pulumi.String(registryPublicAccess(t)),
 		NetworkRuleSet:      registryNetworkRules(t),
+		// The SDK's default, stated: the documented first deployment imports the image.
+		NetworkRuleBypassOptions: pulumi.String(registryBypass),
 		Policies: &registry.PoliciesArgs{
 			RetentionPolicy: &registry.RetentionPolicyArgs{Days: pulumi.Int(30), Status: pulumi.String("enabled")},
 		},

@@ -38,6 +38,14 @@ const operatorTokenBytes = 32
 // secret, and later runs keep the stored value (operators rotate it in Key Vault). The secret
 // is retained on delete: a deleted secret's name stays reserved under purge protection, and
 // deleting the vault removes it anyway.
+//
+// The vault's public network access is off, and the deploy runner is outside its network; the
+// write still succeeds because it is a control-plane request to Azure Resource Manager, not a
+// call to the vault's endpoint: "Azure Key Vault firewall rules only apply to data plane
+// operations. Control plane operations are not subject to the restrictions specified in
+// firewall rules." (https://learn.microsoft.com/azure/key-vault/general/network-security,
+// Restrictions & Considerations). Policy rule deploy-control-plane-only keeps every write the
+// program makes into a private store on that side.
 func operatorToken(ctx *pulumi.Context, prefix string, kv *keyvault.Vault, rg *resources.ResourceGroup) (pulumi.Resource, error) {
 	buf := make([]byte, operatorTokenBytes)
 	if _, err := rand.Read(buf); err != nil {

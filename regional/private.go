@@ -1,6 +1,8 @@
 package regional
 
 import (
+	"net/netip"
+
 	resources "github.com/pulumi/pulumi-azure-native-sdk/resources/v2/v20220901"
 	storage "github.com/pulumi/pulumi-azure-native-sdk/storage/v2/v20220901"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -71,10 +73,34 @@ func (r *Regional) privateDataPlane(ctx *pulumi.Context, reg topology.Region, rg
 	}, pulumi.Parent(r))
 }
 
+// storageIPRules turns CIDRs into storage firewall IP rules. Storage refuses /31 and /32
+// ranges ("Small address ranges that use /31 or /32 prefix sizes are not supported. Configure
+// these ranges by using individual IP address rules.",
+// https://learn.microsoft.com/azure/storage/common/storage-network-security), so those become
+// their one or two single addresses. The CIDRs were validated as IPv4 prefixes.
 func storageIPRules(cidrs []string) storage.IPRuleArray {
 	var out storage.IPRuleArray
+	for _, r := range StorageIPRuleValues(cidrs) {
+		out = append(out, storage.IPRuleArgs{IPAddressOrRange: pulumi.String(r), Action: storage.ActionAllow})
+	}
+	return out
+}
+
+// StorageIPRuleValues is the storage firewall's spelling of each CIDR: /31 and /32 as single
+// addresses, wider ranges unchanged.
+func StorageIPRuleValues(cidrs []string) []string {
+	var out []string
 	for _, c := range cidrs {
-		out = append(out, storage.IPRuleArgs{IPAddressOrRange: pulumi.String(c), Action: storage.ActionAllow})
+		p, err := netip.ParsePrefix(c)
+		if err != nil || p.Bits() < 31 {
+			out = append(out, c)
+			continue
+		}
+		a := p.Masked().Addr()
+		out = append(out, a.String())
+		if p.Bits() == 31 {
+			out = append(out, a.Next().String())
+		}
 	}
 	return out
 }

@@ -36,7 +36,7 @@ const polCompliantStack = `[
  {"type": "azure-native:storage/v20230501:ObjectReplicationPolicy", "name": "orp-weu-neu", "inputs": {
    "accountName": "vmneust", "objectReplicationPolicyId": "default",
    "sourceAccount": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/vmweust",
-   "destinationAccount": "vmneust", "rules": [{"sourceContainer": "audio", "destinationContainer": "audio-westeurope"}],
+   "destinationAccount": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Storage/storageAccounts/vmneust", "rules": [{"sourceContainer": "audio", "destinationContainer": "audio-westeurope"}],
    "metrics": {"enabled": true}}},
  {"type": "azure-native:containerregistry/v20230701:Registry", "name": "acr", "inputs": {
    "registryName": "vmacr", "sku": {"name": "Premium"}, "zoneRedundancy": "Enabled", "adminUserEnabled": false,

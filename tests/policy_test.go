@@ -116,7 +116,7 @@ func TestPolicyRulesCatchBrokenInputs(t *testing.T) {
 		{"metric alert without action", polEdit("alert-429", nil, "actions"), "alert-routed"},
 		{"pdb in another namespace", polEdit("voicemail", map[string]any{"namespace": "other"}, "metadata"), "k8s-pdb"},
 	}
-	cases = append(cases, polDeployCases()...)
+	cases = append(append(cases, polDeployCases()...), polNetworkCases()...)
 	cases = append(cases, polIdentityCases()...)
 	fired := map[string]bool{}
 	for _, tc := range cases {

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net/netip"
+	"net/url"
 	"regexp"
 	"slices"
 	"sort"
@@ -52,6 +53,11 @@ type Monitoring struct {
 	DailyCapGB DailyCaps `json:"dailyCapGb"`
 	// ActionGroups receive alerts; an alert of severity s goes to every group listing s.
 	ActionGroups []ActionGroup `json:"actionGroups,omitempty"`
+	// PlaceholderReceivers admits receivers in the domains reserved for documentation and
+	// testing (example.com, *.example, *.test, *.invalid, localhost). Without it such a
+	// receiver is an error: an alert sent there reaches nobody. The committed stack files set
+	// it because their receivers are placeholders; the program warns on every run that does.
+	PlaceholderReceivers bool `json:"placeholderReceivers,omitempty"`
 	// HealthThreshold is the health score (0-1) below which a stamp, a region or the whole
 	// deployment is unhealthy (red); below DegradedThreshold it is degraded (yellow).
 	HealthThreshold   float64 `json:"healthThreshold"`
@@ -285,11 +291,15 @@ func (c Config) validateOperations() []error {
 		for j, m := range g.Emails {
 			if !emailRe.MatchString(m) {
 				e.add(fmt.Sprintf("%s.emails[%d]", key, j), "%q is not an email address", m)
+			} else if _, domain, _ := strings.Cut(m, "@"); ReservedDomain(domain) && !mo.PlaceholderReceivers {
+				e.add(fmt.Sprintf("%s.emails[%d]", key, j), "%q is in a domain reserved for examples, so its alerts reach nobody; name a real receiver (or set monitoring.placeholderReceivers: true for a stack that must not page anyone)", m)
 			}
 		}
 		for j, w := range g.Webhooks {
 			if !strings.HasPrefix(w, "https://") {
 				e.add(fmt.Sprintf("%s.webhooks[%d]", key, j), "webhooks must use https://")
+			} else if u, err := url.Parse(w); err == nil && ReservedDomain(u.Hostname()) && !mo.PlaceholderReceivers {
+				e.add(fmt.Sprintf("%s.webhooks[%d]", key, j), "%q is in a domain reserved for examples, so its alerts reach nobody; name a real receiver (or set monitoring.placeholderReceivers: true for a stack that must not page anyone)", w)
 			}
 		}
 		if len(g.Severities) == 0 {
@@ -310,6 +320,39 @@ func (c Config) validateOperations() []error {
 		}
 	}
 	return e
+}
+
+// reservedDomains are the names RFC 2606 and RFC 6761 reserve for documentation and testing:
+// mail to them is never delivered.
+var reservedDomains = []string{"example", "example.com", "example.net", "example.org", "test", "invalid", "localhost"}
+
+// ReservedDomain reports whether a host name is, or lies under, a reserved name.
+func ReservedDomain(host string) bool {
+	h := strings.TrimSuffix(strings.ToLower(host), ".")
+	for _, d := range reservedDomains {
+		if h == d || strings.HasSuffix(h, "."+d) {
+			return true
+		}
+	}
+	return false
+}
+
+// PlaceholderReceiverCount counts the receivers in reserved domains.
+func (mo Monitoring) PlaceholderReceiverCount() int {
+	n := 0
+	for _, g := range mo.ActionGroups {
+		for _, m := range g.Emails {
+			if _, d, _ := strings.Cut(m, "@"); ReservedDomain(d) {
+				n++
+			}
+		}
+		for _, w := range g.Webhooks {
+			if u, err := url.Parse(w); err == nil && ReservedDomain(u.Hostname()) {
+				n++
+			}
+		}
+	}
+	return n
 }
 
 // ActionGroupsFor returns the names of the action groups that receive alerts of severity s.

@@ -60,6 +60,10 @@ func TestOperationsConfigNamesKey(t *testing.T) {
 		{"monitoring", `{"actionGroups":[{"name":"ops","shortName":"ops","severities":[0,1,2,3]}]}`, "monitoring.actionGroups[0]"},
 		{"monitoring", `{"actionGroups":[{"name":"ops","shortName":"ops","webhooks":["http://x"],"severities":[0,1,2,3]}]}`, "monitoring.actionGroups[0].webhooks[0]"},
 		{"monitoring", `{"actionGroups":[{"name":"ops","shortName":"ops","emails":["a@b.c"],"severities":[0,1,2,3,4]}]}`, "monitoring.actionGroups[0].severities[4]"},
+		// Receivers in reserved example domains reach nobody.
+		{"monitoring", `{"actionGroups":[{"name":"ops","shortName":"ops","emails":["a@b.c","oncall@voicemail-platform.example"],"severities":[0,1,2,3]}]}`, "monitoring.actionGroups[0].emails[1]"},
+		{"monitoring", `{"actionGroups":[{"name":"ops","shortName":"ops","emails":["ops@example.com"],"severities":[0,1,2,3]}]}`, "monitoring.actionGroups[0].emails[0]"},
+		{"monitoring", `{"actionGroups":[{"name":"ops","shortName":"ops","webhooks":["https://hooks.ops.test/alert"],"severities":[0,1,2,3]}]}`, "monitoring.actionGroups[0].webhooks[0]"},
 	}
 	for _, tc := range cases {
 		raw := valid()
@@ -68,9 +72,17 @@ func TestOperationsConfigNamesKey(t *testing.T) {
 		require.Error(t, err, tc.value)
 		assert.Contains(t, err.Error(), "voicemail:"+tc.want+":", tc.value)
 	}
+	// A stack that declares its receivers placeholders keeps them.
 	raw := valid()
-	raw["voicemail:monitoring"] = `{"actionGroups":[{"name":"oncall","shortName":"oncall","webhooks":["https://x"],"severities":[0,1]},{"name":"ops","shortName":"ops","emails":["a@b.c"],"severities":[2,3]}]}`
+	raw["voicemail:monitoring"] = `{"placeholderReceivers":true,"actionGroups":[{"name":"ops","shortName":"ops","emails":["ops@example.com"],"webhooks":["https://hooks.example/x"],"severities":[0,1,2,3]}]}`
 	c, err := config.Parse(raw)
+	require.NoError(t, err)
+	assert.Equal(t, 2, c.Monitoring.PlaceholderReceiverCount())
+	assert.False(t, config.ReservedDomain("example-voicemail.com"), "only the reserved names and their subdomains")
+
+	raw = valid()
+	raw["voicemail:monitoring"] = `{"actionGroups":[{"name":"oncall","shortName":"oncall","webhooks":["https://x"],"severities":[0,1]},{"name":"ops","shortName":"ops","emails":["a@b.c"],"severities":[2,3]}]}`
+	c, err = config.Parse(raw)
 	require.NoError(t, err)
 	assert.Equal(t, []string{"oncall"}, c.Monitoring.ActionGroupsFor(0))
 	assert.Equal(t, 20, c.Monitoring.DailyCapGB.Stamp, "fields left out keep their defaults")

@@ -43,6 +43,13 @@ func Deploy(ctx *pulumi.Context) (*Deployment, error) {
 	if err != nil {
 		return nil, fmt.Errorf("topology: %w", err)
 	}
+	// Validation admits reserved example domains only when the stack says its receivers are
+	// placeholders; every preview and update then says that alerts reach nobody.
+	if n := cfg.Monitoring.PlaceholderReceiverCount(); n > 0 {
+		if err := ctx.Log.Warn(fmt.Sprintf("voicemail:monitoring: %d alert receiver(s) are placeholders in reserved example domains; alerts sent to them reach nobody", n), nil); err != nil {
+			return nil, err
+		}
+	}
 
 	// One explicit provider, so every resource (whatever SDK module declares its type) is
 	// served by the same azure-native plugin version.

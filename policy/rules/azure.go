@@ -9,7 +9,7 @@ import (
 
 // ResourceRules returns every rule that judges one resource alone.
 func ResourceRules() []ResourceRule {
-	return append(append(coreResourceRules(), operationsResourceRules()...), deployRules()...)
+	return append(append(append(coreResourceRules(), operationsResourceRules()...), deployRules()...), networkResourceRules()...)
 }
 
 func coreResourceRules() []ResourceRule {
