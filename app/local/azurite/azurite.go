@@ -217,7 +217,10 @@ func (a *Azurite) ConnectionString() string {
 }
 
 // Stop terminates one service with SIGINT, on which Azurite flushes its data to disk (on SIGTERM
-// the table service loses recent writes); SIGKILL after 5 s.
+// the table service loses recent writes). If it has not exited within flushTimeout it is
+// killed and Stop reports that writes it acknowledged may be lost: a stopped store stands for an
+// outage, and in Azure an outage loses no acknowledged write, so a test must not count such a
+// loss against the service.
 func (a *Azurite) Stop(s Service) error {
 	if a.opt.Combined {
 		return fmt.Errorf("azurite: cannot stop %s alone: the services run combined (Options.Combined)", s)
@@ -236,12 +239,18 @@ func (a *Azurite) stop(s Service) error {
 	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGINT)
 	select {
 	case <-done:
-	case <-time.After(5 * time.Second):
+		return nil
+	case <-time.After(flushTimeout):
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-done
+		return fmt.Errorf("azurite: %s did not flush and exit within %s of SIGINT and was killed; writes it acknowledged may be lost", s, flushTimeout)
 	}
-	return nil
 }
+
+// flushTimeout bounds a graceful stop. Azurite usually exits within a second; the bound is
+// generous because a killed table service loses what it has not flushed, and a loaded CI
+// machine slows the flush.
+const flushTimeout = 30 * time.Second
 
 // Restart starts a stopped service again on the same port with the same data directory.
 func (a *Azurite) Restart(ctx context.Context, s Service) error {
