@@ -17,10 +17,12 @@ const (
 const StateComponent = "state"
 
 // Kubernetes names. The app identity's federated credential trusts exactly this namespace and
-// service account.
+// service account; the stamp dispatcher's identity trusts DispatcherServiceAccount alone, so
+// neither workload can act as the other.
 const (
-	Namespace      = "voicemail"
-	ServiceAccount = "voicemail"
+	Namespace                = "voicemail"
+	ServiceAccount           = "voicemail"
+	DispatcherServiceAccount = "sip-dispatcher"
 )
 
 // Storage names the program creates and the binaries use.

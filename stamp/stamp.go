@@ -53,6 +53,9 @@ type Stamp struct {
 	AppIdentityID          pulumi.StringOutput
 	AppIdentityClientID    pulumi.StringOutput
 	AppIdentityPrincipalID pulumi.StringOutput
+	// DispatcherIdentityClientID is the SIP dispatcher's own workload identity (the edge
+	// certificate and nothing else).
+	DispatcherIdentityClientID pulumi.StringOutput
 	// The Traffic Manager target. The LoadBalancer Service uses this IP through the
 	// annotations azure-load-balancer-resource-group=ResourceGroupName and
 	// azure-pip-name=PublicIPName; the cluster identity may use it (Network Contributor).
@@ -171,6 +174,9 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return nil, err
 	}
 	if err := s.appIdentity(ctx, st, rg, tags, g, r, args.Regions); err != nil {
+		return nil, err
+	}
+	if err := s.dispatcherIdentity(ctx, st, rg, tags, r); err != nil {
 		return nil, err
 	}
 

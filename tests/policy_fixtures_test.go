@@ -120,7 +120,7 @@ func polCompliant(t *testing.T) []rules.Resource {
 	t.Helper()
 	var rs []rules.Resource
 	require.NoError(t, json.Unmarshal([]byte(polCompliantStack), &rs))
-	return append(rs, polDeployResources()...)
+	return append(append(rs, polDeployResources()...), polIdentityResources()...)
 }
 
 // polFind returns the resource with the given logical name.

@@ -41,6 +41,7 @@ func polWorkload(t *testing.T, stamps ...string) []rules.Resource {
 				Replicas:              3,
 				DispatcherImage:       "ghcr.io/voicemail-platform/voicemail-sip-dispatcher@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
 				SIPDispatcherIP:       "10.1.15.250",
+				SBCPrefixes:           []string{"192.0.2.0/28"},
 				NodeSubnetName:        "snet-aks",
 			})
 			if err != nil {

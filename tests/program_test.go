@@ -102,19 +102,20 @@ func TestResourceCountsFollowTopology(t *testing.T) {
 			"Workbook":                         1,
 			"ManagedCluster":                   S,
 			"PublicIPAddress":                  S,
-			"UserAssignedIdentity":             2 * S,
-			"FederatedIdentityCredential":      S,
+			"UserAssignedIdentity":             3 * S, // cluster, app, SIP dispatcher
+			"FederatedIdentityCredential":      2 * S, // app, SIP dispatcher
 			"TableResourceTableRoleAssignment": S,
 			// Functions: host blob, host queue, state, Key Vault, App Insights; stamps: cluster
-			// network, AcrPull, deployer on the cluster, app blob/queue/Key Vault, and read on
-			// every other region's audio account, write on every other region's audio container.
-			"RoleAssignment":                5*R + 6*S + 2*S*(R-1),
+			// network, AcrPull, deployer on the cluster, app blob/queue/Key Vault, the dispatcher's
+			// read of the edge certificate, and read on every other region's audio account, write
+			// on every other region's audio container.
+			"RoleAssignment":                5*R + 7*S + 2*S*(R-1),
 			"pulumi:providers:azure-native": 1,
 			// The voicemail workload in every stamp (app/deploy; workload_test.go checks it).
 			"voicemail:app:Workload":            S,
 			"pulumi:providers:kubernetes":       S,
 			"kubernetes:core/v1:Namespace":      S,
-			"kubernetes:core/v1:ServiceAccount": S,
+			"kubernetes:core/v1:ServiceAccount": 2 * S, // the service's and the dispatcher's
 			// The service's and the SIP dispatcher's ConfigMap, Deployment and budget; the
 			// public Service, the headless one the dispatcher resolves, and the internal load
 			// balancer's SIP and IMAP Services.
@@ -124,7 +125,7 @@ func TestResourceCountsFollowTopology(t *testing.T) {
 			"kubernetes:autoscaling/v2:HorizontalPodAutoscaler":            S,
 			"kubernetes:policy/v1:PodDisruptionBudget":                     2 * S,
 			"kubernetes:networking.k8s.io/v1:NetworkPolicy":                S,
-			"kubernetes:secrets-store.csi.x-k8s.io/v1:SecretProviderClass": S,
+			"kubernetes:secrets-store.csi.x-k8s.io/v1:SecretProviderClass": 2 * S,
 			"kubernetes:batch/v1:Job":                                      S,
 		}
 		for k, v := range want {

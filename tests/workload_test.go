@@ -85,13 +85,13 @@ func wlConfig(t *testing.T, file string) map[string]string {
 }
 
 // wlKinds counts each kind of a stamp's workload: the service's objects and its SIP ingress
-// (the dispatcher's ConfigMap, Deployment and budget; the headless and the two internal load
-// balancer Services).
+// (the dispatcher's service account, secret provider, ConfigMap, Deployment and budget; the
+// headless and the two internal load balancer Services).
 var wlKinds = map[string]int{
-	"kubernetes:core/v1:Namespace": 1, "kubernetes:core/v1:ServiceAccount": 1, "kubernetes:core/v1:ConfigMap": 2,
+	"kubernetes:core/v1:Namespace": 1, "kubernetes:core/v1:ServiceAccount": 2, "kubernetes:core/v1:ConfigMap": 2,
 	"kubernetes:apps/v1:Deployment": 2, "kubernetes:autoscaling/v2:HorizontalPodAutoscaler": 1,
 	"kubernetes:policy/v1:PodDisruptionBudget": 2, "kubernetes:networking.k8s.io/v1:NetworkPolicy": 1,
-	"kubernetes:core/v1:Service": 4, "kubernetes:secrets-store.csi.x-k8s.io/v1:SecretProviderClass": 1,
+	"kubernetes:core/v1:Service": 4, "kubernetes:secrets-store.csi.x-k8s.io/v1:SecretProviderClass": 2,
 	"kubernetes:batch/v1:Job": 1,
 }
 

@@ -62,7 +62,10 @@ const StateInitName = "state-init"
 // Names of the Key Vault plumbing in the namespace.
 const (
 	secretProviderClass = "voicemail-keyvault"
-	syncedSecret        = "voicemail-secrets"
+	// dispatcherSecretProvider mounts the edge certificate alone, read with the dispatcher's
+	// own identity.
+	dispatcherSecretProvider = "sip-dispatcher-keyvault"
+	syncedSecret             = "voicemail-secrets"
 )
 
 // Args is what the component needs from its stamp, region and the stack config. Inputs are
@@ -87,7 +90,11 @@ type Args struct {
 
 	// AppClientID is the user-assigned identity the pods run as (workload identity).
 	AppClientID pulumi.StringInput
-	TenantID    pulumi.StringPtrInput // optional; the webhook defaults to the cluster's tenant
+	// DispatcherClientID is the SIP dispatcher's own identity, federated with
+	// contract.DispatcherServiceAccount; required with KeyVaultName (the CSI driver reads the
+	// edge certificate with it). The dispatcher never runs as the app.
+	DispatcherClientID pulumi.StringInput
+	TenantID           pulumi.StringPtrInput // optional; the webhook defaults to the cluster's tenant
 
 	// KeyVaultName (optional) is the regional Key Vault holding contract.OperatorTokenSecret.
 	// When set, a SecretProviderClass (AKS Key Vault secrets provider, read with the workload
@@ -113,6 +120,10 @@ type Args struct {
 	SIPDispatcherIP    string
 	NodeSubnetName     string
 	IdleTimeoutMinutes int
+	// SBCPrefixes (CIDR prefixes, at least one) are the operator's SBCs: the only sources
+	// the dispatcher lets start a dialog or assert an identity (the pods believe the
+	// dispatcher, so it must not pass on anyone else's).
+	SBCPrefixes []string
 
 	// Service is the stamp binary's configuration (contract.DefaultStamp when nil). The
 	// component sets what it decides itself (listen addresses matching the container ports,
@@ -208,12 +219,16 @@ func (a Args) Validate() error {
 		return fmt.Errorf("deploy %s: Args.Kubeconfig (the cluster's exec kubeconfig) is required", a.Stamp)
 	case a.KeyVaultName != nil && a.TenantID == nil:
 		return fmt.Errorf("deploy %s: Args.TenantID is required with Args.KeyVaultName (the secrets provider needs it)", a.Stamp)
+	case a.KeyVaultName != nil && a.DispatcherClientID == nil:
+		return fmt.Errorf("deploy %s: Args.DispatcherClientID is required with Args.KeyVaultName (the dispatcher reads the edge certificate as itself)", a.Stamp)
 	case a.AppClientID == nil || a.RegistryLoginServer == nil:
 		return fmt.Errorf("deploy %s: Args.AppClientID and Args.RegistryLoginServer are required", a.Stamp)
 	case a.DispatcherReplicas != 0 && a.DispatcherReplicas < 2:
 		return fmt.Errorf("deploy %s: dispatcher replicas %d: at least 2", a.Stamp, a.DispatcherReplicas)
 	case net.ParseIP(a.SIPDispatcherIP) == nil:
 		return fmt.Errorf("deploy %s: Args.SIPDispatcherIP %q is not an address", a.Stamp, a.SIPDispatcherIP)
+	case len(a.SBCPrefixes) == 0:
+		return fmt.Errorf("deploy %s: Args.SBCPrefixes is empty: the dispatcher would refuse every call", a.Stamp)
 	case a.IdleTimeoutMinutes != 0 && (a.IdleTimeoutMinutes < 4 || a.IdleTimeoutMinutes > 100):
 		return fmt.Errorf("deploy %s: idle timeout %d min: Azure Load Balancer allows 4-100", a.Stamp, a.IdleTimeoutMinutes)
 	case a.PublicIPName == nil || a.PublicIPResourceGroup == nil || a.PublicIPAddress == nil:
@@ -319,7 +334,7 @@ func NewWorkload(ctx *pulumi.Context, name string, in *Args, opts ...pulumi.Reso
 	if err != nil {
 		return nil, err
 	}
-	if err := registerSIPIngress(ctx, name, args, meta, inNS); err != nil {
+	if err := registerSIPIngress(ctx, name, args, meta, nsName, inNS); err != nil {
 		return nil, err
 	}
 
@@ -381,13 +396,22 @@ func registerNamespace(ctx *pulumi.Context, name string, args Args, opts []pulum
 // registerServiceAccount creates the pods' service account, federated with the app's managed
 // identity through workload identity; it mounts no Kubernetes API token.
 func registerServiceAccount(ctx *pulumi.Context, name string, args Args, nsName pulumi.StringOutput, inNS []pulumi.ResourceOption) (*object, error) {
-	saAnn := pulumi.StringMap{"azure.workload.identity/client-id": args.AppClientID}
+	return registerIdentityAccount(ctx, name+"-sa", args, args.ServiceAccount, args.AppClientID, nsName, inNS)
+}
+
+// registerIdentityAccount creates a service account federated with the identity clientID (none
+// when nil); it mounts no Kubernetes API token.
+func registerIdentityAccount(ctx *pulumi.Context, res string, args Args, account string, clientID pulumi.StringInput, nsName pulumi.StringOutput, inNS []pulumi.ResourceOption) (*object, error) {
+	saAnn := pulumi.StringMap{}
+	if clientID != nil {
+		saAnn["azure.workload.identity/client-id"] = clientID
+	}
 	if args.TenantID != nil {
 		saAnn["azure.workload.identity/tenant-id"] = args.TenantID.ToStringPtrOutput().Elem()
 	}
-	return register(ctx, "v1", "ServiceAccount", name+"-sa", obj{
+	return register(ctx, "v1", "ServiceAccount", res, obj{
 		"metadata": obj{
-			"name": pulumi.String(args.ServiceAccount), "namespace": nsName, "annotations": saAnn,
+			"name": pulumi.String(account), "namespace": nsName, "annotations": saAnn,
 			"labels": merge(Labels(args.Stamp), pulumi.StringMap{"azure.workload.identity/use": pulumi.String("true")}),
 		},
 		"automountServiceAccountToken": pulumi.Bool(false),
@@ -407,7 +431,7 @@ func registerSecretProvider(ctx *pulumi.Context, name string, args Args, meta fu
 				"clientID":       args.AppClientID,
 				"keyvaultName":   args.KeyVaultName,
 				"tenantId":       args.TenantID.ToStringPtrOutput().Elem(),
-				"objects":        pulumi.String(keyVaultObjects()),
+				"objects":        pulumi.String(keyVaultObjects(contract.OperatorTokenSecret, contract.EdgeCertificate)),
 			},
 			"secretObjects": list{obj{
 				"secretName": pulumi.String(syncedSecret),

@@ -48,6 +48,7 @@ func testArgs(stamp string) *deploy.Args {
 		Replicas:              3,
 		DispatcherImage:       "ghcr.io/voicemail-platform/voicemail-sip-dispatcher@" + digest,
 		SIPDispatcherIP:       "10.1.15.250",
+		SBCPrefixes:           []string{"192.0.2.0/28"},
 		NodeSubnetName:        "snet-aks",
 	}
 }
@@ -75,10 +76,10 @@ func TestWorkloadObjectsPerStamp(t *testing.T) {
 	rec := run(t, "weu-1-v1", "weu-2-v1")
 	regs := rec.Registrations()
 	// How many of each kind a stamp has: the service's objects, plus the SIP ingress (the
-	// dispatcher's ConfigMap, Deployment and budget; the headless Service and the two internal
+	// dispatcher's service account, ConfigMap, Deployment and budget; the headless Service and the two internal
 	// load balancer Services).
 	kinds := map[string]int{
-		"kubernetes:core/v1:Namespace": 1, "kubernetes:core/v1:ServiceAccount": 1, "kubernetes:core/v1:ConfigMap": 2,
+		"kubernetes:core/v1:Namespace": 1, "kubernetes:core/v1:ServiceAccount": 2, "kubernetes:core/v1:ConfigMap": 2,
 		"kubernetes:apps/v1:Deployment": 2, "kubernetes:autoscaling/v2:HorizontalPodAutoscaler": 1,
 		"kubernetes:policy/v1:PodDisruptionBudget": 2, "kubernetes:networking.k8s.io/v1:NetworkPolicy": 1, "kubernetes:core/v1:Service": 4,
 		"kubernetes:batch/v1:Job": 1,
@@ -247,6 +248,10 @@ func TestArgsValidate(t *testing.T) {
 		"no kubeconfig":        func(a *deploy.Args) { a.Kubeconfig = nil },
 		"login mode":           func(a *deploy.Args) { a.KubeloginMode = "devicecode" },
 		"vault without tenant": func(a *deploy.Args) { a.KeyVaultName = pulumi.String("kv") },
+		"vault without dispatcher identity": func(a *deploy.Args) {
+			a.KeyVaultName, a.TenantID = pulumi.String("kv"), pulumi.String("tenant-1")
+		},
+		"no SBCs": func(a *deploy.Args) { a.SBCPrefixes = nil },
 	}
 	for name, mut := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -287,6 +292,7 @@ func keyVaultWorkload(t *testing.T) ([]deploytest.Registration, map[string]any) 
 		a := testArgs("s1")
 		a.KeyVaultName = pulumi.String("kv-weu")
 		a.TenantID = pulumi.String("tenant-1")
+		a.DispatcherClientID = pulumi.String("sip-client-s1")
 		_, err := deploy.NewWorkload(ctx, "s1-app", a)
 		return err
 	}, pulumi.WithMocks("voicemail", "dev", rec)))

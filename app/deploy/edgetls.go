@@ -47,20 +47,20 @@ func apiPortName(a Args) string {
 // The driver polls the vault (every 2 minutes by default, enableSecretRotation on the AKS
 // add-on) and rewrites the mounted file; the application has to notice the change itself.
 // https://learn.microsoft.com/azure/aks/csi-secrets-store-configuration-options#enable-and-disable-auto-rotation
-func keyVaultObjects() string {
+func keyVaultObjects(names ...string) string {
 	var b strings.Builder
 	b.WriteString("array:\n")
-	for _, o := range []string{contract.OperatorTokenSecret, contract.EdgeCertificate} {
+	for _, o := range names {
 		fmt.Fprintf(&b, "  - |\n    objectName: %s\n    objectType: secret\n", o)
 	}
 	return b.String()
 }
 
-// keyVaultVolume is the CSI volume of the Key Vault objects and its read-only mount.
-func keyVaultVolume() (volume, mount obj) {
+// keyVaultVolume is the CSI volume of a SecretProviderClass's objects and its read-only mount.
+func keyVaultVolume(provider string) (volume, mount obj) {
 	return obj{"name": pulumi.String("keyvault"), "csi": obj{
 			"driver": pulumi.String("secrets-store.csi.k8s.io"), "readOnly": pulumi.Bool(true),
-			"volumeAttributes": pulumi.StringMap{"secretProviderClass": pulumi.String(secretProviderClass)},
+			"volumeAttributes": pulumi.StringMap{"secretProviderClass": pulumi.String(provider)},
 		}},
 		obj{"name": pulumi.String("keyvault"), "mountPath": pulumi.String(keyVaultMount), "readOnly": pulumi.Bool(true)}
 }

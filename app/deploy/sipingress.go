@@ -7,6 +7,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/voicemail-platform/voicemail/app/internal/kamailio"
+	"github.com/voicemail-platform/voicemail/contract"
 )
 
 // The stamp's SIP ingress: Kamailio dispatchers (two or more) behind an internal load balancer
@@ -72,6 +73,7 @@ func dispatcherKamailio(a Args) kamailio.Config {
 		// Below the load balancer's idle timeout, so idle SBC connections stay open.
 		TCPKeepalive: time.Minute,
 		TCPLifetime:  time.Duration(a.IdleTimeoutMinutes) * time.Minute,
+		TrustedPeers: a.SBCPrefixes,
 	}
 	if edgeTLS(a) {
 		cfg.Listen = append(cfg.Listen, kamailio.Listen{Proto: "tls", Addr: fmt.Sprintf("0.0.0.0:%d", SIPTLSPort),
@@ -139,13 +141,12 @@ func dispatcherSpec(a Args, image, configMap pulumi.StringInput) obj {
 	}
 	podSpec := obj{}
 	if edgeTLS(a) {
-		// The edge certificate, from the same SecretProviderClass as the service's pods. The
-		// CSI driver reads Key Vault with the workload identity federated to the app's service
-		// account, so the dispatcher runs as that account (its token is not mounted).
+		// The edge certificate alone, through the dispatcher's own SecretProviderClass: the
+		// CSI driver reads Key Vault with the identity federated to the dispatcher's service
+		// account, which may read that one secret (not the operator token, nor any app data).
 		ports = append(ports, containerPort("sip-tls", SIPTLSPort, "TCP"))
-		volume, mount := keyVaultVolume()
+		volume, mount := keyVaultVolume(dispatcherSecretProvider)
 		mounts, volumes = append(mounts, mount), append(volumes, volume)
-		podSpec["serviceAccountName"] = pulumi.String(a.ServiceAccount)
 	}
 	return obj{
 		"replicas": pulumi.Int(a.DispatcherReplicas),
@@ -157,6 +158,7 @@ func dispatcherSpec(a Args, image, configMap pulumi.StringInput) obj {
 		"template": obj{
 			"metadata": obj{"labels": merge(Labels(a.Stamp), dispatcherLabels())},
 			"spec": withFields(podSpec, obj{
+				"serviceAccountName":            pulumi.String(contract.DispatcherServiceAccount),
 				"automountServiceAccountToken":  pulumi.Bool(false),
 				"enableServiceLinks":            pulumi.Bool(false),
 				"terminationGracePeriodSeconds": pulumi.Int(30),
@@ -249,12 +251,33 @@ func imapIngressSpec(a Args) obj {
 	}
 }
 
-// registerSIPIngress creates the headless Service, the dispatcher's ConfigMap, Deployment and
-// disruption budget, and the internal load balancer Services.
-func registerSIPIngress(ctx *pulumi.Context, name string, a Args, meta func(string) obj, opts []pulumi.ResourceOption) error {
+// registerSIPIngress creates the headless Service, the dispatcher's service account (its own
+// identity), secret provider, ConfigMap, Deployment and disruption budget, and the internal
+// load balancer Services.
+func registerSIPIngress(ctx *pulumi.Context, name string, a Args, meta func(string) obj, nsName pulumi.StringOutput, opts []pulumi.ResourceOption) error {
 	cfg, err := DispatcherConfig(a)
 	if err != nil {
 		return fmt.Errorf("deploy %s: dispatcher config: %w", a.Stamp, err)
+	}
+	if _, err := registerIdentityAccount(ctx, name+"-dispatcher-sa", a, contract.DispatcherServiceAccount, a.DispatcherClientID, nsName, opts); err != nil {
+		return err
+	}
+	if a.KeyVaultName != nil {
+		if _, err := register(ctx, "secrets-store.csi.x-k8s.io/v1", "SecretProviderClass", name+"-dispatcher-secretprovider", obj{
+			"metadata": meta(dispatcherSecretProvider),
+			"spec": obj{
+				"provider": pulumi.String("azure"),
+				"parameters": pulumi.StringMap{
+					"usePodIdentity": pulumi.String("false"),
+					"clientID":       a.DispatcherClientID,
+					"keyvaultName":   a.KeyVaultName,
+					"tenantId":       a.TenantID.ToStringPtrOutput().Elem(),
+					"objects":        pulumi.String(keyVaultObjects(contract.EdgeCertificate)),
+				},
+			},
+		}, opts...); err != nil {
+			return err
+		}
 	}
 	if _, err := register(ctx, "v1", "Service", name+"-sip-headless", obj{
 		"metadata": meta(SIPHeadlessName), "spec": sipHeadlessSpec(),

@@ -83,6 +83,7 @@ func TestDispatcherConfigPassesKamailioCheck(t *testing.T) {
 	text, err := deploy.DispatcherConfig(*a)
 	require.NoError(t, err)
 	assert.Contains(t, text, "advertise 10.1.15.250:5060")
+	assert.Contains(t, text, `is_in_subnet("$si", "192.0.2.0/28")`, "only the SBCs start dialogs and assert identities")
 	dir := t.TempDir()
 	list := filepath.Join(dir, "dispatcher.list")
 	text = strings.ReplaceAll(text, "/run/kamailio/dispatcher.list", list)
@@ -94,14 +95,15 @@ func TestDispatcherConfigPassesKamailioCheck(t *testing.T) {
 }
 
 // With the edge certificate the dispatcher terminates SIP over TLS: the internal load balancer
-// carries 5061, the dispatcher mounts the Key Vault certificate (as the app's service account,
-// whose identity the CSI driver uses), and kamailio.cfg with its tls.cfg passes Kamailio's
+// carries 5061, the dispatcher mounts the Key Vault certificate (as its own service account,
+// whose identity alone the CSI driver uses), and kamailio.cfg with its tls.cfg passes Kamailio's
 // check against a real certificate at the mounted path.
 func TestDispatcherTLSFromKeyVault(t *testing.T) {
 	rec := &deploytest.Recorder{Inner: echoMocks{}, Project: "voicemail", Stack: "dev"}
 	a := testArgs("s1")
 	a.KeyVaultName = pulumi.String("kv-weu")
 	a.TenantID = pulumi.String("tenant-1")
+	a.DispatcherClientID = pulumi.String("sip-client-s1")
 	a.IdleTimeoutMinutes = 30
 	require.NoError(t, pulumi.RunErr(func(ctx *pulumi.Context) error {
 		_, err := deploy.NewWorkload(ctx, "s1-app", a)
@@ -121,12 +123,24 @@ func TestDispatcherTLSFromKeyVault(t *testing.T) {
 	assert.True(t, tlsPort, "SIP over TLS on the internal load balancer")
 	d := decode("kubernetes:apps/v1:Deployment", "s1-app-dispatcher").(*appsv1.Deployment)
 	pod := d.Spec.Template.Spec
-	assert.Equal(t, "voicemail", pod.ServiceAccountName)
-	var csi bool
+	// Its own identity: a service account federated with the dispatcher's identity alone, and
+	// a secret provider that reads only the edge certificate with it.
+	assert.Equal(t, contract.DispatcherServiceAccount, pod.ServiceAccountName)
+	sa := decode("kubernetes:core/v1:ServiceAccount", "s1-app-dispatcher-sa").(*corev1.ServiceAccount)
+	assert.Equal(t, "sip-client-s1", sa.Annotations["azure.workload.identity/client-id"])
+	var provider string
 	for _, v := range pod.Volumes {
-		csi = csi || (v.CSI != nil && v.CSI.Driver == "secrets-store.csi.k8s.io")
+		if v.CSI != nil && v.CSI.Driver == "secrets-store.csi.k8s.io" {
+			provider = v.CSI.VolumeAttributes["secretProviderClass"]
+		}
 	}
-	assert.True(t, csi)
+	spc, err := deploytest.Plain(find(t, regs, "kubernetes:secrets-store.csi.x-k8s.io/v1:SecretProviderClass", "s1-app-dispatcher-secretprovider").Inputs)
+	require.NoError(t, err)
+	assert.Equal(t, provider, spc["metadata"].(map[string]any)["name"], "the dispatcher mounts its own secret provider")
+	params := spc["spec"].(map[string]any)["parameters"].(map[string]any)
+	assert.Equal(t, "sip-client-s1", params["clientID"])
+	assert.Contains(t, params["objects"], "objectName: "+contract.EdgeCertificate)
+	assert.NotContains(t, params["objects"], contract.OperatorTokenSecret, "the dispatcher has no use for the operator token")
 	cm := decode("kubernetes:core/v1:ConfigMap", "s1-app-dispatcher-config").(*corev1.ConfigMap)
 	require.Contains(t, cm.Data, "tls.cfg")
 

@@ -148,7 +148,7 @@ func deploymentSpec(a Args, image, configMap, serviceAccount pulumi.StringInput)
 	if a.KeyVaultName != nil {
 		// Mounting the CSI volume is what makes the driver sync the Secret the env reads; the
 		// service reads the edge certificate from the mount itself.
-		volume, mount := keyVaultVolume()
+		volume, mount := keyVaultVolume(secretProviderClass)
 		mounts, volumes = append(mounts, mount), append(volumes, volume)
 		container["env"] = append(podIPEnv(), obj{"name": pulumi.String(contract.EnvOperatorToken.Name), "valueFrom": obj{
 			"secretKeyRef": obj{"name": pulumi.String(syncedSecret), "key": pulumi.String(contract.OperatorTokenSecret)},

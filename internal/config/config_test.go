@@ -23,7 +23,7 @@ func valid() map[string]string {
 		"voicemail:stamps":      `[{"region":"eastus2","zone":1},{"region":"eastus2","zone":2},{"region":"centralus","zone":3,"version":"v2","weight":50}]`,
 		"voicemail:peakLoad":    `{"concurrentCalls":1000,"requestsPerSecond":500}`,
 		"voicemail:jumpbox":     `{"adminSshPublicKey":"ssh-ed25519 AAAAC3Nza test"}`,
-		"voicemail:sip":         `{"dispatcherImage":"example.azurecr.io/sip-dispatcher@sha256:` + strings.Repeat("a", 64) + `"}`,
+		"voicemail:sip":         `{"dispatcherImage":"example.azurecr.io/sip-dispatcher@sha256:` + strings.Repeat("a", 64) + `","sbcPrefixes":["192.0.2.0/28"]}`,
 	}
 }
 
@@ -111,6 +111,7 @@ func TestParseInvalidNamesTheKey(t *testing.T) {
 		{"plain HTTP probe", "trafficManager", `{"protocol":"HTTP","port":80}`, "voicemail:trafficManager.protocol"},
 		{"probe port", "trafficManager", `{"port":80}`, "voicemail:trafficManager.port"},
 		{"port", "trafficManager", `{"port":70000}`, "voicemail:trafficManager.port"},
+		{"no SBCs", "sip", `{"dispatcherImage":"example.azurecr.io/d@sha256:` + strings.Repeat("a", 64) + `"}`, "voicemail:sip.sbcPrefixes"},
 		{"sbc prefix", "sip", `{"sbcPrefixes":["not-a-prefix"]}`, "voicemail:sip.sbcPrefixes[0]"},
 		{"sbc prefix too broad", "sip", `{"sbcPrefixes":["192.0.2.0/28","0.0.0.0/0"]}`, "voicemail:sip.sbcPrefixes[1]"},
 		{"sbc prefix host bits", "sip", `{"sbcPrefixes":["192.0.2.7/28"]}`, "voicemail:sip.sbcPrefixes[0]"},
@@ -182,6 +183,8 @@ func TestStackFilesParse(t *testing.T) {
 			c, err := config.LoadStackFile(filepath.Join("..", "..", "Pulumi."+st+".yaml"))
 			require.NoError(t, err)
 			assert.Equal(t, st, c.Environment)
+			assert.NotEmpty(t, c.SIP.SBCPrefixes, "without SBCs no call reaches a stamp")
+			assert.NotEmpty(t, c.SIP.MWIDomains, "without MWI domains no mailbox may name an MWI target")
 			if st == "dev" {
 				require.Len(t, c.Regions, 1)
 				assert.Len(t, c.Regions[0].Zones, 2)

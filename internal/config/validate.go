@@ -196,6 +196,11 @@ func (c Config) Validate() []error {
 		// Azure Load Balancer accepts a TCP idle timeout of 4 to 100 minutes.
 		e.add("sip.idleTimeoutMinutes", "%d must be 4-100 (Azure Load Balancer's range)", n)
 	}
+	// Every stamp exposes SIP to the SBCs through its dispatcher, which admits calls and
+	// subscriptions only from these prefixes: without them no call could reach a stamp.
+	if len(c.SIP.SBCPrefixes) == 0 {
+		e.add("sip.sbcPrefixes", "required: the operator's SBC addresses (CIDR prefixes); each stamp's dispatcher admits INVITE and SUBSCRIBE, and believes P-Asserted-Identity, only from them")
+	}
 	for i, p := range c.SIP.SBCPrefixes {
 		pfx, err := netip.ParsePrefix(p)
 		switch {

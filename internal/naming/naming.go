@@ -157,6 +157,7 @@ func (n Namer) Cluster(key string) string            { return n.join("aks", n.ba
 func (n Namer) ClusterDNSPrefix(key string) string   { return n.join(n.base(), key) }
 func (n Namer) ClusterIdentity(key string) string    { return n.join("id", n.base(), key, "aks") }
 func (n Namer) AppIdentity(key string) string        { return n.join("id", n.base(), key, "app") }
+func (n Namer) DispatcherIdentity(key string) string { return n.join("id", n.base(), key, "sip") }
 func (n Namer) PublicIP(key string) string           { return n.join("pip", n.base(), key) }
 func (n Namer) PublicIPLabel(key string) string      { return n.join(n.base(), key) }
 func (n Namer) StampVNet(key string) string          { return n.join("vnet", n.base(), key) }

@@ -80,10 +80,11 @@ func ArgsForStamp(ctx *pulumi.Context, t topology.Topology, g *global.Global, s 
 		Namespace:      contract.Namespace,
 		ServiceAccount: contract.ServiceAccount,
 
-		Kubeconfig:   s.UserKubeconfig(ctx),
-		AppClientID:  s.AppIdentityClientID,
-		TenantID:     g.TenantID,
-		KeyVaultName: pulumi.String(reg.Names.KeyVault),
+		Kubeconfig:         s.UserKubeconfig(ctx),
+		AppClientID:        s.AppIdentityClientID,
+		DispatcherClientID: s.DispatcherIdentityClientID,
+		TenantID:           g.TenantID,
+		KeyVaultName:       pulumi.String(reg.Names.KeyVault),
 
 		RegistryLoginServer: s.RegistryLoginServer,
 		Image:               t.Config.Image,
@@ -96,6 +97,7 @@ func ArgsForStamp(ctx *pulumi.Context, t topology.Topology, g *global.Global, s 
 		DispatcherReplicas: t.Config.SIP.DispatcherReplicas,
 		SIPDispatcherIP:    info.SIPDispatcherIP,
 		NodeSubnetName:     info.Names.Subnet,
+		SBCPrefixes:        t.Config.SIP.SBCPrefixes,
 		IdleTimeoutMinutes: t.Config.SIP.IdleTimeoutMinutes,
 
 		Service:      &svc,

@@ -54,6 +54,11 @@ func FederatedSubject() string {
 	return "system:serviceaccount:" + AppNamespace + ":" + AppServiceAccount
 }
 
+// DispatcherFederatedSubject is the subject of the stamp dispatcher's service-account tokens.
+func DispatcherFederatedSubject() string {
+	return "system:serviceaccount:" + AppNamespace + ":" + contract.DispatcherServiceAccount
+}
+
 // ServiceTable is the table the voicemail service keeps its CRDT rows in.
 const ServiceTable = contract.ServiceTable
 
@@ -240,11 +245,13 @@ type StampNames struct {
 	DNSPrefix         string
 	ClusterIdentity   string
 	AppIdentity       string
-	PublicIP          string
-	VNet              string
-	Subnet            string
-	Workspace         string
-	Endpoint          string
+	// DispatcherIdentity is the SIP dispatcher's own identity (it reads the edge certificate).
+	DispatcherIdentity string
+	PublicIP           string
+	VNet               string
+	Subnet             string
+	Workspace          string
+	Endpoint           string
 }
 
 // Region returns the region with the given name.
@@ -440,17 +447,18 @@ func Build(cfg config.Config) (Topology, error) {
 		}
 		s.Tags = tags("region", sc.Region, "stamp", s.ID)
 		s.Names = StampNames{
-			ResourceGroup:     v.name(key, naming.ResourceGroup, nm.StampResourceGroup(sk)),
-			NodeResourceGroup: v.name(key, naming.ResourceGroup, nm.NodeResourceGroup(sk)),
-			Cluster:           v.name(key, naming.ManagedCluster, nm.Cluster(sk)),
-			DNSPrefix:         v.name(key, naming.AKSDNSPrefix, nm.ClusterDNSPrefix(sk)),
-			ClusterIdentity:   v.name(key, naming.Identity, nm.ClusterIdentity(sk)),
-			AppIdentity:       v.name(key, naming.Identity, nm.AppIdentity(sk)),
-			PublicIP:          v.name(key, naming.PublicIP, nm.PublicIP(sk)),
-			VNet:              v.name(key, naming.VirtualNetwork, nm.StampVNet(sk)),
-			Subnet:            v.name(key, naming.Subnet, "snet-aks"),
-			Workspace:         v.name(key, naming.Workspace, nm.StampWorkspace(sk)),
-			Endpoint:          v.name(key, naming.TMEndpoint, s.ID),
+			ResourceGroup:      v.name(key, naming.ResourceGroup, nm.StampResourceGroup(sk)),
+			NodeResourceGroup:  v.name(key, naming.ResourceGroup, nm.NodeResourceGroup(sk)),
+			Cluster:            v.name(key, naming.ManagedCluster, nm.Cluster(sk)),
+			DNSPrefix:          v.name(key, naming.AKSDNSPrefix, nm.ClusterDNSPrefix(sk)),
+			ClusterIdentity:    v.name(key, naming.Identity, nm.ClusterIdentity(sk)),
+			AppIdentity:        v.name(key, naming.Identity, nm.AppIdentity(sk)),
+			DispatcherIdentity: v.name(key, naming.Identity, nm.DispatcherIdentity(sk)),
+			PublicIP:           v.name(key, naming.PublicIP, nm.PublicIP(sk)),
+			VNet:               v.name(key, naming.VirtualNetwork, nm.StampVNet(sk)),
+			Subnet:             v.name(key, naming.Subnet, "snet-aks"),
+			Workspace:          v.name(key, naming.Workspace, nm.StampWorkspace(sk)),
+			Endpoint:           v.name(key, naming.TMEndpoint, s.ID),
 		}
 		s.SIPHost = sk + "." + t.SIP.Zone
 		s.DNSLabel = v.name(key, naming.DNSLabel, nm.PublicIPLabel(sk))

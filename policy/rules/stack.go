@@ -7,7 +7,7 @@ import (
 
 // StackRules returns the rules that need to see several resources at once.
 func StackRules() []StackRule {
-	return append(append(coreStackRules(), operationsStackRules()...), deployStackRules()...)
+	return append(append(append(coreStackRules(), operationsStackRules()...), deployStackRules()...), identityStackRules()...)
 }
 
 func coreStackRules() []StackRule {

@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -105,6 +106,15 @@ type Config struct {
 	// over TCP) there, so tools and tests can read the dispatcher's view of its targets
 	// (Process.Destinations, kamcmd -s tcp:host:port dispatcher.list).
 	ControlAddr string
+	// TrustedPeers (CIDR prefixes: the operator's SBCs) are the only sources that may start a
+	// dialog or a transaction outside one (INVITE, SUBSCRIBE, anything without a To tag) and
+	// whose identity headers pass: every other source gets 403 for those, and
+	// P-Asserted-Identity and P-Preferred-Identity are removed from whatever else it sends
+	// (RFC 3325 §5: a trust domain strips them from untrusted peers). The replicas behind a
+	// stamp dispatcher trust it, so without this rule anyone who reaches the dispatcher would
+	// borrow that trust. Empty: anyone (the local runner's dispatchers, whose replicas trust
+	// loopback anyway); a deployed stamp dispatcher always sets it.
+	TrustedPeers []string
 }
 
 // TLS is a certificate for Kamailio's tls module, written into tls.cfg beside kamailio.cfg.
@@ -234,6 +244,11 @@ func (c Config) Validate() error {
 			return fmt.Errorf("kamailio: control address %q: %w", c.ControlAddr, err)
 		}
 	}
+	for _, p := range c.TrustedPeers {
+		if pfx, err := netip.ParsePrefix(p); err != nil || pfx.Masked() != pfx {
+			return fmt.Errorf("kamailio: trusted peer %q is not a CIDR prefix without host bits", p)
+		}
+	}
 	if strings.ContainsAny(c.Name, " \t\r\n\"@:;<>") {
 		return fmt.Errorf("kamailio: name %q", c.Name)
 	}
@@ -298,6 +313,7 @@ func (c Config) Render() (string, error) {
 		"Edge":            c.Role == RoleEdge,
 		"HasTLS":          c.TLS != nil,
 		"TLSReloadS":      tlsReloadSeconds(c.TLS),
+		"Trusted":         strings.Join(c.TrustedPeers, ","),
 	})
 	return buf.String(), err
 }
@@ -356,7 +372,8 @@ loadmodule "siputils.so"
 loadmodule "xlog.so"
 loadmodule "sanity.so"
 loadmodule "dispatcher.so"
-{{if .HasTLS}}loadmodule "tls.so"
+{{if .Trusted}}loadmodule "ipops.so"
+{{end}}{{if .HasTLS}}loadmodule "tls.so"
 loadmodule "jsonrpcs.so"
 modparam("tls", "config", "{{.C.TLS.ConfigFile}}")
 # RPC for the reload timer (jsonrpc_exec); the only transport is a FIFO in the run directory,
@@ -402,7 +419,18 @@ request_route {
 	if (is_method("OPTIONS") && uri == myself && $rU == $null) {
 		route(PROBE);
 	}
-	if (has_totag()) {
+{{if .Trusted}}	# Trusted peers only (RFC 3325 trust domain): the replicas believe this dispatcher, so a
+	# stranger may neither start anything through it nor assert an identity. Not logged: a
+	# flood would write a line per packet.
+	if (!is_in_subnet("$si", "{{.Trusted}}")) {
+		remove_hf("P-Asserted-Identity");
+		remove_hf("P-Preferred-Identity");
+		if (!has_totag()) {
+			sl_send_reply("403", "Forbidden");
+			exit;
+		}
+	}
+{{end}}	if (has_totag()) {
 		route(WITHINDLG);
 		exit;
 	}

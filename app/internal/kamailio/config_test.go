@@ -20,8 +20,9 @@ func TestRenderPassesKamailioCheck(t *testing.T) {
 			Targets: []Target{{URI: "sip:127.0.0.2:5060"}, {URI: "sip:127.0.0.3:5060"}}},
 		"edge": {Role: RoleEdge, Listen: []Listen{{Proto: "tcp", Addr: "127.0.0.1:5070"}},
 			Targets: []Target{{URI: "sip:a.example:5060;transport=tcp", Priority: 1, Weight: 50}, {URI: "sip:b.example:5060;transport=tcp", Priority: 2}}},
-		"no targets": {Role: RoleStamp, Listen: []Listen{{Proto: "udp", Addr: "127.0.0.1:5060"}}},
-		"reloaded":   {Role: RoleStamp, Listen: []Listen{{Proto: "tcp", Addr: "0.0.0.0:5060", Advertise: "10.1.15.250:5060"}}, ReloadInterval: 10 * time.Second},
+		"no targets":    {Role: RoleStamp, Listen: []Listen{{Proto: "udp", Addr: "127.0.0.1:5060"}}},
+		"trusted peers": {Role: RoleStamp, Listen: []Listen{{Proto: "udp", Addr: "127.0.0.1:5060"}}, TrustedPeers: []string{"192.0.2.0/28", "2001:db8::/48"}},
+		"reloaded":      {Role: RoleStamp, Listen: []Listen{{Proto: "tcp", Addr: "0.0.0.0:5060", Advertise: "10.1.15.250:5060"}}, ReloadInterval: 10 * time.Second},
 	}
 	for name, cfg := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -51,6 +52,8 @@ func TestValidateNamesTheField(t *testing.T) {
 		"target": {func(c *Config) { c.Targets = []Target{{URI: "http://x"}} }, "not a SIP URI"},
 		"quote":  {func(c *Config) { c.Targets = []Target{{URI: `sip:a";x`}} }, "quotes"},
 		"weight": {func(c *Config) { c.Targets = []Target{{URI: "sip:a", Weight: 101}} }, "weight"},
+		"peer":   {func(c *Config) { c.TrustedPeers = []string{"192.0.2.1/28"} }, "trusted peer"},
+		"inject": {func(c *Config) { c.TrustedPeers = []string{`192.0.2.0/28");exit;#`} }, "trusted peer"},
 	} {
 		c := base
 		c.Listen = append([]Listen(nil), base.Listen...)

@@ -34,6 +34,13 @@ type stampUnderTest struct {
 
 func startStamp(t testing.TB, n int, cfg Config) *stampUnderTest {
 	t.Helper()
+	return startStampTrusting(t, n, cfg, nil)
+}
+
+// startStampTrusting is startStamp with a dispatcher that admits only sbcs (CIDR prefixes), as a
+// deployed stamp's does; nil admits anyone.
+func startStampTrusting(t testing.TB, n int, cfg Config, sbcs []string) *stampUnderTest {
+	t.Helper()
 	st := &stampUnderTest{svc: voicemailtest.New(t)}
 	if cfg.TrustedPeers == nil {
 		cfg.TrustedPeers = peers{netip.MustParsePrefix("127.0.0.0/8")} // the dispatcher
@@ -50,7 +57,7 @@ func startStamp(t testing.TB, n int, cfg Config) *stampUnderTest {
 		// sipp (unlike phones, RFC 6665 §4.1.2.4) needs.
 		Role: kamailio.RoleStamp, Name: "stamp-test", Children: 1, ProbeInterval: time.Second,
 		Listen:  []kamailio.Listen{{Proto: "udp", Addr: "127.0.0.1:" + port}, {Proto: "tcp", Addr: "127.0.0.1:" + port}},
-		Targets: targets,
+		Targets: targets, TrustedPeers: sbcs,
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() {
