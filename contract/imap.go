@@ -9,18 +9,20 @@ import (
 // The stamp binary's IMAP variables. EnvIMAPAddr (plain IMAP with STARTTLS) is a core
 // variable; EnvIMAPSAddr is the implicit-TLS listener.
 var (
-	EnvIMAPSAddr          = Var{"VOICEMAIL_IMAPS_ADDR", "", "implicit-TLS IMAP listen address; empty disables it; needs " + EnvTLSCert.Name}
-	EnvIMAPDomain         = Var{"VOICEMAIL_IMAP_DOMAIN", "voicemail.invalid", "host part of From/To/Message-ID addresses"}
-	EnvIMAPLanguages      = Var{"VOICEMAIL_IMAP_LANGUAGES", "", "comma-separated languages numbered 1.. for XCHANGE_VM_LANG LANG=<n>"}
-	EnvIMAPIdleTimeout    = Var{"VOICEMAIL_IMAP_IDLE_TIMEOUT", "30m", "autologout of an idle connection (at least 1m)"}
-	EnvIMAPMaxConnections = Var{"VOICEMAIL_IMAP_MAX_CONNECTIONS", "1000", "concurrent IMAP sessions"}
-	EnvIMAPProxyFrom      = Var{"VOICEMAIL_IMAP_PROXY_FROM", "", "addresses or CIDR prefixes of load balancers (HAProxy send-proxy-v2) whose connections start with a PROXY protocol header naming the client, so per-source limits see clients, not the balancer; their connections must carry one, anyone else's are plain IMAP"}
+	EnvIMAPSAddr           = Var{"VOICEMAIL_IMAPS_ADDR", "", "implicit-TLS IMAP listen address; empty disables it; needs " + EnvTLSCert.Name}
+	EnvIMAPDomain          = Var{"VOICEMAIL_IMAP_DOMAIN", "voicemail.invalid", "host part of From/To/Message-ID addresses"}
+	EnvIMAPLanguages       = Var{"VOICEMAIL_IMAP_LANGUAGES", "", "comma-separated languages numbered 1.. for XCHANGE_VM_LANG LANG=<n>"}
+	EnvIMAPIdleTimeout     = Var{"VOICEMAIL_IMAP_IDLE_TIMEOUT", "30m", "autologout of an idle connection (at least 1m)"}
+	EnvIMAPMaxConnections  = Var{"VOICEMAIL_IMAP_MAX_CONNECTIONS", "1000", "concurrent IMAP sessions"}
+	EnvIMAPVisibilityDelay = Var{"VOICEMAIL_IMAP_VISIBILITY_DELAY", "5s", "IMAP shows an INBOX message once its deposit time is this old (0s..5m), and deposit notifications wait as long; must exceed cross-region replication lag plus clock skew, so UIDs ascend as messages are added; 0s only for a single region"}
+	EnvIMAPProxyFrom       = Var{"VOICEMAIL_IMAP_PROXY_FROM", "", "addresses or CIDR prefixes of load balancers (HAProxy send-proxy-v2) whose connections start with a PROXY protocol header naming the client, so per-source limits see clients, not the balancer; their connections must carry one, anyone else's are plain IMAP"}
 )
 
 func imapVars() []Var {
 	return []Var{
 		EnvIMAPSAddr, EnvIMAPDomain,
 		EnvIMAPLanguages, EnvIMAPIdleTimeout, EnvIMAPMaxConnections, EnvIMAPProxyFrom,
+		EnvIMAPVisibilityDelay,
 	}
 }
 
@@ -35,6 +37,11 @@ type IMAP struct {
 	MaxConnections int
 	// ProxyFrom are the load balancers that send a PROXY protocol header first.
 	ProxyFrom []netip.Prefix
+	// VisibilityDelay is how old a message's deposit time must be before IMAP shows it (and
+	// before its deposit notification goes out). A message deposited in another region is
+	// present everywhere within replication lag plus clock skew; with the delay above that,
+	// no message appears beneath a UID a client already saw.
+	VisibilityDelay time.Duration
 }
 
 // DefaultIMAP is the IMAP configuration with every variable unset.
@@ -50,6 +57,8 @@ func (r *reader) imap() IMAP {
 		Languages:      r.list(EnvIMAPLanguages),
 		IdleTimeout:    r.dur(EnvIMAPIdleTimeout, time.Minute, 24*time.Hour),
 		MaxConnections: r.integer(EnvIMAPMaxConnections, 1, 1<<20),
+		// 5 min bounds how late a message may show; 0 serves a single region.
+		VisibilityDelay: r.dur(EnvIMAPVisibilityDelay, 0, 5*time.Minute),
 	}
 	c.ProxyFrom = r.prefixes(EnvIMAPProxyFrom)
 	if strings.ContainsAny(c.Domain, " <>@\r\n") {
@@ -65,4 +74,7 @@ func (c IMAP) environ(e *environ) {
 	e.optDur(EnvIMAPIdleTimeout, c.IdleTimeout)
 	e.optInt(EnvIMAPMaxConnections, c.MaxConnections)
 	e.prefixes(EnvIMAPProxyFrom, c.ProxyFrom)
+	if c.VisibilityDelay != DefaultIMAP().VisibilityDelay {
+		e.dur(EnvIMAPVisibilityDelay, c.VisibilityDelay) // the default needs no line
+	}
 }

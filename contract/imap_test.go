@@ -1,6 +1,7 @@
 package contract
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -12,15 +13,20 @@ func TestLoadIMAP(t *testing.T) {
 	c, err := LoadStamp(env(map[string]string{
 		EnvTLSCert.Name: "/etc/tls/cert.pem", EnvTLSKey.Name: "/etc/tls/key.pem",
 		EnvIMAPDomain.Name: "vvm.example.com", EnvIMAPLanguages.Name: "en, de,fr", EnvIMAPIdleTimeout.Name: "10m",
-		EnvIMAPMaxConnections.Name: "50", EnvIMAPSAddr.Name: ":993",
+		EnvIMAPMaxConnections.Name: "50", EnvIMAPSAddr.Name: ":993", EnvIMAPVisibilityDelay.Name: "0s",
 	}))
 	require.NoError(t, err)
 	assert.Equal(t, IMAP{TLSAddr: ":993",
 		Domain: "vvm.example.com", Languages: []string{"en", "de", "fr"}, IdleTimeout: 10 * time.Minute, MaxConnections: 50}, c.IMAP)
+	back, err := LoadStamp(env(c.EnvironMap()))
+	require.NoError(t, err)
+	assert.Equal(t, c.IMAP, back.IMAP, "a zero delay survives Environ")
 
 	d := DefaultIMAP()
 	assert.Equal(t, "voicemail.invalid", d.Domain)
 	assert.Equal(t, 30*time.Minute, d.IdleTimeout)
+	assert.Equal(t, 5*time.Second, d.VisibilityDelay)
+	assert.NotContains(t, strings.Join(DefaultStamp().Environ(), "\n"), EnvIMAPVisibilityDelay.Name, "the default needs no line")
 
 	for _, tc := range []struct {
 		v  Var
@@ -30,6 +36,8 @@ func TestLoadIMAP(t *testing.T) {
 		{EnvIMAPDomain, map[string]string{EnvIMAPDomain.Name: "a b"}},
 		{EnvIMAPIdleTimeout, map[string]string{EnvIMAPIdleTimeout.Name: "5s"}},
 		{EnvIMAPMaxConnections, map[string]string{EnvIMAPMaxConnections.Name: "0"}},
+		{EnvIMAPVisibilityDelay, map[string]string{EnvIMAPVisibilityDelay.Name: "-1s"}},
+		{EnvIMAPVisibilityDelay, map[string]string{EnvIMAPVisibilityDelay.Name: "1h"}},
 	} {
 		_, err := LoadStamp(env(tc.kv))
 		require.Error(t, err, tc.v.Name)

@@ -31,6 +31,7 @@ func randMailbox(r *rand.Rand) Mailbox {
 		MaxMessageSeconds: Register[int]{V: r.IntN(3), TS: randTS(r)},
 		MaxMessages:       Register[int]{V: r.IntN(3), TS: randTS(r)},
 		MWITarget:         randReg(r), Email: randReg(r), PINHash: randReg(r),
+		UIDValidity: r.Int64N(3),
 	}
 	if r.IntN(2) == 0 {
 		m.Greetings = map[string]Register[string]{}

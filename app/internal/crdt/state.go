@@ -53,6 +53,10 @@ type Mailbox struct {
 	PINHash           Register[string] `json:"pin"`
 	// Greetings maps a greeting kind to its audio blob name; "" means deleted.
 	Greetings map[string]Register[string] `json:"gr,omitempty"`
+	// UIDValidity is a max-register (Unix seconds) that IMAP's UIDVALIDITY of the inbox never
+	// goes below. A view that finds a message arriving beneath UIDs it already showed raises it
+	// past the value in use, so every region moves clients to a full resync together.
+	UIDValidity int64 `json:"uidv,omitempty"`
 }
 
 // Exists reports whether the mailbox is provisioned and not removed since.
@@ -71,6 +75,7 @@ func (m Mailbox) Merge(o Mailbox) Mailbox {
 		MWITarget:         m.MWITarget.Merge(o.MWITarget),
 		Email:             m.Email.Merge(o.Email),
 		PINHash:           m.PINHash.Merge(o.PINHash),
+		UIDValidity:       max(m.UIDValidity, o.UIDValidity),
 	}
 	out.Greetings = mergeRegisters(m.Greetings, o.Greetings)
 	return out
@@ -108,7 +113,7 @@ func (m Mailbox) Equal(o Mailbox) bool {
 		m.DisplayName == o.DisplayName && m.Language == o.Language &&
 		m.ActiveGreeting == o.ActiveGreeting && m.MaxMessageSeconds == o.MaxMessageSeconds &&
 		m.MaxMessages == o.MaxMessages && m.MWITarget == o.MWITarget && m.Email == o.Email &&
-		m.PINHash == o.PINHash && maps.Equal(m.Greetings, o.Greetings)
+		m.PINHash == o.PINHash && m.UIDValidity == o.UIDValidity && maps.Equal(m.Greetings, o.Greetings)
 }
 
 // MessageInfo is what the depositing region records once; it never changes afterwards.

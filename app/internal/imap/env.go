@@ -16,6 +16,7 @@ func FromContract(c contract.IMAP, tlsCfg *tls.Config) (Config, error) {
 	cfg := Config{
 		TLS: tlsCfg, Domain: c.Domain, Languages: c.Languages,
 		IdleTimeout: c.IdleTimeout, MaxConnections: c.MaxConnections, ProxyFrom: c.ProxyFrom,
+		VisibilityDelay: c.VisibilityDelay,
 	}
 	if c.TLSAddr != "" && cfg.TLS == nil {
 		return Config{}, fmt.Errorf("%s needs %s and %s", contract.EnvIMAPSAddr.Name, contract.EnvTLSCert.Name, contract.EnvTLSKey.Name)

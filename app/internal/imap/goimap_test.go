@@ -43,7 +43,7 @@ func TestGoIMAPClient(t *testing.T) {
 	sel, err := c.Select("INBOX", nil).Wait()
 	require.NoError(t, err)
 	assert.EqualValues(t, 1, sel.NumMessages)
-	assert.Equal(t, uidValidity(mb.Created), sel.UIDValidity)
+	assert.Equal(t, uidValidity(mb.Created, 0), sel.UIDValidity)
 
 	hdr := &imap.FetchItemBodySection{Specifier: imap.PartSpecifierHeader, HeaderFields: []string{"Content-Duration", "From"}, Peek: true}
 	audioPart := &imap.FetchItemBodySection{Part: []int{2}, Peek: true}

@@ -18,7 +18,8 @@ func (s *session) cmdNoop(ctx context.Context, cmd command) error {
 	return nil
 }
 
-// cmdIdle waits for DONE while announcing mailbox changes (a new deposit becomes EXISTS).
+// cmdIdle waits for DONE while announcing mailbox changes (a new deposit becomes EXISTS, when
+// the visibility delay lets INBOX show it).
 func (s *session) cmdIdle(ctx context.Context, cmd command) error {
 	if len(cmd.args) != 0 {
 		return bad("IDLE takes no arguments")
@@ -57,8 +58,15 @@ func (s *session) cmdIdle(ctx context.Context, cmd command) error {
 				return errDone
 			}
 		}
+		// A message held back by the visibility delay is announced when it shows. (An
+		// unstopped timer is collected once unreachable.)
+		var shows <-chan time.Time
+		if s.state == stateSelected && !s.sel.pending.IsZero() {
+			shows = time.NewTimer(max(s.sel.pending.Sub(s.srv.cfg.Now()), time.Millisecond)).C
+		}
 		select {
 		case <-s.changed:
+		case <-shows:
 		case r := <-done:
 			if r.err != nil {
 				if errors.Is(r.err, errLineTooLong) {

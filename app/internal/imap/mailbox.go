@@ -2,6 +2,7 @@ package imap
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -63,6 +64,7 @@ type selection struct {
 	validity uint32
 	uidNext  uint32
 	items    []*item
+	pending  time.Time // folder.pending of the last load
 }
 
 func (sel *selection) maxUID() uint32 { return maxUIDOf(sel.items) }
@@ -87,24 +89,47 @@ func mailboxName(v value) (string, error) {
 type folder struct {
 	validity, uidNext uint32
 	items             []*item
+	// pending is when the first INBOX message held back by the visibility delay shows (zero:
+	// none is held back); IDLE wakes then.
+	pending time.Time
 }
 
-// load reads a folder from one snapshot of the mailbox and derives its UIDs.
+// load reads a folder from one snapshot of the mailbox and derives its UIDs. INBOX holds the
+// messages past the visibility delay; a message found beneath what this process already
+// showed raises UIDVALIDITY first (see uid.go).
 func (s *session) load(ctx context.Context, name string) (folder, error) {
 	snap, err := s.srv.svc.Snapshot(ctx, s.number)
 	if err != nil {
 		return folder{}, err
 	}
-	f := folder{validity: uidValidity(snap.Mailbox.Created)}
 	if name == greetingsName {
+		f := folder{validity: uidValidity(snap.Mailbox.Created, 0)}
 		f.items, f.uidNext, err = s.greetingItems(ctx, snap)
 		return f, err
 	}
-	uids, next := historyUIDs(snap.Mailbox.Created, snap.History)
+	now := s.srv.cfg.Now()
+	history, pending := visiblePrefix(snap.History, now, s.srv.cfg.VisibilityDelay)
+	f := folder{validity: uidValidity(snap.Mailbox.Created, snap.UIDValidity), pending: pending}
+	if s.srv.shown.late(s.number, f.validity, history) {
+		raised := max(int64(f.validity)+1, now.Unix())
+		if err := s.srv.svc.RaiseUIDValidity(ctx, s.number, raised); err != nil {
+			// Nothing is shown (or recorded) until the raise is stored: the client is told
+			// to try again, and the next load tries the raise again.
+			return folder{}, fmt.Errorf("raise UIDVALIDITY: %w", err)
+		}
+		s.log.Warn("imap message arrived beneath UIDs already shown; UIDVALIDITY raised, clients resync",
+			"mailbox", s.number, "from", f.validity, "to", uidValidity(snap.Mailbox.Created, raised))
+		s.srv.metrics.resyncs.Inc()
+		f.validity = uidValidity(snap.Mailbox.Created, raised)
+	}
+	s.srv.shown.record(s.number, f.validity, history)
+	uids, next := historyUIDs(snap.Mailbox.Created, history)
 	f.uidNext = next
-	f.items = make([]*item, len(snap.Messages))
-	for i, m := range snap.Messages {
-		f.items[i] = s.messageItem(m, uids[m.ID])
+	f.items = make([]*item, 0, len(snap.Messages))
+	for _, m := range snap.Messages {
+		if uid, ok := uids[m.ID]; ok {
+			f.items = append(f.items, s.messageItem(m, uid))
+		}
 	}
 	return f, nil
 }
@@ -136,8 +161,9 @@ func (s *session) refresh(ctx context.Context) error {
 		return err
 	}
 	if f.validity != sel.validity {
-		// The mailbox was removed and provisioned again under us.
-		s.writef("* BYE mailbox was re-created, select it again\r\n")
+		// The mailbox was removed and provisioned again under us, or a message arrived beneath
+		// UIDs already shown: the client must resync under the new UIDVALIDITY.
+		s.writef("* BYE UIDVALIDITY changed, select the mailbox again\r\n")
 		s.state = stateLogout
 		return nil
 	}
@@ -170,13 +196,16 @@ func (s *session) refresh(ctx context.Context) error {
 			continue
 		}
 		if it.uid <= maxUIDOf(kept) {
-			continue // arrived late with a lower UID: shown from the next SELECT on
+			// Beneath UIDs shown: load raised UIDVALIDITY unless another process showed the
+			// later message. Announcing it would break ascending UIDs; a new SELECT shows it.
+			continue
 		}
 		kept = append(kept, it)
 		added = true
 	}
 	sel.items = kept
 	sel.uidNext = max(sel.uidNext, f.uidNext)
+	sel.pending = f.pending
 	if added {
 		s.writef("* %d EXISTS\r\n", len(kept))
 	}

@@ -10,6 +10,7 @@ type metrics struct {
 	commands *prometheus.CounterVec
 	logins   *prometheus.CounterVec
 	evicted  prometheus.Counter
+	resyncs  prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -26,9 +27,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		evicted: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "voicemail_imap_preauth_evicted_total", Help: "Connections that had not logged in, closed to make room for a new one.",
 		}),
+		resyncs: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "voicemail_imap_uidvalidity_raised_total",
+			Help: "INBOX UIDVALIDITY raised because a message arrived beneath UIDs already shown (replication lag above the visibility delay).",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.sessions, m.commands, m.logins, m.evicted)
+		reg.MustRegister(m.sessions, m.commands, m.logins, m.evicted, m.resyncs)
 	}
 	return m
 }

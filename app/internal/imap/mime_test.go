@@ -133,8 +133,8 @@ func TestUIDsAscendWithDepositOrder(t *testing.T) {
 	}
 	assert.Equal(t, uids, assignUIDs(created, deposits), "derived, so every stamp computes the same")
 	assert.Equal(t, uidBase(created, deposits[5]), uids[5], "no collision: the tick itself")
-	assert.EqualValues(t, created.Unix(), uidValidity(created))
-	assert.Greater(t, uidValidity(created.Add(time.Second)), uidValidity(created),
+	assert.EqualValues(t, created.Unix(), uidValidity(created, 0))
+	assert.Greater(t, uidValidity(created.Add(time.Second), 0), uidValidity(created, 0),
 		"a re-created mailbox gets a greater UIDVALIDITY")
 }
 

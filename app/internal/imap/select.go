@@ -22,7 +22,7 @@ func (s *session) cmdSelect(ctx context.Context, cmd command) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	sel := &selection{name: name, readOnly: cmd.name == "EXAMINE", validity: f.validity, uidNext: f.uidNext, items: f.items}
+	sel := &selection{name: name, readOnly: cmd.name == "EXAMINE", validity: f.validity, uidNext: f.uidNext, items: f.items, pending: f.pending}
 	s.sel = sel
 	s.state = stateSelected
 	s.writef("* FLAGS %s\r\n", permanentFlags(name))

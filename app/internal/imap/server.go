@@ -47,6 +47,7 @@ type Service interface {
 	UpdateMessage(ctx context.Context, number, id string, u voicemail.MessageUpdate) (voicemail.Message, error)
 	DeleteMessage(ctx context.Context, number, id string) error
 	Subscribe(number string) (<-chan voicemail.Event, func())
+	RaiseUIDValidity(ctx context.Context, number string, v int64) error
 }
 
 // Config tunes the server. Zero values take the defaults noted.
@@ -88,6 +89,13 @@ type Config struct {
 	// MaxLoginFailures ends a session after this many failed logins (default 3); the
 	// service's lockout applies across all sessions and interfaces regardless.
 	MaxLoginFailures int
+	// VisibilityDelay holds an INBOX message back until its deposit time is this old, so that
+	// messages arriving by replication within it take their place before any later one is
+	// shown and UIDs ascend as messages are added (see uid.go). Zero shows messages at once,
+	// which is right for a single region; a stamp takes contract VOICEMAIL_IMAP_VISIBILITY_DELAY.
+	VisibilityDelay time.Duration
+	// Now is the clock the visibility delay is measured on (default time.Now).
+	Now func() time.Time
 	// PartCacheBytes bounds the cache of encoded audio parts shared by all sessions (default
 	// 32 MiB; negative disables it).
 	PartCacheBytes int64
@@ -124,6 +132,9 @@ func (c Config) withDefaults() Config {
 	if c.MaxLoginFailures <= 0 {
 		c.MaxLoginFailures = 3
 	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
 	if c.PartCacheBytes == 0 {
 		c.PartCacheBytes = 32 << 20
 	}
@@ -138,6 +149,7 @@ type Server struct {
 	log     *slog.Logger
 	metrics *metrics
 	parts   *partCache
+	shown   *shownTracker
 	slots   chan struct{}
 	wg      sync.WaitGroup
 
@@ -157,6 +169,7 @@ func New(svc Service, cfg Config, logger *slog.Logger) *Server {
 		log:     logger.With("component", "imap"),
 		metrics: newMetrics(cfg.Registerer),
 		parts:   newPartCache(cfg.PartCacheBytes),
+		shown:   newShownTracker(),
 		slots:   make(chan struct{}, cfg.MaxConnections),
 		preAuth: map[*session]time.Time{},
 	}

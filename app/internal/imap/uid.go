@@ -3,6 +3,7 @@ package imap
 import (
 	"math"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/voicemail-platform/voicemail/app/internal/voicemail"
@@ -14,6 +15,7 @@ import (
 //   - UIDVALIDITY of both folders is the mailbox's creation time in Unix seconds. A mailbox
 //     that is removed and provisioned again gets a later creation time, hence a greater
 //     UIDVALIDITY, which is exactly what RFC 3501 asks of a mailbox whose UIDs no longer persist.
+//     INBOX's is the greater of that and the mailbox's replicated UIDValidity register (below).
 //   - INBOX: a message's UID counts 100 ms ticks from one hour before the mailbox's creation
 //     (the hour absorbs clock skew between regions) to the deposit time its id carries. UIDs
 //     are assigned over the mailbox's whole history (deleted messages included) in id order,
@@ -26,16 +28,45 @@ import (
 //     write, plus the kind's index, so kinds written in the same second differ. UIDNEXT is one
 //     above the UID of the latest write of any kind, deletions included.
 //
-// Caveat: a message that reaches this stamp by replication after a later one was already shown
-// to a session keeps its lower UID; the session shows it from its next SELECT on.
+// RFC 3501 2.3.1.1 (RFC 9051 likewise) wants UIDs to ascend as messages are added: clients
+// sync by fetching the UIDs above the last one they saw. Ids order messages by deposit time,
+// but regions deposit concurrently and replicate with a lag, so a message can reach a stamp
+// after a later one. Two rules keep the promise:
+//
+//   - Visibility delay (Config.VisibilityDelay, the stamp's VOICEMAIL_IMAP_VISIBILITY_DELAY):
+//     INBOX shows only the messages whose deposit time is at least the delay old, a prefix of
+//     the history in id order, and UIDNEXT is derived from that prefix. A message from another
+//     region is present once replication lag plus clock skew has passed, so as long as the
+//     delay exceeds that, every message is present before any later one is shown, and the
+//     UIDs shown only ever grow at the end. (Deposit notifications wait as long, so a client
+//     syncing on one finds the message; HTTP, the phone menu and MWI counts show it at once.)
+//   - Resync when that fails: a message that arrives later than the delay (a partition, a
+//     deposit stored from the queue after a store outage, an HTTP deposit with a caller-chosen
+//     older id) lands beneath UIDs already shown, and may even push a later message of the
+//     same 100 ms tick up by one. The server remembers, per mailbox, the last id it showed and
+//     how many ids the prefix held up to it (shownTracker); a load that finds more ids up to
+//     that one raises the mailbox's replicated UIDValidity register past the value in use
+//     (voicemail.Service.RaiseUIDValidity, merged by max). Every stamp of every region then
+//     derives the same greater UIDVALIDITY, selected sessions end with BYE, and clients
+//     resync fully, as RFC 3501 allows when UIDs cannot persist.
+//
+// What detection cannot see: it is in-process memory, so an arrival that happens while no
+// process that showed the later message still remembers it (a restart, eviction of the
+// bounded memory, or a stamp that showed it and never loads the mailbox again) goes
+// unnoticed, and a client that synced there misses the earlier message until its next full
+// resync; another stamp that loads the mailbox afterwards does not know what was shown
+// elsewhere. In a region that received the message late but never showed the later one,
+// nothing is wrong to detect. Normal operation, with lag below the delay, never changes
+// UIDVALIDITY.
 const (
 	uidTick      = 100 * time.Millisecond
 	uidSlack     = time.Hour
 	greetingTick = time.Second
 )
 
-func uidValidity(created time.Time) uint32 {
-	v := created.Unix()
+// uidValidity is the creation time in Unix seconds, raised to floor (the replicated register).
+func uidValidity(created time.Time, floor int64) uint32 {
+	v := max(created.Unix(), floor)
 	if v <= 0 {
 		return 1
 	}
@@ -91,6 +122,107 @@ func historyUIDs(created time.Time, history []string) (map[string]uint32, uint32
 		next = uids[len(uids)-1] + 1
 	}
 	return out, next
+}
+
+// visiblePrefix is the part of the history (ascending ids) whose deposit time is at least delay
+// before now, and when the first message left out becomes visible (zero: none left out).
+func visiblePrefix(history []string, now time.Time, delay time.Duration) ([]string, time.Time) {
+	if delay <= 0 {
+		return history, time.Time{}
+	}
+	cutoff := now.Add(-delay)
+	n, _ := slices.BinarySearchFunc(history, cutoff, func(id string, c time.Time) int {
+		t, _ := voicemail.MessageTime(id)
+		return t.Compare(c)
+	})
+	// Ids sharing the cutoff's millisecond are at or past n; they are visible too.
+	for n < len(history) {
+		t, _ := voicemail.MessageTime(history[n])
+		if t.After(cutoff) {
+			break
+		}
+		n++
+	}
+	if n == len(history) {
+		return history, time.Time{}
+	}
+	t, _ := voicemail.MessageTime(history[n])
+	return history[:n], t.Add(delay)
+}
+
+// maxShown bounds the mailboxes a server remembers having shown; beyond it, the least
+// recently shown is forgotten (its late arrivals then go unnoticed, as after a restart).
+const maxShown = 1 << 17
+
+// shownTracker remembers, per mailbox, what this process last showed of INBOX: under which
+// UIDVALIDITY, the greatest id, and how many ids of the history were up to it. Sessions of the
+// same process share it, so a late message is noticed whichever session loads next.
+type shownTracker struct {
+	mu    sync.Mutex
+	seq   uint64
+	boxes map[string]shown
+}
+
+type shown struct {
+	validity uint32
+	last     string
+	count    int
+	seq      uint64 // recency, for eviction
+}
+
+func newShownTracker() *shownTracker { return &shownTracker{boxes: map[string]shown{}} }
+
+// late reports whether history (the visible prefix, ascending) holds an id that was not there
+// when the mailbox was last shown under validity, but orders before an id that was.
+func (t *shownTracker) late(number string, validity uint32, history []string) bool {
+	t.mu.Lock()
+	prev, ok := t.boxes[number]
+	t.mu.Unlock()
+	if !ok || prev.validity != validity {
+		return false
+	}
+	n, found := slices.BinarySearch(history, prev.last)
+	if found {
+		n++
+	}
+	return n > prev.count
+}
+
+// record notes that history was shown under validity.
+func (t *shownTracker) record(number string, validity uint32, history []string) {
+	if len(history) == 0 {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.seq++
+	prev, ok := t.boxes[number]
+	if ok && prev.validity == validity && prev.last == history[len(history)-1] {
+		prev.seq = t.seq
+		t.boxes[number] = prev
+		return
+	}
+	if !ok && len(t.boxes) >= maxShown {
+		t.evict()
+	}
+	t.boxes[number] = shown{validity: validity, last: history[len(history)-1], count: len(history), seq: t.seq}
+}
+
+// evict forgets the least recently shown mailbox, scanning a sample of the map: eviction is
+// rare and the exact oldest does not matter.
+func (t *shownTracker) evict() {
+	var oldest string
+	var at uint64
+	i := 0
+	for k, v := range t.boxes {
+		if oldest == "" || v.seq < at {
+			oldest, at = k, v.seq
+		}
+		if i++; i == 64 {
+			break
+		}
+	}
+	delete(t.boxes, oldest)
 }
 
 // greetingUID is the UID of a greeting written at written.

@@ -104,7 +104,7 @@ func New(ctx context.Context, cfg contract.Stamp, log *slog.Logger) (*App, error
 		Backend: b, Region: cfg.Region, Node: cfg.Region + "/" + cfg.Stamp, Logger: log,
 		Auth: voicemail.AuthPolicy(cfg.PIN), AllowGuessablePINs: cfg.AllowGuessablePINs, CountryCode: cfg.CountryCode,
 		DrainInterval: cfg.DrainInterval, DrainVisibility: cfg.DrainVisibility, StoreTimeout: cfg.StoreTimeout, Observer: m,
-		MWIDomains: cfg.SIP.MWIDomains,
+		MWIDomains: cfg.SIP.MWIDomains, NoticeDelay: noticeDelay(cfg),
 	})
 	if err != nil {
 		if b.Close != nil {
@@ -131,6 +131,15 @@ func New(ctx context.Context, cfg contract.Stamp, log *slog.Logger) (*App, error
 		go certs.Report(dctx, contract.EdgeCertificateReportInterval)
 	}
 	return a, nil
+}
+
+// noticeDelay holds deposit notifications until IMAP shows the message, when IMAP is served:
+// a visual voicemail client syncs on the notice.
+func noticeDelay(cfg contract.Stamp) time.Duration {
+	if cfg.IMAPAddr == "" && cfg.IMAP.TLSAddr == "" {
+		return 0
+	}
+	return cfg.IMAP.VisibilityDelay
 }
 
 // TLSConfig is the edge certificate's server configuration, nil without a certificate.

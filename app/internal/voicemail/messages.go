@@ -398,10 +398,14 @@ type DepositNotice struct {
 	Region          string    `json:"region"`
 }
 
-// FlushNotifications waits until the deposit notifications already being sent have been sent
-// (or have failed), or until ctx ends. Shutdown calls it after the last deposit, so the
-// notices of the last deposits do not die with the process.
+// FlushNotifications sends the deposit notifications held back for IMAP visibility at once,
+// then waits until every notification being sent has been sent (or has failed), or until ctx
+// ends. Shutdown calls it after the last deposit, so the notices of the last deposits do not
+// die with the process (a notice then may precede IMAP visibility by less than the delay).
 func (s *Service) FlushNotifications(ctx context.Context) error {
+	if err := s.held.flush(ctx); err != nil {
+		return fmt.Errorf("deposit notifications still held: %w", err)
+	}
 	taken := 0 // holding every slot means no send is in flight
 	defer func() {
 		for range taken {
@@ -420,12 +424,24 @@ func (s *Service) FlushNotifications(ctx context.Context) error {
 }
 
 // announce sends a deposit notification to the notification queue in the background: it is
-// best effort and must not slow the deposit down. At most maxAnnouncing sends are in flight;
-// beyond that notifications are dropped with a warning.
+// best effort and must not slow the deposit down. The notice is what makes a visual voicemail
+// client sync over IMAP, and IMAP shows a message only once its deposit time is
+// Options.NoticeDelay old, so the notice waits until then (see heldNotices). At most
+// maxAnnouncing sends are in flight; beyond that notifications are dropped with a warning.
 func (s *Service) announce(m Message) {
 	if s.b.Notify == nil {
 		return
 	}
+	if s.opt.NoticeDelay > 0 {
+		t, _ := MessageTime(m.ID)
+		s.held.hold(m, t.Add(s.opt.NoticeDelay), s.sendNotice)
+		return
+	}
+	s.sendNotice(m)
+}
+
+// sendNotice starts sending m's notification unless maxAnnouncing sends are in flight.
+func (s *Service) sendNotice(m Message) {
 	select {
 	case s.announcing <- struct{}{}:
 	default:

@@ -61,6 +61,10 @@ type Options struct {
 	// SDK's per-try timeout and retries; on the deadline the deposit takes the queue path.
 	StoreTimeout time.Duration
 	Observer     Observer
+	// NoticeDelay holds each deposit notification until the message's deposit time is this
+	// old: the delay after which IMAP shows a message (contract VOICEMAIL_IMAP_VISIBILITY_DELAY),
+	// so a visual voicemail client that syncs on the notice finds the message. Zero sends at once.
+	NoticeDelay time.Duration
 	// CountryCode (1-3 digits, no leading 0) turns national numbers (leading 0) into
 	// international ones in Normalize; empty refuses national numbers.
 	CountryCode string
@@ -94,6 +98,7 @@ type Service struct {
 	queue    depositQueue   // the second deposit path
 
 	announcing chan struct{} // bounds notification sends in flight
+	held       *heldNotices  // notifications waiting for IMAP visibility
 
 	auth      AuthPolicy
 	penalties *penalties
@@ -154,6 +159,7 @@ func New(opt Options) (*Service, error) {
 		cache:      newOutageCache(),
 		queue:      depositQueue{q: opt.Backend.Queue, log: opt.Logger},
 		announcing: make(chan struct{}, maxAnnouncing),
+		held:       newHeldNotices(opt.Now, opt.NoticeDelay, opt.Logger),
 		auth:       opt.Auth,
 		penalties:  newPenalties(opt.Auth, opt.Now),
 		dummyHash:  dummy,

@@ -537,3 +537,51 @@ func TestDurationSecondsIsWholeSeconds(t *testing.T) {
 		assert.Equal(t, float64(c.length.Milliseconds()), v["durationMs"], "%s", c.length)
 	}
 }
+
+// A deposit notice makes a visual voicemail client sync over IMAP, which shows a message once
+// its deposit time is the visibility delay old: the notice is not sent before that, and a
+// flush at shutdown sends the held ones at once.
+func TestDepositNoticeWaitsForIMAPVisibility(t *testing.T) {
+	ctx := context.Background()
+	const delay = time.Second
+	svc, _ := voicemailtest.NewWithOptions(t, vm.Options{NoticeDelay: delay})
+	voicemailtest.Provision(t, svc, "100200", "4321")
+	m := voicemailtest.Deposit(t, svc, "100200", "+4917", time.Second)
+	var notes []store.QueueMessage
+	require.Eventually(t, func() bool {
+		var err error
+		notes, err = svc.Backend().Notify.Receive(ctx, 10, time.Minute)
+		return err == nil && len(notes) == 1
+	}, 10*time.Second, 20*time.Millisecond)
+	deposited, ok := vm.MessageTime(m.ID)
+	require.True(t, ok)
+	assert.GreaterOrEqual(t, time.Since(deposited), delay, "the notice went out once IMAP shows the message")
+	assert.Contains(t, notes[0].Text, m.ID)
+
+	held, _ := voicemailtest.NewWithOptions(t, vm.Options{NoticeDelay: time.Hour})
+	voicemailtest.Provision(t, held, "100200", "4321")
+	m = voicemailtest.Deposit(t, held, "100200", "+4918", time.Second)
+	require.NoError(t, held.FlushNotifications(ctx))
+	notes, err := held.Backend().Notify.Receive(ctx, 10, time.Minute) // no waiting: the flush did that
+	require.NoError(t, err)
+	require.Len(t, notes, 1, "a flush sends held notices")
+	assert.Contains(t, notes[0].Text, m.ID)
+}
+
+// The inbox's UIDVALIDITY register is a max-register: regions raising it concurrently agree
+// on the greatest, and a lower raise changes nothing.
+func TestRaiseUIDValidityMergesByMax(t *testing.T) {
+	ctx := context.Background()
+	west := voicemailtest.New(t)
+	east, _ := voicemailtest.NewWithOptions(t, vm.Options{Backend: west.Backend(), Region: "east"})
+	voicemailtest.Provision(t, west, "100200", "4321")
+	require.NoError(t, west.RaiseUIDValidity(ctx, "100200", 2000))
+	require.NoError(t, east.RaiseUIDValidity(ctx, "100200", 3000))
+	require.NoError(t, west.RaiseUIDValidity(ctx, "100200", 2500))
+	for _, svc := range []*vm.Service{west, east} {
+		snap, err := svc.Snapshot(ctx, "100200")
+		require.NoError(t, err)
+		assert.EqualValues(t, 3000, snap.UIDValidity)
+	}
+	assert.ErrorIs(t, west.RaiseUIDValidity(ctx, "100999", 1), vm.ErrNotFound)
+}

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/voicemail-platform/voicemail/app/internal/crdt"
 )
 
 // Snapshot is a mailbox as one read of its merged state shows it. IMAP builds a selected
@@ -19,6 +21,9 @@ type Snapshot struct {
 	History []string
 	// Greetings has one entry per greeting kind ever written, in GreetingKinds order.
 	Greetings []GreetingState
+	// UIDValidity is the least IMAP UIDVALIDITY of the inbox that regions agreed on through
+	// RaiseUIDValidity (0: none); IMAP uses the greater of it and the creation time.
+	UIDValidity int64
 }
 
 // GreetingState is a greeting kind's replicated register: the last write (a recording, or a
@@ -41,7 +46,7 @@ func (s *Service) Snapshot(ctx context.Context, number string) (Snapshot, error)
 	if err != nil {
 		return Snapshot{}, err
 	}
-	snap := Snapshot{Mailbox: toMailbox(number, doc.Mailbox)}
+	snap := Snapshot{Mailbox: toMailbox(number, doc.Mailbox), UIDValidity: doc.Mailbox.UIDValidity}
 	for id, m := range doc.Messages {
 		if m.Info == nil || m.Info.Deposited.After(doc.Mailbox.Removed) {
 			snap.History = append(snap.History, id)
@@ -61,6 +66,34 @@ func (s *Service) Snapshot(ctx context.Context, number string) (Snapshot, error)
 		snap.Greetings = append(snap.Greetings, GreetingState{Kind: k, Written: r.TS.Time(), Present: r.V != "", ref: r.V, origin: greetingOrigin(r)})
 	}
 	return snap, nil
+}
+
+// RaiseUIDValidity makes the inbox's UIDVALIDITY at least v in every region: a max-register in
+// this region's mailbox row, merged by max, so concurrent raises agree on the greatest. It is
+// for IMAP, whose UIDs are derived from replicated state: when a view sees a message arrive
+// beneath UIDs it already showed, clients must resync, and the new UIDVALIDITY must be the
+// same wherever they connect.
+func (s *Service) RaiseUIDValidity(ctx context.Context, number string, v int64) error {
+	number, nerr := s.Normalize(number)
+	if nerr != nil {
+		return nerr
+	}
+	if _, err := s.mailboxDoc(ctx, number); err != nil {
+		return err
+	}
+	// Under StoreTimeout: IMAP raises it within a command, and a hung store must not hold the
+	// command (the caller answers "unavailable" and tries again on its next load).
+	err := s.bounded(ctx, func(ctx context.Context) error {
+		return update(ctx, s.rows, number, entBox, func(m *crdt.Mailbox) error {
+			m.UIDValidity = max(m.UIDValidity, v)
+			return nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+	s.publish(ctx, number, EventChanged, "")
+	return nil
 }
 
 // MessageAudio reads the WAV of a message taken from Messages or a Snapshot without reading

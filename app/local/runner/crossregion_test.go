@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -121,8 +122,14 @@ func crossRegionPlayback(t *testing.T, f *fixture, a, b *Region) {
 	got, err := playHTTP(c, bStamp, mb, d.id)
 	require.NoError(t, err, "HTTP playback in %s while the replica lags", b.Name)
 	assert.Equal(t, f.load.wav, got)
-	got, err = playIMAP(bStamp, mb, f.load.pin, 1)
-	require.NoError(t, err, "IMAP playback in %s while the replica lags", b.Name)
+	// IMAP shows the message once its deposit time is VOICEMAIL_IMAP_VISIBILITY_DELAY old.
+	f.eventually(t, 30*time.Second, "IMAP playback in "+b.Name+" while the replica lags", func() error {
+		got, err = playIMAP(bStamp, mb, f.load.pin, 1)
+		if err == nil && len(got) == 0 {
+			err = errors.New("INBOX does not show the message yet")
+		}
+		return err
+	})
 	assert.Equal(t, f.load.wav, got)
 
 	c.Repl.ResumeBlobs(a.Name)
