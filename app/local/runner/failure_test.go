@@ -836,6 +836,7 @@ func TestFailureTwoRegions(t *testing.T) {
 	})
 
 	t.Run("10-cross-region-playback", func(t *testing.T) { crossRegionPlayback(t, f, east, central) })
+	t.Run("11-imap-uids-under-partition", func(t *testing.T) { imapUIDsUnderPartition(t, f, east, central) })
 
 	t.Run("6-hanging-dependency", func(t *testing.T) {
 		sp := eastStamps[0]
