@@ -15,6 +15,19 @@ var (
 // MetricsPath is where the metrics listener serves Prometheus' text format.
 const MetricsPath = "/metrics"
 
+// Expiry monitoring of the certificate actually served. Every process that serves the edge
+// certificate (the stamp binary; the dispatcher pod's sip-targets sidecar for Kamailio's copy)
+// logs EdgeCertificateLogMessage at info level when it starts and every
+// EdgeCertificateReportInterval, with the fields "notAfter" (RFC 3339) and "daysLeft"; the
+// health model's KQL (monitoring/kql/stamp) reads the newest line of each container from
+// Container insights' ContainerLogV2, and an alert fires monitoring.certificateExpiryDays ahead.
+// The stamp binary also exports EdgeCertificateMetric (Unix seconds) for Prometheus.
+const (
+	EdgeCertificateLogMessage     = "edge certificate"
+	EdgeCertificateReportInterval = 15 * time.Minute
+	EdgeCertificateMetric         = "voicemail_tls_certificate_not_after_seconds"
+)
+
 func tlsVars() []Var {
 	return []Var{EnvTLSCert, EnvTLSKey, EnvTLSCheckInterval, EnvMetricsAddr}
 }

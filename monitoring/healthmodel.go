@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/voicemail-platform/voicemail/contract"
 	"github.com/voicemail-platform/voicemail/internal/topology"
 )
 
@@ -87,6 +88,8 @@ func thresholds(t topology.Topology) map[string]string {
 		// Errors alone degrade a stamp: halfway between the two thresholds.
 		"degradedScore": num((m.HealthThreshold + m.DegradedThreshold) / 2),
 		"errorBudget":   strconv.Itoa(ErrorBudget),
+		// The log line every edge-certificate server writes (contract, shared with the app).
+		"edgeCertificateMessage": contract.EdgeCertificateLogMessage,
 	}
 }
 
@@ -146,6 +149,19 @@ func QueryAlerts(t topology.Topology) []QueryAlert {
 		out = append(out, QueryAlert{Name: "stamp-health-" + s.Key, Set: SetStamp, Scope: s.ID, Severity: 1, Window: "PT5M",
 			Query:       `StampHealthStatus() | where State == "Unhealthy" | project Stamp, Region, HealthScore, State`,
 			Description: "The stamp's pods, nodes or app report unhealthy from inside the cluster."})
+	}
+	// The edge certificate is a Key Vault secret (key and chain), which the certificate
+	// lifecycle events below never see; these watch what every container of each stamp presents
+	// (HTTPS, IMAPS and STARTTLS in the pods, SIP over TLS at the dispatchers), from their logs.
+	// A log search alert rule (https://learn.microsoft.com/azure/azure-monitor/alerts/alerts-create-log-alert-rule)
+	// over Container insights' ContainerLogV2, whose LogMessage holds a JSON log line's fields
+	// (https://learn.microsoft.com/azure/azure-monitor/containers/container-insights-logs-schema).
+	for _, s := range t.Stamps {
+		out = append(out, QueryAlert{Name: "edge-certificate-expiry-" + s.Key, Set: SetStamp, Scope: s.ID, Severity: 2, Window: "PT1H",
+			Query: fmt.Sprintf(`EdgeCertificates() | where DaysLeft < %d | project PodName, ContainerName, Subject, Serial, NotAfter, DaysLeft`,
+				t.Config.Monitoring.CertificateExpiryDays),
+			Description: fmt.Sprintf("An edge TLS certificate served in the stamp expires within %d days (monitoring.certificateExpiryDays): store the renewed chain as a new version of the edge-tls secret.",
+				t.Config.Monitoring.CertificateExpiryDays)})
 	}
 	for _, r := range t.Regions {
 		out = append(out, QueryAlert{Name: "certificate-expiry-" + r.Short, Set: SetRegion, Scope: r.Name, Severity: 2, Window: "PT1H",

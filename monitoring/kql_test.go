@@ -2,6 +2,7 @@ package monitoring_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/voicemail-platform/voicemail/contract"
 	"github.com/voicemail-platform/voicemail/internal/config"
 	"github.com/voicemail-platform/voicemail/internal/topology"
 	"github.com/voicemail-platform/voicemail/monitoring"
@@ -40,6 +42,7 @@ var outputs = map[string][]string{
 	"RegionHealth":      {"Region:string", "HealthScore:real", "State:string"},
 	"WholeHealth":       {"Scope:string", "HealthScore:real", "State:string"},
 	"CertificateExpiry": {"TimeGenerated:datetime", "Vault:string", "OperationName:string", "Certificate:string"},
+	"EdgeCertificates":  {"PodName:string", "ContainerName:string", "Subject:string", "Serial:string", "NotAfter:datetime", "DaysLeft:real"},
 }
 
 type analysis struct {
@@ -171,4 +174,35 @@ func TestGlobalFunctionsListEveryStamp(t *testing.T) {
 		}
 	}
 	t.Fatal("no StampHealth function")
+}
+
+// Every stamp has an alert on the edge certificate its containers present, firing
+// monitoring.certificateExpiryDays ahead (the Key Vault certificate events never see the edge
+// certificate, which is a secret).
+func TestEdgeCertificateExpiryAlertPerStamp(t *testing.T) {
+	topo := prodTopology(t)
+	days := topo.Config.Monitoring.CertificateExpiryDays
+	require.Positive(t, days)
+	got := map[string]monitoring.QueryAlert{}
+	for _, a := range monitoring.QueryAlerts(topo) {
+		if strings.HasPrefix(a.Name, "edge-certificate-expiry-") {
+			got[a.Scope] = a
+		}
+	}
+	for _, s := range topo.Stamps {
+		a, ok := got[s.ID]
+		require.True(t, ok, "stamp %s has no edge certificate expiry alert", s.ID)
+		assert.Equal(t, monitoring.SetStamp, a.Set)
+		assert.Contains(t, a.Query, "EdgeCertificates()")
+		assert.Contains(t, a.Query, fmt.Sprintf("DaysLeft < %d", days))
+	}
+	fns, err := monitoring.StampFunctions(topo, topo.Stamps[0])
+	require.NoError(t, err)
+	for _, f := range fns {
+		if f.Name == "EdgeCertificates" {
+			assert.Contains(t, f.Query, `"`+contract.EdgeCertificateLogMessage+`"`, "the line the servers write")
+			return
+		}
+	}
+	t.Fatal("no EdgeCertificates function")
 }

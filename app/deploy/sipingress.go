@@ -111,13 +111,18 @@ func dispatcherSpec(a Args, image, configMap pulumi.StringInput) obj {
 		args := pulumi.StringArray{pulumi.String("sip-targets"),
 			pulumi.Sprintf("-host=%s.%s.svc.cluster.local", SIPHeadlessName, a.Namespace),
 			pulumi.Sprintf("-port=%d", SIPPort), pulumi.String("-list=" + dispatcherRunPath + "/dispatcher.list")}
+		mounts := list{run}
 		if once {
 			args = append(args, pulumi.String("-once"))
+		} else if edgeTLS(a) {
+			// Reports the certificate Kamailio serves, for the expiry alert.
+			_, kv := keyVaultVolume(dispatcherSecretProvider)
+			args, mounts = append(args, pulumi.String("-cert="+EdgeCertFile)), append(mounts, kv)
 		}
 		c := obj{
 			"name": pulumi.String(name), "image": image, "imagePullPolicy": pulumi.String("IfNotPresent"),
 			"command": pulumi.StringArray{pulumi.String("/voicemail")}, "args": args,
-			"volumeMounts":    list{run},
+			"volumeMounts":    mounts,
 			"resources":       obj{"requests": pulumi.StringMap{"cpu": pulumi.String("10m"), "memory": pulumi.String("32Mi")}, "limits": pulumi.StringMap{"memory": pulumi.String("64Mi")}},
 			"securityContext": containerSecurityContext(),
 		}

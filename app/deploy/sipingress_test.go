@@ -141,6 +141,14 @@ func TestDispatcherTLSFromKeyVault(t *testing.T) {
 	assert.Equal(t, "sip-client-s1", params["clientID"])
 	assert.Contains(t, params["objects"], "objectName: "+contract.EdgeCertificate)
 	assert.NotContains(t, params["objects"], contract.OperatorTokenSecret, "the dispatcher has no use for the operator token")
+	// The sidecar reports the certificate Kamailio serves, for the expiry alert.
+	require.Len(t, pod.Containers, 2)
+	assert.Contains(t, pod.Containers[1].Args, "-cert="+deploy.EdgeCertFile)
+	var sidecarMount bool
+	for _, m := range pod.Containers[1].VolumeMounts {
+		sidecarMount = sidecarMount || m.MountPath+"/"+contract.EdgeCertificate == deploy.EdgeCertFile
+	}
+	assert.True(t, sidecarMount, "the sidecar sees the mounted certificate")
 	cm := decode("kubernetes:core/v1:ConfigMap", "s1-app-dispatcher-config").(*corev1.ConfigMap)
 	require.Contains(t, cm.Data, "tls.cfg")
 

@@ -24,7 +24,7 @@ func main() {
 	case len(os.Args) >= 2 && os.Args[1] == "sip-targets":
 		os.Exit(sipTargets(os.Args[2:]))
 	case len(os.Args) > 1:
-		fmt.Fprintf(os.Stderr, "usage: voicemail [%s | sip-targets -host H -list FILE [-port P] [-once]]\n  unknown arguments %q\n", contract.InitStateArg, os.Args[1:])
+		fmt.Fprintf(os.Stderr, "usage: voicemail [%s | sip-targets -host H -list FILE [-port P] [-once] [-cert FILE]]\n  unknown arguments %q\n", contract.InitStateArg, os.Args[1:])
 		os.Exit(2)
 	}
 	os.Exit(run())

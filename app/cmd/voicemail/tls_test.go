@@ -1,10 +1,17 @@
 package main_test
 
 import (
+	"bytes"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"net"
+	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/voicemail-platform/voicemail/app/internal/edgetls"
+	"github.com/voicemail-platform/voicemail/contract"
 )
 
 // curlOut runs curl and returns its stdout and exit error.
@@ -124,10 +132,14 @@ print(json.dumps(out))
 	assert.Equal(t, "OK", got.IMAPSLogin)
 	assert.Contains(t, []string{"TLSv1.2", "TLSv1.3"}, got.IMAPSVersion)
 
-	// Rotation: write a renewed certificate over the files; every listener's next handshake
-	// presents it, and the process is the same.
+	// The served certificate's end of validity is exported, and logged for the expiry alert.
+	assert.Equal(t, notAfter(t, cert.CertFile), servedNotAfter(t, metrics))
+	assert.Contains(t, p.out.String(), `"msg":"`+contract.EdgeCertificateLogMessage+`"`)
+
+	// Rotation: write a renewed certificate (valid longer) over the files; every listener's
+	// next handshake presents it, the metric follows, and the process is the same.
 	before := presentedSerial(t, p.addr, false)
-	_, err = edgetls.WriteSelfSigned(certDir, "stamp.local", time.Hour)
+	_, err = edgetls.WriteSelfSigned(certDir, "stamp.local", 90*24*time.Hour)
 	require.NoError(t, err)
 	want, err := exec.Command("openssl", "x509", "-noout", "-serial", "-in", cert.CertFile).Output()
 	require.NoError(t, err)
@@ -141,4 +153,89 @@ print(json.dumps(out))
 	assert.Equal(t, "200", out)
 	assert.Nil(t, p.cmd.ProcessState, "no restart")
 	assert.Contains(t, p.out.String(), "tls certificate reloaded")
+	renewedNotAfter := notAfter(t, cert.CertFile)
+	require.True(t, renewedNotAfter.After(time.Now().Add(80*24*time.Hour)))
+	assert.Equal(t, renewedNotAfter, servedNotAfter(t, metrics), "%s after renewal", contract.EdgeCertificateMetric)
+}
+
+// notAfter is the end of validity of the first certificate in a PEM file.
+func notAfter(t *testing.T, file string) time.Time {
+	t.Helper()
+	raw, err := os.ReadFile(file)
+	require.NoError(t, err)
+	block, _ := pem.Decode(raw)
+	require.NotNil(t, block, file)
+	c, err := x509.ParseCertificate(block.Bytes)
+	require.NoError(t, err)
+	return c.NotAfter.UTC()
+}
+
+// servedNotAfter reads contract.EdgeCertificateMetric from the metrics listener.
+func servedNotAfter(t *testing.T, metrics string) time.Time {
+	t.Helper()
+	out, err := curlOut(t, "http://"+metrics+contract.MetricsPath)
+	require.NoError(t, err)
+	for _, line := range strings.Split(out, "\n") {
+		if v, ok := strings.CutPrefix(line, contract.EdgeCertificateMetric+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			require.NoError(t, err, line)
+			return time.Unix(int64(f), 0).UTC()
+		}
+	}
+	t.Fatalf("no %s in:\n%s", contract.EdgeCertificateMetric, out)
+	return time.Time{}
+}
+
+// The dispatcher pod's sidecar reports the certificate file Kamailio serves SIP over TLS from
+// (key and chain in one file, as the CSI driver mounts it), in the line the expiry alert reads.
+func TestSIPTargetsReportsTheDispatcherCertificate(t *testing.T) {
+	t.Parallel()
+	bin := build(t)
+	dir := t.TempDir()
+	cert, err := edgetls.WriteSelfSigned(filepath.Join(dir, "pair"), "dispatcher.local", 30*24*time.Hour)
+	require.NoError(t, err)
+	edge := filepath.Join(dir, contract.EdgeCertificate)
+	key, err := os.ReadFile(cert.KeyFile)
+	require.NoError(t, err)
+	chain, err := os.ReadFile(cert.CertFile)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(edge, append(key, chain...), 0o600))
+
+	out := &syncBuffer{}
+	cmd := exec.Command(bin, "sip-targets", "-host=localhost", "-list="+filepath.Join(dir, "dispatcher.list"), "-interval=1h", "-cert="+edge)
+	cmd.Stdout, cmd.Stderr = out, out
+	require.NoError(t, cmd.Start())
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	var line struct {
+		NotAfter time.Time `json:"notAfter"`
+		DaysLeft float64   `json:"daysLeft"`
+	}
+	require.Eventually(t, func() bool {
+		for _, l := range strings.Split(out.String(), "\n") {
+			if strings.Contains(l, `"msg":"`+contract.EdgeCertificateLogMessage+`"`) {
+				return json.Unmarshal([]byte(l), &line) == nil
+			}
+		}
+		return false
+	}, 30*time.Second, 50*time.Millisecond, "no %q line: %s", contract.EdgeCertificateLogMessage, out)
+	assert.Equal(t, notAfter(t, cert.CertFile), line.NotAfter.UTC())
+	assert.InDelta(t, 30, line.DaysLeft, 0.2)
+}
+
+// syncBuffer is a bytes.Buffer safe for a process writing while the test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

@@ -33,6 +33,12 @@ func randMailbox(r *rand.Rand) Mailbox {
 		MWITarget:         randReg(r), Email: randReg(r), PINHash: randReg(r),
 		UIDValidity: r.Int64N(3),
 	}
+	for range r.IntN(3) {
+		if m.Shown == nil {
+			m.Shown = map[string]Shown{}
+		}
+		m.Shown[[]string{"a/1", "a/2", "b/1"}[r.IntN(3)]] = Shown{Validity: uint32(r.IntN(2)), Last: randStr(r), Count: r.IntN(3)}
+	}
 	if r.IntN(2) == 0 {
 		m.Greetings = map[string]Register[string]{}
 		for range r.IntN(3) {

@@ -57,6 +57,38 @@ type Mailbox struct {
 	// goes below. A view that finds a message arriving beneath UIDs it already showed raises it
 	// past the value in use, so every region moves clients to a full resync together.
 	UIDValidity int64 `json:"uidv,omitempty"`
+	// Shown holds, per writer (a stamp), what IMAP last showed of the inbox; each writer
+	// replaces only its own entry, so no writer's record hides another's.
+	Shown map[string]Shown `json:"shown,omitempty"`
+}
+
+// Shown records what IMAP showed of a mailbox's inbox: under which UIDVALIDITY, the greatest
+// message id shown, and how many ids of the mailbox's history were up to it then. A view that
+// later counts more ids up to Last knows that a message arrived beneath UIDs a client may hold.
+type Shown struct {
+	Validity uint32 `json:"v"`
+	Last     string `json:"l"`
+	Count    int    `json:"c"`
+}
+
+// Merge keeps the record of the greater UIDVALIDITY, then of the greater Last, then the
+// smaller Count (the earlier sighting of the same Last): a max in a total order.
+func (a Shown) Merge(b Shown) Shown {
+	switch {
+	case a.Validity != b.Validity:
+		if a.Validity > b.Validity {
+			return a
+		}
+		return b
+	case a.Last != b.Last:
+		if a.Last > b.Last {
+			return a
+		}
+		return b
+	case a.Count <= b.Count:
+		return a
+	}
+	return b
 }
 
 // Exists reports whether the mailbox is provisioned and not removed since.
@@ -78,6 +110,18 @@ func (m Mailbox) Merge(o Mailbox) Mailbox {
 		UIDValidity:       max(m.UIDValidity, o.UIDValidity),
 	}
 	out.Greetings = mergeRegisters(m.Greetings, o.Greetings)
+	if len(m.Shown)+len(o.Shown) > 0 {
+		out.Shown = maps.Clone(m.Shown)
+		if out.Shown == nil {
+			out.Shown = map[string]Shown{}
+		}
+		for k, v := range o.Shown {
+			if cur, ok := out.Shown[k]; ok {
+				v = cur.Merge(v)
+			}
+			out.Shown[k] = v
+		}
+	}
 	return out
 }
 
@@ -113,7 +157,8 @@ func (m Mailbox) Equal(o Mailbox) bool {
 		m.DisplayName == o.DisplayName && m.Language == o.Language &&
 		m.ActiveGreeting == o.ActiveGreeting && m.MaxMessageSeconds == o.MaxMessageSeconds &&
 		m.MaxMessages == o.MaxMessages && m.MWITarget == o.MWITarget && m.Email == o.Email &&
-		m.PINHash == o.PINHash && m.UIDValidity == o.UIDValidity && maps.Equal(m.Greetings, o.Greetings)
+		m.PINHash == o.PINHash && m.UIDValidity == o.UIDValidity && maps.Equal(m.Greetings, o.Greetings) &&
+		maps.Equal(m.Shown, o.Shown)
 }
 
 // MessageInfo is what the depositing region records once; it never changes afterwards.

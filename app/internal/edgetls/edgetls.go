@@ -13,14 +13,18 @@ package edgetls
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"sync"
 	"time"
+
+	"github.com/voicemail-platform/voicemail/contract"
 )
 
 // Files is one certificate and key, reloaded when their content changes.
@@ -116,6 +120,38 @@ func (f *Files) refresh() {
 	f.reloaded++
 	f.log.Info("tls certificate reloaded", "cert", f.certFile, "subject", cert.Leaf.Subject.String(),
 		"serial", cert.Leaf.SerialNumber.Text(16), "notAfter", cert.Leaf.NotAfter.UTC().Format(time.RFC3339))
+}
+
+// NotAfter is the end of validity of the certificate a new handshake is given now: the files
+// are re-read first when the check interval has passed, so a renewal shows here as soon as it
+// would be served.
+func (f *Files) NotAfter() time.Time {
+	c := f.Certificate()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return c.Leaf.NotAfter
+}
+
+// Report logs the certificate being served (contract.EdgeCertificateLogMessage: subject,
+// serial, notAfter, daysLeft) now and every interval until ctx ends. The health model alerts on
+// these lines, so what is watched is what clients are shown, not what the vault holds.
+func (f *Files) Report(ctx context.Context, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		c := f.Certificate()
+		f.mu.Lock()
+		leaf := c.Leaf
+		f.mu.Unlock()
+		f.log.Info(contract.EdgeCertificateLogMessage, "cert", f.certFile, "subject", leaf.Subject.String(),
+			"serial", leaf.SerialNumber.Text(16), "notAfter", leaf.NotAfter.UTC().Format(time.RFC3339),
+			"daysLeft", math.Floor(leaf.NotAfter.Sub(f.now()).Hours()/24*10)/10)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // Reloads is how many times a changed pair was loaded since Load.

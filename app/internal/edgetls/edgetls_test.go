@@ -1,15 +1,23 @@
 package edgetls
 
 import (
+	"bytes"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/voicemail-platform/voicemail/contract"
 )
 
 // presented is the serial of the certificate a TLS server on ln presents to a new handshake.
@@ -158,4 +166,57 @@ func TestOneFileWithKeyAndChain(t *testing.T) {
 	require.NoError(t, os.WriteFile(both, append(mustRead(t, s.KeyFile), mustRead(t, s.CertFile)...), 0o600))
 	_, err = Load(both, both, 0, nil)
 	require.NoError(t, err)
+}
+
+// NotAfter and the periodic report follow the certificate a handshake would be given: after a
+// renewal written over the files, both name the new end of validity.
+func TestNotAfterAndReportFollowRenewals(t *testing.T) {
+	dir := t.TempDir()
+	first, err := WriteSelfSigned(dir, "stamp", time.Hour)
+	require.NoError(t, err)
+	logs := &syncWriter{w: &bytes.Buffer{}}
+	log := slog.New(slog.NewJSONHandler(logs, nil))
+	f, err := Load(first.CertFile, first.KeyFile, 0, log)
+	require.NoError(t, err)
+	assert.WithinDuration(t, time.Now().Add(time.Hour), f.NotAfter(), 5*time.Minute)
+
+	_, err = WriteSelfSigned(dir, "stamp", 60*24*time.Hour)
+	require.NoError(t, err)
+	assert.WithinDuration(t, time.Now().Add(60*24*time.Hour), f.NotAfter(), 5*time.Minute, "renewal")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); f.Report(ctx, time.Hour) }()
+	require.Eventually(t, func() bool { return strings.Contains(logs.String(), contract.EdgeCertificateLogMessage) }, 5*time.Second, 10*time.Millisecond)
+	cancel()
+	<-done
+	var line struct {
+		Msg      string    `json:"msg"`
+		NotAfter time.Time `json:"notAfter"`
+		DaysLeft float64   `json:"daysLeft"`
+	}
+	for _, l := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(l, `"msg":"`+contract.EdgeCertificateLogMessage+`"`) {
+			require.NoError(t, json.Unmarshal([]byte(l), &line))
+		}
+	}
+	assert.Equal(t, f.NotAfter().UTC().Truncate(time.Second), line.NotAfter.UTC())
+	assert.InDelta(t, 60, line.DaysLeft, 0.2)
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	w  *bytes.Buffer
+}
+
+func (s *syncWriter) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.String()
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
 }

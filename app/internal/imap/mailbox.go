@@ -110,7 +110,7 @@ func (s *session) load(ctx context.Context, name string) (folder, error) {
 	now := s.srv.cfg.Now()
 	history, pending := visiblePrefix(snap.History, now, s.srv.cfg.VisibilityDelay)
 	f := folder{validity: uidValidity(snap.Mailbox.Created, snap.UIDValidity), pending: pending}
-	if s.srv.shown.late(s.number, f.validity, history) {
+	if s.srv.shown.late(s.number, f.validity, history) || lateByRecords(snap.Shown, f.validity, history) {
 		raised := max(int64(f.validity)+1, now.Unix())
 		if err := s.srv.svc.RaiseUIDValidity(ctx, s.number, raised); err != nil {
 			// Nothing is shown (or recorded) until the raise is stored: the client is told
@@ -123,6 +123,7 @@ func (s *session) load(ctx context.Context, name string) (folder, error) {
 		f.validity = uidValidity(snap.Mailbox.Created, raised)
 	}
 	s.srv.shown.record(s.number, f.validity, history)
+	s.recordShown(snap.Shown, f.validity, history)
 	uids, next := historyUIDs(snap.Mailbox.Created, history)
 	f.uidNext = next
 	f.items = make([]*item, 0, len(snap.Messages))
@@ -132,6 +133,35 @@ func (s *session) load(ctx context.Context, name string) (folder, error) {
 		}
 	}
 	return f, nil
+}
+
+// recordShown stores what this load shows in the replicated state, in the background and at
+// most once at a time per mailbox, unless some record already says as much. Stored, it lets
+// any process of any region notice a message arriving beneath it; until it is stored (a few
+// milliseconds, or never if the store fails), only this process's memory does.
+func (s *session) recordShown(records []voicemail.Shown, validity uint32, history []string) {
+	if len(history) == 0 {
+		return
+	}
+	rec := voicemail.Shown{Validity: validity, Last: history[len(history)-1], Count: len(history)}
+	for _, r := range records {
+		if r.Validity == validity && r.Last == rec.Last {
+			return
+		}
+	}
+	if !s.srv.recording.begin(s.number) {
+		return
+	}
+	s.srv.wg.Add(1)
+	go func() {
+		defer s.srv.wg.Done()
+		defer s.srv.recording.end(s.number)
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), s.srv.cfg.CommandTimeout)
+		defer cancel()
+		if err := s.srv.svc.RecordShown(ctx, s.number, rec); err != nil {
+			s.log.Warn("imap could not record what INBOX showed; only this process notices late arrivals beneath it", "err", err)
+		}
+	}()
 }
 
 func (s *session) messageItem(m voicemail.Message, uid uint32) *item {

@@ -123,48 +123,70 @@ func TestMessageReplicatedWithinTheDelayIsSyncedInOrder(t *testing.T) {
 
 // A message that arrives later than the visibility delay (a partition between regions)
 // lands beneath a UID already shown. The view that notices raises UIDVALIDITY in the
-// replicated state: the selected session ends, the client resyncs and gets the message, and
-// every server (a restarted one, another region's) derives the same new UIDVALIDITY.
+// replicated state: the client resyncs and gets the message, the session selected before
+// ends, and every server (a restarted one, another region's) derives the same UIDVALIDITY.
+// What was shown is itself replicated, so a server that never showed the later message (a
+// restarted process, another stamp) notices too.
 func TestMessageReplicatedAfterTheDelayRaisesUIDValidity(t *testing.T) {
 	t.Parallel()
-	const delay = 10 * time.Second
-	west, east, clock, e := twoRegions(t, delay)
-	t0 := clock.Now()
-	depositAt(t, west, t0)
-	clock.set(t0.Add(delay + time.Second))
+	for _, tc := range []struct {
+		name   string
+		second func(t *testing.T, first *env, west *voicemail.Service, clock *testClock) *env
+	}{
+		{"noticed by the server that showed it", func(t *testing.T, first *env, _ *voicemail.Service, _ *testClock) *env {
+			return first
+		}},
+		{"noticed by another process", func(t *testing.T, _ *env, west *voicemail.Service, clock *testClock) *env {
+			return startEnvWith(t, west, Config{VisibilityDelay: 10 * time.Second, Now: clock.Now})
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			const delay = 10 * time.Second
+			west, east, clock, e := twoRegions(t, delay)
+			ctx := context.Background()
+			t0 := clock.Now()
+			depositAt(t, west, t0)
+			clock.set(t0.Add(delay + time.Second))
 
-	var client uidSyncer
-	client.sync(t, e.addr)
-	require.Len(t, client.have, 1, "M2 shows once the delay has passed")
-	before := client.validity
-	idle := dialRaw(t, e.addr)
-	idle.login()
-	idle.cmd("s", "SELECT INBOX")
+			var client uidSyncer
+			client.sync(t, e.addr)
+			require.Len(t, client.have, 1, "M2 shows once the delay has passed")
+			before := client.validity
+			require.Eventually(t, func() bool {
+				snap, err := west.Snapshot(ctx, testNumber)
+				return err == nil && len(snap.Shown) == 1
+			}, 10*time.Second, 10*time.Millisecond, "what INBOX showed is recorded")
+			idle := dialRaw(t, e.addr)
+			idle.login()
+			idle.cmd("s", "SELECT INBOX")
 
-	depositAt(t, east, t0.Add(-time.Second)) // M1, deposited before M2, arrives only now
-	client.sync(t, e.addr)
-	assert.Len(t, client.have, 2, "the client gets M1")
-	assert.Equal(t, 1, client.resyncs, "through a UIDVALIDITY change")
-	assert.Greater(t, client.validity, before)
-	assert.Equal(t, []string{"* BYE UIDVALIDITY changed, select the mailbox again", "n OK NOOP completed"},
-		idle.cmd("n", "NOOP"), "the session selected before learns it must resync")
+			depositAt(t, east, t0.Add(-time.Second)) // M1, deposited before M2, arrives only now
+			client.sync(t, tc.second(t, e, west, clock).addr)
+			assert.Len(t, client.have, 2, "the client gets M1")
+			assert.Equal(t, 1, client.resyncs, "through a UIDVALIDITY change")
+			assert.Greater(t, client.validity, before)
+			assert.Equal(t, []string{"* BYE UIDVALIDITY changed, select the mailbox again", "n OK NOOP completed"},
+				idle.cmd("n", "NOOP"), "the session selected before learns it must resync")
 
-	// Derived from replicated state: a restarted server and another region's agree.
-	restarted := startEnvWith(t, west, Config{VisibilityDelay: delay, Now: clock.Now})
-	other := startEnvWith(t, east, Config{VisibilityDelay: delay, Now: clock.Now})
-	for _, addr := range []string{restarted.addr, other.addr} {
-		rc := dialRaw(t, addr)
-		rc.login()
-		assert.Equal(t, `* STATUS "INBOX" (UIDVALIDITY `+client.validity+` MESSAGES 2)`,
-			rc.cmd("st", "STATUS INBOX (UIDVALIDITY MESSAGES)")[0])
+			// Derived from replicated state: a restarted server and another region's agree.
+			restarted := startEnvWith(t, west, Config{VisibilityDelay: delay, Now: clock.Now})
+			other := startEnvWith(t, east, Config{VisibilityDelay: delay, Now: clock.Now})
+			for _, addr := range []string{restarted.addr, other.addr} {
+				rc := dialRaw(t, addr)
+				rc.login()
+				assert.Equal(t, `* STATUS "INBOX" (UIDVALIDITY `+client.validity+` MESSAGES 2)`,
+					rc.cmd("st", "STATUS INBOX (UIDVALIDITY MESSAGES)")[0])
+			}
+
+			// Later deposits in order change nothing more.
+			depositAt(t, east, t0.Add(delay+2*time.Second))
+			clock.set(t0.Add(2*delay + 3*time.Second))
+			client.sync(t, e.addr)
+			assert.Len(t, client.have, 3)
+			assert.Equal(t, 1, client.resyncs)
+		})
 	}
-
-	// Later deposits in order change nothing more.
-	depositAt(t, east, t0.Add(delay+2*time.Second))
-	clock.set(t0.Add(2*delay + 3*time.Second))
-	client.sync(t, e.addr)
-	assert.Len(t, client.have, 3)
-	assert.Equal(t, 1, client.resyncs)
 }
 
 // IDLE announces a message held back by the visibility delay when it shows, without the

@@ -48,6 +48,7 @@ type Service interface {
 	DeleteMessage(ctx context.Context, number, id string) error
 	Subscribe(number string) (<-chan voicemail.Event, func())
 	RaiseUIDValidity(ctx context.Context, number string, v int64) error
+	RecordShown(ctx context.Context, number string, sh voicemail.Shown) error
 }
 
 // Config tunes the server. Zero values take the defaults noted.
@@ -150,8 +151,10 @@ type Server struct {
 	metrics *metrics
 	parts   *partCache
 	shown   *shownTracker
-	slots   chan struct{}
-	wg      sync.WaitGroup
+	// recording admits one background RecordShown per mailbox at a time.
+	recording singleFlight
+	slots     chan struct{}
+	wg        sync.WaitGroup
 
 	mu      sync.Mutex
 	preAuth map[*session]time.Time // sessions not logged in, with when they connected

@@ -43,21 +43,26 @@ import (
 //   - Resync when that fails: a message that arrives later than the delay (a partition, a
 //     deposit stored from the queue after a store outage, an HTTP deposit with a caller-chosen
 //     older id) lands beneath UIDs already shown, and may even push a later message of the
-//     same 100 ms tick up by one. The server remembers, per mailbox, the last id it showed and
-//     how many ids the prefix held up to it (shownTracker); a load that finds more ids up to
-//     that one raises the mailbox's replicated UIDValidity register past the value in use
-//     (voicemail.Service.RaiseUIDValidity, merged by max). Every stamp of every region then
-//     derives the same greater UIDVALIDITY, selected sessions end with BYE, and clients
-//     resync fully, as RFC 3501 allows when UIDs cannot persist.
+//     same 100 ms tick up by one. What INBOX showed is recorded as the last id shown and how
+//     many ids of the history were up to it: in this process's memory (shownTracker) and, in
+//     the background, in the replicated mailbox state (voicemail.Service.RecordShown, one
+//     record per stamp, written once per new last id). A load that counts more ids up to a
+//     record's last id than it holds raises the mailbox's replicated UIDValidity register past
+//     the value in use (voicemail.Service.RaiseUIDValidity, merged by max) before it shows
+//     anything. Every stamp of every region then derives the same greater UIDVALIDITY,
+//     selected sessions end with BYE, and clients resync fully, as RFC 3501 allows when UIDs
+//     cannot persist.
 //
-// What detection cannot see: it is in-process memory, so an arrival that happens while no
-// process that showed the later message still remembers it (a restart, eviction of the
-// bounded memory, or a stamp that showed it and never loads the mailbox again) goes
-// unnoticed, and a client that synced there misses the earlier message until its next full
-// resync; another stamp that loads the mailbox afterwards does not know what was shown
-// elsewhere. In a region that received the message late but never showed the later one,
-// nothing is wrong to detect. Normal operation, with lag below the delay, never changes
-// UIDVALIDITY.
+// What detection cannot see: a process that shows a message and dies before its record is
+// stored (a few milliseconds after the response), or whose record cannot be stored (the
+// store failing), leaves the showing unrecorded; a client that synced there misses an
+// earlier message arriving later until its next full resync. Records of one stamp replace
+// each other, so two processes of a stamp showing different last ids at the same moment may
+// leave only the later record. Detection also needs a load of the mailbox after the late
+// message arrived (any session, any stamp, any region that holds the record). Release
+// upgrades: a process of a release that does not know these fields and rewrites the mailbox
+// row drops them from its region's row. Normal operation, with lag below the delay, never
+// changes UIDVALIDITY.
 const (
 	uidTick      = 100 * time.Millisecond
 	uidSlack     = time.Hour
@@ -150,13 +155,58 @@ func visiblePrefix(history []string, now time.Time, delay time.Duration) ([]stri
 	return history[:n], t.Add(delay)
 }
 
+// lateByRecords reports whether history holds more ids up to a stored record's Last than the
+// record counted under the same UIDVALIDITY.
+func lateByRecords(records []voicemail.Shown, validity uint32, history []string) bool {
+	for _, r := range records {
+		if r.Validity == validity && countUpTo(history, r.Last) > r.Count {
+			return true
+		}
+	}
+	return false
+}
+
+// countUpTo counts the ids of history (ascending) that are at most last.
+func countUpTo(history []string, last string) int {
+	n, found := slices.BinarySearch(history, last)
+	if found {
+		n++
+	}
+	return n
+}
+
+// singleFlight admits one operation per key at a time.
+type singleFlight struct {
+	mu   sync.Mutex
+	busy map[string]bool
+}
+
+func (f *singleFlight) begin(key string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.busy[key] {
+		return false
+	}
+	if f.busy == nil {
+		f.busy = map[string]bool{}
+	}
+	f.busy[key] = true
+	return true
+}
+
+func (f *singleFlight) end(key string) {
+	f.mu.Lock()
+	delete(f.busy, key)
+	f.mu.Unlock()
+}
+
 // maxShown bounds the mailboxes a server remembers having shown; beyond it, the least
 // recently shown is forgotten (its late arrivals then go unnoticed, as after a restart).
 const maxShown = 1 << 17
 
 // shownTracker remembers, per mailbox, what this process last showed of INBOX: under which
 // UIDVALIDITY, the greatest id, and how many ids of the history were up to it. Sessions of the
-// same process share it, so a late message is noticed whichever session loads next.
+// same process share it; it covers the moments before (or without) the replicated record.
 type shownTracker struct {
 	mu    sync.Mutex
 	seq   uint64
@@ -181,11 +231,7 @@ func (t *shownTracker) late(number string, validity uint32, history []string) bo
 	if !ok || prev.validity != validity {
 		return false
 	}
-	n, found := slices.BinarySearch(history, prev.last)
-	if found {
-		n++
-	}
-	return n > prev.count
+	return countUpTo(history, prev.last) > prev.count
 }
 
 // record notes that history was shown under validity.

@@ -12,6 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/voicemail-platform/voicemail/contract"
 )
 
 // Metrics is one registry's collectors. It implements voicemail.Observer.
@@ -57,6 +59,15 @@ func New() *Metrics {
 // Handler serves /metrics.
 func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// EdgeCertificate exports the served edge certificate's end of validity, notAfter read at each
+// scrape, as contract.EdgeCertificateMetric (Unix seconds), so an expiry alert sees a renewal
+// as soon as handshakes present it.
+func (m *Metrics) EdgeCertificate(notAfter func() time.Time) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: contract.EdgeCertificateMetric, Help: "End of validity (Unix seconds) of the edge TLS certificate new handshakes are given.",
+	}, func() float64 { return float64(notAfter().Unix()) }))
 }
 
 // Registry exposes the registry (tests gather from it).

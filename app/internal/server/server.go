@@ -97,6 +97,9 @@ func New(ctx context.Context, cfg contract.Stamp, log *slog.Logger) (*App, error
 		return nil, err
 	}
 	m := metrics.New()
+	if certs != nil {
+		m.EdgeCertificate(certs.NotAfter)
+	}
 	svc, err := voicemail.New(voicemail.Options{
 		Backend: b, Region: cfg.Region, Node: cfg.Region + "/" + cfg.Stamp, Logger: log,
 		Auth: voicemail.AuthPolicy(cfg.PIN), AllowGuessablePINs: cfg.AllowGuessablePINs, CountryCode: cfg.CountryCode,
@@ -124,6 +127,9 @@ func New(ctx context.Context, cfg contract.Stamp, log *slog.Logger) (*App, error
 	dctx, stop := context.WithCancel(context.Background())
 	a.drainStop, a.drainDone = stop, make(chan struct{})
 	go func() { defer close(a.drainDone); svc.Run(dctx) }()
+	if certs != nil {
+		go certs.Report(dctx, contract.EdgeCertificateReportInterval)
+	}
 	return a, nil
 }
 

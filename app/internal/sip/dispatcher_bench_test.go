@@ -79,6 +79,7 @@ func depositLoad(b *testing.B, target string, svc *voicemail.Service, replicas [
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		total, wrong := 0, 0
+		var wrongs []string
 		for i := range mailboxes {
 			n := fmt.Sprintf("%s%02d", prefix, i)
 			msgs, err := svc.Messages(ctx, n, "")
@@ -91,11 +92,15 @@ func depositLoad(b *testing.B, target string, svc *voicemail.Service, replicas [
 				require.NoError(b, err)
 				if math.Abs(float64(len(w.Data)-g711aBytes))/g711aBytes >= 0.02 {
 					wrong++
+					wrongs = append(wrongs, fmt.Sprintf("%s/%s: %d of %d audio bytes", n, m.ID, len(w.Data), g711aBytes))
 				}
 			}
 		}
 		res.misrouted = wrong + max(0, len(answered)-total)
 		if total >= len(answered) || time.Now().After(deadline) {
+			if res.misrouted > 0 {
+				b.Logf("%s: %d answered, %d stored; wrong audio: %v", target, len(answered), total, wrongs)
+			}
 			break
 		}
 		time.Sleep(500 * time.Millisecond)

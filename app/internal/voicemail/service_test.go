@@ -585,3 +585,27 @@ func TestRaiseUIDValidityMergesByMax(t *testing.T) {
 	}
 	assert.ErrorIs(t, west.RaiseUIDValidity(ctx, "100999", 1), vm.ErrNotFound)
 }
+
+// What IMAP showed is one record per writer: a writer's later record replaces its own, not
+// another's, and a record of a raised UIDVALIDITY drops the writer region's older ones.
+func TestRecordShownKeepsOneRecordPerWriter(t *testing.T) {
+	ctx := context.Background()
+	a := voicemailtest.New(t)
+	b, _ := voicemailtest.NewWithOptions(t, vm.Options{Backend: a.Backend(), Node: "local/stamp2"})
+	east, _ := voicemailtest.NewWithOptions(t, vm.Options{Backend: a.Backend(), Region: "east"})
+	voicemailtest.Provision(t, a, "100200", "4321")
+	shown := func() []vm.Shown {
+		snap, err := a.Snapshot(ctx, "100200")
+		require.NoError(t, err)
+		return snap.Shown
+	}
+	require.NoError(t, a.RecordShown(ctx, "100200", vm.Shown{Validity: 7, Last: "m2", Count: 1}))
+	require.NoError(t, b.RecordShown(ctx, "100200", vm.Shown{Validity: 7, Last: "m3", Count: 3}))
+	require.NoError(t, east.RecordShown(ctx, "100200", vm.Shown{Validity: 7, Last: "m1", Count: 1}))
+	require.NoError(t, a.RecordShown(ctx, "100200", vm.Shown{Validity: 7, Last: "m2", Count: 2}))
+	assert.ElementsMatch(t, []vm.Shown{{7, "m2", 1}, {7, "m3", 3}, {7, "m1", 1}}, shown(),
+		"the same last id keeps the earlier count")
+	require.NoError(t, a.RecordShown(ctx, "100200", vm.Shown{Validity: 8, Last: "m4", Count: 4}))
+	assert.ElementsMatch(t, []vm.Shown{{8, "m4", 4}, {7, "m1", 1}}, shown(),
+		"a raise drops the region's older records; other regions' rows are theirs")
+}

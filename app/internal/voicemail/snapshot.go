@@ -3,6 +3,7 @@ package voicemail
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -24,6 +25,16 @@ type Snapshot struct {
 	// UIDValidity is the least IMAP UIDVALIDITY of the inbox that regions agreed on through
 	// RaiseUIDValidity (0: none); IMAP uses the greater of it and the creation time.
 	UIDValidity int64
+	// Shown lists what IMAP views showed of the inbox (RecordShown), one record per writer.
+	Shown []Shown
+}
+
+// Shown is what an IMAP view showed of the inbox: under which UIDVALIDITY, the greatest
+// message id shown, and how many ids of History were up to it then.
+type Shown struct {
+	Validity uint32
+	Last     string
+	Count    int
 }
 
 // GreetingState is a greeting kind's replicated register: the last write (a recording, or a
@@ -53,6 +64,9 @@ func (s *Service) Snapshot(ctx context.Context, number string) (Snapshot, error)
 		}
 	}
 	slices.Sort(snap.History)
+	for _, k := range slices.Sorted(maps.Keys(doc.Mailbox.Shown)) {
+		snap.Shown = append(snap.Shown, Shown(doc.Mailbox.Shown[k]))
+	}
 	for _, id := range snap.History {
 		if doc.Visible(id) {
 			snap.Messages = append(snap.Messages, toMessage(number, id, doc.Messages[id]))
@@ -94,6 +108,31 @@ func (s *Service) RaiseUIDValidity(ctx context.Context, number string, v int64) 
 	}
 	s.publish(ctx, number, EventChanged, "")
 	return nil
+}
+
+// RecordShown stores what an IMAP view showed of the inbox, as this writer's (Options.Node)
+// record in this region's mailbox row, so any process of any region can later tell that a
+// message arrived beneath UIDs a client may hold. Records of a lower UIDVALIDITY in the row
+// are dropped: a raise made them moot.
+func (s *Service) RecordShown(ctx context.Context, number string, sh Shown) error {
+	number, nerr := s.Normalize(number)
+	if nerr != nil {
+		return nerr
+	}
+	return s.bounded(ctx, func(ctx context.Context) error {
+		return update(ctx, s.rows, number, entBox, func(m *crdt.Mailbox) error {
+			rec := crdt.Shown(sh)
+			if cur, ok := m.Shown[s.opt.Node]; ok {
+				rec = cur.Merge(rec)
+			}
+			if m.Shown == nil {
+				m.Shown = map[string]crdt.Shown{}
+			}
+			m.Shown[s.opt.Node] = rec
+			maps.DeleteFunc(m.Shown, func(_ string, v crdt.Shown) bool { return v.Validity < rec.Validity })
+			return nil
+		})
+	})
 }
 
 // MessageAudio reads the WAV of a message taken from Messages or a Snapshot without reading
