@@ -28,22 +28,45 @@ import (
 // syncFixture is a mailbox with three messages and a recorded greeting.
 type syncFixture struct {
 	*env
-	msgs []voicemail.Message // oldest first: [0] gets flagged, [1] deleted, [2] left alone
-	dir  string
+	msgs  []voicemail.Message // oldest first: [0] gets flagged, [1] deleted, [2] left alone
+	dir   string
+	clock *testClock // the server's clock, past the visibility delay of the messages above
 }
+
+// interopVisibilityDelay is the visibility delay the clients run behind, on a clock the test
+// moves (syncFixture.clock).
+const interopVisibilityDelay = 5 * time.Second
 
 func newSyncFixture(t *testing.T) *syncFixture {
 	t.Helper()
-	e := startEnv(t, Config{})
+	clock := &testClock{t: time.Now()}
+	e := startEnv(t, Config{VisibilityDelay: interopVisibilityDelay, Now: clock.Now})
 	voicemailtest.Provision(t, e.svc, testNumber, testPIN)
-	f := &syncFixture{env: e, dir: t.TempDir()}
+	f := &syncFixture{env: e, dir: t.TempDir(), clock: clock}
 	for i := range 3 {
 		f.msgs = append(f.msgs, voicemailtest.Deposit(t, e.svc, testNumber, fmt.Sprint("+1555111000", i), time.Second))
 		time.Sleep(2 * time.Millisecond)
 	}
 	require.NoError(t, e.svc.PutGreeting(context.Background(), testNumber, voicemail.GreetingBusy,
 		voicemailtest.WAV(audio.PCM16, time.Second)))
+	clock.set(time.Now().Add(interopVisibilityDelay))
+	waitShown(t, e.addr, 3)
 	return f
+}
+
+// waitShown waits until INBOX shows n messages (the visibility delay has passed for them).
+func waitShown(t *testing.T, addr string, n int) {
+	t.Helper()
+	rc := dialRaw(t, addr)
+	rc.login()
+	want := fmt.Sprintf(`* STATUS "INBOX" (MESSAGES %d)`, n)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		got := rc.cmd("st", "STATUS INBOX (MESSAGES)")[0]
+		if got == want {
+			return
+		}
+		require.True(t, time.Now().Before(deadline), "INBOX shows %q, want %q", got, want)
+	}
 }
 
 // client runs a client binary (which must be installed) and returns its combined output.
@@ -195,6 +218,19 @@ SyncState *
 		assert.Equal(t, writes, f.writes(), "%s: no change sent to the server", step)
 	}
 	f.checkServer(t)
+
+	// Another region's message, deposited just before this region's next one, arrives after
+	// it: the visibility delay holds the later one back until the earlier is there, so a sync
+	// in between sees neither and the next gets both, with UIDs above those synced before.
+	east, _ := voicemailtest.NewWithOptions(t, voicemail.Options{Backend: f.svc.Backend(), Region: "east"})
+	t1 := f.clock.Now()
+	depositAt(t, f.svc, t1)
+	sync("a deposit within the visibility delay")
+	assert.Equal(t, state, maildirState(t, mail), "not shown yet")
+	depositAt(t, east, t1.Add(-time.Second))
+	f.clock.set(t1.Add(interopVisibilityDelay + time.Second))
+	sync("both deposits shown")
+	assert.Equal(t, 4, count(maildirState(t, mail), "INBOX"), "mbsync fetched both new messages")
 }
 
 func TestInteropOfflineIMAP(t *testing.T) {

@@ -2,6 +2,7 @@ package imap
 
 import (
 	"context"
+	"encoding/json"
 	"strconv"
 	"strings"
 	"sync"
@@ -12,6 +13,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/voicemail-platform/voicemail/app/internal/audio"
+	"github.com/voicemail-platform/voicemail/app/internal/crdt"
+	"github.com/voicemail-platform/voicemail/app/internal/store"
 	"github.com/voicemail-platform/voicemail/app/internal/voicemail"
 	"github.com/voicemail-platform/voicemail/app/internal/voicemail/voicemailtest"
 )
@@ -237,4 +240,30 @@ func TestVisiblePrefix(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Another region's row that only changed a message's flags can reach a stamp before the row
+// of its deposit. The message takes no UID until its deposit is known, so when it comes it is
+// a late arrival like any other, not a message silently placed beneath UIDs already shown.
+func TestFlagsArrivingBeforeTheirMessageDoNotHideIt(t *testing.T) {
+	t.Parallel()
+	const delay = 10 * time.Second
+	west, east, clock, e := twoRegions(t, delay)
+	ctx := context.Background()
+	t0 := clock.Now()
+	id1 := voicemail.NewMessageID("east", t0.Add(-time.Second))
+	flags, err := json.Marshal(crdt.Message{Heard: crdt.Register[bool]{V: true, TS: crdt.Timestamp{Wall: t0.UnixMilli(), Node: "central"}}})
+	require.NoError(t, err)
+	_, err = west.Backend().Meta.Insert(ctx, testNumber, store.RowKey("m:"+id1, "central"), flags)
+	require.NoError(t, err)
+	depositAt(t, west, t0)
+	clock.set(t0.Add(delay + time.Second))
+	var client uidSyncer
+	client.sync(t, e.addr)
+	require.Len(t, client.have, 1)
+
+	_, err = east.Deposit(ctx, testNumber, voicemail.Deposit{ID: id1, Caller: "+15551110002", Audio: voicemailtest.WAV(audio.ALaw, time.Second)})
+	require.NoError(t, err)
+	client.sync(t, e.addr)
+	assert.Len(t, client.have, 2, "the client gets the message whose flags came first")
 }

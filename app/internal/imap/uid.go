@@ -62,7 +62,9 @@ import (
 // message arrived (any session, any stamp, any region that holds the record). Release
 // upgrades: a process of a release that does not know these fields and rewrites the mailbox
 // row drops them from its region's row. Normal operation, with lag below the delay, never
-// changes UIDVALIDITY.
+// changes UIDVALIDITY. The raise is a last resort: RFC 3501 has clients drop what they hold,
+// but mbsync re-pairs by Message-ID and does not fetch the late message, and offlineimap stops
+// syncing the folder; the delay is what keeps clients whole.
 const (
 	uidTick      = 100 * time.Millisecond
 	uidSlack     = time.Hour

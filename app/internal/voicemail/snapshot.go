@@ -17,8 +17,9 @@ type Snapshot struct {
 	// Messages are the visible messages (new and saved) in ascending id, i.e. deposit, order.
 	Messages []Message
 	// History is the id of every message deposited since the mailbox was created, deleted
-	// ones included, ascending. Every region agrees on it once replication has caught up, and
-	// it only grows: stable IMAP UIDs are derived from it.
+	// ones included, ascending, as far as this region knows their deposit. Every region agrees
+	// on it once replication has caught up, and it only grows: stable IMAP UIDs are derived
+	// from it.
 	History []string
 	// Greetings has one entry per greeting kind ever written, in GreetingKinds order.
 	Greetings []GreetingState
@@ -59,7 +60,10 @@ func (s *Service) Snapshot(ctx context.Context, number string) (Snapshot, error)
 	}
 	snap := Snapshot{Mailbox: toMailbox(number, doc.Mailbox), UIDValidity: doc.Mailbox.UIDValidity}
 	for id, m := range doc.Messages {
-		if m.Info == nil || m.Info.Deposited.After(doc.Mailbox.Removed) {
+		// A message is in the history once its deposit is known here: a row of another
+		// region that only changed its flags can arrive first, and counting the message then
+		// would give it a place no view can show yet.
+		if m.Info != nil && m.Info.Deposited.After(doc.Mailbox.Removed) {
 			snap.History = append(snap.History, id)
 		}
 	}
