@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"sort"
 	"strconv"
 	"strings"
@@ -157,6 +158,45 @@ type SIP struct {
 	// MWIDomains are the hosts a mailbox's MWI target may name (domains with their subdomains,
 	// or IP addresses); empty: no unsolicited MWI.
 	MWIDomains []string `json:"mwiDomains"`
+	// PlaceholderPeers admits SBC prefixes in the ranges reserved for documentation (RFC 5737,
+	// RFC 3849) and MWI domains reserved for examples (RFC 2606, RFC 6761). Such a stack takes
+	// no call (no SBC has those addresses) and sends no MWI; the committed example stacks set
+	// it, and the program warns on every run that does.
+	PlaceholderPeers bool `json:"placeholderPeers,omitempty"`
+}
+
+// documentationPrefixes are the address ranges reserved for documentation (RFC 5737, RFC 3849):
+// no SBC sends from them.
+var documentationPrefixes = []netip.Prefix{
+	netip.MustParsePrefix("192.0.2.0/24"), netip.MustParsePrefix("198.51.100.0/24"),
+	netip.MustParsePrefix("203.0.113.0/24"), netip.MustParsePrefix("2001:db8::/32"),
+}
+
+// documentationPrefix reports whether p overlaps a documentation range.
+func documentationPrefix(p netip.Prefix) bool {
+	for _, d := range documentationPrefixes {
+		if d.Overlaps(p) {
+			return true
+		}
+	}
+	return false
+}
+
+// PlaceholderPeerCount counts the SBC prefixes in documentation ranges and the MWI domains
+// reserved for examples.
+func (s SIP) PlaceholderPeerCount() int {
+	n := 0
+	for _, p := range s.SBCPrefixes {
+		if pfx, err := netip.ParsePrefix(p); err == nil && documentationPrefix(pfx) {
+			n++
+		}
+	}
+	for _, d := range s.MWIDomains {
+		if ReservedDomain(d) {
+			n++
+		}
+	}
+	return n
 }
 
 // Keys lists every config key the program reads, without the namespace.

@@ -23,7 +23,7 @@ func valid() map[string]string {
 		"voicemail:stamps":      `[{"region":"eastus2","zone":1},{"region":"eastus2","zone":2},{"region":"centralus","zone":3,"version":"v2","weight":50}]`,
 		"voicemail:peakLoad":    `{"concurrentCalls":1000,"requestsPerSecond":500}`,
 		"voicemail:jumpbox":     `{"adminSshPublicKey":"ssh-ed25519 AAAAC3Nza test"}`,
-		"voicemail:sip":         `{"dispatcherImage":"example.azurecr.io/sip-dispatcher@sha256:` + strings.Repeat("a", 64) + `","sbcPrefixes":["192.0.2.0/28"]}`,
+		"voicemail:sip":         `{"dispatcherImage":"example.azurecr.io/sip-dispatcher@sha256:` + strings.Repeat("a", 64) + `","sbcPrefixes":["100.64.0.0/28"]}`,
 	}
 }
 
@@ -112,6 +112,8 @@ func TestParseInvalidNamesTheKey(t *testing.T) {
 		{"probe port", "trafficManager", `{"port":80}`, "voicemail:trafficManager.port"},
 		{"port", "trafficManager", `{"port":70000}`, "voicemail:trafficManager.port"},
 		{"no SBCs", "sip", `{"dispatcherImage":"example.azurecr.io/d@sha256:` + strings.Repeat("a", 64) + `"}`, "voicemail:sip.sbcPrefixes"},
+		{"sbc prefix for documentation", "sip", `{"dispatcherImage":"example.azurecr.io/d@sha256:` + strings.Repeat("a", 64) + `","sbcPrefixes":["100.64.0.0/28","198.51.100.0/28"]}`, "voicemail:sip.sbcPrefixes[1]"},
+		{"mwi domain for examples", "sip", `{"dispatcherImage":"example.azurecr.io/d@sha256:` + strings.Repeat("a", 64) + `","sbcPrefixes":["100.64.0.0/28"],"mwiDomains":["ims.example.net"]}`, "voicemail:sip.mwiDomains[0]"},
 		{"sbc prefix", "sip", `{"sbcPrefixes":["not-a-prefix"]}`, "voicemail:sip.sbcPrefixes[0]"},
 		{"sbc prefix too broad", "sip", `{"sbcPrefixes":["192.0.2.0/28","0.0.0.0/0"]}`, "voicemail:sip.sbcPrefixes[1]"},
 		{"sbc prefix host bits", "sip", `{"sbcPrefixes":["192.0.2.7/28"]}`, "voicemail:sip.sbcPrefixes[0]"},
@@ -185,6 +187,8 @@ func TestStackFilesParse(t *testing.T) {
 			assert.Equal(t, st, c.Environment)
 			assert.NotEmpty(t, c.SIP.SBCPrefixes, "without SBCs no call reaches a stamp")
 			assert.NotEmpty(t, c.SIP.MWIDomains, "without MWI domains no mailbox may name an MWI target")
+			assert.True(t, c.SIP.PlaceholderPeers, "the committed values are examples, and say so")
+			assert.Equal(t, len(c.SIP.SBCPrefixes)+len(c.SIP.MWIDomains), c.SIP.PlaceholderPeerCount())
 			if st == "dev" {
 				require.Len(t, c.Regions, 1)
 				assert.Len(t, c.Regions[0].Zones, 2)
@@ -233,4 +237,17 @@ func TestFromPulumiMatchesParse(t *testing.T) {
 	b, err := config.Parse(raw)
 	require.NoError(t, err)
 	assert.Equal(t, b, a)
+}
+
+// Documentation ranges and example domains are admitted only when the stack says its SIP peers
+// are placeholders.
+func TestPlaceholderPeers(t *testing.T) {
+	raw := valid()
+	raw["voicemail:sip"] = `{"dispatcherImage":"example.azurecr.io/d@sha256:` + strings.Repeat("a", 64) + `","sbcPrefixes":["192.0.2.0/28"],"mwiDomains":["ims.example.net"],"placeholderPeers":true}`
+	c, err := config.Parse(raw)
+	require.NoError(t, err)
+	assert.Equal(t, 2, c.SIP.PlaceholderPeerCount())
+	c, err = config.Parse(valid())
+	require.NoError(t, err)
+	assert.Zero(t, c.SIP.PlaceholderPeerCount())
 }

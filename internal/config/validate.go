@@ -210,11 +210,16 @@ func (c Config) Validate() []error {
 			e.add(fmt.Sprintf("sip.sbcPrefixes[%d]", i), "%q is too broad to name SBCs (at least /8, /32 for IPv6)", p)
 		case pfx.Masked() != pfx:
 			e.add(fmt.Sprintf("sip.sbcPrefixes[%d]", i), "%q has host bits set; write %s", p, pfx.Masked())
+		case documentationPrefix(pfx) && !c.SIP.PlaceholderPeers:
+			e.add(fmt.Sprintf("sip.sbcPrefixes[%d]", i), "%q is reserved for documentation, so no SBC sends from it and no call would reach a stamp; name the operator's SBCs (or set sip.placeholderPeers: true for a stack that takes no calls)", p)
 		}
 	}
 	for i, d := range c.SIP.MWIDomains {
-		if !contract.ValidMWIDomain(d) {
+		switch {
+		case !contract.ValidMWIDomain(d):
 			e.add(fmt.Sprintf("sip.mwiDomains[%d]", i), "%q is not a domain name or IP address", d)
+		case ReservedDomain(d) && !c.SIP.PlaceholderPeers:
+			e.add(fmt.Sprintf("sip.mwiDomains[%d]", i), "%q is reserved for examples, so no MWI would be delivered; name the operator's domains (or set sip.placeholderPeers: true)", d)
 		}
 	}
 	if z := c.SIP.DNSZone; z != "" && !dnsZoneRe.MatchString(z) {

@@ -51,6 +51,13 @@ func Deploy(ctx *pulumi.Context) (*Deployment, error) {
 		}
 	}
 
+	// The same for SIP: SBC prefixes in documentation ranges admit no caller.
+	if n := cfg.SIP.PlaceholderPeerCount(); n > 0 {
+		if err := ctx.Log.Warn(fmt.Sprintf("voicemail:sip: %d SBC prefix(es) or MWI domain(s) are placeholders reserved for documentation; no call reaches the stamps and no MWI is delivered until the operator's are set", n), nil); err != nil {
+			return nil, err
+		}
+	}
+
 	// One explicit provider, so every resource (whatever SDK module declares its type) is
 	// served by the same azure-native plugin version.
 	prov, err := azurenative.NewProvider(ctx, "azure-native", &azurenative.ProviderArgs{})

@@ -23,7 +23,7 @@ func cfg(n int) config.Config {
 	c := config.Defaults()
 	c.Environment, c.NamePrefix, c.Image = "prod", "vmp", "example.azurecr.io/vm:1"
 	c.SIP.DispatcherImage = "example.azurecr.io/sip-dispatcher@sha256:" + strings.Repeat("a", 64)
-	c.SIP.SBCPrefixes = []string{"192.0.2.0/28"}
+	c.SIP.SBCPrefixes = []string{"100.64.0.0/28"}
 	c.PeakLoad = config.Load{ConcurrentCalls: 30000, RequestsPerSecond: 12000}
 	c.Jumpbox.AdminSSHPublicKey = "ssh-ed25519 AAAA test"
 	for _, r := range allRegions[:n] {

@@ -1,9 +1,6 @@
 package rules
 
-import (
-	"fmt"
-	"sort"
-)
+import "fmt"
 
 // Workload identity: a pod reaches Azure as the user-assigned identity whose federated
 // credential trusts its service account's token, and the Secrets Store CSI driver reads Key
@@ -55,9 +52,9 @@ func checkOwnIdentity(rs []Resource) []Violation {
 		}
 		subjects[key][sub] = fc
 	}
-	for _, key := range sortedMapKeys(subjects) {
+	for _, key := range sortedKeys(subjects) {
 		if subs := subjects[key]; len(subs) > 1 {
-			names := sortedMapKeys(subs)
+			names := sortedKeys(subs)
 			for _, s := range names[1:] {
 				out = append(out, Violation{Type: subs[s].Type, Name: subs[s].Name, Message: fmt.Sprintf(
 					"identity %s is federated with %v: the workloads behind those service accounts share one identity", key, names)})
@@ -126,14 +123,5 @@ func checkOwnIdentity(rs []Resource) []Violation {
 			}
 		}
 	}
-	return out
-}
-
-func sortedMapKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
 	return out
 }

@@ -108,7 +108,7 @@ func normRegion(s string) string {
 	return strings.ToLower(strings.ReplaceAll(s, " ", ""))
 }
 
-func sortedKeys(m map[string]bool) []string {
+func sortedKeys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
 		out = append(out, k)

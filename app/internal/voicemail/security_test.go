@@ -2,16 +2,12 @@ package voicemail_test
 
 import (
 	"context"
-	"errors"
-	"strconv"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/voicemail-platform/voicemail/app/internal/audio"
 	vm "github.com/voicemail-platform/voicemail/app/internal/voicemail"
 	"github.com/voicemail-platform/voicemail/app/internal/voicemail/voicemailtest"
 )
@@ -71,30 +67,9 @@ func TestAttackConcurrentDepositsOvershootMaxMessages(t *testing.T) {
 	svc := voicemailtest.New(t)
 	_, _, err := svc.Provision(ctx, "4930333", vm.ProvisionRequest{PIN: "8264", MaxMessages: 5})
 	require.NoError(t, err)
-	wav := voicemailtest.WAV(audio.PCM16, 200*time.Millisecond)
 	const n = 50
-	var wg sync.WaitGroup
-	errs := make([]error, n)
-	start := make(chan struct{})
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			_, errs[i] = svc.Deposit(ctx, "4930333", vm.Deposit{Caller: "+4917" + strconv.Itoa(i), Audio: wav})
-		})
-	}
-	close(start)
-	wg.Wait()
-	accepted, full := 0, 0
-	for _, err := range errs {
-		switch {
-		case err == nil:
-			accepted++
-		case errors.Is(err, vm.ErrMailboxFull):
-			full++
-		default:
-			t.Errorf("unexpected error: %v", err)
-		}
-	}
+	accepted := depositAll(t, []*vm.Service{svc}, "4930333", n)
+	full := n - accepted
 	msgs, err := svc.Messages(ctx, "4930333", vm.FolderNew)
 	require.NoError(t, err)
 	t.Logf("%d concurrent deposits into a mailbox limited to 5: %d accepted, %d refused full, %d stored", n, accepted, full, len(msgs))
