@@ -65,6 +65,11 @@ import (
 // changes UIDVALIDITY. The raise is a last resort: RFC 3501 has clients drop what they hold,
 // but mbsync re-pairs by Message-ID and does not fetch the late message, and offlineimap stops
 // syncing the folder; the delay is what keeps clients whole.
+//
+// Greetings are not held back (a client looks for the greeting it just APPENDed to flag it
+// active), so greetings of different kinds written in two regions within the replication lag
+// can still arrive beneath a UID shown. A message whose id carries a future time (clock skew,
+// a client's X-Received) stays out of INBOX until that time.
 const (
 	uidTick      = 100 * time.Millisecond
 	uidSlack     = time.Hour
