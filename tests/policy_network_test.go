@@ -1,7 +1,11 @@
 package tests
 
 import (
+	"os"
 	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 
 	"github.com/voicemail-platform/voicemail/policy/rules"
 )
@@ -29,5 +33,19 @@ func polNetworkCases() []struct {
 		{"registry refuses trusted services", polEdit("acr", "None", "networkRuleBypassOptions"), "acr-trusted-services-import"},
 		{"replication policy names its source by account name", polEdit("orp-weu-neu", "vmweust", "sourceAccount"), "storage-replication-resource-ids"},
 		{"replication policy names its destination by account name", polEdit("orp-weu-neu", "vmneust", "destinationAccount"), "storage-replication-resource-ids"},
+	}
+}
+
+// The README's rule table is where operators read what a failed preview means: every rule of
+// the pack has its row.
+func TestPolicyREADMEListsEveryRule(t *testing.T) {
+	b, err := os.ReadFile("../policy/README.md")
+	require.NoError(t, err)
+	readme := string(b)
+	for _, r := range rules.ResourceRules() {
+		assert.Contains(t, readme, "| `"+r.ID+"`", "policy/README.md has no row for %s", r.ID)
+	}
+	for _, r := range rules.StackRules() {
+		assert.Contains(t, readme, "| `"+r.ID+"` (stack)", "policy/README.md has no row for stack rule %s", r.ID)
 	}
 }
