@@ -29,6 +29,8 @@ func TestFromContract(t *testing.T) {
 	require.NoError(t, err)
 	assert.Nil(t, empty.TLS)
 	assert.False(t, empty.loginNeedsTLS())
+	assert.Equal(t, contract.DefaultIMAP().VisibilityDelay, empty.VisibilityDelay, "a stamp holds new messages back by default")
+	assert.Positive(t, empty.VisibilityDelay)
 
 	_, err = FromContract(contract.IMAP{TLSAddr: ":993"}, nil)
 	require.Error(t, err)

@@ -95,8 +95,8 @@ type folder struct {
 }
 
 // load reads a folder from one snapshot of the mailbox and derives its UIDs. INBOX holds the
-// messages past the visibility delay; a message found beneath what this process already
-// showed raises UIDVALIDITY first (see uid.go).
+// messages past the visibility delay; a message found beneath what was already shown (as this
+// process remembers it or a replicated record says) raises UIDVALIDITY first (see uid.go).
 func (s *session) load(ctx context.Context, name string) (folder, error) {
 	snap, err := s.srv.svc.Snapshot(ctx, s.number)
 	if err != nil {

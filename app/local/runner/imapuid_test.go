@@ -116,9 +116,19 @@ func imapUIDsUnderPartition(t *testing.T, f *fixture, a, b *Region) {
 	c := f.c
 	aStamp, bStamp := c.StampsIn(a.Name)[0], c.StampsIn(b.Name)[0]
 	const mb, inOrder = "399997", "399996"
-	f.provisionEverywhere(t, mb)
-	f.provisionEverywhere(t, inOrder)
 	const shows = 30 * time.Second // the visibility delay (5 s), replication and load
+	f.provision(mb)
+	f.provision(inOrder)
+	f.eventually(t, shows, "mailboxes in both regions", func() error {
+		for _, r := range []*Region{a, b} {
+			for _, n := range []string{mb, inOrder} {
+				if _, err := f.regionService(r).Mailbox(ctx, n); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
 
 	// Within the delay: replication lag (about a round of the replicator) is below it.
 	start := time.Now()
