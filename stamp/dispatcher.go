@@ -40,12 +40,28 @@ func (s *Stamp) dispatcherIdentity(ctx *pulumi.Context, st topology.Stamp, rg *r
 	}, pulumi.Parent(id)); err != nil {
 		return err
 	}
-	read, err := arm.NewRoleAssignment(ctx, p+"sip-edge-tls", arm.RoleArgs{
-		Scope: pulumi.Sprintf("%s/secrets/%s", r.KeyVaultID, contract.EdgeCertificate), Role: arm.KeyVaultSecretsUser, PrincipalID: id.PrincipalId,
-	}, pulumi.Parent(id), pulumi.DependsOn([]pulumi.Resource{r.EdgeCertificate}))
-	if err != nil {
-		return err
+	return s.secretReader(ctx, p+"sip", id.PrincipalId, r, pulumi.Parent(id),
+		secretGrant{"edge-tls", contract.EdgeCertificate, r.EdgeCertificate})
+}
+
+// secretGrant is one Key Vault secret a workload identity reads, and the resource creating it.
+type secretGrant struct {
+	name, secret string
+	created      pulumi.Resource
+}
+
+// secretReader grants principal Key Vault Secrets User on each secret alone (not the vault):
+// each workload reads exactly the secrets it mounts. The pods' Kubernetes objects wait for the
+// grants.
+func (s *Stamp) secretReader(ctx *pulumi.Context, prefix string, principal pulumi.StringInput, r *regional.Regional, parent pulumi.ResourceOption, grants ...secretGrant) error {
+	for _, g := range grants {
+		read, err := arm.NewRoleAssignment(ctx, prefix+"-"+g.name, arm.RoleArgs{
+			Scope: pulumi.Sprintf("%s/secrets/%s", r.KeyVaultID, g.secret), Role: arm.KeyVaultSecretsUser, PrincipalID: principal,
+		}, parent, pulumi.DependsOn([]pulumi.Resource{g.created}))
+		if err != nil {
+			return err
+		}
+		s.WorkloadDependencies = append(s.WorkloadDependencies, read)
 	}
-	s.WorkloadDependencies = append(s.WorkloadDependencies, read)
 	return nil
 }

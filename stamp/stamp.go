@@ -15,6 +15,7 @@ import (
 	resources "github.com/pulumi/pulumi-azure-native-sdk/resources/v2/v20220901"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/voicemail-platform/voicemail/contract"
 	"github.com/voicemail-platform/voicemail/global"
 	"github.com/voicemail-platform/voicemail/internal/arm"
 	"github.com/voicemail-platform/voicemail/internal/topology"
@@ -404,7 +405,6 @@ func (s *Stamp) appIdentity(ctx *pulumi.Context, st topology.Stamp, rg *resource
 	}{
 		{"app-blob", arm.StorageBlobDataContributor, r.BlobAccountID},
 		{"app-queue", arm.StorageQueueDataContributor, r.QueueAccountID},
-		{"app-keyvault", arm.KeyVaultSecretsUser, r.KeyVaultID},
 	}
 	// Audio another region stored is read from this region's replica of it, else from the
 	// origin's account or another region's replica while replication lags: read access to
@@ -430,7 +430,9 @@ func (s *Stamp) appIdentity(ctx *pulumi.Context, st topology.Stamp, rg *resource
 			return err
 		}
 	}
-	return nil
+	return s.secretReader(ctx, p+"app", id.PrincipalId, r, pulumi.Parent(id),
+		secretGrant{"token", contract.OperatorTokenSecret, r.OperatorTokenSecret},
+		secretGrant{"edge-tls", contract.EdgeCertificate, r.EdgeCertificate})
 }
 
 // UserKubeconfig returns the cluster's Entra ID kubeconfig (exec format, for kubelogin),

@@ -106,10 +106,10 @@ func TestResourceCountsFollowTopology(t *testing.T) {
 			"FederatedIdentityCredential":      2 * S, // app, SIP dispatcher
 			"TableResourceTableRoleAssignment": S,
 			// Functions: host blob, host queue, state, Key Vault, App Insights; stamps: cluster
-			// network, AcrPull, deployer on the cluster, app blob/queue/Key Vault, the dispatcher's
-			// read of the edge certificate, and read on every other region's audio account, write
-			// on every other region's audio container.
-			"RoleAssignment":                5*R + 7*S + 2*S*(R-1),
+			// network, AcrPull, deployer on the cluster, app blob/queue, the app's read of its two
+			// secrets and the dispatcher's of the edge certificate, and read on every other
+			// region's audio account, write on every other region's audio container.
+			"RoleAssignment":                5*R + 8*S + 2*S*(R-1),
 			"pulumi:providers:azure-native": 1,
 			// The voicemail workload in every stamp (app/deploy; workload_test.go checks it).
 			"voicemail:app:Workload":            S,
@@ -329,10 +329,12 @@ func TestRoleAssignments(t *testing.T) {
 		blob, _ := m.byName(s.Region + "-st-blob")
 		queue, _ := m.byName(s.Region + "-st-queue")
 		kv, _ := m.byName(s.Region + "-kv")
+		// Key Vault: the two secrets the pods mount, each on its own, not the vault.
 		want := map[string]string{
-			blob.ID:  arm.StorageBlobDataContributor.ID,
-			queue.ID: arm.StorageQueueDataContributor.ID,
-			kv.ID:    arm.KeyVaultSecretsUser.ID,
+			blob.ID:                           arm.StorageBlobDataContributor.ID,
+			queue.ID:                          arm.StorageQueueDataContributor.ID,
+			kv.ID + "/secrets/operator-token": arm.KeyVaultSecretsUser.ID,
+			kv.ID + "/secrets/edge-tls":       arm.KeyVaultSecretsUser.ID,
 		}
 		for _, other := range topo.Regions {
 			if other.Name != s.Region {
@@ -350,6 +352,18 @@ func TestRoleAssignments(t *testing.T) {
 		}
 		assert.Equal(t, want, got, s.ID)
 		assert.Contains(t, blob.ID, region.Names.BlobAccount)
+
+		// The SIP dispatcher's own identity reads the edge certificate and nothing else.
+		sip, ok := m.byName(s.ID + "-id-sip")
+		require.True(t, ok)
+		got = map[string]string{}
+		for _, r := range m.ofType("RoleAssignment") {
+			if r.Inputs["principalId"] == sip.Outputs["principalId"] {
+				got[r.Inputs["scope"].(string)] = roleOf(r)
+			}
+		}
+		assert.Equal(t, map[string]string{kv.ID + "/secrets/edge-tls": arm.KeyVaultSecretsUser.ID}, got, "%s dispatcher", s.ID)
+		assert.NotEqual(t, principal, sip.Outputs["principalId"])
 
 		cosmos, ok := m.byName(s.ID + "-app-cosmos")
 		require.True(t, ok)
