@@ -608,4 +608,7 @@ func TestRecordShownKeepsOneRecordPerWriter(t *testing.T) {
 	require.NoError(t, a.RecordShown(ctx, "100200", vm.Shown{Validity: 8, Last: "m4", Count: 4}))
 	assert.ElementsMatch(t, []vm.Shown{{8, "m4", 4}, {7, "m1", 1}}, shown(),
 		"a raise drops the region's older records; other regions' rows are theirs")
+	snap, err := a.Snapshot(ctx, "100200")
+	require.NoError(t, err)
+	assert.EqualValues(t, 8, snap.UIDValidity, "a UIDVALIDITY shown is never undercut, even if the raise's write was lost")
 }

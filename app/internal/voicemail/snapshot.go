@@ -117,7 +117,8 @@ func (s *Service) RaiseUIDValidity(ctx context.Context, number string, v int64) 
 // RecordShown stores what an IMAP view showed of the inbox, as this writer's (Options.Node)
 // record in this region's mailbox row, so any process of any region can later tell that a
 // message arrived beneath UIDs a client may hold. Records of a lower UIDVALIDITY in the row
-// are dropped: a raise made them moot.
+// are dropped: a raise made them moot. The record also raises the UIDValidity register to
+// its UIDVALIDITY, which a client was shown and which must not go lower.
 func (s *Service) RecordShown(ctx context.Context, number string, sh Shown) error {
 	number, nerr := s.Normalize(number)
 	if nerr != nil {
@@ -134,6 +135,10 @@ func (s *Service) RecordShown(ctx context.Context, number string, sh Shown) erro
 			}
 			m.Shown[s.opt.Node] = rec
 			maps.DeleteFunc(m.Shown, func(_ string, v crdt.Shown) bool { return v.Validity < rec.Validity })
+			// What was shown under a UIDVALIDITY keeps it from going lower: a raise that this
+			// row lost (a write made through another region's endpoint, then overwritten by
+			// a write based on the older copy) is restored by the next record.
+			m.UIDValidity = max(m.UIDValidity, int64(rec.Validity))
 			return nil
 		})
 	})
