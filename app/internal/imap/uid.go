@@ -59,7 +59,10 @@ import (
 // earlier message arriving later until its next full resync. Records of one stamp replace
 // each other, so two processes of a stamp showing different last ids at the same moment may
 // leave only the later record. Detection also needs a load of the mailbox after the late
-// message arrived (any session, any stamp, any region that holds the record). Release
+// message arrived (any session, any stamp, any region that holds the record). A write of the
+// mailbox row made through another region's endpoint (the store's failover) can be overwritten
+// by one based on the older copy; each record also lifts the UIDValidity register to the
+// UIDVALIDITY it was shown under, so a raise lost that way returns with the next record. Release
 // upgrades: a process of a release that does not know these fields and rewrites the mailbox
 // row drops them from its region's row. Normal operation, with lag below the delay, never
 // changes UIDVALIDITY. The raise is a last resort: RFC 3501 has clients drop what they hold,
