@@ -230,6 +230,9 @@ func (sp *StampProc) startFrontEnds(ctx context.Context, opt Options) error {
 			TransactionTimeout: localTransactionTimeout,
 			Listen:             []kamailio.Listen{{Proto: "udp", Addr: sp.SIP}, {Proto: "tcp", Addr: sp.SIP}},
 			ControlAddr:        ctl,
+			// As a deployed dispatcher admits only sip.sbcPrefixes: here the loopback edge and
+			// the test callers stand in for the SBCs.
+			TrustedPeers: []string{"127.0.0.0/8"},
 		}
 		for _, r := range sp.Replicas {
 			cfg.Targets = append(cfg.Targets, kamailio.Target{URI: "sip:" + r.SIP})
