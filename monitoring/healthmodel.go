@@ -163,6 +163,20 @@ func QueryAlerts(t topology.Topology) []QueryAlert {
 			Description: fmt.Sprintf("An edge TLS certificate served in the stamp expires within %d days (monitoring.certificateExpiryDays): store the renewed chain as a new version of the edge-tls secret.",
 				t.Config.Monitoring.CertificateExpiryDays)})
 	}
+	// The watch above sees only containers that report; one that stops (TLS not loaded, a log
+	// level above info) would leave its certificate unwatched without a word. Every running pod
+	// of the namespace serves TLS (the voicemail pods, and the dispatchers through their
+	// sidecar) and reports on start and every 15 minutes.
+	for _, s := range t.Stamps {
+		out = append(out, QueryAlert{Name: "edge-certificate-unreported-" + s.Key, Set: SetStamp, Scope: s.ID, Severity: 3, Window: "PT1H",
+			Query: `let reporting = EdgeCertificates() | distinct PodName;
+KubePodInventory
+| where TimeGenerated > ago(15m) and Namespace == "voicemail" and PodStatus == "Running"
+| distinct Name
+| where Name !in (reporting)
+| project PodName = Name`,
+			Description: "A running pod of the stamp has not reported the edge certificate it serves for an hour (TLS not loaded, or its log level above info), so that certificate's expiry is not watched."})
+	}
 	for _, r := range t.Regions {
 		out = append(out, QueryAlert{Name: "certificate-expiry-" + r.Short, Set: SetRegion, Scope: r.Name, Severity: 2, Window: "PT1H",
 			Query:       `CertificateExpiry() | project TimeGenerated, Vault, OperationName, Certificate`,

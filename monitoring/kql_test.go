@@ -196,6 +196,14 @@ func TestEdgeCertificateExpiryAlertPerStamp(t *testing.T) {
 		assert.Contains(t, a.Query, "EdgeCertificates()")
 		assert.Contains(t, a.Query, fmt.Sprintf("DaysLeft < %d", days))
 	}
+	silent := 0
+	for _, a := range monitoring.QueryAlerts(topo) {
+		if strings.HasPrefix(a.Name, "edge-certificate-unreported-") {
+			silent++
+			assert.Contains(t, a.Query, "EdgeCertificates()", "pods that do not report are the ones the expiry watch misses")
+		}
+	}
+	assert.Equal(t, len(topo.Stamps), silent, "one alert per stamp for pods that stopped reporting")
 	fns, err := monitoring.StampFunctions(topo, topo.Stamps[0])
 	require.NoError(t, err)
 	for _, f := range fns {

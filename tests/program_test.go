@@ -96,7 +96,7 @@ func TestResourceCountsFollowTopology(t *testing.T) {
 			"voicemail:monitoring:HealthModel": 1,
 			"SavedSearch":                      5 + R + 5*S,
 			"ActionGroup":                      len(topo.Config.Monitoring.ActionGroups),
-			"ScheduledQueryRule":               4 + R + 2*S,                      // root, degraded, region, stamp-from-outside; certificates per region; each stamp from inside and its edge certificate
+			"ScheduledQueryRule":               4 + R + 3*S,                      // root, degraded, region, stamp-from-outside; certificates per region; each stamp from inside, its edge certificate and pods that stop reporting it
 			"MetricAlert":                      R + 1 + min(R-1, 1) + replicated, // queue backlog per region, Cosmos 429s, Cosmos replication lag (several regions), audio replication backlog per policy
 			"WebTest":                          S + 1,
 			"Workbook":                         1,
