@@ -48,7 +48,8 @@ type App struct {
 }
 
 // OpenBackend opens the storage the configuration selects.
-func OpenBackend(ctx context.Context, cfg contract.Stamp) (*store.Backend, error) {
+// log receives the store's notices (a Table endpoint passed over and back); nil discards them.
+func OpenBackend(ctx context.Context, cfg contract.Stamp, log *slog.Logger) (*store.Backend, error) {
 	if !cfg.Azure() {
 		b, err := embedded.Open(cfg.DataDir, embedded.Options{StateFile: cfg.StateBlob})
 		if err != nil {
@@ -62,7 +63,7 @@ func OpenBackend(ctx context.Context, cfg contract.Stamp) (*store.Backend, error
 		TableFallbackEndpoints: cfg.TableFallbackEndpoints,
 		Table:                  cfg.Table, AudioContainer: cfg.AudioContainer, Queue: cfg.Queue, NotifyQueue: cfg.NotifyQueue,
 		StateContainer: cfg.StateContainer, StateBlob: cfg.StateBlob,
-		BlobRegions: cfg.BlobRegions,
+		BlobRegions: cfg.BlobRegions, Log: log,
 		// With Azurite the process owns its little world, so it starts in service. In Azure the
 		// stamp's state-init Job (InitState) creates the state blob once, at stamp creation.
 		WriteInitialState: cfg.ConnectionString != "",
@@ -92,7 +93,7 @@ func New(ctx context.Context, cfg contract.Stamp, log *slog.Logger) (*App, error
 			return nil, fmt.Errorf("%s/%s: %w", contract.EnvTLSCert.Name, contract.EnvTLSKey.Name, err)
 		}
 	}
-	b, err := OpenBackend(ctx, cfg)
+	b, err := OpenBackend(ctx, cfg, log)
 	if err != nil {
 		return nil, err
 	}

@@ -28,6 +28,7 @@ import (
 
 	"github.com/voicemail-platform/voicemail/app/internal/audio"
 	"github.com/voicemail-platform/voicemail/app/internal/sip/sipptest"
+	"github.com/voicemail-platform/voicemail/app/internal/store/azure"
 	"github.com/voicemail-platform/voicemail/app/internal/voicemail"
 	"github.com/voicemail-platform/voicemail/app/local/azurite"
 	"github.com/voicemail-platform/voicemail/app/local/tmemulator"
@@ -55,6 +56,9 @@ const (
 	// detection is the worst case until the traffic manager stops routing to a failed stamp:
 	// the failing probes plus a timeout, plus slack for a loaded 2-core machine.
 	detection = (tolerated+1)*probeInterval + probeTimeout + 3*time.Second
+	// failbackWindow covers a replica's return to its own region's Table endpoint after it
+	// failed over (the store passes a failed endpoint over for 10 s), plus slack.
+	failbackWindow = 15 * time.Second
 )
 
 // The service binary is built once, in the background from TestMain, so the build overlaps
@@ -347,6 +351,24 @@ func (f *fixture) tmStatus(id string) tmemulator.Status {
 		}
 	}
 	return ""
+}
+
+// onFallbackEndpoint reports whether a replica's log says its own region's Table endpoint is
+// passed over now: the last such notice is not followed by one that it answers again.
+func onFallbackEndpoint(log string) bool {
+	over, back := -1, -1
+	for i, line := range strings.Split(log, "\n") {
+		if !strings.Contains(line, `"home":true`) {
+			continue
+		}
+		switch {
+		case strings.Contains(line, `"msg":"`+azure.EndpointPassedOver+`"`):
+			over = i
+		case strings.Contains(line, `"msg":"`+azure.EndpointBack+`"`):
+			back = i
+		}
+	}
+	return over > back
 }
 
 // verify checks that every deposit accepted since the last verify is in every region's store
@@ -743,10 +765,21 @@ func TestFailureTwoRegions(t *testing.T) {
 			}
 			return nil
 		})
+		// Every replica returns to its own region's endpoint once it answers again.
+		back := f.eventually(t, failbackWindow+5*time.Second, "east's replicas back on their own Table endpoint", func() error {
+			for _, sp := range eastStamps {
+				for _, r := range sp.Replicas {
+					if onFallbackEndpoint(r.Log()) {
+						return fmt.Errorf("%s still passes its own region's endpoint over", r.Name)
+					}
+				}
+			}
+			return nil
+		})
 		accepted, lost := f.verify(t, 30*time.Second)
 		report(t, 3, "region-table-endpoint-down", w, recoveredAfter(fault, w), accepted, lost,
-			fmt.Sprintf("deposits_through_fallback=%d/5 tm_status=%s arrived_in_own_region_after_recovery=%.2fs",
-				len(during), f.tmStatus(eastIDs[0]), arrived.Seconds()))
+			fmt.Sprintf("deposits_through_fallback=%d/5 tm_status=%s arrived_in_own_region_after_recovery=%.2fs own_endpoint_again_after=%.2fs",
+				len(during), f.tmStatus(eastIDs[0]), arrived.Seconds(), back.Seconds()))
 		assert.Zero(t, lost)
 	})
 
@@ -756,6 +789,7 @@ func TestFailureTwoRegions(t *testing.T) {
 		f.provisionEverywhere(t, mb)
 		fault := time.Now()
 		c.Repl.Partition(east.Name, central.Name) // returns once no copy is in flight
+		defer c.Repl.Heal()                       // a failure here must not leave the cases after it partitioned
 		eastBase, centralBase := eastStamps[0].URL(), centralStamp.URL()
 		var eastIDs2, centralIDs []string
 		for range 4 {
@@ -766,20 +800,49 @@ func TestFailureTwoRegions(t *testing.T) {
 			require.True(t, ok)
 			centralIDs = append(centralIDs, d.id)
 		}
+		// A replica that failed over to the other region's Table endpoint (on a loaded machine a
+		// slow answer is enough) stores its deposits there and reads there until it fails back,
+		// and while partitioned neither region sees the other's rows. So each side edits a
+		// message its own region's table holds, and an edit answered 404 by a replica that is
+		// still on the fallback endpoint is sent again until one at home takes it.
+		inOwnTable := func(r *Region, ids []string) string {
+			var id string
+			f.eventually(t, 5*time.Second, "a deposit of "+r.Name+" in its own table", func() error {
+				msgs, err := f.regionService(r).Messages(ctx, mb, "")
+				if err != nil {
+					return err
+				}
+				for _, m := range msgs {
+					if slices.Contains(ids, m.ID) {
+						id = m.ID
+						return nil
+					}
+				}
+				return fmt.Errorf("none of %v", ids)
+			})
+			return id
+		}
+		eastMsg, centralMsg := inOwnTable(east, eastIDs2), inOwnTable(central, centralIDs)
 		// Concurrent conflicting edits: each side renames the mailbox and handles one message.
 		patch := func(base, path, body string) {
-			req, _ := http.NewRequest(http.MethodPatch, base+path, strings.NewReader(body))
-			req.Header.Set("Authorization", "Bearer "+c.Token)
-			req.Header.Set("Content-Type", "application/json")
-			res, err := c.HTTPClient(10 * time.Second).Do(req)
-			require.NoError(t, err)
-			res.Body.Close()
-			require.Less(t, res.StatusCode, 300, "PATCH %s", path)
+			f.eventually(t, failbackWindow, "PATCH "+path, func() error {
+				req, _ := http.NewRequest(http.MethodPatch, base+path, strings.NewReader(body))
+				req.Header.Set("Authorization", "Bearer "+c.Token)
+				req.Header.Set("Content-Type", "application/json")
+				res, err := c.HTTPClient(10 * time.Second).Do(req)
+				require.NoError(t, err)
+				res.Body.Close()
+				if res.StatusCode == http.StatusNotFound {
+					return fmt.Errorf("PATCH %s: 404", path)
+				}
+				require.Less(t, res.StatusCode, 300, "PATCH %s", path)
+				return nil
+			})
 		}
 		patch(eastBase, "/v1/mailboxes/"+mb, `{"displayName":"East"}`)
 		patch(centralBase, "/v1/mailboxes/"+mb, `{"displayName":"Central"}`)
-		patch(eastBase, "/v1/mailboxes/"+mb+"/messages/"+eastIDs2[0], `{"heard":true}`)
-		patch(centralBase, "/v1/mailboxes/"+mb+"/messages/"+centralIDs[0], `{"folder":"saved"}`)
+		patch(eastBase, "/v1/mailboxes/"+mb+"/messages/"+eastMsg, `{"heard":true}`)
+		patch(centralBase, "/v1/mailboxes/"+mb+"/messages/"+centralMsg, `{"folder":"saved"}`)
 		time.Sleep(time.Second) // several replication rounds: nothing may cross
 		eastView, err := f.regionService(east).Messages(ctx, mb, "")
 		require.NoError(t, err)
@@ -826,8 +889,8 @@ func TestFailureTwoRegions(t *testing.T) {
 			return nil
 		})
 		assert.Contains(t, []string{"East", "Central"}, final.name)
-		assert.Contains(t, final.msgs, eastIDs2[0]+"/new/true", "east's heard flag survives the merge")
-		assert.Contains(t, final.msgs, centralIDs[0]+"/saved/false", "central's save survives the merge")
+		assert.Contains(t, final.msgs, eastMsg+"/new/true", "east's heard flag survives the merge")
+		assert.Contains(t, final.msgs, centralMsg+"/saved/false", "central's save survives the merge")
 		w := f.load.window(fault, time.Now())
 		accepted, lost := f.verify(t, 30*time.Second)
 		report(t, 4, "partition-then-heal", w, converged, accepted, lost,

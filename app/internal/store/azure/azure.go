@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"slices"
@@ -63,6 +64,9 @@ type Config struct {
 	Retry *policy.RetryOptions
 	// Transport replaces the SDK's HTTP client, for example to count requests in tests.
 	Transport policy.Transporter
+	// Log receives notices: a Table endpoint passed over after a failure, and back in use.
+	// Nil discards them.
+	Log *slog.Logger
 }
 
 // Backend holds the clients; Store returns it as a store.Backend.
@@ -114,7 +118,7 @@ func Open(ctx context.Context, cfg Config) (*store.Backend, error) {
 				return nil, err
 			}
 		}
-		f, err := newFailover(primary, cfg.TableFallbackEndpoints, cfg.Transport)
+		f, err := newFailover(primary, cfg.TableFallbackEndpoints, cfg.Transport, cfg.Log)
 		if err != nil {
 			return nil, err
 		}

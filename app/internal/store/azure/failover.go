@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -27,13 +28,17 @@ type failover struct {
 	endpoints []*url.URL
 	next      policy.Transporter
 	now       func() time.Time
+	log       *slog.Logger
 
 	mu   sync.Mutex
 	down []time.Time // until when each endpoint is passed over
 }
 
-func newFailover(primary string, fallbacks []string, next policy.Transporter) (*failover, error) {
-	f := &failover{next: next, now: time.Now}
+func newFailover(primary string, fallbacks []string, next policy.Transporter, log *slog.Logger) (*failover, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	f := &failover{next: next, now: time.Now, log: log}
 	if f.next == nil {
 		f.next = http.DefaultClient
 	}
@@ -64,15 +69,31 @@ func (f *failover) order() []int {
 	return append(up, down...)
 }
 
+// mark records the outcome of a request to endpoint i, and logs when an endpoint starts being
+// passed over and when it answers again (home: the stamp's own region's endpoint), so operators
+// see a stamp working across regions and tests see it come back.
 func (f *failover) mark(i int, failed bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	now := f.now()
+	switch {
+	case failed && !now.Before(f.down[i]):
+		f.log.Warn(EndpointPassedOver, "endpoint", f.endpoints[i].Host, "home", i == 0, "for", failbackAfter.String())
+	case !failed && !f.down[i].IsZero():
+		f.log.Info(EndpointBack, "endpoint", f.endpoints[i].Host, "home", i == 0)
+	}
 	if failed {
-		f.down[i] = f.now().Add(failbackAfter)
+		f.down[i] = now.Add(failbackAfter)
 	} else {
 		f.down[i] = time.Time{}
 	}
 }
+
+// Log messages of the Table endpoint failover.
+const (
+	EndpointPassedOver = "table endpoint passed over"
+	EndpointBack       = "table endpoint answers again"
+)
 
 // Do implements policy.Transporter.
 func (f *failover) Do(req *http.Request) (*http.Response, error) {

@@ -1,7 +1,9 @@
 package azure_test
 
 import (
+	"bytes"
 	"context"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -31,6 +33,8 @@ func TestTableFailsOverToTheNextRegionEndpoint(t *testing.T) {
 	cfg := config(strings.Replace(az.ConnectionString(), direct, regional, 1))
 	cfg.TableFallbackEndpoints = []string{direct}
 	cfg.Retry = &policy.RetryOptions{MaxRetries: 1, RetryDelay: 50 * time.Millisecond, TryTimeout: 2 * time.Second}
+	var logs bytes.Buffer
+	cfg.Log = slog.New(slog.NewJSONHandler(&logs, nil))
 	// Each fault with a new client: the first request meets the fault at the region's endpoint.
 	open := func() *store.Backend {
 		b, err := azure.Open(ctx, cfg)
@@ -57,6 +61,9 @@ func TestTableFailsOverToTheNextRegionEndpoint(t *testing.T) {
 			err = put(b, "during-"+c.name, c.name)
 		}
 		require.NoError(t, err, "write through the fallback endpoint while the region's endpoint is %s", c.name)
+		assert.Contains(t, logs.String(), `"msg":"`+azure.EndpointPassedOver+`","endpoint":"`+p.Addr()+`","home":true`,
+			"operators see the stamp pass its own region's endpoint over")
+		logs.Reset()
 		row, err := b.Meta.Get(ctx, "p", "before")
 		require.NoError(t, err, "read through the fallback endpoint while the region's endpoint is %s", c.name)
 		assert.Equal(t, "1", string(row.Data))
