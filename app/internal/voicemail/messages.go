@@ -84,7 +84,7 @@ func (s *Service) Deposit(ctx context.Context, number string, d Deposit) (Messag
 		Origin:     s.region, // this region's audio container stores it
 	}
 	// For a fresh id, upload the audio while the mailbox is read: a deposit then costs about one
-	// blob upload plus one row insert. If the mailbox refuses the message the blob is deleted
+	// blob upload plus the admission row's compare-and-swap and one row insert. If the mailbox refuses the message the blob is deleted
 	// again; no row points at it meanwhile. A caller-chosen id may be a retry of a stored
 	// message, so that is checked before anything is written.
 	putErr := make(chan error, 1)
@@ -102,7 +102,7 @@ func (s *Service) Deposit(ctx context.Context, number string, d Deposit) (Messag
 		return Message{}, err
 	}
 	defer unlock()
-	mb, count, existing, outage, err := s.depositCheck(ctx, number, d.ID)
+	mb, count, known, existing, outage, err := s.depositCheck(ctx, number, d.ID)
 	if err == nil && existing != nil {
 		if fresh {
 			<-putErr
@@ -114,6 +114,13 @@ func (s *Service) Deposit(ctx context.Context, number string, d Deposit) (Messag
 	}
 	if lim := time.Duration(mb.MaxMessageSeconds) * time.Second; err == nil && w.Duration() > lim+durationGrace {
 		err = fmt.Errorf("%w: %s over the mailbox's %s", ErrTooLong, w.Duration().Round(time.Millisecond), lim)
+	}
+	if err == nil && outage == nil {
+		if aerr := s.admit(ctx, number, d.ID, known, count, mb.MaxMessages); errors.Is(aerr, ErrMailboxFull) {
+			err = aerr
+		} else if aerr != nil {
+			outage = aerr // the store failed under us: the queue path, as for a failed read
+		}
 	}
 	if err != nil {
 		if fresh && <-putErr == nil {
@@ -161,22 +168,68 @@ func (s *Service) Deposit(ctx context.Context, number string, d Deposit) (Messag
 // depositCheck reads the mailbox for a deposit (from the outage cache if the store is down)
 // and reports an already stored message with the same id. A non-nil outage is the store's
 // error when the answer came from the cache.
-func (s *Service) depositCheck(ctx context.Context, number, id string) (mb Mailbox, count int, existing *Message, outage error, err error) {
+func (s *Service) depositCheck(ctx context.Context, number, id string) (mb Mailbox, count int, known map[string]crdt.Message, existing *Message, outage error, err error) {
 	doc, err := s.depositDoc(ctx, number)
 	switch {
 	case err == nil:
 		if m, ok := doc.Messages[id]; ok && m.Info != nil {
 			msg := toMessage(number, id, m)
-			return Mailbox{}, 0, &msg, nil, nil
+			return Mailbox{}, 0, nil, &msg, nil, nil
 		}
-		return toMailbox(number, doc.Mailbox), len(doc.VisibleIDs()), nil, nil, nil
+		return toMailbox(number, doc.Mailbox), len(doc.VisibleIDs()), doc.Messages, nil, nil, nil
 	case errors.Is(err, ErrUnavailable):
 		if c, ok := s.cache.get(number); ok {
 			s.log.Warn("metadata unavailable; using cached mailbox for deposit", "mailbox", number, "err", err)
-			return c.mb, c.count, nil, err, nil
+			return c.mb, c.count, nil, nil, err, nil
 		}
 	}
-	return Mailbox{}, 0, nil, nil, err
+	return Mailbox{}, 0, nil, nil, nil, err
+}
+
+// admissionTTL is how long an admission is listed: long enough for the row write that follows
+// it and for every concurrent read to see that row, short enough that a process that died in
+// between frees its place soon.
+const admissionTTL = 2 * time.Minute
+
+// admit takes a place for deposit id in the mailbox, or answers ErrMailboxFull. count is the
+// visible messages of the caller's read and known every message row it saw (deleted ones
+// too). The region's admission row is read and written by compare-and-swap, so two processes
+// admitting at once see each other: a place taken by another process whose row the read did
+// not see yet counts against the limit. This makes maxMessages exact within a region; regions
+// admit independently (a cross-region lock would stop deposits whenever a region is cut off),
+// so across R regions a burst within the replication lag can reach R times the limit.
+func (s *Service) admit(ctx context.Context, number, id string, known map[string]crdt.Message, count, limit int) error {
+	var full error
+	err := s.bounded(ctx, func(ctx context.Context) error {
+		return update(ctx, s.rows, number, entAdmit, func(adm *map[string]int64) error {
+			if *adm == nil {
+				*adm = map[string]int64{}
+			}
+			now := s.now().UnixMilli()
+			pending := 0
+			for other, at := range *adm {
+				if now-at > admissionTTL.Milliseconds() {
+					delete(*adm, other)
+					continue
+				}
+				// A stored one is in count already. It stays listed until it expires: a
+				// process whose read predates its row still has to count it here.
+				if _, stored := known[other]; !stored && other != id {
+					pending++
+				}
+			}
+			if count+pending >= limit {
+				full = fmt.Errorf("mailbox %s holds %d of %d messages and %d more are being deposited: %w", number, count, limit, pending, ErrMailboxFull)
+				return full
+			}
+			(*adm)[id] = now
+			return nil
+		})
+	})
+	if full != nil {
+		return full // not a store failure, whatever the write path wrapped it in
+	}
+	return err
 }
 
 // depositDoc is mailboxDoc under StoreTimeout: a hung metadata store then answers

@@ -20,6 +20,10 @@ const (
 	entBox  = "box"
 	entLock = "lock"
 	entMsg  = "m:"
+	// entAdmit is the region's deposit admissions (message id -> admitted at, Unix ms): the
+	// compare-and-swap that makes maxMessages exact across a region's processes. Readers of the
+	// mailbox ignore it.
+	entAdmit = "admit"
 )
 
 func wrapStore(op string, err error) error {

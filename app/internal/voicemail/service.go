@@ -88,9 +88,9 @@ type Service struct {
 	rows rows // mailbox documents in the metadata store
 	// deposits admits deposits into one mailbox one at a time within this process, so the
 	// count a deposit checks against maxMessages includes every deposit admitted before it
-	// (Dovecot's quota check holds the mailbox lock for the same reason). Across processes
-	// there is no lock (a cross-region lock would stop deposits whenever a region is cut
-	// off): a mailbox exceeds its limit only by deposits other processes admitted at once.
+	// (Dovecot's quota check holds the mailbox lock for the same reason). The region's other
+	// processes are seen through the admission row (admit); other regions are not (a
+	// cross-region lock would stop deposits whenever a region is cut off).
 	deposits keyedMutex
 	subs     *subscriptions // event fan-out to IMAP sessions and MWI
 	watcher  *watcher       // announces changes other processes made to subscribed mailboxes

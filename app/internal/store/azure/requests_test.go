@@ -42,8 +42,10 @@ func (r *recorder) take() []string {
 	return out
 }
 
-// A deposit's cost on the store is its requests: the audio upload, one mailbox read, one row
-// insert and, after it, one notification. Anything more on this path shows up here first.
+// A deposit's cost on the store is its requests: the audio upload, one mailbox read, the
+// admission row's read and conditional write (what keeps maxMessages exact across a region's
+// processes), one row insert and, after it, one notification. Anything more on this path shows
+// up here first.
 func TestDepositRequests(t *testing.T) {
 	ctx := context.Background()
 	rec := &recorder{ports: map[string]azurite.Service{}}
@@ -74,7 +76,7 @@ func TestDepositRequests(t *testing.T) {
 
 	_, err = svc.Deposit(ctx, "4930600", vm.Deposit{Caller: "+4917", Audio: voicemailtest.WAV(audio.PCM16, 30*time.Second)})
 	require.NoError(t, err)
-	want := []string{"blob PUT", "queue POST", "table GET", "table POST"}
+	want := []string{"blob PUT", "queue POST", "table GET", "table GET", "table POST", "table PUT"}
 	var got []string
 	assert.Eventually(t, func() bool {
 		got = append(got, rec.take()...)
@@ -84,5 +86,5 @@ func TestDepositRequests(t *testing.T) {
 	time.Sleep(200 * time.Millisecond) // nothing else follows
 	got = append(got, rec.take()...)
 	slices.Sort(got)
-	assert.Equal(t, want, got, "upload, mailbox read, row insert, notification")
+	assert.Equal(t, want, got, "upload, mailbox read, admission read and write, row insert, notification")
 }
