@@ -1,7 +1,6 @@
 package main_test
 
 import (
-	"bytes"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
@@ -11,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/voicemail-platform/voicemail/app/internal/edgetls"
+	"github.com/voicemail-platform/voicemail/app/internal/voicemail/voicemailtest"
 	"github.com/voicemail-platform/voicemail/contract"
 )
 
@@ -201,7 +200,7 @@ func TestSIPTargetsReportsTheDispatcherCertificate(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(edge, append(key, chain...), 0o600))
 
-	out := &syncBuffer{}
+	out := &voicemailtest.LogBuffer{}
 	cmd := exec.Command(bin, "sip-targets", "-host=localhost", "-list="+filepath.Join(dir, "dispatcher.list"), "-interval=1h", "-cert="+edge)
 	cmd.Stdout, cmd.Stderr = out, out
 	require.NoError(t, cmd.Start())
@@ -220,22 +219,4 @@ func TestSIPTargetsReportsTheDispatcherCertificate(t *testing.T) {
 	}, 30*time.Second, 50*time.Millisecond, "no %q line: %s", contract.EdgeCertificateLogMessage, out)
 	assert.Equal(t, notAfter(t, cert.CertFile), line.NotAfter.UTC())
 	assert.InDelta(t, 30, line.DaysLeft, 0.2)
-}
-
-// syncBuffer is a bytes.Buffer safe for a process writing while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -174,29 +174,11 @@ func TestAttackIMAPCleartextLoginWithCertificate(t *testing.T) {
 	assert.True(t, strings.HasPrefix(auth, "c NO [PRIVACYREQUIRED]"), auth)
 }
 
-// lockedBuffer collects log output written from several goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // A stranger sends LOGIN with a user name of kilobytes (or with control characters that forge
 // log lines): the failed-login log line stays short and one line, and holds neither the name
 // beyond a bound nor the PIN tried.
 func TestAttackIMAPLoginLogsUnboundedUserName(t *testing.T) {
-	var logs lockedBuffer
+	var logs voicemailtest.LogBuffer
 	svc := voicemailtest.New(t)
 	srv := New(svc, Config{}, slog.New(slog.NewJSONHandler(&logs, nil)))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

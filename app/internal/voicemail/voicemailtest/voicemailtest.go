@@ -4,6 +4,8 @@ package voicemailtest
 
 import (
 	"context"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -78,4 +80,23 @@ func Deposit(t testing.TB, svc *voicemail.Service, number, caller string, d time
 		t.Fatalf("deposit to %s: %v", number, err)
 	}
 	return m
+}
+
+// LogBuffer collects log output written from several goroutines (a service's logger, a child
+// process's stdout) while the test reads it.
+type LogBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *LogBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *LogBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
