@@ -98,16 +98,8 @@ func polAppend(r rules.Resource) func(*testing.T, []rules.Resource) []rules.Reso
 }
 
 // polDeployCases break the fixture the way each deploy-time defect did.
-func polDeployCases() []struct {
-	name    string
-	breakIt func(*testing.T, []rules.Resource) []rules.Resource
-	rule    string
-} {
-	return []struct {
-		name    string
-		breakIt func(*testing.T, []rules.Resource) []rules.Resource
-		rule    string
-	}{
+func polDeployCases() []polCase {
+	return []polCase{
 		// A mistyped built-in role GUID (the AcrPull id the program used to send).
 		{"role GUID that is no built-in role", polEdit("acr-pull", polRoleDef("7f951dda-4ed3-4680-a71e-0cc81ed8c6f4"), "roleDefinitionId"), "rbac-builtin-role"},
 		// A name from a stack-independent key collides across stacks of one tenant.

@@ -1,8 +1,6 @@
 package tests
 
 import (
-	"testing"
-
 	"github.com/voicemail-platform/voicemail/policy/rules"
 )
 
@@ -59,16 +57,8 @@ func polIdentityResources() []rules.Resource {
 }
 
 // polIdentityCases share an identity the ways a workload could borrow another's.
-func polIdentityCases() []struct {
-	name    string
-	breakIt func(*testing.T, []rules.Resource) []rules.Resource
-	rule    string
-} {
-	return []struct {
-		name    string
-		breakIt func(*testing.T, []rules.Resource) []rules.Resource
-		rule    string
-	}{
+func polIdentityCases() []polCase {
+	return []polCase{
 		// What the dispatcher did to read the edge certificate: run as the app's account.
 		{"dispatcher runs as the app's service account", polEdit("weu-dispatcher", "voicemail", "spec", "template", "spec", "serviceAccountName"), "workload-own-identity"},
 		{"dispatcher's secret provider reads Key Vault as the app", polEdit("weu-sip-keyvault", "c-app", "spec", "parameters", "clientID"), "workload-own-identity"},

@@ -13,16 +13,8 @@ import (
 // polNetworkCases break the fixture the way a deployment meets the stores' network settings:
 // a data-plane write from outside their networks, firewall rules Azure refuses, a registry
 // that refuses the documented image import, and a replication policy naming an account alone.
-func polNetworkCases() []struct {
-	name    string
-	breakIt func(*testing.T, []rules.Resource) []rules.Resource
-	rule    string
-} {
-	return []struct {
-		name    string
-		breakIt func(*testing.T, []rules.Resource) []rules.Resource
-		rule    string
-	}{
+func polNetworkCases() []polCase {
+	return []polCase{
 		{"secret written through the vault's data plane", polAppend(rules.Resource{Type: "azure:keyvault/secret:Secret", Name: "token-dp", Inputs: map[string]any{
 			"name": "operator-token", "keyVaultId": polSub + "/resourceGroups/rg/providers/Microsoft.KeyVault/vaults/vm-kv-weu"}}), "deploy-control-plane-only"},
 		{"blob uploaded by the program", polAppend(rules.Resource{Type: "azure-native:storage/v20220901:Blob", Name: "state-blob", Inputs: map[string]any{

@@ -47,12 +47,15 @@ func polWithout(names ...string) func(*testing.T, []rules.Resource) []rules.Reso
 	}
 }
 
+// polCase breaks the fixture one way and names the rule that must catch it.
+type polCase struct {
+	name    string
+	breakIt func(*testing.T, []rules.Resource) []rules.Resource
+	rule    string
+}
+
 func TestPolicyRulesCatchBrokenInputs(t *testing.T) {
-	cases := []struct {
-		name    string
-		breakIt func(*testing.T, []rules.Resource) []rules.Resource
-		rule    string
-	}{
+	cases := []polCase{
 		{"object replication without metrics", polEdit("orp-weu-neu", false, "metrics", "enabled"), "storage-replication-metrics"},
 		{"cosmos single write region", polEdit("cosmos", false, "enableMultipleWriteLocations"), "cosmos-multi-region-write"},
 		{"cosmos multi-write unset", polEdit("cosmos", nil, "enableMultipleWriteLocations"), "cosmos-multi-region-write"},
