@@ -426,17 +426,23 @@ func TestWriteAfterReadWinsDespiteClockSkew(t *testing.T) {
 	assert.Equal(t, name, mb.DisplayName)
 }
 
-func TestDepositNoticeOnNotificationQueue(t *testing.T) {
-	ctx := context.Background()
-	svc := voicemailtest.New(t)
-	voicemailtest.Provision(t, svc, "100200", "4321")
-	m := voicemailtest.Deposit(t, svc, "100200", "+4917", time.Second)
+// oneNotice waits up to d for the one deposit notice on svc's notification queue.
+func oneNotice(t *testing.T, svc *vm.Service, d time.Duration) []store.QueueMessage {
+	t.Helper()
 	var notes []store.QueueMessage
 	require.Eventually(t, func() bool {
 		var err error
-		notes, err = svc.Backend().Notify.Receive(ctx, 10, time.Minute)
+		notes, err = svc.Backend().Notify.Receive(context.Background(), 10, time.Minute)
 		return err == nil && len(notes) == 1
-	}, 5*time.Second, 20*time.Millisecond)
+	}, d, 20*time.Millisecond)
+	return notes
+}
+
+func TestDepositNoticeOnNotificationQueue(t *testing.T) {
+	svc := voicemailtest.New(t)
+	voicemailtest.Provision(t, svc, "100200", "4321")
+	m := voicemailtest.Deposit(t, svc, "100200", "+4917", time.Second)
+	notes := oneNotice(t, svc, 5*time.Second)
 	var n vm.DepositNotice
 	require.NoError(t, json.Unmarshal([]byte(notes[0].Text), &n))
 	assert.Equal(t, vm.DepositNotice{Type: "deposited", Mailbox: "100200", MessageID: m.ID, Caller: "+4917",
@@ -547,12 +553,7 @@ func TestDepositNoticeWaitsForIMAPVisibility(t *testing.T) {
 	svc, _ := voicemailtest.NewWithOptions(t, vm.Options{NoticeDelay: delay})
 	voicemailtest.Provision(t, svc, "100200", "4321")
 	m := voicemailtest.Deposit(t, svc, "100200", "+4917", time.Second)
-	var notes []store.QueueMessage
-	require.Eventually(t, func() bool {
-		var err error
-		notes, err = svc.Backend().Notify.Receive(ctx, 10, time.Minute)
-		return err == nil && len(notes) == 1
-	}, 10*time.Second, 20*time.Millisecond)
+	notes := oneNotice(t, svc, 10*time.Second)
 	deposited, ok := vm.MessageTime(m.ID)
 	require.True(t, ok)
 	assert.GreaterOrEqual(t, time.Since(deposited), delay, "the notice went out once IMAP shows the message")
