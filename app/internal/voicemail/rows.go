@@ -55,7 +55,8 @@ func (r rows) load(ctx context.Context, number string) (crdt.Doc, error) {
 	return r.decode(list)
 }
 
-// decode merges rows into one document.
+// decode merges rows into one document. Keys a row's type has no field for (a newer
+// release's) are ignored; the merged document is never written back (see update).
 func (rs rows) decode(list []store.Row) (crdt.Doc, error) {
 	doc := crdt.Doc{Messages: map[string]crdt.Message{}, Locks: map[string]crdt.Lock{}}
 	var latest crdt.Timestamp
