@@ -187,12 +187,20 @@ KubePodInventory
 	// below cross-region replication lag plus clock skew. Cosmos DB sends a region's writes to
 	// the others asynchronously (https://learn.microsoft.com/azure/cosmos-db/multi-region-writes)
 	// and its ReplicationLatency metric (the cosmos-replication-lag alert) shows how late.
+	cause := "cross-region replication lag plus clock skew exceeded the delay"
+	remedy := "Raise voicemail:imap.visibilityDelay above the lag (Cosmos DB ReplicationLatency)."
+	if len(t.Regions) == 1 {
+		// Nothing arrives from another region; a deposit stored later than the delay after
+		// its deposit time (a slow write, clock skew between the stamp's processes) does.
+		cause = "a deposit was stored later than the delay after its deposit time (a slow store write, or clock skew between processes)"
+		remedy = "Raise voicemail:imap.visibilityDelay above the store's write time plus clock skew."
+	}
 	for _, s := range t.Stamps {
 		out = append(out, QueryAlert{Name: "imap-late-arrivals-" + s.Key, Set: SetStamp, Scope: s.ID, Severity: 2, Window: "PT1H",
 			Query: fmt.Sprintf(`IMAPLateArrivals() | summarize Arrivals = count(), UIDValidityRaised = countif(Outcome == %q), Mailboxes = dcount(Mailbox) by PodName`,
 				contract.IMAPLateArrivalUIDValidityRaised),
-			Description: fmt.Sprintf("Messages reached IMAP in this stamp later than imap.visibilityDelay (%s) after their deposit: cross-region replication lag plus clock skew exceeded the delay, so they appeared beneath UIDs clients may have synced past, or UIDVALIDITY was raised and clients resync. Raise voicemail:imap.visibilityDelay above the lag (Cosmos DB ReplicationLatency). Arrivals right after a metadata store outage are deposits stored late from the queue and need no change.",
-				t.Config.IMAP.Delay())})
+			Description: fmt.Sprintf("Messages reached IMAP in this stamp later than imap.visibilityDelay (%s) after their deposit: %s, so they appeared beneath UIDs clients may have synced past, or UIDVALIDITY was raised and clients resync. %s Arrivals right after a metadata store outage are deposits stored late from the queue and need no change.",
+				t.Config.IMAP.Delay(), cause, remedy)})
 	}
 	for _, r := range t.Regions {
 		out = append(out, QueryAlert{Name: "certificate-expiry-" + r.Short, Set: SetRegion, Scope: r.Name, Severity: 2, Window: "PT1H",

@@ -236,8 +236,24 @@ func TestIMAPLateArrivalAlertPerStamp(t *testing.T) {
 		assert.Equal(t, 2, a.Severity, "a warning: clients keep working, the delay needs raising")
 		assert.Contains(t, a.Query, "IMAPLateArrivals()")
 		assert.Contains(t, a.Description, "imap.visibilityDelay ("+topo.Config.IMAP.Delay().String()+")")
-		assert.Contains(t, a.Description, "replication lag")
+		assert.Contains(t, a.Description, "cross-region replication lag")
 	}
+	// One region: nothing replicates in from elsewhere, so the description does not send the
+	// operator looking for replication lag.
+	c, err := config.LoadStackFile(filepath.Join("..", "Pulumi.dev.yaml"))
+	require.NoError(t, err)
+	dev, err := topology.Build(c)
+	require.NoError(t, err)
+	require.Len(t, dev.Regions, 1)
+	n := 0
+	for _, a := range monitoring.QueryAlerts(dev) {
+		if strings.HasPrefix(a.Name, "imap-late-arrivals-") {
+			n++
+			assert.NotContains(t, a.Description, "cross-region")
+			assert.Contains(t, a.Description, "voicemail:imap.visibilityDelay")
+		}
+	}
+	assert.Equal(t, len(dev.Stamps), n)
 	fns, err := monitoring.StampFunctions(topo, topo.Stamps[0])
 	require.NoError(t, err)
 	for _, f := range fns {
