@@ -49,6 +49,7 @@ type Service interface {
 	Subscribe(number string) (<-chan voicemail.Event, func())
 	RaiseUIDValidity(ctx context.Context, number string, v int64) error
 	RecordShown(ctx context.Context, number string, sh voicemail.Shown) error
+	PlaceMessages(ctx context.Context, number string, ids []string, at time.Time) error
 }
 
 // Config tunes the server. Zero values take the defaults noted.
