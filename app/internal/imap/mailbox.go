@@ -100,10 +100,10 @@ type folder struct {
 // process remembers it or a replicated record says) is placed above it first, or, when no
 // record can name it, UIDVALIDITY is raised (see uid.go).
 func (s *session) load(ctx context.Context, name string) (folder, error) {
-	return s.loadInbox(ctx, name, true)
+	return s.loadFolder(ctx, name, true)
 }
 
-func (s *session) loadInbox(ctx context.Context, name string, mayPlace bool) (folder, error) {
+func (s *session) loadFolder(ctx context.Context, name string, mayPlace bool) (folder, error) {
 	snap, err := s.srv.svc.Snapshot(ctx, s.number)
 	if err != nil {
 		return folder{}, err
@@ -159,14 +159,14 @@ func (s *session) loadInbox(ctx context.Context, name string, mayPlace bool) (fo
 			s.log.Warn("imap late arrival", "mailbox", s.number, "outcome", "placed", "id", id)
 		}
 		s.srv.metrics.late.WithLabelValues("placed").Add(float64(len(ids)))
-		return s.loadInbox(ctx, name, false)
+		return s.loadFolder(ctx, name, false)
 	case len(late) > 0:
 		// The placement just stored is not in the snapshot read after it (a store that does
 		// not read its own writes): show nothing until it is.
 		return folder{}, fmt.Errorf("placement of %d late messages not read back: %w", len(late), voicemail.ErrUnavailable)
 	}
 	s.srv.shown.record(s.number, f.validity, history)
-	s.recordShown(snap.Shown, f.validity, history)
+	s.recordShown(ctx, snap.Shown, f.validity, history)
 	uids, next := historyUIDs(snap.Mailbox.Created, history)
 	f.uidNext = next
 	f.items = make([]*item, 0, len(snap.Messages))
@@ -178,11 +178,12 @@ func (s *session) loadInbox(ctx context.Context, name string, mayPlace bool) (fo
 	return f, nil
 }
 
-// recordShown stores what this load shows in the replicated state, in the background and at
-// most once at a time per mailbox, unless some record already says as much. Stored, it lets
-// any process of any region notice a message arriving beneath it; until it is stored (a few
-// milliseconds, or never if the store fails), only this process's memory does.
-func (s *session) recordShown(records []voicemail.Shown, validity uint32, history []string) {
+// recordShown stores what this load shows in the replicated state before the load answers,
+// unless some record already says as much, so that any process of any region can notice a
+// message arriving beneath it even if this one dies right after answering. A store that fails
+// does not stop the answer (IMAP stays available); this process's memory then is the only
+// record, and the failure is logged.
+func (s *session) recordShown(ctx context.Context, records []voicemail.Shown, validity uint32, history []string) {
 	if len(history) == 0 {
 		return
 	}
@@ -192,19 +193,9 @@ func (s *session) recordShown(records []voicemail.Shown, validity uint32, histor
 			return
 		}
 	}
-	if !s.srv.recording.begin(s.number) {
-		return
+	if err := s.srv.svc.RecordShown(ctx, s.number, rec); err != nil {
+		s.log.Warn("imap could not record what INBOX showed; only this process notices late arrivals beneath it", "err", err)
 	}
-	s.srv.wg.Add(1)
-	go func() {
-		defer s.srv.wg.Done()
-		defer s.srv.recording.end(s.number)
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), s.srv.cfg.CommandTimeout)
-		defer cancel()
-		if err := s.srv.svc.RecordShown(ctx, s.number, rec); err != nil {
-			s.log.Warn("imap could not record what INBOX showed; only this process notices late arrivals beneath it", "err", err)
-		}
-	}()
 }
 
 func (s *session) messageItem(m voicemail.Message, uid uint32) *item {

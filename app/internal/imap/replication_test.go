@@ -3,6 +3,7 @@ package imap
 import (
 	"context"
 	"encoding/json"
+	"log/slog"
 	"regexp"
 	"slices"
 	"strconv"
@@ -220,10 +221,9 @@ func TestMessageReplicatedAfterTheDelayIsPlacedAboveUIDNext(t *testing.T) {
 			client.sync(t, e.addr)
 			require.Len(t, client.have, 1, "M2 shows once the delay has passed")
 			before := client.validity
-			require.Eventually(t, func() bool {
-				snap, err := west.Snapshot(ctx, testNumber)
-				return err == nil && len(snap.Shown) == 1
-			}, 10*time.Second, 10*time.Millisecond, "what INBOX showed is recorded")
+			snap, err := west.Snapshot(ctx, testNumber)
+			require.NoError(t, err)
+			require.Len(t, snap.Shown, 1, "what INBOX showed is recorded before the answer")
 			idle := dialRaw(t, e.addr)
 			idle.login()
 			idle.cmd("s", "SELECT INBOX")
@@ -462,4 +462,30 @@ func TestLateStoredMessageIsOrderedAtItsStoreTime(t *testing.T) {
 	order, _ := inboxOrder(t, e.addr)
 	assert.Equal(t, []string{shown.ID, old.ID}, order)
 	assert.Zero(t, testutil.ToFloat64(e.srv.metrics.late.WithLabelValues("placed")), "nothing to repair")
+}
+
+// slowRecorder is a service whose RecordShown takes a while, as a store across a WAN does.
+type slowRecorder struct{ *voicemail.Service }
+
+func (s slowRecorder) RecordShown(ctx context.Context, number string, sh voicemail.Shown) error {
+	time.Sleep(300 * time.Millisecond)
+	return s.Service.RecordShown(ctx, number, sh)
+}
+
+// What INBOX shows is recorded before the answer, so a process that dies right after
+// answering leaves a record that lets any other notice a message arriving beneath it.
+func TestWhatIsShownIsRecordedBeforeTheAnswer(t *testing.T) {
+	t.Parallel()
+	svc := voicemailtest.New(t)
+	voicemailtest.Provision(t, svc, testNumber, testPIN)
+	voicemailtest.Deposit(t, svc, testNumber, "+15551110001", time.Second)
+	srv := New(slowRecorder{svc}, Config{}, slog.New(slog.NewJSONHandler(testWriter{t}, nil)))
+	e := serveEnv(t, svc, srv)
+	rc := dialRaw(t, e.addr)
+	rc.login()
+	rc.cmd("s", "SELECT INBOX")
+	snap, err := svc.Snapshot(context.Background(), testNumber)
+	require.NoError(t, err)
+	require.Len(t, snap.Shown, 1)
+	assert.Equal(t, 1, snap.Shown[0].Count)
 }

@@ -152,10 +152,8 @@ type Server struct {
 	metrics *metrics
 	parts   *partCache
 	shown   *shownTracker
-	// recording admits one background RecordShown per mailbox at a time.
-	recording singleFlight
-	slots     chan struct{}
-	wg        sync.WaitGroup
+	slots   chan struct{}
+	wg      sync.WaitGroup
 
 	mu      sync.Mutex
 	preAuth map[*session]time.Time // sessions not logged in, with when they connected

@@ -47,7 +47,12 @@ func startEnv(t *testing.T, cfg Config) *env {
 func startEnvWith(t *testing.T, svc *voicemail.Service, cfg Config) *env {
 	t.Helper()
 	log := slog.New(slog.NewJSONHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	srv := New(svc, cfg, log)
+	return serveEnv(t, svc, New(svc, cfg, log))
+}
+
+// serveEnv serves srv (built on svc, or on a wrapper of it) on a loopback port.
+func serveEnv(t *testing.T, svc *voicemail.Service, srv *Server) *env {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())

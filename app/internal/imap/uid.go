@@ -49,7 +49,7 @@ import (
 //   - Placement when a message still arrives later than the delay (a partition between
 //     regions): what INBOX showed is recorded (shownRecord: the last key shown, how many keys
 //     were up to it, and a tag of each of the last tailLen ids shown) in this process's memory
-//     (shownTracker) and, in the background, in the replicated mailbox state
+//     (shownTracker) and, before the view answers, in the replicated mailbox state
 //     (voicemail.Service.RecordShown, one record per stamp, written once per new last key). A
 //     load that finds a key up to a record's last key that the record did not show (lateKeys)
 //     places that message (voicemail.Service.PlaceMessages, a max-register in its row) at the
@@ -69,9 +69,8 @@ import (
 //     persist (mbsync then re-pairs by Message-ID and does not fetch the late message, and
 //     offlineimap stops syncing the folder: the delay and placement are what keep them whole).
 //
-// What detection cannot see: a process that shows a message and dies before its record is
-// stored (a few milliseconds after the response), or whose record cannot be stored (the
-// store failing), leaves the showing unrecorded; a client that synced there misses an
+// What detection cannot see: a process whose record cannot be stored (the store failing; the
+// view answers anyway) leaves the showing unrecorded; a client that synced there misses an
 // earlier message arriving later until its next full resync. Records of one stamp replace
 // each other, so two processes of a stamp showing different last keys at the same moment may
 // leave only the later record. Detection also needs a load of the mailbox after the late
@@ -235,31 +234,6 @@ func countUpTo(history []string, last string) int {
 		n++
 	}
 	return n
-}
-
-// singleFlight admits one operation per key at a time.
-type singleFlight struct {
-	mu   sync.Mutex
-	busy map[string]bool
-}
-
-func (f *singleFlight) begin(key string) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.busy[key] {
-		return false
-	}
-	if f.busy == nil {
-		f.busy = map[string]bool{}
-	}
-	f.busy[key] = true
-	return true
-}
-
-func (f *singleFlight) end(key string) {
-	f.mu.Lock()
-	delete(f.busy, key)
-	f.mu.Unlock()
 }
 
 // maxShown bounds the mailboxes a server remembers having shown; beyond it, the least
