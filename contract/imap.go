@@ -18,6 +18,23 @@ var (
 	EnvIMAPProxyFrom       = Var{"VOICEMAIL_IMAP_PROXY_FROM", "", "addresses or CIDR prefixes of load balancers (HAProxy send-proxy-v2) whose connections start with a PROXY protocol header naming the client, so per-source limits see clients, not the balancer; their connections must carry one, anyone else's are plain IMAP"}
 )
 
+// MaxIMAPVisibilityDelay bounds EnvIMAPVisibilityDelay: how late a message may show in INBOX.
+// The stack key imap.visibilityDelay is validated against the same range.
+const MaxIMAPVisibilityDelay = 5 * time.Minute
+
+// IMAPLateArrivalLogMessage is the line (msg) the stamp binary logs when a message reaches INBOX
+// later than the visibility delay (cross-region replication lag plus clock skew exceeded it,
+// or a deposit was stored late from the queue), with the attributes "mailbox", "id" and
+// "outcome": IMAPLateArrivalPlaced (it took its place beneath UIDs already shown) or
+// IMAPLateArrivalUIDValidityRaised (UIDVALIDITY was raised so clients resync). The health
+// model (monitoring/kql/stamp) reads these lines from Container insights' ContainerLogV2 and
+// alerts per stamp.
+const (
+	IMAPLateArrivalLogMessage        = "imap late arrival"
+	IMAPLateArrivalPlaced            = "placed"
+	IMAPLateArrivalUIDValidityRaised = "uidvalidity-raised"
+)
+
 func imapVars() []Var {
 	return []Var{
 		EnvIMAPSAddr, EnvIMAPDomain,
@@ -57,8 +74,8 @@ func (r *reader) imap() IMAP {
 		Languages:      r.list(EnvIMAPLanguages),
 		IdleTimeout:    r.dur(EnvIMAPIdleTimeout, time.Minute, 24*time.Hour),
 		MaxConnections: r.integer(EnvIMAPMaxConnections, 1, 1<<20),
-		// 5 min bounds how late a message may show; 0 serves a single region.
-		VisibilityDelay: r.dur(EnvIMAPVisibilityDelay, 0, 5*time.Minute),
+		// 0 serves a single region.
+		VisibilityDelay: r.dur(EnvIMAPVisibilityDelay, 0, MaxIMAPVisibilityDelay),
 	}
 	c.ProxyFrom = r.prefixes(EnvIMAPProxyFrom)
 	if strings.ContainsAny(c.Domain, " <>@\r\n") {

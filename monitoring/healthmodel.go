@@ -90,6 +90,10 @@ func thresholds(t topology.Topology) map[string]string {
 		"errorBudget":   strconv.Itoa(ErrorBudget),
 		// The log line every edge-certificate server writes (contract, shared with the app).
 		"edgeCertificateMessage": contract.EdgeCertificateLogMessage,
+		// The line a stamp logs for a message that reached IMAP after the visibility delay.
+		"imapLateArrivalMessage": contract.IMAPLateArrivalLogMessage,
+		"lateArrivalPlaced":      contract.IMAPLateArrivalPlaced,
+		"lateArrivalRaised":      contract.IMAPLateArrivalUIDValidityRaised,
 	}
 }
 
@@ -129,7 +133,8 @@ type QueryAlert struct {
 }
 
 // QueryAlerts are the health model's log alerts: its root (the whole deployment), each region,
-// each stamp seen from inside, and certificate expiry in each region's Key Vault.
+// each stamp seen from inside, the edge certificates and IMAP late arrivals of each stamp, and
+// certificate expiry in each region's Key Vault.
 func QueryAlerts(t topology.Topology) []QueryAlert {
 	out := []QueryAlert{
 		{Name: "health-root", Set: SetGlobal, Scope: "global", Severity: 0, Window: "PT5M",
@@ -176,6 +181,26 @@ KubePodInventory
 | where Name !in (reporting)
 | project PodName = Name`,
 			Description: "A running pod of the stamp has not reported the edge certificate it serves for an hour (TLS not loaded, or its log level above info), so that certificate's expiry is not watched."})
+	}
+	// A message that reaches INBOX later than the visibility delay lands beneath UIDs clients may
+	// have synced past (or makes the stamp raise UIDVALIDITY, and clients resync): the delay is
+	// below cross-region replication lag plus clock skew. Cosmos DB sends a region's writes to
+	// the others asynchronously (https://learn.microsoft.com/azure/cosmos-db/multi-region-writes)
+	// and its ReplicationLatency metric (the cosmos-replication-lag alert) shows how late.
+	cause := "cross-region replication lag plus clock skew exceeded the delay"
+	remedy := "Raise voicemail:imap.visibilityDelay above the lag (Cosmos DB ReplicationLatency)."
+	if len(t.Regions) == 1 {
+		// Nothing arrives from another region; a deposit stored later than the delay after
+		// its deposit time (a slow write, clock skew between the stamp's processes) does.
+		cause = "a deposit was stored later than the delay after its deposit time (a slow store write, or clock skew between processes)"
+		remedy = "Raise voicemail:imap.visibilityDelay above the store's write time plus clock skew."
+	}
+	for _, s := range t.Stamps {
+		out = append(out, QueryAlert{Name: "imap-late-arrivals-" + s.Key, Set: SetStamp, Scope: s.ID, Severity: 2, Window: "PT1H",
+			Query: fmt.Sprintf(`IMAPLateArrivals() | summarize Arrivals = count(), UIDValidityRaised = countif(Outcome == %q), Mailboxes = dcount(Mailbox) by PodName`,
+				contract.IMAPLateArrivalUIDValidityRaised),
+			Description: fmt.Sprintf("Messages reached IMAP in this stamp later than imap.visibilityDelay (%s) after their deposit: %s, so they appeared beneath UIDs clients may have synced past, or UIDVALIDITY was raised and clients resync. %s Arrivals right after a metadata store outage are deposits stored late from the queue and need no change.",
+				t.Config.IMAP.Delay(), cause, remedy)})
 	}
 	for _, r := range t.Regions {
 		out = append(out, QueryAlert{Name: "certificate-expiry-" + r.Short, Set: SetRegion, Scope: r.Name, Severity: 2, Window: "PT1H",

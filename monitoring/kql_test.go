@@ -43,6 +43,7 @@ var outputs = map[string][]string{
 	"WholeHealth":       {"Scope:string", "HealthScore:real", "State:string"},
 	"CertificateExpiry": {"TimeGenerated:datetime", "Vault:string", "OperationName:string", "Certificate:string"},
 	"EdgeCertificates":  {"PodName:string", "ContainerName:string", "Subject:string", "Serial:string", "NotAfter:datetime", "DaysLeft:real"},
+	"IMAPLateArrivals":  {"TimeGenerated:datetime", "PodName:string", "Mailbox:string", "Id:string", "Outcome:string"},
 }
 
 type analysis struct {
@@ -213,4 +214,56 @@ func TestEdgeCertificateExpiryAlertPerStamp(t *testing.T) {
 		}
 	}
 	t.Fatal("no EdgeCertificates function")
+}
+
+// Every stamp has a warning on messages that reached IMAP later than the visibility delay: the
+// sign that imap.visibilityDelay is below cross-region replication lag. The function reads the
+// line the stamp binary writes (contract), and the description names the key and its value.
+func TestIMAPLateArrivalAlertPerStamp(t *testing.T) {
+	topo := prodTopology(t)
+	got := map[string]monitoring.QueryAlert{}
+	for _, a := range monitoring.QueryAlerts(topo) {
+		if strings.HasPrefix(a.Name, "imap-late-arrivals-") {
+			got[a.Scope] = a
+		}
+	}
+	require.Len(t, got, len(topo.Stamps), "one alert per stamp")
+	for _, s := range topo.Stamps {
+		a, ok := got[s.ID]
+		require.True(t, ok, "stamp %s has no IMAP late-arrival alert", s.ID)
+		assert.Equal(t, "imap-late-arrivals-"+s.Key, a.Name)
+		assert.Equal(t, monitoring.SetStamp, a.Set)
+		assert.Equal(t, 2, a.Severity, "a warning: clients keep working, the delay needs raising")
+		assert.Contains(t, a.Query, "IMAPLateArrivals()")
+		assert.Contains(t, a.Description, "imap.visibilityDelay ("+topo.Config.IMAP.Delay().String()+")")
+		assert.Contains(t, a.Description, "cross-region replication lag")
+	}
+	// One region: nothing replicates in from elsewhere, so the description does not send the
+	// operator looking for replication lag.
+	c, err := config.LoadStackFile(filepath.Join("..", "Pulumi.dev.yaml"))
+	require.NoError(t, err)
+	dev, err := topology.Build(c)
+	require.NoError(t, err)
+	require.Len(t, dev.Regions, 1)
+	n := 0
+	for _, a := range monitoring.QueryAlerts(dev) {
+		if strings.HasPrefix(a.Name, "imap-late-arrivals-") {
+			n++
+			assert.NotContains(t, a.Description, "cross-region")
+			assert.Contains(t, a.Description, "voicemail:imap.visibilityDelay")
+		}
+	}
+	assert.Equal(t, len(dev.Stamps), n)
+	fns, err := monitoring.StampFunctions(topo, topo.Stamps[0])
+	require.NoError(t, err)
+	for _, f := range fns {
+		if f.Name == "IMAPLateArrivals" {
+			assert.Contains(t, f.Query, `"`+contract.IMAPLateArrivalLogMessage+`"`, "the line the stamp binary writes")
+			for _, attr := range []string{"mailbox", "id", "outcome"} {
+				assert.Contains(t, f.Query, "LogMessage."+attr)
+			}
+			return
+		}
+	}
+	t.Fatal("no IMAPLateArrivals function")
 }

@@ -13,18 +13,24 @@ import (
 
 // Invalid config stops the program before any resource is registered, naming the key.
 func TestInvalidConfigRegistersNothing(t *testing.T) {
-	cases := map[string]struct{ key, value, wantKey string }{
-		"zone the region lacks": {"voicemail:stamps", `[{"region":"eastus2","zone":3}]`, "voicemail:stamps[0].zone"},
-		"no regions":            {"voicemail:regions", `[]`, "voicemail:regions"},
-		"ttl above 30":          {"voicemail:trafficManager", `{"ttl":300}`, "voicemail:trafficManager.ttl"},
-		"name breaks rules":     {"voicemail:namePrefix", "VM_P", "voicemail:namePrefix"},
-		"package in a folder":   {"voicemail:functions", `{"package":"builds/manager.zip"}`, "voicemail:functions.package"},
+	cases := map[string]struct{ key, value, wantKey, stack string }{ // stack "" is dev
+		"zone the region lacks": {"voicemail:stamps", `[{"region":"eastus2","zone":3}]`, "voicemail:stamps[0].zone", ""},
+		"no regions":            {"voicemail:regions", `[]`, "voicemail:regions", ""},
+		"ttl above 30":          {"voicemail:trafficManager", `{"ttl":300}`, "voicemail:trafficManager.ttl", ""},
+		"name breaks rules":     {"voicemail:namePrefix", "VM_P", "voicemail:namePrefix", ""},
+		"package in a folder":   {"voicemail:functions", `{"package":"builds/manager.zip"}`, "voicemail:functions.package", ""},
+		"visibility delay 10m":  {"voicemail:imap", `{"visibilityDelay":"10m"}`, "voicemail:imap.visibilityDelay", ""},
+		"prod shows at once":    {"voicemail:imap", `{"visibilityDelay":"0s"}`, "voicemail:imap.visibilityDelay", "prod"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			cfg := maps.Clone(stackConfig(t, "dev"))
+			st := tc.stack
+			if st == "" {
+				st = "dev"
+			}
+			cfg := maps.Clone(stackConfig(t, st))
 			cfg[tc.key] = tc.value
-			m, err := run(t, "dev", cfg, stack.Run)
+			m, err := run(t, st, cfg, stack.Run)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), tc.wantKey+":")
 			assert.Empty(t, m.sorted(), "no resource may be registered before config is valid")

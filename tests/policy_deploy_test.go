@@ -125,6 +125,8 @@ func polDeployCases() []polCase {
 		{"table nobody uses", polAppend(rules.Resource{Type: "azure-native:documentdb/v20230415:TableResourceTable", Name: "mailboxes", Inputs: map[string]any{"tableName": "mailboxes"}}), "cosmos-no-unused-tables"},
 		{"stamp on the global table endpoint", polEdit("weu-config", "https://vmcosmos.table.cosmos.azure.com:443/", "data", "VOICEMAIL_TABLE_ENDPOINT"), "cosmos-stamp-regional-endpoint"},
 		{"stamp on another region's endpoint", polEdit("weu-config", "https://vmcosmos-northeurope.table.cosmos.azure.com:443/", "data", "VOICEMAIL_TABLE_ENDPOINT"), "cosmos-stamp-regional-endpoint"},
+		{"stamp shows deposits at once in a two-region stack", polEdit("weu-config", "0s", "data", "VOICEMAIL_IMAP_VISIBILITY_DELAY"), "imap-visibility-delay-regions"},
+		{"visibility delay the binary refuses", polEdit("weu-config", "10m", "data", "VOICEMAIL_IMAP_VISIBILITY_DELAY"), "imap-visibility-delay-regions"},
 		{"functions app without Monitoring Metrics Publisher", polWithout("func-appinsights"), "appinsights-entra-publisher"},
 		{"Key Vault reference to a secret nobody creates", polWithout("kv-operator-token"), "keyvault-secrets-provisioned"},
 		{"secret provider mounts a secret nobody creates", polEdit("weu-secretprovider", "array:\n  - |\n    objectName: sip-key\n", "spec", "parameters", "objects"), "keyvault-secrets-provisioned"},
@@ -201,5 +203,31 @@ func TestPolicyBuiltinRolesMatchTheProgram(t *testing.T) {
 			continue // a Cosmos DB table role definition, not an Azure RBAC one
 		}
 		assert.Equal(t, r.Name, rules.BuiltinRoles[r.ID], "role %s", r.Name)
+	}
+}
+
+// A zero visibility delay is right for one region (nothing arrives from elsewhere) and wrong as
+// soon as the Cosmos DB account or the stamps span a second one.
+func TestPolicyVisibilityDelayNeedsOneRegion(t *testing.T) {
+	const rule = "imap-visibility-delay-regions"
+	oneRegion := func(t *testing.T, rs []rules.Resource) []rules.Resource {
+		rs = polEdit("weu-config", "0s", "data", "VOICEMAIL_IMAP_VISIBILITY_DELAY")(t, rs)
+		cosmos := polFind(t, rs, "cosmos")
+		cosmos.Inputs["locations"] = cosmos.Inputs["locations"].([]any)[:1]
+		return rs
+	}
+	assert.NotContains(t, polRuleIDs(rules.Evaluate(oneRegion(t, polCompliant(t)))), rule)
+
+	// A second stamp in another region, its account still listing one location.
+	rs := oneRegion(t, polCompliant(t))
+	rs = append(rs, rules.Resource{Type: "kubernetes:core/v1:ConfigMap", Name: "neu-config", Inputs: map[string]any{
+		"data": map[string]any{"VOICEMAIL_REGION": "northeurope", "VOICEMAIL_IMAP_VISIBILITY_DELAY": "5s"}}})
+	vs := rules.Evaluate(rs)
+	assert.Contains(t, polRuleIDs(vs), rule)
+	for _, v := range vs {
+		if v.Rule == rule {
+			assert.Equal(t, "weu-config", v.Name, "only the stamp at 0s")
+			assert.Contains(t, v.Message, "imap.visibilityDelay")
+		}
 	}
 }

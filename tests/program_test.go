@@ -94,9 +94,9 @@ func TestResourceCountsFollowTopology(t *testing.T) {
 			"ManagementLockByScope":         1 + 2*R, // Cosmos DB and every storage account
 			// The health model (monitoring/): KQL functions per workspace, alerts, tests, workbook.
 			"voicemail:monitoring:HealthModel": 1,
-			"SavedSearch":                      5 + R + 5*S,
+			"SavedSearch":                      5 + R + 6*S,
 			"ActionGroup":                      len(topo.Config.Monitoring.ActionGroups),
-			"ScheduledQueryRule":               4 + R + 3*S,                      // root, degraded, region, stamp-from-outside; certificates per region; each stamp from inside, its edge certificate and pods that stop reporting it
+			"ScheduledQueryRule":               4 + R + 4*S,                      // root, degraded, region, stamp-from-outside; certificates per region; each stamp from inside, its edge certificate, pods that stop reporting it and IMAP late arrivals
 			"MetricAlert":                      R + 1 + min(R-1, 1) + replicated, // queue backlog per region, Cosmos 429s, Cosmos replication lag (several regions), audio replication backlog per policy
 			"WebTest":                          S + 1,
 			"Workbook":                         1,

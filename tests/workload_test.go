@@ -422,3 +422,28 @@ func TestWorkloadTrustsTheIMAPBalancers(t *testing.T) {
 	cm := wlDecode(t, g.reg(t, "kubernetes:core/v1:ConfigMap", deploy.WorkloadName(g.topo.Stamps[0].ID)+"-config")).(*corev1.ConfigMap)
 	assert.NotContains(t, cm.Data, "VOICEMAIL_IMAP_PROXY_FROM")
 }
+
+// imap.visibilityDelay reaches every stamp's pods through the contract; the default needs no
+// line, so a stack that leaves the key out runs the binary's default.
+func TestWorkloadIMAPVisibilityDelay(t *testing.T) {
+	for _, st := range []string{"dev", "prod"} {
+		cfg := wlConfig(t, filepath.Join("..", "Pulumi."+st+".yaml"))
+		cfg["voicemail:imap"] = `{"visibilityDelay":"1m30s"}`
+		g := wlRun(t, st, cfg)
+		require.NotEmpty(t, g.topo.Stamps)
+		for _, s := range g.topo.Stamps {
+			cm := wlDecode(t, g.reg(t, "kubernetes:core/v1:ConfigMap", deploy.WorkloadName(s.ID)+"-config")).(*corev1.ConfigMap)
+			assert.Equal(t, "1m30s", cm.Data[contract.EnvIMAPVisibilityDelay.Name], s.ID)
+		}
+	}
+	g := wlRun(t, "dev", wlConfig(t, filepath.Join("..", "Pulumi.dev.yaml")))
+	cm := wlDecode(t, g.reg(t, "kubernetes:core/v1:ConfigMap", deploy.WorkloadName(g.topo.Stamps[0].ID)+"-config")).(*corev1.ConfigMap)
+	assert.NotContains(t, cm.Data, contract.EnvIMAPVisibilityDelay.Name)
+
+	// One region may show deposits at once.
+	cfg := wlConfig(t, filepath.Join("..", "Pulumi.dev.yaml"))
+	cfg["voicemail:imap"] = `{"visibilityDelay":"0s"}`
+	g = wlRun(t, "dev", cfg)
+	cm = wlDecode(t, g.reg(t, "kubernetes:core/v1:ConfigMap", deploy.WorkloadName(g.topo.Stamps[0].ID)+"-config")).(*corev1.ConfigMap)
+	assert.Equal(t, "0s", cm.Data[contract.EnvIMAPVisibilityDelay.Name])
+}

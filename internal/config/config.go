@@ -12,6 +12,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/voicemail-platform/voicemail/contract"
 )
 
 // Namespace is the Pulumi project name that prefixes every key in stack files.
@@ -36,6 +38,7 @@ type Config struct {
 	ObjectReplication bool            `json:"objectReplication"`
 	LogRetentionDays  int             `json:"logRetentionDays"`
 	Network           Network         `json:"network"`
+	IMAP              IMAP            `json:"imap"`
 	Maintenance       Maintenance     `json:"maintenance"`
 	Monitoring        Monitoring      `json:"monitoring"`
 }
@@ -203,7 +206,7 @@ func (s SIP) PlaceholderPeerCount() int {
 func Keys() []string {
 	return []string{"environment", "namePrefix", "regions", "stamps", "peakLoad", "replicaCapacity",
 		"image", "trafficManager", "aks", "cosmos", "storage", "functions", "jumpbox", "sip",
-		"objectReplication", "logRetentionDays", "network", "maintenance", "monitoring"}
+		"objectReplication", "logRetentionDays", "network", "imap", "maintenance", "monitoring"}
 }
 
 // Defaults returns the configuration values used for keys and fields a stack leaves out.
@@ -220,6 +223,7 @@ func Defaults() Config {
 		Functions:         Functions{Enabled: true, PlanSKU: "P1v3"},
 		Jumpbox:           Jumpbox{Enabled: true, VMSize: "Standard_B2s", Instances: 1},
 		SIP:               SIP{DispatcherReplicas: 2, IdleTimeoutMinutes: 30},
+		IMAP:              IMAP{VisibilityDelay: contract.DefaultIMAP().VisibilityDelay.String()},
 		ObjectReplication: true,
 		LogRetentionDays:  30,
 		Maintenance:       Maintenance{DurationHours: 4, ZoneStaggerHours: 24},
@@ -342,6 +346,7 @@ func Parse(raw map[string]string) (Config, error) {
 	object("jumpbox", &c.Jumpbox)
 	object("sip", &c.SIP)
 	object("network", &c.Network)
+	object("imap", &c.IMAP)
 	object("maintenance", &c.Maintenance)
 	object("monitoring", &c.Monitoring)
 

@@ -6,10 +6,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/voicemail-platform/voicemail/contract"
 	"github.com/voicemail-platform/voicemail/internal/config"
 )
 
@@ -155,6 +157,12 @@ func TestParseInvalidNamesTheKey(t *testing.T) {
 		{"retention", "logRetentionDays", "7", "voicemail:logRetentionDays"},
 		{"retention not a number", "logRetentionDays", "thirty", "voicemail:logRetentionDays"},
 		{"replication not a bool", "objectReplication", "sometimes", "voicemail:objectReplication"},
+		{"visibility delay not a duration", "imap", `{"visibilityDelay":"5"}`, "voicemail:imap.visibilityDelay"},
+		{"visibility delay negative", "imap", `{"visibilityDelay":"-1s"}`, "voicemail:imap.visibilityDelay"},
+		{"visibility delay above 5m", "imap", `{"visibilityDelay":"5m1s"}`, "voicemail:imap.visibilityDelay"},
+		{"visibility delay 0s with two regions", "imap", `{"visibilityDelay":"0s"}`, "voicemail:imap.visibilityDelay"},
+		{"visibility delay a number", "imap", `{"visibilityDelay":5}`, "voicemail:imap"},
+		{"unknown imap field", "imap", `{"delay":"5s"}`, "voicemail:imap"},
 		{"unknown key", "zones", "3", "voicemail:zones"},
 		{"other namespace", "azure-native:location", "eastus2", "voicemail:azure-native:location"},
 	}
@@ -250,4 +258,29 @@ func TestPlaceholderPeers(t *testing.T) {
 	c, err = config.Parse(valid())
 	require.NoError(t, err)
 	assert.Zero(t, c.SIP.PlaceholderPeerCount())
+}
+
+// imap.visibilityDelay reaches every stamp as VOICEMAIL_IMAP_VISIBILITY_DELAY; 0s (show at once)
+// is for a single region only.
+func TestIMAPVisibilityDelay(t *testing.T) {
+	c, err := config.Parse(valid())
+	require.NoError(t, err)
+	assert.Equal(t, contract.DefaultIMAP().VisibilityDelay, c.IMAP.Delay(), "unset: the contract's default")
+
+	for _, v := range []string{"30s", "1m30s", "5m", "250ms"} {
+		raw := valid()
+		raw["voicemail:imap"] = `{"visibilityDelay":"` + v + `"}`
+		c, err := config.Parse(raw)
+		require.NoError(t, err, v)
+		want, _ := time.ParseDuration(v)
+		assert.Equal(t, want, c.IMAP.Delay(), v)
+	}
+
+	raw := valid()
+	raw["voicemail:regions"] = `[{"name":"eastus2","zones":[1,2]}]`
+	raw["voicemail:stamps"] = `[{"region":"eastus2","zone":1},{"region":"eastus2","zone":2}]`
+	raw["voicemail:imap"] = `{"visibilityDelay":"0s"}`
+	c, err = config.Parse(raw)
+	require.NoError(t, err, "one region: nothing arrives from elsewhere")
+	assert.Zero(t, c.IMAP.Delay())
 }

@@ -327,6 +327,7 @@ func (c Config) Validate() []error {
 	if c.LogRetentionDays < 30 || c.LogRetentionDays > 730 {
 		e.add("logRetentionDays", "%d must be 30-730", c.LogRetentionDays)
 	}
+	e = append(e, c.validateIMAP()...)
 	if len(e) == 0 {
 		e = append(e, c.validateOperations()...)
 	}

@@ -59,6 +59,9 @@ func ArgsForStamp(ctx *pulumi.Context, t topology.Topology, g *global.Global, s 
 	for _, r := range t.Config.Network.IMAPProxyRanges {
 		svc.IMAP.ProxyFrom = append(svc.IMAP.ProxyFrom, netip.MustParsePrefix(r))
 	}
+	// How old a deposit must be before INBOX shows it (imap.visibilityDelay, validated: above
+	// zero with several regions); the contract leaves the default out of the environment.
+	svc.IMAP.VisibilityDelay = t.Config.IMAP.Delay()
 	// Settings whose values are outputs of the stamp's resources.
 	env := map[string]pulumi.StringInput{
 		// Other regions' audio accounts (region=endpoint): a message names the region that

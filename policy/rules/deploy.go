@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/voicemail-platform/voicemail/contract"
 	"github.com/voicemail-platform/voicemail/internal/naming"
@@ -156,6 +157,15 @@ func deployStackRules() []StackRule {
 			Description: "Each stamp talks to its own region's endpoint of the multi-region account; the global endpoint sends every request to one write region.",
 			Doc:         "https://learn.microsoft.com/en-us/azure/cosmos-db/how-to-multi-master",
 			Check:       checkRegionalEndpoint,
+		},
+		{
+			ID: "imap-visibility-delay-regions",
+			Description: "In a stack of more than one region, every stamp holds INBOX messages back for a visibility delay above zero (" +
+				contract.EnvIMAPVisibilityDelay.Name + ", stack imap.visibilityDelay): Cosmos DB replicates writes between regions asynchronously, so without it a message deposited elsewhere can appear beneath IMAP UIDs already shown.",
+			// A satellite region's write is committed locally, then sent to the hub region
+			// asynchronously; the page states no upper bound for the lag.
+			Doc:   "https://learn.microsoft.com/en-us/azure/cosmos-db/multi-region-writes",
+			Check: checkVisibilityDelay,
 		},
 		{
 			ID:          "appinsights-entra-publisher",
@@ -453,6 +463,51 @@ func checkRegionalEndpoint(rs []Resource) []Violation {
 		}
 		if !strings.Contains(ep, "-"+region+".table.cosmos.azure.com") {
 			out = append(out, Violation{Type: r.Type, Name: r.Name, Message: fmt.Sprintf("%s %s is not the account's %s endpoint: without it every request goes to one write region", contract.EnvTableEndpoint.Name, ep, region)})
+		}
+	}
+	return out
+}
+
+// checkVisibilityDelay reads every stamp's ConfigMap (the ones naming a region): when the stack
+// spans several regions (stamps' regions and the Cosmos DB account's locations), a delay of
+// zero, or one the binary would refuse, is a violation. An absent variable is the contract's
+// default.
+func checkVisibilityDelay(rs []Resource) []Violation {
+	regions := map[string]bool{}
+	var stamps []Resource
+	for _, r := range byType(rs, configMap) {
+		if region, ok := asString(lookup(r.Inputs, "data", contract.EnvRegion.Name)); ok {
+			regions[region] = true
+			stamps = append(stamps, r)
+		}
+	}
+	for _, a := range byType(rs, cosmosAccount) {
+		for _, l := range asSlice(lookup(a.Inputs, "locations")) {
+			if n, ok := asString(lookup(asMap(l), "locationName")); ok {
+				regions[n] = true
+			}
+		}
+	}
+	if len(regions) < 2 {
+		return nil
+	}
+	var out []Violation
+	for _, r := range stamps {
+		v := lookup(r.Inputs, "data", contract.EnvIMAPVisibilityDelay.Name)
+		if isUnknown(v) {
+			continue
+		}
+		d := contract.DefaultIMAP().VisibilityDelay
+		if v != nil {
+			s, _ := asString(v)
+			var err error
+			if d, err = time.ParseDuration(s); err != nil || d < 0 || d > contract.MaxIMAPVisibilityDelay {
+				out = append(out, Violation{Type: r.Type, Name: r.Name, Message: fmt.Sprintf("%s %s is not a duration in 0s..%s", contract.EnvIMAPVisibilityDelay.Name, show(v), contract.MaxIMAPVisibilityDelay)})
+				continue
+			}
+		}
+		if d <= 0 {
+			out = append(out, Violation{Type: r.Type, Name: r.Name, Message: fmt.Sprintf("%s is %s in a stack of %d regions: a message deposited in another region can appear beneath IMAP UIDs already shown; set imap.visibilityDelay above cross-region replication lag plus clock skew", contract.EnvIMAPVisibilityDelay.Name, d, len(regions))})
 		}
 	}
 	return out
