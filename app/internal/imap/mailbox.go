@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/voicemail-platform/voicemail/app/internal/voicemail"
+	"github.com/voicemail-platform/voicemail/contract"
 )
 
 const (
@@ -140,9 +141,9 @@ func (s *session) loadFolder(ctx context.Context, name string, mayPlace bool) (f
 			// to try again, and the next load tries the raise again.
 			return folder{}, fmt.Errorf("raise UIDVALIDITY: %w", err)
 		}
-		s.log.Warn("imap late arrival", "mailbox", s.number, "outcome", "uidvalidity-raised",
+		s.log.Warn(contract.IMAPLateArrivalLogMessage, "outcome", contract.IMAPLateArrivalUIDValidityRaised,
 			"from", f.validity, "to", uidValidity(snap.Mailbox.Created, raised))
-		s.srv.metrics.late.WithLabelValues("uidvalidity-raised").Inc()
+		s.srv.metrics.late.WithLabelValues(contract.IMAPLateArrivalUIDValidityRaised).Inc()
 		f.validity = uidValidity(snap.Mailbox.Created, raised)
 	case len(late) > 0 && mayPlace:
 		// Above every key shown anywhere, so the message shows (after the delay) with a UID
@@ -156,9 +157,9 @@ func (s *session) loadFolder(ctx context.Context, name string, mayPlace bool) (f
 			return folder{}, fmt.Errorf("place late messages: %w", err)
 		}
 		for _, id := range ids {
-			s.log.Warn("imap late arrival", "mailbox", s.number, "outcome", "placed", "id", id)
+			s.log.Warn(contract.IMAPLateArrivalLogMessage, "outcome", contract.IMAPLateArrivalPlaced, "id", id)
 		}
-		s.srv.metrics.late.WithLabelValues("placed").Add(float64(len(ids)))
+		s.srv.metrics.late.WithLabelValues(contract.IMAPLateArrivalPlaced).Add(float64(len(ids)))
 		return s.loadFolder(ctx, name, false)
 	case len(late) > 0:
 		// The placement just stored is not in the snapshot read after it (a store that does

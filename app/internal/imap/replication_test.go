@@ -22,6 +22,7 @@ import (
 	"github.com/voicemail-platform/voicemail/app/internal/store/embedded"
 	"github.com/voicemail-platform/voicemail/app/internal/voicemail"
 	"github.com/voicemail-platform/voicemail/app/internal/voicemail/voicemailtest"
+	"github.com/voicemail-platform/voicemail/contract"
 )
 
 // testClock is a wall clock the test moves.
@@ -239,6 +240,13 @@ func TestMessageReplicatedAfterTheDelayIsPlacedAboveUIDNext(t *testing.T) {
 			assert.Equal(t, before, client.validity)
 			assert.Equal(t, []string{"* 2 EXISTS", "n OK NOOP completed"}, idle.cmd("n", "NOOP"),
 				"the session selected before is told of M1 as of a new message")
+			// The line the stamp's imap-late-arrivals alert reads (contract names it).
+			logs := strings.Split(e.logs.String(), "\n")
+			if second != e {
+				logs = append(logs, strings.Split(second.logs.String(), "\n")...)
+			}
+			assert.Len(t, lateArrivals(t, logs, contract.IMAPLateArrivalPlaced), 1, "one placement logged")
+			assert.Equal(t, m1.ID, lateArrivals(t, logs, contract.IMAPLateArrivalPlaced)[0]["id"])
 
 			// Derived from replicated state: a restarted server and another region's agree.
 			east.replicate(t)
@@ -291,6 +299,7 @@ func TestUnnamedLateMessageRaisesUIDValidity(t *testing.T) {
 	assert.Greater(t, client.validity, before)
 	assert.Equal(t, []string{"* BYE UIDVALIDITY changed, select the mailbox again", "n OK NOOP completed"},
 		idle.cmd("n", "NOOP"), "the session selected before learns it must resync")
+	assert.Len(t, lateArrivals(t, strings.Split(e.logs.String(), "\n"), contract.IMAPLateArrivalUIDValidityRaised), 1)
 	east.replicate(t)
 	other := startEnvWith(t, east.svc, Config{VisibilityDelay: delay, Now: clock.Now})
 	_, st := inboxOrder(t, other.addr)
@@ -461,7 +470,8 @@ func TestLateStoredMessageIsOrderedAtItsStoreTime(t *testing.T) {
 	assert.Zero(t, client.resyncs)
 	order, _ := inboxOrder(t, e.addr)
 	assert.Equal(t, []string{shown.ID, old.ID}, order)
-	assert.Zero(t, testutil.ToFloat64(e.srv.metrics.late.WithLabelValues("placed")), "nothing to repair")
+	assert.Zero(t, testutil.ToFloat64(e.srv.metrics.late.WithLabelValues(contract.IMAPLateArrivalPlaced)), "nothing to repair")
+	assert.Empty(t, lateArrivals(t, strings.Split(e.logs.String(), "\n"), contract.IMAPLateArrivalPlaced))
 }
 
 // slowRecorder is a service whose RecordShown takes a while, as a store across a WAN does.
@@ -488,4 +498,20 @@ func TestWhatIsShownIsRecordedBeforeTheAnswer(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, snap.Shown, 1)
 	assert.Equal(t, 1, snap.Shown[0].Count)
+}
+
+// lateArrivals returns the attributes of the late-arrival lines with outcome among JSON log lines.
+func lateArrivals(t *testing.T, lines []string, outcome string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, l := range lines {
+		var m map[string]any
+		if json.Unmarshal([]byte(l), &m) != nil {
+			continue
+		}
+		if m["msg"] == contract.IMAPLateArrivalLogMessage && m["outcome"] == outcome {
+			out = append(out, m)
+		}
+	}
+	return out
 }
