@@ -23,10 +23,10 @@ var (
 const MaxIMAPVisibilityDelay = 5 * time.Minute
 
 // IMAPLateArrivalLogMessage is the line (msg) the stamp binary logs when a message reaches INBOX
-// later than the visibility delay (cross-region replication lag plus clock skew exceeded it,
-// or a deposit was stored late from the queue), with the attributes "mailbox", "id" and
-// "outcome": IMAPLateArrivalPlaced (it took its place beneath UIDs already shown) or
-// IMAPLateArrivalUIDValidityRaised (UIDVALIDITY was raised so clients resync). The health
+// later than the visibility delay (cross-region replication lag plus clock skew exceeded it),
+// with the attributes "mailbox", "id" and "outcome": IMAPLateArrivalPlaced (it was placed above
+// UIDNEXT) or IMAPLateArrivalUIDValidityRaised (no record could name it; UIDVALIDITY was raised
+// so clients resync, and "id" is absent). The health
 // model (monitoring/kql/stamp) reads these lines from Container insights' ContainerLogV2 and
 // alerts per stamp.
 const (

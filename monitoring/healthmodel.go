@@ -190,16 +190,17 @@ KubePodInventory
 	cause := "cross-region replication lag plus clock skew exceeded the delay"
 	remedy := "Raise voicemail:imap.visibilityDelay above the lag (Cosmos DB ReplicationLatency)."
 	if len(t.Regions) == 1 {
-		// Nothing arrives from another region; a deposit stored later than the delay after
-		// its deposit time (a slow write, clock skew between the stamp's processes) does.
-		cause = "a deposit was stored later than the delay after its deposit time (a slow store write, or clock skew between processes)"
-		remedy = "Raise voicemail:imap.visibilityDelay above the store's write time plus clock skew."
+		// Nothing arrives from another region. A deposit stored more than a second after its
+		// id's time is ordered at its store time, so only a delay below a second plus clock
+		// skew between the stamp's processes lets one arrive late.
+		cause = "the delay is below the store's write time (up to a second) plus clock skew between processes"
+		remedy = "Raise voicemail:imap.visibilityDelay above a second plus clock skew."
 	}
 	for _, s := range t.Stamps {
 		out = append(out, QueryAlert{Name: "imap-late-arrivals-" + s.Key, Set: SetStamp, Scope: s.ID, Severity: 2, Window: "PT1H",
 			Query: fmt.Sprintf(`IMAPLateArrivals() | summarize Arrivals = count(), UIDValidityRaised = countif(Outcome == %q), Mailboxes = dcount(Mailbox) by PodName`,
 				contract.IMAPLateArrivalUIDValidityRaised),
-			Description: fmt.Sprintf("Messages reached IMAP in this stamp later than imap.visibilityDelay (%s) after their deposit: %s, so they appeared beneath UIDs clients may have synced past, or UIDVALIDITY was raised and clients resync. %s Arrivals right after a metadata store outage are deposits stored late from the queue and need no change.",
+			Description: fmt.Sprintf("Messages reached IMAP in this stamp later than imap.visibilityDelay (%s) after they joined the mailbox: %s. Each was placed above UIDNEXT (clients of a stamp that had already shown it see it expunged and added again, once), or, where no record of what IMAP showed could name it, UIDVALIDITY was raised and clients resync fully. %s",
 				t.Config.IMAP.Delay(), cause, remedy)})
 	}
 	for _, r := range t.Regions {

@@ -37,7 +37,7 @@ func randMailbox(r *rand.Rand) Mailbox {
 		if m.Shown == nil {
 			m.Shown = map[string]Shown{}
 		}
-		m.Shown[[]string{"a/1", "a/2", "b/1"}[r.IntN(3)]] = Shown{Validity: uint32(r.IntN(2)), Last: randStr(r), Count: r.IntN(3)}
+		m.Shown[[]string{"a/1", "a/2", "b/1"}[r.IntN(3)]] = Shown{Validity: uint32(r.IntN(2)), Last: randStr(r), Count: r.IntN(3), From: randStr(r), Tail: randStr(r)}
 	}
 	if r.IntN(2) == 0 {
 		m.Greetings = map[string]Register[string]{}
@@ -55,6 +55,9 @@ func randMessage(r *rand.Rand) Message {
 	}
 	if r.IntN(4) == 0 {
 		m.Deleted = randTS(r)
+	}
+	if r.IntN(3) == 0 {
+		m.Placed = r.Int64N(3)
 	}
 	if r.IntN(2) == 0 {
 		m.Flags = map[string]Register[bool]{}

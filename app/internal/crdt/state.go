@@ -63,16 +63,22 @@ type Mailbox struct {
 }
 
 // Shown records what IMAP showed of a mailbox's inbox: under which UIDVALIDITY, the greatest
-// message id shown, and how many ids of the mailbox's history were up to it then. A view that
-// later counts more ids up to Last knows that a message arrived beneath UIDs a client may hold.
+// order key shown, how many keys of the mailbox's history were up to it then, and which were
+// the last of them (From, the first key of the tail; Tail, a short tag of each id of the tail
+// from From to Last, concatenated). A view
+// that later finds a key up to Last that the record did not count knows that a message arrived
+// beneath UIDs a client may hold, and the tail tells which message it is.
 type Shown struct {
 	Validity uint32 `json:"v"`
 	Last     string `json:"l"`
 	Count    int    `json:"c"`
+	From     string `json:"fr,omitempty"`
+	Tail     string `json:"tl,omitempty"`
 }
 
 // Merge keeps the record of the greater UIDVALIDITY, then of the greater Last, then the
-// smaller Count (the earlier sighting of the same Last): a max in a total order.
+// smaller Count (the earlier sighting of the same Last), then the smaller Tail: a max in a
+// total order.
 func (a Shown) Merge(b Shown) Shown {
 	switch {
 	case a.Validity != b.Validity:
@@ -85,7 +91,17 @@ func (a Shown) Merge(b Shown) Shown {
 			return a
 		}
 		return b
-	case a.Count <= b.Count:
+	case a.Count != b.Count:
+		if a.Count < b.Count {
+			return a
+		}
+		return b
+	case a.From != b.From:
+		if a.From < b.From {
+			return a
+		}
+		return b
+	case a.Tail <= b.Tail:
 		return a
 	}
 	return b
@@ -187,6 +203,9 @@ type Message struct {
 	// Flags holds the flags clients set (IMAP \Flagged, \Answered, \Draft), each an LWW
 	// register of its own, so setting one flag in a region never undoes another set elsewhere.
 	Flags map[string]Register[bool] `json:"fl,omitempty"`
+	// Placed (unix ms, a max-register) is when an IMAP view found the message arriving beneath
+	// messages already shown; IMAP then orders it as if it had been deposited at that time.
+	Placed int64 `json:"pl,omitempty"`
 }
 
 // Merge joins two replicas of a message.
@@ -196,6 +215,7 @@ func (m Message) Merge(o Message) Message {
 		Folder:  m.Folder.Merge(o.Folder),
 		Deleted: Max(m.Deleted, o.Deleted),
 		Flags:   mergeRegisters(m.Flags, o.Flags),
+		Placed:  max(m.Placed, o.Placed),
 	}
 	switch {
 	case m.Info == nil:
@@ -216,7 +236,8 @@ func (m Message) Equal(o Message) bool {
 	if (m.Info == nil) != (o.Info == nil) || (m.Info != nil && *m.Info != *o.Info) {
 		return false
 	}
-	return m.Heard == o.Heard && m.Folder == o.Folder && m.Deleted == o.Deleted && maps.Equal(m.Flags, o.Flags)
+	return m.Heard == o.Heard && m.Folder == o.Folder && m.Deleted == o.Deleted && maps.Equal(m.Flags, o.Flags) &&
+		m.Placed == o.Placed
 }
 
 // mergeRegisters merges two maps of registers key by key; nil when both are empty.

@@ -219,18 +219,45 @@ SyncState *
 	}
 	f.checkServer(t)
 
-	// Another region's message, deposited just before this region's next one, arrives after
-	// it: the visibility delay holds the later one back until the earlier is there, so a sync
-	// in between sees neither and the next gets both, with UIDs above those synced before.
-	east, _ := voicemailtest.NewWithOptions(t, voicemail.Options{Backend: f.svc.Backend(), Region: "east"})
+	inbox := filepath.Join(mail, "INBOX")
+	for _, m := range f.crossRegionDeposits(t, sync) {
+		maildirFile(t, inbox, m.ID)
+	}
+	assert.Equal(t, 6, count(maildirState(t, mail), "INBOX"), "mbsync fetched the four new messages")
+}
+
+// crossRegionDeposits has another region deposit twice, each time just before this region's
+// next deposit, and runs sync after each step:
+//
+//   - The first arrives after this region's (replication lag within the visibility delay):
+//     the delay holds the later one back until the earlier is there, so a sync in between
+//     sees neither and the next gets both, with UIDs above those synced before.
+//   - The second arrives only after this region's has shown (a partition longer than the
+//     delay): it is placed above UIDNEXT and shows the delay later, so the client gets it
+//     with no UIDVALIDITY change.
+//
+// It returns the four messages, which the client must hold after the last sync.
+func (f *syncFixture) crossRegionDeposits(t *testing.T, sync func(step string)) []voicemail.Message {
+	t.Helper()
+	east := newPeerRegion(t, f.svc, "east")
 	t1 := f.clock.Now()
-	depositAt(t, f.svc, t1)
+	early := east.depositAt(t, t1.Add(-time.Second))
+	here := depositAt(t, f.svc, t1)
 	sync("a deposit within the visibility delay")
-	assert.Equal(t, state, maildirState(t, mail), "not shown yet")
-	depositAt(t, east, t1.Add(-time.Second))
+	east.replicate(t)
 	f.clock.set(t1.Add(interopVisibilityDelay + time.Second))
 	sync("both deposits shown")
-	assert.Equal(t, 4, count(maildirState(t, mail), "INBOX"), "mbsync fetched both new messages")
+
+	t2 := f.clock.Now()
+	late := east.depositAt(t, t2.Add(-time.Second))
+	shown := depositAt(t, f.svc, t2)
+	f.clock.set(t2.Add(interopVisibilityDelay + time.Second))
+	sync("this region's deposit shown while the other region's is partitioned away")
+	east.replicate(t)
+	sync("the other region's deposit arrived late and is held back above UIDNEXT")
+	f.clock.set(t2.Add(2*interopVisibilityDelay + 2*time.Second))
+	sync("the late deposit shown")
+	return []voicemail.Message{early, here, late, shown}
 }
 
 func TestInteropOfflineIMAP(t *testing.T) {
@@ -286,6 +313,12 @@ starttls = no
 		assert.Equal(t, writes, f.writes(), "%s: no change sent to the server", step)
 	}
 	f.checkServer(t)
+
+	inbox := filepath.Join(mail, "INBOX")
+	for _, m := range f.crossRegionDeposits(t, func(step string) { sync(step) }) {
+		maildirFile(t, inbox, m.ID)
+	}
+	assert.Equal(t, 6, count(maildirState(t, mail), "INBOX"), "offlineimap fetched the four new messages")
 }
 
 func TestInteropNeoMutt(t *testing.T) {

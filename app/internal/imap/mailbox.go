@@ -3,11 +3,13 @@ package imap
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/voicemail-platform/voicemail/app/internal/voicemail"
+	"github.com/voicemail-platform/voicemail/contract"
 )
 
 const (
@@ -95,9 +97,14 @@ type folder struct {
 }
 
 // load reads a folder from one snapshot of the mailbox and derives its UIDs. INBOX holds the
-// messages past the visibility delay; a message found beneath what was already shown (as this
-// process remembers it or a replicated record says) raises UIDVALIDITY first (see uid.go).
+// messages past the visibility delay. A message found beneath what was already shown (as this
+// process remembers it or a replicated record says) is placed above it first, or, when no
+// record can name it, UIDVALIDITY is raised (see uid.go).
 func (s *session) load(ctx context.Context, name string) (folder, error) {
+	return s.loadFolder(ctx, name, true)
+}
+
+func (s *session) loadFolder(ctx context.Context, name string, mayPlace bool) (folder, error) {
 	snap, err := s.srv.svc.Snapshot(ctx, s.number)
 	if err != nil {
 		return folder{}, err
@@ -110,20 +117,57 @@ func (s *session) load(ctx context.Context, name string) (folder, error) {
 	now := s.srv.cfg.Now()
 	history, pending := visiblePrefix(snap.History, now, s.srv.cfg.VisibilityDelay)
 	f := folder{validity: uidValidity(snap.Mailbox.Created, snap.UIDValidity), pending: pending}
-	if s.srv.shown.late(s.number, f.validity, history) || lateByRecords(snap.Shown, f.validity, history) {
+	records := snap.Shown
+	if mine, ok := s.srv.shown.get(s.number); ok {
+		records = append(slices.Clip(records), mine)
+	}
+	late, unnamed := map[string]bool{}, false
+	var above string // the greatest key any record showed
+	for _, r := range records {
+		keys, u := lateKeys(r, f.validity, history)
+		unnamed = unnamed || u
+		for _, k := range keys {
+			late[voicemail.KeyID(k)] = true
+		}
+		if r.Validity == f.validity {
+			above = max(above, r.Last)
+		}
+	}
+	switch {
+	case unnamed:
 		raised := max(int64(f.validity)+1, now.Unix())
 		if err := s.srv.svc.RaiseUIDValidity(ctx, s.number, raised); err != nil {
 			// Nothing is shown (or recorded) until the raise is stored: the client is told
 			// to try again, and the next load tries the raise again.
 			return folder{}, fmt.Errorf("raise UIDVALIDITY: %w", err)
 		}
-		s.log.Warn("imap message arrived beneath UIDs already shown; UIDVALIDITY raised, clients resync",
-			"mailbox", s.number, "from", f.validity, "to", uidValidity(snap.Mailbox.Created, raised))
-		s.srv.metrics.resyncs.Inc()
+		s.log.Warn(contract.IMAPLateArrivalLogMessage, "outcome", contract.IMAPLateArrivalUIDValidityRaised,
+			"from", f.validity, "to", uidValidity(snap.Mailbox.Created, raised))
+		s.srv.metrics.late.WithLabelValues(contract.IMAPLateArrivalUIDValidityRaised).Inc()
 		f.validity = uidValidity(snap.Mailbox.Created, raised)
+	case len(late) > 0 && mayPlace:
+		// Above every key shown anywhere, so the message shows (after the delay) with a UID
+		// above every UID a client holds.
+		at := now
+		if t, ok := voicemail.MessageTime(above); ok && !t.Before(at) {
+			at = t.Add(time.Millisecond)
+		}
+		ids := slices.Sorted(maps.Keys(late))
+		if err := s.srv.svc.PlaceMessages(ctx, s.number, ids, at); err != nil {
+			return folder{}, fmt.Errorf("place late messages: %w", err)
+		}
+		for _, id := range ids {
+			s.log.Warn(contract.IMAPLateArrivalLogMessage, "outcome", contract.IMAPLateArrivalPlaced, "id", id)
+		}
+		s.srv.metrics.late.WithLabelValues(contract.IMAPLateArrivalPlaced).Add(float64(len(ids)))
+		return s.loadFolder(ctx, name, false)
+	case len(late) > 0:
+		// The placement just stored is not in the snapshot read after it (a store that does
+		// not read its own writes): show nothing until it is.
+		return folder{}, fmt.Errorf("placement of %d late messages not read back: %w", len(late), voicemail.ErrUnavailable)
 	}
 	s.srv.shown.record(s.number, f.validity, history)
-	s.recordShown(snap.Shown, f.validity, history)
+	s.recordShown(ctx, snap.Shown, f.validity, history)
 	uids, next := historyUIDs(snap.Mailbox.Created, history)
 	f.uidNext = next
 	f.items = make([]*item, 0, len(snap.Messages))
@@ -135,33 +179,24 @@ func (s *session) load(ctx context.Context, name string) (folder, error) {
 	return f, nil
 }
 
-// recordShown stores what this load shows in the replicated state, in the background and at
-// most once at a time per mailbox, unless some record already says as much. Stored, it lets
-// any process of any region notice a message arriving beneath it; until it is stored (a few
-// milliseconds, or never if the store fails), only this process's memory does.
-func (s *session) recordShown(records []voicemail.Shown, validity uint32, history []string) {
+// recordShown stores what this load shows in the replicated state before the load answers,
+// unless some record already says as much, so that any process of any region can notice a
+// message arriving beneath it even if this one dies right after answering. A store that fails
+// does not stop the answer (IMAP stays available); this process's memory then is the only
+// record, and the failure is logged.
+func (s *session) recordShown(ctx context.Context, records []voicemail.Shown, validity uint32, history []string) {
 	if len(history) == 0 {
 		return
 	}
-	rec := voicemail.Shown{Validity: validity, Last: history[len(history)-1], Count: len(history)}
+	rec := shownRecord(validity, history)
 	for _, r := range records {
-		if r.Validity == validity && r.Last == rec.Last {
+		if r.Validity == validity && r.Last == rec.Last && r.Count == rec.Count {
 			return
 		}
 	}
-	if !s.srv.recording.begin(s.number) {
-		return
+	if err := s.srv.svc.RecordShown(ctx, s.number, rec); err != nil {
+		s.log.Warn("imap could not record what INBOX showed; only this process notices late arrivals beneath it", "err", err)
 	}
-	s.srv.wg.Add(1)
-	go func() {
-		defer s.srv.wg.Done()
-		defer s.srv.recording.end(s.number)
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), s.srv.cfg.CommandTimeout)
-		defer cancel()
-		if err := s.srv.svc.RecordShown(ctx, s.number, rec); err != nil {
-			s.log.Warn("imap could not record what INBOX showed; only this process notices late arrivals beneath it", "err", err)
-		}
-	}()
 }
 
 func (s *session) messageItem(m voicemail.Message, uid uint32) *item {

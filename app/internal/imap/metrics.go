@@ -10,7 +10,7 @@ type metrics struct {
 	commands *prometheus.CounterVec
 	logins   *prometheus.CounterVec
 	evicted  prometheus.Counter
-	resyncs  prometheus.Counter
+	late     *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -27,13 +27,13 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		evicted: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "voicemail_imap_preauth_evicted_total", Help: "Connections that had not logged in, closed to make room for a new one.",
 		}),
-		resyncs: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "voicemail_imap_uidvalidity_raised_total",
-			Help: "INBOX UIDVALIDITY raised because a message arrived beneath UIDs already shown (replication lag above the visibility delay).",
-		}),
+		late: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "voicemail_imap_late_arrivals_total",
+			Help: "INBOX messages that arrived beneath UIDs already shown (replication lag above the visibility delay), by outcome: placed (above UIDNEXT) or uidvalidity-raised (no record could name the message).",
+		}, []string{"outcome"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.sessions, m.commands, m.logins, m.evicted, m.resyncs)
+		reg.MustRegister(m.sessions, m.commands, m.logins, m.evicted, m.late)
 	}
 	return m
 }

@@ -49,6 +49,7 @@ type Service interface {
 	Subscribe(number string) (<-chan voicemail.Event, func())
 	RaiseUIDValidity(ctx context.Context, number string, v int64) error
 	RecordShown(ctx context.Context, number string, sh voicemail.Shown) error
+	PlaceMessages(ctx context.Context, number string, ids []string, at time.Time) error
 }
 
 // Config tunes the server. Zero values take the defaults noted.
@@ -151,10 +152,8 @@ type Server struct {
 	metrics *metrics
 	parts   *partCache
 	shown   *shownTracker
-	// recording admits one background RecordShown per mailbox at a time.
-	recording singleFlight
-	slots     chan struct{}
-	wg        sync.WaitGroup
+	slots   chan struct{}
+	wg      sync.WaitGroup
 
 	mu      sync.Mutex
 	preAuth map[*session]time.Time // sessions not logged in, with when they connected

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net"
 	"os/exec"
@@ -36,6 +37,7 @@ type env struct {
 	addr string
 	host string
 	port string
+	logs *voicemailtest.LogBuffer // the server's log lines (warnings and above)
 }
 
 func startEnv(t *testing.T, cfg Config) *env {
@@ -46,8 +48,16 @@ func startEnv(t *testing.T, cfg Config) *env {
 
 func startEnvWith(t *testing.T, svc *voicemail.Service, cfg Config) *env {
 	t.Helper()
-	log := slog.New(slog.NewJSONHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	srv := New(svc, cfg, log)
+	logs := &voicemailtest.LogBuffer{}
+	log := slog.New(slog.NewJSONHandler(io.MultiWriter(testWriter{t}, logs), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	e := serveEnv(t, svc, New(svc, cfg, log))
+	e.logs = logs
+	return e
+}
+
+// serveEnv serves srv (built on svc, or on a wrapper of it) on a loopback port.
+func serveEnv(t *testing.T, svc *voicemail.Service, srv *Server) *env {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())

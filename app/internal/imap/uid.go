@@ -3,6 +3,7 @@ package imap
 import (
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -16,58 +17,67 @@ import (
 //     that is removed and provisioned again gets a later creation time, hence a greater
 //     UIDVALIDITY, which is exactly what RFC 3501 asks of a mailbox whose UIDs no longer persist.
 //     INBOX's is the greater of that and the mailbox's replicated UIDValidity register (below).
-//   - INBOX: a message's UID counts 100 ms ticks from one hour before the mailbox's creation
-//     (the hour absorbs clock skew between regions) to the deposit time its id carries. UIDs
-//     are assigned over the mailbox's whole history (deleted messages included) in id order,
-//     and a message whose tick is not above its predecessor's UID gets predecessor+1, so UIDs
-//     are strictly ascending and deleting a message never renumbers another. 2^32 ticks last
-//     13.6 years per mailbox. UIDNEXT is one above the last UID of the history, so it moves
-//     only when a message is deposited, never with the clock.
+//   - INBOX: messages are ordered by their order key (voicemail.OrderKey: the time a message
+//     joined the mailbox, which is its id's deposit time unless it was stored late or placed,
+//     below). A message's UID counts 100 ms ticks from one hour before the mailbox's creation
+//     (the hour absorbs clock skew between regions) to that time. UIDs are assigned over the
+//     mailbox's whole history (deleted messages included) in key order, and a message whose
+//     tick is not above its predecessor's UID gets predecessor+1, so UIDs are strictly
+//     ascending and deleting a message never renumbers another. 2^32 ticks last 13.6 years per
+//     mailbox. UIDNEXT is one above the last UID of the history, so it moves only when a
+//     message is added, never with the clock.
 //   - Greetings: a greeting is the last write of its kind's register (a re-recording is a new
 //     message). Its UID is 4 × the seconds from one hour before the mailbox's creation to that
 //     write, plus the kind's index, so kinds written in the same second differ. UIDNEXT is one
 //     above the UID of the latest write of any kind, deletions included.
 //
 // RFC 3501 2.3.1.1 (RFC 9051 likewise) wants UIDs to ascend as messages are added: clients
-// sync by fetching the UIDs above the last one they saw. Ids order messages by deposit time,
-// but regions deposit concurrently and replicate with a lag, so a message can reach a stamp
-// after a later one. Two rules keep the promise:
+// sync by fetching the UIDs above the last one they saw. Regions deposit concurrently and
+// replicate with a lag, so a message can reach a stamp after a later one. Three rules keep
+// the promise:
 //
 //   - Visibility delay (Config.VisibilityDelay, the stamp's VOICEMAIL_IMAP_VISIBILITY_DELAY):
-//     INBOX shows only the messages whose deposit time is at least the delay old, a prefix of
-//     the history in id order, and UIDNEXT is derived from that prefix. A message from another
+//     INBOX shows only the messages whose key time is at least the delay old, a prefix of the
+//     history in key order, and UIDNEXT is derived from that prefix. A message from another
 //     region is present once replication lag plus clock skew has passed, so as long as the
 //     delay exceeds that, every message is present before any later one is shown, and the
 //     UIDs shown only ever grow at the end. (Deposit notifications wait as long, so a client
 //     syncing on one finds the message; HTTP, the phone menu and MWI counts show it at once.)
-//   - Resync when that fails: a message that arrives later than the delay (a partition, a
-//     deposit stored from the queue after a store outage, an HTTP deposit with a caller-chosen
-//     older id) lands beneath UIDs already shown, and may even push a later message of the
-//     same 100 ms tick up by one. What INBOX showed is recorded as the last id shown and how
-//     many ids of the history were up to it: in this process's memory (shownTracker) and, in
-//     the background, in the replicated mailbox state (voicemail.Service.RecordShown, one
-//     record per stamp, written once per new last id). A load that counts more ids up to a
-//     record's last id than it holds raises the mailbox's replicated UIDValidity register past
-//     the value in use (voicemail.Service.RaiseUIDValidity, merged by max) before it shows
-//     anything. Every stamp of every region then derives the same greater UIDVALIDITY,
-//     selected sessions end with BYE, and clients resync fully, as RFC 3501 allows when UIDs
-//     cannot persist.
+//   - Late store: a message stored more than voicemail.LateStore after its id's time (from the
+//     deposit queue after a store outage, or an HTTP deposit with a caller-chosen older id)
+//     is keyed at its store time, which every region reads from its row.
+//   - Placement when a message still arrives later than the delay (a partition between
+//     regions): what INBOX showed is recorded (shownRecord: the last key shown, how many keys
+//     were up to it, and a tag of each of the last tailLen ids shown) in this process's memory
+//     (shownTracker) and, before the view answers, in the replicated mailbox state
+//     (voicemail.Service.RecordShown, one record per stamp, written once per new last key). A
+//     load that finds a key up to a record's last key that the record did not show (lateKeys)
+//     places that message (voicemail.Service.PlaceMessages, a max-register in its row) at the
+//     current time, above every key shown, before it shows anything. The message then has a
+//     new key, is held back by the delay like a new deposit, and shows with a UID above
+//     UIDNEXT, the same in every region: clients fetch it as a new message and UIDVALIDITY
+//     stays. Concurrent placements (both sides of a healed partition find the other's
+//     messages late) replicate within the delay and agree on the latest. The cost: a stamp
+//     that had shown the message before (its own region's deposit during the partition)
+//     shows it under the new UID from the next session on, so its clients see it expunged
+//     and added again, once. Within a session it keeps its UID.
+//   - Resync as a last resort: a late message that no record can name (older than every
+//     record's tail, or found by a record from before tails) raises the mailbox's replicated
+//     UIDValidity register past the value in use (voicemail.Service.RaiseUIDValidity, merged by
+//     max). Every stamp of every region then derives the same greater UIDVALIDITY, selected
+//     sessions end with BYE, and clients resync fully, as RFC 3501 allows when UIDs cannot
+//     persist (mbsync then re-pairs by Message-ID and does not fetch the late message, and
+//     offlineimap stops syncing the folder: the delay and placement are what keep them whole).
 //
-// What detection cannot see: a process that shows a message and dies before its record is
-// stored (a few milliseconds after the response), or whose record cannot be stored (the
-// store failing), leaves the showing unrecorded; a client that synced there misses an
+// What detection cannot see: a process whose record cannot be stored (the store failing; the
+// view answers anyway) leaves the showing unrecorded; a client that synced there misses an
 // earlier message arriving later until its next full resync. Records of one stamp replace
-// each other, so two processes of a stamp showing different last ids at the same moment may
+// each other, so two processes of a stamp showing different last keys at the same moment may
 // leave only the later record. Detection also needs a load of the mailbox after the late
 // message arrived (any session, any stamp, any region that holds the record). A write of the
 // mailbox row made through another region's endpoint (the store's failover) can be overwritten
 // by one based on the older copy; each record also lifts the UIDValidity register to the
-// UIDVALIDITY it was shown under, so a raise lost that way returns with the next record. Release
-// upgrades: a process of a release that does not know these fields and rewrites the mailbox
-// row drops them from its region's row. Normal operation, with lag below the delay, never
-// changes UIDVALIDITY. The raise is a last resort: RFC 3501 has clients drop what they hold,
-// but mbsync re-pairs by Message-ID and does not fetch the late message, and offlineimap stops
-// syncing the folder; the delay is what keeps clients whole.
+// UIDVALIDITY it was shown under, so a raise lost that way returns with the next record.
 //
 // Greetings are not held back (a client looks for the greeting it just APPENDed to flag it
 // active), so greetings of different kinds written in two regions within the replication lag
@@ -121,7 +131,8 @@ func assignUIDs(created time.Time, deposits []time.Time) []uint32 {
 	return uids
 }
 
-// historyUIDs maps every id of the history (ascending) to its UID and returns UIDNEXT.
+// historyUIDs maps the id of every order key of the history (ascending) to its UID and
+// returns UIDNEXT.
 func historyUIDs(created time.Time, history []string) (map[string]uint32, uint32) {
 	times := make([]time.Time, len(history))
 	for i, id := range history {
@@ -129,8 +140,8 @@ func historyUIDs(created time.Time, history []string) (map[string]uint32, uint32
 	}
 	uids := assignUIDs(created, times)
 	out := make(map[string]uint32, len(history))
-	for i, id := range history {
-		out[id] = uids[i]
+	for i, key := range history {
+		out[voicemail.KeyID(key)] = uids[i]
 	}
 	next := uint32(1)
 	if len(uids) > 0 {
@@ -165,15 +176,55 @@ func visiblePrefix(history []string, now time.Time, delay time.Duration) ([]stri
 	return history[:n], t.Add(delay)
 }
 
-// lateByRecords reports whether history holds more ids up to a stored record's Last than the
-// record counted under the same UIDVALIDITY.
-func lateByRecords(records []voicemail.Shown, validity uint32, history []string) bool {
-	for _, r := range records {
-		if r.Validity == validity && countUpTo(history, r.Last) > r.Count {
-			return true
+// tailLen is how many of the last keys shown a record names (by tag), and tagLen the length of
+// each tag: the last 12 hex digits of the id's random part, unique within a mailbox in practice.
+const (
+	tailLen = 16
+	tagLen  = 12
+)
+
+func tag(id string) string { return id[max(len(id)-tagLen, 0):] }
+
+// shownRecord is what a view shows of history (the visible prefix, ascending) under validity.
+func shownRecord(validity uint32, history []string) voicemail.Shown {
+	tail := history[max(len(history)-tailLen, 0):]
+	var b strings.Builder
+	for _, k := range tail {
+		b.WriteString(tag(voicemail.KeyID(k)))
+	}
+	return voicemail.Shown{Validity: validity, Last: history[len(history)-1], Count: len(history), From: tail[0], Tail: b.String()}
+}
+
+// lateKeys returns the keys of history (the visible prefix, ascending) that arrived beneath
+// what r showed under validity: keys up to r.Last that r did not show. unnamed reports late
+// keys r cannot name: more keys below its tail than it counted there (or a record from before
+// tails, which names none).
+func lateKeys(r voicemail.Shown, validity uint32, history []string) (late []string, unnamed bool) {
+	if r.Validity != validity || r.Last == "" {
+		return nil, false
+	}
+	upTo := countUpTo(history, r.Last)
+	if r.Tail == "" {
+		return nil, upTo > r.Count
+	}
+	named := map[string]bool{}
+	for i := 0; i+tagLen <= len(r.Tail); i += tagLen {
+		named[r.Tail[i:i+tagLen]] = true
+	}
+	from, _ := slices.BinarySearch(history, r.From)
+	from = min(from, upTo)
+	for _, k := range history[from:upTo] {
+		if !named[tag(voicemail.KeyID(k))] {
+			late = append(late, k)
 		}
 	}
-	return false
+	switch shownBelow := r.Count - len(named); {
+	case shownBelow <= 0:
+		late = append(late, history[:from]...) // the tail is everything r showed
+	case from > shownBelow:
+		unnamed = true
+	}
+	return late, unnamed
 }
 
 // countUpTo counts the ids of history (ascending) that are at most last.
@@ -185,38 +236,13 @@ func countUpTo(history []string, last string) int {
 	return n
 }
 
-// singleFlight admits one operation per key at a time.
-type singleFlight struct {
-	mu   sync.Mutex
-	busy map[string]bool
-}
-
-func (f *singleFlight) begin(key string) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.busy[key] {
-		return false
-	}
-	if f.busy == nil {
-		f.busy = map[string]bool{}
-	}
-	f.busy[key] = true
-	return true
-}
-
-func (f *singleFlight) end(key string) {
-	f.mu.Lock()
-	delete(f.busy, key)
-	f.mu.Unlock()
-}
-
 // maxShown bounds the mailboxes a server remembers having shown; beyond it, the least
 // recently shown is forgotten (its late arrivals then go unnoticed, as after a restart).
-const maxShown = 1 << 17
+const maxShown = 1 << 16
 
-// shownTracker remembers, per mailbox, what this process last showed of INBOX: under which
-// UIDVALIDITY, the greatest id, and how many ids of the history were up to it. Sessions of the
-// same process share it; it covers the moments before (or without) the replicated record.
+// shownTracker remembers, per mailbox, what this process last showed of INBOX (the record it
+// stores, see shownRecord). Sessions of the same process share it; it covers the moments
+// before (or without) the replicated record.
 type shownTracker struct {
 	mu    sync.Mutex
 	seq   uint64
@@ -224,24 +250,18 @@ type shownTracker struct {
 }
 
 type shown struct {
-	validity uint32
-	last     string
-	count    int
-	seq      uint64 // recency, for eviction
+	rec voicemail.Shown
+	seq uint64 // recency, for eviction
 }
 
 func newShownTracker() *shownTracker { return &shownTracker{boxes: map[string]shown{}} }
 
-// late reports whether history (the visible prefix, ascending) holds an id that was not there
-// when the mailbox was last shown under validity, but orders before an id that was.
-func (t *shownTracker) late(number string, validity uint32, history []string) bool {
+// get returns what this process last showed of the mailbox (false: nothing remembered).
+func (t *shownTracker) get(number string) (voicemail.Shown, bool) {
 	t.mu.Lock()
+	defer t.mu.Unlock()
 	prev, ok := t.boxes[number]
-	t.mu.Unlock()
-	if !ok || prev.validity != validity {
-		return false
-	}
-	return countUpTo(history, prev.last) > prev.count
+	return prev.rec, ok
 }
 
 // record notes that history was shown under validity.
@@ -253,7 +273,7 @@ func (t *shownTracker) record(number string, validity uint32, history []string) 
 	defer t.mu.Unlock()
 	t.seq++
 	prev, ok := t.boxes[number]
-	if ok && prev.validity == validity && prev.last == history[len(history)-1] {
+	if ok && prev.rec.Validity == validity && prev.rec.Last == history[len(history)-1] && prev.rec.Count == len(history) {
 		prev.seq = t.seq
 		t.boxes[number] = prev
 		return
@@ -261,7 +281,7 @@ func (t *shownTracker) record(number string, validity uint32, history []string) 
 	if !ok && len(t.boxes) >= maxShown {
 		t.evict()
 	}
-	t.boxes[number] = shown{validity: validity, last: history[len(history)-1], count: len(history), seq: t.seq}
+	t.boxes[number] = shown{rec: shownRecord(validity, history), seq: t.seq}
 }
 
 // evict forgets the least recently shown mailbox, scanning a sample of the map: eviction is

@@ -49,3 +49,28 @@ func MessageRegion(id string) string {
 	}
 	return id[14 : len(id)-17]
 }
+
+// LateStore is how long after its id's time a message may be stored and still be ordered by
+// its id. A message stored later (from the deposit queue after a store outage, or under a
+// caller-chosen older id) joined the mailbox at its store time, and IMAP orders it there, so
+// that it never lands beneath messages IMAP showed in the meantime.
+const LateStore = time.Second
+
+// OrderKey is the key IMAP orders a message by, as every region derives it: the id when the
+// message joined the mailbox at its id's time, else the unix milliseconds it joined at (13
+// digits, like an id's), "+" and the id. Keys sort by joining time like ids, and MessageTime
+// reads a key's joining time as it reads an id's deposit time.
+func OrderKey(id string, joined time.Time) string {
+	if t, ok := MessageTime(id); ok && joined.UnixMilli() <= t.UnixMilli() {
+		return id
+	}
+	return fmt.Sprintf("%013d+%s", joined.UnixMilli(), id)
+}
+
+// KeyID is the message id of an order key.
+func KeyID(key string) string {
+	if len(key) > 14 && key[13] == '+' {
+		return key[14:]
+	}
+	return key
+}

@@ -604,12 +604,46 @@ func TestRecordShownKeepsOneRecordPerWriter(t *testing.T) {
 	require.NoError(t, b.RecordShown(ctx, "100200", vm.Shown{Validity: 7, Last: "m3", Count: 3}))
 	require.NoError(t, east.RecordShown(ctx, "100200", vm.Shown{Validity: 7, Last: "m1", Count: 1}))
 	require.NoError(t, a.RecordShown(ctx, "100200", vm.Shown{Validity: 7, Last: "m2", Count: 2}))
-	assert.ElementsMatch(t, []vm.Shown{{7, "m2", 1}, {7, "m3", 3}, {7, "m1", 1}}, shown(),
+	assert.ElementsMatch(t, []vm.Shown{{Validity: 7, Last: "m2", Count: 1}, {Validity: 7, Last: "m3", Count: 3}, {Validity: 7, Last: "m1", Count: 1}}, shown(),
 		"the same last id keeps the earlier count")
 	require.NoError(t, a.RecordShown(ctx, "100200", vm.Shown{Validity: 8, Last: "m4", Count: 4}))
-	assert.ElementsMatch(t, []vm.Shown{{8, "m4", 4}, {7, "m1", 1}}, shown(),
+	assert.ElementsMatch(t, []vm.Shown{{Validity: 8, Last: "m4", Count: 4}, {Validity: 7, Last: "m1", Count: 1}}, shown(),
 		"a raise drops the region's older records; other regions' rows are theirs")
 	snap, err := a.Snapshot(ctx, "100200")
 	require.NoError(t, err)
 	assert.EqualValues(t, 8, snap.UIDValidity, "a UIDVALIDITY shown is never undercut, even if the raise's write was lost")
+}
+
+// A placement orders a message at a later time in every region's snapshot; placements merge
+// by max, so an earlier one (another region's, concurrent) never moves it back, and a message
+// stored late is keyed at its store time.
+func TestPlaceMessagesOrdersByTheLatestPlacement(t *testing.T) {
+	ctx := context.Background()
+	a := voicemailtest.New(t)
+	east, _ := voicemailtest.NewWithOptions(t, vm.Options{Backend: a.Backend(), Region: "east"})
+	voicemailtest.Provision(t, a, "100200", "4321")
+	m := voicemailtest.Deposit(t, a, "100200", "+15551110001", time.Second)
+	at := time.Now().Add(time.Minute).Truncate(time.Millisecond)
+	require.NoError(t, a.PlaceMessages(ctx, "100200", []string{m.ID}, at))
+	require.NoError(t, east.PlaceMessages(ctx, "100200", []string{m.ID}, at.Add(-time.Second)))
+	snap, err := east.Snapshot(ctx, "100200")
+	require.NoError(t, err)
+	assert.Equal(t, []string{vm.OrderKey(m.ID, at)}, snap.History)
+	assert.Equal(t, m.ID, vm.KeyID(snap.History[0]))
+	got, ok := vm.MessageTime(snap.History[0])
+	require.True(t, ok)
+	assert.True(t, got.Equal(at), "the key carries the placement: %s", got)
+	require.Len(t, snap.Messages, 1, "the message itself is unchanged")
+	assert.Equal(t, m.ID, snap.Messages[0].ID)
+	assert.ErrorIs(t, a.PlaceMessages(ctx, "100200", []string{"not-an-id"}, at), vm.ErrInvalid)
+
+	old := vm.NewMessageID("local", time.Now().Add(-time.Hour))
+	_, err = a.Deposit(ctx, "100200", vm.Deposit{ID: old, Caller: "+15551110002", Audio: voicemailtest.WAV(audio.ALaw, time.Second)})
+	require.NoError(t, err)
+	snap, err = a.Snapshot(ctx, "100200")
+	require.NoError(t, err)
+	require.Len(t, snap.History, 2)
+	stored, _ := vm.MessageTime(snap.History[0])
+	assert.Equal(t, old, vm.KeyID(snap.History[0]))
+	assert.WithinDuration(t, time.Now(), stored, time.Minute, "a deposit stored an hour after its id's time is keyed at its store time")
 }

@@ -16,10 +16,13 @@ type Snapshot struct {
 	Mailbox Mailbox
 	// Messages are the visible messages (new and saved) in ascending id, i.e. deposit, order.
 	Messages []Message
-	// History is the id of every message deposited since the mailbox was created, deleted
-	// ones included, ascending, as far as this region knows their deposit. Every region agrees
-	// on it once replication has caught up, and it only grows: stable IMAP UIDs are derived
-	// from it.
+	// History is the order key (OrderKey) of every message deposited since the mailbox was
+	// created, deleted ones included, ascending, as far as this region knows their deposit.
+	// A message's key is its id unless it joined the mailbox later than its id's time: stored
+	// more than LateStore after it (the key then carries the store time), or placed by an IMAP
+	// view that found it arriving beneath messages already shown (PlaceMessages; the key then
+	// carries the placement). Every region agrees on it once replication has caught up:
+	// stable IMAP UIDs are derived from it.
 	History []string
 	// Greetings has one entry per greeting kind ever written, in GreetingKinds order.
 	Greetings []GreetingState
@@ -31,11 +34,15 @@ type Snapshot struct {
 }
 
 // Shown is what an IMAP view showed of the inbox: under which UIDVALIDITY, the greatest
-// message id shown, and how many ids of History were up to it then.
+// order key shown, how many keys of History were up to it then, and the last few keys shown:
+// From, the first of them, and Tail, a tag of each of their ids (the view's encoding, stored
+// as given).
 type Shown struct {
 	Validity uint32
 	Last     string
 	Count    int
+	From     string
+	Tail     string
 }
 
 // GreetingState is a greeting kind's replicated register: the last write (a recording, or a
@@ -64,15 +71,15 @@ func (s *Service) Snapshot(ctx context.Context, number string) (Snapshot, error)
 		// region that only changed its flags can arrive first, and counting the message then
 		// would give it a place no view can show yet.
 		if m.Info != nil && m.Info.Deposited.After(doc.Mailbox.Removed) {
-			snap.History = append(snap.History, id)
+			snap.History = append(snap.History, OrderKey(id, joined(id, m)))
 		}
 	}
 	slices.Sort(snap.History)
 	for _, k := range slices.Sorted(maps.Keys(doc.Mailbox.Shown)) {
 		snap.Shown = append(snap.Shown, Shown(doc.Mailbox.Shown[k]))
 	}
-	for _, id := range snap.History {
-		if doc.Visible(id) {
+	for _, key := range snap.History {
+		if id := KeyID(key); doc.Visible(id) {
 			snap.Messages = append(snap.Messages, toMessage(number, id, doc.Messages[id]))
 		}
 	}
@@ -84,6 +91,51 @@ func (s *Service) Snapshot(ctx context.Context, number string) (Snapshot, error)
 		snap.Greetings = append(snap.Greetings, GreetingState{Kind: k, Written: r.TS.Time(), Present: r.V != "", ref: r.V, origin: greetingOrigin(r)})
 	}
 	return snap, nil
+}
+
+// joined is when a message (with Info) joined the mailbox: its id's time, or its store time
+// when that is more than LateStore later, or its placement when that is later still.
+func joined(id string, m crdt.Message) time.Time {
+	t, _ := MessageTime(id)
+	if stored := m.Info.Deposited.Time(); stored.Sub(t) > LateStore {
+		t = stored
+	}
+	if placed := time.UnixMilli(m.Placed).UTC(); m.Placed > 0 && placed.After(t) {
+		t = placed
+	}
+	return t
+}
+
+// PlaceMessages orders messages as if they had joined the mailbox at at (unless they already
+// joined later): a max-register in this region's row of each message, so concurrent placements
+// agree on the latest. It is for IMAP: a message found arriving beneath UIDs a client may
+// already hold is placed above them, and shows there once the visibility delay has passed,
+// the same wherever clients connect.
+func (s *Service) PlaceMessages(ctx context.Context, number string, ids []string, at time.Time) error {
+	number, nerr := s.Normalize(number)
+	if nerr != nil {
+		return nerr
+	}
+	// Under StoreTimeout, as RaiseUIDValidity: IMAP places within a command.
+	err := s.bounded(ctx, func(ctx context.Context) error {
+		for _, id := range ids {
+			if !ValidMessageID(id) {
+				return fmt.Errorf("%w: message id %q", ErrInvalid, id)
+			}
+			if err := update(ctx, s.rows, number, entMsg+id, func(m *crdt.Message) error {
+				m.Placed = max(m.Placed, at.UnixMilli())
+				return nil
+			}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.publish(ctx, number, EventChanged, "")
+	return nil
 }
 
 // RaiseUIDValidity makes the inbox's UIDVALIDITY at least v in every region: a max-register in
