@@ -54,6 +54,10 @@ func (s *session) cmdAppend(ctx context.Context, cmd command) error {
 	if err := s.srv.svc.PutGreeting(ctx, s.number, kind, wav); err != nil {
 		return err
 	}
+	if s.appended == nil {
+		s.appended = map[voicemail.GreetingKind]bool{}
+	}
+	s.appended[kind] = true
 	for _, f := range flags {
 		if strings.EqualFold(f, flagGreetOn) {
 			if _, err := s.srv.svc.Configure(ctx, s.number, voicemail.MailboxPatch{ActiveGreeting: &kind}); err != nil {

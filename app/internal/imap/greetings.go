@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/voicemail-platform/voicemail/app/internal/audio"
 	"github.com/voicemail-platform/voicemail/app/internal/voicemail"
@@ -52,13 +53,26 @@ func greetingKindOf(s string) (voicemail.GreetingKind, bool) {
 	return k, k.Valid()
 }
 
-// greetingItems lists the recorded greetings of a snapshot as messages in UID order, and
-// the folder's UIDNEXT.
-func (s *session) greetingItems(ctx context.Context, snap voicemail.Snapshot) ([]*item, uint32, error) {
+// greetingItems lists the recorded greetings of a snapshot as messages in UID order, the
+// folder's UIDNEXT, and when the first write held back by the visibility delay shows (zero:
+// none is). A greeting write (a recording or a deletion) shows once it is the visibility delay
+// old, as INBOX messages do, so that another region's write of another kind made just before
+// is there first and UIDs ascend; except that a session shows at once the kinds it APPENDed
+// itself, since an OMTP client looks for the greeting it just appended to flag it active.
+func (s *session) greetingItems(ctx context.Context, snap voicemail.Snapshot) ([]*item, uint32, time.Time, error) {
 	created := snap.Mailbox.Created
+	delay := s.srv.cfg.VisibilityDelay
+	cutoff := s.srv.cfg.Now().Add(-delay)
 	var items []*item
+	var pending time.Time
 	next := uint32(1)
 	for _, g := range snap.Greetings {
+		if delay > 0 && g.Written.After(cutoff) && !s.appended[g.Kind] {
+			if shows := g.Written.Add(delay); pending.IsZero() || shows.Before(pending) {
+				pending = shows
+			}
+			continue
+		}
 		uid := greetingUID(created, g.Written, g.Kind)
 		next = max(next, uid+1)
 		if !g.Present {
@@ -69,7 +83,7 @@ func (s *session) greetingItems(ctx context.Context, snap voicemail.Snapshot) ([
 			continue // replaced since the snapshot: the next refresh shows the new one
 		}
 		if err != nil {
-			return nil, 0, err
+			return nil, 0, time.Time{}, err
 		}
 		var secs float64
 		if w, err := audio.Parse(wav); err == nil {
@@ -94,7 +108,7 @@ func (s *session) greetingItems(ctx context.Context, snap voicemail.Snapshot) ([
 		})
 	}
 	slices.SortFunc(items, func(a, b *item) int { return cmp.Compare(a.uid, b.uid) })
-	return items, next, nil
+	return items, next, pending, nil
 }
 
 // parseGreetingMessage finds the greeting type and the WAV in an appended message: a

@@ -91,8 +91,8 @@ func mailboxName(v value) (string, error) {
 type folder struct {
 	validity, uidNext uint32
 	items             []*item
-	// pending is when the first INBOX message held back by the visibility delay shows (zero:
-	// none is held back); IDLE wakes then.
+	// pending is when the first message or greeting held back by the visibility delay shows
+	// (zero: none is held back); IDLE wakes then.
 	pending time.Time
 }
 
@@ -111,7 +111,7 @@ func (s *session) loadFolder(ctx context.Context, name string, mayPlace bool) (f
 	}
 	if name == greetingsName {
 		f := folder{validity: uidValidity(snap.Mailbox.Created, 0)}
-		f.items, f.uidNext, err = s.greetingItems(ctx, snap)
+		f.items, f.uidNext, f.pending, err = s.greetingItems(ctx, snap)
 		return f, err
 	}
 	now := s.srv.cfg.Now()

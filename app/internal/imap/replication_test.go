@@ -1,8 +1,11 @@
 package imap
 
 import (
+	"cmp"
 	"context"
+	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"regexp"
 	"slices"
@@ -47,6 +50,7 @@ func (c *testClock) set(t time.Time) {
 // next time fetches only the UIDs at or above that UIDNEXT, unless UIDVALIDITY changed, when
 // it starts over.
 type uidSyncer struct {
+	folder         string // INBOX when empty
 	validity, next string
 	have           map[string]bool // UIDs held
 	resyncs        int
@@ -56,7 +60,7 @@ func (c *uidSyncer) sync(t *testing.T, addr string) {
 	t.Helper()
 	rc := dialRaw(t, addr)
 	rc.login()
-	st := selectState(t, rc, "INBOX")
+	st := selectState(t, rc, cmp.Or(c.folder, "INBOX"))
 	if c.have == nil || st.validity != c.validity {
 		if c.have != nil {
 			c.resyncs++
@@ -514,4 +518,54 @@ func lateArrivals(t *testing.T, lines []string, outcome string) []map[string]any
 		}
 	}
 	return out
+}
+
+// Greetings are held back by the visibility delay too: east records its busy greeting just
+// before west records the unavailable one, and the busy one reaches west after; a client
+// syncing the UIDs above the last UIDNEXT it saw gets both, with no resync. A session shows
+// at once the kind it APPENDed itself (an OMTP client flags the greeting it just appended);
+// other sessions see it after the delay.
+func TestGreetingReplicatedWithinTheDelayIsSyncedInOrder(t *testing.T) {
+	t.Parallel()
+	const delay = 10 * time.Second
+	west, east, clock, e := twoRegions(t, delay)
+	ctx := context.Background()
+	t0 := clock.Now()
+	wav := voicemailtest.WAV(audio.PCM16, time.Second)
+	east.clock.set(t0.Add(-time.Second))
+	require.NoError(t, east.svc.PutGreeting(ctx, testNumber, voicemail.GreetingBusy, wav))
+	require.NoError(t, west.PutGreeting(ctx, testNumber, voicemail.GreetingUnavailable, wav))
+
+	client := uidSyncer{folder: "Greetings"}
+	clock.set(t0.Add(delay / 2))
+	client.sync(t, e.addr)
+	assert.Empty(t, client.have, "held back while another region's earlier write may still be replicating")
+
+	east.replicate(t)
+	clock.set(t0.Add(delay + time.Second))
+	client.sync(t, e.addr)
+	assert.Len(t, client.have, 2, "the client syncing UIDs above the last UIDNEXT has both greetings")
+	assert.Zero(t, client.resyncs)
+
+	// APPEND: the appending session sees its greeting at once, another session after the delay.
+	appender := dialRaw(t, e.addr)
+	appender.login()
+	appender.cmd("s", "SELECT Greetings")
+	msg := "X-CNS-Greeting-Type: voice-signature\r\nContent-Type: audio/wav\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+		base64.StdEncoding.EncodeToString(wav)
+	appender.send(fmt.Sprintf("a APPEND Greetings {%d}\r\n", len(msg)))
+	appender.until("+")
+	appender.send(msg + "\r\n")
+	appender.until("a OK")
+	assert.Contains(t, strings.Join(appender.cmd("f", "FETCH 1:* (FLAGS BODY.PEEK[HEADER.FIELDS (X-CNS-GREETING-TYPE)])"), "\n"),
+		"voice-signature", "the appending session shows its greeting")
+	other := dialRaw(t, e.addr)
+	other.login()
+	assert.Equal(t, `* STATUS "Greetings" (MESSAGES 2)`, other.cmd("st", "STATUS Greetings (MESSAGES)")[0],
+		"another session does not show it yet")
+	clock.set(clock.Now().Add(delay + time.Second))
+	assert.Equal(t, `* STATUS "Greetings" (MESSAGES 3)`, other.cmd("st", "STATUS Greetings (MESSAGES)")[0])
+	client.sync(t, e.addr)
+	assert.Len(t, client.have, 3)
+	assert.Zero(t, client.resyncs)
 }

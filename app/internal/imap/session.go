@@ -40,8 +40,11 @@ type session struct {
 	changed chan struct{}
 	unsub   func()
 	sel     *selection
-	fails   int
-	bads    int // consecutive BAD responses
+	// appended holds the greeting kinds this session stored (APPEND); it shows their
+	// current write without the visibility delay.
+	appended map[voicemail.GreetingKind]bool
+	fails    int
+	bads     int // consecutive BAD responses
 }
 
 // maxBadCommands consecutive BADs end a session: whatever is talking is not an IMAP client

@@ -79,10 +79,14 @@ import (
 // by one based on the older copy; each record also lifts the UIDValidity register to the
 // UIDVALIDITY it was shown under, so a raise lost that way returns with the next record.
 //
-// Greetings are not held back (a client looks for the greeting it just APPENDed to flag it
-// active), so greetings of different kinds written in two regions within the replication lag
-// can still arrive beneath a UID shown. A message whose id carries a future time (clock skew,
-// a client's X-Received) stays out of INBOX until that time.
+// Greetings are held back by the delay too (greetingItems), except in the session that APPENDed
+// them (an OMTP client looks for the greeting it just appended to flag it active): greetings of
+// different kinds written in two regions within the replication lag show in UID order. Nothing
+// records what Greetings showed, so a greeting arriving later than the delay (a partition), or
+// one arriving beneath the greeting a session just appended, lands beneath a UID shown; a
+// client finds it on its next full listing of the folder (OMTP clients list it whole). A message
+// whose id carries a future time (clock skew, a client's X-Received) stays out of INBOX until
+// that time.
 const (
 	uidTick      = 100 * time.Millisecond
 	uidSlack     = time.Hour
