@@ -152,7 +152,7 @@ func TestInteropBaresipThroughKamailio(t *testing.T) {
 	deadline := time.Now().Add(30 * time.Second)
 	for i := 0; ; i++ {
 		probe := strings.NewReplacer("opt-1", "kam-ready", "z9hG4bK-opt1", fmt.Sprintf("z9hG4bK-kamready%06d", i)).Replace(okOptions)
-		if statusOf(exchange(t, kaddr, probe)) == "SIP/2.0 200 OK" {
+		if statusOf(exchange(t, kaddr, probe, time.Second)) == "SIP/2.0 200 OK" {
 			break
 		}
 		require.True(t, time.Now().Before(deadline), "kamailio did not relay OPTIONS: %s", klog())

@@ -12,15 +12,24 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// exchange sends one datagram and returns the first response, or "" if none came.
-func exchange(t *testing.T, addr, msg string) string {
+// Waits for an answer. One that must come gets answerWait, which only a server that does not
+// answer uses up: a loaded machine (the CI runs every package at once on two cores) can take
+// seconds to schedule the server. Asserting that no answer comes needs a fixed window,
+// noAnswerWait.
+const (
+	answerWait   = 15 * time.Second
+	noAnswerWait = time.Second
+)
+
+// exchange sends one datagram and returns the first response, or "" if none came within wait.
+func exchange(t *testing.T, addr, msg string, wait time.Duration) string {
 	t.Helper()
 	c, err := net.Dial("udp", addr)
 	require.NoError(t, err)
 	defer c.Close()
 	_, err = c.Write([]byte(msg))
 	require.NoError(t, err)
-	_ = c.SetReadDeadline(time.Now().Add(time.Second))
+	_ = c.SetReadDeadline(time.Now().Add(wait))
 	buf := make([]byte, 4096)
 	n, err := c.Read(buf)
 	if err != nil {
@@ -61,14 +70,18 @@ func TestMalformedSIPGets400AndServerKeepsRunning(t *testing.T) {
 			// A fresh branch and Call-ID per case: otherwise the transaction layer treats it as a retransmission.
 			msg := strings.ReplaceAll(tc.msg, "z9hG4bK-opt1", "z9hG4bK-opt1-"+strings.ReplaceAll(tc.name, " ", "-"))
 			msg = strings.ReplaceAll(msg, "Call-ID: opt-1", "Call-ID: opt-"+strings.ReplaceAll(tc.name, " ", "-"))
-			resp := exchange(t, f.addr, msg)
+			wait := answerWait
+			if tc.want == "" {
+				wait = noAnswerWait
+			}
+			resp := exchange(t, f.addr, msg, wait)
 			assert.Equal(t, tc.want, statusOf(resp))
 			if tc.want != "" {
 				assert.Contains(t, resp, "branch=z9hG4bK-opt1", "400 echoes the Via so it routes back")
 			}
 		})
 	}
-	assert.Equal(t, "SIP/2.0 200 OK", statusOf(exchange(t, f.addr, okOptions)), "still serving after the garbage")
+	assert.Equal(t, "SIP/2.0 200 OK", statusOf(exchange(t, f.addr, okOptions, answerWait)), "still serving after the garbage")
 
 	// TCP: a malformed request gets its 400 on the same connection, which keeps serving.
 	c, err := net.Dial("tcp", f.addr)
@@ -79,7 +92,7 @@ func TestMalformedSIPGets400AndServerKeepsRunning(t *testing.T) {
 	bad := strings.NewReplacer("CSeq: 1 OPTIONS", "CSeq: x OPTIONS", "z9hG4bK-tcp1", "z9hG4bK-tcp0").Replace(tcpOptions)
 	_, err = c.Write([]byte(bad + tcpOptions))
 	require.NoError(t, err)
-	_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	_ = c.SetReadDeadline(time.Now().Add(answerWait))
 	var statuses []string
 	for len(statuses) < 2 {
 		line, err := r.ReadString('\n')
@@ -96,7 +109,7 @@ func TestMalformedSIPGets400AndServerKeepsRunning(t *testing.T) {
 	defer c2.Close()
 	_, err = c2.Write([]byte(strings.Replace(tcpOptions, "Content-Length: 0", "Content-Length: -1", 1)))
 	require.NoError(t, err)
-	_ = c2.SetReadDeadline(time.Now().Add(2 * time.Second))
+	_ = c2.SetReadDeadline(time.Now().Add(answerWait))
 	line, err := bufio.NewReader(c2).ReadString('\n')
 	require.NoError(t, err)
 	assert.Equal(t, "SIP/2.0 400 Bad Request\r\n", line)
@@ -108,7 +121,7 @@ func TestUnknownMethodGets405WithAllow(t *testing.T) {
 	f := start(t, Config{})
 	for _, method := range []string{"MESSAGE", "PUBLISH", "REGISTER"} {
 		msg := strings.NewReplacer("OPTIONS", method, "opt-1", "m405-"+method, "z9hG4bK-opt1", "z9hG4bK-405"+method).Replace(okOptions)
-		resp := exchange(t, f.addr, msg)
+		resp := exchange(t, f.addr, msg, answerWait)
 		assert.Equal(t, "SIP/2.0 405 Method Not Allowed", statusOf(resp), method)
 		assert.Contains(t, resp, "\r\nAllow: "+allow+"\r\n", method)
 	}
