@@ -51,15 +51,15 @@ func startStampTrusting(t testing.TB, n int, cfg Config, sbcs []string) *stampUn
 		st.replicas = append(st.replicas, f)
 		targets = append(targets, kamailio.Target{URI: "sip:" + f.addr})
 	}
-	port := strconv.Itoa(sipptest.FreeSIPPort(t))
-	ds, err := kamailio.Start(context.Background(), t.TempDir(), kamailio.Config{
-		// One worker per socket keeps the order of a 200 and the NOTIFY right behind it, which
-		// sipp (unlike phones, RFC 6665 §4.1.2.4) needs.
-		Role: kamailio.RoleStamp, Name: "stamp-test", Children: 1, ProbeInterval: time.Second,
-		Listen:  []kamailio.Listen{{Proto: "udp", Addr: "127.0.0.1:" + port}, {Proto: "tcp", Addr: "127.0.0.1:" + port}},
-		Targets: targets, TrustedPeers: sbcs,
+	port, ds := startKamailio(t, func(port string) kamailio.Config {
+		return kamailio.Config{
+			// One worker per socket keeps the order of a 200 and the NOTIFY right behind it, which
+			// sipp (unlike phones, RFC 6665 §4.1.2.4) needs.
+			Role: kamailio.RoleStamp, Name: "stamp-test", Children: 1, ProbeInterval: time.Second,
+			Listen:  []kamailio.Listen{{Proto: "udp", Addr: "127.0.0.1:" + port}, {Proto: "tcp", Addr: "127.0.0.1:" + port}},
+			Targets: targets, TrustedPeers: sbcs,
+		}
 	})
-	require.NoError(t, err)
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("kamailio log:\n%s", ds.Tail(4000))
@@ -68,6 +68,23 @@ func startStampTrusting(t testing.TB, n int, cfg Config, sbcs []string) *stampUn
 	})
 	st.ds, st.addr = ds, "127.0.0.1:"+port
 	return st
+}
+
+// startKamailio starts Kamailio with the configuration cfg gives for a loopback port that was
+// free for UDP and TCP a moment ago. A test running alongside may bind that port first, and
+// Kamailio then exits at start-up ("Address already in use"); that start is retried on a new
+// port. Any other failure fails the test.
+func startKamailio(t testing.TB, cfg func(port string) kamailio.Config) (string, *kamailio.Process) {
+	t.Helper()
+	for attempt := 0; ; attempt++ {
+		port := strconv.Itoa(sipptest.FreeSIPPort(t))
+		ds, err := kamailio.Start(context.Background(), t.TempDir(), cfg(port))
+		if err == nil {
+			return port, ds
+		}
+		require.True(t, attempt < 2 && strings.Contains(err.Error(), "Address already in use"), "kamailio: %v", err)
+		t.Logf("kamailio could not bind port %s, retrying", port)
+	}
 }
 
 // calls counts the deposit calls each replica answered.
@@ -304,15 +321,15 @@ func TestEdgeFailsOverToTheNextStamp(t *testing.T) {
 		st.provision(t, "4601")
 		st.provision(t, "4602")
 	}
-	port := strconv.Itoa(sipptest.FreeSIPPort(t))
-	edge, err := kamailio.Start(context.Background(), t.TempDir(), kamailio.Config{
-		Role: kamailio.RoleEdge, Name: "edge-test", Children: 1, ProbeInterval: time.Second,
-		Listen: []kamailio.Listen{{Proto: "udp", Addr: "127.0.0.1:" + port}, {Proto: "tcp", Addr: "127.0.0.1:" + port}},
-		Targets: []kamailio.Target{
-			{URI: "sip:" + first.addr, Priority: 1}, {URI: "sip:" + second.addr, Priority: 2},
-		},
+	port, edge := startKamailio(t, func(port string) kamailio.Config {
+		return kamailio.Config{
+			Role: kamailio.RoleEdge, Name: "edge-test", Children: 1, ProbeInterval: time.Second,
+			Listen: []kamailio.Listen{{Proto: "udp", Addr: "127.0.0.1:" + port}, {Proto: "tcp", Addr: "127.0.0.1:" + port}},
+			Targets: []kamailio.Target{
+				{URI: "sip:" + first.addr, Priority: 1}, {URI: "sip:" + second.addr, Priority: 2},
+			},
+		}
 	})
-	require.NoError(t, err)
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("edge log:\n%s", edge.Tail(4000))
