@@ -2,6 +2,7 @@ package kamailio
 
 import (
 	"context"
+	"io"
 	"net"
 	"os/exec"
 	"strings"
@@ -31,6 +32,34 @@ func servedSerial(t *testing.T, addr string) string {
 	return strings.TrimPrefix(strings.TrimSpace(string(out)), "serial=")
 }
 
+// tlsAnswer sends request over TLS to addr with openssl s_client, verifying the server's
+// certificate against caFile, and returns what openssl printed up to the end of the first SIP
+// answer's headers. s_client -quiet keeps the connection open after its input ends, so the
+// answer, not a timer, ends the exchange; the deadline only bounds a server that never answers.
+func tlsAnswer(t *testing.T, addr, caFile, request string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "openssl", "s_client", "-quiet", "-verify_return_error", "-CAfile", caFile, "-connect", addr)
+	cmd.Stdin = strings.NewReader(request)
+	pr, pw := io.Pipe()
+	cmd.Stdout, cmd.Stderr = pw, pw
+	require.NoError(t, cmd.Start())
+	go func() { pw.CloseWithError(cmd.Wait()) }()
+	var out strings.Builder
+	buf := make([]byte, 4096)
+	for {
+		n, err := pr.Read(buf)
+		out.Write(buf[:n])
+		if _, rest, ok := strings.Cut(out.String(), "SIP/2.0 "); ok && strings.Contains(rest, "\r\n\r\n") || err != nil {
+			break
+		}
+	}
+	cancel() // the answer is in; s_client would otherwise wait on the open connection
+	pr.Close()
+	return out.String()
+}
+
 func fileSerial(t *testing.T, certFile string) string {
 	t.Helper()
 	out, err := exec.Command("openssl", "x509", "-noout", "-serial", "-in", certFile).Output()
@@ -49,12 +78,21 @@ func TestDispatcherTLSServesAndFollowsRenewals(t *testing.T) {
 	certDir := t.TempDir()
 	cert, err := edgetls.WriteSelfSigned(certDir, "dispatcher.local", time.Hour)
 	require.NoError(t, err)
-	tlsPort := freePort(t)
-	p, err := Start(context.Background(), t.TempDir(), Config{
-		Role: RoleStamp, Name: "stamp-tls", Children: 1,
-		Listen: []Listen{{Proto: "tcp", Addr: "127.0.0.1:" + freePort(t)}, {Proto: "tls", Addr: "127.0.0.1:" + tlsPort}},
-		TLS:    &TLS{CertFile: cert.CertFile, KeyFile: cert.KeyFile, ReloadInterval: time.Second},
-	})
+	var p *Process
+	var tlsPort string
+	// The ports were free a moment ago; a test running alongside may bind one first, and
+	// Kamailio then exits at start-up. That start is retried on new ports.
+	for attempt := 0; ; attempt++ {
+		tlsPort = freePort(t)
+		p, err = Start(context.Background(), t.TempDir(), Config{
+			Role: RoleStamp, Name: "stamp-tls", Children: 1,
+			Listen: []Listen{{Proto: "tcp", Addr: "127.0.0.1:" + freePort(t)}, {Proto: "tls", Addr: "127.0.0.1:" + tlsPort}},
+			TLS:    &TLS{CertFile: cert.CertFile, KeyFile: cert.KeyFile, ReloadInterval: time.Second},
+		})
+		if err == nil || attempt == 2 || !strings.Contains(err.Error(), "Address already in use") {
+			break
+		}
+	}
 	require.NoError(t, err)
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -70,9 +108,7 @@ func TestDispatcherTLSServesAndFollowsRenewals(t *testing.T) {
 	options := "OPTIONS sip:" + addr + " SIP/2.0\r\nVia: SIP/2.0/TLS 127.0.0.1:5999;branch=z9hG4bK-tls1;rport\r\n" +
 		"From: <sip:probe@127.0.0.1>;tag=1\r\nTo: <sip:" + addr + ">\r\nCall-ID: tls-1\r\nCSeq: 1 OPTIONS\r\n" +
 		"Max-Forwards: 70\r\nContent-Length: 0\r\n\r\n"
-	cmd := exec.Command("timeout", "5", "openssl", "s_client", "-quiet", "-verify_return_error", "-CAfile", cert.CertFile, "-connect", addr)
-	cmd.Stdin = strings.NewReader(options)
-	out, _ := cmd.CombinedOutput()
+	out := tlsAnswer(t, addr, cert.CertFile, options)
 	assert.Contains(t, string(out), "SIP/2.0 503 No Target Active", "a SIP answer over verified TLS:\n%s", out)
 	assert.Contains(t, string(out), "SIP/2.0/TLS", "the answer's Via names TLS")
 
