@@ -112,7 +112,7 @@ func crossRegionPlayback(t *testing.T, f *fixture, a, b *Region) {
 	}()
 	d, ok := f.load.depositOnce(ctx, aStamp.URL(), mb)
 	require.True(t, ok, "deposit in %s", a.Name)
-	f.eventually(t, 10*time.Second, "the message's row reaches "+b.Name, func() error {
+	f.replicated(t, "the message's row reaches "+b.Name, func() error {
 		_, err := f.regionService(b).Message(ctx, mb, d.id)
 		return err
 	})
@@ -134,7 +134,7 @@ func crossRegionPlayback(t *testing.T, f *fixture, a, b *Region) {
 
 	c.Repl.ResumeBlobs(a.Name)
 	resumed = true
-	f.eventually(t, 15*time.Second, "the audio reaches "+b.Name+"'s replica container", func() error {
+	f.replicated(t, "the audio reaches "+b.Name+"'s replica container", func() error {
 		_, err := replica.Blobs.Get(ctx, audioName(d.id))
 		return err
 	})
