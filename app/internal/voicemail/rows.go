@@ -156,7 +156,8 @@ func keepUnknown(t reflect.Type, cur, out []byte) []byte {
 				k = []byte(unq)
 			}
 		}
-		if slices.ContainsFunc(names, func(n string) bool { return strings.EqualFold(n, string(k)) }) {
+		if slices.Contains(names, string(k)) || // most keys are as T spells them
+			slices.ContainsFunc(names, func(n string) bool { return strings.EqualFold(n, string(k)) }) {
 			return
 		}
 		if len(kept) > 1 {
