@@ -362,7 +362,7 @@ func TestVisiblePrefix(t *testing.T) {
 
 // Another region's row that only changed a message's flags can reach a stamp before the row
 // of its deposit. The message takes no UID until its deposit is known, so when it comes it is
-// a late arrival like any other, not a message silently placed beneath UIDs already shown.
+// a late arrival like any other, placed above UIDNEXT, not silently beneath UIDs already shown.
 func TestFlagsArrivingBeforeTheirMessageDoNotHideIt(t *testing.T) {
 	t.Parallel()
 	const delay = 10 * time.Second
