@@ -2,6 +2,7 @@ package voicemail
 
 import (
 	"encoding/json"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -36,7 +37,16 @@ func TestRewriteKeepsUnknownKeys(t *testing.T) {
 		{name: "spaces, escapes, brackets in strings, literals", fn: heard,
 			cur: ` { "zz" : {"a":[1,"x} y\"]"]} , "\u0068":{"v":false,"t":{"w":1,"n":"weu"}},` +
 				`"y":-1.5e3,"n":null, "z\"q" :true } `,
-			want: `{"h":{"v":true,"t":{"w":1796000000000,"n":"weu"}},"zz" : {"a":[1,"x} y\"]"]},"y":-1.5e3,"n":null,"z\"q" :true}`},
+			want: `{"h":{"v":true,"t":{"w":1796000000000,"n":"weu"}},"zz":{"a":[1,"x} y\"]"]},"y":-1.5e3,"n":null,"z\"q":true}`},
+		{name: "a value the update leaves keeps what it holds beyond its type", fn: heard,
+			cur:  `{"i":{"c":"+49","r":1,"d":2,"s":3,"a":"a.wav","dt":{"w":1,"n":"weu"},"zz":[1]},"h":{"v":false,"t":{"w":1,"n":"weu"}}}`,
+			want: `{"i":{"c":"+49","r":1,"d":2,"s":3,"a":"a.wav","dt":{"w":1,"n":"weu"},"zz":[1]},"h":{"v":true,"t":{"w":1796000000000,"n":"weu"}}}`},
+		{name: "a value the update changes is its new encoding", fn: heard,
+			cur:  `{"h":{"v":false,"t":{"w":1,"n":"weu"},"zz":1}}`,
+			want: `{"h":{"v":true,"t":{"w":1796000000000,"n":"weu"}}}`},
+		{name: "map entries: unchanged ones keep what they hold, removed ones stay removed", fn: unflag,
+			cur:  `{"fl":{"\\Answered":{"v":true,"t":{"w":1,"n":"weu"},"zz":1},"\\Flagged":{"v":true,"t":{"w":1,"n":"weu"},"zz":2}}}`,
+			want: `{"fl":{"\\Answered":{"v":true,"t":{"w":1,"n":"weu"},"zz":1}}}`},
 		{name: "only unknown keys", cur: `{"zz":1}`, fn: noop, want: `{"zz":1}`},
 		{name: "a known field emptied is not brought back", fn: unflag,
 			cur:  `{"fl":{"\\Flagged":{"v":true,"t":{"w":1,"n":"weu"}}},"zz":1}`,
@@ -62,6 +72,20 @@ func TestRewriteKeepsUnknownKeys(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Each writer's entry of the mailbox row's IMAP records keeps what a newer release added to it
+// while another writer's entry changes.
+func TestRewriteKeepsNewerFieldsOfUnchangedEntries(t *testing.T) {
+	cur := `{"prov":{"w":1,"n":"weu"},"shown":{"neu/1":{"v":7,"l":"b","c":2,"zz":{"a":1}},"weu/1":{"v":7,"l":"a","c":1,"zz":3}},"zy":true}`
+	got, err := rewrite("box", []byte(cur), func(m *crdt.Mailbox) error {
+		m.Shown["weu/1"] = crdt.Shown{Validity: 7, Last: "c", Count: 3}
+		return nil
+	})
+	require.NoError(t, err)
+	assert.Equal(t, `{"prov":{"w":1,"n":"weu"},"rm":{},"dn":{"v":"","t":{}},"lang":{"v":"","t":{}},"ag":{"v":"","t":{}},`+
+		`"mms":{"v":0,"t":{}},"mm":{"v":0,"t":{}},"mwi":{"v":"","t":{}},"email":{"v":"","t":{}},"pin":{"v":"","t":{}},`+
+		`"shown":{"neu/1":{"v":7,"l":"b","c":2,"zz":{"a":1}},"weu/1":{"v":7,"l":"c","c":3}},"zy":true}`, string(got))
 }
 
 // A row whose type is a map holds entries: an entry the update removes stays removed.
@@ -139,28 +163,38 @@ func BenchmarkRowRewrite(b *testing.B) {
 // encoding does, and carries exactly the stored members the type has no field for.
 func FuzzRewrite(f *testing.F) {
 	for _, seed := range []string{`{}`, `{"zz":1}`, ` {"h":{"v":true} , "y" : [ {"}":"]"} ] }`,
-		`{"i":{"c":"+49","dt":{"w":1}},"x\u00e9":"\"","fl":{}, "H":null}`} {
+		`{"i":{"c":"+49","dt":{"w":1}},"x\u00e9":"\"","fl":{}, "H":null}`,
+		`{"i":{"c":"+49","zz":[{}]},"fl":{"a":{"v":true,"q":1},"b":null},"h":{"v":true,"t":{"w":1,"q":[]}}}`} {
 		f.Add([]byte(seed))
 	}
-	noop := func(*crdt.Message) error { return nil }
+	change := func(m *crdt.Message) error {
+		m.Heard.Set(!m.Heard.V, crdt.Timestamp{Wall: m.Heard.TS.Wall + 1})
+		delete(m.Flags, "a")
+		return nil
+	}
+	known := jsonFields(reflect.TypeFor[crdt.Message](), nil)
 	f.Fuzz(func(t *testing.T, cur []byte) {
-		var want crdt.Message
 		var members map[string]json.RawMessage
-		if json.Unmarshal(cur, &want) != nil || json.Unmarshal(cur, &members) != nil || members == nil {
+		if json.Unmarshal(cur, &crdt.Message{}) != nil || json.Unmarshal(cur, &members) != nil || members == nil {
 			return
 		}
-		got, err := rewrite("m:1", cur, noop)
-		require.NoError(t, err)
-		var m crdt.Message
-		require.NoError(t, json.Unmarshal(got, &m), "%s", got)
-		plain, _ := json.Marshal(want)
-		again, _ := json.Marshal(m)
-		assert.Equal(t, string(plain), string(again))
-		var gotMembers map[string]json.RawMessage
-		require.NoError(t, json.Unmarshal(got, &gotMembers))
-		for k, v := range members {
-			if !slices.ContainsFunc([]string{"i", "h", "f", "x", "fl"}, func(n string) bool { return strings.EqualFold(n, k) }) {
-				assert.JSONEq(t, string(v), string(gotMembers[k]), "member %q of %s", k, cur)
+		for _, fn := range []func(*crdt.Message) error{func(*crdt.Message) error { return nil }, change} {
+			var want crdt.Message
+			require.NoError(t, json.Unmarshal(cur, &want))
+			require.NoError(t, fn(&want))
+			got, err := rewrite("m:1", cur, fn)
+			require.NoError(t, err)
+			var m crdt.Message
+			require.NoError(t, json.Unmarshal(got, &m), "%s", got)
+			plain, _ := json.Marshal(want)
+			again, _ := json.Marshal(m)
+			assert.Equal(t, string(plain), string(again), "%s", got)
+			var gotMembers map[string]json.RawMessage
+			require.NoError(t, json.Unmarshal(got, &gotMembers))
+			for k, v := range members {
+				if !slices.ContainsFunc(known, func(f jsonField) bool { return strings.EqualFold(f.name, k) }) {
+					assert.JSONEq(t, string(v), string(gotMembers[k]), "member %q of %s", k, cur)
+				}
 			}
 		}
 	})
