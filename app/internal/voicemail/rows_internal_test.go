@@ -14,8 +14,9 @@ import (
 	"github.com/voicemail-platform/voicemail/app/internal/crdt"
 )
 
-// rewrite keeps a row's top-level keys its type has no field for, and nothing else: known
-// fields are encoded exactly as json.Marshal encodes the type.
+// rewrite keeps what a row holds beyond its type (members it has no field for, and what is
+// inside values the update leaves), and nothing else: a row holding nothing more is encoded
+// exactly as json.Marshal encodes the type.
 func TestRewriteKeepsUnknownKeys(t *testing.T) {
 	ts := crdt.Timestamp{Wall: 1796000000000, Node: "weu"}
 	heard := func(m *crdt.Message) error { m.Heard.Set(true, ts); return nil }
