@@ -134,7 +134,7 @@ type QueryAlert struct {
 
 // QueryAlerts are the health model's log alerts: its root (the whole deployment), each region,
 // each stamp seen from inside, the edge certificates and IMAP late arrivals of each stamp, and
-// certificate expiry in each region's Key Vault.
+// secret and certificate expiry in each region's Key Vault.
 func QueryAlerts(t topology.Topology) []QueryAlert {
 	out := []QueryAlert{
 		{Name: "health-root", Set: SetGlobal, Scope: "global", Severity: 0, Window: "PT5M",
@@ -204,9 +204,10 @@ KubePodInventory
 				t.Config.IMAP.Delay(), cause, remedy)})
 	}
 	for _, r := range t.Regions {
-		out = append(out, QueryAlert{Name: "certificate-expiry-" + r.Short, Set: SetRegion, Scope: r.Name, Severity: 2, Window: "PT1H",
-			Query:       `CertificateExpiry() | project TimeGenerated, Vault, OperationName, Certificate`,
-			Description: "A Key Vault certificate is near expiry or expired."})
+		out = append(out, QueryAlert{Name: "key-vault-expiry-" + r.Short, Set: SetRegion, Scope: r.Name, Severity: 2, Window: "PT1H",
+			Query: `KeyVaultExpiry() | project TimeGenerated, Vault, OperationName, Object`,
+			Description: "A secret or certificate in the region's Key Vault is within 30 days of the expiry its current version was stored with, or past it. " +
+				"For edge-tls, store the renewed certificate (az keyvault secret set --expires); edge-certificate-expiry alerts watch what the pods present."})
 	}
 	return out
 }

@@ -41,7 +41,7 @@ var outputs = map[string][]string{
 	"StampHealth":       {"Stamp:string", "Region:string", "HealthScore:real", "State:string"},
 	"RegionHealth":      {"Region:string", "HealthScore:real", "State:string"},
 	"WholeHealth":       {"Scope:string", "HealthScore:real", "State:string"},
-	"CertificateExpiry": {"TimeGenerated:datetime", "Vault:string", "OperationName:string", "Certificate:string"},
+	"KeyVaultExpiry":    {"TimeGenerated:datetime", "Vault:string", "OperationName:string", "Object:string"},
 	"EdgeCertificates":  {"PodName:string", "ContainerName:string", "Subject:string", "Serial:string", "NotAfter:datetime", "DaysLeft:real"},
 	"IMAPLateArrivals":  {"TimeGenerated:datetime", "PodName:string", "Mailbox:string", "Id:string", "Outcome:string"},
 }

@@ -2,6 +2,7 @@ package imap
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -101,10 +102,12 @@ type folder struct {
 // process remembers it or a replicated record says) is placed above it first, or, when no
 // record can name it, UIDVALIDITY is raised (see uid.go).
 func (s *session) load(ctx context.Context, name string) (folder, error) {
-	return s.loadFolder(ctx, name, true)
+	return s.loadFolder(ctx, name, 2, 3)
 }
 
-func (s *session) loadFolder(ctx context.Context, name string, mayPlace bool) (folder, error) {
+// loadFolder is load; it may place late messages and read again up to places times, and
+// read again after a concurrent record up to races times.
+func (s *session) loadFolder(ctx context.Context, name string, places, races int) (folder, error) {
 	snap, err := s.srv.svc.Snapshot(ctx, s.number)
 	if err != nil {
 		return folder{}, err
@@ -145,7 +148,7 @@ func (s *session) loadFolder(ctx context.Context, name string, mayPlace bool) (f
 			"from", f.validity, "to", uidValidity(snap.Mailbox.Created, raised))
 		s.srv.metrics.late.WithLabelValues(contract.IMAPLateArrivalUIDValidityRaised).Inc()
 		f.validity = uidValidity(snap.Mailbox.Created, raised)
-	case len(late) > 0 && mayPlace:
+	case len(late) > 0 && places > 0:
 		// Above every key shown anywhere, so the message shows (after the delay) with a UID
 		// above every UID a client holds.
 		at := now
@@ -160,14 +163,19 @@ func (s *session) loadFolder(ctx context.Context, name string, mayPlace bool) (f
 			s.log.Warn(contract.IMAPLateArrivalLogMessage, "outcome", contract.IMAPLateArrivalPlaced, "id", id)
 		}
 		s.srv.metrics.late.WithLabelValues(contract.IMAPLateArrivalPlaced).Add(float64(len(ids)))
-		return s.loadFolder(ctx, name, false)
+		return s.loadFolder(ctx, name, places-1, races)
 	case len(late) > 0:
-		// The placement just stored is not in the snapshot read after it (a store that does
-		// not read its own writes): show nothing until it is.
+		// The placements just stored are not in the snapshots read after them (a store that
+		// does not read its own writes): show nothing until they are.
 		return folder{}, fmt.Errorf("placement of %d late messages not read back: %w", len(late), voicemail.ErrUnavailable)
 	}
+	if err := s.recordShown(ctx, snap.Shown, f.validity, history); errors.Is(err, voicemail.ErrShownChanged) {
+		if races == 0 {
+			return folder{}, fmt.Errorf("%w: %w", voicemail.ErrUnavailable, err)
+		}
+		return s.loadFolder(ctx, name, places, races-1)
+	}
 	s.srv.shown.record(s.number, f.validity, history)
-	s.recordShown(ctx, snap.Shown, f.validity, history)
 	uids, next := historyUIDs(snap.Mailbox.Created, history)
 	f.uidNext = next
 	f.items = make([]*item, 0, len(snap.Messages))
@@ -181,22 +189,28 @@ func (s *session) loadFolder(ctx context.Context, name string, mayPlace bool) (f
 
 // recordShown stores what this load shows in the replicated state before the load answers,
 // unless some record already says as much, so that any process of any region can notice a
-// message arriving beneath it even if this one dies right after answering. A store that fails
-// does not stop the answer (IMAP stays available); this process's memory then is the only
-// record, and the failure is logged.
-func (s *session) recordShown(ctx context.Context, records []voicemail.Shown, validity uint32, history []string) {
+// message arriving beneath it even if this one dies right after answering. If another process
+// of the stamp recorded since the snapshot, it returns voicemail.ErrShownChanged and the load
+// reads again (keeping both records is not possible in one, and keeping one could hide a
+// message the other did not show). A store that fails otherwise does not stop the answer
+// (IMAP stays available); this process's memory then is the only record, and the failure is
+// logged.
+func (s *session) recordShown(ctx context.Context, records []voicemail.Shown, validity uint32, history []string) error {
 	if len(history) == 0 {
-		return
+		return nil
 	}
 	rec := shownRecord(validity, history)
 	for _, r := range records {
 		if r.Validity == validity && r.Last == rec.Last && r.Count == rec.Count {
-			return
+			return nil
 		}
 	}
-	if err := s.srv.svc.RecordShown(ctx, s.number, rec); err != nil {
+	err := s.srv.svc.RecordShown(ctx, s.number, rec, records)
+	if err != nil && !errors.Is(err, voicemail.ErrShownChanged) {
 		s.log.Warn("imap could not record what INBOX showed; only this process notices late arrivals beneath it", "err", err)
+		return nil
 	}
+	return err
 }
 
 func (s *session) messageItem(m voicemail.Message, uid uint32) *item {

@@ -362,7 +362,7 @@ func TestVisiblePrefix(t *testing.T) {
 
 // Another region's row that only changed a message's flags can reach a stamp before the row
 // of its deposit. The message takes no UID until its deposit is known, so when it comes it is
-// a late arrival like any other, not a message silently placed beneath UIDs already shown.
+// a late arrival like any other, placed above UIDNEXT, not silently beneath UIDs already shown.
 func TestFlagsArrivingBeforeTheirMessageDoNotHideIt(t *testing.T) {
 	t.Parallel()
 	const delay = 10 * time.Second
@@ -481,9 +481,9 @@ func TestLateStoredMessageIsOrderedAtItsStoreTime(t *testing.T) {
 // slowRecorder is a service whose RecordShown takes a while, as a store across a WAN does.
 type slowRecorder struct{ *voicemail.Service }
 
-func (s slowRecorder) RecordShown(ctx context.Context, number string, sh voicemail.Shown) error {
+func (s slowRecorder) RecordShown(ctx context.Context, number string, sh voicemail.Shown, seen []voicemail.Shown) error {
 	time.Sleep(300 * time.Millisecond)
-	return s.Service.RecordShown(ctx, number, sh)
+	return s.Service.RecordShown(ctx, number, sh, seen)
 }
 
 // What INBOX shows is recorded before the answer, so a process that dies right after
@@ -568,4 +568,70 @@ func TestGreetingReplicatedWithinTheDelayIsSyncedInOrder(t *testing.T) {
 	client.sync(t, e.addr)
 	assert.Len(t, client.have, 3)
 	assert.Zero(t, client.resyncs)
+}
+
+// hookRecorder runs before ahead of each RecordShown, to stage races between processes.
+type hookRecorder struct {
+	*voicemail.Service
+	before func()
+}
+
+func (h hookRecorder) RecordShown(ctx context.Context, number string, sh voicemail.Shown, seen []voicemail.Shown) error {
+	h.before()
+	return h.Service.RecordShown(ctx, number, sh, seen)
+}
+
+// Two processes of one stamp record what they showed at the same moment: P1 showed M2 only,
+// P2 read later and would show M1 (arrived from another region beneath M2) and M3. P2's record
+// would replace P1's and hide that P1's client never saw M1, so P2 reads again instead, finds
+// M1 late by P1's record, and places it above UIDNEXT.
+func TestProcessesOfAStampRecordingAtOnceMissNothing(t *testing.T) {
+	t.Parallel()
+	const delay = 10 * time.Second
+	west, east, clock, _ := twoRegions(t, delay)
+	ctx := context.Background()
+	t0 := clock.Now()
+	m1 := east.depositAt(t, t0.Add(-time.Second))
+	m2 := depositAt(t, west, t0)
+	clock.set(t0.Add(delay + time.Second))
+
+	reached, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	log := slog.New(slog.NewJSONHandler(testWriter{t}, nil))
+	p1 := serveEnv(t, west, New(hookRecorder{west, func() {
+		once.Do(func() { close(reached); <-release })
+	}}, Config{VisibilityDelay: delay, Now: clock.Now}, log))
+	p2 := serveEnv(t, west, New(hookRecorder{west, func() {
+		select {
+		case <-release:
+			return
+		default:
+		}
+		close(release)
+		require.Eventually(t, func() bool {
+			snap, err := west.Snapshot(ctx, testNumber)
+			return err == nil && len(snap.Shown) == 1 && snap.Shown[0].Last == m2.ID
+		}, 10*time.Second, 5*time.Millisecond, "P1's record stored")
+	}}, Config{VisibilityDelay: delay, Now: clock.Now}, log))
+
+	first := make(chan string, 1)
+	go func() {
+		rc := dialRaw(t, p1.addr)
+		rc.login()
+		first <- strings.Join(rc.cmd("s", "SELECT INBOX"), "\n")
+	}()
+	<-reached // P1 has read the mailbox and is recording what it shows
+	east.replicate(t)
+	t1 := clock.Now()
+	m3 := depositAt(t, west, t1)
+	clock.set(t1.Add(delay + time.Second))
+	rc := dialRaw(t, p2.addr)
+	rc.login()
+	second := strings.Join(rc.cmd("s", "SELECT INBOX"), "\n")
+	assert.Contains(t, <-first, "* 1 EXISTS", "P1 showed M2")
+	assert.Contains(t, second, "* 2 EXISTS", "P2 shows M2 and M3; M1 is placed above them")
+
+	clock.set(clock.Now().Add(delay + time.Second))
+	order, _ := inboxOrder(t, p2.addr)
+	assert.Equal(t, []string{m2.ID, m3.ID, m1.ID}, order)
 }

@@ -48,7 +48,7 @@ type Service interface {
 	DeleteMessage(ctx context.Context, number, id string) error
 	Subscribe(number string) (<-chan voicemail.Event, func())
 	RaiseUIDValidity(ctx context.Context, number string, v int64) error
-	RecordShown(ctx context.Context, number string, sh voicemail.Shown) error
+	RecordShown(ctx context.Context, number string, sh voicemail.Shown, seen []voicemail.Shown) error
 	PlaceMessages(ctx context.Context, number string, ids []string, at time.Time) error
 }
 

@@ -69,12 +69,16 @@ import (
 //     persist (mbsync then re-pairs by Message-ID and does not fetch the late message, and
 //     offlineimap stops syncing the folder: the delay and placement are what keep them whole).
 //
+// A record replaces its stamp's previous one only if that is still what the view's snapshot
+// held (voicemail.ErrShownChanged otherwise): when two processes of a stamp show the mailbox
+// at the same moment, the second reads again and judges its view by the first one's record
+// rather than overwriting it.
+//
 // What detection cannot see: a process whose record cannot be stored (the store failing; the
 // view answers anyway) leaves the showing unrecorded; a client that synced there misses an
-// earlier message arriving later until its next full resync. Records of one stamp replace
-// each other, so two processes of a stamp showing different last keys at the same moment may
-// leave only the later record. Detection also needs a load of the mailbox after the late
-// message arrived (any session, any stamp, any region that holds the record). A write of the
+// earlier message arriving later until its next full resync. Detection also needs a load of
+// the mailbox after the late message arrived (any session, any stamp, any region that holds
+// the record). A write of the
 // mailbox row made through another region's endpoint (the store's failover) can be overwritten
 // by one based on the older copy; each record also lifts the UIDValidity register to the
 // UIDVALIDITY it was shown under, so a raise lost that way returns with the next record.

@@ -110,7 +110,7 @@ func update[T any](ctx context.Context, r rows, number, entity string, fn func(*
 	})
 	if err != nil {
 		var verr validationError
-		if errors.As(err, &verr) || errors.Is(err, ErrInvalid) {
+		if errors.As(err, &verr) || errors.Is(err, ErrInvalid) || errors.Is(err, ErrShownChanged) {
 			return err
 		}
 		return wrapStore("write "+entity, err)

@@ -588,7 +588,9 @@ func TestRaiseUIDValidityMergesByMax(t *testing.T) {
 }
 
 // What IMAP showed is one record per writer: a writer's later record replaces its own, not
-// another's, and a record of a raised UIDVALIDITY drops the writer region's older ones.
+// another's, only if its own is still what the caller's snapshot held (another process of the
+// same writer may have recorded since), and a record of a raised UIDVALIDITY drops the writer
+// region's older ones.
 func TestRecordShownKeepsOneRecordPerWriter(t *testing.T) {
 	ctx := context.Background()
 	a := voicemailtest.New(t)
@@ -600,14 +602,23 @@ func TestRecordShownKeepsOneRecordPerWriter(t *testing.T) {
 		require.NoError(t, err)
 		return snap.Shown
 	}
-	require.NoError(t, a.RecordShown(ctx, "100200", vm.Shown{Validity: 7, Last: "m2", Count: 1}))
-	require.NoError(t, b.RecordShown(ctx, "100200", vm.Shown{Validity: 7, Last: "m3", Count: 3}))
-	require.NoError(t, east.RecordShown(ctx, "100200", vm.Shown{Validity: 7, Last: "m1", Count: 1}))
-	require.NoError(t, a.RecordShown(ctx, "100200", vm.Shown{Validity: 7, Last: "m2", Count: 2}))
-	assert.ElementsMatch(t, []vm.Shown{{Validity: 7, Last: "m2", Count: 1}, {Validity: 7, Last: "m3", Count: 3}, {Validity: 7, Last: "m1", Count: 1}}, shown(),
-		"the same last id keeps the earlier count")
-	require.NoError(t, a.RecordShown(ctx, "100200", vm.Shown{Validity: 8, Last: "m4", Count: 4}))
-	assert.ElementsMatch(t, []vm.Shown{{Validity: 8, Last: "m4", Count: 4}, {Validity: 7, Last: "m1", Count: 1}}, shown(),
+	state := func(records []vm.Shown) []vm.Shown {
+		for i := range records {
+			records[i].Writer = ""
+		}
+		return records
+	}
+	require.NoError(t, a.RecordShown(ctx, "100200", vm.Shown{Validity: 7, Last: "m2", Count: 1}, nil))
+	require.NoError(t, b.RecordShown(ctx, "100200", vm.Shown{Validity: 7, Last: "m3", Count: 3}, nil))
+	require.NoError(t, east.RecordShown(ctx, "100200", vm.Shown{Validity: 7, Last: "m1", Count: 1}, nil))
+	seen := shown()
+	require.NoError(t, a.RecordShown(ctx, "100200", vm.Shown{Validity: 7, Last: "m4", Count: 3, From: "m2", Tail: "x"}, seen))
+	assert.ErrorIs(t, a.RecordShown(ctx, "100200", vm.Shown{Validity: 7, Last: "m5", Count: 4}, seen), vm.ErrShownChanged,
+		"another process of the writer recorded since the snapshot")
+	assert.ElementsMatch(t, []vm.Shown{{Validity: 7, Last: "m4", Count: 3, From: "m2", Tail: "x"}, {Validity: 7, Last: "m3", Count: 3}, {Validity: 7, Last: "m1", Count: 1}},
+		state(shown()), "the writer's record replaced; the refused one stored nothing")
+	require.NoError(t, a.RecordShown(ctx, "100200", vm.Shown{Validity: 8, Last: "m4", Count: 4}, shown()))
+	assert.ElementsMatch(t, []vm.Shown{{Validity: 8, Last: "m4", Count: 4}, {Validity: 7, Last: "m1", Count: 1}}, state(shown()),
 		"a raise drops the region's older records; other regions' rows are theirs")
 	snap, err := a.Snapshot(ctx, "100200")
 	require.NoError(t, err)

@@ -43,6 +43,12 @@ type Shown struct {
 	Count    int
 	From     string
 	Tail     string
+	// Writer is whose record it is (Options.Node); set by Snapshot, not stored.
+	Writer string
+}
+
+func (sh Shown) state() crdt.Shown {
+	return crdt.Shown{Validity: sh.Validity, Last: sh.Last, Count: sh.Count, From: sh.From, Tail: sh.Tail}
 }
 
 // GreetingState is a greeting kind's replicated register: the last write (a recording, or a
@@ -76,7 +82,8 @@ func (s *Service) Snapshot(ctx context.Context, number string) (Snapshot, error)
 	}
 	slices.Sort(snap.History)
 	for _, k := range slices.Sorted(maps.Keys(doc.Mailbox.Shown)) {
-		snap.Shown = append(snap.Shown, Shown(doc.Mailbox.Shown[k]))
+		r := doc.Mailbox.Shown[k]
+		snap.Shown = append(snap.Shown, Shown{Validity: r.Validity, Last: r.Last, Count: r.Count, From: r.From, Tail: r.Tail, Writer: k})
 	}
 	for _, key := range snap.History {
 		if id := KeyID(key); doc.Visible(id) {
@@ -168,20 +175,30 @@ func (s *Service) RaiseUIDValidity(ctx context.Context, number string, v int64) 
 
 // RecordShown stores what an IMAP view showed of the inbox, as this writer's (Options.Node)
 // record in this region's mailbox row, so any process of any region can later tell that a
-// message arrived beneath UIDs a client may hold. Records of a lower UIDVALIDITY in the row
-// are dropped: a raise made them moot. The record also raises the UIDValidity register to
-// its UIDVALIDITY, which a client was shown and which must not go lower.
-func (s *Service) RecordShown(ctx context.Context, number string, sh Shown) error {
+// message arrived beneath UIDs a client may hold. seen is the snapshot's records the view
+// decided on: if this writer's record changed since (another process of the same stamp
+// recorded what it showed), nothing is stored and the error is ErrShownChanged, since merging
+// the two would keep only one of them and could hide a message the other did not show; the
+// caller reads again. Records of a lower UIDVALIDITY in the row are dropped: a raise made them
+// moot. The record also raises the UIDValidity register to its UIDVALIDITY, which a client was
+// shown and which must not go lower.
+func (s *Service) RecordShown(ctx context.Context, number string, sh Shown, seen []Shown) error {
 	number, nerr := s.Normalize(number)
 	if nerr != nil {
 		return nerr
 	}
+	var before crdt.Shown
+	for _, r := range seen {
+		if r.Writer == s.opt.Node {
+			before = r.state()
+		}
+	}
 	return s.bounded(ctx, func(ctx context.Context) error {
 		return update(ctx, s.rows, number, entBox, func(m *crdt.Mailbox) error {
-			rec := crdt.Shown(sh)
-			if cur, ok := m.Shown[s.opt.Node]; ok {
-				rec = cur.Merge(rec)
+			if m.Shown[s.opt.Node] != before {
+				return ErrShownChanged
 			}
+			rec := sh.state()
 			if m.Shown == nil {
 				m.Shown = map[string]crdt.Shown{}
 			}

@@ -182,4 +182,7 @@ var (
 	ErrBadAudio    = errors.New("audio is not a valid 8 kHz mono WAV")
 	ErrInvalid     = errors.New("invalid request")
 	ErrUnavailable = errors.New("storage unavailable")
+	// ErrShownChanged: RecordShown found that another process of the same writer recorded
+	// what IMAP showed since the caller's snapshot; the caller reads again and decides anew.
+	ErrShownChanged = errors.New("what IMAP showed was recorded by another process since the snapshot")
 )
