@@ -14,13 +14,16 @@ import (
 	"github.com/voicemail-platform/voicemail/app/internal/voicemail"
 )
 
-// newerKey is a top-level key that a hypothetical newer release adds to every row.
+// newerKey is a key that a hypothetical newer release adds to every row, and inside a value of
+// each that this release's rewrite leaves as it was (the mailbox's language, the deposit info).
 const newerKey, newerValue = "zz", `{"a":1}`
 
 // RowsStayCompatible checks, on svc's backend, that svc's row writes are compatible across
 // releases in a rolling upgrade:
-//   - forward: a newer release's key in svc's own mailbox row and message row survives svc's
-//     rewrite of those rows (a settings change, a message marked heard), beside svc's change;
+//   - forward: a newer release's key in svc's own mailbox row and message row, at the top
+//     level and inside a value svc does not change (the language, the deposit info), survives
+//     svc's rewrite of those rows (a settings change, a message marked heard), beside svc's
+//     change;
 //   - backward: an older release, whose row types lack fields svc knows, still reads the rows
 //     svc wrote, and a row without unknown keys is exactly json.Marshal of its type, as before.
 //
@@ -34,15 +37,24 @@ func RowsStayCompatible(t *testing.T, svc *voicemail.Service) {
 	Provision(t, svc, plain, "8264")
 	msg := Deposit(t, svc, number, "+4930111", time.Second)
 	boxKey, msgKey := store.RowKey("box", svc.Region()), store.RowKey("m:"+msg.ID, svc.Region())
+	nestedIn := map[string]string{boxKey: "lang", msgKey: "i"}
 
 	// A newer release writes its key into both rows.
-	for _, key := range []string{boxKey, msgKey} {
+	for key, nested := range nestedIn {
 		_, err := meta.Update(ctx, number, key, func(cur []byte) ([]byte, error) {
-			var row map[string]json.RawMessage
+			var row, inner map[string]json.RawMessage
 			if err := json.Unmarshal(cur, &row); err != nil {
 				return nil, err
 			}
-			row[newerKey] = json.RawMessage(newerValue)
+			if err := json.Unmarshal(row[nested], &inner); err != nil {
+				return nil, err
+			}
+			inner[newerKey] = json.RawMessage(newerValue)
+			b, err := json.Marshal(inner)
+			if err != nil {
+				return nil, err
+			}
+			row[nested], row[newerKey] = b, json.RawMessage(newerValue)
 			return json.Marshal(row)
 		})
 		require.NoError(t, err, key)
@@ -64,10 +76,15 @@ func RowsStayCompatible(t *testing.T, svc *voicemail.Service) {
 	}
 	boxRow, msgRow := row(number, boxKey), row(number, msgKey)
 	for key, data := range map[string][]byte{boxKey: boxRow, msgKey: msgRow} {
-		var fields map[string]json.RawMessage
+		var fields, inner map[string]json.RawMessage
 		require.NoError(t, json.Unmarshal(data, &fields), key)
 		kept, ok := fields[newerKey]
 		if assert.True(t, ok, "%s lost the newer release's key %q: %s", key, newerKey, data) {
+			assert.JSONEq(t, newerValue, string(kept), key)
+		}
+		require.NoError(t, json.Unmarshal(fields[nestedIn[key]], &inner), key)
+		kept, ok = inner[newerKey]
+		if assert.True(t, ok, "%s lost the newer release's key %q in %q: %s", key, newerKey, nestedIn[key], data) {
 			assert.JSONEq(t, newerValue, string(kept), key)
 		}
 	}
