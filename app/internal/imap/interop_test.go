@@ -30,7 +30,7 @@ type syncFixture struct {
 	*env
 	msgs  []voicemail.Message // oldest first: [0] gets flagged, [1] deleted, [2] left alone
 	dir   string
-	clock *testClock // the server's clock, past the visibility delay of the messages above
+	clock *testClock // the server's and the service's clock, past the visibility delay of the messages above
 }
 
 // interopVisibilityDelay is the visibility delay the clients run behind, on a clock the test
@@ -39,17 +39,20 @@ const interopVisibilityDelay = 5 * time.Second
 
 func newSyncFixture(t *testing.T) *syncFixture {
 	t.Helper()
+	// The service runs on the same clock as the server, so the times deposits are stored at
+	// (which order a message stored late) do not depend on how long the clients take.
 	clock := &testClock{t: time.Now()}
-	e := startEnv(t, Config{VisibilityDelay: interopVisibilityDelay, Now: clock.Now})
+	svc, _ := voicemailtest.NewWithOptions(t, voicemail.Options{Now: clock.Now})
+	e := startEnvWith(t, svc, Config{VisibilityDelay: interopVisibilityDelay, Now: clock.Now})
 	voicemailtest.Provision(t, e.svc, testNumber, testPIN)
 	f := &syncFixture{env: e, dir: t.TempDir(), clock: clock}
 	for i := range 3 {
 		f.msgs = append(f.msgs, voicemailtest.Deposit(t, e.svc, testNumber, fmt.Sprint("+1555111000", i), time.Second))
-		time.Sleep(2 * time.Millisecond)
+		clock.set(clock.Now().Add(2 * time.Millisecond))
 	}
 	require.NoError(t, e.svc.PutGreeting(context.Background(), testNumber, voicemail.GreetingBusy,
 		voicemailtest.WAV(audio.PCM16, time.Second)))
-	clock.set(time.Now().Add(interopVisibilityDelay))
+	clock.set(clock.Now().Add(interopVisibilityDelay))
 	waitShown(t, e.addr, 3)
 	return f
 }
