@@ -56,8 +56,13 @@ func startStampTrusting(t testing.TB, n int, cfg Config, sbcs []string) *stampUn
 			// One worker per socket keeps the order of a 200 and the NOTIFY right behind it, which
 			// sipp (unlike phones, RFC 6665 §4.1.2.4) needs.
 			Role: kamailio.RoleStamp, Name: "stamp-test", Children: 1, ProbeInterval: time.Second,
-			Listen:  []kamailio.Listen{{Proto: "udp", Addr: "127.0.0.1:" + port}, {Proto: "tcp", Addr: "127.0.0.1:" + port}},
-			Targets: targets, TrustedPeers: sbcs,
+			// The replicas run inside the test process, which a loaded machine can stall for
+			// seconds: a replica slower than the branch timeout to give its first reply would
+			// be marked down and the call refused. 8 s instead of 2 s still fails over to the
+			// other replica well within a call's time.
+			BranchTimeout: 8 * time.Second,
+			Listen:        []kamailio.Listen{{Proto: "udp", Addr: "127.0.0.1:" + port}, {Proto: "tcp", Addr: "127.0.0.1:" + port}},
+			Targets:       targets, TrustedPeers: sbcs,
 		}
 	})
 	t.Cleanup(func() {
