@@ -61,7 +61,11 @@ func TestAttackPINRaceParallelGuesses(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(50 * time.Millisecond)
+	// The right PIN goes once the run is under way: when a guess has been refused unevaluated,
+	// the source is being slowed. (A fixed pause let it overtake the guesses on a loaded
+	// machine, where 299 goroutines take a while to send.)
+	require.Eventually(t, func() bool { return refused.Load() > 0 }, 20*time.Second, time.Millisecond,
+		"no guess refused: %d evaluated", evaluated.Load())
 	last := getMessages(t, hc, c.url, "4930111", "8264")
 	wg.Wait()
 	t.Logf("%d of %d wrong guesses evaluated, %d refused unevaluated; the right PIN sent last got %d", evaluated.Load(), guesses-1, refused.Load(), last)

@@ -66,7 +66,7 @@ func TestSippLostLegEndsByRTPTimeoutAndKeepsMessage(t *testing.T) {
 	// The server's BYE ends sipp; recording and storing finish after it, so wait for the store.
 	f.log.waitFor(t, 10*time.Second, "message stored", map[string]string{"mailbox": "3003"})
 	assert.NotEmpty(t, f.log.find("recorded", map[string]string{"reason": "rtp-timeout"}), "recorded: %v", f.log.find("recorded", nil))
-	assert.InDelta(t, 7.08, onlyMessage(t, f.svc, "3003").Duration.Seconds(), 0.2)
+	assert.InDelta(t, f.log.streamedAfterBeep(t, "3003", g711aDuration).Seconds(), onlyMessage(t, f.svc, "3003").Duration.Seconds(), 0.2)
 }
 
 func TestSippDepositOverTCP(t *testing.T) {
@@ -179,7 +179,8 @@ func TestSippSilenceEndsRecording(t *testing.T) {
 	sipp(t, f.addr, "deposit_vanish.xml", map[string]string{"ruri": "sip:3010@" + f.addr, "caller": "5550244", "pcap": sippShare + "/g711a.pcap"}, "-d", "2000")
 	assert.NotEmpty(t, f.log.find("recorded", map[string]string{"reason": "silence"}))
 	assert.NotEmpty(t, f.log.find("play", map[string]string{"prompt": "message-saved"}))
-	assert.InDelta(t, 7.08, onlyMessage(t, f.svc, "3010").Duration.Seconds(), 0.3, "speech kept, the silence trimmed")
+	want := f.log.streamedAfterBeep(t, "3010", g711aDuration)
+	assert.InDelta(t, want.Seconds(), onlyMessage(t, f.svc, "3010").Duration.Seconds(), 0.3, "speech kept, the silence trimmed")
 }
 
 func TestSippMaxLengthEndsRecording(t *testing.T) {

@@ -56,8 +56,13 @@ func startStampTrusting(t testing.TB, n int, cfg Config, sbcs []string) *stampUn
 			// One worker per socket keeps the order of a 200 and the NOTIFY right behind it, which
 			// sipp (unlike phones, RFC 6665 §4.1.2.4) needs.
 			Role: kamailio.RoleStamp, Name: "stamp-test", Children: 1, ProbeInterval: time.Second,
-			Listen:  []kamailio.Listen{{Proto: "udp", Addr: "127.0.0.1:" + port}, {Proto: "tcp", Addr: "127.0.0.1:" + port}},
-			Targets: targets, TrustedPeers: sbcs,
+			// The replicas run inside the test process, which a loaded machine can stall for
+			// seconds: a replica slower than the branch timeout to give its first reply would
+			// be marked down and the call refused. 8 s instead of 2 s still fails over to the
+			// other replica well within a call's time.
+			BranchTimeout: 8 * time.Second,
+			Listen:        []kamailio.Listen{{Proto: "udp", Addr: "127.0.0.1:" + port}, {Proto: "tcp", Addr: "127.0.0.1:" + port}},
+			Targets:       targets, TrustedPeers: sbcs,
 		}
 	})
 	t.Cleanup(func() {
@@ -85,6 +90,18 @@ func startKamailio(t testing.TB, cfg func(port string) kamailio.Config) (string,
 		require.True(t, attempt < 2 && strings.Contains(err.Error(), "Address already in use"), "kamailio: %v", err)
 		t.Logf("kamailio could not bind port %s, retrying", port)
 	}
+}
+
+// streamedAfterBeep is streamedAfterBeep of the replica that answered the call to mailbox.
+func (st *stampUnderTest) streamedAfterBeep(t *testing.T, mailbox string) time.Duration {
+	t.Helper()
+	for _, f := range st.replicas {
+		if len(f.log.find("deposit call", map[string]string{"mailbox": mailbox})) > 0 {
+			return f.log.streamedAfterBeep(t, mailbox, g711aDuration)
+		}
+	}
+	t.Fatalf("no replica answered the call to %s", mailbox)
+	return 0
 }
 
 // calls counts the deposit calls each replica answered.
@@ -180,7 +197,7 @@ func TestDispatcherCallsFromOneSourceEachRecordedIntoItsMailbox(t *testing.T) {
 	for i := range n {
 		msg, pcm := recording(t, st.svc, strconv.Itoa(4101+i))
 		assert.Equal(t, "555020"+strconv.Itoa(i), msg.Caller)
-		assert.InDelta(t, 7.08, msg.Duration.Seconds(), 0.3, "mailbox %d: whole stream recorded", 4101+i)
+		assert.InDelta(t, st.streamedAfterBeep(t, strconv.Itoa(4101+i)).Seconds(), msg.Duration.Seconds(), 0.3, "mailbox %d: whole stream recorded", 4101+i)
 		assert.Equal(t, freqs[i], dominant(pcm, freqs), "mailbox %d holds its own caller's audio", 4101+i)
 	}
 	for i, c := range st.calls() {
@@ -231,7 +248,7 @@ func TestDispatcherDrainLetsCallsFinishAndMovesNewCalls(t *testing.T) {
 	assert.Positive(t, onA)
 	for i := range 8 {
 		msg, _ := recording(t, st.svc, strconv.Itoa(4201+i))
-		assert.InDelta(t, 7.08, msg.Duration.Seconds(), 0.3, "mailbox %d recorded whole", 4201+i)
+		assert.InDelta(t, st.streamedAfterBeep(t, strconv.Itoa(4201+i)).Seconds(), msg.Duration.Seconds(), 0.3, "mailbox %d recorded whole", 4201+i)
 	}
 	select {
 	case err := <-a.done:
@@ -279,7 +296,7 @@ func TestDispatcherLostReplicaEndsOnlyItsCalls(t *testing.T) {
 		}
 		require.NoError(t, errs[i], "call %d", i)
 		msg, _ := recording(t, st.svc, number)
-		assert.InDelta(t, 7.08, msg.Duration.Seconds(), 0.3, "mailbox %s recorded whole", number)
+		assert.InDelta(t, st.streamedAfterBeep(t, number).Seconds(), msg.Duration.Seconds(), 0.3, "mailbox %s recorded whole", number)
 	}
 	assert.Len(t, b.log.find("deposit call", nil), 8-len(aCalls), "every other call, old and new, went to the replica left")
 }

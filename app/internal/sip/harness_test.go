@@ -98,6 +98,25 @@ func (h *callLog) waitFor(t *testing.T, d time.Duration, msg string, want map[st
 	return logEntry{}
 }
 
+// streamedAfterBeep is how much of a deposit stream of length total the server could record
+// for mailbox: all of it, unless the greeting and beep ended after the caller began to stream
+// (a loaded machine can hold them past sipp's pause) and the first packets, which the server
+// counts as rtp_before_beep, came before the beep. Audio before the beep is not part of a
+// message, by design; what follows it must all be kept. Packets are 20 ms.
+func (h *callLog) streamedAfterBeep(t testing.TB, mailbox string, total time.Duration) time.Duration {
+	t.Helper()
+	calls := h.find("deposit call", map[string]string{"mailbox": mailbox})
+	require.Len(t, calls, 1, "deposit calls to %s", mailbox)
+	rec := h.find("recorded", map[string]string{"call": calls[0].Attrs["call"]})
+	require.Len(t, rec, 1, "recordings of the call to %s", mailbox)
+	before, err := strconv.Atoi(rec[0].Attrs["rtp_before_beep"])
+	require.NoError(t, err)
+	if before > 0 {
+		t.Logf("mailbox %s: %d packets arrived before the beep", mailbox, before)
+	}
+	return total - time.Duration(before)*20*time.Millisecond
+}
+
 type fixture struct {
 	stop func()     // cancels Serve; cleanup waits for it to return
 	done chan error // Serve's result, once

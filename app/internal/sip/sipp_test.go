@@ -17,6 +17,9 @@ import (
 // g711aBytes is the RTP payload carried by sipp's g711a.pcap (236 packets of 240 bytes).
 const g711aBytes = 56640
 
+// g711aDuration is how long g711a.pcap streams (8000 bytes a second).
+const g711aDuration = g711aBytes * time.Second / 8000
+
 // toneWAV is a short recorded greeting (A-law) of freq Hz.
 func toneWAV(freq float64, ms int) []byte {
 	return audio.Encode(audio.ALaw, audio.FromPCM16(audio.ALaw, audio.Tone(freq, ms, 8000)))

@@ -160,7 +160,7 @@ func startFixture(t *testing.T, stack string, mailboxes, rtpBase int, stopServic
 		require.NoError(t, err)
 	}
 	// Every region must know the mailboxes before its stamps can take deposits for them.
-	f.eventually(t, 30*time.Second, "mailboxes replicated to every region", func() error {
+	f.replicated(t, "mailboxes replicated to every region", func() error {
 		for _, r := range c.Regions {
 			svc := f.regionService(r)
 			for _, mb := range f.mailboxes {
@@ -236,7 +236,7 @@ func (f *fixture) provision(mb string) {
 func (f *fixture) provisionEverywhere(t *testing.T, mb string) {
 	t.Helper()
 	f.provision(mb)
-	f.eventually(t, 10*time.Second, "mailbox in both regions", func() error {
+	f.replicated(t, "mailbox in both regions", func() error {
 		for _, r := range f.c.Regions {
 			if _, err := f.regionService(r).Mailbox(context.Background(), mb); err != nil {
 				return err
@@ -955,7 +955,7 @@ func TestFailureTwoRegions(t *testing.T) {
 			return v, nil
 		}
 		var final view
-		converged := f.eventually(t, 30*time.Second, "regions converge after the partition heals", func() error {
+		converged := f.replicated(t, "regions converge after the partition heals", func() error {
 			a, err := state(east)
 			if err != nil {
 				return err
