@@ -88,9 +88,9 @@ import (
 // different kinds written in two regions within the replication lag show in UID order. Nothing
 // records what Greetings showed, so a greeting arriving later than the delay (a partition), or
 // one arriving beneath the greeting a session just appended, lands beneath a UID shown; a
-// client finds it on its next full listing of the folder (OMTP clients list it whole). A message
-// whose id carries a future time (clock skew, a client's X-Received) stays out of INBOX until
-// that time.
+// client that syncs only new UIDs finds it when it next lists the folder (at most four
+// greetings) whole. A message whose id carries a future time (clock skew, a client's
+// X-Received) stays out of INBOX until that time.
 const (
 	uidTick      = 100 * time.Millisecond
 	uidSlack     = time.Hour
