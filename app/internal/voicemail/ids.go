@@ -52,7 +52,7 @@ func MessageRegion(id string) string {
 
 // LateStore is how long after its id's time a message may be stored and still be ordered by
 // its id. A message stored later (from the deposit queue after a store outage, or under a
-// caller-chosen older id) joined the mailbox at its store time, and IMAP orders it there, so
+// caller-chosen older id or received time) joined the mailbox at its store time, and IMAP orders it there, so
 // that it never lands beneath messages IMAP showed in the meantime.
 const LateStore = time.Second
 
