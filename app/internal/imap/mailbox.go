@@ -199,13 +199,12 @@ func (s *session) recordShown(ctx context.Context, records []voicemail.Shown, va
 	if len(history) == 0 {
 		return nil
 	}
-	rec := shownRecord(validity, history)
 	for _, r := range records {
-		if r.Validity == validity && r.Last == rec.Last && r.Count == rec.Count {
+		if showsAsMuch(r, validity, history) {
 			return nil
 		}
 	}
-	err := s.srv.svc.RecordShown(ctx, s.number, rec, records)
+	err := s.srv.svc.RecordShown(ctx, s.number, shownRecord(validity, history), records)
 	if err != nil && !errors.Is(err, voicemail.ErrShownChanged) {
 		s.log.Warn("imap could not record what INBOX showed; only this process notices late arrivals beneath it", "err", err)
 		return nil

@@ -478,14 +478,6 @@ func TestLateStoredMessageIsOrderedAtItsStoreTime(t *testing.T) {
 	assert.Empty(t, lateArrivals(t, strings.Split(e.logs.String(), "\n"), contract.IMAPLateArrivalPlaced))
 }
 
-// slowRecorder is a service whose RecordShown takes a while, as a store across a WAN does.
-type slowRecorder struct{ *voicemail.Service }
-
-func (s slowRecorder) RecordShown(ctx context.Context, number string, sh voicemail.Shown, seen []voicemail.Shown) error {
-	time.Sleep(300 * time.Millisecond)
-	return s.Service.RecordShown(ctx, number, sh, seen)
-}
-
 // What INBOX shows is recorded before the answer, so a process that dies right after
 // answering leaves a record that lets any other notice a message arriving beneath it.
 func TestWhatIsShownIsRecordedBeforeTheAnswer(t *testing.T) {
@@ -493,7 +485,9 @@ func TestWhatIsShownIsRecordedBeforeTheAnswer(t *testing.T) {
 	svc := voicemailtest.New(t)
 	voicemailtest.Provision(t, svc, testNumber, testPIN)
 	voicemailtest.Deposit(t, svc, testNumber, "+15551110001", time.Second)
-	srv := New(slowRecorder{svc}, Config{}, slog.New(slog.NewJSONHandler(testWriter{t}, nil)))
+	// RecordShown takes a while, as a store across a WAN does.
+	slow := hookRecorder{svc, func() { time.Sleep(300 * time.Millisecond) }}
+	srv := New(slow, Config{}, slog.New(slog.NewJSONHandler(testWriter{t}, nil)))
 	e := serveEnv(t, svc, srv)
 	rc := dialRaw(t, e.addr)
 	rc.login()

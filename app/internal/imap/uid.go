@@ -203,6 +203,12 @@ func shownRecord(validity uint32, history []string) voicemail.Shown {
 	return voicemail.Shown{Validity: validity, Last: history[len(history)-1], Count: len(history), From: tail[0], Tail: b.String()}
 }
 
+// showsAsMuch reports whether r records history (non-empty) shown under validity, so that a
+// new record of it would say nothing more.
+func showsAsMuch(r voicemail.Shown, validity uint32, history []string) bool {
+	return r.Validity == validity && r.Last == history[len(history)-1] && r.Count == len(history)
+}
+
 // lateKeys returns the keys of history (the visible prefix, ascending) that arrived beneath
 // what r showed under validity: keys up to r.Last that r did not show. unnamed reports late
 // keys r cannot name: more keys below its tail than it counted there (or a record from before
@@ -281,7 +287,7 @@ func (t *shownTracker) record(number string, validity uint32, history []string) 
 	defer t.mu.Unlock()
 	t.seq++
 	prev, ok := t.boxes[number]
-	if ok && prev.rec.Validity == validity && prev.rec.Last == history[len(history)-1] && prev.rec.Count == len(history) {
+	if ok && showsAsMuch(prev.rec, validity, history) {
 		prev.seq = t.seq
 		t.boxes[number] = prev
 		return
